@@ -1,0 +1,229 @@
+# SPDX-License-Identifier: MIT
+# Flux: one entry point. `make help` lists the targets.
+#
+# Sources are found by folder: every .c in rt/ io/ devices/ control/ goes into
+# build/libflux.a except the program mains listed in PROGS_SRCS. Tests are
+# tests/<folder>/test_*.c, one cmocka binary each; benchmarks are bench/bench_*.c.
+
+.DELETE_ON_ERROR:
+.SUFFIXES:
+.DEFAULT_GOAL := all
+
+include mk/deps.mk
+
+BUILD ?= build
+SAN ?=
+CC ?= cc
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+CFLAGS ?= -O2 -g
+PKG_CONFIG ?= pkg-config
+
+override CFLAGS += -std=gnu11 -pthread -MMD -MP -I.
+override CFLAGS += -Wall
+override CFLAGS += -Wextra
+override CFLAGS += -Werror
+override CFLAGS += -Wshadow
+override CFLAGS += -Wstrict-prototypes
+override CFLAGS += -Wmissing-prototypes
+override CFLAGS += -Wno-missing-field-initializers
+override LDFLAGS += -pthread
+
+ifeq ($(SAN),asan)
+override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+override LDFLAGS += -fsanitize=address,undefined
+endif
+ifeq ($(SAN),tsan)
+override CFLAGS += -fsanitize=thread -fno-omit-frame-pointer
+override LDFLAGS += -fsanitize=thread
+endif
+
+# Lazy (=) so that `make deps` works before the libraries are installed.
+PKGS = libmodbus liburing
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-5s %s\n' $(1) $(2)
+endif
+
+# Program mains (not part of the library) and the programs they make.
+PROGS_SRCS := io/demo.c
+PROGS := $(BUILD)/bin/flux-codec-demo
+
+# Files whose code runs on an RT thread; `make check-rt` audits their objects.
+RT_SRCS := io/codec.c
+
+LIB_SRCS := $(filter-out $(PROGS_SRCS),$(wildcard rt/*.c io/*.c devices/*.c control/*.c))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB := $(BUILD)/libflux.a
+
+TEST_SUPPORT_SRCS := $(wildcard tests/support/*.c)
+TEST_SUPPORT_OBJS := $(TEST_SUPPORT_SRCS:%.c=$(BUILD)/%.o)
+TEST_SRCS := $(sort $(wildcard tests/*/test_*.c))
+TESTS := $(TEST_SRCS:%.c=$(BUILD)/%)
+FUZZ_SRCS := $(sort $(wildcard tests/*/fuzz_*.c))
+# Fuzz targets also build as plain corpus-replay tests (tests/fuzz_replay.c
+# gives them a main) so `make test` runs them under every build variant.
+FUZZ_REPLAYS := $(FUZZ_SRCS:%.c=$(BUILD)/%)
+BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))
+BENCHES := $(BENCH_SRCS:%.c=$(BUILD)/%)
+
+ALL_OBJS := $(LIB_OBJS) $(TEST_SUPPORT_OBJS) $(PROGS_SRCS:%.c=$(BUILD)/%.o) \
+	$(BUILD)/tests/fuzz_replay.o
+
+.PHONY: all run test bench asan tsan fuzz format format-check lint hdrcheck check-rt \
+	install uninstall clean help deps print-deps
+
+all: $(LIB) $(PROGS) $(TESTS) $(FUZZ_REPLAYS) $(BENCHES)
+
+$(BUILD)/%.o: %.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	$(call msg,AR,$@)
+	@mkdir -p $(@D)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(BUILD)/bin/flux-codec-demo: $(BUILD)/io/demo.o $(LIB)
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(TESTS): $(BUILD)/%: $(BUILD)/%.o $(TEST_SUPPORT_OBJS) $(LIB)
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(TEST_SUPPORT_OBJS) $(LIB) $(CMOCKA_LIBS) $(PKG_LIBS) -lm
+
+$(FUZZ_REPLAYS): $(BUILD)/%: $(BUILD)/%.o $(BUILD)/tests/fuzz_replay.o $(LIB)
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(BENCHES): $(BUILD)/%: $(BUILD)/%.o $(LIB)
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+-include $(ALL_OBJS:.o=.d) $(TESTS:=.d) $(FUZZ_REPLAYS:=.d) $(BENCHES:=.d)
+
+# ---- the two commands -------------------------------------------------------
+
+RUN_SECONDS ?= 20
+run: deps
+	@$(MAKE) --no-print-directory $(BUILD)/bin/flux-codec-demo
+	@echo "make run: fluxd is not built yet; running the codec demo instead: a simulated"
+	@echo "PowerPack served by the Flux Modbus codec on 127.0.0.1 and a client polling it"
+	@echo "every 200 ms (${RUN_SECONDS} s, Ctrl-C to stop; RUN_SECONDS=N to change)."
+	$(Q)$(BUILD)/bin/flux-codec-demo --seconds $(RUN_SECONDS)
+
+TEST_TIMEOUT ?= 300
+test: deps
+	@$(MAKE) --no-print-directory all
+	$(Q)tests/run-tests.sh $(TEST_TIMEOUT) $(TESTS) $(FUZZ_REPLAYS)
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=asan test
+
+tsan: deps
+	@$(MAKE) --no-print-directory BUILD=build-tsan SAN=tsan test
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BENCHES)
+	$(Q)set -e; for b in $(BENCHES); do echo "== $$b"; $$b; done
+
+# ---- fuzzing (libFuzzer) ----------------------------------------------------
+
+FUZZ_TIME ?= 60
+FUZZ_BUILD := build-fuzz
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -I. -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all -DFLUX_FUZZ
+FUZZ_BINS := $(FUZZ_SRCS:%.c=$(FUZZ_BUILD)/%)
+
+# What the fuzz targets link: the parsers of untrusted bytes, nothing else.
+FUZZ_LIB_SRCS := io/codec.c
+$(FUZZ_BUILD)/%: %.c $(FUZZ_LIB_SRCS)
+	$(call msg,FUZZ,$@)
+	@mkdir -p $(@D)
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) -lm
+
+fuzz: deps $(FUZZ_BINS)
+	$(Q)set -e; for f in $(FUZZ_BINS); do \
+		name=$$(basename $$f); dir=$$(dirname $${f#$(FUZZ_BUILD)/}); \
+		corpus=$$dir/corpus/$${name#fuzz_}; work=$(FUZZ_BUILD)/corpus/$$name; \
+		mkdir -p $$work; \
+		echo "== $$name for $(FUZZ_TIME) s (seeds: $$corpus)"; \
+		$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 $$work $$corpus 2>&1 \
+			| grep -E '^(stat::number_of_executed_units|stat::new_units_added|#[0-9]+ *DONE|==[0-9]+==ERROR|SUMMARY)' ; \
+		test $${PIPESTATUS[0]} -eq 0; \
+	done
+fuzz: SHELL := /bin/bash
+
+# ---- checks -----------------------------------------------------------------
+
+HEADERS := $(wildcard rt/*.h io/*.h devices/*.h control/*.h)
+hdrcheck:
+	$(Q)set -e; for h in $(HEADERS); do \
+		printf '#include "%s"\n' $$h | $(CC) $(CFLAGS) $(PKG_CFLAGS) -x c -fsyntax-only - ; \
+		echo "  HDR   $$h"; done
+
+# Symbols RT code may never call. Allowed exceptions, each with its reason:
+#   (none yet)
+RT_DENY := malloc calloc realloc free printf fprintf puts syslog pthread_mutex_lock \
+	pthread_cond_wait sleep usleep nanosleep poll select epoll_wait connect accept \
+	read write recv send recvfrom sendto
+check-rt: $(RT_SRCS:%.c=$(BUILD)/%.o)
+	$(Q)bad=0; for o in $^; do \
+		for s in $$(nm -u $$o | awk '{print $$2}' | sed 's/@.*//'); do \
+			for d in $(RT_DENY); do if [ "$$s" = "$$d" ]; then \
+				echo "check-rt: $$o calls $$s"; bad=1; fi; done; \
+		done; done; \
+	if [ $$bad = 0 ]; then echo "check-rt: $(words $^) RT object(s) clean"; fi; exit $$bad
+
+CLANG_FORMAT ?= clang-format
+FORMAT_SRCS = $(wildcard rt/*.[ch] io/*.[ch] devices/*.[ch] control/*.[ch] bench/*.[ch] \
+	tests/*/*.[ch])
+format:
+	$(Q)$(CLANG_FORMAT) -i $(FORMAT_SRCS)
+format-check:
+	$(Q)$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_SRCS)
+
+lint:
+	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
+		--inline-suppr --suppressions-list=mk/cppcheck.supp -I. \
+		rt io devices control
+	$(Q)if command -v codespell >/dev/null; then codespell rt io devices control tests bench \
+		README.md; else echo "lint: codespell not installed, skipped"; fi
+
+# ---- not yet ----------------------------------------------------------------
+
+install uninstall:
+	@echo "make $@: nothing to install yet: fluxd and flux do not exist (see the deploy/ issue)"
+	@exit 1
+
+clean:
+	$(Q)rm -rf build build-asan build-tsan build-fuzz
+
+help:
+	@echo "Flux make targets:"
+	@echo "  all           build library, programs, tests and benchmarks (default)"
+	@echo "  run           build and run the demo against simulated devices on 127.0.0.1"
+	@echo "  test          build and run every test (cmocka), print totals"
+	@echo "  asan | tsan   the same tests built with ASan+UBSan | TSan (build-asan/, build-tsan/)"
+	@echo "  bench         run the benchmarks in bench/"
+	@echo "  fuzz          run each libFuzzer target for FUZZ_TIME seconds (default 60)"
+	@echo "  check-rt      fail if RT objects call allocation, stdio, locks or blocking calls"
+	@echo "  hdrcheck      compile every public header on its own"
+	@echo "  format | format-check | lint"
+	@echo "  deps          install missing Debian packages (as root) or print the apt-get line"
+	@echo "  install       not yet available"
+	@echo "  clean"
+	@echo "Variables: V=1 full commands, CC, CFLAGS, BUILD, RUN_SECONDS, FUZZ_TIME"

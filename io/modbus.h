@@ -1,0 +1,351 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Modbus TCP codec: MBAP framing, request and response encoding and strict decoding for
+ * function codes 0x01 0x02 0x03 0x04 0x05 0x06 0x0F 0x10, on both the client and the server
+ * side, plus the 16/32-bit value helpers. No allocation, no I/O, no global state: every
+ * function is safe on any thread, including the RT ones.
+ *
+ * Frame layout (Modbus Application Protocol v1.1b3, Modbus Messaging on TCP/IP v1.0b):
+ *
+ *   0      2      4      6     7    8
+ *   +------+------+------+-----+----+------------------+
+ *   | TID  | PID  | LEN  | UID | FC | data ...         |   LEN = bytes after LEN = 1 + PDU
+ *   +------+------+------+-----+----+------------------+   PDU = FC + data, <= 253 bytes
+ *
+ * All multi-byte fields are big-endian. Addresses are PDU addresses (0-based).
+ */
+#ifndef FLUX_IO_MODBUS_H
+#define FLUX_IO_MODBUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---- constants ---------------------------------------------------------------------- */
+
+#define MB_MBAP_SIZE 7         /* TID, PID, LEN, UID */
+#define MB_PDU_MAX 253         /* largest PDU the spec allows */
+#define MB_ADU_MAX 260         /* MB_MBAP_SIZE + MB_PDU_MAX */
+#define MB_LEN_MIN 2           /* smallest MBAP length: UID + FC */
+#define MB_LEN_MAX 254         /* largest MBAP length: UID + 253-byte PDU */
+#define MB_MAX_READ_BITS 2000  /* FC01, FC02 quantity */
+#define MB_MAX_READ_REGS 125   /* FC03, FC04 quantity */
+#define MB_MAX_WRITE_BITS 1968 /* FC0F quantity */
+#define MB_MAX_WRITE_REGS 123  /* FC10 quantity */
+#define MB_COIL_ON 0xFF00      /* FC05 wire values */
+#define MB_COIL_OFF 0x0000
+#define MB_EXC_BIT 0x80 /* set in the FC of an exception response */
+
+enum mb_fc {
+	MB_FC_READ_COILS = 0x01,
+	MB_FC_READ_DISCRETE_INPUTS = 0x02,
+	MB_FC_READ_HOLDING_REGISTERS = 0x03,
+	MB_FC_READ_INPUT_REGISTERS = 0x04,
+	MB_FC_WRITE_SINGLE_COIL = 0x05,
+	MB_FC_WRITE_SINGLE_REGISTER = 0x06,
+	MB_FC_WRITE_MULTIPLE_COILS = 0x0F,
+	MB_FC_WRITE_MULTIPLE_REGISTERS = 0x10,
+};
+
+enum mb_exception {
+	MB_EX_ILLEGAL_FUNCTION = 0x01,
+	MB_EX_ILLEGAL_DATA_ADDRESS = 0x02,
+	MB_EX_ILLEGAL_DATA_VALUE = 0x03,
+	MB_EX_SERVER_DEVICE_FAILURE = 0x04,
+	MB_EX_ACKNOWLEDGE = 0x05,
+	MB_EX_SERVER_DEVICE_BUSY = 0x06,
+	MB_EX_GATEWAY_PATH_UNAVAILABLE = 0x0A,
+	MB_EX_GATEWAY_TARGET_FAILED = 0x0B,
+};
+
+/*
+ * Error codes, returned negated (-MB_EPROTO). Project codes start at 4096 so they never
+ * collide with errno values. A Modbus exception reply from a peer is -(MB_EXC_BASE + code),
+ * see MB_EXC(); mb_strerror() names every one.
+ */
+enum mb_err {
+	MB_ERR_BASE = 4096,
+	MB_ESHORT = MB_ERR_BASE, /* frame shorter than MBAP header + function code */
+	MB_EPROTO,               /* MBAP protocol id is not 0 */
+	MB_EMBAPLEN,             /* MBAP length outside 2..254 */
+	MB_EFRAMELEN,            /* frame size differs from 6 + MBAP length */
+	MB_ELENGTH,              /* MBAP length differs from what FC and byte count imply */
+	MB_EFUNC,                /* function code not supported */
+	MB_EQTY,                 /* quantity outside the function's limits */
+	MB_EADDR,                /* address + quantity beyond 0x10000 */
+	MB_EBYTECOUNT,           /* byte count differs from what the quantity implies */
+	MB_ECOILVAL,             /* FC05 value other than 0x0000 or 0xFF00 */
+	MB_EECHO,                /* write response does not echo the request */
+	MB_EEXCLEN,              /* exception response PDU is not exactly 2 bytes */
+	MB_EUNIT,                /* response unit id differs from the request's */
+	MB_ETID,                 /* response transaction id differs from the request's */
+	MB_EFCMISMATCH,          /* response function code is neither the request's nor its exception */
+	MB_ENOSPACE,             /* output buffer too small */
+	MB_EINVAL,               /* invalid argument given to the codec */
+	MB_ERR_END,
+	MB_EXC_BASE = 4352, /* + exception code 1..255 */
+	MB_EXC_END = MB_EXC_BASE + 256,
+};
+
+#define MB_EXC(code) (MB_EXC_BASE + (code)) /* error code of exception `code` */
+
+/* Byte/word order of a 32-bit value in two registers; A is the most significant byte. */
+enum mb_order {
+	MB_ORDER_ABCD, /* big-endian, high word first (Modbus default) */
+	MB_ORDER_CDAB, /* low word first */
+	MB_ORDER_BADC, /* bytes swapped in each word, high word first */
+	MB_ORDER_DCBA, /* little-endian */
+};
+
+/* ---- structs ------------------------------------------------------------------------ */
+
+/*
+ * A request: built by a client for mb_encode_req(), filled by mb_decode_req() on a server.
+ * Owned by the caller; `data` is not owned: it points into the caller's payload (encode) or
+ * into the decoded frame (decode), in wire order (packed bits LSB-first, or big-endian
+ * registers), `byte_count` bytes long. Only FC0F and FC10 use data/byte_count.
+ */
+struct mb_req {
+	uint16_t tid;
+	uint8_t unit;
+	uint8_t fc;
+	uint16_t addr;
+	uint16_t qty;   /* coils or registers; 1 for FC05 and FC06 */
+	uint16_t value; /* FC05: 0x0000 or 0xFF00; FC06: the register value */
+	uint8_t byte_count;
+	const uint8_t *data;
+};
+
+/*
+ * A decoded response, filled by mb_decode_rsp(). For reads `data` points into the frame
+ * (wire order, byte_count bytes); for writes addr/qty/value hold the echo. On an exception
+ * reply `exception` holds its code and nothing else but tid/unit/fc is meaningful.
+ */
+struct mb_rsp {
+	uint16_t tid;
+	uint8_t unit;
+	uint8_t fc; /* without MB_EXC_BIT */
+	uint8_t exception;
+	uint8_t byte_count;
+	uint16_t addr;
+	uint16_t qty;
+	uint16_t value;
+	const uint8_t *data;
+};
+
+/*
+ * Incremental frame splitter for one TCP byte stream. Owned by the connection's thread.
+ * Holds at most one partial frame; zero-initialise or mb_split_reset() before use.
+ */
+struct mb_splitter {
+	uint16_t len; /* bytes held in buf */
+	uint8_t buf[MB_ADU_MAX];
+};
+
+/* mb_decode_rsp() flags */
+#define MB_RSP_ANY_TID 0x1 /* gateways that do not echo the TID: match unit and FC only */
+
+/* ---- prototypes --------------------------------------------------------------------- */
+
+/* Name of an error code (negative or positive); never NULL, never allocates. */
+const char *mb_strerror(int err);
+
+/* Name of an exception code ("illegal data address"), or "unknown exception". */
+const char *mb_exception_name(unsigned code);
+
+/* Bytes of payload a FC0F/FC10 request or a FC01-04 response carries for qty items. */
+unsigned mb_payload_size(uint8_t fc, uint16_t qty);
+
+/*
+ * Client: encode `req` as an ADU into buf. Validates every spec limit of the request.
+ * Returns the ADU length, or -MB_E* (MB_ENOSPACE when cap is too small).
+ */
+int mb_encode_req(uint8_t *buf, size_t cap, const struct mb_req *req);
+
+/*
+ * Client: decode and validate one whole response frame against the request it answers.
+ * Returns 0 on a normal response, -MB_EXC(code) on a well-formed exception reply (rsp filled,
+ * rsp->exception set), or another -MB_E* when the frame is malformed or answers something
+ * else. flags: MB_RSP_ANY_TID or 0. rsp->data points into frame.
+ */
+int mb_decode_rsp(const struct mb_req *req, const uint8_t *frame, size_t len, unsigned flags,
+		  struct mb_rsp *rsp);
+
+/*
+ * Server: decode and validate one whole request frame. Returns 0, or -MB_E*. On errors a
+ * server should answer (see mb_exception_for()) req->tid, unit and fc are filled. req->data
+ * points into frame.
+ */
+int mb_decode_req(const uint8_t *frame, size_t len, struct mb_req *req);
+
+/*
+ * Server: the exception code to answer a request that mb_decode_req() rejected with err
+ * (MB_EFUNC -> 0x01, MB_EADDR -> 0x02, MB_EQTY/MB_EBYTECOUNT/MB_ECOILVAL -> 0x03), or 0 when
+ * the frame must not be answered (the stream is broken: drop the connection). A request
+ * whose function code has the exception bit set cannot be answered either:
+ * mb_encode_exception() refuses it with -MB_EINVAL.
+ */
+uint8_t mb_exception_for(int err);
+
+/*
+ * Server: encode the normal response to req. For FC01-04 `data` holds the payload in wire
+ * order, mb_payload_size(req->fc, req->qty) bytes; for writes it is ignored (the response is
+ * the echo). Returns the ADU length or -MB_E*.
+ */
+int mb_encode_rsp(uint8_t *buf, size_t cap, const struct mb_req *req, const uint8_t *data);
+
+/* Server: encode exception `code` (1..255) in reply to req. Returns the ADU length or -MB_E*. */
+int mb_encode_exception(uint8_t *buf, size_t cap, const struct mb_req *req, uint8_t code);
+
+/*
+ * Feed stream bytes to the splitter. Consumes up to n bytes of `in` (*used says how many)
+ * and returns: > 0 when a whole frame of that many bytes is ready at *frame (valid until the
+ * next call: it points into `in` or into s->buf); 0 when every byte was consumed and more are
+ * needed; -MB_EPROTO or -MB_EMBAPLEN when the header is invalid (the stream is lost:
+ * reset the splitter and the connection). Never reads beyond in[n - 1].
+ */
+int mb_split(struct mb_splitter *s, const uint8_t *in, size_t n, size_t *used,
+	     const uint8_t **frame);
+
+/* Forget any partial frame. */
+static inline void mb_split_reset(struct mb_splitter *s)
+{
+	s->len = 0;
+}
+
+/* Parse "abcd", "cdab", "badc" or "dcba" (any case). Returns the order or -MB_EINVAL. */
+int mb_order_parse(const char *s);
+
+/* Name of an order ("abcd"...). */
+const char *mb_order_name(enum mb_order order);
+
+/* ---- inline helpers ----------------------------------------------------------------- */
+
+static inline uint16_t mb_get_u16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline void mb_put_u16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+/* Transaction id of a frame of at least 2 bytes: lets an engine find the request first. */
+static inline uint16_t mb_peek_tid(const uint8_t *frame)
+{
+	return mb_get_u16(frame);
+}
+
+/* Wire-order registers to host values, and back. n registers. */
+static inline void mb_regs_from_wire(uint16_t *dst, const uint8_t *src, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		dst[i] = mb_get_u16(src + 2 * i);
+}
+
+static inline void mb_regs_to_wire(uint8_t *dst, const uint16_t *src, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		mb_put_u16(dst + 2 * i, src[i]);
+}
+
+/* Bit i of a packed, LSB-first bit field (coils, discrete inputs). */
+static inline bool mb_get_bit(const uint8_t *bits, unsigned i)
+{
+	return (bits[i / 8] >> (i % 8)) & 1;
+}
+
+static inline void mb_set_bit(uint8_t *bits, unsigned i, bool on)
+{
+	if (on)
+		bits[i / 8] = (uint8_t)(bits[i / 8] | 1u << (i % 8));
+	else
+		bits[i / 8] = (uint8_t)(bits[i / 8] & ~(1u << (i % 8)));
+}
+
+static inline int16_t mb_get_i16(uint16_t reg)
+{
+	return (int16_t)reg;
+}
+
+static inline uint16_t mb_from_i16(int16_t v)
+{
+	return (uint16_t)v;
+}
+
+/* A 32-bit value from two host-order registers as they came off the wire. */
+static inline uint32_t mb_get_u32(const uint16_t *regs, enum mb_order order)
+{
+	uint16_t r0 = regs[0], r1 = regs[1];
+
+	switch (order) {
+	case MB_ORDER_CDAB:
+		return (uint32_t)r1 << 16 | r0;
+	case MB_ORDER_BADC:
+		return (uint32_t)__builtin_bswap16(r0) << 16 | __builtin_bswap16(r1);
+	case MB_ORDER_DCBA:
+		return (uint32_t)__builtin_bswap16(r1) << 16 | __builtin_bswap16(r0);
+	case MB_ORDER_ABCD:
+	default:
+		return (uint32_t)r0 << 16 | r1;
+	}
+}
+
+/* Store a 32-bit value into two registers in the given order (inverse of mb_get_u32). */
+static inline void mb_set_u32(uint16_t *regs, uint32_t v, enum mb_order order)
+{
+	uint16_t hi = (uint16_t)(v >> 16), lo = (uint16_t)v;
+
+	switch (order) {
+	case MB_ORDER_CDAB:
+		regs[0] = lo;
+		regs[1] = hi;
+		break;
+	case MB_ORDER_BADC:
+		regs[0] = __builtin_bswap16(hi);
+		regs[1] = __builtin_bswap16(lo);
+		break;
+	case MB_ORDER_DCBA:
+		regs[0] = __builtin_bswap16(lo);
+		regs[1] = __builtin_bswap16(hi);
+		break;
+	case MB_ORDER_ABCD:
+	default:
+		regs[0] = hi;
+		regs[1] = lo;
+		break;
+	}
+}
+
+static inline int32_t mb_get_i32(const uint16_t *regs, enum mb_order order)
+{
+	return (int32_t)mb_get_u32(regs, order);
+}
+
+static inline void mb_set_i32(uint16_t *regs, int32_t v, enum mb_order order)
+{
+	mb_set_u32(regs, (uint32_t)v, order);
+}
+
+/* IEEE 754 binary32 in two registers. */
+static inline float mb_get_f32(const uint16_t *regs, enum mb_order order)
+{
+	uint32_t u = mb_get_u32(regs, order);
+	float f;
+
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
+
+static inline void mb_set_f32(uint16_t *regs, float f, enum mb_order order)
+{
+	uint32_t u;
+
+	memcpy(&u, &f, sizeof(u));
+	mb_set_u32(regs, u, order);
+}
+
+#endif /* FLUX_IO_MODBUS_H */

@@ -1,0 +1,27 @@
+# SPDX-License-Identifier: MIT
+# Debian 12 packages Flux needs, and the `deps` step that `run` and `test` share:
+# as root it installs what is missing; otherwise it prints the one apt-get line and stops.
+
+DEB_PKGS := gcc make pkg-config libc6-dev binutils \
+	libmodbus-dev liburing-dev libcmocka-dev \
+	clang libclang-rt-14-dev rt-tests
+
+print-deps:
+	@echo $(DEB_PKGS)
+
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' \
+			|| echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	missing=$$(echo $$missing); \
+	if [ "$$(id -u)" = 0 ]; then \
+		echo "deps: installing $$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq $$missing >/dev/null \
+			|| { echo "deps: apt-get install failed"; exit 1; }; \
+	else \
+		echo "deps: missing Debian packages. Run:"; \
+		echo "  sudo apt-get install -y $$missing"; \
+		exit 1; \
+	fi
