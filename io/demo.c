@@ -29,7 +29,7 @@
 #define MAP_FIRST 2000
 #define MAP_COUNT 29
 #define CAPACITY_KWH 200.0
-#define TIME_SCALE 60.0 /* simulated seconds per real second */
+#define TIME_SCALE 360.0 /* simulated seconds per real second */
 #define POLL_NS 200000000LL
 
 static atomic_bool stop;
@@ -182,7 +182,7 @@ int main(int argc, char **argv)
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	struct timeval tv = { .tv_sec = 1 };
 	socklen_t salen = sizeof(sa);
-	int64_t rtt, rtt_max = 0, rtt_sum = 0, end;
+	int64_t rtt, read_rtt, rtt_max = 0, rtt_sum = 0, end;
 	long seconds = 20, polls = 0, errors = 0;
 	int lfd, fd, one = 1, opt, err;
 	uint8_t rbuf[MB_ADU_MAX];
@@ -259,6 +259,7 @@ int main(int argc, char **argv)
 			printf("poll %ld: %s\n", polls, mb_strerror(err));
 			continue;
 		}
+		read_rtt = rtt;
 		rtt_sum += rtt;
 		rtt_max = rtt > rtt_max ? rtt : rtt_max;
 		mb_regs_from_wire(regs, rsp.data, MAP_COUNT);
@@ -277,7 +278,7 @@ int main(int argc, char **argv)
 		printf("\rstatus %s  SOE %3u%%  setpoint %+4d kW  blocks %u  read RTT %6.1f us  "
 		       "polls %ld  errors %ld ",
 		       regs[0] == 1 ? "READY" : "other", regs[REG_SOE_PCT - MAP_FIRST], kw,
-		       regs[REG_BLOCKS - MAP_FIRST], rtt / 1e3, polls, errors);
+		       regs[REG_BLOCKS - MAP_FIRST], read_rtt / 1e3, polls, errors);
 		fflush(stdout);
 	}
 	/* Leave the battery at 0 kW, as fluxd will on shutdown. */
