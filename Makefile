@@ -54,8 +54,8 @@ msg = @printf '  %-5s %s\n' $(1) $(2)
 endif
 
 # Program mains (not part of the library) and the programs they make.
-PROGS_SRCS := io/demo.c
-PROGS := $(BUILD)/bin/flux-codec-demo
+PROGS_SRCS := io/demo.c $(wildcard control/flux_main.c)
+PROGS := $(BUILD)/bin/flux-codec-demo $(if $(wildcard control/flux_main.c),$(BUILD)/bin/flux)
 
 # Files whose code runs on an RT thread; `make check-rt` audits their objects.
 RT_SRCS := io/codec.c
@@ -94,6 +94,11 @@ $(LIB): $(LIB_OBJS)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 $(BUILD)/bin/flux-codec-demo: $(BUILD)/io/demo.o $(LIB)
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(BUILD)/bin/flux: $(BUILD)/control/flux_main.o $(LIB)
 	$(call msg,LD,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm

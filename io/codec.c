@@ -208,7 +208,7 @@ static int check_mbap(const uint8_t *frame, size_t len)
 	if (mb_get_u16(frame + 2) != 0)
 		return -MB_EPROTO;
 	mbap_len = mb_get_u16(frame + 4);
-	if (mbap_len < MB_LEN_MIN || mbap_len > MB_LEN_MAX)
+	if (mbap_len < MB_MBAP_LEN_MIN || mbap_len > MB_MBAP_LEN_MAX)
 		return -MB_EMBAPLEN;
 	if (len != 6 + mbap_len)
 		return -MB_EFRAMELEN;
@@ -402,7 +402,7 @@ static int frame_size(const uint8_t *hdr)
 
 	if (mb_get_u16(hdr + 2) != 0)
 		return -MB_EPROTO;
-	if (mbap_len < MB_LEN_MIN || mbap_len > MB_LEN_MAX)
+	if (mbap_len < MB_MBAP_LEN_MIN || mbap_len > MB_MBAP_LEN_MAX)
 		return -MB_EMBAPLEN;
 	return (int)(6 + mbap_len);
 }

@@ -27,8 +27,8 @@
 #define MB_MBAP_SIZE 7         /* TID, PID, LEN, UID */
 #define MB_PDU_MAX 253         /* largest PDU the spec allows */
 #define MB_ADU_MAX 260         /* MB_MBAP_SIZE + MB_PDU_MAX */
-#define MB_LEN_MIN 2           /* smallest MBAP length: UID + FC */
-#define MB_LEN_MAX 254         /* largest MBAP length: UID + 253-byte PDU */
+#define MB_MBAP_LEN_MIN 2           /* smallest MBAP length: UID + FC */
+#define MB_MBAP_LEN_MAX 254         /* largest MBAP length: UID + 253-byte PDU */
 #define MB_MAX_READ_BITS 2000  /* FC01, FC02 quantity */
 #define MB_MAX_READ_REGS 125   /* FC03, FC04 quantity */
 #define MB_MAX_WRITE_BITS 1968 /* FC0F quantity */
