@@ -1,0 +1,446 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Engine setup and the control-side API. The one idea: everything the I/O thread will ever
+ * touch is allocated and prefaulted here, before it starts; the thread then creates its
+ * io_uring itself, so the ring's single issuer is the thread that uses it.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "io/engine_int.h"
+#include "rt/clock.h"
+
+#define DEFAULT_TIMEOUT_NS CLK_NS_PER_SEC
+#define DEFAULT_BACKOFF_NS CLK_NS_PER_SEC
+#define DEFAULT_CONNECT_NS CLK_NS_PER_SEC
+#define DEFAULT_RECONNECT_MIN_NS (100 * CLK_NS_PER_MS)
+#define DEFAULT_RECONNECT_MAX_NS (5 * CLK_NS_PER_SEC)
+#define START_TIMEOUT_S 5
+
+static const char *const err_names[ENG_ERR_END - ENG_ERR_BASE] = {
+	[ENG_ESUPERSEDED - ENG_ERR_BASE] = "superseded by a newer command",
+	[ENG_ENOTCONN - ENG_ERR_BASE] = "device connection is down (reconnecting)",
+	[ENG_ELATE - ENG_ERR_BASE] = "late reply to a timed-out request",
+	[ENG_EBADCMD - ENG_ERR_BASE] = "command names no device, block or valid write",
+	[ENG_EQUEUE - ENG_ERR_BASE] = "no free write slot for the device",
+};
+
+const char *eng_strerror(int err)
+{
+	int e = err < 0 ? -err : err;
+
+	if (e >= ENG_ERR_BASE && e < ENG_ERR_END)
+		return err_names[e - ENG_ERR_BASE];
+	if (e >= MB_ERR_BASE && e < MB_EXC_END)
+		return mb_strerror(e);
+	if (e == 0)
+		return "success";
+	/* strerror() of glibc returns a static string for every errno it knows. */
+	return strerror(e);
+}
+
+static uint32_t pow2_at_least(uint32_t n)
+{
+	uint32_t p = 2;
+
+	while (p < n && p < (1u << 20))
+		p <<= 1;
+	return p;
+}
+
+static int check_dev(const struct eng_dev *d)
+{
+	struct in_addr a;
+
+	if (memchr(d->host, 0, sizeof(d->host)) == NULL || inet_pton(AF_INET, d->host, &a) != 1)
+		return -EINVAL;
+	if (d->port == 0 || d->nblocks > ENG_MAX_BLOCKS || d->timeout_ns < 0 ||
+	    d->retry_backoff_ns < 0)
+		return -EINVAL;
+	for (unsigned b = 0; b < d->nblocks; b++) {
+		const struct eng_block *k = &d->blocks[b];
+		struct mb_req probe = { .fc = k->fc, .addr = k->start, .qty = k->count };
+		uint8_t buf[MB_ADU_MAX];
+
+		/* A block must be a request the codec would send: FC01..04 within limits. */
+		if (k->fc < MB_FC_READ_COILS || k->fc > MB_FC_READ_INPUT_REGISTERS ||
+		    mb_encode_req(buf, sizeof(buf), &probe) < 0)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* Touch every page so the I/O thread takes no page fault on first use. */
+static void prefault(void *p, size_t size)
+{
+	volatile uint8_t *b = p;
+	long page = sysconf(_SC_PAGESIZE);
+
+	for (size_t off = 0; off < size; off += (size_t)page)
+		b[off] = b[off];
+}
+
+static bool same_endpoint(const struct eng_dev *a, const struct eng_dev *b)
+{
+	return a->port == b->port && strcmp(a->host, b->host) == 0;
+}
+
+/* Group devices by host:port into connections; lay out items. */
+static int build_tables(struct eng *e)
+{
+	unsigned n = e->cfg.ndev, it = 0;
+
+	e->ds = calloc(n, sizeof(*e->ds));
+	e->conns = calloc(n, sizeof(*e->conns));
+	if (!e->ds || !e->conns)
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++) {
+		unsigned c = e->nconn;
+
+		/* An earlier device at the same endpoint: its connection is ours. */
+		for (unsigned j = 0; j < i; j++)
+			if (same_endpoint(&e->devs[i], &e->devs[j])) {
+				c = e->ds[j].conn;
+				break;
+			}
+		if (c == e->nconn) {
+			struct eng_conn *k = &e->conns[e->nconn++];
+
+			k->sa.sin_family = AF_INET;
+			k->sa.sin_port = htons(e->devs[i].port);
+			inet_pton(AF_INET, e->devs[i].host, &k->sa.sin_addr);
+			k->fd = -1;
+			k->cur = -1;
+		}
+		e->ds[i].conn = c;
+		e->conns[c].ndev++;
+		e->ds[i].first_item = it;
+		it += e->devs[i].nblocks + ENG_WRITE_SLOTS;
+	}
+	e->nitems = it;
+	e->items = calloc(it, sizeof(*e->items));
+	e->conn_items = calloc(it, sizeof(*e->conn_items));
+	if (!e->items || !e->conn_items)
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++) {
+		unsigned nb = e->devs[i].nblocks;
+
+		for (unsigned k = 0; k < nb + ENG_WRITE_SLOTS; k++) {
+			struct eng_item *item = &e->items[e->ds[i].first_item + k];
+
+			item->dev = (uint16_t)i;
+			item->kind = k < nb ? ENG_CMD_POLL : ENG_CMD_WRITE;
+			item->index = (uint8_t)(k < nb ? k : k - nb);
+		}
+	}
+	/* Each connection's item list is a slice of conn_items, in device order. */
+	it = 0;
+	for (unsigned c = 0; c < e->nconn; c++) {
+		e->conns[c].items = &e->conn_items[it];
+		for (unsigned i = 0; i < n; i++) {
+			if (e->ds[i].conn != c)
+				continue;
+			for (unsigned k = 0; k < e->devs[i].nblocks + ENG_WRITE_SLOTS; k++)
+				e->conn_items[it++] = e->ds[i].first_item + k;
+		}
+		e->conns[c].nitems = (unsigned)(&e->conn_items[it] - e->conns[c].items);
+	}
+	return 0;
+}
+
+static void apply_defaults(struct eng *e)
+{
+	struct eng_cfg *c = &e->cfg;
+
+	if (!c->connect_timeout_ns)
+		c->connect_timeout_ns = DEFAULT_CONNECT_NS;
+	if (!c->reconnect_min_ns)
+		c->reconnect_min_ns = DEFAULT_RECONNECT_MIN_NS;
+	if (!c->reconnect_max_ns)
+		c->reconnect_max_ns = DEFAULT_RECONNECT_MAX_NS;
+	if (!c->cmd_capacity)
+		c->cmd_capacity = pow2_at_least(4 * c->ndev + 64);
+	if (!c->msg_capacity)
+		c->msg_capacity = pow2_at_least(4 * c->ndev * ENG_MAX_BLOCKS + 64);
+	for (unsigned i = 0; i < c->ndev; i++) {
+		struct eng_dev *d = &e->devs[i];
+
+		if (!d->timeout_ns)
+			d->timeout_ns = DEFAULT_TIMEOUT_NS;
+		if (!d->retry_count)
+			d->retry_count = 1;
+		if (!d->retry_backoff_ns)
+			d->retry_backoff_ns = DEFAULT_BACKOFF_NS;
+	}
+}
+
+int eng_open(struct eng **out, const struct eng_cfg *cfg)
+{
+	struct eng *e;
+	int err;
+
+	*out = NULL;
+	if (!cfg || !cfg->devs || cfg->ndev == 0 || cfg->ndev > ENG_MAX_DEVICES)
+		return -EINVAL;
+	if (cfg->priority < 0 || cfg->priority > THR_PRIO_MAX)
+		return -EINVAL;
+	for (unsigned i = 0; i < cfg->ndev; i++) {
+		err = check_dev(&cfg->devs[i]);
+		if (err)
+			return err;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->cfg = *cfg;
+	e->devs = calloc(cfg->ndev, sizeof(*e->devs));
+	if (!e->devs) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	memcpy(e->devs, cfg->devs, cfg->ndev * sizeof(*e->devs));
+	e->cfg.devs = e->devs;
+	apply_defaults(e);
+
+	err = build_tables(e);
+	if (err)
+		goto out_free;
+	for (unsigned i = 0; i < cfg->ndev; i++) {
+		hist_reset(&e->ds[i].rtt);
+		err = seqlock_init(&e->ds[i].rtt_pub, sizeof(struct hist));
+		if (err)
+			goto out_free;
+		seqlock_write(&e->ds[i].rtt_pub, &e->ds[i].rtt);
+	}
+	e->cmd_batch = calloc(ENG_POP_BATCH, sizeof(*e->cmd_batch));
+	if (!e->cmd_batch) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	err = ring_init(&e->cmd, NULL, sizeof(struct eng_cmd), e->cfg.cmd_capacity,
+			RING_F_EVENTFD);
+	if (err)
+		goto out_free;
+	err = ring_init(&e->msg, NULL, sizeof(struct eng_msg), e->cfg.msg_capacity, 0);
+	if (err)
+		goto out_free;
+
+	/* Receive buffers: one pool for the provided buffer ring, or one per connection. */
+	e->nbufs = pow2_at_least(e->nconn < 16 ? 16 : e->nconn);
+	if (e->nbufs > 4096)
+		e->nbufs = 4096;
+	e->bufs = calloc((size_t)e->nbufs + e->nconn, ENG_RX_BUF);
+	if (!e->bufs) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	for (unsigned c = 0; c < e->nconn; c++)
+		e->conns[c].rx = e->bufs + ((size_t)e->nbufs + c) * ENG_RX_BUF;
+	if (sem_init(&e->started, 0, 0)) {
+		err = -errno;
+		goto out_free;
+	}
+	e->has_sem = true;
+	prefault(e->bufs, ((size_t)e->nbufs + e->nconn) * ENG_RX_BUF);
+	prefault(e->items, e->nitems * sizeof(*e->items));
+	prefault(e->conns, e->nconn * sizeof(*e->conns));
+	prefault(e->ds, e->cfg.ndev * sizeof(*e->ds));
+	*out = e;
+	return 0;
+
+out_free:
+	eng_close(e);
+	return err;
+}
+
+int eng_ring_setup(struct eng *e)
+{
+	static const unsigned tries[][2] = {
+		[ENG_URING_BEST] = { IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, 1 },
+		[ENG_URING_PLAIN] = { 0, 0 },
+		[ENG_URING_SINGLE_ISSUER] = { IORING_SETUP_SINGLE_ISSUER, 0 },
+		[ENG_URING_DEFER_TASKRUN] = { IORING_SETUP_SINGLE_ISSUER |
+						      IORING_SETUP_DEFER_TASKRUN,
+					      0 },
+	};
+	unsigned entries = 2 * e->nconn + 16, flags = tries[e->cfg.uring][0];
+	bool may_fall_back = tries[e->cfg.uring][1];
+	struct io_uring_params p;
+	int err;
+
+	if (entries > 32768)
+		entries = 32768;
+	for (;;) {
+		memset(&p, 0, sizeof(p));
+		p.flags = flags;
+		/* The completion queue holds every connection's SQEs plus the wake read. */
+		p.flags |= IORING_SETUP_CQSIZE;
+		p.cq_entries = 2 * entries;
+		err = io_uring_queue_init_params(entries, &e->ring, &p);
+		if (err != -EINVAL || !may_fall_back || flags == 0)
+			break;
+		/* Older kernels: drop DEFER_TASKRUN (6.1), then SINGLE_ISSUER (6.0). */
+		flags = flags & IORING_SETUP_DEFER_TASKRUN ? IORING_SETUP_SINGLE_ISSUER : 0;
+	}
+	if (err)
+		return err;
+	e->has_ring = true;
+	e->feat.single_issuer = flags & IORING_SETUP_SINGLE_ISSUER;
+	e->feat.defer_taskrun = flags & IORING_SETUP_DEFER_TASKRUN;
+	e->feat.ext_arg = p.features & IORING_FEAT_EXT_ARG;
+
+	if (!e->cfg.no_buf_ring) {
+		struct io_uring_buf_reg reg = { 0 };
+		size_t size = (size_t)e->nbufs * sizeof(struct io_uring_buf);
+		void *mem = NULL;
+
+		if (posix_memalign(&mem, 4096, size) == 0) {
+			memset(mem, 0, size);
+			reg.ring_addr = (uintptr_t)mem;
+			reg.ring_entries = e->nbufs;
+			reg.bgid = 0;
+			if (io_uring_register_buf_ring(&e->ring, &reg, 0) == 0) {
+				e->br = mem;
+				io_uring_buf_ring_init(e->br);
+				for (unsigned i = 0; i < e->nbufs; i++)
+					io_uring_buf_ring_add(e->br, e->bufs + (size_t)i * ENG_RX_BUF,
+							      ENG_RX_BUF, (uint16_t)i,
+							      io_uring_buf_ring_mask(e->nbufs),
+							      (int)i);
+				io_uring_buf_ring_advance(e->br, (int)e->nbufs);
+				e->feat.buf_ring = true;
+			} else {
+				free(mem);
+			}
+		}
+	}
+	return 0;
+}
+
+void eng_ring_exit(struct eng *e)
+{
+	if (e->br) {
+		io_uring_unregister_buf_ring(&e->ring, 0);
+		free(e->br);
+		e->br = NULL;
+	}
+	if (e->has_ring)
+		io_uring_queue_exit(&e->ring);
+	e->has_ring = false;
+}
+
+int eng_start(struct eng *e)
+{
+	struct thr_attr a = { .name = "flux-io", .priority = e->cfg.priority, .cpu = e->cfg.cpu };
+	struct timespec ts;
+	int err;
+
+	if (e->is_running)
+		return -EALREADY;
+	atomic_store(&e->stop, false);
+	err = thr_start(&e->thread, &a, eng_loop_main, e);
+	if (err)
+		return err;
+	e->is_running = true;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += START_TIMEOUT_S;
+	while (sem_timedwait(&e->started, &ts) != 0) {
+		if (errno != EINTR) {
+			eng_stop(e);
+			return -ETIMEDOUT;
+		}
+	}
+	if (e->start_err) {
+		err = e->start_err;
+		eng_stop(e);
+		return err;
+	}
+	return 0;
+}
+
+void eng_stop(struct eng *e)
+{
+	if (!e || !e->is_running)
+		return;
+	atomic_store(&e->stop, true);
+	/* The loop keeps a read armed on this eventfd; wake it whether it sleeps or not. */
+	eventfd_write(ring_wake_fd(&e->cmd), 1);
+	thr_join(&e->thread, NULL);
+	e->is_running = false;
+}
+
+void eng_close(struct eng *e)
+{
+	if (!e)
+		return;
+	eng_stop(e);
+	for (unsigned c = 0; e->conns && c < e->nconn; c++)
+		if (e->conns[c].fd >= 0)
+			close(e->conns[c].fd);
+	for (unsigned i = 0; e->ds && i < e->cfg.ndev; i++)
+		seqlock_exit(&e->ds[i].rtt_pub);
+	ring_exit(&e->cmd);
+	ring_exit(&e->msg);
+	if (e->has_sem)
+		sem_destroy(&e->started);
+	free(e->bufs);
+	free(e->cmd_batch);
+	free(e->items);
+	free(e->conn_items);
+	free(e->conns);
+	free(e->ds);
+	free(e->devs);
+	free(e);
+}
+
+unsigned eng_submit(struct eng *e, const struct eng_cmd *cmds, unsigned n)
+{
+	unsigned done = ring_push_n(&e->cmd, cmds, n);
+
+	ring_notify(&e->cmd);
+	return done;
+}
+
+unsigned eng_pop(struct eng *e, struct eng_msg *out, unsigned max)
+{
+	return ring_pop_n(&e->msg, out, max);
+}
+
+int eng_wait(struct eng *e, int64_t deadline_ns)
+{
+	return ring_wait(&e->msg, deadline_ns);
+}
+
+const struct eng_counters *eng_counters(const struct eng *e, unsigned dev)
+{
+	return dev < e->cfg.ndev ? &e->ds[dev].c : NULL;
+}
+
+int eng_read_rtt(const struct eng *e, unsigned dev, struct hist *out)
+{
+	if (dev >= e->cfg.ndev)
+		return -EINVAL;
+	return seqlock_read(&e->ds[dev].rtt_pub, out);
+}
+
+struct eng_features eng_features(const struct eng *e)
+{
+	return e->feat;
+}
+
+uint64_t eng_cmd_drops(const struct eng *e)
+{
+	return ring_drops(&e->cmd);
+}
+
+uint64_t eng_msg_drops(const struct eng *e)
+{
+	return ring_drops(&e->msg);
+}

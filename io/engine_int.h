@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to io/engine*.c: the engine's state. Setup (engine.c) allocates all of it once;
+ * after eng_start() only the I/O thread (engine_loop.c) touches it, except the rings, the
+ * atomic counters and the published RTT histograms, which other threads read.
+ */
+#ifndef FLUX_IO_ENGINE_INT_H
+#define FLUX_IO_ENGINE_INT_H
+
+#include <liburing.h>
+#include <netinet/in.h>
+#include <semaphore.h>
+
+#include "io/engine.h"
+#include "rt/ring.h"
+#include "rt/seqlock.h"
+#include "rt/thread.h"
+
+#define ENG_LATE_TIDS 4        /* timed-out TIDs remembered per connection */
+#define ENG_RX_BUF 512         /* bytes per receive buffer */
+#define ENG_POP_BATCH 64       /* commands taken from the ring per loop turn */
+#define ENG_RTT_PUBLISH_NS (1000LL * 1000 * 1000)
+
+/* user_data of an SQE: kind in the top byte, connection index, generation (never a pointer). */
+enum ud_kind { UD_WAKE = 1, UD_CONNECT, UD_RECV, UD_SEND, UD_CANCEL };
+
+static inline uint64_t ud_make(enum ud_kind kind, uint32_t conn, uint32_t gen)
+{
+	return (uint64_t)kind << 56 | (uint64_t)(conn & 0xFFFFFF) << 32 | gen;
+}
+
+/* A unit of work: one read block or one write slot of a device. I/O thread only. */
+struct eng_item {
+	uint16_t dev;
+	uint8_t kind;  /* ENG_CMD_POLL or ENG_CMD_WRITE */
+	uint8_t index; /* POLL: block index; WRITE: slot index */
+	bool is_queued;    /* waiting to be sent, maybe in retry backoff */
+	bool is_in_flight; /* its request is on the wire */
+	bool has_again;    /* POLL: another came while in flight; queue it after */
+	uint16_t attempts;
+	uint32_t cycle;
+	uint32_t again_cycle;
+	int64_t t_cmd_ns;
+	int64_t again_t_cmd_ns;
+	int64_t not_before_ns;
+	int64_t t_sent_ns;
+	uint64_t seq; /* queue order: oldest first */
+	struct eng_cmd wr; /* WRITE: the command */
+};
+
+/* Per device. Counters and rtt_pub are read by other threads; the rest is I/O thread only. */
+struct eng_devstate {
+	struct eng_counters c;
+	struct seqlock rtt_pub; /* published copy of rtt */
+	struct hist rtt;
+	int64_t rtt_pub_ns;
+	bool is_rtt_dirty;
+	unsigned conn;
+	unsigned first_item; /* nblocks POLL items, then ENG_WRITE_SLOTS WRITE items */
+};
+
+enum conn_state {
+	CONN_DOWN,       /* no socket; reconnect at timer_ns */
+	CONN_CONNECTING, /* connect in flight; give up at timer_ns */
+	CONN_READY,      /* connected; with cur >= 0 a request is in flight until timer_ns */
+	CONN_CLOSING,    /* cancelling its SQEs; the fd is closed when ops reaches 0 */
+};
+
+/* One TCP connection to host:port, shared by the devices there. I/O thread only. */
+struct eng_conn {
+	struct sockaddr_in sa;
+	int fd;
+	uint32_t gen;
+	enum conn_state state;
+	unsigned ops; /* SQEs submitted and not yet completed */
+	bool is_recv_armed;
+	bool is_send_busy;  /* a send SQE is out: the next request waits for it */
+	bool has_connected; /* connected at least once since the last failure report */
+	int close_err;      /* why it is closing: given to the queued items once down */
+	int64_t timer_ns;
+	int64_t backoff_ns;
+	int cur; /* item in flight, or -1 */
+	uint16_t next_tid;
+	uint16_t cur_tid;
+	uint16_t late_tids[ENG_LATE_TIDS];
+	unsigned nlate;
+	unsigned ndev; /* devices on this connection */
+	struct mb_req req;
+	uint8_t payload[2 * ENG_WRITE_MAX_REGS];
+	uint8_t tx[MB_ADU_MAX];
+	uint16_t tx_len;
+	uint16_t tx_off;
+	struct mb_splitter split;
+	uint8_t *rx;     /* own receive buffer when there is no buffer ring */
+	unsigned *items; /* indices into eng.items of this connection's items */
+	unsigned nitems;
+};
+
+struct eng {
+	struct eng_cfg cfg;
+	struct eng_dev *devs; /* copy of cfg.devs */
+	struct eng_devstate *ds;
+	struct eng_conn *conns;
+	unsigned nconn;
+	struct eng_item *items;
+	unsigned nitems;
+	unsigned *conn_items; /* storage behind every eng_conn.items */
+	uint64_t seq;
+
+	struct ring cmd; /* control -> I/O, with an eventfd the loop keeps a read armed on */
+	struct ring msg; /* I/O -> control */
+	struct eng_cmd *cmd_batch;
+	bool has_pushed; /* messages pushed this loop turn: notify once */
+
+	struct io_uring ring;
+	bool has_ring;
+	struct eng_features feat;
+	struct io_uring_buf_ring *br;
+	uint8_t *bufs;
+	unsigned nbufs;
+	uint64_t wake_buf;
+	bool is_wake_armed;
+
+	struct thr thread;
+	sem_t started;
+	bool has_sem;
+	int start_err;
+	atomic_bool stop;
+	bool is_running;
+};
+
+/*
+ * engine.c, called by the I/O thread before its loop and after it: create the io_uring (the
+ * best setup cfg.uring allows, with fallbacks) and register the buffer ring; and undo it.
+ * Returns -errno or zero.
+ */
+int eng_ring_setup(struct eng *e);
+void eng_ring_exit(struct eng *e);
+
+/* RT(io), engine_loop.c: the I/O thread's body. */
+void *eng_loop_main(void *arg);
+
+#endif /* FLUX_IO_ENGINE_INT_H */
