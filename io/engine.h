@@ -102,7 +102,8 @@ struct eng_cmd {
  * Engine -> control. One SAMPLE per read block of a POLL (err 0 and fresh registers, or err
  * and no data), one WRITE_ACK per WRITE. err: 0, -MB_EXC(code) for an exception reply,
  * -MB_E* for a malformed reply, -ETIMEDOUT after the last attempt, -ECONNREFUSED,
- * -ECONNRESET, -ENG_ENOTCONN, -ENG_ESUPERSEDED, ...
+ * -ECONNRESET, -ENG_ESUPERSEDED, ... While a device's connection is down after a failure,
+ * its commands are answered at once (attempts 0) with the failure's cause.
  */
 struct eng_msg {
 	uint8_t kind;  /* enum eng_msg_kind */

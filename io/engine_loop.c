@@ -420,6 +420,12 @@ static bool is_failed(const struct eng_conn *c)
 	return (c->state == CONN_DOWN && c->close_err) || c->state == CONN_CLOSING;
 }
 
+/* What a command for a failed connection is answered with: why it went down. */
+static int down_err(const struct eng_conn *c)
+{
+	return c->close_err ? c->close_err : -ENG_ENOTCONN;
+}
+
 static void queue_item(struct eng *e, struct eng_item *it, uint32_t cycle, int64_t t_cmd,
 		       int64_t now)
 {
@@ -467,7 +473,7 @@ static void take_poll(struct eng *e, const struct eng_cmd *cmd, int64_t now)
 			tmp.t_cmd_ns = cmd->t_push_ns;
 			tmp.attempts = 0;
 			tmp.t_sent_ns = 0;
-			deliver(e, &tmp, -ENG_ENOTCONN, NULL, now);
+			deliver(e, &tmp, down_err(c), NULL, now);
 		} else if (it->is_in_flight) {
 			if (it->has_again) {
 				struct eng_item tmp = *it;
@@ -502,7 +508,7 @@ static void take_write(struct eng *e, const struct eng_cmd *cmd, int64_t now)
 	struct eng_item *free_slot = NULL;
 
 	if (is_failed(c)) {
-		reject_cmd(e, cmd, -ENG_ENOTCONN, now);
+		reject_cmd(e, cmd, down_err(c), now);
 		return;
 	}
 	for (unsigned s = 0; s < ENG_WRITE_SLOTS; s++) {
