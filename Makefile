@@ -58,7 +58,7 @@ PROGS_SRCS := io/demo.c $(wildcard control/flux_main.c)
 PROGS := $(BUILD)/bin/flux-codec-demo $(if $(wildcard control/flux_main.c),$(BUILD)/bin/flux)
 
 # Files whose code runs on an RT thread; `make check-rt` audits their objects.
-RT_SRCS := io/codec.c
+RT_SRCS := io/codec.c io/engine_loop.c rt/cycle.c rt/ring_wait.c
 
 LIB_SRCS := $(filter-out $(PROGS_SRCS),$(wildcard rt/*.c io/*.c devices/*.c control/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
@@ -74,6 +74,8 @@ FUZZ_SRCS := $(sort $(wildcard tests/*/fuzz_*.c))
 FUZZ_REPLAYS := $(FUZZ_SRCS:%.c=$(BUILD)/%)
 BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))
 BENCHES := $(BENCH_SRCS:%.c=$(BUILD)/%)
+# Tools the bench scripts (bench/run-*.sh) drive: load clients and servers.
+BENCH_TOOLS := $(patsubst %.c,$(BUILD)/%,$(sort $(wildcard bench/modbus_*.c)))
 
 ALL_OBJS := $(LIB_OBJS) $(TEST_SUPPORT_OBJS) $(PROGS_SRCS:%.c=$(BUILD)/%.o) \
 	$(BUILD)/tests/fuzz_replay.o
@@ -81,7 +83,7 @@ ALL_OBJS := $(LIB_OBJS) $(TEST_SUPPORT_OBJS) $(PROGS_SRCS:%.c=$(BUILD)/%.o) \
 .PHONY: all run test bench asan tsan fuzz format format-check lint hdrcheck check-rt \
 	install uninstall clean help deps print-deps
 
-all: $(LIB) $(PROGS) $(TESTS) $(FUZZ_REPLAYS) $(BENCHES)
+all: $(LIB) $(PROGS) $(TESTS) $(FUZZ_REPLAYS) $(BENCHES) $(BENCH_TOOLS)
 
 $(BUILD)/%.o: %.c
 	$(call msg,CC,$@)
@@ -113,12 +115,12 @@ $(FUZZ_REPLAYS): $(BUILD)/%: $(BUILD)/%.o $(BUILD)/tests/fuzz_replay.o $(LIB)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
-$(BENCHES): $(BUILD)/%: $(BUILD)/%.o $(LIB)
+$(BENCHES) $(BENCH_TOOLS): $(BUILD)/%: $(BUILD)/%.o $(LIB)
 	$(call msg,LD,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
--include $(ALL_OBJS:.o=.d) $(TESTS:=.d) $(FUZZ_REPLAYS:=.d) $(BENCHES:=.d)
+-include $(ALL_OBJS:.o=.d) $(TESTS:=.d) $(FUZZ_REPLAYS:=.d) $(BENCHES:=.d) $(BENCH_TOOLS:=.d)
 
 # ---- the two commands -------------------------------------------------------
 
@@ -141,9 +143,11 @@ asan: deps
 tsan: deps
 	@$(MAKE) --no-print-directory BUILD=build-tsan SAN=tsan test
 
+# QUICK=1: the short version of every benchmark (each script and program honours it).
 bench: deps
-	@$(MAKE) --no-print-directory $(BENCHES)
-	$(Q)set -e; for b in $(BENCHES); do echo "== $$b"; $$b; done
+	@$(MAKE) --no-print-directory $(BENCHES) $(BENCH_TOOLS)
+	$(Q)set -e; for b in $(BENCHES); do echo "== $$b"; $$b; done; \
+	for s in $(sort $(wildcard bench/run-*.sh)); do echo "== $$s"; BUILD=$(BUILD) $$s; done
 
 # ---- fuzzing (libFuzzer) ----------------------------------------------------
 
@@ -177,7 +181,8 @@ fuzz: SHELL := /bin/bash
 HEADERS := $(wildcard rt/*.h io/*.h devices/*.h control/*.h)
 hdrcheck:
 	$(Q)set -e; for h in $(HEADERS); do \
-		printf '#include "%s"\n' $$h | $(CC) $(CFLAGS) $(PKG_CFLAGS) -x c -fsyntax-only - ; \
+		printf '#include "%s"\n' $$h | \
+			$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(PKG_CFLAGS) -x c -fsyntax-only - ; \
 		echo "  HDR   $$h"; done
 
 # Symbols RT code may never call. Allowed exceptions, each with its reason:
