@@ -58,7 +58,7 @@ PROGS_SRCS := io/demo.c $(wildcard control/flux_main.c)
 PROGS := $(BUILD)/bin/flux-codec-demo $(if $(wildcard control/flux_main.c),$(BUILD)/bin/flux)
 
 # Files whose code runs on an RT thread; `make check-rt` audits their objects.
-RT_SRCS := io/codec.c io/engine_loop.c rt/cycle.c rt/ring_wait.c
+RT_SRCS := io/codec.c io/engine_loop.c rt/cycle.c rt/ring_wait.c devices/profile.c
 
 LIB_SRCS := $(filter-out $(PROGS_SRCS),$(wildcard rt/*.c io/*.c devices/*.c control/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)

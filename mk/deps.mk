@@ -4,7 +4,7 @@
 
 DEB_PKGS := gcc make pkg-config libc6-dev binutils \
 	libmodbus-dev liburing-dev libcmocka-dev \
-	clang libclang-rt-14-dev rt-tests
+	clang libclang-rt-14-dev rt-tests mbpoll
 
 print-deps:
 	@echo $(DEB_PKGS)

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: MIT
+/*
+ * flux: the operator's tool. A table of subcommands, each living with the part of Flux it
+ * exercises (`sim` in devices/); this file only dispatches and prints the usage.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "devices/sim.h"
+
+#define EXIT_USAGE 2
+
+struct flux_cmd {
+	const char *name;
+	int (*main)(int argc, char **argv); /* argv[0] is the command name; returns exit code */
+	const char *summary;
+};
+
+static const struct flux_cmd cmds[] = {
+	{ .name = "sim",
+	  .main = sim_cli_main,
+	  .summary = "serve simulated PowerPack and Acuvim II devices on loopback" },
+};
+
+static void usage(FILE *f)
+{
+	fputs("usage: flux COMMAND [options]\n"
+	      "       flux COMMAND --help\n"
+	      "commands:\n",
+	      f);
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].summary);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strcmp(argv[1], cmds[i].name) == 0)
+			return cmds[i].main(argc - 1, argv + 1);
+	fprintf(stderr, "flux: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * PowerPack BESS: the seed's register map as a profile table, its status codes, and the
+ * per-device parameters DESIGN.md lets a site override (status_ready, command_source_id,
+ * block_kw, soe_scale) with their defaults. Holding registers, PDU addresses.
+ */
+#ifndef FLUX_DEVICES_POWERPACK_H
+#define FLUX_DEVICES_POWERPACK_H
+
+#include <stdint.h>
+
+#include "devices/profile.h"
+
+#define PP_REG_STATUS		2000 /* RO u16, enum pp_status */
+#define PP_REG_TARGET_POWER	2008 /* RW i16 kW, + discharge / - charge */
+#define PP_REG_COMMAND_SOURCE	2010 /* RW u16, control mode id */
+#define PP_REG_SOE		2026 /* RO u16, percent x soe_scale */
+#define PP_REG_AVAILABLE_BLOCKS 2028 /* RO u16, inverter blocks available */
+#define PP_MAP_FIRST		2000 /* the map the device answers: 2000..2028 */
+#define PP_MAP_COUNT		29
+
+#define PP_CAPACITY_KWH_MIN 100.0
+#define PP_CAPACITY_KWH_MAX 500.0
+#define PP_POWER_KW_MIN	    50.0
+#define PP_POWER_KW_MAX	    250.0
+
+enum pp_status {
+	PP_STATUS_OFFLINE = 0,
+	PP_STATUS_READY = 1,
+	PP_STATUS_STANDBY = 2,
+	PP_STATUS_FAULT = 3,
+};
+
+/* Indices into pp_profile.points. */
+enum pp_point {
+	PP_PT_STATUS,
+	PP_PT_TARGET_POWER,
+	PP_PT_COMMAND_SOURCE,
+	PP_PT_SOE,
+	PP_PT_AVAILABLE_BLOCKS,
+	PP_N_POINTS,
+};
+
+/* A device's parameters; immutable after config load. */
+struct pp_params {
+	double power_kw;	    /* rated power, 50..250 */
+	double capacity_kwh;	    /* 100..500 */
+	double block_kw;	    /* power of one inverter block, > 0 */
+	double soe_scale;	    /* register = percent x soe_scale, > 0 */
+	uint16_t status_ready;	    /* status value that means READY */
+	uint16_t command_source_id; /* id the controller writes to claim control */
+};
+
+#define PP_DEFAULTS                                                                                \
+	((struct pp_params){ .power_kw = 100,                                                      \
+			     .capacity_kwh = 200,                                                  \
+			     .block_kw = 50,                                                       \
+			     .soe_scale = 1,                                                       \
+			     .status_ready = PP_STATUS_READY,                                      \
+			     .command_source_id = 3 })
+
+extern const struct prof_profile pp_profile;
+
+/* Check params against the ranges above. Returns 0 or -EINVAL (-ERANGE when out of range). */
+int pp_check_params(const struct pp_params *pp);
+
+/* Blocks a device has when all are available: ceil(power_kw / block_kw). */
+unsigned pp_default_blocks(const struct pp_params *pp);
+
+/* SOE in percent from the decoded soe_pct point (raw register value) and the device's soe_scale. */
+double pp_soe_pct(const struct pp_params *pp, double soe_raw);
+
+/* Name of a status code ("READY"), or "unknown". */
+const char *pp_status_name(uint16_t status);
+
+#endif /* FLUX_DEVICES_POWERPACK_H */

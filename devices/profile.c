@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Device profiles: table checks, lookups, and the decoder/encoder of point values. The one idea:
+ * a point's meaning is entirely in its table row, so no code here knows any device type.
+ */
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#include "devices/acuvim2.h"
+#include "devices/powerpack.h"
+#include "devices/profile.h"
+
+static const struct prof_profile *const builtin[] = { &pp_profile, &acu_profile };
+
+unsigned prof_type_width(enum prof_type type)
+{
+	return type == PROF_U16 || type == PROF_I16 ? 1 : 2;
+}
+
+static bool is_valid_type(enum prof_type type)
+{
+	return (unsigned)type <= PROF_F32;
+}
+
+static bool block_holds(const struct prof_block *b, uint8_t fc, uint32_t addr, unsigned width)
+{
+	return b->fc == fc && addr >= b->start && addr + width <= (uint32_t)b->start + b->count;
+}
+
+static bool ranges_overlap(uint32_t a, uint32_t an, uint32_t b, uint32_t bn)
+{
+	return a < b + bn && b < a + an;
+}
+
+static int check_blocks(const struct prof_profile *p)
+{
+	if (!p->n_blocks || p->n_blocks > PROF_MAX_BLOCKS)
+		return -EINVAL;
+	for (unsigned i = 0; i < p->n_blocks; i++) {
+		const struct prof_block *b = &p->blocks[i];
+
+		if (b->fc != MB_FC_READ_HOLDING_REGISTERS && b->fc != MB_FC_READ_INPUT_REGISTERS)
+			return -EINVAL;
+		if (!b->count || b->count > MB_MAX_READ_REGS || b->start + b->count > 0x10000)
+			return -EINVAL;
+		for (unsigned j = 0; j < i; j++)
+			if (p->blocks[j].fc == b->fc &&
+			    ranges_overlap(b->start, b->count, p->blocks[j].start,
+					   p->blocks[j].count))
+				return -EINVAL;
+	}
+	return 0;
+}
+
+int prof_check(const struct prof_profile *p)
+{
+	int err;
+
+	if (!p || !p->name || (unsigned)p->default_order > MB_ORDER_DCBA)
+		return -EINVAL;
+	err = check_blocks(p);
+	if (err)
+		return err;
+	if (!p->n_points || p->n_points > PROF_MAX_POINTS)
+		return -EINVAL;
+	for (unsigned i = 0; i < p->n_points; i++) {
+		const struct prof_point *pt = &p->points[i];
+
+		if (!pt->name || !pt->unit || !is_valid_type(pt->type) ||
+		    (unsigned)pt->order > MB_ORDER_DCBA || !isfinite(pt->scale) || pt->scale == 0)
+			return -EINVAL;
+		if (pt->n_enums && !pt->enums)
+			return -EINVAL;
+		if (prof_point_block(p, i) < 0)
+			return -EINVAL;
+		for (unsigned j = 0; j < i; j++) {
+			const struct prof_point *o = &p->points[j];
+
+			if (strcmp(o->name, pt->name) == 0)
+				return -EINVAL;
+			if (o->fc == pt->fc && ranges_overlap(o->addr, prof_type_width(o->type),
+							      pt->addr, prof_type_width(pt->type)))
+				return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+const struct prof_profile *prof_find(const char *type)
+{
+	for (unsigned i = 0; type && i < sizeof(builtin) / sizeof(builtin[0]); i++)
+		if (strcmp(builtin[i]->name, type) == 0)
+			return builtin[i];
+	return NULL;
+}
+
+int prof_point_index(const struct prof_profile *p, const char *name)
+{
+	for (unsigned i = 0; name && i < p->n_points; i++)
+		if (strcmp(p->points[i].name, name) == 0)
+			return (int)i;
+	return -ENOENT;
+}
+
+int prof_point_block(const struct prof_profile *p, unsigned idx)
+{
+	const struct prof_point *pt;
+
+	if (idx >= p->n_points)
+		return -ENOENT;
+	pt = &p->points[idx];
+	for (unsigned b = 0; b < p->n_blocks; b++)
+		if (block_holds(&p->blocks[b], pt->fc, pt->addr, prof_type_width(pt->type)))
+			return (int)b;
+	return -ENOENT;
+}
+
+const char *prof_enum_name(const struct prof_point *pt, uint16_t value)
+{
+	for (unsigned i = 0; i < pt->n_enums; i++)
+		if (pt->enums[i].value == value)
+			return pt->enums[i].name;
+	return NULL;
+}
+
+static enum mb_order point_order(const struct prof_point *pt, enum mb_order device)
+{
+	return pt->flags & PROF_F_DEVICE_ORDER ? device : pt->order;
+}
+
+/* Raw value of a point from its first register; NaN never comes out of the integer types. */
+static double raw_value(const struct prof_point *pt, const uint16_t *r, enum mb_order order)
+{
+	switch (pt->type) {
+	case PROF_U16:
+		return r[0];
+	case PROF_I16:
+		return mb_get_i16(r[0]);
+	case PROF_U32:
+		return mb_get_u32(r, order);
+	case PROF_I32:
+		return mb_get_i32(r, order);
+	case PROF_F32:
+	default:
+		return mb_get_f32(r, order);
+	}
+}
+
+void prof_decode_block(const struct prof_profile *p, unsigned block, enum mb_order order,
+		       const uint16_t *regs, unsigned nregs, int err, struct prof_value *values)
+{
+	const struct prof_block *b;
+
+	if (block >= p->n_blocks)
+		return;
+	b = &p->blocks[block];
+	for (unsigned i = 0; i < p->n_points; i++) {
+		const struct prof_point *pt = &p->points[i];
+		unsigned width = prof_type_width(pt->type), off;
+		double v;
+
+		if (!block_holds(b, pt->fc, pt->addr, width))
+			continue;
+		off = pt->addr - b->start;
+		values[i] = (struct prof_value){ .value = 0, .is_valid = false };
+		if (err || !regs || off + width > nregs)
+			continue;
+		v = raw_value(pt, regs + off, point_order(pt, order)) / pt->scale;
+		if (!isfinite(v))
+			continue;
+		values[i] = (struct prof_value){ .value = v, .is_valid = true };
+	}
+}
+
+void prof_decode(const struct prof_profile *p, enum mb_order order, const struct prof_sample *s,
+		 struct prof_value *values)
+{
+	for (unsigned b = 0; b < p->n_blocks && b < PROF_MAX_BLOCKS; b++)
+		prof_decode_block(p, b, order, s->regs[b], p->blocks[b].count, s->err[b], values);
+}
+
+int prof_encode(const struct prof_profile *p, unsigned idx, enum mb_order order, double value,
+		uint16_t *regs)
+{
+	static const double lo[] = {
+		[PROF_U16] = 0, [PROF_I16] = INT16_MIN, [PROF_U32] = 0, [PROF_I32] = INT32_MIN
+	};
+	static const double hi[] = { [PROF_U16] = UINT16_MAX,
+				     [PROF_I16] = INT16_MAX,
+				     [PROF_U32] = UINT32_MAX,
+				     [PROF_I32] = INT32_MAX };
+	const struct prof_point *pt;
+	double raw;
+	int64_t v = 0;
+
+	if (idx >= p->n_points || !isfinite(value))
+		return -EINVAL;
+	pt = &p->points[idx];
+	raw = value * pt->scale;
+	order = point_order(pt, order);
+	if (pt->type == PROF_F32) {
+		if (!isfinite((float)raw))
+			return -ERANGE;
+		mb_set_f32(regs, (float)raw, order);
+		return 2;
+	}
+	raw = nearbyint(raw);
+	if (!(raw >= lo[pt->type] && raw <= hi[pt->type]))
+		return -ERANGE;
+	v = (int64_t)raw;
+	if (pt->type == PROF_U32 || pt->type == PROF_I32)
+		mb_set_u32(regs, (uint32_t)v, order);
+	else
+		regs[0] = (uint16_t)v;
+	return (int)prof_type_width(pt->type);
+}

@@ -1,0 +1,541 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The simulators' event loop: one poll() over every listener and connection, requests split
+ * and decoded by io/modbus.h, answered by the device model the unit id names, then bent by
+ * that device's faults on the way out. Each connection queues its responses with a due time,
+ * so delay and drip never block the loop or the other clients.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "devices/sim_int.h"
+
+#define SIM_TICK_MS	 20 /* the models advance at least this often */
+#define SIM_ACCEPT_BURST 16
+
+static const struct sim_ops *const ops[] = {
+	[SIM_POWERPACK] = &sim_pp_ops,
+	[SIM_ACUVIM2] = &sim_acu_ops,
+};
+
+int64_t sim_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+double sim_bess_kw(const struct sim *sim)
+{
+	double kw = 0;
+
+	for (unsigned i = 0; i < sim->n_dev; i++)
+		if (sim->dev[i].kind == SIM_POWERPACK)
+			kw += sim->dev[i].pp.delivered_kw;
+	return kw;
+}
+
+void sim_step_all(struct sim *sim, int64_t now_ns)
+{
+	for (unsigned i = 0; i < sim->n_dev; i++)
+		if (sim->dev[i].kind == SIM_POWERPACK)
+			ops[SIM_POWERPACK]->step(sim, &sim->dev[i], now_ns);
+	for (unsigned i = 0; i < sim->n_dev; i++)
+		if (sim->dev[i].kind != SIM_POWERPACK)
+			ops[sim->dev[i].kind]->step(sim, &sim->dev[i], now_ns);
+}
+
+static int parse_host(const char *host, struct in_addr *addr)
+{
+	if (!host || strcmp(host, "localhost") == 0)
+		host = "127.0.0.1";
+	if (inet_pton(AF_INET, host, addr) != 1)
+		return -EINVAL;
+	if ((ntohl(addr->s_addr) >> 24) != 127)
+		return -EADDRNOTAVAIL;
+	return 0;
+}
+
+int sim_check_host(const char *host)
+{
+	struct in_addr addr;
+
+	return parse_host(host, &addr);
+}
+
+/* A non-blocking listening socket on addr:port (0: any free port). Returns the fd or -errno. */
+static int open_listener(struct in_addr addr, uint16_t *port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr = addr,
+				  .sin_port = htons(*port) };
+	socklen_t len = sizeof(sa);
+	int one = 1, fd, err;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
+		goto out_close;
+	*port = ntohs(sa.sin_port);
+	return fd;
+out_close:
+	err = -errno;
+	close(fd);
+	return err;
+}
+
+struct sim *sim_new(void)
+{
+	struct sim *sim = calloc(1, sizeof(*sim));
+	int err;
+
+	if (!sim)
+		return NULL;
+	err = pthread_mutex_init(&sim->lock, NULL);
+	if (err)
+		goto out_free;
+	sim->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (sim->wake_fd < 0) {
+		err = errno;
+		goto out_mutex;
+	}
+	for (unsigned i = 0; i < SIM_MAX_CONNS; i++)
+		sim->conn[i].fd = -1;
+	for (unsigned i = 0; i < SIM_MAX_LISTENERS; i++)
+		sim->lst[i].fd = -1;
+	return sim;
+out_mutex:
+	pthread_mutex_destroy(&sim->lock);
+out_free:
+	free(sim);
+	errno = err;
+	return NULL;
+}
+
+static void close_conn(struct sim_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+void sim_free(struct sim *sim)
+{
+	if (!sim)
+		return;
+	for (unsigned i = 0; i < SIM_MAX_CONNS; i++)
+		close_conn(&sim->conn[i]);
+	for (unsigned i = 0; i < sim->n_lst; i++)
+		if (sim->lst[i].fd >= 0)
+			close(sim->lst[i].fd);
+	for (unsigned i = 0; i < sim->n_dev; i++)
+		if (sim->dev[i].kind == SIM_ACUVIM2)
+			sim_acu_exit(&sim->dev[i]);
+	close(sim->wake_fd);
+	pthread_mutex_destroy(&sim->lock);
+	free(sim);
+}
+
+static void wake(struct sim *sim)
+{
+	uint64_t one = 1;
+	ssize_t r = write(sim->wake_fd, &one, sizeof(one));
+
+	(void)r; /* EAGAIN: the counter is already non-zero, the loop wakes anyway */
+}
+
+void sim_stop(struct sim *sim)
+{
+	atomic_store_explicit(&sim->stop, true, memory_order_relaxed);
+	wake(sim);
+}
+
+/* Listener index for addr:port, opening one if needed. Lock held. Returns index or -errno. */
+static int get_listener(struct sim *sim, struct in_addr addr, uint16_t port)
+{
+	struct sim_lst *l;
+	int fd;
+
+	for (unsigned i = 0; port && i < sim->n_lst; i++)
+		if (sim->lst[i].port == port && sim->lst[i].addr.s_addr == addr.s_addr)
+			return (int)i;
+	if (sim->n_lst == SIM_MAX_LISTENERS)
+		return -ENOSPC;
+	fd = open_listener(addr, &port);
+	if (fd < 0)
+		return fd;
+	l = &sim->lst[sim->n_lst];
+	*l = (struct sim_lst){ .fd = fd, .addr = addr, .port = port };
+	return (int)sim->n_lst++;
+}
+
+static int add_device(struct sim *sim, enum sim_kind kind, const struct sim_endpoint *ep,
+		      const void *prm)
+{
+	struct sim_dev *d;
+	struct in_addr addr;
+	int err, lst;
+
+	err = parse_host(ep->host, &addr);
+	if (err)
+		return err;
+	pthread_mutex_lock(&sim->lock);
+	err = -ENOSPC;
+	if (sim->n_dev == SIM_MAX_DEVICES)
+		goto out_unlock;
+	lst = get_listener(sim, addr, ep->port);
+	err = lst;
+	if (lst < 0)
+		goto out_unlock;
+	err = -EINVAL;
+	for (unsigned i = 0; i < sim->n_dev; i++)
+		if (sim->dev[i].lst == lst && sim->dev[i].unit == ep->unit)
+			goto out_unlock;
+	d = &sim->dev[sim->n_dev];
+	*d = (struct sim_dev){ .kind = kind, .unit = ep->unit, .lst = lst };
+	d->start_ns = d->last_ns = sim_now_ns();
+	d->rng = 0x9E3779B9u ^ (uint32_t)(sim->n_dev + 1) * 2654435761u;
+	err = kind == SIM_POWERPACK ? sim_pp_init(d, prm) : sim_acu_init(d, prm);
+	if (err)
+		goto out_unlock;
+	err = (int)sim->n_dev++;
+out_unlock:
+	/* A listener opened for a device that failed stays: it serves 0x0B until one is added. */
+	pthread_mutex_unlock(&sim->lock);
+	if (err >= 0)
+		wake(sim);
+	return err;
+}
+
+int sim_add_powerpack(struct sim *sim, const struct sim_endpoint *ep,
+		      const struct sim_pp_params *prm)
+{
+	return add_device(sim, SIM_POWERPACK, ep, prm);
+}
+
+int sim_add_acuvim2(struct sim *sim, const struct sim_endpoint *ep,
+		    const struct sim_acu_params *prm)
+{
+	return add_device(sim, SIM_ACUVIM2, ep, prm);
+}
+
+int sim_port(struct sim *sim, int dev)
+{
+	int port = -ENOENT;
+
+	pthread_mutex_lock(&sim->lock);
+	if (dev >= 0 && (unsigned)dev < sim->n_dev)
+		port = sim->lst[sim->dev[dev].lst].port;
+	pthread_mutex_unlock(&sim->lock);
+	return port;
+}
+
+int sim_set_fault(struct sim *sim, int dev, const struct sim_fault *fault)
+{
+	int err = -ENOENT;
+
+	if ((fault->flags & SIM_F_EXCEPTION) && !fault->exception)
+		return -EINVAL;
+	pthread_mutex_lock(&sim->lock);
+	if (dev >= 0 && (unsigned)dev < sim->n_dev) {
+		sim->dev[dev].fault = *fault;
+		err = 0;
+	}
+	pthread_mutex_unlock(&sim->lock);
+	wake(sim);
+	return err;
+}
+
+/* ---- the loop (all below runs on sim_run()'s thread, lock held) -------------------- */
+
+static struct sim_dev *find_dev(struct sim *sim, int lst, uint8_t unit)
+{
+	for (unsigned i = 0; i < sim->n_dev; i++)
+		if (sim->dev[i].lst == lst && sim->dev[i].unit == unit)
+			return &sim->dev[i];
+	return NULL;
+}
+
+/* Close listeners whose devices refuse connections (and their connections); reopen the rest. */
+static void sync_listeners(struct sim *sim)
+{
+	for (unsigned i = 0; i < sim->n_lst; i++) {
+		struct sim_lst *l = &sim->lst[i];
+		bool is_refusing = false;
+		int fd;
+
+		for (unsigned k = 0; k < sim->n_dev; k++)
+			if (sim->dev[k].lst == (int)i && (sim->dev[k].fault.flags & SIM_F_REFUSE))
+				is_refusing = true;
+		if (is_refusing && l->fd >= 0) {
+			close(l->fd);
+			l->fd = -1;
+			for (unsigned c = 0; c < SIM_MAX_CONNS; c++)
+				if (sim->conn[c].lst == (int)i)
+					close_conn(&sim->conn[c]);
+		} else if (!is_refusing && l->fd < 0) {
+			fd = open_listener(l->addr, &l->port);
+			if (fd >= 0)
+				l->fd = fd; /* else retried next iteration */
+		}
+	}
+}
+
+static void accept_conns(struct sim *sim, int lst)
+{
+	int one = 1;
+
+	for (unsigned n = 0; n < SIM_ACCEPT_BURST; n++) {
+		int fd = accept4(sim->lst[lst].fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct sim_conn *c = NULL;
+
+		if (fd < 0)
+			return; /* EAGAIN, or a connection that died in the backlog */
+		for (unsigned i = 0; i < SIM_MAX_CONNS && !c; i++)
+			if (sim->conn[i].fd < 0)
+				c = &sim->conn[i];
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c->fd = fd;
+		c->lst = lst;
+		mb_split_reset(&c->split);
+		c->in_off = c->in_len = 0;
+		c->q_head = c->q_len = 0;
+	}
+}
+
+static uint32_t xorshift32(uint32_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+/* Queue n response bytes in rsp, bent by d's faults (d NULL: none). */
+static void queue_rsp(struct sim_conn *c, struct sim_dev *d, uint8_t *rsp, int n, int64_t now)
+{
+	struct sim_out *o = &c->q[(c->q_head + c->q_len) % SIM_OUT_Q];
+	unsigned flags = d ? d->fault.flags : 0;
+
+	if (flags & SIM_F_WRONG_TID)
+		mb_put_u16(rsp, (uint16_t)(mb_get_u16(rsp) + 1));
+	if (flags & SIM_F_WRONG_UNIT)
+		rsp[6] = (uint8_t)(rsp[6] + 1);
+	if (flags & SIM_F_GARBAGE) {
+		for (int i = 0; i < n; i++)
+			rsp[i] = (uint8_t)xorshift32(&d->rng);
+		rsp[2] |= 0x80; /* a non-zero protocol id: no parser takes it for a frame */
+	}
+	*o = (struct sim_out){ .due_ns = now, .len = (uint16_t)n };
+	if (flags & SIM_F_DELAY)
+		o->due_ns += (int64_t)d->fault.delay_ms * 1000000;
+	o->is_drip = flags & SIM_F_DRIP;
+	if (flags & SIM_F_DISCONNECT) {
+		o->len = (uint16_t)(n / 2);
+		o->is_cut = true;
+	}
+	memcpy(o->buf, rsp, o->len);
+	c->q_len++;
+}
+
+/* Answer one whole frame. Returns 0, or -1 when the connection must be dropped. */
+static int handle_frame(struct sim *sim, struct sim_conn *c, const uint8_t *frame, size_t len,
+			int64_t now)
+{
+	uint8_t rsp[MB_ADU_MAX];
+	struct mb_req req;
+	struct sim_dev *d;
+	uint8_t code = 0;
+	int err, n;
+
+	err = mb_decode_req(frame, len, &req);
+	if (err) {
+		code = mb_exception_for(err);
+		if (!code)
+			return -1; /* the stream is broken */
+	}
+	d = find_dev(sim, c->lst, req.unit);
+	if (!d)
+		n = mb_encode_exception(rsp, sizeof(rsp), &req, MB_EX_GATEWAY_TARGET_FAILED);
+	else if (d->fault.flags & SIM_F_SILENCE)
+		return 0;
+	else if (d->fault.flags & SIM_F_EXCEPTION)
+		n = mb_encode_exception(rsp, sizeof(rsp), &req, d->fault.exception);
+	else if (code)
+		n = mb_encode_exception(rsp, sizeof(rsp), &req, code);
+	else
+		n = ops[d->kind]->serve(d, &req, rsp, now);
+	if (n <= 0)
+		return -1; /* unanswerable (an exception-bit function code) */
+	queue_rsp(c, d, rsp, n, now);
+	return 0;
+}
+
+/* Split and answer buffered input while there is room for responses. */
+static void process_input(struct sim *sim, struct sim_conn *c, int64_t now)
+{
+	while (c->fd >= 0 && c->in_off < c->in_len && c->q_len < SIM_OUT_Q) {
+		const uint8_t *frame;
+		size_t used;
+		int r =
+		    mb_split(&c->split, c->in + c->in_off, c->in_len - c->in_off, &used, &frame);
+
+		c->in_off = (uint16_t)(c->in_off + used);
+		if (r < 0 || (r > 0 && handle_frame(sim, c, frame, (size_t)r, now) < 0))
+			close_conn(c);
+	}
+}
+
+static void read_conn(struct sim *sim, struct sim_conn *c, int64_t now)
+{
+	ssize_t n;
+
+	if (c->in_off < c->in_len)
+		return; /* input left over: processed when responses drain */
+	n = recv(c->fd, c->in, sizeof(c->in), MSG_DONTWAIT);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		close_conn(c);
+		return;
+	}
+	if (n < 0)
+		return;
+	c->in_off = 0;
+	c->in_len = (uint16_t)n;
+	process_input(sim, c, now);
+}
+
+/* Send what is due. */
+static void flush_conn(struct sim_conn *c, int64_t now)
+{
+	while (c->fd >= 0 && c->q_len) {
+		struct sim_out *o = &c->q[c->q_head];
+		size_t chunk = o->is_drip ? 1u : (size_t)(o->len - o->off);
+		ssize_t r;
+
+		if (o->due_ns > now)
+			return;
+		if (o->off < o->len) {
+			r = send(c->fd, o->buf + o->off, chunk, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (r < 0 && (errno == EAGAIN || errno == EINTR))
+				return;
+			if (r < 0) {
+				close_conn(c);
+				return;
+			}
+			o->off = (uint16_t)(o->off + r);
+		}
+		if (o->off < o->len) {
+			if (o->is_drip)
+				o->due_ns = now + SIM_DRIP_GAP_MS * 1000000LL;
+			continue;
+		}
+		if (o->is_cut) {
+			close_conn(c);
+			return;
+		}
+		c->q_head = (c->q_head + 1) % SIM_OUT_Q;
+		c->q_len--;
+	}
+}
+
+enum { PFD_WAKE, PFD_LST, PFD_CONN };
+
+int sim_run(struct sim *sim, int64_t duration_ns)
+{
+	struct pollfd pfd[1 + SIM_MAX_LISTENERS + SIM_MAX_CONNS];
+	int kind[1 + SIM_MAX_LISTENERS + SIM_MAX_CONNS], idx[1 + SIM_MAX_LISTENERS + SIM_MAX_CONNS];
+	int64_t end = duration_ns > 0 ? sim_now_ns() + duration_ns : 0;
+
+	while (!atomic_load_explicit(&sim->stop, memory_order_relaxed)) {
+		int64_t now, wait_ms = SIM_TICK_MS;
+		nfds_t n = 0;
+		int r;
+
+		pthread_mutex_lock(&sim->lock);
+		now = sim_now_ns();
+		if (end && now >= end) {
+			pthread_mutex_unlock(&sim->lock);
+			break;
+		}
+		sync_listeners(sim);
+		pfd[n] = (struct pollfd){ .fd = sim->wake_fd, .events = POLLIN };
+		kind[n++] = PFD_WAKE;
+		for (unsigned i = 0; i < sim->n_lst; i++) {
+			if (sim->lst[i].fd < 0)
+				continue;
+			pfd[n] = (struct pollfd){ .fd = sim->lst[i].fd, .events = POLLIN };
+			kind[n] = PFD_LST;
+			idx[n++] = (int)i;
+		}
+		for (unsigned i = 0; i < SIM_MAX_CONNS; i++) {
+			struct sim_conn *c = &sim->conn[i];
+			short ev = 0;
+
+			if (c->fd < 0)
+				continue;
+			if (c->q_len < SIM_OUT_Q && c->in_off == c->in_len)
+				ev |= POLLIN;
+			if (c->q_len && c->q[c->q_head].due_ns <= now)
+				ev |= POLLOUT;
+			else if (c->q_len && (c->q[c->q_head].due_ns - now) / 1000000 < wait_ms)
+				wait_ms = (c->q[c->q_head].due_ns - now) / 1000000 + 1;
+			pfd[n] = (struct pollfd){ .fd = c->fd, .events = ev };
+			kind[n] = PFD_CONN;
+			idx[n++] = (int)i;
+		}
+		if (end && (end - now) / 1000000 < wait_ms)
+			wait_ms = (end - now) / 1000000 + 1;
+		pthread_mutex_unlock(&sim->lock);
+
+		r = poll(pfd, n, (int)wait_ms);
+		if (r < 0 && errno != EINTR)
+			return -errno;
+
+		pthread_mutex_lock(&sim->lock);
+		now = sim_now_ns();
+		sim_step_all(sim, now);
+		for (nfds_t i = 0; r > 0 && i < n; i++) {
+			uint64_t v;
+
+			if (!pfd[i].revents)
+				continue;
+			if (kind[i] == PFD_WAKE && read(sim->wake_fd, &v, sizeof(v)) < 0)
+				continue; /* EAGAIN: nothing to drain */
+			if (kind[i] == PFD_LST && sim->lst[idx[i]].fd == pfd[i].fd)
+				accept_conns(sim, idx[i]);
+			if (kind[i] != PFD_CONN || sim->conn[idx[i]].fd != pfd[i].fd)
+				continue;
+			if (pfd[i].revents & (POLLHUP | POLLERR))
+				close_conn(&sim->conn[idx[i]]); /* nobody left to answer */
+			else
+				read_conn(sim, &sim->conn[idx[i]], now);
+		}
+		for (unsigned i = 0; i < SIM_MAX_CONNS; i++) {
+			struct sim_conn *c = &sim->conn[i];
+
+			flush_conn(c, now);
+			process_input(sim, c, now);
+			flush_conn(c, now);
+		}
+		pthread_mutex_unlock(&sim->lock);
+	}
+	return 0;
+}

@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Device simulators: PowerPack BESS and Acuvim II meters served over Modbus TCP on loopback
+ * (127.0.0.0/8 only) by one poll() loop, framed by io/modbus.h. Many devices, many ports,
+ * several unit ids per port. Each device has a physical model (SOE, load, grid power) and
+ * injectable faults. Not RT code: the loop may block, allocate and print nothing.
+ *
+ * Threads: sim_run() runs the loop on the caller's thread; every other function may be called
+ * from any thread while it runs (a mutex guards the state; the loop never holds it in poll()).
+ */
+#ifndef FLUX_DEVICES_SIM_H
+#define FLUX_DEVICES_SIM_H
+
+#include <stdint.h>
+
+#include "devices/powerpack.h"
+#include "io/modbus.h"
+
+#define SIM_MAX_DEVICES	    32
+#define SIM_MAX_LISTENERS   16
+#define SIM_MAX_CONNS	    64 /* further connections are accepted and closed at once */
+#define SIM_RESPONSE_MS_MAX 999
+#define SIM_DRIP_GAP_MS	    2 /* gap between the bytes of a dripped response */
+#define SIM_LOAD_MAX_POINTS 100000
+
+/* Where a device is served: host must be a loopback address, port 0 picks a free one. */
+struct sim_endpoint {
+	const char *host; /* IPv4 literal in 127.0.0.0/8 or "localhost"; NULL: 127.0.0.1 */
+	uint16_t port;	  /* 0: a new listener on a free port; else shared by every device on it */
+	uint8_t unit;
+};
+
+/* PowerPack model parameters. */
+struct sim_pp_params {
+	struct pp_params pp;  /* rated power, capacity, block size, status/command ids, soe_scale */
+	double soe_pct;	      /* initial SOE, 0..100 */
+	unsigned blocks;      /* available at start; 0: pp_default_blocks() */
+	unsigned response_ms; /* a setpoint takes effect this long after its write, < 1000 */
+	unsigned startup_ms;  /* OFFLINE -> READY this long after the device is added */
+	double time_scale;    /* simulated seconds per real second, > 0 (1: real time) */
+};
+
+#define SIM_PP_DEFAULTS                                                                            \
+	((struct sim_pp_params){ .pp = PP_DEFAULTS,                                                \
+				 .soe_pct = 60,                                                    \
+				 .response_ms = 200,                                               \
+				 .startup_ms = 300,                                                \
+				 .time_scale = 1 })
+
+/* Site load profile of a meter. */
+enum sim_load_kind {
+	SIM_LOAD_CONSTANT, /* kw */
+	SIM_LOAD_STEP,	   /* kw until at_s, then kw2 */
+	SIM_LOAD_DAILY,	   /* kw - kw2 * cos(2 pi t / 1 day): lowest at t = 0 (midnight) */
+	SIM_LOAD_CSV,	   /* linear between (t_s[i], csv_kw[i]), held before and after */
+};
+
+struct sim_load {
+	enum sim_load_kind kind;
+	double kw;
+	double kw2;
+	double at_s;
+	unsigned n;  /* CSV points */
+	double *t_s; /* CSV, owned: sim_load_exit() frees */
+	double *csv_kw;
+};
+
+/* Acuvim II model parameters. Grid power = load - BESS power of the powerpacks in this sim. */
+struct sim_acu_params {
+	struct sim_load load; /* copied by sim_add_acuvim2() */
+	enum mb_order order;  /* word order of its floats */
+	double pf;	      /* power factor, 0 < pf <= 1 */
+	double voltage_ln_v;  /* phase voltage; line voltages are sqrt(3) times it */
+	double frequency_hz;
+	double time_scale; /* simulated seconds per real second, > 0 */
+};
+
+#define SIM_ACU_DEFAULTS                                                                           \
+	((struct sim_acu_params){ .load = { .kind = SIM_LOAD_CONSTANT, .kw = 150 },                \
+				  .order = MB_ORDER_ABCD,                                          \
+				  .pf = 0.98,                                                      \
+				  .voltage_ln_v = 230,                                             \
+				  .frequency_hz = 50,                                              \
+				  .time_scale = 1 })
+
+/* Fault flags: what a device does to each request addressed to it. */
+#define SIM_F_SILENCE	 0x001 /* never answer */
+#define SIM_F_DELAY	 0x002 /* answer delay_ms late */
+#define SIM_F_DISCONNECT 0x004 /* send half the response, then close the connection */
+#define SIM_F_DRIP	 0x008 /* send the response one byte at a time */
+#define SIM_F_GARBAGE	 0x010 /* send random bytes (a non-zero protocol id) instead */
+#define SIM_F_WRONG_TID	 0x020 /* answer with transaction id + 1 */
+#define SIM_F_WRONG_UNIT 0x040 /* answer with unit id + 1 */
+#define SIM_F_EXCEPTION	 0x080 /* answer every request with exception `exception` */
+#define SIM_F_REFUSE	 0x100 /* close the device's port: connections refused and dropped */
+
+struct sim_fault {
+	unsigned flags;
+	unsigned delay_ms;
+	uint8_t exception; /* 1..255 */
+};
+
+/* What a powerpack simulator is doing now (sim_pp_get()). */
+struct sim_pp_state {
+	uint16_t status;
+	uint16_t command_source;
+	uint16_t blocks;
+	int16_t target_power_kw; /* last accepted write */
+	double applied_kw;	 /* setpoint in effect (after the response delay) */
+	double delivered_kw; /* power actually delivered: applied, capped, 0 unless READY+ours */
+	double soe_kwh;
+	double soe_pct;
+};
+
+/* What a meter simulator measures now (sim_acu_get()). */
+struct sim_acu_state {
+	double load_kw;
+	double bess_kw; /* sum of delivered_kw of the powerpacks in the sim */
+	double grid_kw; /* load - bess; > 0 import */
+	double import_kwh;
+	double export_kwh;
+};
+
+struct sim; /* opaque */
+
+/* A simulator with no devices. Returns NULL with errno set. */
+struct sim *sim_new(void);
+
+/* Close every socket and free everything; the loop must not be running. NULL is fine. */
+void sim_free(struct sim *sim);
+
+/*
+ * Add a device and bind its port now (sim_port() tells which). Returns the device id (>= 0),
+ * -EADDRNOTAVAIL for a host outside 127.0.0.0/8, -EINVAL for bad params or a unit already
+ * served on that port, -ERANGE for values outside the model's ranges, -ENOSPC or -errno.
+ */
+int sim_add_powerpack(struct sim *sim, const struct sim_endpoint *ep,
+		      const struct sim_pp_params *prm);
+int sim_add_acuvim2(struct sim *sim, const struct sim_endpoint *ep,
+		    const struct sim_acu_params *prm);
+
+/* Port device `dev` is served on, or -ENOENT. */
+int sim_port(struct sim *sim, int dev);
+
+/* 0 when host is in 127.0.0.0/8 or "localhost", -EADDRNOTAVAIL when not, -EINVAL if no IPv4. */
+int sim_check_host(const char *host);
+
+/*
+ * Run the loop on this thread until sim_stop() or, if duration_ns > 0, until it has passed.
+ * Returns 0, or -errno when the loop itself fails (a client's error never ends it).
+ */
+int sim_run(struct sim *sim, int64_t duration_ns);
+
+/* Make sim_run() return soon. Any thread; async-signal-safe. */
+void sim_stop(struct sim *sim);
+
+/* Set (replace) a device's faults; flags 0 clears them. Returns 0, -ENOENT or -EINVAL. */
+int sim_set_fault(struct sim *sim, int dev, const struct sim_fault *fault);
+
+/*
+ * Powerpack commands: force a status (PP_STATUS_FAULT injects a fault, status_ready clears
+ * it) and set the available blocks. Return 0, -ENOENT (no such powerpack) or -EINVAL.
+ */
+int sim_pp_set_status(struct sim *sim, int dev, uint16_t status);
+int sim_pp_set_blocks(struct sim *sim, int dev, unsigned blocks);
+
+/* Read a model's current state. Return 0 or -ENOENT. */
+int sim_pp_get(struct sim *sim, int dev, struct sim_pp_state *st);
+int sim_acu_get(struct sim *sim, int dev, struct sim_acu_state *st);
+
+/*
+ * Parse a load spec: "150" (constant kW), "step:KW1:KW2:AT_S", "daily:MEAN_KW:AMPLITUDE_KW",
+ * "csv:FILE" (lines "seconds,kw"; '#' comments and one header line allowed; seconds rising).
+ * Returns 0, -EINVAL (message-worthy syntax error), or -errno from reading FILE. Allocates for
+ * CSV: free with sim_load_exit().
+ */
+int sim_load_parse(const char *spec, struct sim_load *load);
+
+/* Free what sim_load_parse() allocated; safe on a zeroed or constant load. */
+void sim_load_exit(struct sim_load *load);
+
+/* Load in kW at simulated time t_s (seconds since the device started). */
+double sim_load_kw(const struct sim_load *load, double t_s);
+
+/* `flux sim ...`: argv[0] is "sim". Returns the exit code: 0 ok, 1 failure, 2 usage. */
+int sim_cli_main(int argc, char **argv);
+
+#endif /* FLUX_DEVICES_SIM_H */

@@ -1,0 +1,556 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `flux sim`: serve simulated devices on loopback. Each device is a type word followed by its
+ * options, and several may follow one another, so one process can serve a site whose meter
+ * sees its batteries: `flux sim powerpack --port 1502 acuvim2 --port 1503`.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devices/sim.h"
+
+#define EXIT_USAGE 2
+
+static struct sim *running; /* for the signal handler */
+static volatile sig_atomic_t got_signal;
+
+struct cli_dev {
+	const char *type;
+	struct sim_endpoint ep;
+	bool has_port;
+	struct sim_pp_params pp;
+	struct sim_acu_params acu;
+	const char *load_spec;
+	struct sim_fault fault;
+	double fault_after_s; /* < 0: never */
+	int id;
+};
+
+struct cli {
+	struct cli_dev dev[SIM_MAX_DEVICES];
+	unsigned n_dev;
+	double duration_s;
+};
+
+enum opt {
+	OPT_HOST = 256,
+	OPT_PORT,
+	OPT_UNIT,
+	OPT_TIME_SCALE,
+	OPT_DURATION,
+	OPT_CONFIG,
+	OPT_SILENCE,
+	OPT_DELAY,
+	OPT_DISCONNECT,
+	OPT_DRIP,
+	OPT_GARBAGE,
+	OPT_WRONG_TID,
+	OPT_WRONG_UNIT,
+	OPT_EXCEPTION,
+	OPT_REFUSE,
+	/* powerpack */
+	OPT_SOE,
+	OPT_CAPACITY,
+	OPT_POWER,
+	OPT_BLOCK_KW,
+	OPT_BLOCKS,
+	OPT_RESPONSE,
+	OPT_STARTUP,
+	OPT_STATUS_READY,
+	OPT_CMD_SOURCE,
+	OPT_SOE_SCALE,
+	OPT_FAULT_AFTER,
+	/* acuvim2 */
+	OPT_LOAD_KW,
+	OPT_LOAD,
+	OPT_WORD_ORDER,
+	OPT_PF,
+};
+
+static const struct option options[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ "host", required_argument, NULL, OPT_HOST },
+	{ "port", required_argument, NULL, OPT_PORT },
+	{ "unit", required_argument, NULL, OPT_UNIT },
+	{ "time-scale", required_argument, NULL, OPT_TIME_SCALE },
+	{ "duration", required_argument, NULL, OPT_DURATION },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "silence", no_argument, NULL, OPT_SILENCE },
+	{ "delay-ms", required_argument, NULL, OPT_DELAY },
+	{ "disconnect", no_argument, NULL, OPT_DISCONNECT },
+	{ "drip", no_argument, NULL, OPT_DRIP },
+	{ "garbage", no_argument, NULL, OPT_GARBAGE },
+	{ "wrong-tid", no_argument, NULL, OPT_WRONG_TID },
+	{ "wrong-unit", no_argument, NULL, OPT_WRONG_UNIT },
+	{ "exception", required_argument, NULL, OPT_EXCEPTION },
+	{ "refuse", no_argument, NULL, OPT_REFUSE },
+	{ "soe", required_argument, NULL, OPT_SOE },
+	{ "capacity-kwh", required_argument, NULL, OPT_CAPACITY },
+	{ "power-kw", required_argument, NULL, OPT_POWER },
+	{ "block-kw", required_argument, NULL, OPT_BLOCK_KW },
+	{ "blocks", required_argument, NULL, OPT_BLOCKS },
+	{ "response-ms", required_argument, NULL, OPT_RESPONSE },
+	{ "startup-ms", required_argument, NULL, OPT_STARTUP },
+	{ "status-ready", required_argument, NULL, OPT_STATUS_READY },
+	{ "command-source-id", required_argument, NULL, OPT_CMD_SOURCE },
+	{ "soe-scale", required_argument, NULL, OPT_SOE_SCALE },
+	{ "fault-after", required_argument, NULL, OPT_FAULT_AFTER },
+	{ "load-kw", required_argument, NULL, OPT_LOAD_KW },
+	{ "load", required_argument, NULL, OPT_LOAD },
+	{ "word-order", required_argument, NULL, OPT_WORD_ORDER },
+	{ "pf", required_argument, NULL, OPT_PF },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void usage(FILE *f)
+{
+	fputs("usage: flux sim [--duration S] DEVICE [options] [DEVICE [options]]...\n"
+	      "Serve simulated devices over Modbus TCP on loopback (127.0.0.0/8 only) until\n"
+	      "SIGINT/SIGTERM or --duration S. DEVICE is powerpack or acuvim2; devices given\n"
+	      "together run in one process, and each meter's grid power is its load minus the\n"
+	      "power the powerpacks deliver. Addresses are PDU addresses (0-based).\n"
+	      "\n"
+	      "every device:\n"
+	      "  --host H            loopback IPv4 address or localhost (default 127.0.0.1)\n"
+	      "  --port P            TCP port (required); 0 picks a free one, printed at start;\n"
+	      "                      devices given the same port share it (use distinct --unit)\n"
+	      "  --unit U            Modbus unit id 0..255 (default 1)\n"
+	      "  --time-scale X      simulated seconds per real second (default 1)\n"
+	      "faults (per device):\n"
+	      "  --silence --delay-ms MS --disconnect (mid-frame) --drip (1 byte at a time)\n"
+	      "  --garbage --wrong-tid --wrong-unit --exception CODE --refuse (port closed)\n"
+	      "powerpack:\n"
+	      "  --soe PCT (60) --capacity-kwh KWH (200, 100..500) --power-kw KW (100, 50..250)\n"
+	      "  --block-kw KW (50) --blocks N (power/block) --response-ms MS (200, < 1000)\n"
+	      "  --startup-ms MS (300: OFFLINE -> READY) --status-ready N (1)\n"
+	      "  --command-source-id N (3) --soe-scale X (1) --fault-after S (status FAULT)\n"
+	      "  Target power (2008) is refused with exception 0x03 until 2010 holds the\n"
+	      "  command source id, and when |kW| exceeds --power-kw.\n"
+	      "acuvim2:\n"
+	      "  --load-kw KW (150) or --load SPEC: KW | step:KW1:KW2:AT_S | daily:MEAN:AMPL |\n"
+	      "  csv:FILE (seconds,kw) --word-order abcd|cdab|badc|dcba (abcd) --pf PF (0.98)\n"
+	      "global:\n"
+	      "  --duration S        stop after S seconds\n"
+	      "  --config FILE       serve every device of a Flux config: NOT AVAILABLE yet, it\n"
+	      "                      needs the config loader (a later issue); exits 2\n"
+	      "example: flux sim powerpack --port 1502 --unit 1 acuvim2 --port 1502 --unit 2\n",
+	      f);
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	got_signal = 1;
+	if (running)
+		sim_stop(running);
+}
+
+/* Parse a number in [lo, hi] for option `name`. Returns 0 or -EINVAL (after a message). */
+static int num(const char *name, const char *arg, double lo, double hi, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(arg, &end);
+	if (end == arg || *end || errno || !isfinite(*out) || *out < lo || *out > hi) {
+		fprintf(stderr, "flux sim: --%s %s: want a number in %g..%g\n", name, arg, lo, hi);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* An integer in [lo, hi] for option `name`. Returns 0 or -EINVAL (after a message). */
+static int inum(const char *name, const char *arg, double lo, double hi, double *out)
+{
+	int err = num(name, arg, lo, hi, out);
+
+	if (!err && *out != floor(*out)) {
+		fprintf(stderr, "flux sim: --%s %s: want a whole number\n", name, arg);
+		return -EINVAL;
+	}
+	return err;
+}
+
+static const char *opt_name(int c)
+{
+	for (const struct option *o = options; o->name; o++)
+		if (o->val == c)
+			return o->name;
+	return "?";
+}
+
+/* Apply one device option to d. Returns 0 or -EINVAL (after a message). */
+static int dev_opt(struct cli_dev *d, int c, const char *arg)
+{
+	bool is_pp = strcmp(d->type, "powerpack") == 0;
+	const char *name = opt_name(c);
+	double v = 0;
+	int err = 0;
+
+	if ((c >= OPT_SOE && c <= OPT_FAULT_AFTER && !is_pp) || (c >= OPT_LOAD_KW && is_pp)) {
+		fprintf(stderr, "flux sim: --%s does not apply to %s\n", name, d->type);
+		return -EINVAL;
+	}
+	switch (c) {
+	case OPT_HOST:
+		d->ep.host = arg;
+		break;
+	case OPT_PORT:
+		err = inum(name, arg, 0, 65535, &v);
+		d->ep.port = (uint16_t)v;
+		d->has_port = true;
+		break;
+	case OPT_UNIT:
+		err = inum(name, arg, 0, 255, &v);
+		d->ep.unit = (uint8_t)v;
+		break;
+	case OPT_TIME_SCALE:
+		err = num(name, arg, 1e-3, 1e6, &v);
+		d->pp.time_scale = d->acu.time_scale = v;
+		break;
+	case OPT_SILENCE:
+		d->fault.flags |= SIM_F_SILENCE;
+		break;
+	case OPT_DELAY:
+		err = inum(name, arg, 0, 600000, &v);
+		d->fault.flags |= SIM_F_DELAY;
+		d->fault.delay_ms = (unsigned)v;
+		break;
+	case OPT_DISCONNECT:
+		d->fault.flags |= SIM_F_DISCONNECT;
+		break;
+	case OPT_DRIP:
+		d->fault.flags |= SIM_F_DRIP;
+		break;
+	case OPT_GARBAGE:
+		d->fault.flags |= SIM_F_GARBAGE;
+		break;
+	case OPT_WRONG_TID:
+		d->fault.flags |= SIM_F_WRONG_TID;
+		break;
+	case OPT_WRONG_UNIT:
+		d->fault.flags |= SIM_F_WRONG_UNIT;
+		break;
+	case OPT_EXCEPTION:
+		err = inum(name, arg, 1, 255, &v);
+		d->fault.flags |= SIM_F_EXCEPTION;
+		d->fault.exception = (uint8_t)v;
+		break;
+	case OPT_REFUSE:
+		d->fault.flags |= SIM_F_REFUSE;
+		break;
+	case OPT_SOE:
+		err = num(name, arg, 0, 100, &d->pp.soe_pct);
+		break;
+	case OPT_CAPACITY:
+		err = num(name, arg, PP_CAPACITY_KWH_MIN, PP_CAPACITY_KWH_MAX,
+			  &d->pp.pp.capacity_kwh);
+		break;
+	case OPT_POWER:
+		err = num(name, arg, PP_POWER_KW_MIN, PP_POWER_KW_MAX, &d->pp.pp.power_kw);
+		break;
+	case OPT_BLOCK_KW:
+		err = num(name, arg, 1, PP_POWER_KW_MAX, &d->pp.pp.block_kw);
+		break;
+	case OPT_BLOCKS:
+		err = inum(name, arg, 0, 1000, &v);
+		d->pp.blocks = (unsigned)v;
+		break;
+	case OPT_RESPONSE:
+		err = inum(name, arg, 0, SIM_RESPONSE_MS_MAX, &v);
+		d->pp.response_ms = (unsigned)v;
+		break;
+	case OPT_STARTUP:
+		err = inum(name, arg, 0, 600000, &v);
+		d->pp.startup_ms = (unsigned)v;
+		break;
+	case OPT_STATUS_READY:
+		err = inum(name, arg, 0, 65535, &v);
+		d->pp.pp.status_ready = (uint16_t)v;
+		break;
+	case OPT_CMD_SOURCE:
+		err = inum(name, arg, 0, 65535, &v);
+		d->pp.pp.command_source_id = (uint16_t)v;
+		break;
+	case OPT_SOE_SCALE:
+		err = num(name, arg, 1e-3, 1000, &d->pp.pp.soe_scale);
+		break;
+	case OPT_FAULT_AFTER:
+		err = num(name, arg, 0, 1e9, &d->fault_after_s);
+		break;
+	case OPT_LOAD_KW: /* fall through: a number is a constant load spec */
+	case OPT_LOAD:
+		d->load_spec = arg;
+		break;
+	case OPT_WORD_ORDER:
+		err = mb_order_parse(arg);
+		if (err < 0) {
+			fprintf(stderr,
+				"flux sim: --word-order %s: want abcd, cdab, badc or dcba\n", arg);
+			return -EINVAL;
+		}
+		d->acu.order = (enum mb_order)err;
+		err = 0;
+		break;
+	case OPT_PF:
+		err = num(name, arg, 0.01, 1, &d->acu.pf);
+		break;
+	default:
+		return -EINVAL;
+	}
+	return err;
+}
+
+static struct cli_dev *new_dev(struct cli *cli, const char *type)
+{
+	struct cli_dev *d;
+
+	if (strcmp(type, "powerpack") != 0 && strcmp(type, "acuvim2") != 0) {
+		fprintf(stderr, "flux sim: unknown device type '%s' (powerpack or acuvim2)\n",
+			type);
+		return NULL;
+	}
+	if (cli->n_dev == SIM_MAX_DEVICES) {
+		fprintf(stderr, "flux sim: at most %d devices\n", SIM_MAX_DEVICES);
+		return NULL;
+	}
+	d = &cli->dev[cli->n_dev++];
+	*d = (struct cli_dev){ .type = type,
+			       .ep = { .host = "127.0.0.1", .unit = 1 },
+			       .pp = SIM_PP_DEFAULTS,
+			       .acu = SIM_ACU_DEFAULTS,
+			       .fault_after_s = -1 };
+	return d;
+}
+
+/* Parse argv (argv[0] = "sim"). Returns 0, 1 when help was printed, or -EINVAL. */
+static int parse(struct cli *cli, int argc, char **argv)
+{
+	struct cli_dev *d = NULL;
+	int c;
+
+	for (;;) {
+		optind = 0; /* glibc: full re-initialisation for each device's arguments */
+		opterr = 0;
+		while ((c = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
+			if (c == 'h') {
+				usage(stdout);
+				return 1;
+			}
+			if (c == OPT_CONFIG) {
+				fprintf(stderr, "flux sim: --config needs the config loader, which "
+						"is not built yet (a later issue); serve devices "
+						"with 'flux sim powerpack|acuvim2 ...' instead\n");
+				return -EINVAL;
+			}
+			if (c == OPT_DURATION) {
+				if (num("duration", optarg, 1e-3, 1e9, &cli->duration_s))
+					return -EINVAL;
+				continue;
+			}
+			if (c == '?' || c == ':') {
+				fprintf(stderr,
+					"flux sim: bad option or missing value near '%s' "
+					"(flux sim --help)\n",
+					argv[optind - 1]);
+				return -EINVAL;
+			}
+			if (!d) {
+				fprintf(stderr, "flux sim: --%s must follow a device type\n",
+					opt_name(c));
+				return -EINVAL;
+			}
+			if (dev_opt(d, c, optarg))
+				return -EINVAL;
+		}
+		if (optind >= argc)
+			break;
+		d = new_dev(cli, argv[optind]);
+		if (!d)
+			return -EINVAL;
+		argv += optind;
+		argc -= optind;
+	}
+	if (!cli->n_dev) {
+		fprintf(stderr, "flux sim: no device given\n");
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < cli->n_dev; i++) {
+		d = &cli->dev[i];
+		if (!d->has_port) {
+			fprintf(stderr, "flux sim: %s needs --port (0 picks a free one)\n",
+				d->type);
+			return -EINVAL;
+		}
+		c = sim_check_host(d->ep.host);
+		if (c) {
+			fprintf(stderr,
+				"flux sim: --host %s: %s; simulators serve loopback "
+				"(127.0.0.0/8) only\n",
+				d->ep.host,
+				c == -EADDRNOTAVAIL ? "not a loopback address"
+						    : "not an IPv4 address");
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static void print_dev(const struct cli_dev *d, int port)
+{
+	const struct sim_fault *f = &d->fault;
+
+	if (d->ep.host && strcmp(d->ep.host, "localhost") != 0)
+		printf("flux sim: %s unit %u on %s:%d", d->type, d->ep.unit, d->ep.host, port);
+	else
+		printf("flux sim: %s unit %u on 127.0.0.1:%d", d->type, d->ep.unit, port);
+	if (strcmp(d->type, "powerpack") == 0)
+		printf(" (%g kWh, %g kW, SOE %g %%, response %u ms, command source %u)",
+		       d->pp.pp.capacity_kwh, d->pp.pp.power_kw, d->pp.soe_pct, d->pp.response_ms,
+		       d->pp.pp.command_source_id);
+	else
+		printf(" (load %s kW, word order %s, pf %g)", d->load_spec ? d->load_spec : "150",
+		       mb_order_name(d->acu.order), d->acu.pf);
+	if (f->flags) {
+		printf(" faults:%s%s%s%s%s%s%s%s%s", f->flags & SIM_F_SILENCE ? " silence" : "",
+		       f->flags & SIM_F_DELAY ? " delay" : "",
+		       f->flags & SIM_F_DISCONNECT ? " disconnect" : "",
+		       f->flags & SIM_F_DRIP ? " drip" : "",
+		       f->flags & SIM_F_GARBAGE ? " garbage" : "",
+		       f->flags & SIM_F_WRONG_TID ? " wrong-tid" : "",
+		       f->flags & SIM_F_WRONG_UNIT ? " wrong-unit" : "",
+		       f->flags & SIM_F_EXCEPTION ? " exception" : "",
+		       f->flags & SIM_F_REFUSE ? " refuse" : "");
+	}
+	if (d->fault_after_s >= 0)
+		printf(" FAULT after %g s", d->fault_after_s);
+	putchar('\n');
+}
+
+static int add_devices(struct sim *sim, struct cli *cli)
+{
+	for (unsigned i = 0; i < cli->n_dev; i++) {
+		struct cli_dev *d = &cli->dev[i];
+		bool is_pp = strcmp(d->type, "powerpack") == 0;
+		int err = 0, port;
+
+		if (!is_pp && d->load_spec) {
+			err = sim_load_parse(d->load_spec, &d->acu.load);
+			if (err) {
+				fprintf(stderr, "flux sim: load '%s': %s\n", d->load_spec,
+					err == -EINVAL ? "want KW, step:KW1:KW2:AT_S, "
+							 "daily:MEAN:AMPL or csv:FILE"
+						       : strerror(-err));
+				return EXIT_USAGE;
+			}
+		}
+		d->id = is_pp ? sim_add_powerpack(sim, &d->ep, &d->pp)
+			      : sim_add_acuvim2(sim, &d->ep, &d->acu);
+		if (!is_pp)
+			sim_load_exit(&d->acu.load);
+		if (d->id < 0) {
+			fprintf(stderr, "flux sim: %s on %s:%u: %s\n", d->type, d->ep.host,
+				d->ep.port,
+				d->id == -EINVAL ? "unit already served on that port"
+						 : strerror(-d->id));
+			return d->id == -EADDRINUSE ? 1 : EXIT_USAGE;
+		}
+		if (d->fault.flags)
+			sim_set_fault(sim, d->id, &d->fault);
+		port = sim_port(sim, d->id);
+		print_dev(d, port);
+	}
+	return 0;
+}
+
+/* Run until stopped or the duration ends, injecting each --fault-after on time. */
+static int serve(struct sim *sim, struct cli *cli)
+{
+	double elapsed_s = 0;
+	int err;
+
+	for (;;) {
+		double next_s = cli->duration_s > 0 ? cli->duration_s : INFINITY;
+		int64_t slice_ns;
+
+		for (unsigned i = 0; i < cli->n_dev; i++)
+			if (cli->dev[i].fault_after_s >= elapsed_s)
+				next_s = fmin(next_s, cli->dev[i].fault_after_s);
+		slice_ns = isinf(next_s) ? 0 : (int64_t)((next_s - elapsed_s) * 1e9) + 1;
+		err = sim_run(sim, slice_ns);
+		if (err || got_signal || isinf(next_s) ||
+		    (cli->duration_s > 0 && next_s >= cli->duration_s))
+			return err;
+		elapsed_s = next_s;
+		for (unsigned i = 0; i < cli->n_dev; i++) {
+			struct cli_dev *d = &cli->dev[i];
+
+			if (d->fault_after_s >= 0 && d->fault_after_s <= elapsed_s) {
+				sim_pp_set_status(sim, d->id, PP_STATUS_FAULT);
+				printf("flux sim: %s unit %u: status FAULT\n", d->type, d->ep.unit);
+				d->fault_after_s = -1;
+			}
+		}
+		fflush(stdout);
+	}
+}
+
+int sim_cli_main(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct cli *cli;
+	struct sim *sim;
+	int ret, err;
+
+	cli = calloc(1, sizeof(*cli));
+	if (!cli) {
+		perror("flux sim");
+		return 1;
+	}
+	ret = parse(cli, argc, argv);
+	if (ret) {
+		ret = ret > 0 ? 0 : EXIT_USAGE;
+		goto out_cli;
+	}
+	sim = sim_new();
+	if (!sim) {
+		perror("flux sim");
+		ret = 1;
+		goto out_cli;
+	}
+	ret = add_devices(sim, cli);
+	if (ret)
+		goto out_sim;
+	if (cli->duration_s > 0)
+		printf("flux sim: serving %u device(s) for %g s\n", cli->n_dev, cli->duration_s);
+	else
+		printf("flux sim: serving %u device(s) until SIGINT/SIGTERM\n", cli->n_dev);
+	fflush(stdout);
+
+	running = sim;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	err = serve(sim, cli);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	running = NULL;
+	if (err) {
+		fprintf(stderr, "flux sim: event loop: %s\n", strerror(-err));
+		ret = 1;
+	} else {
+		printf("flux sim: stopped\n");
+	}
+out_sim:
+	sim_free(sim);
+out_cli:
+	free(cli);
+	return ret;
+}

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to devices/sim*.c: the simulator's state and the ops each device model provides
+ * to the loop in sim.c. Everything here is guarded by sim->lock.
+ */
+#ifndef FLUX_DEVICES_SIM_INT_H
+#define FLUX_DEVICES_SIM_INT_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "devices/sim.h"
+
+#define SIM_OUT_Q      8    /* responses queued per connection before reading pauses */
+#define SIM_IN_CAP     1024 /* bytes read per recv() */
+#define SIM_PP_PENDING 16
+
+enum sim_kind {
+	SIM_POWERPACK,
+	SIM_ACUVIM2,
+};
+
+struct sim_pp {
+	struct sim_pp_params prm;
+	uint16_t status;
+	uint16_t command_source;
+	uint16_t blocks;
+	int16_t target_kw;
+	bool is_started; /* OFFLINE -> READY done */
+	double applied_kw;
+	double delivered_kw;
+	double soe_kwh;
+	struct {
+		int16_t kw;
+		int64_t due_ns;
+	} pending[SIM_PP_PENDING]; /* FIFO of setpoints waiting for the response delay */
+	unsigned p_head, p_len;
+};
+
+struct sim_acu {
+	struct sim_acu_params prm; /* prm.load owned */
+	double load_kw;
+	double bess_kw;
+	double grid_kw;
+	double import_kwh;
+	double export_kwh;
+};
+
+struct sim_dev {
+	enum sim_kind kind;
+	uint8_t unit;
+	int lst;
+	struct sim_fault fault;
+	uint32_t rng; /* xorshift32 state for garbage */
+	int64_t start_ns;
+	int64_t last_ns;
+	union {
+		struct sim_pp pp;
+		struct sim_acu acu;
+	};
+};
+
+struct sim_lst {
+	int fd; /* -1 while refusing */
+	struct in_addr addr;
+	uint16_t port;
+};
+
+/* A response waiting to be sent: due time, bytes, how to send them. */
+struct sim_out {
+	int64_t due_ns;
+	uint16_t len, off;
+	bool is_drip;
+	bool is_cut; /* close the connection once sent */
+	uint8_t buf[MB_ADU_MAX];
+};
+
+struct sim_conn {
+	int fd; /* -1: free slot */
+	int lst;
+	struct mb_splitter split;
+	uint8_t in[SIM_IN_CAP];
+	uint16_t in_off, in_len;
+	struct sim_out q[SIM_OUT_Q];
+	unsigned q_head, q_len;
+};
+
+struct sim {
+	pthread_mutex_t lock;
+	int wake_fd; /* eventfd: sim_stop() and setters wake the loop */
+	atomic_bool stop;
+	unsigned n_dev, n_lst;
+	struct sim_dev dev[SIM_MAX_DEVICES];
+	struct sim_lst lst[SIM_MAX_LISTENERS];
+	struct sim_conn conn[SIM_MAX_CONNS];
+};
+
+/* A device model's part of the loop; both called with sim->lock held. */
+struct sim_ops {
+	/* Advance the model to now_ns. */
+	void (*step)(struct sim *sim, struct sim_dev *d, int64_t now_ns);
+	/* Answer a decoded request into out (MB_ADU_MAX). Returns the ADU length or -MB_E*. */
+	int (*serve)(struct sim_dev *d, const struct mb_req *req, uint8_t *out, int64_t now_ns);
+};
+
+extern const struct sim_ops sim_pp_ops;
+extern const struct sim_ops sim_acu_ops;
+
+/* Monotonic clock, ns. */
+int64_t sim_now_ns(void);
+
+/* Sum of delivered_kw over the powerpacks of the sim (positive: discharging). */
+double sim_bess_kw(const struct sim *sim);
+
+/* Advance every model to now_ns: batteries first, then the meters that see them. */
+void sim_step_all(struct sim *sim, int64_t now_ns);
+
+/* Model setup, called by sim_add_*() with the lock held. Return 0 or -errno. */
+int sim_pp_init(struct sim_dev *d, const struct sim_pp_params *prm);
+int sim_acu_init(struct sim_dev *d, const struct sim_acu_params *prm);
+void sim_acu_exit(struct sim_dev *d);
+
+#endif /* FLUX_DEVICES_SIM_INT_H */

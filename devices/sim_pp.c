@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: MIT
+/*
+ * PowerPack simulator model: the seed's register map over a battery whose SOE integrates the
+ * power it actually delivers. A written setpoint waits response_ms in a FIFO before it is
+ * applied; what is delivered is the applied setpoint capped by rated power and available
+ * blocks, and zero unless the status is READY and the command source is the controller's.
+ * Target power writes are refused with exception 0x03 until the command source is claimed.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "devices/sim_int.h"
+
+static bool is_ours(const struct sim_pp *pp)
+{
+	return pp->command_source == pp->prm.pp.command_source_id;
+}
+
+/* Power the battery delivers at the applied setpoint, in kW (+ discharge). */
+static double delivered_kw(const struct sim_pp *pp)
+{
+	double cap = fmin(pp->prm.pp.power_kw, pp->blocks * pp->prm.pp.block_kw);
+	double kw = fmax(-cap, fmin(cap, pp->applied_kw));
+
+	if (pp->status != pp->prm.pp.status_ready || !is_ours(pp))
+		return 0;
+	if ((kw > 0 && pp->soe_kwh <= 0) || (kw < 0 && pp->soe_kwh >= pp->prm.pp.capacity_kwh))
+		return 0;
+	return kw;
+}
+
+static void integrate(struct sim_pp *pp, int64_t from_ns, int64_t to_ns)
+{
+	double h = (double)(to_ns - from_ns) * pp->prm.time_scale / 3.6e12;
+
+	pp->delivered_kw = delivered_kw(pp);
+	pp->soe_kwh = fmax(0, fmin(pp->prm.pp.capacity_kwh, pp->soe_kwh - pp->delivered_kw * h));
+	pp->delivered_kw = delivered_kw(pp);
+}
+
+static void pp_step(struct sim *sim, struct sim_dev *d, int64_t now_ns)
+{
+	struct sim_pp *pp = &d->pp;
+	int64_t t = d->last_ns;
+
+	(void)sim;
+	if (now_ns <= t)
+		return;
+	if (!pp->is_started && now_ns >= d->start_ns + (int64_t)pp->prm.startup_ms * 1000000) {
+		integrate(pp, t, d->start_ns + (int64_t)pp->prm.startup_ms * 1000000);
+		t = d->start_ns + (int64_t)pp->prm.startup_ms * 1000000;
+		pp->is_started = true;
+		if (pp->status == PP_STATUS_OFFLINE)
+			pp->status = pp->prm.pp.status_ready;
+	}
+	/* Piecewise: each pending setpoint takes effect at its own due time. */
+	while (pp->p_len && pp->pending[pp->p_head].due_ns <= now_ns) {
+		int64_t due = pp->pending[pp->p_head].due_ns;
+
+		if (due > t) {
+			integrate(pp, t, due);
+			t = due;
+		}
+		pp->applied_kw = pp->pending[pp->p_head].kw;
+		pp->p_head = (pp->p_head + 1) % SIM_PP_PENDING;
+		pp->p_len--;
+	}
+	integrate(pp, t, now_ns);
+	d->last_ns = now_ns;
+}
+
+static uint16_t soe_reg(const struct sim_pp *pp)
+{
+	double pct = pp->soe_kwh * 100.0 / pp->prm.pp.capacity_kwh;
+
+	return (uint16_t)fmin(UINT16_MAX, nearbyint(pct * pp->prm.pp.soe_scale));
+}
+
+static uint16_t read_reg(const struct sim_pp *pp, unsigned addr)
+{
+	switch (addr) {
+	case PP_REG_STATUS:
+		return pp->status;
+	case PP_REG_TARGET_POWER:
+		return mb_from_i16(pp->target_kw);
+	case PP_REG_COMMAND_SOURCE:
+		return pp->command_source;
+	case PP_REG_SOE:
+		return soe_reg(pp);
+	case PP_REG_AVAILABLE_BLOCKS:
+		return pp->blocks;
+	default:
+		return 0; /* inside the map, no point: reads as zero */
+	}
+}
+
+/* Exception code a write of `value` at addr gets, or 0 when it is accepted. */
+static uint8_t check_write(const struct sim_pp *pp, unsigned addr, uint16_t value)
+{
+	switch (addr) {
+	case PP_REG_TARGET_POWER:
+		if (fabs((double)mb_get_i16(value)) > pp->prm.pp.power_kw || !is_ours(pp))
+			return MB_EX_ILLEGAL_DATA_VALUE;
+		return 0;
+	case PP_REG_COMMAND_SOURCE:
+		return 0;
+	default:
+		return MB_EX_ILLEGAL_DATA_ADDRESS; /* read-only or outside the map */
+	}
+}
+
+static void apply_write(struct sim_pp *pp, unsigned addr, uint16_t value, int64_t now_ns)
+{
+	unsigned tail;
+
+	if (addr == PP_REG_COMMAND_SOURCE) {
+		pp->command_source = value;
+		return;
+	}
+	pp->target_kw = mb_get_i16(value);
+	if (pp->p_len == SIM_PP_PENDING) {
+		/* Full: the newest waiting setpoint is superseded, keeping its due time. */
+		tail = (pp->p_head + pp->p_len - 1) % SIM_PP_PENDING;
+		pp->pending[tail].kw = pp->target_kw;
+		return;
+	}
+	tail = (pp->p_head + pp->p_len) % SIM_PP_PENDING;
+	pp->pending[tail].kw = pp->target_kw;
+	pp->pending[tail].due_ns = now_ns + (int64_t)pp->prm.response_ms * 1000000;
+	pp->p_len++;
+}
+
+static int pp_serve(struct sim_dev *d, const struct mb_req *req, uint8_t *out, int64_t now_ns)
+{
+	struct sim_pp *pp = &d->pp;
+	uint16_t regs[MB_MAX_READ_REGS];
+	uint8_t wire[2 * MB_MAX_READ_REGS];
+	uint32_t end = (uint32_t)req->addr + req->qty;
+	uint8_t code;
+
+	switch (req->fc) {
+	case MB_FC_READ_HOLDING_REGISTERS:
+	case MB_FC_WRITE_SINGLE_REGISTER:
+	case MB_FC_WRITE_MULTIPLE_REGISTERS:
+		break;
+	default:
+		return mb_encode_exception(out, MB_ADU_MAX, req, MB_EX_ILLEGAL_FUNCTION);
+	}
+	if (req->addr < PP_MAP_FIRST || end > PP_MAP_FIRST + PP_MAP_COUNT)
+		return mb_encode_exception(out, MB_ADU_MAX, req, MB_EX_ILLEGAL_DATA_ADDRESS);
+
+	if (req->fc == MB_FC_READ_HOLDING_REGISTERS) {
+		for (unsigned i = 0; i < req->qty; i++)
+			regs[i] = read_reg(pp, req->addr + i);
+		mb_regs_to_wire(wire, regs, req->qty);
+		return mb_encode_rsp(out, MB_ADU_MAX, req, wire);
+	}
+	if (req->fc == MB_FC_WRITE_SINGLE_REGISTER)
+		regs[0] = req->value;
+	else
+		mb_regs_from_wire(regs, req->data, req->qty);
+	/* All or nothing: every register is checked before any is applied. */
+	for (unsigned i = 0; i < req->qty; i++) {
+		code = check_write(pp, req->addr + i, regs[i]);
+		if (code)
+			return mb_encode_exception(out, MB_ADU_MAX, req, code);
+	}
+	for (unsigned i = 0; i < req->qty; i++)
+		apply_write(pp, req->addr + i, regs[i], now_ns);
+	return mb_encode_rsp(out, MB_ADU_MAX, req, NULL);
+}
+
+const struct sim_ops sim_pp_ops = {
+	.step = pp_step,
+	.serve = pp_serve,
+};
+
+int sim_pp_init(struct sim_dev *d, const struct sim_pp_params *prm)
+{
+	struct sim_pp *pp = &d->pp;
+	int err = pp_check_params(&prm->pp);
+
+	if (err)
+		return err;
+	if (!(prm->soe_pct >= 0 && prm->soe_pct <= 100) || !(prm->time_scale > 0) ||
+	    !isfinite(prm->time_scale) || prm->response_ms > SIM_RESPONSE_MS_MAX ||
+	    prm->blocks > UINT16_MAX)
+		return -ERANGE;
+	*pp = (struct sim_pp){ .prm = *prm, .status = PP_STATUS_OFFLINE };
+	pp->blocks = (uint16_t)(prm->blocks ? prm->blocks : pp_default_blocks(&prm->pp));
+	pp->soe_kwh = prm->soe_pct / 100.0 * prm->pp.capacity_kwh;
+	return 0;
+}
+
+/* The powerpack `dev`, every model stepped to now, or NULL. Lock held. */
+static struct sim_pp *find_pp(struct sim *sim, int dev)
+{
+	struct sim_dev *d;
+
+	if (dev < 0 || (unsigned)dev >= sim->n_dev || sim->dev[dev].kind != SIM_POWERPACK)
+		return NULL;
+	d = &sim->dev[dev];
+	sim_step_all(sim, sim_now_ns());
+	return &d->pp;
+}
+
+int sim_pp_set_status(struct sim *sim, int dev, uint16_t status)
+{
+	struct sim_pp *pp;
+	int err = -ENOENT;
+
+	pthread_mutex_lock(&sim->lock);
+	pp = find_pp(sim, dev);
+	if (pp) {
+		pp->status = status;
+		pp->is_started = true; /* a forced status is not overridden by the startup */
+		pp->delivered_kw = delivered_kw(pp);
+		err = 0;
+	}
+	pthread_mutex_unlock(&sim->lock);
+	return err;
+}
+
+int sim_pp_set_blocks(struct sim *sim, int dev, unsigned blocks)
+{
+	struct sim_pp *pp;
+	int err = -ENOENT;
+
+	if (blocks > UINT16_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&sim->lock);
+	pp = find_pp(sim, dev);
+	if (pp) {
+		pp->blocks = (uint16_t)blocks;
+		pp->delivered_kw = delivered_kw(pp);
+		err = 0;
+	}
+	pthread_mutex_unlock(&sim->lock);
+	return err;
+}
+
+int sim_pp_get(struct sim *sim, int dev, struct sim_pp_state *st)
+{
+	struct sim_pp *pp;
+	int err = -ENOENT;
+
+	pthread_mutex_lock(&sim->lock);
+	pp = find_pp(sim, dev);
+	if (pp) {
+		*st = (struct sim_pp_state){
+			.status = pp->status,
+			.command_source = pp->command_source,
+			.blocks = pp->blocks,
+			.target_power_kw = pp->target_kw,
+			.applied_kw = pp->applied_kw,
+			.delivered_kw = pp->delivered_kw,
+			.soe_kwh = pp->soe_kwh,
+			.soe_pct = pp->soe_kwh * 100.0 / pp->prm.pp.capacity_kwh,
+		};
+		err = 0;
+	}
+	pthread_mutex_unlock(&sim->lock);
+	return err;
+}

@@ -1,0 +1,396 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Tests of devices/sim_pp.c over real sockets on 127.0.0.1: the PowerPack simulator's map,
+ * exceptions, command source claim, response delay, SOE integration, block cap and status
+ * transitions, with the Flux codec as the client. Waits are bounded; time is only ever
+ * checked as a lower bound the model guarantees, never as a latency.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "devices/powerpack.h"
+#include "tests/devices/helpers.h"
+
+struct fixture {
+	struct th_sim ts;
+	struct th_client c;
+	int dev;
+	uint16_t port;
+};
+
+/* A sim with one powerpack (unit 1) running, and a connected client. */
+static struct fixture *start(const struct sim_pp_params *prm)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct sim_endpoint ep = { .host = "127.0.0.1", .port = 0, .unit = 1 };
+
+	assert_non_null(f);
+	f->ts.sim = sim_new();
+	assert_non_null(f->ts.sim);
+	f->dev = sim_add_powerpack(f->ts.sim, &ep, prm);
+	assert_true(f->dev >= 0);
+	f->port = (uint16_t)sim_port(f->ts.sim, f->dev);
+	assert_int_equal(th_sim_start(&f->ts), 0);
+	assert_int_equal(th_open(&f->c, f->port), 0);
+	return f;
+}
+
+static void stop(struct fixture *f)
+{
+	th_close(&f->c);
+	assert_int_equal(th_sim_stop(&f->ts), 0);
+	free(f);
+}
+
+/* Params for a device that is READY at once. */
+static struct sim_pp_params ready_params(void)
+{
+	struct sim_pp_params prm = SIM_PP_DEFAULTS;
+
+	prm.startup_ms = 0;
+	prm.response_ms = 0;
+	return prm;
+}
+
+/* Poll register addr until it equals want, at most TH_TIMEOUT_MS. Returns the last value. */
+static int wait_reg(struct th_client *c, uint16_t addr, int want)
+{
+	int64_t deadline = th_now_ns() + TH_TIMEOUT_MS * 1000000LL;
+	int v = -1;
+
+	for (int i = 0; i < 1000 && th_now_ns() < deadline; i++) {
+		v = th_read1(c, 1, addr);
+		if (v == want)
+			break;
+		th_sleep_ms(5);
+	}
+	return v;
+}
+
+static void test_goes_from_offline_to_ready_after_startup(void **state)
+{
+	struct sim_pp_params prm = SIM_PP_DEFAULTS;
+	struct fixture *f;
+	int64_t t0 = th_now_ns();
+
+	(void)state;
+	prm.startup_ms = 400;
+	f = start(&prm);
+	/* Read before startup_ms can have passed since sim_add (it happened after t0). */
+	if (th_now_ns() - t0 < 300000000LL)
+		assert_int_equal(th_read1(&f->c, 1, PP_REG_STATUS), PP_STATUS_OFFLINE);
+	assert_int_equal(wait_reg(&f->c, PP_REG_STATUS, PP_STATUS_READY), PP_STATUS_READY);
+	assert_true(th_now_ns() - t0 >= 400000000LL);
+	stop(f);
+}
+
+static void test_serves_the_seed_read_of_ten_registers_at_2000(void **state)
+{
+	struct sim_pp_params prm = ready_params();
+	struct fixture *f;
+	uint16_t r[29];
+
+	(void)state;
+	prm.soe_pct = 60;
+	prm.pp.power_kw = 150;
+	f = start(&prm);
+	assert_int_equal(wait_reg(&f->c, PP_REG_STATUS, 1), 1);
+	assert_int_equal(th_read(&f->c, 1, 2000, 10, r), 0);
+	assert_int_equal(r[0], PP_STATUS_READY);
+	assert_int_equal(r[8], 0); /* target power */
+	assert_int_equal(th_read(&f->c, 1, 2000, 29, r), 0);
+	assert_int_equal(r[10], 0);  /* command source: nobody yet */
+	assert_int_equal(r[26], 60); /* SOE */
+	assert_int_equal(r[28], 3);  /* 150 kW / 50 kW blocks */
+	stop(f);
+}
+
+static void test_refuses_target_power_until_command_source_is_claimed(void **state)
+{
+	struct sim_pp_params prm = ready_params();
+	struct fixture *f = start(&prm);
+	struct sim_pp_state st;
+
+	(void)state;
+	assert_int_equal(wait_reg(&f->c, PP_REG_STATUS, 1), 1);
+	assert_int_equal(th_write(&f->c, 1, PP_REG_TARGET_POWER, 50),
+			 -MB_EXC(MB_EX_ILLEGAL_DATA_VALUE));
+	assert_int_equal(th_read1(&f->c, 1, PP_REG_TARGET_POWER), 0);
+	assert_int_equal(th_write(&f->c, 1, PP_REG_COMMAND_SOURCE, 3), 0);
+	assert_int_equal(th_read1(&f->c, 1, PP_REG_COMMAND_SOURCE), 3);
+	assert_int_equal(th_write(&f->c, 1, PP_REG_TARGET_POWER, 50), 0);
+	assert_int_equal(th_read1(&f->c, 1, PP_REG_TARGET_POWER), 50);
+	assert_int_equal(sim_pp_get(f->ts.sim, f->dev, &st), 0);
+	assert_int_equal(st.target_power_kw, 50);
+	/* Someone else takes control: power stops, and our writes are refused again. */
+	assert_int_equal(th_write(&f->c, 1, PP_REG_COMMAND_SOURCE, 1), 0);
+	assert_int_equal(sim_pp_get(f->ts.sim, f->dev, &st), 0);
+	assert_true(st.delivered_kw == 0);
+	assert_int_equal(th_write(&f->c, 1, PP_REG_TARGET_POWER, 20),
+			 -MB_EXC(MB_EX_ILLEGAL_DATA_VALUE));
+	stop(f);
+}
+
+static void test_refuses_target_power_beyond_rated_power_with_0x03(void **state)
+{
+	struct sim_pp_params prm = ready_params();
+	struct fixture *f;
+
+	(void)state;
+	prm.pp.power_kw = 100;
+	f = start(&prm);
+	assert_int_equal(th_write(&f->c, 1, PP_REG_COMMAND_SOURCE, 3), 0);
+	assert_int_equal(th_write(&f->c, 1, PP_REG_TARGET_POWER, 101),
+			 -MB_EXC(MB_EX_ILLEGAL_DATA_VALUE));
+	assert_int_equal(th_write(&f->c, 1, PP_REG_TARGET_POWER, mb_from_i16(-101)),
+			 -MB_EXC(MB_EX_ILLEGAL_DATA_VALUE));
+	assert_int_equal(th_write(&f->c, 1, PP_REG_TARGET_POWER, 100), 0);
+	assert_int_equal(th_write(&f->c, 1, PP_REG_TARGET_POWER, mb_from_i16(-100)), 0);
+	assert_int_equal(th_read1(&f->c, 1, PP_REG_TARGET_POWER), mb_from_i16(-100));
+	stop(f);
+}
+
+static void test_refuses_addresses_outside_the_map_and_read_only_writes(void **state)
+{
+	struct sim_pp_params prm = ready_params();
+	struct fixture *f = start(&prm);
+	uint16_t r[10];
+
+	(void)state;
+	assert_int_equal(th_read(&f->c, 1, 1999, 1, r), -MB_EXC(MB_EX_ILLEGAL_DATA_ADDRESS));
+	assert_int_equal(th_read(&f->c, 1, 2029, 1, r), -MB_EXC(MB_EX_ILLEGAL_DATA_ADDRESS));
+	assert_int_equal(th_read(&f->c, 1, 2020, 10, r), -MB_EXC(MB_EX_ILLEGAL_DATA_ADDRESS));
+	assert_int_equal(th_read(&f->c, 1, 0, 1, r), -MB_EXC(MB_EX_ILLEGAL_DATA_ADDRESS));
+	assert_int_equal(th_write(&f->c, 1, PP_REG_SOE, 99), -MB_EXC(MB_EX_ILLEGAL_DATA_ADDRESS));
+	assert_int_equal(th_write(&f->c, 1, PP_REG_STATUS, 1), -MB_EXC(MB_EX_ILLEGAL_DATA_ADDRESS));
+	assert_int_equal(th_write(&f->c, 1, 3000, 1), -MB_EXC(MB_EX_ILLEGAL_DATA_ADDRESS));
+	assert_int_equal(th_read(&f->c, 1, 2028, 1, r), 0);
+	stop(f);
+}
+
+static void test_refuses_unknown_functions_with_0x01(void **state)
+{
+	static const uint8_t fcs[] = { MB_FC_READ_COILS, MB_FC_READ_DISCRETE_INPUTS,
+				       MB_FC_READ_INPUT_REGISTERS, MB_FC_WRITE_SINGLE_COIL };
+	struct sim_pp_params prm = ready_params();
+	struct fixture *f = start(&prm);
+	struct mb_rsp rsp;
+
+	(void)state;
+	for (unsigned i = 0; i < sizeof(fcs); i++) {
+		struct mb_req req = { .unit = 1,
+				      .fc = fcs[i],
+				      .addr = 2000,
+				      .qty = 1,
+				      .value = fcs[i] == MB_FC_WRITE_SINGLE_COIL ? MB_COIL_ON : 0 };
+
+		assert_int_equal(th_xfer(&f->c, &req, &rsp), -MB_EXC(MB_EX_ILLEGAL_FUNCTION));
+		assert_int_equal(rsp.fc, fcs[i]);
+	}
+	stop(f);
+}
+
+static void test_writes_multiple_registers_all_or_nothing(void **state)
+{
+	struct sim_pp_params prm = ready_params();
+	struct fixture *f = start(&prm);
+	uint8_t one[2] = { 0, 3 }, three[6] = { 0, 40, 0, 0, 0, 3 };
+	struct mb_req req = { .unit = 1,
+			      .fc = MB_FC_WRITE_MULTIPLE_REGISTERS,
+			      .addr = PP_REG_COMMAND_SOURCE,
+			      .qty = 1,
+			      .byte_count = 2,
+			      .data = one };
+	struct mb_rsp rsp;
+
+	(void)state;
+	assert_int_equal(th_xfer(&f->c, &req, &rsp), 0);
+	assert_int_equal(th_read1(&f->c, 1, PP_REG_COMMAND_SOURCE), 3);
+	/* 2008..2010 covers read-only 2009: refused, and 2008 is left alone. */
+	req = (struct mb_req){ .unit = 1,
+			       .fc = MB_FC_WRITE_MULTIPLE_REGISTERS,
+			       .addr = PP_REG_TARGET_POWER,
+			       .qty = 3,
+			       .byte_count = 6,
+			       .data = three };
+	assert_int_equal(th_xfer(&f->c, &req, &rsp), -MB_EXC(MB_EX_ILLEGAL_DATA_ADDRESS));
+	assert_int_equal(th_read1(&f->c, 1, PP_REG_TARGET_POWER), 0);
+	req.qty = 1;
+	req.byte_count = 2;
+	assert_int_equal(th_xfer(&f->c, &req, &rsp), 0);
+	assert_int_equal(th_read1(&f->c, 1, PP_REG_TARGET_POWER), 40);
+	stop(f);
+}
+
+static void test_applies_a_setpoint_only_after_the_response_delay(void **state)
+{
+	struct sim_pp_params prm = ready_params();
+	struct sim_pp_state st = { 0 };
+	struct fixture *f;
+	int64_t t0;
+
+	(void)state;
+	prm.response_ms = SIM_RESPONSE_MS_MAX;
+	f = start(&prm);
+	assert_int_equal(th_write(&f->c, 1, PP_REG_COMMAND_SOURCE, 3), 0);
+	t0 = th_now_ns();
+	assert_int_equal(th_write(&f->c, 1, PP_REG_TARGET_POWER, 80), 0);
+	for (int i = 0; i < 600; i++) {
+		assert_int_equal(sim_pp_get(f->ts.sim, f->dev, &st), 0);
+		if (st.applied_kw == 80)
+			break;
+		th_sleep_ms(5);
+	}
+	assert_true(st.applied_kw == 80);
+	assert_true(st.delivered_kw == 80);
+	/* The write was stamped after t0, so it cannot have taken effect any sooner. */
+	assert_true(th_now_ns() - t0 >= SIM_RESPONSE_MS_MAX * 1000000LL);
+	stop(f);
+}
+
+static void test_soe_integrates_delivered_power_both_ways(void **state)
+{
+	struct sim_pp_params prm = ready_params();
+	struct sim_pp_state st;
+	struct fixture *f;
+	int soe;
+
+	(void)state;
+	prm.pp.capacity_kwh = 100;
+	prm.pp.power_kw = 100;
+	prm.soe_pct = 50;
+	prm.time_scale = 1800; /* 100 kW for 1 s = 50 kWh = 50 % */
+	f = start(&prm);
+	assert_int_equal(th_read1(&f->c, 1, PP_REG_SOE), 50);
+	assert_int_equal(th_write(&f->c, 1, PP_REG_COMMAND_SOURCE, 3), 0);
+	assert_int_equal(th_write(&f->c, 1, PP_REG_TARGET_POWER, 100), 0);
+	soe = 50;
+	for (int i = 0; i < 600 && soe > 45; i++) {
+		th_sleep_ms(5);
+		soe = th_read1(&f->c, 1, PP_REG_SOE);
+	}
+	assert_true(soe >= 0 && soe <= 45);
+	/* Charge: SOE goes back up. */
+	assert_int_equal(th_write(&f->c, 1, PP_REG_TARGET_POWER, mb_from_i16(-100)), 0);
+	for (int i = 0; i < 600 && soe < 55; i++) {
+		th_sleep_ms(5);
+		soe = th_read1(&f->c, 1, PP_REG_SOE);
+	}
+	assert_true(soe >= 55 && soe <= 100);
+	assert_int_equal(sim_pp_get(f->ts.sim, f->dev, &st), 0);
+	assert_true(st.delivered_kw == -100);
+	/* Full: charging stops delivering and SOE holds at 100 %. */
+	for (int i = 0; i < 600 && st.soe_kwh < 100; i++) {
+		th_sleep_ms(5);
+		assert_int_equal(sim_pp_get(f->ts.sim, f->dev, &st), 0);
+	}
+	assert_true(st.soe_kwh == 100);
+	assert_true(st.delivered_kw == 0);
+	assert_int_equal(th_read1(&f->c, 1, PP_REG_SOE), 100);
+	stop(f);
+}
+
+static void test_available_blocks_cap_delivered_power(void **state)
+{
+	struct sim_pp_params prm = ready_params();
+	struct sim_pp_state st;
+	struct fixture *f;
+
+	(void)state;
+	prm.pp.power_kw = 200;
+	f = start(&prm);
+	assert_int_equal(th_read1(&f->c, 1, PP_REG_AVAILABLE_BLOCKS), 4);
+	assert_int_equal(sim_pp_set_blocks(f->ts.sim, f->dev, 1), 0);
+	assert_int_equal(th_read1(&f->c, 1, PP_REG_AVAILABLE_BLOCKS), 1);
+	assert_int_equal(th_write(&f->c, 1, PP_REG_COMMAND_SOURCE, 3), 0);
+	/* Accepted (within rated power), delivered only up to 1 x 50 kW. */
+	assert_int_equal(th_write(&f->c, 1, PP_REG_TARGET_POWER, mb_from_i16(-150)), 0);
+	for (int i = 0; i < 600; i++) {
+		assert_int_equal(sim_pp_get(f->ts.sim, f->dev, &st), 0);
+		if (st.applied_kw == -150)
+			break;
+		th_sleep_ms(5);
+	}
+	assert_true(st.applied_kw == -150);
+	assert_true(st.delivered_kw == -50);
+	assert_int_equal(sim_pp_set_blocks(f->ts.sim, f->dev, 0), 0);
+	assert_int_equal(sim_pp_get(f->ts.sim, f->dev, &st), 0);
+	assert_true(st.delivered_kw == 0);
+	stop(f);
+}
+
+static void test_fault_command_stops_power_until_cleared(void **state)
+{
+	struct sim_pp_params prm = ready_params();
+	struct sim_pp_state st;
+	struct fixture *f = start(&prm);
+
+	(void)state;
+	assert_int_equal(th_write(&f->c, 1, PP_REG_COMMAND_SOURCE, 3), 0);
+	assert_int_equal(th_write(&f->c, 1, PP_REG_TARGET_POWER, 60), 0);
+	for (int i = 0; i < 600; i++) {
+		assert_int_equal(sim_pp_get(f->ts.sim, f->dev, &st), 0);
+		if (st.delivered_kw == 60)
+			break;
+		th_sleep_ms(5);
+	}
+	assert_true(st.delivered_kw == 60);
+	assert_int_equal(sim_pp_set_status(f->ts.sim, f->dev, PP_STATUS_FAULT), 0);
+	assert_int_equal(th_read1(&f->c, 1, PP_REG_STATUS), PP_STATUS_FAULT);
+	assert_int_equal(sim_pp_get(f->ts.sim, f->dev, &st), 0);
+	assert_true(st.delivered_kw == 0);
+	assert_int_equal(sim_pp_set_status(f->ts.sim, f->dev, PP_STATUS_READY), 0);
+	assert_int_equal(th_read1(&f->c, 1, PP_REG_STATUS), PP_STATUS_READY);
+	assert_int_equal(sim_pp_get(f->ts.sim, f->dev, &st), 0);
+	assert_true(st.delivered_kw == 60);
+	assert_int_equal(sim_pp_set_status(f->ts.sim, 99, PP_STATUS_FAULT), -ENOENT);
+	stop(f);
+}
+
+static void test_rejects_out_of_range_model_params(void **state)
+{
+	struct sim *sim = sim_new();
+	struct sim_endpoint ep = { .host = "127.0.0.1", .unit = 1 };
+	struct sim_pp_params prm = SIM_PP_DEFAULTS;
+
+	(void)state;
+	assert_non_null(sim);
+	prm.pp.capacity_kwh = 600;
+	assert_int_equal(sim_add_powerpack(sim, &ep, &prm), -ERANGE);
+	prm = SIM_PP_DEFAULTS;
+	prm.pp.power_kw = 20;
+	assert_int_equal(sim_add_powerpack(sim, &ep, &prm), -ERANGE);
+	prm = SIM_PP_DEFAULTS;
+	prm.response_ms = 1000;
+	assert_int_equal(sim_add_powerpack(sim, &ep, &prm), -ERANGE);
+	prm = SIM_PP_DEFAULTS;
+	prm.soe_pct = 101;
+	assert_int_equal(sim_add_powerpack(sim, &ep, &prm), -ERANGE);
+	prm = SIM_PP_DEFAULTS;
+	assert_true(sim_add_powerpack(sim, &ep, &prm) >= 0);
+	sim_free(sim);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_goes_from_offline_to_ready_after_startup),
+		cmocka_unit_test(test_serves_the_seed_read_of_ten_registers_at_2000),
+		cmocka_unit_test(test_refuses_target_power_until_command_source_is_claimed),
+		cmocka_unit_test(test_refuses_target_power_beyond_rated_power_with_0x03),
+		cmocka_unit_test(test_refuses_addresses_outside_the_map_and_read_only_writes),
+		cmocka_unit_test(test_refuses_unknown_functions_with_0x01),
+		cmocka_unit_test(test_writes_multiple_registers_all_or_nothing),
+		cmocka_unit_test(test_applies_a_setpoint_only_after_the_response_delay),
+		cmocka_unit_test(test_soe_integrates_delivered_power_both_ways),
+		cmocka_unit_test(test_available_blocks_cap_delivered_power),
+		cmocka_unit_test(test_fault_command_stops_power_until_cleared),
+		cmocka_unit_test(test_rejects_out_of_range_model_params),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
