@@ -220,7 +220,8 @@ int eng_open(struct eng **out, const struct eng_cfg *cfg)
 		seqlock_write(&e->ds[i].rtt_pub, &e->ds[i].rtt);
 	}
 	e->cmd_batch = calloc(ENG_POP_BATCH, sizeof(*e->cmd_batch));
-	if (!e->cmd_batch) {
+	e->dirty = calloc(cfg->ndev, sizeof(*e->dirty));
+	if (!e->cmd_batch || !e->dirty) {
 		err = -ENOMEM;
 		goto out_free;
 	}
@@ -392,6 +393,7 @@ void eng_close(struct eng *e)
 		sem_destroy(&e->started);
 	free(e->bufs);
 	free(e->cmd_batch);
+	free(e->dirty);
 	free(e->items);
 	free(e->conn_items);
 	free(e->conns);

@@ -118,7 +118,7 @@ struct eng_msg {
 	int64_t t_sent_ns; /* last request sent (0 if none) */
 	int64_t t_done_ns; /* response parsed, or error decided */
 	union {
-		uint16_t regs[MB_MAX_READ_REGS];           /* FC03/04, host order */
+		uint16_t regs[MB_MAX_READ_REGS];           /* FC03/04, host order; ACK: values */
 		uint8_t bits[(MB_MAX_READ_BITS + 7) / 8]; /* FC01/02, packed LSB first */
 	} data;
 };

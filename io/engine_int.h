@@ -102,6 +102,8 @@ struct eng {
 	struct eng_devstate *ds;
 	struct eng_conn *conns;
 	unsigned nconn;
+	unsigned *dirty; /* devices whose RTT histogram changed since its last publish */
+	unsigned ndirty;
 	struct eng_item *items;
 	unsigned nitems;
 	unsigned *conn_items; /* storage behind every eng_conn.items */

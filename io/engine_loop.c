@@ -79,9 +79,13 @@ static void deliver(struct eng *e, struct eng_item *it, int err, const struct mb
 				memcpy(m.data.bits, rsp->data, rsp->byte_count);
 		}
 	} else {
+		/* The ack carries what was written, so the controller knows what is in effect. */
 		m.block = it->wr.fc;
 		m.addr = it->wr.addr;
 		m.count = it->wr.count;
+		memcpy(m.data.regs, it->wr.values,
+		       (it->wr.count < ENG_WRITE_MAX_REGS ? it->wr.count : ENG_WRITE_MAX_REGS) *
+			       sizeof(it->wr.values[0]));
 	}
 	push_msg(e, &m);
 }
@@ -595,7 +599,10 @@ static void handle_frame(struct eng *e, struct eng_conn *c, const uint8_t *frame
 	if (err == 0 || (-err >= MB_EXC_BASE && -err < MB_EXC_END)) {
 		count(&ds->c.responses, 1);
 		hist_record(&ds->rtt, now - it->t_sent_ns);
-		ds->is_rtt_dirty = true;
+		if (!ds->is_rtt_dirty) {
+			ds->is_rtt_dirty = true;
+			e->dirty[e->ndirty++] = it->dev;
+		}
 		c->backoff_ns = e->cfg.reconnect_min_ns;
 		if (err) {
 			unsigned code = rsp.exception;
@@ -757,13 +764,18 @@ static void turn(struct eng *e)
 	take_commands(e, now);
 	for (unsigned ci = 0; ci < e->nconn; ci++)
 		next = min64(next, service_conn(e, ci, now));
-	for (unsigned d = 0; d < e->cfg.ndev; d++)
-		if (e->ds[d].is_rtt_dirty) {
-			if (now - e->ds[d].rtt_pub_ns >= ENG_RTT_PUBLISH_NS)
-				publish_rtt(e, d, now);
-			else
-				next = min64(next, e->ds[d].rtt_pub_ns + ENG_RTT_PUBLISH_NS);
+	/* Only devices with new RTTs, at most once a second each (a list, not a scan). */
+	for (unsigned k = 0; k < e->ndirty;) {
+		unsigned d = e->dirty[k];
+
+		if (now - e->ds[d].rtt_pub_ns >= ENG_RTT_PUBLISH_NS) {
+			publish_rtt(e, d, now);
+			e->dirty[k] = e->dirty[--e->ndirty];
+		} else {
+			next = min64(next, e->ds[d].rtt_pub_ns + ENG_RTT_PUBLISH_NS);
+			k++;
 		}
+	}
 	if (e->has_pushed) {
 		ring_notify(&e->msg);
 		e->has_pushed = false;
@@ -794,6 +806,11 @@ static void turn(struct eng *e)
 		seen++;
 	}
 	io_uring_cq_advance(&e->ring, seen);
+	/* Replies parsed in this batch reach the control thread now, not after the next scan. */
+	if (e->has_pushed) {
+		ring_notify(&e->msg);
+		e->has_pushed = false;
+	}
 }
 
 static void teardown(struct eng *e)
@@ -821,6 +838,7 @@ static void teardown(struct eng *e)
 	}
 	for (unsigned d = 0; d < e->cfg.ndev; d++)
 		publish_rtt(e, d, clk_now_ns());
+	e->ndirty = 0;
 	if (e->has_pushed)
 		ring_notify(&e->msg);
 	eng_ring_exit(e);

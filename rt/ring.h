@@ -8,7 +8,8 @@
  * line is read only when the cached view says full/empty.
  *
  * A consumer may sleep: ring_wait() (futex, with an absolute deadline) or, for a consumer
- * sleeping in io_uring_enter/epoll, ring_prepare_sleep() + ring_wake_fd() (eventfd). The
+ * sleeping in io_uring_enter/epoll, ring_prepare_sleep() + ring_wake_fd() (eventfd; a ring
+ * made with RING_F_EVENTFD is woken through the eventfd only, not the futex). The
  * producer calls ring_notify() after a push or a batch; it costs one fence and one load of a
  * line that stays cached while the consumer is awake, and does a syscall only when the
  * consumer announced a sleep.

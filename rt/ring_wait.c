@@ -42,9 +42,12 @@ void ring_wake(struct ring *r)
 	 * wake, not one per push. Only the winner of the exchange issues the syscall. */
 	if (!atomic_exchange_explicit(&r->sleeping, 0, memory_order_relaxed))
 		return;
-	syscall(SYS_futex, &r->sleeping, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, NULL, NULL, 0);
+	/* An eventfd ring's consumer sleeps on the fd (io_uring, epoll), never on the futex:
+	 * one syscall per wake, not two. */
 	if (r->has_wake_fd)
 		eventfd_write(r->wake_fd, 1);
+	else
+		syscall(SYS_futex, &r->sleeping, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, NULL, NULL, 0);
 	w = atomic_load_explicit(&r->wakeups, memory_order_relaxed);
 	atomic_store_explicit(&r->wakeups, w + 1, memory_order_relaxed);
 }
