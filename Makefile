@@ -40,7 +40,7 @@ override LDFLAGS += -fsanitize=thread
 endif
 
 # Lazy (=) so that `make deps` works before the libraries are installed.
-PKGS = libmodbus liburing
+PKGS = libmodbus liburing yaml-0.1
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
@@ -54,8 +54,8 @@ msg = @printf '  %-5s %s\n' $(1) $(2)
 endif
 
 # Program mains (not part of the library) and the programs they make.
-PROGS_SRCS := io/demo.c $(wildcard control/flux_main.c)
-PROGS := $(BUILD)/bin/flux-codec-demo $(if $(wildcard control/flux_main.c),$(BUILD)/bin/flux)
+PROGS_SRCS := io/demo.c control/flux_main.c control/fluxd.c
+PROGS := $(BUILD)/bin/flux-codec-demo $(BUILD)/bin/flux $(BUILD)/bin/fluxd
 
 # Files whose code runs on an RT thread; `make check-rt` audits their objects.
 RT_SRCS := io/codec.c io/engine_loop.c rt/cycle.c rt/ring_wait.c devices/profile.c
@@ -105,6 +105,11 @@ $(BUILD)/bin/flux: $(BUILD)/control/flux_main.o $(LIB)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
+$(BUILD)/bin/fluxd: $(BUILD)/control/fluxd.o $(LIB)
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
 $(TESTS): $(BUILD)/%: $(BUILD)/%.o $(TEST_SUPPORT_OBJS) $(LIB)
 	$(call msg,LD,$@)
 	@mkdir -p $(@D)
@@ -124,13 +129,12 @@ $(BENCHES) $(BENCH_TOOLS): $(BUILD)/%: $(BUILD)/%.o $(LIB)
 
 # ---- the two commands -------------------------------------------------------
 
-RUN_SECONDS ?= 20
+DURATION ?= 30
 run: deps
-	@$(MAKE) --no-print-directory $(BUILD)/bin/flux-codec-demo
-	@echo "make run: fluxd is not built yet; running the codec demo instead: a simulated"
-	@echo "PowerPack served by the Flux Modbus codec on 127.0.0.1 and a client polling it"
-	@echo "every 200 ms (${RUN_SECONDS} s, Ctrl-C to stop; RUN_SECONDS=N to change)."
-	$(Q)$(BUILD)/bin/flux-codec-demo --seconds $(RUN_SECONDS)
+	@$(MAKE) --no-print-directory $(BUILD)/bin/flux $(BUILD)/bin/fluxd
+	@echo "make run: flux sim serves the PowerPack and Acuvim II of deploy/site.yaml on 127.0.0.1"
+	@echo "(time x60), fluxd controls them (peak shaving); $(DURATION) s or Ctrl-C (DURATION=S)."
+	$(Q)deploy/demo.sh $(BUILD) $(DURATION)
 
 TEST_TIMEOUT ?= 300
 test: deps

@@ -2,7 +2,8 @@
 /*
  * `flux sim`: serve simulated devices on loopback. Each device is a type word followed by its
  * options, and several may follow one another, so one process can serve a site whose meter
- * sees its batteries: `flux sim powerpack --port 1502 acuvim2 --port 1503`.
+ * sees its batteries: `flux sim powerpack --port 1502 acuvim2 --port 1503`. Or `--config FILE`
+ * serves every device of a Flux site config (control/config.h) on its host:port and unit.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "control/config.h"
 #include "devices/sim.h"
 
 #define EXIT_USAGE 2
@@ -22,8 +24,10 @@ static volatile sig_atomic_t got_signal;
 
 struct cli_dev {
 	const char *type;
+	const char *cfg_id; /* the device's id in --config, else NULL */
 	struct sim_endpoint ep;
 	bool has_port;
+	bool has_time_scale;
 	struct sim_pp_params pp;
 	struct sim_acu_params acu;
 	const char *load_spec;
@@ -36,6 +40,10 @@ struct cli {
 	struct cli_dev dev[SIM_MAX_DEVICES];
 	unsigned n_dev;
 	double duration_s;
+	double time_scale; /* given before any device: the default of every device */
+	bool has_time_scale;
+	const char *config_path;
+	struct cfg cfg; /* --config: the devices' host, port, unit and parameters point here */
 };
 
 enum opt {
@@ -110,7 +118,8 @@ static const struct option options[] = {
 
 static void usage(FILE *f)
 {
-	fputs("usage: flux sim [--duration S] DEVICE [options] [DEVICE [options]]...\n"
+	fputs("usage: flux sim [--duration S] [--time-scale X] DEVICE [options]...\n"
+	      "       flux sim --config FILE [--duration S] [--time-scale X]\n"
 	      "Serve simulated devices over Modbus TCP on loopback (127.0.0.0/8 only) until\n"
 	      "SIGINT/SIGTERM or --duration S. DEVICE is powerpack or acuvim2; devices given\n"
 	      "together run in one process, and each meter's grid power is its load minus the\n"
@@ -137,9 +146,14 @@ static void usage(FILE *f)
 	      "  csv:FILE (seconds,kw) --word-order abcd|cdab|badc|dcba (abcd) --pf PF (0.98)\n"
 	      "global:\n"
 	      "  --duration S        stop after S seconds\n"
-	      "  --config FILE       serve every device of a Flux config: NOT AVAILABLE yet, it\n"
-	      "                      needs the config loader (a later issue); exits 2\n"
-	      "example: flux sim powerpack --port 1502 --unit 1 acuvim2 --port 1502 --unit 2\n",
+	      "  --time-scale X      before any DEVICE: the default of every device\n"
+	      "  --config FILE       serve every device of a Flux site config on its modbus\n"
+	      "                      host:port and address, with its power_kw, capacity_kwh,\n"
+	      "                      block_kw, status_ready, command_source_id, soe_scale and\n"
+	      "                      word_order; every host must be loopback. No DEVICE with\n"
+	      "                      it. A bad config or host exits 2.\n"
+	      "examples: flux sim powerpack --port 1502 --unit 1 acuvim2 --port 1502 --unit 2\n"
+	      "          flux sim --config deploy/site.yaml --time-scale 60\n",
 	      f);
 }
 
@@ -213,6 +227,7 @@ static int dev_opt(struct cli_dev *d, int c, const char *arg)
 	case OPT_TIME_SCALE:
 		err = num(name, arg, 1e-3, 1e6, &v);
 		d->pp.time_scale = d->acu.time_scale = v;
+		d->has_time_scale = true;
 		break;
 	case OPT_SILENCE:
 		d->fault.flags |= SIM_F_SILENCE;
@@ -329,6 +344,75 @@ static struct cli_dev *new_dev(struct cli *cli, const char *type)
 	return d;
 }
 
+/* A config device's host must be loopback: say which device, by path and id, if it is not. */
+static int check_cfg_host(const char *what, unsigned i, const char *id, const char *host)
+{
+	int err = sim_check_host(host);
+
+	if (err)
+		fprintf(stderr,
+			"flux sim: devices.%s[%u] '%s': host %s is not a loopback address; "
+			"flux sim serves 127.0.0.0/8 only (point a copy of the config at "
+			"127.0.0.1)\n",
+			what, i, id, host);
+	return err;
+}
+
+/* Load --config and turn each of its devices into a cli_dev. Returns 0 or -EINVAL. */
+static int config_devices(struct cli *cli)
+{
+	const struct cfg *cfg = &cli->cfg;
+	char msg[CFG_ERR_MAX];
+	struct cli_dev *d;
+
+	if (cfg_load(&cli->cfg, cli->config_path, msg, sizeof(msg))) {
+		fprintf(stderr, "flux sim: %s\n", msg);
+		return -EINVAL;
+	}
+	if (cfg->nbess + cfg->nmeters > SIM_MAX_DEVICES) {
+		fprintf(stderr, "flux sim: %s has %u devices; one flux sim serves at most %d\n",
+			cli->config_path, cfg->nbess + cfg->nmeters, SIM_MAX_DEVICES);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < cfg->nbess; i++) {
+		const struct cfg_bess *b = &cfg->bess[i];
+
+		if (check_cfg_host("bess", i, b->id, b->modbus.host))
+			return -EINVAL;
+		d = new_dev(cli, "powerpack");
+		if (!d)
+			return -EINVAL;
+		d->cfg_id = b->id;
+		d->ep = (struct sim_endpoint){ .host = b->modbus.host,
+					       .port = b->modbus.port,
+					       .unit = b->modbus.address };
+		d->has_port = true;
+		d->pp.pp =
+		    (struct pp_params){ .power_kw = b->power_kw,
+					.capacity_kwh = b->capacity_kwh,
+					.block_kw = b->block_kw,
+					.soe_scale = b->soe_scale,
+					.status_ready = (uint16_t)b->status_ready,
+					.command_source_id = (uint16_t)b->command_source_id };
+	}
+	for (unsigned i = 0; i < cfg->nmeters; i++) {
+		const struct cfg_meter *m = &cfg->meters[i];
+
+		if (check_cfg_host("meters", i, m->id, m->modbus.host))
+			return -EINVAL;
+		d = new_dev(cli, "acuvim2");
+		if (!d)
+			return -EINVAL;
+		d->cfg_id = m->id;
+		d->ep = (struct sim_endpoint){ .host = m->modbus.host,
+					       .port = m->modbus.port,
+					       .unit = m->modbus.address };
+		d->has_port = true;
+		d->acu.order = m->word_order;
+	}
+	return 0;
+}
+
 /* Parse argv (argv[0] = "sim"). Returns 0, 1 when help was printed, or -EINVAL. */
 static int parse(struct cli *cli, int argc, char **argv)
 {
@@ -344,10 +428,18 @@ static int parse(struct cli *cli, int argc, char **argv)
 				return 1;
 			}
 			if (c == OPT_CONFIG) {
-				fprintf(stderr, "flux sim: --config needs the config loader, which "
-						"is not built yet (a later issue); serve devices "
-						"with 'flux sim powerpack|acuvim2 ...' instead\n");
-				return -EINVAL;
+				if (cli->config_path) {
+					fprintf(stderr, "flux sim: --config given twice\n");
+					return -EINVAL;
+				}
+				cli->config_path = optarg;
+				continue;
+			}
+			if (c == OPT_TIME_SCALE && !d) {
+				if (num("time-scale", optarg, 1e-3, 1e6, &cli->time_scale))
+					return -EINVAL;
+				cli->has_time_scale = true;
+				continue;
 			}
 			if (c == OPT_DURATION) {
 				if (num("duration", optarg, 1e-3, 1e9, &cli->duration_s))
@@ -376,6 +468,20 @@ static int parse(struct cli *cli, int argc, char **argv)
 			return -EINVAL;
 		argv += optind;
 		argc -= optind;
+	}
+	if (cli->config_path) {
+		if (cli->n_dev) {
+			fprintf(stderr, "flux sim: --config serves the config's devices; give no "
+					"device type with it\n");
+			return -EINVAL;
+		}
+		if (config_devices(cli))
+			return -EINVAL;
+	}
+	for (unsigned i = 0; cli->has_time_scale && i < cli->n_dev; i++) {
+		d = &cli->dev[i];
+		if (!d->has_time_scale)
+			d->pp.time_scale = d->acu.time_scale = cli->time_scale;
 	}
 	if (!cli->n_dev) {
 		fprintf(stderr, "flux sim: no device given\n");
@@ -406,10 +512,14 @@ static void print_dev(const struct cli_dev *d, int port)
 {
 	const struct sim_fault *f = &d->fault;
 
-	if (d->ep.host && strcmp(d->ep.host, "localhost") != 0)
-		printf("flux sim: %s unit %u on %s:%d", d->type, d->ep.unit, d->ep.host, port);
+	if (d->cfg_id)
+		printf("flux sim: %s: ", d->cfg_id);
 	else
-		printf("flux sim: %s unit %u on 127.0.0.1:%d", d->type, d->ep.unit, port);
+		printf("flux sim: ");
+	if (d->ep.host && strcmp(d->ep.host, "localhost") != 0)
+		printf("%s unit %u on %s:%d", d->type, d->ep.unit, d->ep.host, port);
+	else
+		printf("%s unit %u on 127.0.0.1:%d", d->type, d->ep.unit, port);
 	if (strcmp(d->type, "powerpack") == 0)
 		printf(" (%g kWh, %g kW, SOE %g %%, response %u ms, command source %u)",
 		       d->pp.pp.capacity_kwh, d->pp.pp.power_kw, d->pp.soe_pct, d->pp.response_ms,
@@ -527,10 +637,13 @@ int sim_cli_main(int argc, char **argv)
 	ret = add_devices(sim, cli);
 	if (ret)
 		goto out_sim;
+	printf("flux sim: serving %u device(s)", cli->n_dev);
+	if (cli->config_path)
+		printf(" of %s", cli->config_path);
 	if (cli->duration_s > 0)
-		printf("flux sim: serving %u device(s) for %g s\n", cli->n_dev, cli->duration_s);
+		printf(" for %g s\n", cli->duration_s);
 	else
-		printf("flux sim: serving %u device(s) until SIGINT/SIGTERM\n", cli->n_dev);
+		printf(" until SIGINT/SIGTERM\n");
 	fflush(stdout);
 
 	running = sim;

@@ -3,7 +3,7 @@
 # as root it installs what is missing; otherwise it prints the one apt-get line and stops.
 
 DEB_PKGS := gcc make pkg-config libc6-dev binutils \
-	libmodbus-dev liburing-dev libcmocka-dev \
+	libmodbus-dev liburing-dev libcmocka-dev libyaml-dev \
 	clang libclang-rt-14-dev rt-tests mbpoll
 
 print-deps:

@@ -1,0 +1,1588 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Site configuration loader: libyaml builds the document tree, and one walker checks it against
+ * static schema tables (one table per YAML mapping), so every key, type and range rule is a
+ * row, not code. Errors carry the dotted key path built on the way down ("devices.bess[0].
+ * modbus.port"); checks that span keys run once the whole tree is read. Setup code only.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "control/config.h"
+
+#define CFG_FILE_MAX (1u << 20) /* a site config is a few KiB; more is not one */
+#define NS_PER_US    1000LL
+#define NS_PER_MS    1000000LL
+#define NS_PER_S     1000000000LL
+#define NS_PER_MIN   (60 * NS_PER_S)
+#define MAX_FIELDS   16
+#define SHOW_MAX     48 /* bytes of user text quoted in a message */
+
+/* One table per mapping of the schema; the walker keeps per-table state in struct ctx. */
+enum sch_id {
+	SCH_ROOT,
+	SCH_SITE,
+	SCH_STRATEGY,
+	SCH_RT,
+	SCH_DEVICES,
+	SCH_BESS,
+	SCH_METER,
+	SCH_MODBUS,
+	SCH_N,
+};
+
+enum ftype {
+	FT_INT,	   /* plain integer in [lo, hi], stored in `size` bytes */
+	FT_DOUBLE, /* plain number in [dlo, dhi] (open at dlo with F_LO_OPEN), finite */
+	FT_DUR,	   /* integer + unit (ns us ms s m), in [lo, hi] ns, stored as int64_t ns */
+	FT_STR,	   /* any scalar, no control characters, shorter than `size` */
+	FT_HOST,   /* dotted IPv4 */
+	FT_BOOL,
+	FT_TYPE,  /* the device type; must equal `want` */
+	FT_ORDER, /* enum mb_order */
+	FT_MODE,  /* enum cfg_strategy */
+	FT_RTU,	  /* a serial (RTU) key of the seed: recognised, then refused */
+	FT_MAP,	  /* nested mapping, `sub` at base + off */
+	FT_SEQ,	  /* list of `sub` mappings, elements of `size` bytes, count at count_off */
+};
+
+#define F_REQ	   0x1 /* required */
+#define F_LO_OPEN  0x2 /* FT_DOUBLE: value must be > dlo */
+#define F_CPU	   0x4 /* FT_INT: hi is the last CPU of this machine */
+#define F_NONEMPTY 0x8 /* FT_STR: "" is not a value */
+
+struct ctx;
+
+/* One key of a mapping: where its value goes and what it may be. */
+struct field {
+	const char *key;
+	enum ftype type;
+	unsigned flags;		  /* F_* */
+	size_t off;		  /* of the value in the table's struct */
+	size_t size;		  /* FT_INT, FT_STR, FT_HOST: of the member; FT_SEQ: element */
+	int64_t lo, hi;		  /* FT_INT, FT_DUR (ns): inclusive range */
+	double dlo, dhi;	  /* FT_DOUBLE */
+	const char *want;	  /* FT_TYPE */
+	const struct schema *sub; /* FT_MAP, FT_SEQ */
+	size_t count_off;	  /* FT_SEQ: unsigned element count in the table's struct */
+	unsigned max;		  /* FT_SEQ: capacity */
+};
+
+struct schema {
+	enum sch_id id;
+	const char *what; /* for "want a mapping (...)" messages */
+	const struct field *fields;
+	unsigned n;
+	void (*init)(void *elem, int line);				 /* FT_SEQ elements */
+	int (*post)(struct ctx *c, void *base, const yaml_node_t *node); /* after the keys */
+};
+
+/* One parse, on the caller's stack: the tree, where the walk is, and what it has seen. */
+struct ctx {
+	yaml_document_t doc;
+	struct cfg *cfg;
+	const char *name;
+	char *err;
+	size_t errlen;
+	int ncpu;
+	char path[160];
+	size_t plen;
+	uint32_t seen[SCH_N];	      /* bit i: field i of that table was given */
+	int lines[SCH_N][MAX_FIELDS]; /* line of each given key (last mapping of the table) */
+	int root_line;
+	char no_err[1]; /* the error buffer when the caller gives none */
+};
+
+/* ---- messages ------------------------------------------------------------------------ */
+
+static int vfail(struct ctx *c, int line, const char *path, const char *fmt, va_list ap)
+{
+	size_t n;
+	int w;
+
+	if (!c->err || !c->errlen)
+		return -EINVAL;
+	w = snprintf(c->err, c->errlen, "%s:%d: %s: ", c->name, line, *path ? path : "top level");
+	n = w < 0 ? 0 : (size_t)w;
+	if (n < c->errlen)
+		vsnprintf(c->err + n, c->errlen - n, fmt, ap);
+	return -EINVAL;
+}
+
+/* Put "NAME:LINE: PATH: message" in the error buffer. Returns -EINVAL. */
+__attribute__((format(printf, 4, 5))) static int fail_path(struct ctx *c, int line,
+							   const char *path, const char *fmt, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = vfail(c, line, path, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+/* The same at the current key path. */
+__attribute__((format(printf, 3, 4))) static int fail(struct ctx *c, int line, const char *fmt, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = vfail(c, line, c->path, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+static size_t push_key(struct ctx *c, const char *key)
+{
+	size_t old = c->plen;
+
+	snprintf(c->path + old, sizeof(c->path) - old, "%s%s", old ? "." : "", key);
+	c->plen = strlen(c->path);
+	return old;
+}
+
+static size_t push_index(struct ctx *c, unsigned i)
+{
+	size_t old = c->plen;
+
+	snprintf(c->path + old, sizeof(c->path) - old, "[%u]", i);
+	c->plen = strlen(c->path);
+	return old;
+}
+
+static void pop(struct ctx *c, size_t old)
+{
+	c->plen = old;
+	c->path[old] = '\0';
+}
+
+static int line_of(const yaml_node_t *n)
+{
+	return (int)n->start_mark.line + 1;
+}
+
+/* User text made safe to print: at most SHOW_MAX bytes, control characters as '?'. */
+static const char *show(const char *s, size_t len, char *buf, size_t cap)
+{
+	size_t n = len < cap - 4 ? len : cap - 4;
+
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	strcpy(buf + n, n < len ? "..." : "");
+	return buf;
+}
+
+static bool is_null(const yaml_node_t *n)
+{
+	const char *v = (const char *)n->data.scalar.value;
+
+	return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+	       (!*v || !strcmp(v, "~") || !strcasecmp(v, "null"));
+}
+
+/* What a node is, for "want X, got Y". */
+static const char *kind(const yaml_node_t *n, char *buf, size_t cap)
+{
+	char s[SHOW_MAX + 4];
+
+	if (n->type == YAML_MAPPING_NODE)
+		return "a mapping";
+	if (n->type == YAML_SEQUENCE_NODE)
+		return "a list";
+	if (n->type != YAML_SCALAR_NODE)
+		return "nothing";
+	if (is_null(n))
+		return "nothing";
+	show((const char *)n->data.scalar.value, n->data.scalar.length, s, sizeof(s));
+	if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+		snprintf(buf, cap, "'%s'", s);
+	else
+		snprintf(buf, cap, "\"%s\" (quoted: a string)", s);
+	return buf;
+}
+
+/* Durations print in the largest unit that holds them exactly (100ms, 5s), minutes from 2m. */
+static const char *fmt_dur(int64_t ns, char *buf, size_t cap)
+{
+	static const struct {
+		int64_t ns;
+		const char *unit;
+	} units[] = { { NS_PER_MIN, "m" },
+		      { NS_PER_S, "s" },
+		      { NS_PER_MS, "ms" },
+		      { NS_PER_US, "us" },
+		      { 1, "ns" } };
+
+	if (ns == 0) {
+		snprintf(buf, cap, "0s");
+		return buf;
+	}
+	for (unsigned i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (ns % units[i].ns == 0 && (units[i].ns != NS_PER_MIN || ns >= 2 * NS_PER_MIN)) {
+			snprintf(buf, cap, "%lld%s", (long long)(ns / units[i].ns), units[i].unit);
+			break;
+		}
+	}
+	return buf;
+}
+
+/* The shortest %g form that reads back as the same double. */
+static const char *fmt_double(double v, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%.15g", v);
+	if (strtod(buf, NULL) != v)
+		snprintf(buf, cap, "%.17g", v);
+	return buf;
+}
+
+/* ---- scalars ------------------------------------------------------------------------- */
+
+/* The scalar text of n, or an error naming `want`. */
+static int scalar(struct ctx *c, const yaml_node_t *n, const char *want, const char **s)
+{
+	char k[SHOW_MAX + 32];
+
+	if (n->type != YAML_SCALAR_NODE || is_null(n))
+		return fail(c, line_of(n), "want %s, got %s", want, kind(n, k, sizeof(k)));
+	if (memchr(n->data.scalar.value, 0, n->data.scalar.length))
+		return fail(c, line_of(n), "contains a NUL character");
+	*s = (const char *)n->data.scalar.value;
+	return 0;
+}
+
+/* A number must be written as one: plain, not quoted (YAML makes "502" a string). */
+static int plain(struct ctx *c, const yaml_node_t *n, const char *want, const char **s)
+{
+	char k[SHOW_MAX + 32];
+	int err = scalar(c, n, want, s);
+
+	if (!err && n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return fail(c, line_of(n), "want %s, got %s", want, kind(n, k, sizeof(k)));
+	return err;
+}
+
+static bool all_digits(const char *s, size_t n)
+{
+	if (!n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+/* [+-]digits, at most 18 digits (no overflow). */
+static bool parse_int(const char *s, long long *v)
+{
+	bool neg = *s == '-';
+	size_t n;
+
+	if (*s == '-' || *s == '+')
+		s++;
+	n = strlen(s);
+	if (n > 18 || !all_digits(s, n) || (n > 1 && s[0] == '0')) /* YAML 1.1: 0502 is octal */
+		return false;
+	*v = strtoll(s, NULL, 10);
+	if (neg)
+		*v = -*v;
+	return true;
+}
+
+/* [+-](digits[.digits*] | .digits)([eE][+-]digits), finite. */
+static bool parse_double(const char *s, double *v)
+{
+	const char *p = s;
+	size_t a, b = 0;
+
+	if (*p == '-' || *p == '+')
+		p++;
+	a = strspn(p, "0123456789");
+	p += a;
+	if (*p == '.') {
+		b = strspn(++p, "0123456789");
+		p += b;
+	}
+	if (!a && !b)
+		return false;
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '-' || *p == '+')
+			p++;
+		if (!all_digits(p, strspn(p, "0123456789")))
+			return false;
+		p += strspn(p, "0123456789");
+	}
+	if (*p)
+		return false;
+	*v = strtod(s, NULL);
+	return isfinite(*v);
+}
+
+/* Integer + unit. Returns 0, -EINVAL (form) or -ERANGE (overflow). */
+static int parse_dur(const char *s, int64_t *ns)
+{
+	static const struct {
+		const char *unit;
+		int64_t ns;
+	} units[] = { { "ns", 1 },
+		      { "us", NS_PER_US },
+		      { "ms", NS_PER_MS },
+		      { "s", NS_PER_S },
+		      { "m", NS_PER_MIN } };
+	size_t n = strspn(s, "0123456789");
+	long long v;
+
+	if (!n || n > 18)
+		return n ? -ERANGE : -EINVAL;
+	v = strtoll(s, NULL, 10);
+	for (unsigned i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(s + n, units[i].unit) != 0)
+			continue;
+		if (v > INT64_MAX / units[i].ns)
+			return -ERANGE;
+		*ns = v * units[i].ns;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static void store_int(void *dst, size_t size, long long v)
+{
+	if (size == 1) {
+		uint8_t u = (uint8_t)v;
+
+		memcpy(dst, &u, 1);
+	} else if (size == 2) {
+		uint16_t u = (uint16_t)v;
+
+		memcpy(dst, &u, 2);
+	} else {
+		int32_t i = (int32_t)v; /* int and unsigned members; the range keeps v in both */
+
+		memcpy(dst, &i, 4);
+	}
+}
+
+static int check_str(struct ctx *c, const yaml_node_t *n, const struct field *f, const char *s)
+{
+	size_t len = n->data.scalar.length;
+
+	if (len >= f->size)
+		return fail(c, line_of(n), "too long: at most %zu bytes, got %zu", f->size - 1,
+			    len);
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return fail(c, line_of(n), "control characters are not allowed");
+	return 0;
+}
+
+static int parse_string(struct ctx *c, const yaml_node_t *n, const struct field *f, char *dst)
+{
+	const char *s = "";
+	int err;
+
+	if (!(f->flags & F_NONEMPTY) && n->type == YAML_SCALAR_NODE && is_null(n)) {
+		memset(dst, 0, f->size);
+		return 0;
+	}
+	err = scalar(c, n, "a string", &s);
+	if (err)
+		return err;
+	if (!*s && (f->flags & F_NONEMPTY))
+		return fail(c, line_of(n), "must not be empty");
+	err = check_str(c, n, f, s);
+	if (err)
+		return err;
+	memset(dst, 0, f->size);
+	memcpy(dst, s, n->data.scalar.length);
+	return 0;
+}
+
+static int parse_host(struct ctx *c, const yaml_node_t *n, const struct field *f, char *dst)
+{
+	char buf[SHOW_MAX + 4];
+	struct in_addr a;
+	const char *s;
+	uint32_t h;
+	int err;
+
+	err = scalar(c, n, "an IPv4 address like 192.168.1.100", &s);
+	if (err)
+		return err;
+	if (inet_pton(AF_INET, s, &a) != 1)
+		return fail(c, line_of(n),
+			    "want an IPv4 address like 192.168.1.100 (names are not resolved), "
+			    "got '%s'",
+			    show(s, n->data.scalar.length, buf, sizeof(buf)));
+	h = ntohl(a.s_addr);
+	if (h == 0 || h == 0xffffffffu || (h >> 28) == 0xe)
+		return fail(c, line_of(n), "%s is not a device address", s);
+	err = check_str(c, n, f, s);
+	if (!err)
+		snprintf(dst, f->size, "%s", s);
+	return err;
+}
+
+static int parse_int_field(struct ctx *c, const yaml_node_t *n, const struct field *f, void *dst)
+{
+	char buf[SHOW_MAX + 4];
+	int64_t hi = f->hi;
+	const char *s;
+	long long v;
+	int err;
+
+	if (f->flags & F_CPU)
+		hi = c->ncpu - 1;
+	err = plain(c, n, "a whole number", &s);
+	if (err)
+		return err;
+	if (!parse_int(s, &v))
+		return fail(c, line_of(n), "want a whole number in %lld..%lld, got '%s'",
+			    (long long)f->lo, (long long)hi,
+			    show(s, n->data.scalar.length, buf, sizeof(buf)));
+	if (v < f->lo || v > hi) {
+		if (f->flags & F_CPU)
+			return fail(c, line_of(n),
+				    "must be %lld..%lld (-1: not pinned; this machine has %d "
+				    "CPUs), got %s",
+				    (long long)f->lo, (long long)hi, c->ncpu, s);
+		return fail(c, line_of(n), "must be %lld..%lld, got %s", (long long)f->lo,
+			    (long long)hi, s);
+	}
+	store_int(dst, f->size, v);
+	return 0;
+}
+
+static int parse_double_field(struct ctx *c, const yaml_node_t *n, const struct field *f,
+			      double *dst)
+{
+	char buf[SHOW_MAX + 4], lo[32], hi[32];
+	bool is_open = f->flags & F_LO_OPEN;
+	const char *s;
+	double v;
+	int err;
+
+	err = plain(c, n, "a number", &s);
+	if (err)
+		return err;
+	if (!parse_double(s, &v))
+		return fail(c, line_of(n), "want a number, got '%s'",
+			    show(s, n->data.scalar.length, buf, sizeof(buf)));
+	if ((is_open ? v <= f->dlo : v < f->dlo) || v > f->dhi) {
+		fmt_double(f->dlo, lo, sizeof(lo));
+		fmt_double(f->dhi, hi, sizeof(hi));
+		if (isinf(f->dhi))
+			return fail(c, line_of(n), "must be %s %s, got %s",
+				    is_open ? ">" : ">=", lo, s);
+		return fail(c, line_of(n), "must be %s..%s, got %s", lo, hi, s);
+	}
+	*dst = v;
+	return 0;
+}
+
+static int parse_dur_field(struct ctx *c, const yaml_node_t *n, const struct field *f, int64_t *dst)
+{
+	char buf[SHOW_MAX + 4], lo[32], hi[32];
+	const char *s;
+	int64_t v = 0;
+	int err;
+
+	err = scalar(c, n, "a duration like 250ms or 5s", &s);
+	if (err)
+		return err;
+	err = parse_dur(s, &v);
+	show(s, n->data.scalar.length, buf, sizeof(buf));
+	fmt_dur(f->lo, lo, sizeof(lo));
+	fmt_dur(f->hi, hi, sizeof(hi));
+	if (err == -EINVAL)
+		return fail(c, line_of(n),
+			    "want a duration: a whole number and a unit (ns, us, ms, s or m), "
+			    "like 250ms or 5s; got '%s'",
+			    buf);
+	if (err || v < f->lo || v > f->hi)
+		return fail(c, line_of(n), "must be %s..%s, got %s", lo, hi, buf);
+	*dst = v;
+	return 0;
+}
+
+static int parse_bool(struct ctx *c, const yaml_node_t *n, bool *dst)
+{
+	static const char *const yes[] = { "true", "yes", "on" }, *const no[] = { "false", "no",
+										  "off" };
+	char buf[SHOW_MAX + 4];
+	const char *s;
+	int err = plain(c, n, "true or false", &s);
+
+	if (err)
+		return err;
+	for (unsigned i = 0; i < 3; i++) {
+		if (!strcasecmp(s, yes[i]) || !strcasecmp(s, no[i])) {
+			*dst = !strcasecmp(s, yes[i]);
+			return 0;
+		}
+	}
+	return fail(c, line_of(n), "want true or false, got '%s'",
+		    show(s, n->data.scalar.length, buf, sizeof(buf)));
+}
+
+static int parse_type(struct ctx *c, const yaml_node_t *n, const struct field *f)
+{
+	char buf[SHOW_MAX + 4];
+	const char *s, *hint = "";
+	int err = scalar(c, n, f->want, &s);
+
+	if (err)
+		return err;
+	if (!strcmp(s, f->want))
+		return 0;
+	if (!strcmp(s, "acuvim2"))
+		hint = " (acuvim2 is a meter: list it under devices.meters)";
+	else if (!strcmp(s, "powerpack"))
+		hint = " (powerpack is a BESS: list it under devices.bess)";
+	return fail(c, line_of(n), "unsupported type '%s' here: want %s%s",
+		    show(s, n->data.scalar.length, buf, sizeof(buf)), f->want, hint);
+}
+
+static int parse_order(struct ctx *c, const yaml_node_t *n, enum mb_order *dst)
+{
+	char buf[SHOW_MAX + 4];
+	const char *s;
+	int err = scalar(c, n, "abcd, cdab, badc or dcba", &s);
+
+	if (err)
+		return err;
+	err = mb_order_parse(s);
+	if (err < 0)
+		return fail(c, line_of(n), "want abcd, cdab, badc or dcba, got '%s'",
+			    show(s, n->data.scalar.length, buf, sizeof(buf)));
+	*dst = (enum mb_order)err;
+	return 0;
+}
+
+static const char *const strategy_names[] = {
+	[CFG_STRATEGY_MANUAL] = "manual",
+	[CFG_STRATEGY_SOE_TARGET] = "soe_target",
+	[CFG_STRATEGY_PEAK_SHAVING] = "peak_shaving",
+};
+
+static int parse_mode(struct ctx *c, const yaml_node_t *n, enum cfg_strategy *dst)
+{
+	char buf[SHOW_MAX + 4];
+	const char *s;
+	int err = scalar(c, n, "manual, soe_target or peak_shaving", &s);
+
+	if (err)
+		return err;
+	for (unsigned i = 0; i < sizeof(strategy_names) / sizeof(strategy_names[0]); i++) {
+		if (!strcmp(s, strategy_names[i])) {
+			*dst = (enum cfg_strategy)i;
+			return 0;
+		}
+	}
+	return fail(c, line_of(n), "want manual, soe_target or peak_shaving, got '%s'",
+		    show(s, n->data.scalar.length, buf, sizeof(buf)));
+}
+
+/* ---- the walker ---------------------------------------------------------------------- */
+
+static int parse_map(struct ctx *c, const yaml_node_t *n, const struct schema *s, void *base);
+
+static int want_map(struct ctx *c, const yaml_node_t *n, const struct schema *s)
+{
+	char k[SHOW_MAX + 32];
+
+	return fail(c, line_of(n), "want a mapping (%s), got %s", s->what, kind(n, k, sizeof(k)));
+}
+
+static int parse_seq(struct ctx *c, const yaml_node_t *n, const struct field *f, void *base)
+{
+	unsigned *count = (unsigned *)((char *)base + f->count_off);
+	char k[SHOW_MAX + 32];
+	unsigned i = 0;
+
+	if (is_null(n))
+		return 0;
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(c, line_of(n), "want a list of devices ('- id: ...' items), got %s",
+			    kind(n, k, sizeof(k)));
+	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++, i++) {
+		const yaml_node_t *item = yaml_document_get_node(&c->doc, *it);
+		void *elem = (char *)base + f->off + (size_t)i * f->size;
+		size_t old = push_index(c, i);
+		int err;
+
+		if (i >= f->max)
+			return fail(c, line_of(item), "too many devices: at most %u", f->max);
+		if (item->type != YAML_MAPPING_NODE)
+			return want_map(c, item, f->sub);
+		f->sub->init(elem, line_of(item));
+		err = parse_map(c, item, f->sub, elem);
+		if (err)
+			return err;
+		(*count)++;
+		pop(c, old);
+	}
+	return 0;
+}
+
+static int parse_value(struct ctx *c, const yaml_node_t *n, const struct field *f, void *base)
+{
+	void *dst = (char *)base + f->off;
+
+	switch (f->type) {
+	case FT_INT:
+		return parse_int_field(c, n, f, dst);
+	case FT_DOUBLE:
+		return parse_double_field(c, n, f, dst);
+	case FT_DUR:
+		return parse_dur_field(c, n, f, dst);
+	case FT_STR:
+		return parse_string(c, n, f, dst);
+	case FT_HOST:
+		return parse_host(c, n, f, dst);
+	case FT_BOOL:
+		return parse_bool(c, n, dst);
+	case FT_TYPE:
+		return parse_type(c, n, f);
+	case FT_ORDER:
+		return parse_order(c, n, dst);
+	case FT_MODE:
+		return parse_mode(c, n, dst);
+	case FT_RTU:
+		return 0; /* judged with the whole modbus block (modbus_post) */
+	case FT_MAP:
+		if (n->type != YAML_MAPPING_NODE && !is_null(n))
+			return want_map(c, n, f->sub);
+		return parse_map(c, n, f->sub, dst);
+	case FT_SEQ:
+		return parse_seq(c, n, f, base);
+	}
+	return -EINVAL;
+}
+
+/* "id, name, type, ..." : the keys a table accepts, for unknown-key messages. */
+static const char *key_list(const struct schema *s, char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (unsigned i = 0; i < s->n && n < cap; i++) {
+		if (s->fields[i].type == FT_RTU)
+			continue;
+		n += (size_t)snprintf(buf + n, cap - n, "%s%s", n ? ", " : "", s->fields[i].key);
+	}
+	return buf;
+}
+
+static int unknown_key(struct ctx *c, const yaml_node_t *key, const struct schema *s)
+{
+	char buf[SHOW_MAX + 4], keys[256];
+	const char *hint = "";
+
+	show((const char *)key->data.scalar.value, key->data.scalar.length, buf, sizeof(buf));
+	if (s->id == SCH_ROOT &&
+	    (!strcmp(buf, "bess") || !strcmp(buf, "meters") || !strcmp(buf, "meter")))
+		hint = "; devices go under devices: {bess: [...], meters: [...]}";
+	push_key(c, buf);
+	return fail(c, line_of(key), "unknown key (want %s)%s", key_list(s, keys, sizeof(keys)),
+		    hint);
+}
+
+/*
+ * Walk one mapping against its table, then run the table's checks. n may be NULL (an empty
+ * document) or a null scalar ("modbus:" with nothing after it): both read as no keys.
+ */
+static int parse_map(struct ctx *c, const yaml_node_t *n, const struct schema *s, void *base)
+{
+	bool is_map = n && n->type == YAML_MAPPING_NODE;
+	int *lines = c->lines[s->id];
+	int line = n ? line_of(n) : c->root_line;
+	int err;
+
+	c->seen[s->id] = 0;
+	memset(c->lines[s->id], 0, sizeof(c->lines[s->id]));
+	for (yaml_node_pair_t *p = is_map ? n->data.mapping.pairs.start : NULL;
+	     is_map && p < n->data.mapping.pairs.top; p++) {
+		const yaml_node_t *key = yaml_document_get_node(&c->doc, p->key);
+		const yaml_node_t *val = yaml_document_get_node(&c->doc, p->value);
+		const struct field *f = NULL;
+		char k[SHOW_MAX + 32];
+		unsigned i;
+		size_t old;
+
+		if (key->type != YAML_SCALAR_NODE)
+			return fail(c, line_of(key), "keys must be plain words, got %s",
+				    kind(key, k, sizeof(k)));
+		for (i = 0; i < s->n; i++) {
+			if (strlen(s->fields[i].key) == key->data.scalar.length &&
+			    !memcmp(s->fields[i].key, key->data.scalar.value,
+				    key->data.scalar.length)) {
+				f = &s->fields[i];
+				break;
+			}
+		}
+		if (!f)
+			return unknown_key(c, key, s);
+		old = push_key(c, f->key);
+		if (c->seen[s->id] & (1u << i))
+			return fail(c, line_of(key), "duplicate key (first at line %d)", lines[i]);
+		c->seen[s->id] |= 1u << i;
+		lines[i] = line_of(key);
+		err = parse_value(c, val, f, base);
+		if (err)
+			return err;
+		pop(c, old);
+	}
+	for (unsigned i = 0; i < s->n; i++) {
+		if ((s->fields[i].flags & F_REQ) && !(c->seen[s->id] & (1u << i))) {
+			push_key(c, s->fields[i].key);
+			return fail(c, line, "missing (required)");
+		}
+	}
+	return s->post ? s->post(c, base, n) : 0;
+}
+
+/* ---- tables ---------------------------------------------------------------------------- */
+
+#define DUR(k, st, m, l, h)                                                                        \
+	{                                                                                          \
+		.key = k, .type = FT_DUR, .off = offsetof(st, m), .lo = (l), .hi = (h)             \
+	}
+#define INT(k, st, m, l, h)                                                                        \
+	{                                                                                          \
+		.key = k, .type = FT_INT, .off = offsetof(st, m), .size = sizeof(((st *)0)->m),    \
+		.lo = (l), .hi = (h)                                                               \
+	}
+#define DBL(k, st, m, fl, l, h)                                                                    \
+	{                                                                                          \
+		.key = k, .type = FT_DOUBLE, .flags = (fl), .off = offsetof(st, m), .dlo = (l),    \
+		.dhi = (h)                                                                         \
+	}
+#define STR(k, st, m, fl)                                                                          \
+	{                                                                                          \
+		.key = k, .type = FT_STR, .flags = (fl), .off = offsetof(st, m),                   \
+		.size = sizeof(((st *)0)->m)                                                       \
+	}
+
+static int modbus_post(struct ctx *c, void *base, const yaml_node_t *n);
+static int bess_post(struct ctx *c, void *base, const yaml_node_t *n);
+static int meter_post(struct ctx *c, void *base, const yaml_node_t *n);
+static int site_post(struct ctx *c, void *base, const yaml_node_t *n);
+static void bess_init(void *elem, int line);
+static void meter_init(void *elem, int line);
+
+/* Indices of modbus_fields used by modbus_post. */
+enum {
+	MF_HOST,
+	MF_PORT,
+	MF_ADDRESS,
+	MF_TIMEOUT,
+	MF_RETRY_COUNT,
+	MF_RETRY_BACKOFF,
+	MF_MATCH_TID,
+	MF_BAUD,
+	MF_PARITY,
+	MF_DATA_BITS,
+	MF_STOP_BITS
+};
+
+static const struct field modbus_fields[] = {
+	[MF_HOST] = { .key = "host",
+		      .type = FT_HOST,
+		      .off = offsetof(struct cfg_modbus, host),
+		      .size = CFG_HOST_MAX },
+	[MF_PORT] = INT("port", struct cfg_modbus, port, 1, 65535),
+	[MF_ADDRESS] = INT("address", struct cfg_modbus, address, 0, 247),
+	[MF_TIMEOUT] = DUR("timeout", struct cfg_modbus, timeout_ns, NS_PER_MS, 60 * NS_PER_S),
+	[MF_RETRY_COUNT] = INT("retry_count", struct cfg_modbus, retry_count, 1, 10),
+	[MF_RETRY_BACKOFF] =
+	    DUR("retry_backoff", struct cfg_modbus, retry_backoff_ns, 0, 60 * NS_PER_S),
+	[MF_MATCH_TID] = { .key = "match_tid",
+			   .type = FT_BOOL,
+			   .off = offsetof(struct cfg_modbus, match_tid) },
+	[MF_BAUD] = { .key = "baud", .type = FT_RTU },
+	[MF_PARITY] = { .key = "parity", .type = FT_RTU },
+	[MF_DATA_BITS] = { .key = "data_bits", .type = FT_RTU },
+	[MF_STOP_BITS] = { .key = "stop_bits", .type = FT_RTU },
+};
+
+static const struct schema modbus_schema = {
+	.id = SCH_MODBUS,
+	.what = "host, port, address, timeout, retry_count...",
+	.fields = modbus_fields,
+	.n = sizeof(modbus_fields) / sizeof(modbus_fields[0]),
+	.post = modbus_post,
+};
+
+enum { BF_ID, BF_NAME, BF_TYPE, BF_MODBUS };
+
+static const struct field bess_fields[] = {
+	[BF_ID] = STR("id", struct cfg_bess, id, F_REQ | F_NONEMPTY),
+	[BF_NAME] = STR("name", struct cfg_bess, name, 0),
+	[BF_TYPE] = { .key = "type", .type = FT_TYPE, .flags = F_REQ, .want = "powerpack" },
+	[BF_MODBUS] = { .key = "modbus",
+			.type = FT_MAP,
+			.flags = F_REQ,
+			.off = offsetof(struct cfg_bess, modbus),
+			.sub = &modbus_schema },
+	INT("power_kw", struct cfg_bess, power_kw, 50, 250),
+	INT("capacity_kwh", struct cfg_bess, capacity_kwh, 100, 500),
+	INT("block_kw", struct cfg_bess, block_kw, 1, 250),
+	INT("status_ready", struct cfg_bess, status_ready, 0, 65535),
+	INT("command_source_id", struct cfg_bess, command_source_id, 0, 65535),
+	INT("soe_scale", struct cfg_bess, soe_scale, 1, 655), /* 100 % x 655 fits a register */
+};
+
+static const struct schema bess_schema = {
+	.id = SCH_BESS,
+	.what = "id, name, type, modbus...",
+	.fields = bess_fields,
+	.n = sizeof(bess_fields) / sizeof(bess_fields[0]),
+	.init = bess_init,
+	.post = bess_post,
+};
+
+/* Same first indices as bess_fields: device_post() reads both through BF_*. */
+static const struct field meter_fields[] = {
+	[BF_ID] = STR("id", struct cfg_meter, id, F_REQ | F_NONEMPTY),
+	[BF_NAME] = STR("name", struct cfg_meter, name, 0),
+	[BF_TYPE] = { .key = "type", .type = FT_TYPE, .flags = F_REQ, .want = "acuvim2" },
+	[BF_MODBUS] = { .key = "modbus",
+			.type = FT_MAP,
+			.flags = F_REQ,
+			.off = offsetof(struct cfg_meter, modbus),
+			.sub = &modbus_schema },
+	{ .key = "word_order", .type = FT_ORDER, .off = offsetof(struct cfg_meter, word_order) },
+};
+
+static const struct schema meter_schema = {
+	.id = SCH_METER,
+	.what = "id, name, type, modbus...",
+	.fields = meter_fields,
+	.n = sizeof(meter_fields) / sizeof(meter_fields[0]),
+	.init = meter_init,
+	.post = meter_post,
+};
+
+enum { DF_BESS, DF_METERS };
+
+static const struct field devices_fields[] = {
+	[DF_BESS] = { .key = "bess",
+		      .type = FT_SEQ,
+		      .off = offsetof(struct cfg, bess),
+		      .size = sizeof(struct cfg_bess),
+		      .count_off = offsetof(struct cfg, nbess),
+		      .max = CFG_MAX_BESS,
+		      .sub = &bess_schema },
+	[DF_METERS] = { .key = "meters",
+			.type = FT_SEQ,
+			.off = offsetof(struct cfg, meters),
+			.size = sizeof(struct cfg_meter),
+			.count_off = offsetof(struct cfg, nmeters),
+			.max = CFG_MAX_METERS,
+			.sub = &meter_schema },
+};
+
+static const struct schema devices_schema = {
+	.id = SCH_DEVICES,
+	.what = "bess, meters",
+	.fields = devices_fields,
+	.n = sizeof(devices_fields) / sizeof(devices_fields[0]),
+};
+
+enum { TF_MODE };
+
+static const struct field strategy_fields[] = {
+	[TF_MODE] = { .key = "mode", .type = FT_MODE, .off = offsetof(struct cfg_site, mode) },
+	DBL("import_limit_kw", struct cfg_site, import_limit_kw, 0, 0, INFINITY),
+	DBL("export_limit_kw", struct cfg_site, export_limit_kw, 0, 0, INFINITY),
+	DBL("setpoint_kw", struct cfg_site, setpoint_kw, 0, -INFINITY, INFINITY),
+	DBL("target_soe_pct", struct cfg_site, target_soe_pct, 0, 0, 100),
+	DBL("max_power_kw", struct cfg_site, max_power_kw, F_LO_OPEN, 0, INFINITY),
+};
+
+static const struct schema strategy_schema = {
+	.id = SCH_STRATEGY,
+	.what = "mode and its parameters",
+	.fields = strategy_fields,
+	.n = sizeof(strategy_fields) / sizeof(strategy_fields[0]),
+};
+
+enum {
+	SF_CYCLE,
+	SF_READ_WINDOW,
+	SF_STALE_AFTER,
+	SF_HEARTBEAT,
+	SF_RAMP,
+	SF_SOE_MIN,
+	SF_SOE_MAX,
+	SF_GRID_METER,
+	SF_STRATEGY
+};
+
+static const struct field site_fields[] = {
+	[SF_CYCLE] = DUR("cycle", struct cfg_site, cycle_ns, NS_PER_MS, 10 * NS_PER_S),
+	[SF_READ_WINDOW] =
+	    DUR("read_window", struct cfg_site, read_window_ns, NS_PER_US, 10 * NS_PER_S),
+	[SF_STALE_AFTER] =
+	    DUR("stale_after", struct cfg_site, stale_after_ns, NS_PER_MS, 60 * NS_PER_MIN),
+	[SF_HEARTBEAT] =
+	    DUR("heartbeat", struct cfg_site, heartbeat_ns, NS_PER_MS, 60 * NS_PER_MIN),
+	[SF_RAMP] = DBL("ramp_kw_per_s", struct cfg_site, ramp_kw_per_s, F_LO_OPEN, 0, INFINITY),
+	[SF_SOE_MIN] = DBL("soe_min_pct", struct cfg_site, soe_min_pct, 0, 0, 100),
+	[SF_SOE_MAX] = DBL("soe_max_pct", struct cfg_site, soe_max_pct, 0, 0, 100),
+	[SF_GRID_METER] = STR("grid_meter", struct cfg_site, grid_meter, 0),
+	[SF_STRATEGY] = { .key = "strategy", .type = FT_MAP, .sub = &strategy_schema },
+};
+
+static const struct schema site_schema = {
+	.id = SCH_SITE,
+	.what = "cycle, read_window, strategy...",
+	.fields = site_fields,
+	.n = sizeof(site_fields) / sizeof(site_fields[0]),
+};
+
+static const struct field rt_fields[] = {
+	{ .key = "io_cpu",
+	  .type = FT_INT,
+	  .flags = F_CPU,
+	  .off = offsetof(struct cfg_rt, io_cpu),
+	  .size = sizeof(int),
+	  .lo = -1 },
+	{ .key = "control_cpu",
+	  .type = FT_INT,
+	  .flags = F_CPU,
+	  .off = offsetof(struct cfg_rt, control_cpu),
+	  .size = sizeof(int),
+	  .lo = -1 },
+	INT("io_priority", struct cfg_rt, io_priority, 0, 99),
+	INT("control_priority", struct cfg_rt, control_priority, 0, 99),
+};
+
+static const struct schema rt_schema = {
+	.id = SCH_RT,
+	.what = "io_cpu, control_cpu, io_priority, control_priority",
+	.fields = rt_fields,
+	.n = sizeof(rt_fields) / sizeof(rt_fields[0]),
+};
+
+enum { RF_SITE, RF_RT, RF_DEVICES };
+
+static const struct field root_fields[] = {
+	[RF_SITE] = { .key = "site",
+		      .type = FT_MAP,
+		      .off = offsetof(struct cfg, site),
+		      .sub = &site_schema },
+	[RF_RT] = { .key = "rt",
+		    .type = FT_MAP,
+		    .off = offsetof(struct cfg, rt),
+		    .sub = &rt_schema },
+	[RF_DEVICES] = { .key = "devices", .type = FT_MAP, .sub = &devices_schema },
+};
+
+static const struct schema root_schema = {
+	.id = SCH_ROOT,
+	.what = "site, rt, devices",
+	.fields = root_fields,
+	.n = sizeof(root_fields) / sizeof(root_fields[0]),
+	.post = site_post,
+};
+
+/* A table's given keys are bits of a uint32_t and index ctx.lines. */
+#define TABLE_FITS(t) (sizeof(t) / sizeof((t)[0]) <= MAX_FIELDS && MAX_FIELDS <= 32)
+_Static_assert(TABLE_FITS(modbus_fields) && TABLE_FITS(bess_fields) && TABLE_FITS(meter_fields) &&
+		   TABLE_FITS(devices_fields) && TABLE_FITS(strategy_fields) &&
+		   TABLE_FITS(site_fields) && TABLE_FITS(rt_fields) && TABLE_FITS(root_fields),
+	       "a schema table has more than MAX_FIELDS keys");
+
+/* ---- checks that span keys ------------------------------------------------------------- */
+
+static void modbus_defaults(struct cfg_modbus *m)
+{
+	*m = (struct cfg_modbus){ .port = 502,
+				  .address = 1,
+				  .timeout_ns = NS_PER_S,
+				  .retry_count = 3,
+				  .retry_backoff_ns = NS_PER_S,
+				  .match_tid = true };
+}
+
+static void bess_init(void *elem, int line)
+{
+	struct cfg_bess *b = elem;
+
+	memset(b, 0, sizeof(*b));
+	modbus_defaults(&b->modbus);
+	b->power_kw = 100;
+	b->capacity_kwh = 200;
+	b->block_kw = 50;
+	b->status_ready = 1;
+	b->command_source_id = 3;
+	b->soe_scale = 1;
+	b->line = line;
+}
+
+static void meter_init(void *elem, int line)
+{
+	struct cfg_meter *m = elem;
+
+	memset(m, 0, sizeof(*m));
+	modbus_defaults(&m->modbus);
+	m->word_order = MB_ORDER_ABCD;
+	m->line = line;
+}
+
+/* The seed's serial keys: RTU comes later (DESIGN.md), so they are refused by name. */
+static int modbus_post(struct ctx *c, void *base, const yaml_node_t *n)
+{
+	uint32_t seen = c->seen[SCH_MODBUS];
+	int *lines = c->lines[SCH_MODBUS];
+	size_t old;
+
+	(void)base;
+	for (unsigned i = MF_BAUD; i <= MF_STOP_BITS; i++) {
+		if (!(seen & (1u << i)))
+			continue;
+		old = push_key(c, modbus_fields[i].key);
+		if (!(seen & (1u << MF_HOST)))
+			return fail(c, lines[i],
+				    "serial Modbus RTU is not supported yet; use host/port "
+				    "(Modbus TCP)");
+		fail(c, lines[i],
+		     "a serial (RTU) setting, but this device is Modbus TCP (host "
+		     "is set): remove it");
+		pop(c, old);
+		return -EINVAL;
+	}
+	if (!(seen & (1u << MF_HOST))) {
+		push_key(c, "host");
+		return fail(c, line_of(n), "missing (required: the device's IPv4 address)");
+	}
+	return 0;
+}
+
+/* Each device's id and host:port/unit must be unique across bess and meters. */
+static int device_post(struct ctx *c, enum sch_id sch, const char *id, const struct cfg_modbus *mb)
+{
+	int *lines = c->lines[sch];
+	struct cfg *cfg = c->cfg;
+	char buf[SHOW_MAX + 4];
+
+	for (unsigned k = 0; k < cfg->nbess + cfg->nmeters; k++) {
+		bool is_bess = k < cfg->nbess;
+		unsigned j = is_bess ? k : k - cfg->nbess;
+		const char *oid = is_bess ? cfg->bess[j].id : cfg->meters[j].id;
+		const struct cfg_modbus *omb =
+		    is_bess ? &cfg->bess[j].modbus : &cfg->meters[j].modbus;
+		int oline = is_bess ? cfg->bess[j].line : cfg->meters[j].line;
+		const char *kind_name = is_bess ? "bess" : "meters";
+		size_t old;
+
+		if (!strcmp(id, oid)) {
+			old = push_key(c, "id");
+			fail(c, lines[BF_ID], "duplicate id '%s': devices.%s[%u] (line %d) has it",
+			     show(id, strlen(id), buf, sizeof(buf)), kind_name, j, oline);
+			pop(c, old);
+			return -EINVAL;
+		}
+		if (!strcmp(mb->host, omb->host) && mb->port == omb->port &&
+		    mb->address == omb->address) {
+			old = push_key(c, "modbus");
+			fail(c, lines[BF_MODBUS],
+			     "%s:%u unit %u is also devices.%s[%u] (line %d): each device needs "
+			     "its own host:port/address",
+			     mb->host, mb->port, mb->address, kind_name, j, oline);
+			pop(c, old);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int bess_post(struct ctx *c, void *base, const yaml_node_t *n)
+{
+	struct cfg_bess *b = base;
+
+	(void)n;
+	return device_post(c, SCH_BESS, b->id, &b->modbus);
+}
+
+static int meter_post(struct ctx *c, void *base, const yaml_node_t *n)
+{
+	struct cfg_meter *m = base;
+
+	(void)n;
+	return device_post(c, SCH_METER, m->id, &m->modbus);
+}
+
+/* Line of a site key if given, else of `other` if given, else of the document. */
+static int site_line(struct ctx *c, unsigned f, unsigned other)
+{
+	int *lines = c->lines[SCH_SITE];
+
+	if (lines[f])
+		return lines[f];
+	return lines[other] ? lines[other] : c->root_line;
+}
+
+/* A duration that must be at least the cycle: stale_after, heartbeat. */
+static int check_vs_cycle(struct ctx *c, unsigned f, int64_t v)
+{
+	bool is_set = c->seen[SCH_SITE] & (1u << f);
+	char path[48], cyc[32], got[32];
+
+	if (v >= c->cfg->site.cycle_ns)
+		return 0;
+	snprintf(path, sizeof(path), "site.%s", site_fields[f].key);
+	fmt_dur(c->cfg->site.cycle_ns, cyc, sizeof(cyc));
+	fmt_dur(v, got, sizeof(got));
+	if (is_set)
+		return fail_path(c, site_line(c, f, SF_CYCLE), path,
+				 "must be at least site.cycle (%s), got %s", cyc, got);
+	return fail_path(c, site_line(c, f, SF_CYCLE), path,
+			 "must be at least site.cycle (%s): its default %s is shorter, so set it",
+			 cyc, got);
+}
+
+/* After the whole document: rules that tie keys together. */
+static int site_post(struct ctx *c, void *base, const yaml_node_t *n)
+{
+	struct cfg *cfg = c->cfg;
+	struct cfg_site *s = &cfg->site;
+	uint32_t seen = c->seen[SCH_SITE];
+	char a[32], b[32], buf[SHOW_MAX + 4];
+	int err;
+
+	(void)base;
+	(void)n;
+	if (!cfg->nbess) {
+		int line = c->lines[SCH_DEVICES][DF_BESS];
+
+		if (!line)
+			line = c->lines[SCH_ROOT][RF_DEVICES] ? c->lines[SCH_ROOT][RF_DEVICES]
+							      : c->root_line;
+		return fail_path(c, line, "devices.bess",
+				 "a site needs at least one BESS (type powerpack)");
+	}
+	if (!(seen & (1u << SF_READ_WINDOW)))
+		s->read_window_ns = s->cycle_ns / 2;
+	if (s->read_window_ns >= s->cycle_ns)
+		return fail_path(c, site_line(c, SF_READ_WINDOW, SF_CYCLE), "site.read_window",
+				 "must be shorter than site.cycle (%s), got %s",
+				 fmt_dur(s->cycle_ns, a, sizeof(a)),
+				 fmt_dur(s->read_window_ns, b, sizeof(b)));
+	err = check_vs_cycle(c, SF_STALE_AFTER, s->stale_after_ns);
+	if (!err)
+		err = check_vs_cycle(c, SF_HEARTBEAT, s->heartbeat_ns);
+	if (err)
+		return err;
+	if (s->soe_min_pct > s->soe_max_pct) {
+		bool is_min = seen & (1u << SF_SOE_MIN);
+
+		fmt_double(s->soe_min_pct, a, sizeof(a));
+		fmt_double(s->soe_max_pct, b, sizeof(b));
+		if (is_min)
+			return fail_path(c, site_line(c, SF_SOE_MIN, SF_SOE_MAX),
+					 "site.soe_min_pct",
+					 "must not exceed site.soe_max_pct (%s), got %s", b, a);
+		return fail_path(c, site_line(c, SF_SOE_MAX, SF_SOE_MIN), "site.soe_max_pct",
+				 "must be at least site.soe_min_pct (%s), got %s", a, b);
+	}
+	s->grid_meter_index = -1;
+	if (s->grid_meter[0]) {
+		for (unsigned i = 0; i < cfg->nmeters; i++)
+			if (!strcmp(cfg->meters[i].id, s->grid_meter))
+				s->grid_meter_index = (int)i;
+		if (s->grid_meter_index < 0)
+			return fail_path(
+			    c, site_line(c, SF_GRID_METER, SF_GRID_METER), "site.grid_meter",
+			    "'%s' names no meter in devices.meters%s",
+			    show(s->grid_meter, strlen(s->grid_meter), buf, sizeof(buf)),
+			    cfg->nmeters ? "" : " (there are none)");
+	}
+	if (s->mode == CFG_STRATEGY_PEAK_SHAVING && s->grid_meter_index < 0) {
+		int line = c->lines[SCH_STRATEGY][TF_MODE];
+
+		return fail_path(c, line ? line : c->root_line, "site.strategy.mode",
+				 "peak_shaving needs site.grid_meter: the id of the meter at the "
+				 "grid connection");
+	}
+	return 0;
+}
+
+/* ---- entry points ---------------------------------------------------------------------- */
+
+static int ncpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_CONF);
+
+	return n < 1 ? 1 : n > 4096 ? 4096 : (int)n;
+}
+
+void cfg_defaults(struct cfg *cfg)
+{
+	int cpu = ncpus() > 1 ? 1 : 0;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->site = (struct cfg_site){ .cycle_ns = 100 * NS_PER_MS,
+				       .read_window_ns = 50 * NS_PER_MS,
+				       .stale_after_ns = NS_PER_S,
+				       .heartbeat_ns = 5 * NS_PER_S,
+				       .ramp_kw_per_s = 1000,
+				       .soe_min_pct = 5,
+				       .soe_max_pct = 95,
+				       .grid_meter_index = -1,
+				       .mode = CFG_STRATEGY_MANUAL,
+				       .import_limit_kw = 100,
+				       .export_limit_kw = 0,
+				       .setpoint_kw = 0,
+				       .target_soe_pct = 50,
+				       .max_power_kw = 100 };
+	cfg->rt = (struct cfg_rt){
+		.io_cpu = cpu, .control_cpu = cpu, .io_priority = 81, .control_priority = 80
+	};
+}
+
+const char *cfg_strategy_name(enum cfg_strategy mode)
+{
+	if ((unsigned)mode < sizeof(strategy_names) / sizeof(strategy_names[0]))
+		return strategy_names[mode];
+	return "unknown";
+}
+
+/* Reads the file for libyaml, refusing to go past CFG_FILE_MAX. */
+struct reader {
+	int fd;
+	size_t total;
+	int err; /* -errno of a failed read, or -EFBIG */
+};
+
+static int read_fd(void *data, unsigned char *buf, size_t size, size_t *nread)
+{
+	struct reader *r = data;
+	ssize_t n;
+
+	do
+		n = read(r->fd, buf, size);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		r->err = -errno;
+		return 0;
+	}
+	r->total += (size_t)n;
+	if (r->total > CFG_FILE_MAX) {
+		r->err = -EFBIG;
+		return 0;
+	}
+	*nread = (size_t)n;
+	return 1;
+}
+
+/* 1-based line of byte `off`: from the text, or re-read from the file, else libyaml's mark. */
+static int line_at(const char *text, size_t len, int fd, size_t off, int fallback)
+{
+	char buf[4096];
+	int line = 1;
+
+	if (text) {
+		for (size_t i = 0; i < off && i < len; i++)
+			line += text[i] == '\n';
+		return line;
+	}
+	for (size_t pos = 0; pos < off;) {
+		size_t want = off - pos < sizeof(buf) ? off - pos : sizeof(buf);
+		ssize_t n = pread(fd, buf, want, (off_t)pos);
+
+		if (n <= 0)
+			return fallback;
+		for (ssize_t i = 0; i < n; i++)
+			line += buf[i] == '\n';
+		pos += (size_t)n;
+	}
+	return line;
+}
+
+static int file_too_big(struct ctx *c)
+{
+	snprintf(c->err, c->errlen, "%s: larger than %u bytes (1 MiB): not a site config", c->name,
+		 CFG_FILE_MAX);
+	return -EFBIG;
+}
+
+static int yaml_fail(struct ctx *c, yaml_parser_t *p, const char *text, size_t len, int fd)
+{
+	char val[32] = "";
+	int line;
+
+	if (p->error == YAML_MEMORY_ERROR) {
+		snprintf(c->err, c->errlen, "%s: out of memory while parsing", c->name);
+		return -ENOMEM;
+	}
+	if (p->error == YAML_READER_ERROR) {
+		line = line_at(text, len, fd, p->problem_offset, (int)p->mark.line + 1);
+		if (p->problem_value != -1)
+			snprintf(val, sizeof(val), " (0x%X)", (unsigned)p->problem_value);
+		return fail_path(c, line, "YAML", "%s%s at byte %zu", p->problem, val,
+				 p->problem_offset);
+	}
+	line = (int)p->problem_mark.line + 1;
+	if (p->context)
+		return fail_path(c, line, "YAML", "%s %s (line %d)", p->problem, p->context,
+				 (int)p->context_mark.line + 1);
+	return fail_path(c, line, "YAML", "%s", p->problem ? p->problem : "syntax error");
+}
+
+/* Why yaml_parser_load() failed: the reader's own error, or libyaml's. */
+static int parser_error(struct ctx *c, yaml_parser_t *p, const struct reader *rd, const char *text,
+			size_t len)
+{
+	if (rd && rd->err == -EFBIG)
+		return file_too_big(c);
+	if (rd && rd->err) {
+		snprintf(c->err, c->errlen, "%s: cannot read: %s", c->name, strerror(-rd->err));
+		return rd->err;
+	}
+	return yaml_fail(c, p, text, len, rd ? rd->fd : -1);
+}
+
+/* Parse from an already set-up parser. text/len (memory) or rd (file) locate reader errors. */
+static int load(struct cfg *cfg, struct ctx *c, yaml_parser_t *p, const struct reader *rd,
+		const char *text, size_t len)
+{
+	yaml_document_t extra;
+	const yaml_node_t *root;
+	int err;
+
+	if (!yaml_parser_load(p, &c->doc))
+		return parser_error(c, p, rd, text, len);
+	root = yaml_document_get_root_node(&c->doc);
+	if (!root) { /* empty, or only comments */
+		err = parse_map(c, NULL, &root_schema, cfg);
+		goto out_doc;
+	}
+	c->root_line = line_of(root);
+	if (!yaml_parser_load(p, &extra)) {
+		err = parser_error(c, p, rd, text, len);
+		goto out_doc;
+	}
+	if (yaml_document_get_root_node(&extra))
+		err = fail_path(c, (int)extra.start_mark.line + 1, "YAML",
+				"a second document: a site config is one document");
+	else if (root->type != YAML_MAPPING_NODE)
+		err = want_map(c, root, &root_schema);
+	else
+		err = parse_map(c, root, &root_schema, cfg);
+	yaml_document_delete(&extra);
+out_doc:
+	yaml_document_delete(&c->doc);
+	return err;
+}
+
+static void ctx_init(struct ctx *c, struct cfg *cfg, const char *name, char *err, size_t errlen)
+{
+	memset(c, 0, sizeof(*c));
+	c->cfg = cfg;
+	c->name = name ? name : "<config>";
+	c->err = err && errlen ? err : c->no_err;
+	c->errlen = err && errlen ? errlen : sizeof(c->no_err);
+	c->ncpu = ncpus();
+	c->root_line = 1;
+	c->err[0] = '\0';
+}
+
+int cfg_parse(struct cfg *cfg, const char *name, const char *text, size_t len, char *err,
+	      size_t errlen)
+{
+	yaml_parser_t p;
+	struct ctx c;
+	int ret;
+
+	ctx_init(&c, cfg, name, err, errlen);
+	cfg_defaults(cfg);
+	if (len > CFG_FILE_MAX) {
+		return file_too_big(&c);
+	}
+	if (!yaml_parser_initialize(&p)) {
+		snprintf(c.err, c.errlen, "%s: out of memory", c.name);
+		return -ENOMEM;
+	}
+	yaml_parser_set_input_string(&p, (const unsigned char *)(text ? text : ""), text ? len : 0);
+	ret = load(cfg, &c, &p, NULL, text ? text : "", text ? len : 0);
+	yaml_parser_delete(&p);
+	if (ret)
+		cfg_defaults(cfg); /* no half-read config escapes */
+	return ret;
+}
+
+int cfg_load(struct cfg *cfg, const char *path, char *err, size_t errlen)
+{
+	struct reader rd = { .fd = -1 };
+	yaml_parser_t p;
+	struct stat st;
+	struct ctx c;
+	int ret;
+
+	ctx_init(&c, cfg, path, err, errlen);
+	cfg_defaults(cfg);
+	rd.fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (rd.fd < 0) {
+		ret = -errno;
+		snprintf(c.err, c.errlen, "%s: cannot open: %s", c.name, strerror(-ret));
+		return ret;
+	}
+	if (fstat(rd.fd, &st) < 0) {
+		ret = -errno;
+		snprintf(c.err, c.errlen, "%s: cannot stat: %s", c.name, strerror(-ret));
+		goto out_close;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		ret = -EISDIR;
+		snprintf(c.err, c.errlen, "%s: is a directory, not a config file", c.name);
+		goto out_close;
+	}
+	if (S_ISREG(st.st_mode) && st.st_size > (off_t)CFG_FILE_MAX) {
+		ret = file_too_big(&c);
+		goto out_close;
+	}
+	if (!yaml_parser_initialize(&p)) {
+		ret = -ENOMEM;
+		snprintf(c.err, c.errlen, "%s: out of memory", c.name);
+		goto out_close;
+	}
+	yaml_parser_set_input(&p, read_fd, &rd);
+	ret = load(cfg, &c, &p, &rd, NULL, 0);
+	yaml_parser_delete(&p);
+out_close:
+	close(rd.fd);
+	if (ret)
+		cfg_defaults(cfg);
+	return ret;
+}
+
+/* ---- dump ------------------------------------------------------------------------------ */
+
+struct out {
+	char *buf;
+	size_t cap;
+	size_t len;
+};
+
+__attribute__((format(printf, 2, 3))) static void put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(o->len < o->cap ? o->buf + o->len : NULL,
+		      o->len < o->cap ? o->cap - o->len : 0, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		o->len += (size_t)n;
+}
+
+/* A YAML double-quoted scalar. */
+static void put_str(struct out *o, const char *s)
+{
+	put(o, "\"");
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			put(o, "\\%c", ch);
+		else if (ch < 0x20 || ch == 0x7f)
+			put(o, "\\x%02X", ch);
+		else
+			put(o, "%c", ch);
+	}
+	put(o, "\"\n");
+}
+
+static void put_modbus(struct out *o, const struct cfg_modbus *m)
+{
+	char a[32], b[32];
+
+	put(o, "      modbus:\n        host: ");
+	put_str(o, m->host);
+	put(o,
+	    "        port: %u\n        address: %u\n        timeout: %s\n"
+	    "        retry_count: %u\n        retry_backoff: %s\n        match_tid: %s\n",
+	    m->port, m->address, fmt_dur(m->timeout_ns, a, sizeof(a)), m->retry_count,
+	    fmt_dur(m->retry_backoff_ns, b, sizeof(b)), m->match_tid ? "true" : "false");
+}
+
+int cfg_dump(const struct cfg *cfg, char *out, size_t len)
+{
+	const struct cfg_site *s = &cfg->site;
+	struct out o = { .buf = out, .cap = out ? len : 0 };
+	char d[4][32], f[8][40];
+
+	if (o.cap)
+		out[0] = '\0';
+	put(&o,
+	    "# Flux effective configuration: every default spelled out.\n"
+	    "site:\n  cycle: %s\n  read_window: %s\n  stale_after: %s\n  heartbeat: %s\n"
+	    "  ramp_kw_per_s: %s\n  soe_min_pct: %s\n  soe_max_pct: %s\n  grid_meter: ",
+	    fmt_dur(s->cycle_ns, d[0], sizeof(d[0])),
+	    fmt_dur(s->read_window_ns, d[1], sizeof(d[1])),
+	    fmt_dur(s->stale_after_ns, d[2], sizeof(d[2])),
+	    fmt_dur(s->heartbeat_ns, d[3], sizeof(d[3])),
+	    fmt_double(s->ramp_kw_per_s, f[0], sizeof(f[0])),
+	    fmt_double(s->soe_min_pct, f[1], sizeof(f[1])),
+	    fmt_double(s->soe_max_pct, f[2], sizeof(f[2])));
+	put_str(&o, s->grid_meter);
+	put(&o,
+	    "  strategy:\n    mode: %s\n    import_limit_kw: %s\n    export_limit_kw: %s\n"
+	    "    setpoint_kw: %s\n    target_soe_pct: %s\n    max_power_kw: %s\n",
+	    cfg_strategy_name(s->mode), fmt_double(s->import_limit_kw, f[3], sizeof(f[3])),
+	    fmt_double(s->export_limit_kw, f[4], sizeof(f[4])),
+	    fmt_double(s->setpoint_kw, f[5], sizeof(f[5])),
+	    fmt_double(s->target_soe_pct, f[6], sizeof(f[6])),
+	    fmt_double(s->max_power_kw, f[7], sizeof(f[7])));
+	put(&o, "rt:\n  io_cpu: %d\n  control_cpu: %d\n  io_priority: %d\n  control_priority: %d\n",
+	    cfg->rt.io_cpu, cfg->rt.control_cpu, cfg->rt.io_priority, cfg->rt.control_priority);
+	put(&o, "devices:\n  bess:%s\n", cfg->nbess ? "" : " []");
+	for (unsigned i = 0; i < cfg->nbess && i < CFG_MAX_BESS; i++) {
+		const struct cfg_bess *b = &cfg->bess[i];
+
+		put(&o, "    - id: ");
+		put_str(&o, b->id);
+		put(&o, "      name: ");
+		put_str(&o, b->name);
+		put(&o,
+		    "      type: powerpack\n      power_kw: %d\n      capacity_kwh: %d\n"
+		    "      block_kw: %d\n      status_ready: %u\n      command_source_id: %u\n"
+		    "      soe_scale: %u\n",
+		    b->power_kw, b->capacity_kwh, b->block_kw, b->status_ready,
+		    b->command_source_id, b->soe_scale);
+		put_modbus(&o, &b->modbus);
+	}
+	put(&o, "  meters:%s\n", cfg->nmeters ? "" : " []");
+	for (unsigned i = 0; i < cfg->nmeters && i < CFG_MAX_METERS; i++) {
+		const struct cfg_meter *m = &cfg->meters[i];
+
+		put(&o, "    - id: ");
+		put_str(&o, m->id);
+		put(&o, "      name: ");
+		put_str(&o, m->name);
+		put(&o, "      type: acuvim2\n      word_order: %s\n",
+		    mb_order_name(m->word_order));
+		put_modbus(&o, &m->modbus);
+	}
+	if (o.len >= o.cap)
+		return -ENOSPC;
+	return o.len > INT32_MAX ? -ENOSPC : (int)o.len;
+}

@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Controller setup and its non-RT faces: the engine's device table built from the config,
+ * the threads started and stopped, the snapshot and the log lines formatted for people.
+ * The one idea: the config is turned into fixed tables here, once; the control thread only
+ * ever indexes them.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control/ctl_int.h"
+#include "rt/clock.h"
+
+static void modbus_to_dev(const struct cfg_modbus *m, struct eng_dev *d)
+{
+	snprintf(d->host, sizeof(d->host), "%s", m->host);
+	d->port = m->port;
+	d->unit = m->address;
+	d->ignore_tid = !m->match_tid;
+	d->timeout_ns = m->timeout_ns;
+	d->retry_count = m->retry_count;
+	d->retry_backoff_ns = m->retry_backoff_ns;
+}
+
+static void blocks_to_dev(const struct prof_profile *p, struct eng_dev *d)
+{
+	d->nblocks = p->n_blocks;
+	for (unsigned b = 0; b < p->n_blocks; b++)
+		d->blocks[b] = (struct eng_block){ .fc = p->blocks[b].fc,
+						   .start = p->blocks[b].start,
+						   .count = p->blocks[b].count };
+}
+
+int ctl_open(struct ctl **out, const struct cfg *cfg, const struct ctl_opts *opts)
+{
+	struct eng_cfg ecfg = { 0 };
+	struct ctl *c;
+	int err;
+
+	*out = NULL;
+	if (!cfg || cfg->nbess == 0 || cfg->nbess > CFG_MAX_BESS || cfg->nmeters > CFG_MAX_METERS)
+		return -EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->cfg = cfg;
+	if (opts)
+		c->opts = *opts;
+	for (unsigned i = 0; i < cfg->nbess; i++) {
+		modbus_to_dev(&cfg->bess[i].modbus, &c->devs[c->ndev]);
+		blocks_to_dev(&pp_profile, &c->devs[c->ndev++]);
+		c->bess[i].claim = CLAIM_NEEDED;
+	}
+	for (unsigned i = 0; i < cfg->nmeters; i++) {
+		modbus_to_dev(&cfg->meters[i].modbus, &c->devs[c->ndev]);
+		blocks_to_dev(&acu_profile, &c->devs[c->ndev++]);
+	}
+	for (unsigned i = 0; i < c->ndev; i++)
+		c->nblocks += c->devs[i].nblocks;
+
+	ecfg.devs = c->devs;
+	ecfg.ndev = c->ndev;
+	ecfg.cpu = c->opts.no_rt ? -1 : cfg->rt.io_cpu;
+	ecfg.priority = c->opts.no_rt ? 0 : cfg->rt.io_priority;
+	err = eng_open(&c->eng, &ecfg);
+	if (err)
+		goto out_free;
+	hist_reset(&c->jitter);
+	hist_reset(&c->soe_read);
+	hist_reset(&c->setpoint_write);
+	err = seqlock_init(&c->snap_pub, sizeof(struct ctl_snapshot));
+	if (err)
+		goto out_free;
+	c->snap.nbess = cfg->nbess;
+	c->snap.nmeters = cfg->nmeters;
+	seqlock_write(&c->snap_pub, &c->snap);
+	err = ring_init(&c->log, NULL, sizeof(struct ctl_log), CTL_LOG_CAPACITY, 0);
+	if (err)
+		goto out_free;
+	*out = c;
+	return 0;
+
+out_free:
+	ctl_close(c);
+	return err;
+}
+
+int ctl_start(struct ctl *c)
+{
+	struct thr_attr a = { .name = "flux-ctl",
+			      .priority = c->opts.no_rt ? 0 : c->cfg->rt.control_priority,
+			      .cpu = c->opts.no_rt ? -1 : c->cfg->rt.control_cpu };
+	int err;
+
+	if (c->is_running)
+		return -EALREADY;
+	err = eng_start(c->eng);
+	if (err)
+		return err;
+	err = cyc_init(&c->cyc, c->cfg->site.cycle_ns, clk_now_ns() + c->cfg->site.cycle_ns,
+		       &c->jitter);
+	if (err)
+		goto out_eng;
+	atomic_store(&c->stop, false);
+	err = thr_start(&c->thread, &a, ctl_loop_main, c);
+	if (err)
+		goto out_eng;
+	c->is_running = true;
+	return 0;
+
+out_eng:
+	eng_stop(c->eng);
+	return err;
+}
+
+void ctl_stop(struct ctl *c)
+{
+	if (!c)
+		return;
+	if (c->is_running) {
+		atomic_store(&c->stop, true);
+		atomic_store(&c->stall, false);
+		thr_join(&c->thread, NULL);
+		c->is_running = false;
+	}
+	eng_stop(c->eng);
+}
+
+void ctl_close(struct ctl *c)
+{
+	if (!c)
+		return;
+	ctl_stop(c);
+	eng_close(c->eng);
+	seqlock_exit(&c->snap_pub);
+	ring_exit(&c->log);
+	free(c);
+}
+
+int ctl_snapshot(const struct ctl *c, struct ctl_snapshot *out)
+{
+	return seqlock_read(&c->snap_pub, out);
+}
+
+unsigned ctl_pop_logs(struct ctl *c, struct ctl_log *out, unsigned max)
+{
+	return ring_pop_n(&c->log, out, max);
+}
+
+uint64_t ctl_cycles(const struct ctl *c)
+{
+	return atomic_load_explicit(&c->cycles, memory_order_relaxed);
+}
+
+void ctl_test_stall(struct ctl *c, bool stall)
+{
+	atomic_store(&c->stall, stall);
+}
+
+static const char *dev_id(const struct ctl *c, unsigned dev)
+{
+	if (dev < c->cfg->nbess)
+		return c->cfg->bess[dev].id;
+	if (dev < c->cfg->nbess + c->cfg->nmeters)
+		return c->cfg->meters[dev - c->cfg->nbess].id;
+	return "?";
+}
+
+int ctl_format_log(const struct ctl *c, const struct ctl_log *ev, char *buf, size_t len)
+{
+	const char *id = dev_id(c, ev->dev), *why = eng_strerror(ev->err);
+
+	switch (ev->event) {
+	case CTL_EV_STARTED:
+		return snprintf(buf, len, "control started: cycle %.3g ms, %.0f devices", ev->a,
+				ev->b);
+	case CTL_EV_INPUTS_FRESH:
+		return snprintf(buf, len, "every needed input is fresh: control is live");
+	case CTL_EV_STALE:
+		return snprintf(buf, len, "%s: stale, 0 kW to what depends on it (%s)", id,
+				ev->err ? why : "no fresh data");
+	case CTL_EV_FRESH:
+		return snprintf(buf, len, "%s: fresh again", id);
+	case CTL_EV_CLAIM:
+		return snprintf(buf, len, "%s: claiming command source (2010 := %.0f)", id, ev->a);
+	case CTL_EV_CLAIMED:
+		return snprintf(buf, len, "%s: command source is ours", id);
+	case CTL_EV_SOURCE_LOST:
+		return snprintf(buf, len,
+				"ALARM %s: command source held by id %.0f, not ours: power writes "
+				"stopped",
+				id, ev->a);
+	case CTL_EV_CLAIM_FAILED:
+		return snprintf(buf, len, "%s: command source write failed: %s", id, why);
+	case CTL_EV_STATUS:
+		return snprintf(buf, len, "%s: status %s (was %s)", id,
+				pp_status_name((uint16_t)ev->a), pp_status_name((uint16_t)ev->b));
+	case CTL_EV_WRITE_FAILED:
+		return snprintf(buf, len, "%s: setpoint %.0f kW not accepted: %s", id, ev->a, why);
+	case CTL_EV_OVERRUN:
+		return snprintf(buf, len, "cycle overrun: %.0f period(s) skipped", ev->a);
+	case CTL_EV_STOPPING:
+		return snprintf(buf, len, "stopping: writing 0 kW to every BESS");
+	case CTL_EV_STOPPED:
+		return snprintf(buf, len, "stopped: %.0f of %.0f BESS acknowledged 0 kW", ev->a,
+				ev->b);
+	default:
+		return snprintf(buf, len, "event %u dev %u", ev->event, ev->dev);
+	}
+}
+
+int ctl_format_status(const struct ctl *c, const struct ctl_snapshot *s, char *buf, size_t len)
+{
+	size_t off = 0;
+	unsigned stale = 0;
+	int n;
+
+	n = snprintf(buf, len, "cycle %llu site %+.1f kW", (unsigned long long)s->cycles,
+		     s->site_kw);
+	off = n > 0 ? (size_t)n : 0;
+	for (unsigned i = 0; i < s->nbess && off < len; i++) {
+		const struct ctl_bess_snap *b = &s->bess[i];
+
+		n = snprintf(buf + off, len - off, " | %s %s SOE %.0f%% %+.0f kW%s",
+			     c->cfg->bess[i].id, pp_status_name(b->status), b->soe_pct,
+			     b->setpoint_kw, b->is_ours ? "" : " (not ours)");
+		off += n > 0 ? (size_t)n : 0;
+		stale += !b->is_fresh;
+	}
+	for (unsigned i = 0; i < s->nmeters && off < len; i++) {
+		const struct ctl_meter_snap *m = &s->meters[i];
+
+		n = snprintf(buf + off, len - off, " | %s %+.1f kW", c->cfg->meters[i].id,
+			     m->power_kw);
+		off += n > 0 ? (size_t)n : 0;
+		stale += !m->is_fresh;
+	}
+	if (off < len) {
+		n = snprintf(buf + off, len - off, " | jitter p99 %.0f us | stale %u",
+			     (double)s->jitter.p99_ns / 1e3, stale);
+		off += n > 0 ? (size_t)n : 0;
+	}
+	return (int)(off < len ? off : len - 1);
+}

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The controller: a fixed-cycle control thread on top of the I/O engine. Each cycle it polls
+ * every device, waits for the samples until the read window closes, runs the strategy and
+ * the safety filter, and writes setpoints; on stop it writes 0 kW to every BESS and waits for
+ * the acks. Other threads see it only through a seqlock snapshot and a log ring.
+ */
+#ifndef FLUX_CONTROL_CTL_H
+#define FLUX_CONTROL_CTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "control/config.h"
+
+/* ---- constants ---------------------------------------------------------------------- */
+
+#define CTL_MAX_DEVS (CFG_MAX_BESS + CFG_MAX_METERS)
+#define CTL_STOP_TIMEOUT_NS (2000LL * 1000 * 1000) /* bound on the 0 kW writes at stop */
+#define CTL_LOG_CAPACITY 1024                      /* events buffered for the log thread */
+
+/* Events the control thread reports through the log ring (never printed on it). */
+enum ctl_event {
+	CTL_EV_STARTED = 1, /* a: cycle ms; b: number of devices */
+	CTL_EV_INPUTS_FRESH, /* every needed input fresh: control starts */
+	CTL_EV_STALE,       /* dev went stale; err: last error */
+	CTL_EV_FRESH,       /* dev fresh again */
+	CTL_EV_CLAIM,       /* command source write sent; a: id */
+	CTL_EV_CLAIMED,     /* read back our id */
+	CTL_EV_SOURCE_LOST, /* ALARM: a: the id someone else wrote; writes stop */
+	CTL_EV_CLAIM_FAILED, /* err: the write's error */
+	CTL_EV_STATUS,      /* status changed; a: new, b: old */
+	CTL_EV_WRITE_FAILED, /* setpoint write refused or failed; a: kW; err */
+	CTL_EV_OVERRUN,     /* a cycle ran past its deadline; a: periods skipped */
+	CTL_EV_STOPPING,    /* writing 0 kW to every BESS */
+	CTL_EV_STOPPED,     /* a: BESS acknowledged 0 kW, b: BESS total */
+};
+
+/* ---- structs ------------------------------------------------------------------------ */
+
+/* One event; dev indexes BESS 0..nbess-1 then meters. */
+struct ctl_log {
+	int64_t t_ns;
+	uint16_t event;
+	uint16_t dev;
+	int32_t err;
+	double a, b;
+};
+
+/* Latency percentiles in ns, recomputed about once a second by the control thread. */
+struct ctl_lat {
+	int64_t p50_ns, p99_ns, p999_ns, max_ns;
+	uint64_t count;
+};
+
+struct ctl_bess_snap {
+	double soe_pct;
+	double setpoint_kw;   /* last acknowledged */
+	uint16_t status;
+	uint16_t command_source;
+	uint16_t blocks;
+	bool is_fresh, is_ready, is_ours;
+	unsigned reasons; /* SAFETY_* bits of the last cycle */
+	int last_err;
+	uint64_t writes;  /* setpoint writes pushed since start */
+};
+
+struct ctl_meter_snap {
+	double power_kw; /* + import */
+	bool is_fresh;
+	int last_err;
+};
+
+/* The site as the control thread last saw it. Published each cycle through a seqlock. */
+struct ctl_snapshot {
+	uint64_t cycles;
+	uint64_t overruns;
+	int64_t t_ns;        /* planned start of the cycle it describes */
+	double site_kw;      /* what the strategy asked */
+	bool is_valid;       /* the strategy had its inputs */
+	bool has_started;    /* every needed input was fresh once */
+	unsigned nbess, nmeters;
+	struct ctl_bess_snap bess[CFG_MAX_BESS];
+	struct ctl_meter_snap meters[CFG_MAX_METERS];
+	struct ctl_lat jitter, soe_read, setpoint_write;
+};
+
+/* Options beyond the config. */
+struct ctl_opts {
+	bool no_rt; /* run both threads SCHED_OTHER, unpinned (tests, `make run` as a user) */
+};
+
+struct ctl; /* opaque */
+
+/* ---- prototypes --------------------------------------------------------------------- */
+
+/* Setup: build the engine's device table from cfg (kept by pointer: it must outlive ctl) and
+ * allocate everything. Returns -errno or zero with *out. */
+int ctl_open(struct ctl **out, const struct cfg *cfg, const struct ctl_opts *opts);
+
+/* Setup: start the engine and the control thread. Returns -errno or zero. */
+int ctl_start(struct ctl *c);
+
+/* Setup: stop the control thread (it writes 0 kW to every BESS and waits for the acks, at
+ * most CTL_STOP_TIMEOUT_NS), then the engine. Idempotent. */
+void ctl_stop(struct ctl *c);
+
+/* Setup: stop and free. Safe on NULL. */
+void ctl_close(struct ctl *c);
+
+/* Any thread: copy the latest snapshot. Returns 0 or -EAGAIN (writer kept racing). */
+int ctl_snapshot(const struct ctl *c, struct ctl_snapshot *out);
+
+/* One reader thread: pop up to max events. Never blocks. */
+unsigned ctl_pop_logs(struct ctl *c, struct ctl_log *out, unsigned max);
+
+/* Any thread: cycles completed so far (the watchdog's sign of life). */
+uint64_t ctl_cycles(const struct ctl *c);
+
+/* Not RT: one log line for an event ("bess-1: stale (connection refused)"). Returns length. */
+int ctl_format_log(const struct ctl *c, const struct ctl_log *ev, char *buf, size_t len);
+
+/* Not RT: the one-line live status of a snapshot. Returns length. */
+int ctl_format_status(const struct ctl *c, const struct ctl_snapshot *s, char *buf, size_t len);
+
+/* Tests: hold the control thread in its cycle while true (a stuck cycle). */
+void ctl_test_stall(struct ctl *c, bool stall);
+
+#endif /* FLUX_CONTROL_CTL_H */

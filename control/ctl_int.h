@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to control/ctl*.c: the controller's state. ctl.c allocates it; after ctl_start()
+ * the control thread (ctl_loop.c) owns everything but the rings, the seqlock, the atomics.
+ */
+#ifndef FLUX_CONTROL_CTL_INT_H
+#define FLUX_CONTROL_CTL_INT_H
+
+#include <stdatomic.h>
+
+#include "control/ctl.h"
+#include "control/policy.h"
+#include "devices/acuvim2.h"
+#include "devices/powerpack.h"
+#include "io/engine.h"
+#include "rt/cycle.h"
+#include "rt/hist.h"
+#include "rt/ring.h"
+#include "rt/seqlock.h"
+#include "rt/thread.h"
+
+#define CTL_MSG_BATCH 64
+#define CTL_STATS_NS (1000LL * 1000 * 1000) /* percentiles and fault counts, once a second */
+#define CTL_CLAIM_RETRY_NS (1000LL * 1000 * 1000)
+
+/* Who holds a BESS's command source, as far as we know. */
+enum claim_state {
+	CLAIM_NEEDED, /* at start and after every reconnect */
+	CLAIM_SENT,   /* our id written, ack awaited */
+	CLAIM_VERIFY, /* acked; waiting for a read made after the ack */
+	CLAIM_HELD,   /* read back our id */
+	CLAIM_LOST,   /* someone else's id: no power writes until a reconnect */
+};
+
+/* One BESS as the control thread tracks it. */
+struct ctl_bess {
+	struct prof_value v[PP_N_POINTS];
+	int64_t last_ok_ns;     /* t_done of the last good sample; 0: never */
+	bool is_fresh;
+	uint16_t status;
+	uint16_t command_source;
+	uint16_t blocks;
+	double soe_pct;
+	enum claim_state claim;
+	int64_t claim_ack_ns;
+	int64_t claim_sent_ns;
+	uint64_t connects_seen;
+	double acked_kw;        /* last setpoint the BESS acknowledged */
+	int last_written_kw;    /* last setpoint pushed */
+	bool has_written;
+	int64_t last_write_ns;
+	unsigned reasons;
+	int last_err;
+	uint64_t writes;
+};
+
+struct ctl_meter {
+	struct prof_value v[ACU_N_POINTS];
+	uint32_t block_cycle[PROF_MAX_BLOCKS]; /* cycle of each block's last good read */
+	int64_t last_ok_ns;
+	bool is_fresh;
+	int last_err;
+};
+
+struct ctl {
+	const struct cfg *cfg;
+	struct ctl_opts opts;
+	struct eng *eng;
+	struct eng_dev devs[CTL_MAX_DEVS]; /* BESS 0..nbess-1, then meters */
+	unsigned ndev;
+	unsigned nblocks; /* samples one poll of every device yields */
+	struct ctl_bess bess[CFG_MAX_BESS];
+	struct ctl_meter meters[CFG_MAX_METERS];
+	struct eng_cmd cmds[CTL_MAX_DEVS * 2];
+	struct eng_msg msgs[CTL_MSG_BATCH];
+	struct bess_view views[CFG_MAX_BESS];
+	double share_kw[CFG_MAX_BESS];
+
+	struct cyc cyc;
+	uint32_t cycle;
+	bool has_started;
+	int64_t stats_ns;
+	struct hist jitter, soe_read, setpoint_write;
+	struct ctl_snapshot snap; /* scratch, published through snap_pub */
+	struct seqlock snap_pub;
+	struct ring log;
+
+	struct thr thread;
+	atomic_bool stop;
+	atomic_bool stall;
+	_Atomic uint64_t cycles;
+	bool is_running;
+};
+
+/* RT(ctl), ctl_loop.c: the control thread's body. */
+void *ctl_loop_main(void *arg);
+
+#endif /* FLUX_CONTROL_CTL_INT_H */

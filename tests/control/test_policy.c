@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Tests of control/policy.c: each strategy, the sharing over several BESS, and every rule
+ * of the safety filter, with plain values (no threads, no sockets, no clock).
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "control/policy.h"
+
+#define MS (1000LL * 1000)
+
+static struct cfg_site site_defaults(void)
+{
+	struct cfg cfg;
+
+	cfg_defaults(&cfg);
+	return cfg.site;
+}
+
+static struct cfg_bess bess_defaults(void)
+{
+	return (struct cfg_bess){ .power_kw = 100, .capacity_kwh = 200, .block_kw = 50,
+				  .status_ready = 1, .command_source_id = 3, .soe_scale = 1 };
+}
+
+static struct bess_view healthy(double soe_pct)
+{
+	return (struct bess_view){ .is_fresh = true, .is_ready = true, .is_ours = true,
+				   .soe_pct = soe_pct, .available_kw = 100 };
+}
+
+/* ---- strategies --------------------------------------------------------------------- */
+
+static void test_manual_asks_for_the_configured_setpoint(void **state)
+{
+	struct cfg_site s = site_defaults();
+	struct bess_view b = healthy(50);
+	struct site_view v = { .nbess = 1, .bess = &b };
+	bool ok;
+
+	(void)state;
+	s.mode = CFG_STRATEGY_MANUAL;
+	s.setpoint_kw = -40;
+	assert_true(strat_site_kw(&s, &v, &ok) == -40);
+	assert_true(ok);
+}
+
+static void test_soe_target_discharges_above_and_charges_below_target(void **state)
+{
+	struct cfg_site s = site_defaults();
+	struct bess_view b = healthy(55);
+	struct site_view v = { .nbess = 1, .bess = &b };
+	bool ok;
+
+	(void)state;
+	s.mode = CFG_STRATEGY_SOE_TARGET;
+	s.target_soe_pct = 50;
+	s.max_power_kw = 80;
+	/* 5 % above: half of full power (full at STRAT_SOE_FULL_POWER_PCT = 10 %). */
+	assert_true(fabs(strat_site_kw(&s, &v, &ok) - 40) < 1e-9);
+	b.soe_pct = 20;
+	assert_true(fabs(strat_site_kw(&s, &v, &ok) + 80) < 1e-9);
+	b.soe_pct = 50;
+	assert_true(strat_site_kw(&s, &v, &ok) == 0);
+	b.is_fresh = false;
+	strat_site_kw(&s, &v, &ok);
+	assert_false(ok);
+}
+
+static void test_peak_shaving_integrates_towards_the_limits(void **state)
+{
+	struct cfg_site s = site_defaults();
+	struct bess_view b = healthy(50);
+	struct site_view v = { .nbess = 1, .bess = &b, .has_grid = true };
+	bool ok;
+
+	(void)state;
+	s.mode = CFG_STRATEGY_PEAK_SHAVING;
+	s.import_limit_kw = 100;
+	s.export_limit_kw = 20;
+	/* Import 150 over a limit of 100: discharge STRAT_PEAK_GAIN of the excess more. */
+	v.grid_kw = 150;
+	assert_true(fabs(strat_site_kw(&s, &v, &ok) - STRAT_PEAK_GAIN * 50) < 1e-9);
+	assert_true(ok);
+	/* At the limit: hold. */
+	v.prev_site_kw = 50;
+	v.grid_kw = 100;
+	assert_true(fabs(strat_site_kw(&s, &v, &ok) - 50) < 1e-9);
+	/* Load fell: back towards 0 by the gain's share of the room. */
+	v.grid_kw = 10;
+	assert_true(fabs(strat_site_kw(&s, &v, &ok) - (50 - STRAT_PEAK_GAIN * 50)) < 1e-9);
+	/* Export of 50 past a limit of 20: charge. */
+	v.prev_site_kw = 0;
+	v.grid_kw = -50;
+	assert_true(fabs(strat_site_kw(&s, &v, &ok) + STRAT_PEAK_GAIN * 30) < 1e-9);
+	/* Never winds up past what the BESS can give. */
+	v.prev_site_kw = 95;
+	v.grid_kw = 300;
+	assert_true(fabs(strat_site_kw(&s, &v, &ok) - 100) < 1e-9);
+	b.is_ours = false;
+	assert_true(strat_site_kw(&s, &v, &ok) == 0);
+	v.has_grid = false;
+	assert_true(strat_site_kw(&s, &v, &ok) == 0);
+	assert_false(ok);
+}
+
+/* The loop closed over a BESS that answers `delay` (1..7) cycles late converges. */
+static void test_peak_shaving_converges_with_a_slow_bess(void **state)
+{
+	struct cfg_site s = site_defaults();
+	struct bess_view b = healthy(50);
+	struct site_view v = { .nbess = 1, .bess = &b, .has_grid = true };
+	double told[128] = { 0 }, load = 170, worst_late = 0;
+	bool ok;
+
+	(void)state;
+	s.mode = CFG_STRATEGY_PEAK_SHAVING;
+	s.import_limit_kw = 100;
+	for (unsigned delay = 1; delay <= 7; delay++) {
+		memset(told, 0, sizeof(told));
+		v.prev_site_kw = 0;
+		worst_late = 0;
+		for (unsigned k = delay; k < 128; k++) {
+			v.grid_kw = load - told[k - delay]; /* the meter sees the old setpoint */
+			told[k] = strat_site_kw(&s, &v, &ok);
+			v.prev_site_kw = told[k];
+			if (k >= 100 && fabs(v.grid_kw - 100) > worst_late)
+				worst_late = fabs(v.grid_kw - 100);
+		}
+		if (worst_late > 1.0)
+			fail_msg("delay %u cycles: still %.2f kW off the limit after 100 cycles", delay,
+				 worst_late);
+	}
+}
+
+static void test_shares_by_available_power_and_skips_unusable_bess(void **state)
+{
+	struct cfg_site s = site_defaults();
+	struct bess_view b[3] = { healthy(50), healthy(50), healthy(50) };
+	struct site_view v = { .nbess = 3, .bess = b };
+	double out[3];
+
+	(void)state;
+	b[0].available_kw = 100;
+	b[1].available_kw = 50;
+	b[2].is_ready = false;
+	strat_share(&s, &v, 90, out);
+	assert_true(fabs(out[0] - 60) < 1e-9);
+	assert_true(fabs(out[1] - 30) < 1e-9);
+	assert_true(out[2] == 0);
+	/* An empty BESS gives nothing to a discharge, but takes its share of a charge. */
+	b[1].soe_pct = s.soe_min_pct;
+	strat_share(&s, &v, 90, out);
+	assert_true(fabs(out[0] - 90) < 1e-9);
+	assert_true(out[1] == 0);
+	strat_share(&s, &v, -30, out);
+	assert_true(fabs(out[0] + 20) < 1e-9);
+	assert_true(fabs(out[1] + 10) < 1e-9);
+}
+
+/* ---- safety filter ------------------------------------------------------------------ */
+
+static struct safety_out filter(const struct bess_view *b, double want, double prev)
+{
+	struct cfg_site s = site_defaults();
+	struct cfg_bess cb = bess_defaults();
+
+	s.ramp_kw_per_s = 1e9; /* no ramp unless a test asks */
+	return safety_filter(&s, &cb, b, true, want, prev, 100 * MS);
+}
+
+static void test_writes_nothing_unless_ready_and_ours(void **state)
+{
+	struct bess_view b = healthy(50);
+	struct safety_out o;
+
+	(void)state;
+	b.is_ready = false;
+	o = filter(&b, 50, 0);
+	assert_false(o.may_write);
+	assert_true(o.reasons & SAFETY_NOT_READY);
+	b = healthy(50);
+	b.is_ours = false;
+	o = filter(&b, 50, 0);
+	assert_false(o.may_write);
+	assert_true(o.reasons & SAFETY_NOT_OURS);
+	o = filter(&(struct bess_view){ .is_fresh = true, .is_ready = true, .is_ours = true,
+					.soe_pct = 50, .available_kw = 100 },
+		   50, 0);
+	assert_true(o.may_write);
+	assert_true(o.kw == 50);
+	assert_int_equal(o.reasons, 0);
+}
+
+static void test_clamps_to_rated_power_and_available_blocks(void **state)
+{
+	struct bess_view b = healthy(50);
+	struct safety_out o;
+
+	(void)state;
+	o = filter(&b, 250, 0);
+	assert_true(o.kw == 100);
+	assert_true(o.reasons & SAFETY_RATED);
+	b.available_kw = 50; /* one block of 50 kW left */
+	o = filter(&b, -80, 0);
+	assert_true(o.kw == -50);
+	assert_true(o.reasons & SAFETY_BLOCKS);
+	b.available_kw = 0;
+	o = filter(&b, 10, 0);
+	assert_true(o.kw == 0);
+}
+
+static void test_no_discharge_below_soe_min_no_charge_above_soe_max(void **state)
+{
+	struct cfg_site s = site_defaults();
+	struct bess_view b = healthy(s.soe_min_pct);
+	struct safety_out o;
+
+	(void)state;
+	o = filter(&b, 40, 0);
+	assert_true(o.kw == 0);
+	assert_true(o.reasons & SAFETY_SOE_MIN);
+	o = filter(&b, -40, 0); /* charging an empty battery is fine */
+	assert_true(o.kw == -40);
+	b.soe_pct = s.soe_max_pct;
+	o = filter(&b, -40, 0);
+	assert_true(o.kw == 0);
+	assert_true(o.reasons & SAFETY_SOE_MAX);
+	o = filter(&b, 40, 0);
+	assert_true(o.kw == 40);
+}
+
+static void test_ramp_limits_slew_both_ways(void **state)
+{
+	struct cfg_site s = site_defaults();
+	struct cfg_bess cb = bess_defaults();
+	struct bess_view b = healthy(50);
+	struct safety_out o;
+
+	(void)state;
+	s.ramp_kw_per_s = 100; /* 10 kW per 100 ms cycle */
+	o = safety_filter(&s, &cb, &b, true, 80, 0, 100 * MS);
+	assert_true(fabs(o.kw - 10) < 1e-9);
+	assert_true(o.reasons & SAFETY_RAMP);
+	o = safety_filter(&s, &cb, &b, true, -80, 10, 100 * MS);
+	assert_true(fabs(o.kw - 0) < 1e-9);
+	o = safety_filter(&s, &cb, &b, true, 15, 10, 100 * MS);
+	assert_true(fabs(o.kw - 15) < 1e-9);
+	assert_false(o.reasons & SAFETY_RAMP);
+}
+
+static void test_hard_limits_win_over_the_ramp(void **state)
+{
+	struct cfg_site s = site_defaults();
+	struct cfg_bess cb = bess_defaults();
+	struct bess_view b = healthy(50);
+	struct safety_out o;
+
+	(void)state;
+	s.ramp_kw_per_s = 100;
+	/* Discharging 100, blocks drop to 50: down to 50 now, not 10 kW per cycle. */
+	b.available_kw = 50;
+	o = safety_filter(&s, &cb, &b, true, 100, 100, 100 * MS);
+	assert_true(o.kw == 50);
+	/* Stale inputs: 0 kW at once, whatever the ramp. */
+	b = healthy(50);
+	o = safety_filter(&s, &cb, &b, false, 100, 100, 100 * MS);
+	assert_true(o.kw == 0);
+	assert_true(o.reasons & SAFETY_STALE);
+	/* Reaching soe_min while discharging 100: 0 at once. */
+	b.soe_pct = s.soe_min_pct - 1;
+	o = safety_filter(&s, &cb, &b, true, 100, 100, 100 * MS);
+	assert_true(o.kw == 0);
+}
+
+static void test_stale_bess_gets_zero_and_a_reason(void **state)
+{
+	struct bess_view b = healthy(50);
+	struct safety_out o;
+
+	(void)state;
+	b.is_fresh = false;
+	o = filter(&b, 60, 60);
+	assert_true(o.kw == 0);
+	assert_true(o.reasons & SAFETY_STALE);
+	assert_true(o.may_write);
+	b = healthy(50);
+	o = filter(&b, NAN, 0);
+	assert_true(o.kw == 0);
+}
+
+static void test_names_every_reason(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < SAFETY_NREASONS; i++)
+		assert_non_null(safety_reason_name(1u << i));
+	assert_string_equal(safety_reason_name(SAFETY_SOE_MIN), "soe_min");
+	assert_null(safety_reason_name(1u << 20));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_manual_asks_for_the_configured_setpoint),
+		cmocka_unit_test(test_soe_target_discharges_above_and_charges_below_target),
+		cmocka_unit_test(test_peak_shaving_integrates_towards_the_limits),
+		cmocka_unit_test(test_peak_shaving_converges_with_a_slow_bess),
+		cmocka_unit_test(test_shares_by_available_power_and_skips_unusable_bess),
+		cmocka_unit_test(test_writes_nothing_unless_ready_and_ours),
+		cmocka_unit_test(test_clamps_to_rated_power_and_available_blocks),
+		cmocka_unit_test(test_no_discharge_below_soe_min_no_charge_above_soe_max),
+		cmocka_unit_test(test_ramp_limits_slew_both_ways),
+		cmocka_unit_test(test_hard_limits_win_over_the_ramp),
+		cmocka_unit_test(test_stale_bess_gets_zero_and_a_reason),
+		cmocka_unit_test(test_names_every_reason),
+	};
+
+	return cmocka_run_group_tests_name("control/policy", tests, NULL, NULL);
+}
