@@ -54,8 +54,8 @@ msg = @printf '  %-5s %s\n' $(1) $(2)
 endif
 
 # Program mains (not part of the library) and the programs they make.
-PROGS_SRCS := io/demo.c control/flux_main.c control/fluxd.c
-PROGS := $(BUILD)/bin/flux-codec-demo $(BUILD)/bin/flux $(BUILD)/bin/fluxd
+PROGS_SRCS := control/flux_main.c control/fluxd.c
+PROGS := $(BUILD)/bin/flux $(BUILD)/bin/fluxd
 
 # Files whose code runs on an RT thread; `make check-rt` audits their objects.
 RT_SRCS := io/codec.c io/engine_loop.c rt/cycle.c rt/ring_wait.c devices/profile.c
@@ -94,11 +94,6 @@ $(LIB): $(LIB_OBJS)
 	$(call msg,AR,$@)
 	@mkdir -p $(@D)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
-
-$(BUILD)/bin/flux-codec-demo: $(BUILD)/io/demo.o $(LIB)
-	$(call msg,LD,$@)
-	@mkdir -p $(@D)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 $(BUILD)/bin/flux: $(BUILD)/control/flux_main.o $(LIB)
 	$(call msg,LD,$@)
@@ -229,7 +224,7 @@ clean:
 help:
 	@echo "Flux make targets:"
 	@echo "  all           build library, programs, tests and benchmarks (default)"
-	@echo "  run           build and run the demo against simulated devices on 127.0.0.1"
+	@echo "  run           build and run fluxd against simulated devices on 127.0.0.1 (DURATION=S)"
 	@echo "  test          build and run every test (cmocka), print totals"
 	@echo "  asan | tsan   the same tests built with ASan+UBSan | TSan (build-asan/, build-tsan/)"
 	@echo "  bench         run the benchmarks in bench/"
@@ -240,4 +235,4 @@ help:
 	@echo "  deps          install missing Debian packages (as root) or print the apt-get line"
 	@echo "  install       not yet available"
 	@echo "  clean"
-	@echo "Variables: V=1 full commands, CC, CFLAGS, BUILD, RUN_SECONDS, FUZZ_TIME"
+	@echo "Variables: V=1 full commands, CC, CFLAGS, BUILD, DURATION, FUZZ_TIME, QUICK"

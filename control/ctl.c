@@ -184,7 +184,7 @@ int ctl_format_log(const struct ctl *c, const struct ctl_log *ev, char *buf, siz
 		return snprintf(buf, len, "%s: stale, 0 kW to what depends on it (%s)", id,
 				ev->err ? why : "no fresh data");
 	case CTL_EV_FRESH:
-		return snprintf(buf, len, "%s: fresh again", id);
+		return snprintf(buf, len, "%s: fresh (reading it)", id);
 	case CTL_EV_CLAIM:
 		return snprintf(buf, len, "%s: claiming command source (2010 := %.0f)", id, ev->a);
 	case CTL_EV_CLAIMED:
