@@ -215,7 +215,7 @@ lint:
 # ---- not yet ----------------------------------------------------------------
 
 install uninstall:
-	@echo "make $@: nothing to install yet: fluxd and flux do not exist (see the deploy/ issue)"
+	@echo "make $@: not available yet: the systemd unit and install layout are the deploy/ issue"
 	@exit 1
 
 clean:
