@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -261,6 +262,9 @@ out_free:
 	return err;
 }
 
+static bool probe_multishot(struct eng *e);
+
+/* Runs on the I/O thread itself, so that the ring's single issuer is the thread using it. */
 int eng_ring_setup(struct eng *e)
 {
 	static const unsigned tries[][2] = {
@@ -317,12 +321,73 @@ int eng_ring_setup(struct eng *e)
 							      (int)i);
 				io_uring_buf_ring_advance(e->br, (int)e->nbufs);
 				e->feat.buf_ring = true;
+				e->feat.recv_multishot = !e->cfg.no_multishot && probe_multishot(e);
 			} else {
 				free(mem);
 			}
 		}
 	}
 	return 0;
+}
+
+/*
+ * Does this kernel keep a receive armed (IORING_RECV_MULTISHOT, 6.0+)? Asked the only way
+ * that cannot lie: one multishot receive on a socketpair, a byte sent, the completion read.
+ * Bounded: one second at most. Runs on the I/O thread before its loop.
+ */
+static bool probe_multishot(struct eng *e)
+{
+	struct __kernel_timespec ts = { .tv_sec = 1 };
+	const uint64_t ud = UINT64_MAX; /* never a real user_data: kind 0xFF */
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	bool ok = false, is_done = false, has_cancelled = false;
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		return false;
+	sqe = io_uring_get_sqe(&e->ring);
+	if (!sqe)
+		goto out;
+	io_uring_prep_recv_multishot(sqe, sv[0], NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = 0;
+	io_uring_sqe_set_data64(sqe, ud);
+	if (io_uring_submit(&e->ring) != 1 || write(sv[1], "x", 1) != 1)
+		goto out;
+	/* Until the probe's receive is over: its first completion says whether it stays armed;
+	 * if it does, cancel it and wait for its last one. At most 8 completions, 1 s each. */
+	for (int i = 0; i < 8 && !is_done && io_uring_wait_cqe_timeout(&e->ring, &cqe, &ts) == 0;
+	     i++) {
+		unsigned flags = cqe->flags;
+		bool is_probe = io_uring_cqe_get_data64(cqe) == ud;
+
+		if (is_probe) {
+			ok |= cqe->res == 1 && (flags & IORING_CQE_F_MORE);
+			is_done = !(flags & IORING_CQE_F_MORE);
+		}
+		if (flags & IORING_CQE_F_BUFFER) {
+			unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
+
+			io_uring_buf_ring_add(e->br, e->bufs + (size_t)bid * ENG_RX_BUF, ENG_RX_BUF,
+					      (uint16_t)bid, io_uring_buf_ring_mask(e->nbufs), 0);
+			io_uring_buf_ring_advance(e->br, 1);
+		}
+		io_uring_cqe_seen(&e->ring, cqe);
+		if (!is_done && !has_cancelled && (sqe = io_uring_get_sqe(&e->ring))) {
+			io_uring_prep_cancel64(sqe, ud, 0);
+			io_uring_sqe_set_data64(sqe, ud - 1);
+			io_uring_submit(&e->ring);
+			has_cancelled = true;
+		}
+	}
+	/* The cancel's own completion, if it is still there. */
+	while (io_uring_peek_cqe(&e->ring, &cqe) == 0)
+		io_uring_cqe_seen(&e->ring, cqe);
+out:
+	close(sv[0]);
+	close(sv[1]);
+	return ok;
 }
 
 void eng_ring_exit(struct eng *e)

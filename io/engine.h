@@ -82,6 +82,7 @@ struct eng_cfg {
 	int64_t reconnect_max_ns;    /* cap of the doubling; 0: 5 s */
 	enum eng_uring uring;
 	bool no_buf_ring;            /* per-connection buffers instead of a provided buffer ring */
+	bool no_multishot;           /* single-shot receives even where multishot works */
 	int cpu;                     /* I/O thread CPU; -1: not pinned */
 	int priority;                /* SCHED_FIFO priority; 0: SCHED_OTHER */
 };
@@ -143,6 +144,7 @@ struct eng_features {
 	bool single_issuer;
 	bool defer_taskrun;
 	bool buf_ring;
+	bool recv_multishot; /* one receive SQE per connection, kept armed (kernel 6.0+) */
 	bool ext_arg; /* one io_uring_enter per loop turn, with the timeout as an argument */
 };
 

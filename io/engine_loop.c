@@ -149,7 +149,12 @@ static void arm_recv(struct eng *e, struct eng_conn *c, unsigned ci)
 
 	if (!sqe)
 		return;
-	if (e->feat.buf_ring) {
+	if (e->feat.recv_multishot) {
+		/* One SQE for as long as the connection lives (until an error or ENOBUFS). */
+		io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = 0;
+	} else if (e->feat.buf_ring) {
 		io_uring_prep_recv(sqe, c->fd, NULL, ENG_RX_BUF, 0);
 		sqe->flags |= IOSQE_BUFFER_SELECT;
 		sqe->buf_group = 0;
@@ -652,7 +657,8 @@ static void recycle_buf(struct eng *e, unsigned bid)
 static void on_recv(struct eng *e, struct eng_conn *c, unsigned ci, int res, unsigned flags,
 		    int64_t now)
 {
-	c->is_recv_armed = false;
+	/* A multishot receive stays armed while its completions say "more". */
+	c->is_recv_armed = flags & IORING_CQE_F_MORE;
 	if (res > 0) {
 		const uint8_t *p = c->rx;
 		bool has_buf = flags & IORING_CQE_F_BUFFER;
@@ -663,11 +669,11 @@ static void on_recv(struct eng *e, struct eng_conn *c, unsigned ci, int res, uns
 		feed_bytes(e, c, p, (size_t)res, now);
 		if (has_buf)
 			recycle_buf(e, bid);
-		if (c->state == CONN_READY)
+		if (c->state == CONN_READY && !c->is_recv_armed)
 			arm_recv(e, c, ci);
 		return;
 	}
-	if (res == -ENOBUFS && c->state == CONN_READY) {
+	if (res == -ENOBUFS && c->state == CONN_READY && !c->is_recv_armed) {
 		arm_recv(e, c, ci); /* the pool ran dry for a moment: buffers come back this turn */
 		return;
 	}
@@ -689,7 +695,9 @@ static void on_cqe(struct eng *e, const struct io_uring_cqe *cqe, int64_t now)
 	if (kind == UD_CANCEL || ci >= e->nconn)
 		return;
 	c = &e->conns[ci];
-	c->ops--;
+	/* A multishot receive's SQE is done only with its last completion (no F_MORE). */
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		c->ops--;
 	if (gen != c->gen) {
 		/* A buffer taken for a completion of an old socket still goes back. */
 		if (cqe->flags & IORING_CQE_F_BUFFER)

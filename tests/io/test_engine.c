@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/utsname.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -74,10 +75,11 @@ static struct rig *rig_open(unsigned nports, unsigned ndev)
 	return r;
 }
 
-static void rig_start_with(struct rig *r, enum eng_uring uring, bool no_buf_ring)
+static void rig_start_with(struct rig *r, enum eng_uring uring, bool no_buf_ring,
+			   bool no_multishot)
 {
 	struct eng_cfg cfg = { .devs = r->devs, .ndev = r->ndev, .cpu = -1, .uring = uring,
-			       .no_buf_ring = no_buf_ring,
+			       .no_buf_ring = no_buf_ring, .no_multishot = no_multishot,
 			       .connect_timeout_ns = 500 * CLK_NS_PER_MS,
 			       .reconnect_min_ns = 20 * CLK_NS_PER_MS,
 			       .reconnect_max_ns = 200 * CLK_NS_PER_MS };
@@ -91,7 +93,7 @@ static void rig_start_with(struct rig *r, enum eng_uring uring, bool no_buf_ring
 
 static void rig_start(struct rig *r)
 {
-	rig_start_with(r, ENG_URING_BEST, false);
+	rig_start_with(r, ENG_URING_BEST, false, false);
 }
 
 static void rig_close(struct rig *r)
@@ -268,17 +270,29 @@ static void test_gateway_units_share_one_connection(void **state)
 	rig_close(r);
 }
 
+static bool kernel_has(int major, int minor)
+{
+	struct utsname u;
+	int ma = 0, mi = 0;
+
+	return uname(&u) == 0 && sscanf(u.release, "%d.%d", &ma, &mi) == 2 &&
+	       (ma > major || (ma == major && mi >= minor));
+}
+
 static void test_works_with_every_uring_setup(void **state)
 {
 	static const struct {
 		enum eng_uring uring;
 		bool no_buf_ring;
+		bool no_multishot;
 	} setups[] = {
-		{ ENG_URING_PLAIN, true },
-		{ ENG_URING_PLAIN, false },
-		{ ENG_URING_SINGLE_ISSUER, false },
-		{ ENG_URING_DEFER_TASKRUN, false },
-		{ ENG_URING_BEST, true },
+		{ ENG_URING_PLAIN, true, true },
+		{ ENG_URING_PLAIN, false, true },
+		{ ENG_URING_PLAIN, false, false },
+		{ ENG_URING_SINGLE_ISSUER, false, false },
+		{ ENG_URING_DEFER_TASKRUN, false, true },
+		{ ENG_URING_DEFER_TASKRUN, false, false },
+		{ ENG_URING_BEST, true, true },
 	};
 
 	(void)state;
@@ -287,9 +301,12 @@ static void test_works_with_every_uring_setup(void **state)
 		struct eng_features f;
 
 		r = rig_open(3, 6);
-		rig_start_with(r, setups[s].uring, setups[s].no_buf_ring);
+		rig_start_with(r, setups[s].uring, setups[s].no_buf_ring, setups[s].no_multishot);
 		f = eng_features(r->e);
 		assert_int_equal(f.buf_ring, !setups[s].no_buf_ring);
+		/* Multishot needs the buffer ring and a 6.0+ kernel. */
+		assert_int_equal(f.recv_multishot, !setups[s].no_buf_ring &&
+							   !setups[s].no_multishot && kernel_has(6, 0));
 		assert_int_equal(f.single_issuer, setups[s].uring != ENG_URING_PLAIN);
 		assert_int_equal(f.defer_taskrun, setups[s].uring == ENG_URING_DEFER_TASKRUN ||
 							 setups[s].uring == ENG_URING_BEST);
