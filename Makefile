@@ -121,6 +121,9 @@ $(BENCHES) $(BENCH_TOOLS): $(BUILD)/%: $(BUILD)/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
+# eBPF: fluxtrace and its skeletons (mk/bpf.mk adds itself to `all`).
+-include mk/bpf.mk
+
 -include $(ALL_OBJS:.o=.d) $(TESTS:=.d) $(FUZZ_REPLAYS:=.d) $(BENCHES:=.d) $(BENCH_TOOLS:=.d)
 
 # ---- the two commands -------------------------------------------------------
