@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
  * flux: the operator's tool. A table of subcommands, each living with the part of Flux it
- * exercises (`sim` in devices/); this file only dispatches and prints the usage.
+ * exercises (`sim` in devices/, `status` in control/); this file only dispatches and prints
+ * the usage.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "control/status.h"
 #include "devices/sim.h"
 
 #define EXIT_USAGE 2
@@ -20,6 +22,9 @@ static const struct flux_cmd cmds[] = {
 	{ .name = "sim",
 	  .main = sim_cli_main,
 	  .summary = "serve simulated PowerPack and Acuvim II devices on loopback" },
+	{ .name = "status",
+	  .main = st_cli_main,
+	  .summary = "ask a running fluxd for the site snapshot (Unix socket)" },
 };
 
 static void usage(FILE *f)

@@ -2,8 +2,9 @@
 /*
  * fluxd: the controller daemon. Loads the site config, sets the process up for real time,
  * starts the engine and the control thread, and is itself the telemetry thread: it prints
- * the control thread's events and the live status line, and on SIGINT/SIGTERM stops the
- * controller, which leaves every BESS at 0 kW before fluxd exits.
+ * the control thread's events and the live status line, answers `flux status` on a Unix socket
+ * (polled each tick, never waiting on a client), and on SIGINT/SIGTERM stops the controller,
+ * which leaves every BESS at 0 kW before fluxd exits.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -12,9 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "control/ctl.h"
+#include "control/status.h"
 #include "rt/clock.h"
 #include "rt/thread.h"
 
@@ -31,12 +35,22 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-	fputs("usage: fluxd -c FILE [--status-interval S] [--duration S] [--no-rt]\n"
+	char path[ST_PATH_MAX];
+
+	if (st_default_path(path, sizeof(path)))
+		snprintf(path, sizeof(path), "(too long)");
+	fputs("usage: fluxd -c FILE [--status-interval S] [--status-socket PATH] [--duration S]\n"
+	      "             [--no-rt]\n"
 	      "       fluxd --check-config FILE\n"
 	      "  -c, --config FILE        site configuration (YAML)\n"
 	      "      --check-config FILE  validate FILE and exit 0 (valid) or 1\n"
-	      "      --status-interval S  print the live status every S seconds (default 1, 0: off)\n"
-	      "      --duration S         stop by itself after S seconds (default: run until signal)\n"
+	      "      --status-interval S  print the live status every S seconds (default 1, 0: off)\n",
+	      f);
+	fprintf(f,
+		"      --status-socket PATH answer `flux status` there (default %s;\n"
+		"                           none: no socket)\n",
+		path);
+	fputs("      --duration S         stop by itself after S seconds (default: run until signal)\n"
 	      "      --no-rt              no SCHED_FIFO, no pinning, no mlockall (laptops, tests)\n"
 	      "  -h, --help\n",
 	      f);
@@ -72,6 +86,44 @@ static void drain_logs(struct ctl *c)
 	}
 }
 
+/* The status server's view of the controller: the seqlock copy, never a wait on ctl. */
+static int snapshot_of(void *arg, struct ctl_snapshot *out)
+{
+	return ctl_snapshot(arg, out);
+}
+
+/*
+ * Listen for `flux status` on sock (NULL: the default path; root's /run/flux is made if
+ * missing). Returns 0 or 1 after saying why.
+ */
+static int open_status(struct st_server *srv, const char *sock, const struct cfg *cfg,
+		       struct ctl *c)
+{
+	char path[ST_PATH_MAX];
+	int err;
+
+	if (!sock) {
+		if (st_default_path(path, sizeof(path))) {
+			say(3, "fluxd: %s",
+			    "default status socket path too long: use --status-socket");
+			return 1;
+		}
+		if (geteuid() == 0)
+			mkdir("/run/flux", 0755); /* EEXIST is fine; anything else shows in bind */
+		sock = path;
+	}
+	err = st_server_open(srv, sock, cfg, snapshot_of, c);
+	if (err) {
+		fprintf(stderr, "%sfluxd: cannot open the status socket %s: %s%s\n",
+			is_journal ? "<3>" : "", sock, strerror(-err),
+			err == -EADDRINUSE ? " (another fluxd is running)" :
+					     " (--status-socket none runs without it)");
+		return 1;
+	}
+	say(6, "fluxd: flux status answered on %s", sock);
+	return 0;
+}
+
 static int parse_seconds(const char *arg, const char *name, double *out)
 {
 	char *end;
@@ -91,16 +143,18 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", required_argument, NULL, 'C' },
 		{ "status-interval", required_argument, NULL, 's' },
+		{ "status-socket", required_argument, NULL, 'S' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "no-rt", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *path = NULL;
+	const char *path = NULL, *sock = NULL;
 	double interval_s = 1, duration_s = 0;
 	bool check_only = false, no_rt = false;
 	struct cfg *cfg = NULL;
 	struct ctl *c = NULL;
+	struct st_server srv = { 0 };
 	struct thr_proc proc = { .dma_fd = -1 };
 	struct sigaction sa = { .sa_handler = on_signal };
 	char err[CFG_ERR_MAX], line[1024];
@@ -119,6 +173,9 @@ int main(int argc, char **argv)
 		case 's':
 			if (parse_seconds(optarg, "--status-interval", &interval_s))
 				return EXIT_USAGE;
+			break;
+		case 'S':
+			sock = optarg;
 			break;
 		case 'd':
 			if (parse_seconds(optarg, "--duration", &duration_s))
@@ -169,6 +226,12 @@ int main(int argc, char **argv)
 		ret = 1;
 		goto out;
 	}
+	/* Before ctl_start(): st_server_open() sets the umask around bind(). */
+	if (!sock || strcmp(sock, "none") != 0) {
+		ret = open_status(&srv, sock, cfg, c);
+		if (ret)
+			goto out;
+	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	ret = ctl_start(c);
@@ -186,6 +249,7 @@ int main(int argc, char **argv)
 
 		nanosleep(&ts, NULL);
 		drain_logs(c);
+		st_server_poll(&srv, clk_now_ns());
 		if (interval_s > 0 && clk_now_ns() >= next_status) {
 			struct ctl_snapshot snap;
 
@@ -203,6 +267,7 @@ int main(int argc, char **argv)
 	drain_logs(c);
 	ret = 0;
 out:
+	st_server_close(&srv); /* unlinks the socket file */
 	ctl_close(c);
 	thr_release_process(&proc);
 	free(cfg);

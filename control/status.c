@@ -1,0 +1,724 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `flux status` both ways: fluxd's server side (a Unix socket polled once per telemetry tick)
+ * and the client. The one idea: the server never waits. Every socket call is non-blocking,
+ * each connection is a slot with a deadline, and the answer is formatted from a snapshot
+ * copy, so a silent, slow or hostile client costs one slot for ST_CONN_TIMEOUT_NS at most.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "control/policy.h"
+#include "control/status.h"
+#include "devices/powerpack.h"
+#include "io/engine.h"
+#include "rt/clock.h"
+
+#define EXIT_USAGE 2
+
+enum st_req {
+	REQ_NONE, /* line incomplete */
+	REQ_TEXT,
+	REQ_JSON,
+	REQ_BAD,
+};
+
+static const char rsp_unknown[] = "error: unknown request\n";
+static const char rsp_busy[] = "error: busy\n";
+static const char rsp_too_large[] = "error: answer too large\n";
+
+/* ---- formatting ------------------------------------------------------------------------ */
+
+/* An append-only buffer; once something did not fit, is_full stays set. */
+struct out {
+	char *buf;
+	size_t len, off;
+	bool is_full;
+};
+
+__attribute__((format(printf, 2, 3))) static void put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->is_full)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(o->buf + o->off, o->len - o->off, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= o->len - o->off) {
+		o->is_full = true;
+		return;
+	}
+	o->off += (size_t)n;
+}
+
+static int out_result(const struct out *o)
+{
+	return o->is_full ? -ENOSPC : (int)o->off;
+}
+
+/* An id for the text view: control bytes become '?', so each device stays on one line. */
+static void put_id(struct out *o, const char *id, int width)
+{
+	char clean[CFG_ID_MAX];
+	size_t i;
+
+	for (i = 0; id[i] && i < sizeof(clean) - 1; i++)
+		clean[i] = (unsigned char)id[i] < 0x20 || id[i] == 0x7f ? '?' : id[i];
+	clean[i] = '\0';
+	put(o, "%-*s", width, clean);
+}
+
+/* A JSON string. Ids come from the YAML parser, which only yields valid UTF-8. */
+static void put_json_str(struct out *o, const char *str)
+{
+	put(o, "\"");
+	for (const char *p = str; *p; p++) {
+		unsigned char ch = (unsigned char)*p;
+
+		if (ch == '"' || ch == '\\')
+			put(o, "\\%c", ch);
+		else if (ch < 0x20)
+			put(o, "\\u%04x", ch);
+		else
+			put(o, "%c", ch);
+	}
+	put(o, "\"");
+}
+
+/* A JSON number: NaN and infinities have no JSON spelling. */
+static void put_json_num(struct out *o, const char *key, double v)
+{
+	if (isfinite(v))
+		put(o, "\"%s\":%.3f", key, v);
+	else
+		put(o, "\"%s\":null", key);
+}
+
+static const char *yes_no(bool b)
+{
+	return b ? "true" : "false";
+}
+
+static double age_ms(const struct ctl_snapshot *s, int64_t now_ns)
+{
+	return s->cycles && now_ns >= s->t_ns ? clk_ns_to_ms(now_ns - s->t_ns) : NAN;
+}
+
+/* "stale,not_ready", or "none"; unknown bits as hex. */
+static void put_reasons(struct out *o, unsigned reasons, bool is_json)
+{
+	bool is_first = true;
+
+	if (is_json)
+		put(o, "[");
+	else if (!reasons)
+		put(o, "none");
+	for (unsigned i = 0; i < 32; i++) {
+		const char *name;
+
+		if (!(reasons & (1u << i)))
+			continue;
+		name = safety_reason_name(1u << i);
+		if (!is_first)
+			put(o, ",");
+		if (name)
+			put(o, is_json ? "\"%s\"" : "%s", name);
+		else
+			put(o, is_json ? "\"0x%x\"" : "0x%x", 1u << i);
+		is_first = false;
+	}
+	if (is_json)
+		put(o, "]");
+}
+
+static void put_lat_text(struct out *o, const char *name, const struct ctl_lat *l)
+{
+	put(o, "latency %-15s p50 %.1f us  p99 %.1f us  p99.9 %.1f us  max %.1f us  n %llu\n", name,
+	    clk_ns_to_us(l->p50_ns), clk_ns_to_us(l->p99_ns), clk_ns_to_us(l->p999_ns),
+	    clk_ns_to_us(l->max_ns), (unsigned long long)l->count);
+}
+
+int st_format_text(const struct cfg *cfg, const struct ctl_snapshot *s, int64_t now_ns, char *buf,
+		   size_t len)
+{
+	struct out o = { .buf = buf, .len = len };
+	unsigned nbess = s->nbess < cfg->nbess ? s->nbess : cfg->nbess;
+	unsigned nmeters = s->nmeters < cfg->nmeters ? s->nmeters : cfg->nmeters;
+	double age = age_ms(s, now_ns);
+	int w = 1;
+
+	if (!len)
+		return -ENOSPC;
+	buf[0] = '\0';
+	for (unsigned i = 0; i < nbess + nmeters; i++) {
+		const char *id = i < nbess ? cfg->bess[i].id : cfg->meters[i - nbess].id;
+		int n = (int)strnlen(id, CFG_ID_MAX - 1);
+
+		w = n > w ? n : w;
+	}
+	put(&o, "fluxd cycles %llu  overruns %llu  ", (unsigned long long)s->cycles,
+	    (unsigned long long)s->overruns);
+	if (isnan(age))
+		put(&o, "age -  ");
+	else
+		put(&o, "age %.1f ms  ", age);
+	put(&o, "site %+.1f kW  %s  %s\n", s->site_kw, s->is_valid ? "inputs ok" : "inputs missing",
+	    s->has_started ? "started" : "not started (0 kW until every input is fresh)");
+	for (unsigned i = 0; i < nbess; i++) {
+		const struct ctl_bess_snap *b = &s->bess[i];
+
+		put(&o, "bess  ");
+		put_id(&o, cfg->bess[i].id, w);
+		put(&o, "  %-8s  SOE %5.1f %%  setpoint %+7.1f kW  %s  %s  safety ",
+		    pp_status_name(b->status), b->soe_pct, b->setpoint_kw,
+		    b->is_fresh ? "fresh" : "stale", b->is_ours ? "ours" : "NOT OURS");
+		put_reasons(&o, b->reasons, false);
+		put(&o, "  error %s\n", b->last_err ? eng_strerror(b->last_err) : "none");
+	}
+	for (unsigned i = 0; i < nmeters; i++) {
+		const struct ctl_meter_snap *m = &s->meters[i];
+
+		put(&o, "meter ");
+		put_id(&o, cfg->meters[i].id, w);
+		put(&o, "  %+.1f kW  %s  error %s\n", m->power_kw, m->is_fresh ? "fresh" : "stale",
+		    m->last_err ? eng_strerror(m->last_err) : "none");
+	}
+	put_lat_text(&o, "jitter", &s->jitter);
+	put_lat_text(&o, "soe_read", &s->soe_read);
+	put_lat_text(&o, "setpoint_write", &s->setpoint_write);
+	return out_result(&o);
+}
+
+static void put_lat_json(struct out *o, const char *name, const struct ctl_lat *l)
+{
+	put(o, "\"%s\":{\"p50\":%lld,\"p99\":%lld,\"p999\":%lld,\"max\":%lld,\"count\":%llu}", name,
+	    (long long)l->p50_ns, (long long)l->p99_ns, (long long)l->p999_ns, (long long)l->max_ns,
+	    (unsigned long long)l->count);
+}
+
+static void put_err_json(struct out *o, int err)
+{
+	put(o, "\"last_error\":");
+	if (err)
+		put_json_str(o, eng_strerror(err));
+	else
+		put(o, "null");
+	put(o, ",\"last_errno\":%d", err);
+}
+
+int st_format_json(const struct cfg *cfg, const struct ctl_snapshot *s, int64_t now_ns, char *buf,
+		   size_t len)
+{
+	struct out o = { .buf = buf, .len = len };
+	unsigned nbess = s->nbess < cfg->nbess ? s->nbess : cfg->nbess;
+	unsigned nmeters = s->nmeters < cfg->nmeters ? s->nmeters : cfg->nmeters;
+
+	if (!len)
+		return -ENOSPC;
+	buf[0] = '\0';
+	put(&o, "{\"version\":1,\"cycles\":%llu,\"overruns\":%llu,", (unsigned long long)s->cycles,
+	    (unsigned long long)s->overruns);
+	put_json_num(&o, "age_ms", age_ms(s, now_ns));
+	put(&o, ",");
+	put_json_num(&o, "site_kw", s->site_kw);
+	put(&o, ",\"is_valid\":%s,\"has_started\":%s,\"bess\":[", yes_no(s->is_valid),
+	    yes_no(s->has_started));
+	for (unsigned i = 0; i < nbess; i++) {
+		const struct ctl_bess_snap *b = &s->bess[i];
+
+		put(&o, "%s{\"id\":", i ? "," : "");
+		put_json_str(&o, cfg->bess[i].id);
+		put(&o, ",\"status\":\"%s\",\"status_code\":%u,", pp_status_name(b->status),
+		    b->status);
+		put_json_num(&o, "soe_pct", b->soe_pct);
+		put(&o, ",");
+		put_json_num(&o, "setpoint_kw", b->setpoint_kw);
+		put(&o,
+		    ",\"is_fresh\":%s,\"is_ready\":%s,\"is_ours\":%s,\"command_source\":%u,"
+		    "\"blocks\":%u,\"safety\":",
+		    yes_no(b->is_fresh), yes_no(b->is_ready), yes_no(b->is_ours), b->command_source,
+		    b->blocks);
+		put_reasons(&o, b->reasons, true);
+		put(&o, ",");
+		put_err_json(&o, b->last_err);
+		put(&o, ",\"writes\":%llu}", (unsigned long long)b->writes);
+	}
+	put(&o, "],\"meters\":[");
+	for (unsigned i = 0; i < nmeters; i++) {
+		const struct ctl_meter_snap *m = &s->meters[i];
+
+		put(&o, "%s{\"id\":", i ? "," : "");
+		put_json_str(&o, cfg->meters[i].id);
+		put(&o, ",");
+		put_json_num(&o, "power_kw", m->power_kw);
+		put(&o, ",\"is_fresh\":%s,", yes_no(m->is_fresh));
+		put_err_json(&o, m->last_err);
+		put(&o, "}");
+	}
+	put(&o, "],\"latency_ns\":{");
+	put_lat_json(&o, "jitter", &s->jitter);
+	put(&o, ",");
+	put_lat_json(&o, "soe_read", &s->soe_read);
+	put(&o, ",");
+	put_lat_json(&o, "setpoint_write", &s->setpoint_write);
+	put(&o, "}}\n");
+	return out_result(&o);
+}
+
+/* ---- server ---------------------------------------------------------------------------- */
+
+int st_default_path(char *buf, size_t len)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	int n;
+
+	if (geteuid() == 0)
+		n = snprintf(buf, len, "/run/flux/fluxd.sock");
+	else if (xdg && *xdg)
+		n = snprintf(buf, len, "%s/fluxd.sock", xdg);
+	else
+		n = snprintf(buf, len, "/tmp/fluxd-%u.sock", (unsigned)getuid());
+	return n < 0 || (size_t)n >= len || n >= ST_PATH_MAX ? -ENAMETOOLONG : 0;
+}
+
+/* A socket file nobody accepts on is left over from a crash: remove it. Returns -errno or 0. */
+static int remove_stale(const struct sockaddr_un *sa)
+{
+	struct stat st;
+	int fd, err;
+
+	if (lstat(sa->sun_path, &st))
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	err = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) ? -errno : 0;
+	close(fd);
+	if (err == 0 || err == -EAGAIN) /* EAGAIN: its backlog is full, so it is alive */
+		return -EADDRINUSE;
+	if (err != -ECONNREFUSED)
+		return err;
+	return unlink(sa->sun_path) ? -errno : 0;
+}
+
+int st_server_open(struct st_server *s, const char *path, const struct cfg *cfg,
+		   st_snapshot_fn *snapshot, void *arg)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	mode_t old_mask;
+	int err;
+
+	*s = (struct st_server){ .lfd = -1, .cfg = cfg, .snapshot = snapshot, .arg = arg };
+	for (unsigned i = 0; i < ST_MAX_CONNS; i++)
+		s->conns[i].fd = -1;
+	if (!path || !*path || !cfg || !snapshot)
+		return -EINVAL;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	memcpy(s->path, path, strlen(path) + 1);
+	for (unsigned i = 0; i < ST_MAX_CONNS; i++) {
+		s->conns[i].out = malloc(ST_RSP_MAX);
+		if (!s->conns[i].out) {
+			err = -ENOMEM;
+			goto out_free;
+		}
+	}
+	err = remove_stale(&sa);
+	if (err)
+		goto out_free;
+	s->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->lfd < 0) {
+		err = -errno;
+		goto out_free;
+	}
+	old_mask = umask(0117); /* the file is born 0660: no window with wider rights */
+	err = bind(s->lfd, (struct sockaddr *)&sa, sizeof(sa)) ? -errno : 0;
+	umask(old_mask);
+	if (err)
+		goto out_close;
+	if (lstat(path, &st)) {
+		err = -errno;
+		goto out_close;
+	}
+	s->dev = st.st_dev;
+	s->ino = st.st_ino;
+	if (listen(s->lfd, ST_BACKLOG)) {
+		err = -errno;
+		goto out_unlink;
+	}
+	s->is_open = true;
+	return 0;
+
+out_unlink:
+	unlink(path);
+out_close:
+	close(s->lfd);
+	s->lfd = -1;
+out_free:
+	for (unsigned i = 0; i < ST_MAX_CONNS; i++) {
+		free(s->conns[i].out);
+		s->conns[i].out = NULL;
+	}
+	return err;
+}
+
+static void conn_close(struct st_conn *c)
+{
+	close(c->fd);
+	c->fd = -1;
+	c->in_len = 0;
+	c->req = REQ_NONE;
+	c->out_len = c->out_off = 0;
+}
+
+static void accept_some(struct st_server *s, int64_t now_ns)
+{
+	for (unsigned n = 0; n < ST_ACCEPT_PER_TICK; n++) {
+		struct st_conn *c = NULL;
+		int fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) /* EAGAIN: nobody waiting; EMFILE and the like: try next tick */
+			return;
+		for (unsigned i = 0; i < ST_MAX_CONNS && !c; i++)
+			if (s->conns[i].fd < 0)
+				c = &s->conns[i];
+		if (!c) {
+			/* Best effort, never waits: a full socket buffer just loses the line. */
+			(void)!send(fd, rsp_busy, sizeof(rsp_busy) - 1,
+				    MSG_DONTWAIT | MSG_NOSIGNAL);
+			close(fd);
+			s->rejected++;
+			continue;
+		}
+		c->fd = fd;
+		c->deadline_ns = now_ns + ST_CONN_TIMEOUT_NS;
+	}
+}
+
+static enum st_req parse_req(const char *line, size_t len)
+{
+	if (len && line[len - 1] == '\r')
+		len--;
+	if (len == 6 && memcmp(line, "status", 6) == 0)
+		return REQ_TEXT;
+	if (len == 11 && memcmp(line, "status json", 11) == 0)
+		return REQ_JSON;
+	return REQ_BAD;
+}
+
+/* Take what has arrived of the request line (one recv). Returns 0, or -errno: drop it. */
+static int read_req(struct st_conn *c)
+{
+	ssize_t n = recv(c->fd, c->in + c->in_len, ST_REQ_MAX - c->in_len, MSG_DONTWAIT);
+	const char *nl;
+
+	if (n == 0)
+		return -ECONNRESET; /* gone before asking */
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -errno;
+	c->in_len += (unsigned)n;
+	nl = memchr(c->in, '\n', c->in_len);
+	if (nl)
+		c->req = parse_req(c->in, (size_t)(nl - c->in));
+	else if (c->in_len == ST_REQ_MAX)
+		c->req = REQ_BAD;
+	return 0;
+}
+
+static void set_answer(struct st_conn *c, const char *text, size_t len)
+{
+	memcpy(c->out, text, len);
+	c->out_len = len;
+	c->out_off = 0;
+}
+
+/* Format the answer to c's request; the snapshot is taken once per tick. Returns 0 or -EAGAIN
+ * (no snapshot this tick: ask again next tick). */
+static int make_answer(struct st_server *s, struct st_conn *c, bool *has_snap, int64_t now_ns)
+{
+	int n;
+
+	if (c->req == REQ_BAD) {
+		set_answer(c, rsp_unknown, sizeof(rsp_unknown) - 1);
+		return 0;
+	}
+	if (!*has_snap) {
+		if (s->snapshot(s->arg, &s->snap))
+			return -EAGAIN;
+		*has_snap = true;
+	}
+	if (c->req == REQ_JSON)
+		n = st_format_json(s->cfg, &s->snap, now_ns, c->out, ST_RSP_MAX);
+	else
+		n = st_format_text(s->cfg, &s->snap, now_ns, c->out, ST_RSP_MAX);
+	if (n < 0)
+		set_answer(c, rsp_too_large, sizeof(rsp_too_large) - 1);
+	else
+		c->out_len = (size_t)n;
+	c->out_off = 0;
+	return 0;
+}
+
+/* Send what the socket takes now. Returns 1 when all is sent, 0 for later, -errno: drop. */
+static int write_answer(struct st_conn *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0
+											 : -errno;
+		c->out_off += (size_t)n;
+	}
+	return 1;
+}
+
+int st_server_poll(struct st_server *s, int64_t now_ns)
+{
+	bool has_snap = false;
+	int done = 0;
+
+	if (!s->is_open)
+		return 0;
+	accept_some(s, now_ns);
+	for (unsigned i = 0; i < ST_MAX_CONNS; i++) {
+		struct st_conn *c = &s->conns[i];
+		int r = 0;
+
+		if (c->fd < 0)
+			continue;
+		if (now_ns > c->deadline_ns) {
+			conn_close(c);
+			s->dropped++;
+			continue;
+		}
+		if (c->req == REQ_NONE)
+			r = read_req(c);
+		if (r == 0 && c->req != REQ_NONE && !c->out_len &&
+		    make_answer(s, c, &has_snap, now_ns))
+			continue;
+		if (r == 0 && c->out_len)
+			r = write_answer(c);
+		if (r > 0) {
+			conn_close(c);
+			s->answered++;
+			done++;
+		} else if (r < 0) {
+			conn_close(c);
+			s->dropped++;
+		}
+	}
+	return done;
+}
+
+void st_server_close(struct st_server *s)
+{
+	struct stat st;
+
+	if (!s->is_open)
+		return;
+	for (unsigned i = 0; i < ST_MAX_CONNS; i++) {
+		if (s->conns[i].fd >= 0)
+			conn_close(&s->conns[i]);
+		free(s->conns[i].out);
+		s->conns[i].out = NULL;
+	}
+	close(s->lfd);
+	s->lfd = -1;
+	/* Another fluxd may have replaced a file we were slow to serve: leave that one alone. */
+	if (lstat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)
+		unlink(s->path);
+	s->is_open = false;
+}
+
+/* ---- client ---------------------------------------------------------------------------- */
+
+static void cli_usage(FILE *f)
+{
+	char path[ST_PATH_MAX];
+
+	if (st_default_path(path, sizeof(path)))
+		snprintf(path, sizeof(path), "(too long)");
+	fprintf(f,
+		"usage: flux status [--socket PATH] [--json] [--timeout MS]\n"
+		"  ask a running fluxd for the site snapshot\n"
+		"  -s, --socket PATH  fluxd's status socket (default %s)\n"
+		"  -j, --json         one JSON object instead of the human view\n"
+		"  -t, --timeout MS   bound on connect and answer (default %d)\n"
+		"  -h, --help\n"
+		"exit: 0 ok, 1 fluxd answered an error, 2 usage, %d fluxd unreachable\n",
+		path, ST_CLI_TIMEOUT_MS, ST_EXIT_UNREACHABLE);
+}
+
+/*
+ * Connect, send req, read until the server closes. Returns the answer length, or an exit
+ * code as -(code) after printing why.
+ */
+static int cli_ask(const char *path, const char *req, int timeout_ms, char *buf, size_t cap)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = timeout_ms % 1000 * 1000 };
+	int64_t deadline_ns = clk_now_ns() + timeout_ms * CLK_NS_PER_MS;
+	size_t len = 0;
+	int fd, send_err = 0, ret = -ST_EXIT_UNREACHABLE;
+
+	memcpy(sa.sun_path, path, strlen(path) + 1); /* length checked by the caller */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		fprintf(stderr, "flux status: socket: %s\n", strerror(errno));
+		return -1;
+	}
+	/* SO_SNDTIMEO bounds connect() too, when fluxd's backlog is full. */
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		fprintf(stderr, "flux status: cannot connect to %s: %s (is fluxd running?)\n", path,
+			errno == EAGAIN ? "timed out" : strerror(errno));
+		goto out_close;
+	}
+	/* A server that answers at once and closes ("error: busy") makes send() fail with EPIPE:
+	 * read its answer all the same. */
+	if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req))
+		send_err = errno == EAGAIN ? ETIMEDOUT : errno;
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int64_t left_ms = (deadline_ns - clk_now_ns()) / CLK_NS_PER_MS;
+		ssize_t n;
+
+		if (left_ms <= 0 || poll(&p, 1, (int)left_ms) == 0) {
+			fprintf(stderr, "flux status: no answer from %s within %d ms: %s\n", path,
+				timeout_ms, strerror(ETIMEDOUT));
+			goto out_close;
+		}
+		n = recv(fd, buf + len, cap - len, MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno == ECONNRESET)) /* reset: it closed before reading */
+			break;
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "flux status: reading from %s: %s\n", path,
+				strerror(errno));
+			goto out_close;
+		}
+		len += (size_t)n;
+		if (len == cap) {
+			fprintf(stderr, "flux status: answer from %s longer than %zu bytes\n", path,
+				cap - 1);
+			ret = -1;
+			goto out_close;
+		}
+	}
+	if (!len && send_err) {
+		fprintf(stderr, "flux status: cannot send to %s: %s\n", path, strerror(send_err));
+		goto out_close;
+	}
+	if (!len) {
+		fprintf(stderr, "flux status: %s closed the connection without an answer\n", path);
+		goto out_close;
+	}
+	ret = (int)len;
+out_close:
+	close(fd);
+	return ret;
+}
+
+int st_cli_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	char path[ST_PATH_MAX], *buf, *end;
+	const char *sock = NULL;
+	bool is_json = false;
+	long timeout_ms = ST_CLI_TIMEOUT_MS;
+	int opt, n, ret;
+
+	optind = 0; /* glibc: full re-initialisation (tests call this more than once) */
+	while ((opt = getopt_long(argc, argv, "s:jt:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			sock = optarg;
+			break;
+		case 'j':
+			is_json = true;
+			break;
+		case 't':
+			errno = 0;
+			timeout_ms = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || timeout_ms < 1 ||
+			    timeout_ms > 600000) {
+				fprintf(stderr,
+					"flux status: --timeout must be 1..600000 ms, got '%s'\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			cli_usage(stdout);
+			return 0;
+		default:
+			cli_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "flux status: unexpected argument '%s'\n", argv[optind]);
+		cli_usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!sock) {
+		if (st_default_path(path, sizeof(path))) {
+			fprintf(stderr,
+				"flux status: default socket path too long: use --socket\n");
+			return EXIT_USAGE;
+		}
+		sock = path;
+	}
+	if (!*sock || strlen(sock) >= ST_PATH_MAX) {
+		fprintf(stderr, "flux status: --socket must be 1..%d bytes\n", ST_PATH_MAX - 1);
+		return EXIT_USAGE;
+	}
+	buf = malloc(ST_RSP_MAX + 1);
+	if (!buf) {
+		perror("flux status");
+		return 1;
+	}
+	n = cli_ask(sock, is_json ? "status json\n" : "status\n", (int)timeout_ms, buf,
+		    ST_RSP_MAX + 1);
+	if (n < 0) {
+		ret = -n;
+		goto out_free;
+	}
+	buf[n] = '\0';
+	if (strncmp(buf, "error: ", 7) == 0) {
+		fprintf(stderr, "flux status: fluxd at %s answered: %s%s", sock, buf,
+			n && buf[n - 1] == '\n' ? "" : "\n");
+		ret = 1;
+		goto out_free;
+	}
+	ret = fwrite(buf, 1, (size_t)n, stdout) == (size_t)n && fflush(stdout) == 0 ? 0 : 1;
+out_free:
+	free(buf);
+	return ret;
+}

@@ -1,0 +1,1002 @@
+// SPDX-License-Identifier: MIT
+/*
+ * control/status.c: the two views of a snapshot (text names every field; JSON is valid, escapes
+ * ids, and a full site fits ST_RSP_MAX), the server polled by hand with a clock the test sets
+ * (answers, bad and over-long requests, silent clients dropped at the deadline, busy beyond
+ * ST_MAX_CONNS, a racing snapshot retried, socket file mode, stale and live sockets, unlink),
+ * and `flux status` in-process against a server thread (exit codes 0, 1, 2, 3).
+ * Sockets live in a mkdtemp() directory.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "control/policy.h"
+#include "control/status.h"
+#include "devices/powerpack.h"
+#include "rt/clock.h"
+
+#define MS CLK_NS_PER_MS
+
+static char dir[] = "/tmp/flux-test-status-XXXXXX";
+static struct cfg cfg;
+static struct ctl_snapshot snap;
+static char buf[ST_RSP_MAX];
+
+/* ---- a JSON syntax checker (RFC 8259 grammar, no semantic checks) ----------------------- */
+
+static const char *json_value(const char *p);
+
+static const char *json_ws(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	return p;
+}
+
+static const char *json_string(const char *p)
+{
+	if (*p++ != '"')
+		return NULL;
+	for (; *p != '"'; p++) {
+		if ((unsigned char)*p < 0x20)
+			return NULL;
+		if (*p != '\\')
+			continue;
+		p++;
+		if (*p == 'u') {
+			for (int i = 1; i <= 4; i++)
+				if (!strchr("0123456789abcdefABCDEF", p[i]) || !p[i])
+					return NULL;
+			p += 4;
+		} else if (!*p || !strchr("\"\\/bfnrt", *p)) {
+			return NULL;
+		}
+	}
+	return p + 1;
+}
+
+static const char *json_number(const char *p)
+{
+	const char *start;
+
+	if (*p == '-')
+		p++;
+	if (*p == '0')
+		p++;
+	else if (*p >= '1' && *p <= '9')
+		while (*p >= '0' && *p <= '9')
+			p++;
+	else
+		return NULL;
+	if (*p == '.') {
+		start = ++p;
+		while (*p >= '0' && *p <= '9')
+			p++;
+		if (p == start)
+			return NULL;
+	}
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		start = p;
+		while (*p >= '0' && *p <= '9')
+			p++;
+		if (p == start)
+			return NULL;
+	}
+	return p;
+}
+
+static const char *json_seq(const char *p, char close, bool is_object)
+{
+	p = json_ws(p + 1);
+	if (*p == close)
+		return p + 1;
+	for (;;) {
+		if (is_object) {
+			p = json_string(json_ws(p));
+			if (!p)
+				return NULL;
+			p = json_ws(p);
+			if (*p++ != ':')
+				return NULL;
+		}
+		p = json_value(p);
+		if (!p)
+			return NULL;
+		p = json_ws(p);
+		if (*p == close)
+			return p + 1;
+		if (*p++ != ',')
+			return NULL;
+	}
+}
+
+static const char *json_value(const char *p)
+{
+	p = json_ws(p);
+	if (*p == '{')
+		return json_seq(p, '}', true);
+	if (*p == '[')
+		return json_seq(p, ']', false);
+	if (*p == '"')
+		return json_string(p);
+	if (strncmp(p, "true", 4) == 0 || strncmp(p, "null", 4) == 0)
+		return p + 4;
+	if (strncmp(p, "false", 5) == 0)
+		return p + 5;
+	return json_number(p);
+}
+
+static bool is_json(const char *text)
+{
+	const char *end = json_value(text);
+
+	return end && *json_ws(end) == '\0';
+}
+
+/* ---- a site ------------------------------------------------------------------------------ */
+
+static void make_site(unsigned nbess, unsigned nmeters)
+{
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&snap, 0, sizeof(snap));
+	cfg.nbess = snap.nbess = nbess;
+	cfg.nmeters = snap.nmeters = nmeters;
+	for (unsigned i = 0; i < nbess; i++)
+		snprintf(cfg.bess[i].id, CFG_ID_MAX, "bess-%u", i + 1);
+	for (unsigned i = 0; i < nmeters; i++)
+		snprintf(cfg.meters[i].id, CFG_ID_MAX, "meter-%u", i + 1);
+}
+
+/* Two BESS (one fine, one in trouble) and a stale meter, 1000 cycles in. */
+static void make_example(void)
+{
+	make_site(2, 1);
+	snap.cycles = 1000;
+	snap.overruns = 2;
+	snap.t_ns = 5 * CLK_NS_PER_SEC;
+	snap.site_kw = 50;
+	snap.is_valid = snap.has_started = true;
+	snap.bess[0] = (struct ctl_bess_snap){ .soe_pct = 61.5,
+					       .setpoint_kw = 50,
+					       .status = PP_STATUS_READY,
+					       .command_source = 3,
+					       .blocks = 2,
+					       .is_fresh = true,
+					       .is_ready = true,
+					       .is_ours = true,
+					       .writes = 7 };
+	snap.bess[1] = (struct ctl_bess_snap){ .soe_pct = 4,
+					       .status = PP_STATUS_FAULT,
+					       .command_source = 9,
+					       .reasons = SAFETY_STALE | SAFETY_NOT_READY | 0x400,
+					       .last_err = -ECONNREFUSED };
+	snap.meters[0] = (struct ctl_meter_snap){ .power_kw = -12.5, .last_err = -ETIMEDOUT };
+	snap.jitter = (struct ctl_lat){
+		.p50_ns = 12000, .p99_ns = 45000, .p999_ns = 80000, .max_ns = 120000, .count = 999
+	};
+	snap.soe_read.p99_ns = 3 * MS;
+	snap.setpoint_write.max_ns = 7 * MS;
+}
+
+/* The line of the view that starts with `prefix`, copied into line. */
+static bool find_line(const char *text, const char *prefix, char *line, size_t len)
+{
+	for (const char *p = text; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+
+		if (strncmp(p, prefix, strlen(prefix)) == 0) {
+			snprintf(line, len, "%.*s", (int)n, p);
+			return true;
+		}
+		p += n + (nl != NULL);
+	}
+	return false;
+}
+
+static void assert_has(const char *hay, const char *needle)
+{
+	if (!strstr(hay, needle))
+		fail_msg("'%s' not in: %s", needle, hay);
+}
+
+/* ---- formatting ---------------------------------------------------------------------------- */
+
+static void test_text_names_every_field(void **state)
+{
+	char line[512];
+	int n;
+
+	(void)state;
+	make_example();
+	n = st_format_text(&cfg, &snap, 5 * CLK_NS_PER_SEC + 20 * MS, buf, sizeof(buf));
+	assert_int_equal(n, (int)strlen(buf));
+	assert_true(find_line(buf, "fluxd ", line, sizeof(line)));
+	assert_has(line, "cycles 1000");
+	assert_has(line, "overruns 2");
+	assert_has(line, "age 20.0 ms");
+	assert_has(line, "site +50.0 kW");
+	assert_true(find_line(buf, "bess  bess-1", line, sizeof(line)));
+	assert_has(line, "READY");
+	assert_has(line, "SOE  61.5 %");
+	assert_has(line, "setpoint   +50.0 kW");
+	assert_has(line, " fresh ");
+	assert_has(line, " ours ");
+	assert_has(line, "safety none");
+	assert_has(line, "error none");
+	assert_true(find_line(buf, "bess  bess-2", line, sizeof(line)));
+	assert_has(line, "FAULT");
+	assert_has(line, " stale ");
+	assert_has(line, "NOT OURS");
+	assert_has(line, "safety stale,not_ready,0x400");
+	assert_has(line, "error Connection refused");
+	assert_true(find_line(buf, "meter meter-1", line, sizeof(line)));
+	assert_has(line, "-12.5 kW  stale  error Connection timed out");
+	assert_true(find_line(buf, "latency jitter", line, sizeof(line)));
+	assert_has(line, "p50 12.0 us  p99 45.0 us  p99.9 80.0 us  max 120.0 us  n 999");
+	assert_true(find_line(buf, "latency soe_read", line, sizeof(line)));
+	assert_has(line, "p99 3000.0 us");
+	assert_true(find_line(buf, "latency setpoint_write", line, sizeof(line)));
+	assert_has(line, "max 7000.0 us");
+}
+
+static void test_text_before_the_first_cycle_has_no_age(void **state)
+{
+	(void)state;
+	make_site(1, 0);
+	assert_true(st_format_text(&cfg, &snap, 123, buf, sizeof(buf)) > 0);
+	assert_has(buf, "cycles 0");
+	assert_has(buf, "age -");
+	assert_has(buf, "not started");
+	assert_true(st_format_json(&cfg, &snap, 123, buf, sizeof(buf)) > 0);
+	assert_has(buf, "\"age_ms\":null");
+}
+
+static void test_text_keeps_one_line_per_device_whatever_the_id(void **state)
+{
+	unsigned lines = 0;
+
+	(void)state;
+	make_example();
+	snprintf(cfg.bess[0].id, CFG_ID_MAX, "evil\nbess\r\x1b[2J");
+	assert_true(st_format_text(&cfg, &snap, 0, buf, sizeof(buf)) > 0);
+	for (const char *p = buf; *p; p++)
+		lines += *p == '\n';
+	assert_int_equal(lines, 1 + 2 + 1 + 3);
+	assert_has(buf, "evil?bess??[2J");
+}
+
+static void test_json_is_valid_and_carries_the_fields(void **state)
+{
+	(void)state;
+	make_example();
+	assert_true(st_format_json(&cfg, &snap, 5 * CLK_NS_PER_SEC + 20 * MS, buf, sizeof(buf)) >
+		    0);
+	if (!is_json(buf))
+		fail_msg("not JSON: %s", buf);
+	assert_int_equal(buf[strlen(buf) - 1], '\n');
+	assert_has(buf, "\"cycles\":1000,\"overruns\":2,\"age_ms\":20.000,\"site_kw\":50.000");
+	assert_has(buf, "{\"id\":\"bess-1\",\"status\":\"READY\",\"status_code\":1,"
+			"\"soe_pct\":61.500,\"setpoint_kw\":50.000,\"is_fresh\":true,"
+			"\"is_ready\":true,\"is_ours\":true,\"command_source\":3,\"blocks\":2,"
+			"\"safety\":[],\"last_error\":null,\"last_errno\":0,\"writes\":7}");
+	assert_has(buf, "\"safety\":[\"stale\",\"not_ready\",\"0x400\"],"
+			"\"last_error\":\"Connection refused\"");
+	assert_has(buf, "{\"id\":\"meter-1\",\"power_kw\":-12.500,\"is_fresh\":false,"
+			"\"last_error\":\"Connection timed out\"");
+	assert_has(buf, "\"jitter\":{\"p50\":12000,\"p99\":45000,\"p999\":80000,\"max\":120000,"
+			"\"count\":999}");
+}
+
+static void test_json_escapes_ids_and_spells_nan_as_null(void **state)
+{
+	(void)state;
+	make_example();
+	snprintf(cfg.bess[0].id, CFG_ID_MAX, "a\"b\\c\nd\x01");
+	snap.bess[1].soe_pct = NAN;
+	snap.meters[0].power_kw = INFINITY;
+	assert_true(st_format_json(&cfg, &snap, 0, buf, sizeof(buf)) > 0);
+	if (!is_json(buf))
+		fail_msg("not JSON: %s", buf);
+	assert_has(buf, "\"id\":\"a\\\"b\\\\c\\u000ad\\u0001\"");
+	assert_has(buf, "\"soe_pct\":null");
+	assert_has(buf, "\"power_kw\":null");
+}
+
+/* The largest site the config allows, every field at its widest, fits one answer. */
+static void test_full_site_fits_one_answer(void **state)
+{
+	const char *fills[] = { "x", "\"", "\x01" };
+
+	(void)state;
+	for (size_t f = 0; f < sizeof(fills) / sizeof(fills[0]); f++) {
+		make_site(CFG_MAX_BESS, CFG_MAX_METERS);
+		snap.cycles = snap.overruns = UINT64_MAX;
+		snap.site_kw = -1e15;
+		for (unsigned i = 0; i < CFG_MAX_BESS + CFG_MAX_METERS; i++) {
+			char *id =
+			    i < CFG_MAX_BESS ? cfg.bess[i].id : cfg.meters[i - CFG_MAX_BESS].id;
+
+			memset(id, fills[f][0], CFG_ID_MAX - 1);
+			id[CFG_ID_MAX - 1] = '\0';
+		}
+		for (unsigned i = 0; i < CFG_MAX_BESS; i++)
+			snap.bess[i] = (struct ctl_bess_snap){ .soe_pct = -1e15,
+							       .setpoint_kw = -1e15,
+							       .status = 0xffff,
+							       .command_source = 0xffff,
+							       .blocks = 0xffff,
+							       .reasons = ~0u,
+							       .last_err = -ENOTRECOVERABLE,
+							       .writes = UINT64_MAX };
+		for (unsigned i = 0; i < CFG_MAX_METERS; i++)
+			snap.meters[i] = (struct ctl_meter_snap){ .power_kw = -1e15,
+								  .last_err = -ENOTRECOVERABLE };
+		snap.jitter.max_ns = snap.soe_read.max_ns = INT64_MIN;
+		assert_true(st_format_text(&cfg, &snap, INT64_MAX, buf, sizeof(buf)) > 0);
+		assert_true(st_format_json(&cfg, &snap, INT64_MAX, buf, sizeof(buf)) > 0);
+		if (!is_json(buf))
+			fail_msg("not JSON (fill %zu)", f);
+	}
+}
+
+static void test_short_buffer_is_enospc(void **state)
+{
+	char small[64];
+
+	(void)state;
+	make_example();
+	assert_int_equal(st_format_text(&cfg, &snap, 0, small, sizeof(small)), -ENOSPC);
+	assert_int_equal(st_format_json(&cfg, &snap, 0, small, sizeof(small)), -ENOSPC);
+	assert_int_equal(strlen(small), sizeof(small) - 1); /* truncated, terminated */
+	assert_int_equal(st_format_text(&cfg, &snap, 0, small, 0), -ENOSPC);
+}
+
+/* ---- the server, polled by hand ------------------------------------------------------------ */
+
+static int snapshot_calls, snapshot_fails;
+
+static int fake_snapshot(void *arg, struct ctl_snapshot *out)
+{
+	(void)arg;
+	snapshot_calls++;
+	if (snapshot_fails > 0) {
+		snapshot_fails--;
+		return -EAGAIN;
+	}
+	*out = snap;
+	return 0;
+}
+
+static void sock_path(char *path, size_t len, const char *name)
+{
+	snprintf(path, len, "%s/%s", dir, name);
+}
+
+static int open_server(struct st_server *s, const char *name)
+{
+	char path[ST_PATH_MAX];
+
+	sock_path(path, sizeof(path), name);
+	snapshot_calls = snapshot_fails = 0;
+	return st_server_open(s, path, &cfg, fake_snapshot, NULL);
+}
+
+/* A client connected to s (non-blocking); the connection waits in the backlog until polled. */
+static int client(const struct st_server *s)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", s->path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+static void client_send(int fd, const char *text, size_t len)
+{
+	assert_int_equal(send(fd, text, len, MSG_NOSIGNAL | MSG_DONTWAIT), (ssize_t)len);
+}
+
+/* Everything the server sent until it closed (or nothing more is there). Returns the length. */
+static size_t client_read(int fd, char *out, size_t cap)
+{
+	size_t len = 0;
+
+	for (;;) {
+		ssize_t n = recv(fd, out + len, cap - 1 - len, MSG_DONTWAIT);
+
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	out[len] = '\0';
+	return len;
+}
+
+/* 1: the server closed this connection; 0: still open. */
+static int client_is_closed(int fd)
+{
+	char c;
+	ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT | MSG_PEEK);
+
+	return n == 0 || (n < 0 && errno != EAGAIN);
+}
+
+static void test_server_answers_text_and_json(void **state)
+{
+	struct st_server s;
+	int fd;
+
+	(void)state;
+	make_example();
+	assert_int_equal(open_server(&s, "a.sock"), 0);
+	fd = client(&s);
+	client_send(fd, "status\n", 7);
+	assert_int_equal(st_server_poll(&s, 0), 1);
+	client_read(fd, buf, sizeof(buf));
+	assert_has(buf, "bess  bess-1");
+	assert_true(client_is_closed(fd));
+	close(fd);
+
+	fd = client(&s);
+	client_send(fd, "status json\r\n", 13);
+	assert_int_equal(st_server_poll(&s, 0), 1);
+	client_read(fd, buf, sizeof(buf));
+	assert_true(is_json(buf));
+	close(fd);
+	assert_int_equal(s.answered, 2);
+	assert_int_equal(s.dropped, 0);
+	st_server_close(&s);
+}
+
+static void test_server_request_may_arrive_in_pieces(void **state)
+{
+	struct st_server s;
+	int fd;
+
+	(void)state;
+	make_example();
+	assert_int_equal(open_server(&s, "a.sock"), 0);
+	fd = client(&s);
+	client_send(fd, "sta", 3);
+	assert_int_equal(st_server_poll(&s, 0), 0);
+	assert_int_equal(snapshot_calls, 0);
+	client_send(fd, "tus\n", 4);
+	assert_int_equal(st_server_poll(&s, 1 * MS), 1);
+	client_read(fd, buf, sizeof(buf));
+	assert_has(buf, "fluxd cycles 1000");
+	close(fd);
+	st_server_close(&s);
+}
+
+static void test_server_answers_unknown_and_overlong_requests_with_an_error(void **state)
+{
+	static char junk[10 * 1024];
+	const char *bad[] = { "status xml\n", "\n", "STATUS\n", "status json extra\n" };
+	struct st_server s;
+	int fd;
+
+	(void)state;
+	make_example();
+	assert_int_equal(open_server(&s, "a.sock"), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		fd = client(&s);
+		client_send(fd, bad[i], strlen(bad[i]));
+		assert_int_equal(st_server_poll(&s, 0), 1);
+		client_read(fd, buf, sizeof(buf));
+		assert_string_equal(buf, "error: unknown request\n");
+		close(fd);
+	}
+	/* 10 KB without a newline: the first ST_REQ_MAX bytes decide, the rest is never read. */
+	memset(junk, 'j', sizeof(junk));
+	fd = client(&s);
+	client_send(fd, junk, sizeof(junk));
+	assert_int_equal(st_server_poll(&s, 0), 1);
+	client_read(fd, buf, sizeof(buf));
+	assert_string_equal(buf, "error: unknown request\n");
+	assert_true(client_is_closed(fd));
+	close(fd);
+	assert_int_equal(snapshot_calls, 0);
+	/* And the next client is served as if nothing happened. */
+	fd = client(&s);
+	client_send(fd, "status\n", 7);
+	assert_int_equal(st_server_poll(&s, 0), 1);
+	client_read(fd, buf, sizeof(buf));
+	assert_has(buf, "fluxd cycles");
+	close(fd);
+	st_server_close(&s);
+}
+
+static void test_server_drops_a_silent_client_at_its_deadline(void **state)
+{
+	struct st_server s;
+	int fd, fd2;
+
+	(void)state;
+	make_example();
+	assert_int_equal(open_server(&s, "a.sock"), 0);
+	fd = client(&s);
+	assert_int_equal(st_server_poll(&s, 1000 * MS), 0);
+	assert_int_equal(st_server_poll(&s, 1000 * MS + ST_CONN_TIMEOUT_NS), 0);
+	assert_false(client_is_closed(fd));
+	/* A second client is served meanwhile. */
+	fd2 = client(&s);
+	client_send(fd2, "status\n", 7);
+	assert_int_equal(st_server_poll(&s, 1000 * MS + ST_CONN_TIMEOUT_NS), 1);
+	close(fd2);
+	assert_int_equal(st_server_poll(&s, 1000 * MS + ST_CONN_TIMEOUT_NS + 1), 0);
+	assert_true(client_is_closed(fd));
+	assert_int_equal(s.dropped, 1);
+	close(fd);
+	st_server_close(&s);
+}
+
+static void test_server_says_busy_beyond_max_conns(void **state)
+{
+	int fds[ST_MAX_CONNS + 1];
+	struct st_server s;
+
+	(void)state;
+	make_example();
+	assert_int_equal(open_server(&s, "a.sock"), 0);
+	for (unsigned i = 0; i < ST_MAX_CONNS + 1; i++) {
+		fds[i] = client(&s);
+		st_server_poll(&s, 0); /* accepts at most ST_ACCEPT_PER_TICK each time */
+	}
+	for (unsigned i = 0; i < ST_MAX_CONNS; i++)
+		assert_false(client_is_closed(fds[i]));
+	client_read(fds[ST_MAX_CONNS], buf, sizeof(buf));
+	assert_string_equal(buf, "error: busy\n");
+	assert_int_equal(s.rejected, 1);
+	for (unsigned i = 0; i < ST_MAX_CONNS + 1; i++)
+		close(fds[i]);
+	st_server_close(&s);
+}
+
+static void test_server_accepts_at_most_a_few_per_tick(void **state)
+{
+	int fds[ST_ACCEPT_PER_TICK + 1];
+	struct st_server s;
+
+	(void)state;
+	make_example();
+	assert_int_equal(open_server(&s, "a.sock"), 0);
+	for (unsigned i = 0; i < ST_ACCEPT_PER_TICK + 1; i++) {
+		fds[i] = client(&s);
+		client_send(fds[i], "status\n", 7);
+	}
+	assert_int_equal(st_server_poll(&s, 0), ST_ACCEPT_PER_TICK);
+	assert_int_equal(snapshot_calls, 1); /* one snapshot per tick, however many ask */
+	assert_int_equal(st_server_poll(&s, 0), 1);
+	for (unsigned i = 0; i < ST_ACCEPT_PER_TICK + 1; i++)
+		close(fds[i]);
+	st_server_close(&s);
+}
+
+static void test_server_asks_again_when_the_snapshot_races(void **state)
+{
+	struct st_server s;
+	int fd;
+
+	(void)state;
+	make_example();
+	assert_int_equal(open_server(&s, "a.sock"), 0);
+	snapshot_fails = 1;
+	fd = client(&s);
+	client_send(fd, "status\n", 7);
+	assert_int_equal(st_server_poll(&s, 0), 0);
+	assert_false(client_is_closed(fd));
+	assert_int_equal(st_server_poll(&s, 50 * MS), 1);
+	assert_int_equal(snapshot_calls, 2);
+	client_read(fd, buf, sizeof(buf));
+	assert_has(buf, "fluxd cycles");
+	close(fd);
+	st_server_close(&s);
+}
+
+static void test_server_survives_clients_that_leave(void **state)
+{
+	struct st_server s;
+	int fd;
+
+	(void)state;
+	make_example();
+	assert_int_equal(open_server(&s, "a.sock"), 0);
+	fd = client(&s); /* gone before asking */
+	close(fd);
+	fd = client(&s); /* gone after asking, before the answer */
+	client_send(fd, "status\n", 7);
+	close(fd);
+	fd = client(&s); /* half a request, then gone */
+	client_send(fd, "stat", 4);
+	shutdown(fd, SHUT_WR);
+	st_server_poll(&s, 0);
+	close(fd);
+	st_server_poll(&s, 0);
+	for (unsigned i = 0; i < ST_MAX_CONNS; i++)
+		assert_int_equal(s.conns[i].fd, -1);
+	fd = client(&s);
+	client_send(fd, "status\n", 7);
+	assert_int_equal(st_server_poll(&s, 0), 1);
+	close(fd);
+	st_server_close(&s);
+}
+
+/* ---- the socket file ----------------------------------------------------------------------- */
+
+static void test_socket_is_0660_and_unlinked_at_close(void **state)
+{
+	struct st_server s;
+	struct stat st;
+
+	(void)state;
+	make_example();
+	assert_int_equal(open_server(&s, "a.sock"), 0);
+	assert_int_equal(lstat(s.path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0660);
+	st_server_close(&s);
+	assert_int_equal(lstat(s.path, &st), -1);
+	assert_int_equal(errno, ENOENT);
+	st_server_close(&s); /* twice is fine */
+}
+
+static void test_stale_socket_is_replaced_live_one_refused(void **state)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct st_server s, s2;
+	char path[ST_PATH_MAX];
+	int fd;
+
+	(void)state;
+	make_example();
+	/* A socket file whose owner died: bound, never unlinked. */
+	sock_path(path, sizeof(path), "stale.sock");
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+	assert_int_equal(open_server(&s, "stale.sock"), 0);
+	assert_int_equal(open_server(&s2, "stale.sock"), -EADDRINUSE);
+	st_server_close(&s2);  /* a failed open leaves nothing to close */
+	st_server_poll(&s, 0); /* the probe's connection comes and goes */
+	st_server_close(&s);
+
+	sock_path(path, sizeof(path), "plain");
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(open_server(&s, "plain"), -EEXIST);
+	assert_int_equal(access(path, F_OK), 0); /* not ours to remove */
+	unlink(path);
+}
+
+static void test_close_leaves_a_socket_file_that_is_not_ours(void **state)
+{
+	struct st_server s;
+	int fd;
+
+	(void)state;
+	make_example();
+	assert_int_equal(open_server(&s, "a.sock"), 0);
+	unlink(s.path);
+	fd = open(s.path, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	st_server_close(&s);
+	assert_int_equal(access(s.path, F_OK), 0);
+	unlink(s.path);
+}
+
+static void test_open_errors(void **state)
+{
+	struct st_server s;
+	char path[200];
+
+	(void)state;
+	make_example();
+	memset(path, 'p', sizeof(path) - 1);
+	path[sizeof(path) - 1] = '\0';
+	assert_int_equal(st_server_open(&s, path, &cfg, fake_snapshot, NULL), -ENAMETOOLONG);
+	assert_int_equal(st_server_open(&s, "", &cfg, fake_snapshot, NULL), -EINVAL);
+	assert_int_equal(st_server_open(&s, "x", &cfg, NULL, NULL), -EINVAL);
+	assert_int_equal(open_server(&s, "no-such-dir/a.sock"), -ENOENT); /* bind fails */
+	st_server_close(&s);
+	assert_int_equal(st_server_poll(&s, 0), 0);
+}
+
+static void test_close_is_safe_on_a_zeroed_server(void **state)
+{
+	struct st_server s = { 0 };
+
+	(void)state;
+	st_server_close(&s);
+	assert_int_equal(st_server_poll(&s, 0), 0);
+}
+
+static void test_default_path(void **state)
+{
+	char path[ST_PATH_MAX];
+	pid_t pid;
+	int status;
+
+	(void)state;
+	assert_int_equal(st_default_path(path, 8), -ENAMETOOLONG);
+	if (geteuid() != 0) {
+		setenv("XDG_RUNTIME_DIR", "/run/user/1000", 1);
+		assert_int_equal(st_default_path(path, sizeof(path)), 0);
+		assert_string_equal(path, "/run/user/1000/fluxd.sock");
+		return;
+	}
+	assert_int_equal(st_default_path(path, sizeof(path)), 0);
+	assert_string_equal(path, "/run/flux/fluxd.sock");
+	/* The user branches in a child that gives up root. */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char want[64];
+		int bad = 0;
+
+		if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
+			_exit(2);
+		setenv("XDG_RUNTIME_DIR", "/run/user/65534", 1);
+		bad |= st_default_path(path, sizeof(path)) ||
+		       strcmp(path, "/run/user/65534/fluxd.sock") != 0;
+		unsetenv("XDG_RUNTIME_DIR");
+		snprintf(want, sizeof(want), "/tmp/fluxd-%u.sock", 65534u);
+		bad |= st_default_path(path, sizeof(path)) || strcmp(path, want) != 0;
+		_exit(bad);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* ---- `flux status` in-process --------------------------------------------------------------- */
+
+/* stdout and stderr of st_cli_main(), captured in a file. */
+struct capture {
+	int saved_out, saved_err, fd;
+	char text[ST_RSP_MAX + 1024];
+};
+
+static int run_cli(struct capture *c, char **argv)
+{
+	int argc = 0, ret;
+	ssize_t n;
+
+	while (argv[argc])
+		argc++;
+	fflush(stdout);
+	fflush(stderr);
+	c->fd = open(dir, O_TMPFILE | O_RDWR, 0600);
+	assert_true(c->fd >= 0);
+	c->saved_out = dup(1);
+	c->saved_err = dup(2);
+	dup2(c->fd, 1);
+	dup2(c->fd, 2);
+	ret = st_cli_main(argc, argv);
+	fflush(stdout);
+	fflush(stderr);
+	dup2(c->saved_out, 1);
+	dup2(c->saved_err, 2);
+	close(c->saved_out);
+	close(c->saved_err);
+	n = pread(c->fd, c->text, sizeof(c->text) - 1, 0);
+	c->text[n > 0 ? n : 0] = '\0';
+	close(c->fd);
+	return ret;
+}
+
+struct srv_thread {
+	struct st_server srv;
+	pthread_t thread;
+	atomic_bool stop;
+};
+
+/* fluxd's loop in small: poll every 2 ms. */
+static void *srv_main(void *arg)
+{
+	struct srv_thread *t = arg;
+	struct timespec ts = { .tv_nsec = 2 * MS };
+
+	while (!atomic_load(&t->stop)) {
+		st_server_poll(&t->srv, clk_now_ns());
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+static void test_cli_prints_the_answer(void **state)
+{
+	static struct srv_thread t;
+	static struct capture cap;
+	char *text[] = { "status", "--socket", t.srv.path, NULL };
+	char *json[] = { "status", "-s", t.srv.path, "--json", "--timeout", "1000", NULL };
+
+	(void)state;
+	make_example();
+	assert_int_equal(open_server(&t.srv, "cli.sock"), 0);
+	atomic_store(&t.stop, false);
+	assert_int_equal(pthread_create(&t.thread, NULL, srv_main, &t), 0);
+	assert_int_equal(run_cli(&cap, text), 0);
+	assert_has(cap.text, "bess  bess-2   FAULT");
+	assert_int_equal(run_cli(&cap, json), 0);
+	if (!is_json(cap.text))
+		fail_msg("not JSON: %s", cap.text);
+	atomic_store(&t.stop, true);
+	pthread_join(t.thread, NULL);
+	st_server_close(&t.srv);
+}
+
+static void test_cli_exit_3_when_unreachable(void **state)
+{
+	static struct capture cap;
+	struct st_server s;
+	char path[ST_PATH_MAX];
+	char *argv[] = { "status", "--socket", path, "--timeout", "200", NULL };
+	int64_t t0;
+
+	(void)state;
+	make_example();
+	sock_path(path, sizeof(path), "nobody.sock");
+	assert_int_equal(run_cli(&cap, argv), ST_EXIT_UNREACHABLE);
+	assert_has(cap.text, "cannot connect to ");
+	assert_has(cap.text, path);
+	assert_has(cap.text, "No such file or directory");
+	/* A server that accepts (the backlog does) but never answers: the timeout holds. */
+	assert_int_equal(open_server(&s, "nobody.sock"), 0);
+	t0 = clk_now_ns();
+	assert_int_equal(run_cli(&cap, argv), ST_EXIT_UNREACHABLE);
+	assert_true(clk_now_ns() - t0 < 2000 * MS);
+	assert_has(cap.text, "no answer from ");
+	assert_has(cap.text, "within 200 ms");
+	st_server_close(&s);
+}
+
+/* A server that answers one connection at once, without reading (as "error: busy" is sent),
+ * with `answer` (maybe empty), and closes. */
+struct rude_srv {
+	int lfd;
+	const char *answer;
+};
+
+static void *rude_main(void *arg)
+{
+	struct rude_srv *r = arg;
+	int fd = accept(r->lfd, NULL, NULL);
+
+	if (fd >= 0) {
+		(void)!send(fd, r->answer, strlen(r->answer), MSG_NOSIGNAL);
+		close(fd);
+	}
+	return NULL;
+}
+
+static int run_cli_against_rude(struct capture *cap, const char *answer)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char *argv[] = { "status", "--socket", sa.sun_path, NULL };
+	struct rude_srv r = { .answer = answer };
+	pthread_t thread;
+	int ret;
+
+	sock_path(sa.sun_path, sizeof(sa.sun_path), "rude.sock");
+	r.lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(r.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(r.lfd, 1), 0);
+	assert_int_equal(pthread_create(&thread, NULL, rude_main, &r), 0);
+	ret = run_cli(cap, argv);
+	pthread_join(thread, NULL);
+	close(r.lfd);
+	unlink(sa.sun_path);
+	return ret;
+}
+
+static void test_cli_exit_1_on_an_error_answer(void **state)
+{
+	static struct capture cap;
+
+	(void)state;
+	for (int i = 0; i < 20; i++) { /* the answer races the request: both orders */
+		assert_int_equal(run_cli_against_rude(&cap, "error: busy\n"), 1);
+		assert_has(cap.text, "answered: error: busy");
+	}
+}
+
+static void test_cli_exit_3_when_closed_without_an_answer(void **state)
+{
+	static struct capture cap;
+
+	(void)state;
+	assert_int_equal(run_cli_against_rude(&cap, ""), ST_EXIT_UNREACHABLE);
+	if (!strstr(cap.text, "without an answer") && !strstr(cap.text, "cannot send"))
+		fail_msg("unexpected message: %s", cap.text);
+}
+
+static void test_cli_usage(void **state)
+{
+	static struct capture cap;
+	char *help[] = { "status", "--help", NULL };
+	char *bad_timeout[] = { "status", "--timeout", "0", NULL };
+	char *junk_timeout[] = { "status", "--timeout", "5x", NULL };
+	char *extra[] = { "status", "now", NULL };
+	char *unknown[] = { "status", "--yaml", NULL };
+	char *empty[] = { "status", "--socket", "", NULL };
+
+	(void)state;
+	assert_int_equal(run_cli(&cap, help), 0);
+	assert_has(cap.text, "usage: flux status");
+	assert_int_equal(run_cli(&cap, bad_timeout), 2);
+	assert_has(cap.text, "--timeout");
+	assert_int_equal(run_cli(&cap, junk_timeout), 2);
+	assert_int_equal(run_cli(&cap, extra), 2);
+	assert_has(cap.text, "unexpected argument 'now'");
+	assert_int_equal(run_cli(&cap, unknown), 2);
+	assert_int_equal(run_cli(&cap, empty), 2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_text_names_every_field),
+		cmocka_unit_test(test_text_before_the_first_cycle_has_no_age),
+		cmocka_unit_test(test_text_keeps_one_line_per_device_whatever_the_id),
+		cmocka_unit_test(test_json_is_valid_and_carries_the_fields),
+		cmocka_unit_test(test_json_escapes_ids_and_spells_nan_as_null),
+		cmocka_unit_test(test_full_site_fits_one_answer),
+		cmocka_unit_test(test_short_buffer_is_enospc),
+		cmocka_unit_test(test_server_answers_text_and_json),
+		cmocka_unit_test(test_server_request_may_arrive_in_pieces),
+		cmocka_unit_test(test_server_answers_unknown_and_overlong_requests_with_an_error),
+		cmocka_unit_test(test_server_drops_a_silent_client_at_its_deadline),
+		cmocka_unit_test(test_server_says_busy_beyond_max_conns),
+		cmocka_unit_test(test_server_accepts_at_most_a_few_per_tick),
+		cmocka_unit_test(test_server_asks_again_when_the_snapshot_races),
+		cmocka_unit_test(test_server_survives_clients_that_leave),
+		cmocka_unit_test(test_socket_is_0660_and_unlinked_at_close),
+		cmocka_unit_test(test_stale_socket_is_replaced_live_one_refused),
+		cmocka_unit_test(test_close_leaves_a_socket_file_that_is_not_ours),
+		cmocka_unit_test(test_open_errors),
+		cmocka_unit_test(test_close_is_safe_on_a_zeroed_server),
+		cmocka_unit_test(test_default_path),
+		cmocka_unit_test(test_cli_prints_the_answer),
+		cmocka_unit_test(test_cli_exit_3_when_unreachable),
+		cmocka_unit_test(test_cli_exit_1_on_an_error_answer),
+		cmocka_unit_test(test_cli_exit_3_when_closed_without_an_answer),
+		cmocka_unit_test(test_cli_usage),
+	};
+	int ret;
+
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	ret = cmocka_run_group_tests_name("control/status", tests, NULL, NULL);
+	rmdir(dir);
+	return ret;
+}
