@@ -13,6 +13,7 @@
 
 #include "control/ctl_int.h"
 #include "rt/clock.h"
+#include "rt/probe.h"
 
 static void log_event(struct ctl *c, uint16_t event, unsigned dev, int err, double a, double b)
 {
@@ -53,6 +54,7 @@ static void on_bess_sample(struct ctl *c, unsigned i, const struct eng_msg *m, i
 	b->last_ok_ns = m->t_done_ns;
 	b->last_err = 0;
 	hist_record(&c->soe_read, now - m->t_cmd_ns);
+	FLUX_PROBE(sample_consumed, i, m->cycle, (int64_t)(b->soe_pct * 100), m->t_cmd_ns);
 
 	/* Command source: verify a claim with a read made after its ack; watch it after. */
 	if (b->claim == CLAIM_VERIFY && m->t_sent_ns > b->claim_ack_ns) {
@@ -119,6 +121,7 @@ static void on_ack(struct ctl *c, unsigned i, const struct eng_msg *m)
 	}
 	b->acked_kw = mb_get_i16(m->data.regs[0]);
 	hist_record(&c->setpoint_write, m->t_done_ns - m->t_cmd_ns);
+	FLUX_PROBE(write_ack, i, (int64_t)b->acked_kw, m->cycle, m->t_done_ns);
 }
 
 /* Returns 1 if m is a sample of the current cycle (one of those the window waits for). */
@@ -273,6 +276,7 @@ static void decide(struct ctl *c, int64_t now)
 		    now - b->last_write_ns < site->heartbeat_ns)
 			continue;
 		push_write(c, i, PP_REG_TARGET_POWER, mb_from_i16((int16_t)kw));
+		FLUX_PROBE(setpoint_push, i, kw, PP_REG_TARGET_POWER, c->cycle);
 		b->last_written_kw = kw;
 		b->writes++;
 		b->has_written = true;
@@ -392,10 +396,12 @@ void *ctl_loop_main(void *arg)
 					NULL);
 		t0 = c->cyc.start_ns;
 		c->cycle++;
+		FLUX_PROBE(cycle_start, c->cycle, c->cyc.start_ns, c->cyc.wake_ns);
 		for (unsigned d = 0; d < c->ndev; d++)
 			c->cmds[d] = (struct eng_cmd){ .kind = ENG_CMD_POLL, .dev = (uint16_t)d,
 						       .cycle = c->cycle,
 						       .t_push_ns = clk_now_ns() };
+		FLUX_PROBE(poll_push, c->cycle, c->ndev, c->cmds[0].t_push_ns);
 		eng_submit(c->eng, c->cmds, c->ndev);
 		gather(c, t0 + c->cfg->site.read_window_ns);
 		now = clk_now_ns();
@@ -403,6 +409,7 @@ void *ctl_loop_main(void *arg)
 		claim_sources(c, now);
 		decide(c, now);
 		publish(c, now);
+		FLUX_PROBE(cycle_end, c->cycle, t0, clk_now_ns());
 	}
 	shutdown_bess(c);
 	publish(c, clk_now_ns());

@@ -16,6 +16,7 @@
 
 #include "io/engine_int.h"
 #include "rt/clock.h"
+#include "rt/probe.h"
 
 #define NEVER INT64_MAX
 
@@ -313,6 +314,7 @@ static void send_item(struct eng *e, struct eng_conn *c, unsigned ci, unsigned i
 	it->t_sent_ns = now;
 	count(&e->ds[it->dev].c.requests, 1);
 	count(&e->ds[it->dev].c.bytes_tx, (uint64_t)n);
+	FLUX_PROBE(request_sent, it->dev, q->fc, q->addr, q->tid, it->attempts);
 	send_tx(e, c, ci);
 }
 
@@ -601,6 +603,7 @@ static void handle_frame(struct eng *e, struct eng_conn *c, const uint8_t *frame
 	}
 	err = mb_decode_rsp(&c->req, frame, len, e->devs[it->dev].ignore_tid ? MB_RSP_ANY_TID : 0,
 			    &rsp);
+	FLUX_PROBE(response_parsed, it->dev, c->req.fc, c->req.addr, tid, err);
 	if (err == 0 || (-err >= MB_EXC_BASE && -err < MB_EXC_END)) {
 		count(&ds->c.responses, 1);
 		hist_record(&ds->rtt, now - it->t_sent_ns);
