@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
  * flux: the operator's tool. A table of subcommands, each living with the part of Flux it
- * exercises (`sim` in devices/, `status` in control/); this file only dispatches and prints
- * the usage.
+ * exercises (`sim` in devices/, `status` in control/, `read` `write` `scan` in io/); this file
+ * only dispatches and prints the usage.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "control/status.h"
 #include "devices/sim.h"
+#include "io/tools.h"
 
 #define EXIT_USAGE 2
 
@@ -25,6 +26,15 @@ static const struct flux_cmd cmds[] = {
 	{ .name = "status",
 	  .main = st_cli_main,
 	  .summary = "ask a running fluxd for the site snapshot (Unix socket)" },
+	{ .name = "read",
+	  .main = rd_main,
+	  .summary = "read Modbus TCP registers or coils, once or polling (modpoll)" },
+	{ .name = "write",
+	  .main = wr_main,
+	  .summary = "write Modbus TCP registers or coils, echo verified (modpoll)" },
+	{ .name = "scan",
+	  .main = scan_main,
+	  .summary = "find Modbus TCP units on addresses, ranges, CIDR blocks (mbscan)" },
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,501 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `flux read`: modpoll's job. Reads coils, inputs or registers once, or polls them on absolute
+ * deadlines (no drift: poll k is due at start + k x interval; missed periods are skipped and
+ * counted) and prints a summary with RTT percentiles at the end or on SIGINT.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "io/tools_int.h"
+#include "rt/clock.h"
+#include "rt/hist.h"
+
+#define CMD "read"
+
+static volatile sig_atomic_t rd_stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	rd_stop = 1;
+}
+
+enum out_fmt { OUT_TEXT, OUT_JSON, OUT_CSV };
+
+struct rd_opts {
+	const char *host;
+	uint16_t port;
+	uint8_t unit;
+	uint8_t fc;
+	uint16_t addr; /* PDU address */
+	unsigned count; /* values */
+	enum tool_type type;
+	bool has_type;
+	enum mb_order order;
+	double scale; /* printed value = raw / scale; 0: none */
+	int64_t timeout_ns;
+	unsigned retries;
+	int64_t interval_ns; /* 0: no polling */
+	long times;          /* polls; < 0 forever */
+	enum out_fmt fmt;
+	unsigned base; /* 1 with --one-based */
+};
+
+enum { OPT_ORDER = 256, OPT_SCALE, OPT_RETRIES, OPT_JSON, OPT_CSV, OPT_ONE_BASED };
+
+static const struct option options[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ "port", required_argument, NULL, 'p' },
+	{ "unit", required_argument, NULL, 'a' },
+	{ "address", required_argument, NULL, 'r' },
+	{ "count", required_argument, NULL, 'c' },
+	{ "function", required_argument, NULL, 'f' },
+	{ "type", required_argument, NULL, 't' },
+	{ "order", required_argument, NULL, OPT_ORDER },
+	{ "scale", required_argument, NULL, OPT_SCALE },
+	{ "timeout", required_argument, NULL, 'o' },
+	{ "retries", required_argument, NULL, OPT_RETRIES },
+	{ "interval", required_argument, NULL, 'l' },
+	{ "times", required_argument, NULL, 'n' },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "csv", no_argument, NULL, OPT_CSV },
+	{ "one-based", no_argument, NULL, OPT_ONE_BASED },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void usage(FILE *f)
+{
+	fputs("usage: flux read [-p PORT] [-a UNIT] -r ADDR [-c COUNT] [-f 1|2|3|4]\n"
+	      "                 [-t u16|i16|u32|i32|f32|hex] [--order abcd|cdab|badc|dcba]\n"
+	      "                 [--scale S] [-o TIMEOUT] [--retries N] [-l INTERVAL]\n"
+	      "                 [-n TIMES | -1] [--json|--csv] [--one-based] HOST\n"
+	      "Read COUNT values from a Modbus TCP unit and print them (modpoll's job).\n"
+	      "  -p PORT         TCP port (502)\n"
+	      "  -a UNIT         unit id 0..255 (1)\n"
+	      "  -r ADDR         first PDU address, 0..65535 (the seed's: SOE is 2026)\n"
+	      "  -c COUNT        values to read (1); registers = COUNT x the type's width\n"
+	      "  -f 1|2|3|4      function: coils, discrete inputs, holding (3, default), input\n"
+	      "  -t TYPE         u16 (default) i16 u32 i32 f32 (2 registers each) hex\n"
+	      "  --order O       word order of 32-bit types: abcd (default) cdab badc dcba\n"
+	      "  --scale S       print raw / S (profile convention: 1000 turns W into kW)\n"
+	      "  -o TIMEOUT      per request and for the connect: 500ms, 2s; bare = seconds (1s)\n"
+	      "  --retries N     more attempts after a timeout or a lost connection (0)\n"
+	      "  -l INTERVAL     poll every INTERVAL: 100ms, 1s; bare = milliseconds\n"
+	      "  -n TIMES        polls to make (with -l: forever until SIGINT; alone: every 1s)\n"
+	      "  -1              poll once (the default without -l and -n)\n"
+	      "  --json | --csv  machine-readable output (one JSON object or CSV row per poll)\n"
+	      "  --one-based     ADDR is a 1-based reference as modpoll's -r (2027 reads 2026)\n"
+	      "Polling prints a timestamped line per poll and a summary (polls, errors, RTT\n"
+	      "p50/p99/max) when TIMES is reached or on SIGINT.\n"
+	      "Exit: 0 ok, 1 Modbus exception or protocol error, 2 usage, 3 connection/timeout.\n"
+	      "example: flux read -a 1 -r 2026 -c 1 192.168.1.100       (BESS SOE)\n"
+	      "         flux read -r 0x40 -t f32 --scale 1000 -l 1s 192.168.1.101\n",
+	      f);
+}
+
+static int bad_usage(const char *msg)
+{
+	fprintf(stderr, "flux " CMD ": %s (flux read --help)\n", msg);
+	return TOOL_EXIT_USAGE;
+}
+
+/* Returns 0 to go on, or an exit code (> 0), or -1 after --help. */
+static int parse(struct rd_opts *o, int argc, char **argv)
+{
+	unsigned long v, addr = 0;
+	bool has_addr = false, has_times = false;
+	int c, r;
+
+	*o = (struct rd_opts){ .port = 502, .unit = 1, .fc = MB_FC_READ_HOLDING_REGISTERS,
+			       .count = 1, .order = MB_ORDER_ABCD, .timeout_ns = CLK_NS_PER_SEC,
+			       .times = 1 };
+	optind = 0;
+	opterr = 1;
+	while ((c = getopt_long(argc, argv, "hp:a:r:c:f:t:o:l:n:1", options, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			usage(stdout);
+			return -1;
+		case 'p':
+			if (tool_parse_ulong(CMD, "-p", optarg, 1, 65535, &v))
+				return TOOL_EXIT_USAGE;
+			o->port = (uint16_t)v;
+			break;
+		case 'a':
+			if (tool_parse_ulong(CMD, "-a", optarg, 0, 255, &v))
+				return TOOL_EXIT_USAGE;
+			o->unit = (uint8_t)v;
+			break;
+		case 'r':
+			if (tool_parse_ulong(CMD, "-r", optarg, 0, 65536, &addr))
+				return TOOL_EXIT_USAGE;
+			has_addr = true;
+			break;
+		case 'c':
+			if (tool_parse_ulong(CMD, "-c", optarg, 1, MB_MAX_READ_BITS, &v))
+				return TOOL_EXIT_USAGE;
+			o->count = (unsigned)v;
+			break;
+		case 'f':
+			if (tool_parse_ulong(CMD, "-f", optarg, 1, 4, &v))
+				return TOOL_EXIT_USAGE;
+			o->fc = (uint8_t)v;
+			break;
+		case 't':
+			r = tool_parse_type(optarg);
+			if (r < 0)
+				return bad_usage("-t: want u16, i16, u32, i32, f32 or hex");
+			o->type = (enum tool_type)r;
+			o->has_type = true;
+			break;
+		case OPT_ORDER:
+			r = mb_order_parse(optarg);
+			if (r < 0)
+				return bad_usage("--order: want abcd, cdab, badc or dcba");
+			o->order = (enum mb_order)r;
+			break;
+		case OPT_SCALE: {
+			char *end;
+
+			o->scale = strtod(optarg, &end);
+			if (end == optarg || *end || !isfinite(o->scale) || o->scale == 0)
+				return bad_usage("--scale: want a non-zero number");
+			break;
+		}
+		case 'o':
+			if (tool_parse_duration(CMD, "-o", optarg, CLK_NS_PER_SEC, 1000000,
+						3600 * CLK_NS_PER_SEC, &o->timeout_ns))
+				return TOOL_EXIT_USAGE;
+			break;
+		case OPT_RETRIES:
+			if (tool_parse_ulong(CMD, "--retries", optarg, 0, 100, &v))
+				return TOOL_EXIT_USAGE;
+			o->retries = (unsigned)v;
+			break;
+		case 'l':
+			if (tool_parse_duration(CMD, "-l", optarg, 1000000, 1000000,
+						24 * 3600 * CLK_NS_PER_SEC, &o->interval_ns))
+				return TOOL_EXIT_USAGE;
+			if (!has_times)
+				o->times = -1;
+			break;
+		case 'n':
+			if (tool_parse_ulong(CMD, "-n", optarg, 1, 1000000000, &v))
+				return TOOL_EXIT_USAGE;
+			o->times = (long)v;
+			has_times = true;
+			break;
+		case '1':
+			o->times = 1;
+			has_times = true;
+			break;
+		case OPT_JSON:
+			o->fmt = OUT_JSON;
+			break;
+		case OPT_CSV:
+			o->fmt = OUT_CSV;
+			break;
+		case OPT_ONE_BASED:
+			o->base = 1;
+			break;
+		default:
+			return bad_usage("unknown option");
+		}
+	}
+	if (!has_addr)
+		return bad_usage("-r ADDR is required");
+	if (optind != argc - 1)
+		return bad_usage(optind >= argc ? "HOST is required" : "one HOST only");
+	o->host = argv[optind];
+	if (o->base && addr == 0)
+		return bad_usage("--one-based: references start at 1");
+	addr -= o->base;
+	if (addr > 0xFFFF)
+		return bad_usage("-r: PDU addresses are 0..65535 (use --one-based for 1..65536)");
+	o->addr = (uint16_t)addr;
+	if (o->fc <= MB_FC_READ_DISCRETE_INPUTS && o->has_type)
+		return bad_usage("-t applies to registers (-f 3 or 4), not to coils or inputs");
+	if (o->fc <= MB_FC_READ_DISCRETE_INPUTS && o->scale != 0)
+		return bad_usage("--scale applies to registers (-f 3 or 4)");
+	if (o->type == TOOL_HEX && o->scale != 0)
+		return bad_usage("--scale does not apply to -t hex");
+	if (o->fc >= MB_FC_READ_HOLDING_REGISTERS &&
+	    o->count * tool_type_regs(o->type) > MB_MAX_READ_REGS)
+		return bad_usage("-c: at most 125 registers per read (62 values of a 32-bit type)");
+	if (o->addr + o->count * (o->fc >= MB_FC_READ_HOLDING_REGISTERS ? tool_type_regs(o->type)
+								       : 1) > 0x10000)
+		return bad_usage("-r/-c: the read would run past address 65535");
+	if (has_times && o->times != 1 && !o->interval_ns)
+		o->interval_ns = CLK_NS_PER_SEC;
+	return 0;
+}
+
+/* Print value i of a successful read into buf. */
+static void format_value(char *buf, size_t cap, const struct rd_opts *o, const struct mb_rsp *rsp,
+			 unsigned i)
+{
+	uint16_t regs[2] = { 0, 0 };
+	double v;
+
+	if (o->fc <= MB_FC_READ_DISCRETE_INPUTS) {
+		snprintf(buf, cap, "%d", mb_get_bit(rsp->data, i));
+		return;
+	}
+	mb_regs_from_wire(regs, rsp->data + 2 * i * tool_type_regs(o->type), tool_type_regs(o->type));
+	switch (o->type) {
+	case TOOL_HEX:
+		snprintf(buf, cap, "0x%04X", regs[0]);
+		return;
+	case TOOL_I16:
+		v = mb_get_i16(regs[0]);
+		break;
+	case TOOL_U32:
+		v = mb_get_u32(regs, o->order);
+		break;
+	case TOOL_I32:
+		v = mb_get_i32(regs, o->order);
+		break;
+	case TOOL_F32:
+		v = mb_get_f32(regs, o->order);
+		break;
+	case TOOL_U16:
+	default:
+		v = regs[0];
+		break;
+	}
+	if (o->scale != 0)
+		v /= o->scale;
+	if (o->fmt == OUT_JSON && !isfinite(v))
+		snprintf(buf, cap, "null");
+	else if (o->type == TOOL_F32 || o->scale != 0)
+		snprintf(buf, cap, "%.7g", v);
+	else
+		snprintf(buf, cap, "%.0f", v);
+}
+
+/* Reference of value i in the user's numbering. */
+static unsigned ref_of(const struct rd_opts *o, unsigned i)
+{
+	unsigned width = o->fc >= MB_FC_READ_HOLDING_REGISTERS ? tool_type_regs(o->type) : 1;
+
+	return o->addr + i * width + o->base;
+}
+
+static void print_header(const struct rd_opts *o)
+{
+	if (o->fmt != OUT_CSV)
+		return;
+	fputs("time,rtt_ms", stdout);
+	for (unsigned i = 0; i < o->count; i++)
+		printf(",%u", ref_of(o, i));
+	fputs(",error\n", stdout);
+}
+
+/* JSON string body: the error texts hold no quotes or control bytes but be safe. */
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", *s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+static void print_ok(const struct rd_opts *o, const struct tool_conn *c,
+		     const struct mb_rsp *rsp, bool is_poll)
+{
+	char ts[40], val[48];
+
+	tool_timestamp(ts, sizeof(ts));
+	switch (o->fmt) {
+	case OUT_JSON:
+		printf("{\"time\":\"%s\",\"host\":\"%s\",\"unit\":%u,\"function\":%u,"
+		       "\"address\":%u,\"type\":\"%s\",\"order\":\"%s\",\"rtt_ms\":%.3f,\"values\":[",
+		       ts, c->name, o->unit, o->fc, o->addr,
+		       o->fc <= MB_FC_READ_DISCRETE_INPUTS ? "bit" : tool_type_name(o->type),
+		       mb_order_name(o->order), clk_ns_to_ms(c->rtt_ns));
+		for (unsigned i = 0; i < o->count; i++) {
+			format_value(val, sizeof(val), o, rsp, i);
+			printf(i ? ",%s" : "%s", val);
+		}
+		fputs("]}\n", stdout);
+		break;
+	case OUT_CSV:
+		printf("%s,%.3f", ts, clk_ns_to_ms(c->rtt_ns));
+		for (unsigned i = 0; i < o->count; i++) {
+			format_value(val, sizeof(val), o, rsp, i);
+			printf(",%s", val);
+		}
+		fputs(",\n", stdout);
+		break;
+	case OUT_TEXT:
+		if (is_poll) {
+			printf("%s", ts);
+			for (unsigned i = 0; i < o->count; i++) {
+				format_value(val, sizeof(val), o, rsp, i);
+				printf(" [%u]: %s", ref_of(o, i), val);
+			}
+			printf("  (%.3f ms)\n", clk_ns_to_ms(c->rtt_ns));
+		} else {
+			for (unsigned i = 0; i < o->count; i++) {
+				format_value(val, sizeof(val), o, rsp, i);
+				printf("[%u]: %s\n", ref_of(o, i), val);
+			}
+		}
+		break;
+	}
+}
+
+static void print_err(const struct rd_opts *o, const struct tool_conn *c,
+		      const struct mb_req *req, int err, bool is_poll)
+{
+	char ts[40], what[256], tx[TOOL_HEX_MAX], rx[TOOL_HEX_MAX];
+
+	if (o->fmt == OUT_TEXT && !is_poll) {
+		tool_report(stderr, CMD, c, req, err, o->base);
+		return;
+	}
+	tool_timestamp(ts, sizeof(ts));
+	tool_describe(what, sizeof(what), c, req, err, o->base);
+	tool_hex(tx, sizeof(tx), c->tx, c->tx_len);
+	tool_hex(rx, sizeof(rx), c->rx, c->rx_len);
+	switch (o->fmt) {
+	case OUT_JSON:
+		printf("{\"time\":\"%s\",\"host\":\"%s\",\"unit\":%u,\"function\":%u,"
+		       "\"address\":%u,\"error\":",
+		       ts, c->name, o->unit, o->fc, o->addr);
+		json_str(what);
+		printf(",\"exit\":%d,\"sent\":\"%s\",\"recv\":\"%s\"}\n", tool_exit_code(err),
+		       c->tx_len ? tx : "", c->rx_len ? rx : "");
+		break;
+	case OUT_CSV:
+		printf("%s,", ts);
+		for (unsigned i = 0; i < o->count; i++)
+			putchar(',');
+		printf(",\"%s; sent %s; recv %s\"\n", what, tx, rx);
+		break;
+	case OUT_TEXT:
+		printf("%s error: %s; sent %s; recv %s\n", ts, what, tx, rx);
+		break;
+	}
+}
+
+static void print_summary(const struct rd_opts *o, const struct tool_conn *c, long polls,
+			  long errors, uint64_t missed, const struct hist *rtt)
+{
+	double p50 = clk_ns_to_ms(hist_percentile(rtt, 50));
+	double p99 = clk_ns_to_ms(hist_percentile(rtt, 99));
+	double max = clk_ns_to_ms(rtt->max_ns);
+
+	if (o->fmt == OUT_JSON) {
+		printf("{\"summary\":{\"host\":\"%s\",\"unit\":%u,\"polls\":%ld,\"errors\":%ld,"
+		       "\"missed_intervals\":%llu,\"rtt_ms\":{\"p50\":%.3f,\"p99\":%.3f,"
+		       "\"max\":%.3f}}}\n",
+		       c->name, o->unit, polls, errors, (unsigned long long)missed, p50, p99, max);
+		return;
+	}
+	fprintf(o->fmt == OUT_CSV ? stderr : stdout,
+		"--- %s unit %u: %ld polls, %ld errors, %llu missed intervals, rtt p50 %.3f ms "
+		"p99 %.3f ms max %.3f ms\n",
+		c->name, o->unit, polls, errors, (unsigned long long)missed, p50, p99, max);
+}
+
+/* Sleep until deadline_ns (absolute, CLOCK_MONOTONIC) or a signal. */
+static void sleep_until(int64_t deadline_ns)
+{
+	struct timespec ts = clk_ns_to_ts(deadline_ns);
+
+	while (!rd_stop && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+static int run(const struct rd_opts *o, struct tool_conn *c, struct hist *rtt)
+{
+	struct mb_req req = { .unit = o->unit, .fc = o->fc, .addr = o->addr };
+	bool is_poll = o->interval_ns > 0 && o->times != 1;
+	int64_t start = clk_now_ns(), next = start;
+	long polls = 0, errors = 0;
+	uint64_t missed = 0;
+	int ret = TOOL_EXIT_OK;
+
+	req.qty = (uint16_t)(o->fc >= MB_FC_READ_HOLDING_REGISTERS
+				     ? o->count * tool_type_regs(o->type)
+				     : o->count);
+	print_header(o);
+	while (!rd_stop && (o->times < 0 || polls < o->times)) {
+		struct mb_rsp rsp;
+		int err = tool_xfer(c, &req, &rsp, o->retries);
+
+		if (err == -EINTR && rd_stop)
+			break;
+		polls++;
+		if (err) {
+			errors++;
+			ret = tool_exit_code(err);
+			print_err(o, c, &req, err, is_poll);
+		} else {
+			hist_record(rtt, c->rtt_ns);
+			print_ok(o, c, &rsp, is_poll);
+		}
+		fflush(stdout);
+		if (!is_poll || (o->times >= 0 && polls >= o->times))
+			break;
+		/* Absolute deadlines: poll k is due at start + k x interval, whatever the RTT. */
+		next += o->interval_ns;
+		if (clk_now_ns() > next) {
+			int64_t behind = (clk_now_ns() - next) / o->interval_ns + 1;
+
+			missed += (uint64_t)behind;
+			next += behind * o->interval_ns;
+		}
+		sleep_until(next);
+	}
+	if (is_poll)
+		print_summary(o, c, polls, errors, missed, rtt);
+	return ret;
+}
+
+int rd_main(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term;
+	struct tool_conn c;
+	struct rd_opts o;
+	struct hist *rtt;
+	int ret;
+
+	ret = parse(&o, argc, argv);
+	if (ret)
+		return ret < 0 ? TOOL_EXIT_OK : ret;
+	if (tool_conn_init(&c, o.host, o.port, o.timeout_ns)) {
+		fprintf(stderr, "flux " CMD ": HOST %s: want an IPv4 address\n", o.host);
+		return TOOL_EXIT_USAGE;
+	}
+	rtt = malloc(sizeof(*rtt));
+	if (!rtt) {
+		perror("flux " CMD);
+		return TOOL_EXIT_CONN;
+	}
+	hist_reset(rtt);
+	rd_stop = 0;
+	sigemptyset(&sa.sa_mask); /* no SA_RESTART: SIGINT ends a wait at once */
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	ret = run(&o, &c, rtt);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	tool_conn_close(&c);
+	free(rtt);
+	return ret;
+}

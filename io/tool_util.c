@@ -1,0 +1,467 @@
+// SPDX-License-Identifier: MIT
+/*
+ * What `flux read`, `flux write` and `flux scan` share: argument parsing, hex and time
+ * formatting, and a one-connection client on a non-blocking socket with poll() deadlines.
+ * The one idea: the client keeps the last request and the bytes that came back, so every
+ * error names what was sent and what was received.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "io/tools_int.h"
+#include "rt/clock.h"
+
+/* ---- argument parsing --------------------------------------------------------------- */
+
+int tool_parse_ulong(const char *cmd, const char *opt, const char *arg, unsigned long lo,
+		     unsigned long hi, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 0);
+	if (!*arg || *end || errno || arg[0] == '-' || v < lo || v > hi) {
+		fprintf(stderr, "flux %s: %s %s: want a whole number in %lu..%lu\n", cmd, opt, arg,
+			lo, hi);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+int tool_parse_duration(const char *cmd, const char *opt, const char *arg, int64_t bare_unit_ns,
+			int64_t lo_ns, int64_t hi_ns, int64_t *out_ns)
+{
+	int64_t unit_ns = bare_unit_ns;
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (end != arg && *end) {
+		if (strcmp(end, "ms") == 0)
+			unit_ns = 1000000;
+		else if (strcmp(end, "s") == 0)
+			unit_ns = CLK_NS_PER_SEC;
+		else if (strcmp(end, "us") == 0)
+			unit_ns = 1000;
+		else
+			end = (char *)arg; /* an unknown suffix: reject below */
+	}
+	if (end == arg || errno || !isfinite(v) || v * (double)unit_ns < (double)lo_ns ||
+	    v * (double)unit_ns > (double)hi_ns) {
+		fprintf(stderr,
+			"flux %s: %s %s: want a duration in %g..%g ms (e.g. 500ms, 1.5s; a bare "
+			"number is %s)\n",
+			cmd, opt, arg, (double)lo_ns / 1e6, (double)hi_ns / 1e6,
+			bare_unit_ns == CLK_NS_PER_SEC ? "seconds" : "milliseconds");
+		return -EINVAL;
+	}
+	*out_ns = (int64_t)llround(v * (double)unit_ns);
+	return 0;
+}
+
+static const char *const type_names[] = {
+	[TOOL_U16] = "u16", [TOOL_I16] = "i16", [TOOL_U32] = "u32",
+	[TOOL_I32] = "i32", [TOOL_F32] = "f32", [TOOL_HEX] = "hex",
+};
+
+int tool_parse_type(const char *s)
+{
+	for (unsigned i = 0; i < sizeof(type_names) / sizeof(type_names[0]); i++)
+		if (strcasecmp(s, type_names[i]) == 0)
+			return (int)i;
+	return -EINVAL;
+}
+
+const char *tool_type_name(enum tool_type t)
+{
+	return (unsigned)t < sizeof(type_names) / sizeof(type_names[0]) ? type_names[t] : "?";
+}
+
+/* ---- output ------------------------------------------------------------------------- */
+
+void tool_hex(char *buf, size_t cap, const uint8_t *p, size_t n)
+{
+	size_t off = 0;
+
+	if (!cap)
+		return;
+	buf[0] = '\0';
+	if (!n) {
+		snprintf(buf, cap, "(nothing)");
+		return;
+	}
+	for (size_t i = 0; i < n && off + 4 <= cap; i++)
+		off += (size_t)snprintf(buf + off, cap - off, i ? " %02x" : "%02x", p[i]);
+}
+
+void tool_timestamp(char *buf, size_t cap)
+{
+	struct timespec ts;
+	struct tm tm;
+	char day[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, cap, "%s.%03ldZ", day, ts.tv_nsec / 1000000);
+}
+
+int tool_exit_code(int err)
+{
+	if (!err)
+		return TOOL_EXIT_OK;
+	if (-err >= MB_ERR_BASE && -err < MB_EXC_END)
+		return TOOL_EXIT_PROTO;
+	return TOOL_EXIT_CONN;
+}
+
+/* ---- the client --------------------------------------------------------------------- */
+
+int tool_conn_init(struct tool_conn *c, const char *host, uint16_t port, int64_t timeout_ns)
+{
+	*c = (struct tool_conn){ .fd = -1, .timeout_ns = timeout_ns, .next_tid = 1 };
+	c->sa.sin_family = AF_INET;
+	c->sa.sin_port = htons(port);
+	if (strcmp(host, "localhost") == 0)
+		host = "127.0.0.1";
+	if (inet_pton(AF_INET, host, &c->sa.sin_addr) != 1)
+		return -EINVAL;
+	snprintf(c->name, sizeof(c->name), "%s:%u", host, port);
+	return 0;
+}
+
+void tool_conn_close(struct tool_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	mb_split_reset(&c->split);
+	c->nlate = 0;
+}
+
+/* Wait for events on c->fd until deadline_ns. Returns 0, -ETIMEDOUT or -errno. */
+static int wait_fd(const struct tool_conn *c, short events, int64_t deadline_ns)
+{
+	for (int i = 0; i < 1000; i++) {
+		struct pollfd p = { .fd = c->fd, .events = events };
+		int64_t left_ns = deadline_ns - clk_now_ns();
+		int r;
+
+		if (left_ns <= 0)
+			return -ETIMEDOUT;
+		r = poll(&p, 1, (int)((left_ns + 999999) / 1000000));
+		if (r > 0)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (r < 0)
+			return -EINTR; /* a signal (SIGINT): let the caller look */
+	}
+	return -ETIMEDOUT;
+}
+
+int tool_conn_connect(struct tool_conn *c)
+{
+	int64_t deadline = clk_now_ns() + c->timeout_ns;
+	socklen_t len = sizeof(int);
+	int one = 1, soerr = 0, err;
+
+	if (c->fd >= 0)
+		return 0;
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (c->fd < 0)
+		return -errno;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(c->fd, (struct sockaddr *)&c->sa, sizeof(c->sa)) == 0)
+		return 0;
+	err = -errno;
+	if (err != -EINPROGRESS)
+		goto out_close;
+	err = wait_fd(c, POLLOUT, deadline);
+	if (err)
+		goto out_close;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+		soerr = errno;
+	err = -soerr;
+	if (err)
+		goto out_close;
+	return 0;
+out_close:
+	tool_conn_close(c);
+	return err;
+}
+
+static bool is_late(const struct tool_conn *c, uint16_t tid)
+{
+	unsigned n = c->nlate < TOOL_LATE_TIDS ? c->nlate : TOOL_LATE_TIDS;
+
+	for (unsigned i = 0; i < n; i++)
+		if (c->late[i] == tid)
+			return true;
+	return false;
+}
+
+static int send_all(struct tool_conn *c, int64_t deadline_ns)
+{
+	size_t off = 0;
+
+	for (int i = 0; i < 1000 && off < c->tx_len; i++) {
+		ssize_t n = send(c->fd, c->tx + off, c->tx_len - off, MSG_NOSIGNAL);
+		int err;
+
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return -errno;
+		err = wait_fd(c, POLLOUT, deadline_ns);
+		if (err)
+			return err;
+	}
+	return off == c->tx_len ? 0 : -EIO;
+}
+
+/* Bytes still missing from the frame the splitter holds (the header first). */
+static size_t frame_left(const struct mb_splitter *s)
+{
+	if (s->len < 6)
+		return 6u - s->len;
+	return 6u + mb_get_u16(s->buf + 4) - s->len; /* mb_split checked the length */
+}
+
+/*
+ * Receive until one whole frame (copied to c->rx), never reading past it. Returns its length,
+ * -ETIMEDOUT, -ECONNRESET (EOF), -MB_EPROTO/-MB_EMBAPLEN (c->rx holds the raw bytes).
+ */
+static int recv_frame(struct tool_conn *c, int64_t deadline_ns)
+{
+	uint8_t in[MB_ADU_MAX];
+
+	c->rx_len = 0;
+	for (int calls = 0; calls < 4 * MB_ADU_MAX; calls++) {
+		size_t want = frame_left(&c->split), used;
+		const uint8_t *frame;
+		ssize_t n;
+		int r;
+
+		n = recv(c->fd, in, want, 0);
+		if (n == 0)
+			return -ECONNRESET;
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				return -errno;
+			r = wait_fd(c, POLLIN, deadline_ns);
+			if (r)
+				return r;
+			continue;
+		}
+		if (c->rx_len + (size_t)n <= sizeof(c->rx)) {
+			memcpy(c->rx + c->rx_len, in, (size_t)n);
+			c->rx_len += (size_t)n;
+		}
+		r = mb_split(&c->split, in, (size_t)n, &used, &frame);
+		if (r < 0) {
+			/* Show what else came with the broken header. */
+			n = recv(c->fd, c->rx + c->rx_len, sizeof(c->rx) - c->rx_len, MSG_DONTWAIT);
+			if (n > 0)
+				c->rx_len += (size_t)n;
+			return r;
+		}
+		if (r > 0) {
+			memcpy(c->rx, frame, (size_t)r);
+			c->rx_len = (size_t)r;
+			return r;
+		}
+	}
+	return -ETIMEDOUT;
+}
+
+/* One attempt on a connected socket. */
+static int xfer_once(struct tool_conn *c, struct mb_req *req, struct mb_rsp *rsp)
+{
+	int64_t t0 = clk_now_ns(), deadline = t0 + c->timeout_ns;
+	int n, err;
+
+	req->tid = c->next_tid++;
+	n = mb_encode_req(c->tx, sizeof(c->tx), req);
+	if (n < 0)
+		return n;
+	c->tx_len = (size_t)n;
+	c->rx_len = 0;
+	err = send_all(c, deadline);
+	if (err)
+		return err == -EPIPE ? -ECONNRESET : err;
+	c->attempts++;
+	for (int frames = 0; frames < 64; frames++) {
+		n = recv_frame(c, deadline);
+		if (n == -ETIMEDOUT) {
+			c->late[c->nlate++ % TOOL_LATE_TIDS] = req->tid;
+			return n;
+		}
+		if (n < 0)
+			return n;
+		if (mb_peek_tid(c->rx) != req->tid && is_late(c, mb_peek_tid(c->rx))) {
+			c->late_dropped++; /* the reply to an attempt that timed out */
+			continue;
+		}
+		err = mb_decode_rsp(req, c->rx, (size_t)n, 0, rsp);
+		c->rtt_ns = clk_now_ns() - t0;
+		return err;
+	}
+	return -ETIMEDOUT;
+}
+
+int tool_xfer(struct tool_conn *c, struct mb_req *req, struct mb_rsp *rsp, unsigned retries)
+{
+	int err = -ETIMEDOUT;
+
+	c->attempts = 0;
+	c->tx_len = 0;
+	c->rx_len = 0;
+	for (unsigned a = 0; a <= retries; a++) {
+		err = tool_conn_connect(c);
+		if (err == -EINTR)
+			return err;
+		if (err)
+			continue; /* tx_len 0: the failure was the connect */
+		err = xfer_once(c, req, rsp);
+		if (err == -ETIMEDOUT || err == -EINTR)
+			continue;
+		if (err == 0 || (-err >= MB_EXC_BASE && -err < MB_EXC_END))
+			return err;
+		/* Malformed, mismatched, or the connection broke: start the stream afresh. */
+		tool_conn_close(c);
+		if (-err >= MB_ERR_BASE && -err < MB_ERR_END)
+			return err;
+		if (err == -MB_EINVAL || err == -EINTR)
+			return err;
+	}
+	return err;
+}
+
+/* ---- errors ------------------------------------------------------------------------- */
+
+static int describe_frame_err(char *buf, size_t cap, const struct tool_conn *c,
+			      const struct mb_req *req, int err)
+{
+	const uint8_t *rx = c->rx;
+
+	switch (-err) {
+	case MB_EPROTO:
+		if (c->rx_len >= 4)
+			return snprintf(buf, cap, "MBAP protocol id 0x%04X is not 0",
+					mb_get_u16(rx + 2));
+		break;
+	case MB_EMBAPLEN:
+		if (c->rx_len >= 6 && mb_get_u16(rx + 4) > MB_MBAP_LEN_MAX)
+			return snprintf(buf, cap, "MBAP length %u exceeds %u", mb_get_u16(rx + 4),
+					MB_MBAP_LEN_MAX);
+		if (c->rx_len >= 6)
+			return snprintf(buf, cap, "MBAP length %u is below %u", mb_get_u16(rx + 4),
+					MB_MBAP_LEN_MIN);
+		break;
+	case MB_ETID:
+		if (c->rx_len >= 2)
+			return snprintf(buf, cap,
+					"response TID mismatch: sent 0x%04X, got 0x%04X", req->tid,
+					mb_get_u16(rx));
+		break;
+	case MB_EUNIT:
+		if (c->rx_len >= 7)
+			return snprintf(buf, cap, "response unit id mismatch: sent %u, got %u",
+					req->unit, rx[6]);
+		break;
+	case MB_EFCMISMATCH:
+		if (c->rx_len >= 8)
+			return snprintf(buf, cap,
+					"response function code mismatch: sent 0x%02X, got 0x%02X",
+					req->fc, rx[7]);
+		break;
+	case MB_EBYTECOUNT:
+		if (c->rx_len >= 9)
+			return snprintf(buf, cap, "bad byte count: %u %s want %u bytes, got %u",
+					req->qty, req->fc <= MB_FC_READ_DISCRETE_INPUTS ? "bit(s)"
+											 : "register(s)",
+					mb_payload_size(req->fc, req->qty), rx[8]);
+		break;
+	}
+	return snprintf(buf, cap, "%s", mb_strerror(err));
+}
+
+void tool_describe(char *buf, size_t cap, const struct tool_conn *c, const struct mb_req *req,
+		   int err, unsigned addr_base)
+{
+	int ms = (int)(c->timeout_ns / 1000000);
+	int n;
+
+	if (-err > MB_EXC_BASE && -err < MB_EXC_END) {
+		unsigned code = (unsigned)(-err - MB_EXC_BASE);
+
+		n = snprintf(buf, cap, "exception 0x%02X %s at %u", code, mb_exception_name(code),
+			     req->addr);
+		if (addr_base && n > 0 && (size_t)n < cap)
+			n += snprintf(buf + n, cap - (size_t)n, " (reference %u)",
+				      req->addr + addr_base);
+		if (n > 0 && (size_t)n < cap)
+			snprintf(buf + n, cap - (size_t)n, " (function 0x%02X, quantity %u)",
+				 req->fc, req->qty);
+		return;
+	}
+	if (-err >= MB_ERR_BASE && -err < MB_ERR_END) {
+		describe_frame_err(buf, cap, c, req, err);
+		return;
+	}
+	if (c->tx_len == 0) {
+		/* Nothing was sent: the connect failed. */
+		if (err == -ETIMEDOUT)
+			snprintf(buf, cap, "connect: no answer within %d ms", ms);
+		else
+			snprintf(buf, cap, "connect: %s", strerror(-err));
+		return;
+	}
+	switch (-err) {
+	case ETIMEDOUT:
+		snprintf(buf, cap, "no response within %d ms (%u attempt%s)", ms, c->attempts,
+			 c->attempts == 1 ? "" : "s");
+		break;
+	case ECONNRESET:
+		snprintf(buf, cap, "connection closed by the peer before a whole reply");
+		break;
+	case EINTR:
+		snprintf(buf, cap, "interrupted");
+		break;
+	default:
+		snprintf(buf, cap, "%s", strerror(-err));
+		break;
+	}
+}
+
+int tool_report(FILE *f, const char *cmd, const struct tool_conn *c, const struct mb_req *req,
+		int err, unsigned addr_base)
+{
+	char what[256], hex[TOOL_HEX_MAX];
+
+	tool_describe(what, sizeof(what), c, req, err, addr_base);
+	fprintf(f, "flux %s: %s unit %u: %s\n", cmd, c->name, req->unit, what);
+	if (c->tx_len) {
+		tool_hex(hex, sizeof(hex), c->tx, c->tx_len);
+		fprintf(f, "  sent: %s\n", hex);
+		tool_hex(hex, sizeof(hex), c->rx, c->rx_len);
+		fprintf(f, "  recv: %s\n", hex);
+	}
+	return tool_exit_code(err);
+}

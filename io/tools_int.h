@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to io/cmd_*.c and io/tool_*.c: argument parsing shared by the tools, value types,
+ * and a one-connection Modbus TCP client that keeps the bytes it sent and received so every
+ * error can show them. Main thread of the tool only.
+ */
+#ifndef FLUX_IO_TOOLS_INT_H
+#define FLUX_IO_TOOLS_INT_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "io/modbus.h"
+#include "io/tools.h"
+
+#define TOOL_LATE_TIDS 8 /* TIDs of timed-out requests whose late replies are dropped */
+#define TOOL_HEX_MAX (3 * MB_ADU_MAX + 1)
+
+/* Value types of -t. hex shows raw 16-bit registers. */
+enum tool_type { TOOL_U16, TOOL_I16, TOOL_U32, TOOL_I32, TOOL_F32, TOOL_HEX };
+
+/* ---- argument parsing: each prints "flux CMD: ..." on stderr and returns -EINVAL ------ */
+
+/* Whole number in lo..hi (decimal or 0x hex). */
+int tool_parse_ulong(const char *cmd, const char *opt, const char *arg, unsigned long lo,
+		     unsigned long hi, unsigned long *out);
+
+/*
+ * A duration: "250ms", "1.5s", "200us", or a bare number in `bare_unit_ns` units (modpoll's
+ * -o is seconds, its -l milliseconds). Must be in lo_ns..hi_ns.
+ */
+int tool_parse_duration(const char *cmd, const char *opt, const char *arg, int64_t bare_unit_ns,
+			int64_t lo_ns, int64_t hi_ns, int64_t *out_ns);
+
+/* u16 i16 u32 i32 f32 hex. Returns the type or -EINVAL (nothing printed). */
+int tool_parse_type(const char *s);
+const char *tool_type_name(enum tool_type t);
+
+/* Registers one value of type t takes (1 or 2). */
+static inline unsigned tool_type_regs(enum tool_type t)
+{
+	return t == TOOL_U32 || t == TOOL_I32 || t == TOOL_F32 ? 2 : 1;
+}
+
+/* ---- output helpers ------------------------------------------------------------------ */
+
+/* "00 01 00 00" into buf (TOOL_HEX_MAX bytes always suffice); "(nothing)" when n is 0. */
+void tool_hex(char *buf, size_t cap, const uint8_t *p, size_t n);
+
+/* Wall-clock time as "2025-06-01T10:00:00.123Z" (UTC). */
+void tool_timestamp(char *buf, size_t cap);
+
+/* Exit code for an error: 0, TOOL_EXIT_PROTO or TOOL_EXIT_CONN. */
+int tool_exit_code(int err);
+
+/* ---- a one-connection client --------------------------------------------------------- */
+
+struct tool_conn {
+	int fd; /* -1 when closed */
+	struct sockaddr_in sa;
+	char name[32]; /* "127.0.0.1:502" */
+	int64_t timeout_ns;
+	uint16_t next_tid;
+	uint16_t late[TOOL_LATE_TIDS];
+	unsigned nlate;
+	struct mb_splitter split;
+	uint8_t tx[MB_ADU_MAX]; /* the last request sent */
+	size_t tx_len;
+	uint8_t rx[MB_ADU_MAX]; /* the last frame, or raw bytes that could not be framed */
+	size_t rx_len;
+	unsigned attempts; /* requests sent for the last tool_xfer() */
+	unsigned late_dropped;
+	int64_t rtt_ns; /* last request sent -> its reply decoded */
+};
+
+/*
+ * Resolve host (IPv4 dotted or "localhost") and port; nothing connects yet. Returns 0 or
+ * -EINVAL (message printed by the caller).
+ */
+int tool_conn_init(struct tool_conn *c, const char *host, uint16_t port, int64_t timeout_ns);
+
+/* Connect within the timeout if not connected. Returns 0, -ETIMEDOUT or -errno. Blocks. */
+int tool_conn_connect(struct tool_conn *c);
+
+/* Close the socket (if open). Safe twice and on an initialised, never connected conn. */
+void tool_conn_close(struct tool_conn *c);
+
+/*
+ * One exchange, with up to `retries` more attempts after a timeout or a lost connection
+ * (reconnecting). req->tid is assigned. Returns 0 (rsp filled, rsp->data points into c->rx),
+ * -MB_EXC(code), -MB_E* (the reply was malformed or answered something else; the connection
+ * is closed), -ETIMEDOUT, -ECONNRESET, -ECONNREFUSED, -errno. c->tx and c->rx keep the bytes.
+ */
+int tool_xfer(struct tool_conn *c, struct mb_req *req, struct mb_rsp *rsp, unsigned retries);
+
+/*
+ * Describe err for req in one line, without a newline: "exception 0x02 illegal data address
+ * at 2099", "response TID mismatch: sent 0x0001, got 0x0002", "MBAP length 65535 exceeds
+ * 254", "no response within 1000 ms (2 attempts)". addr_base is 1 with --one-based (the
+ * reference is shown beside the PDU address).
+ */
+void tool_describe(char *buf, size_t cap, const struct tool_conn *c, const struct mb_req *req,
+		   int err, unsigned addr_base);
+
+/*
+ * Print "flux CMD: HOST:PORT unit U: <description>" and the sent/received bytes in hex on f.
+ * Returns tool_exit_code(err).
+ */
+int tool_report(FILE *f, const char *cmd, const struct tool_conn *c, const struct mb_req *req,
+		int err, unsigned addr_base);
+
+#endif /* FLUX_IO_TOOLS_INT_H */

@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Tests of `flux scan` (io/scan.c, io/cmd_scan.c), run in this process with its output
+ * captured: it finds simulators bound to several 127.0.0.x addresses and nothing else, tells
+ * silent, refused and misbehaving ports apart, and refuses more than a /16 without --yes
+ * (only the refusal is tested: nothing large is ever scanned). Every target is in 127.0.0.0/8.
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/mman.h>
+
+#include <cmocka.h>
+
+#include "io/modbus.h"
+#include "io/scan.h"
+#include "io/tools.h"
+#include "tests/devices/helpers.h"
+#include "tests/support/faultsrv.h"
+
+/* ---- running a tool in this process ------------------------------------------------ */
+
+
+
+#define TT_OUT_MAX 65536
+#define TT_ARGS_MAX 32
+
+struct tt_run {
+	int rc;
+	char out[TT_OUT_MAX]; /* stdout and stderr, interleaved as written */
+};
+
+/* Run main_fn with the NULL-terminated words as argv (argv[0] first). Returns the exit code. */
+static inline int tt_run(struct tt_run *r, int (*main_fn)(int, char **), ...)
+{
+	char *argv[TT_ARGS_MAX + 1];
+	int argc = 0, fd, save_out, save_err;
+	va_list ap;
+	ssize_t n;
+
+	va_start(ap, main_fn);
+	for (char *w = va_arg(ap, char *); w && argc < TT_ARGS_MAX; w = va_arg(ap, char *))
+		argv[argc++] = w;
+	va_end(ap);
+	argv[argc] = NULL;
+
+	fflush(stdout);
+	fflush(stderr);
+	fd = memfd_create("tt_out", MFD_CLOEXEC);
+	save_out = dup(1);
+	save_err = dup(2);
+	if (fd < 0 || save_out < 0 || save_err < 0)
+		return -1;
+	dup2(fd, 1);
+	dup2(fd, 2);
+	r->rc = main_fn(argc, argv);
+	fflush(stdout);
+	fflush(stderr);
+	dup2(save_out, 1);
+	dup2(save_err, 2);
+	close(save_out);
+	close(save_err);
+	lseek(fd, 0, SEEK_SET);
+	n = read(fd, r->out, sizeof(r->out) - 1);
+	r->out[n > 0 ? n : 0] = '\0';
+	close(fd);
+	return r->rc;
+}
+
+/* Print the output when a check fails, so the failure explains itself. */
+#define tt_expect(r, cond)                                                                         \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			fprintf(stderr, "--- tool output (rc %d):\n%s---\n", (r)->rc, (r)->out);   \
+		assert_true(cond);                                                                 \
+	} while (0)
+
+#define tt_has(r, needle) tt_expect(r, strstr((r)->out, (needle)) != NULL)
+#define tt_lacks(r, needle) tt_expect(r, strstr((r)->out, (needle)) == NULL)
+
+static void test_parses_addresses_ranges_and_cidr(void **state)
+{
+	struct scan_range r;
+
+	(void)state;
+	assert_int_equal(scan_parse_target("127.0.0.1", &r), 0);
+	assert_int_equal(r.first, 0x7F000001);
+	assert_int_equal(r.last, 0x7F000001);
+	assert_int_equal(scan_parse_target("127.0.0.1-4", &r), 0);
+	assert_int_equal(r.first, 0x7F000001);
+	assert_int_equal(r.last, 0x7F000004);
+	assert_int_equal(scan_parse_target("127.0.0.250-127.0.1.2", &r), 0);
+	assert_int_equal(scan_count(&r, 1), 9);
+	assert_int_equal(scan_parse_target("127.0.0.0/30", &r), 0); /* hosts .1 and .2 */
+	assert_int_equal(r.first, 0x7F000001);
+	assert_int_equal(r.last, 0x7F000002);
+	assert_int_equal(scan_parse_target("127.0.0.5/31", &r), 0);
+	assert_int_equal(scan_count(&r, 1), 2);
+	assert_int_equal(scan_parse_target("127.0.0.9/32", &r), 0);
+	assert_int_equal(scan_count(&r, 1), 1);
+	assert_int_equal(scan_parse_target("10.0.0.0/16", &r), 0);
+	assert_int_equal(scan_count(&r, 1), 65534);
+	assert_int_equal(scan_parse_target("10.0.0.0/15", &r), 0);
+	assert_int_equal(scan_count(&r, 1), 131070);
+	assert_int_equal(scan_parse_target("127.0.0.4-1", &r), -EINVAL);
+	assert_int_equal(scan_parse_target("127.0.0.1-256", &r), -EINVAL);
+	assert_int_equal(scan_parse_target("127.0.0.0/33", &r), -EINVAL);
+	assert_int_equal(scan_parse_target("127.0.0/24", &r), -EINVAL);
+	assert_int_equal(scan_parse_target("host.example", &r), -EINVAL);
+	assert_int_equal(scan_parse_target("127.0.0.1/24-3", &r), -EINVAL);
+	assert_int_equal(scan_parse_target("", &r), -EINVAL);
+}
+
+static void test_refuses_more_than_a_slash_16_without_yes(void **state)
+{
+	struct tt_run *r = calloc(1, sizeof(*r));
+
+	(void)state;
+	/* Refused before any socket is opened. */
+	assert_int_equal(tt_run(r, scan_main, "scan", "127.0.0.0/15", NULL), 2);
+	tt_has(r, "131070 addresses is more than a /16 (65536): refusing without --yes");
+	assert_int_equal(tt_run(r, scan_main, "scan", "127.0.0.0/16", "127.1.0.0/24", NULL), 2);
+	assert_int_equal(tt_run(r, scan_main, "scan", NULL), 2);
+	assert_int_equal(tt_run(r, scan_main, "scan", "--units", "9-2", "127.0.0.1", NULL), 2);
+	assert_int_equal(tt_run(r, scan_main, "scan", "-p", "0", "127.0.0.1", NULL), 2);
+	assert_int_equal(tt_run(r, scan_main, "scan", "-p", "502,", "127.0.0.1/40", NULL), 2);
+	assert_int_equal(tt_run(r, scan_main, "scan", "--concurrency", "0", "127.0.0.1", NULL), 2);
+	assert_int_equal(tt_run(r, scan_main, "scan", "--help", NULL), 0);
+	tt_has(r, "usage: flux scan");
+	free(r);
+}
+
+/* Simulators on 127.0.0.1, .3 and .5, all on one port; the scan of the /28 finds just them. */
+static void test_finds_simulators_on_several_addresses_and_nothing_else(void **state)
+{
+	static const char *const hosts[] = { "127.0.0.1", "127.0.0.3", "127.0.0.5" };
+	struct sim_pp_params pp = SIM_PP_DEFAULTS;
+	struct sim_acu_params acu = SIM_ACU_DEFAULTS;
+	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_sim ts = { .sim = sim_new() };
+	struct sim_endpoint ep = { .host = hosts[0], .port = 0, .unit = 1 };
+	char port[8], want[64];
+	int64_t t0, elapsed;
+	int dev;
+
+	(void)state;
+	assert_non_null(ts.sim);
+	pp.startup_ms = 0;
+	dev = sim_add_powerpack(ts.sim, &ep, &pp);
+	assert_true(dev >= 0);
+	ep.port = (uint16_t)sim_port(ts.sim, dev);
+	ep.unit = 2;
+	assert_true(sim_add_acuvim2(ts.sim, &ep, &acu) >= 0);
+	for (unsigned i = 1; i < 3; i++) {
+		ep.host = hosts[i];
+		ep.unit = 1;
+		dev = sim_add_powerpack(ts.sim, &ep, &pp);
+		if (dev < 0) {
+			print_message("cannot bind %s:%u (%d): skipped\n", hosts[i], ep.port, dev);
+			sim_free(ts.sim);
+			free(r);
+			skip();
+		}
+	}
+	snprintf(port, sizeof(port), "%u", ep.port);
+	assert_int_equal(th_sim_start(&ts), 0);
+
+	t0 = th_now_ns();
+	assert_int_equal(tt_run(r, scan_main, "scan", "-p", port, "--units", "1-3", "-o",
+				"300ms", "127.0.0.0/28", NULL), 0);
+	elapsed = th_now_ns() - t0;
+	tt_expect(r, elapsed < 600 * 1000000LL); /* under 2x the timeout */
+	for (unsigned i = 0; i < 3; i++) {
+		/* The powerpack answers a read of 0 with 0x02: present. */
+		snprintf(want, sizeof(want), "%s:%s unit 1: exception 0x02 illegal data address",
+			 hosts[i], port);
+		tt_has(r, want);
+	}
+	snprintf(want, sizeof(want), "127.0.0.1:%s unit 2: registers [0]=", port);
+	tt_has(r, want);
+	tt_lacks(r, "unit 3"); /* the sim answers unknown units with 0x0B: absent */
+	tt_has(r, "14 address(es) x 1 port(s) in ");
+	tt_has(r, ": 3 open, 4 unit(s), 0 bad replies, 11 refused, 0 no answer, 0 error(s)");
+	/* -v lists the refused ones too. */
+	assert_int_equal(tt_run(r, scan_main, "scan", "-v", "-p", port, "--units", "1", "-o",
+				"300ms", "127.0.0.2-4", NULL), 0);
+	snprintf(want, sizeof(want), "127.0.0.2:%s: refused", port);
+	tt_has(r, want);
+	snprintf(want, sizeof(want), "127.0.0.3:%s unit 1: exception 0x02", port);
+	tt_has(r, want);
+	assert_int_equal(th_sim_stop(&ts), 0);
+	free(r);
+}
+
+static void test_tells_silent_refused_and_bad_ports_apart(void **state)
+{
+	struct tt_run *r = calloc(1, sizeof(*r));
+	struct fsrv srv = { 0 };
+	char ports[64], want[96];
+	uint16_t p[4];
+
+	(void)state;
+	assert_int_equal(fsrv_open(&srv, 4), 0);
+	for (unsigned i = 0; i < 4; i++)
+		p[i] = srv.ports[i].port;
+	fsrv_set(&srv, 1, FSRV_SILENT, 0);
+	fsrv_set(&srv, 2, FSRV_REFUSE, 0);
+	fsrv_set(&srv, 3, FSRV_WRONG_TID, 0);
+	for (int i = 0; i < 200 && atomic_load(&srv.ports[2].is_listening); i++)
+		th_sleep_ms(5);
+	snprintf(ports, sizeof(ports), "%u,%u,%u,%u", p[0], p[1], p[2], p[3]);
+	assert_int_equal(tt_run(r, scan_main, "scan", "-v", "-p", ports, "--units", "1-3", "-o",
+				"200ms", "127.0.0.1", NULL), 0);
+	/* The good port: every unit answers with registers. */
+	for (unsigned u = 1; u <= 3; u++) {
+		snprintf(want, sizeof(want), "127.0.0.1:%u unit %u: registers [0]=%u ", p[0], u,
+			 fsrv_value(p[0], (uint8_t)u, 0));
+		tt_has(r, want);
+	}
+	snprintf(want, sizeof(want), "127.0.0.1:%u: open, no unit answered (3 probed)", p[1]);
+	tt_has(r, want);
+	snprintf(want, sizeof(want), "127.0.0.1:%u: refused", p[2]);
+	tt_has(r, want);
+	snprintf(want, sizeof(want),
+		 "127.0.0.1:%u unit 1: bad reply: response transaction id differs", p[3]);
+	tt_has(r, want);
+	tt_has(r, "sent 00 01 00 00 00 06 01 03 00 00 00 01; recv 00 02 00 00 00 05 01 03 02");
+	tt_has(r, ": 3 open, 3 unit(s), 1 bad reply, 1 refused, 0 no answer, 0 error(s)");
+	fsrv_close(&srv);
+	free(r);
+}
+
+/* A late reply to a timed-out probe is not taken for the next unit's answer. */
+static void test_drops_late_replies_by_tid(void **state)
+{
+	struct tt_run *r = calloc(1, sizeof(*r));
+	struct fsrv srv = { 0 };
+	char port[8];
+
+	(void)state;
+	assert_int_equal(fsrv_open(&srv, 1), 0);
+	fsrv_set(&srv, 0, FSRV_DELAY, 150);
+	snprintf(port, sizeof(port), "%u", srv.ports[0].port);
+	assert_int_equal(tt_run(r, scan_main, "scan", "-p", port, "--units", "1-2", "-o", "100ms",
+				"127.0.0.1", NULL), 0);
+	tt_lacks(r, "bad reply");
+	tt_lacks(r, "unit 2: registers");
+	tt_has(r, "open, no unit answered (2 probed)");
+	fsrv_close(&srv);
+	free(r);
+}
+
+static void test_scan_run_rejects_a_bad_config(void **state)
+{
+	struct scan_range range = { 0x7F000001, 0x7F000001 };
+	uint16_t port = 1;
+	struct scan_cfg cfg = { .ranges = &range, .nranges = 1, .ports = &port, .nports = 1,
+				.unit_first = 2, .unit_last = 1, .timeout_ns = 1000000,
+				.concurrency = 1 };
+	struct scan_stats st;
+
+	(void)state;
+	assert_int_equal(scan_run(&cfg, &st), -EINVAL);
+	cfg.unit_first = 1;
+	cfg.concurrency = 0;
+	assert_int_equal(scan_run(&cfg, &st), -EINVAL);
+	cfg.concurrency = 1;
+	port = 0;
+	assert_int_equal(scan_run(&cfg, &st), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parses_addresses_ranges_and_cidr),
+		cmocka_unit_test(test_refuses_more_than_a_slash_16_without_yes),
+		cmocka_unit_test(test_finds_simulators_on_several_addresses_and_nothing_else),
+		cmocka_unit_test(test_tells_silent_refused_and_bad_ports_apart),
+		cmocka_unit_test(test_drops_late_replies_by_tid),
+		cmocka_unit_test(test_scan_run_rejects_a_bad_config),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
