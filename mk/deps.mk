@@ -4,7 +4,9 @@
 
 DEB_PKGS := gcc make pkg-config libc6-dev binutils \
 	libmodbus-dev liburing-dev libcmocka-dev libyaml-dev \
-	clang libclang-rt-14-dev rt-tests mbpoll
+	clang libclang-rt-14-dev rt-tests mbpoll \
+	bpftool libbpf-dev libelf-dev zlib1g-dev systemtap-sdt-dev bpftrace \
+	libsystemd-dev systemd
 
 print-deps:
 	@echo $(DEB_PKGS)
