@@ -40,7 +40,7 @@ override LDFLAGS += -fsanitize=thread
 endif
 
 # Lazy (=) so that `make deps` works before the libraries are installed.
-PKGS = libmodbus liburing yaml-0.1
+PKGS = libmodbus liburing yaml-0.1 libsystemd
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
@@ -216,11 +216,74 @@ lint:
 	$(Q)if command -v codespell >/dev/null; then codespell rt io devices control tests bench \
 		README.md; else echo "lint: codespell not installed, skipped"; fi
 
-# ---- not yet ----------------------------------------------------------------
+# ---- install ----------------------------------------------------------------
+#
+# make install [DESTDIR=] [PREFIX=/usr/local]: programs in PREFIX/bin, flux-rt-tune in
+# PREFIX/sbin, the unit in PREFIX/lib/systemd/system (UNITDIR=; systemd searches
+# /usr/local/lib/systemd/system, and a package's PREFIX=/usr gives /usr/lib/systemd/system:
+# either way the unit lives beside the binary it starts, and uninstall finds it), the
+# sysusers.d file, bpftrace scripts in PREFIX/share/flux/bpf, docs in PREFIX/share/doc/flux,
+# and the example config as SYSCONFDIR/flux/site.yaml (SYSCONFDIR=/etc: the unit reads it
+# there whatever the PREFIX), never over an existing one. The unit and the sysusers file
+# get the real paths. Nothing outside DESTDIR is touched: no daemon-reload, no useradd.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+DATADIR ?= $(PREFIX)/share/flux
+DOCDIR ?= $(PREFIX)/share/doc/flux
+SYSCONFDIR ?= /etc
+INSTALL ?= install
+INSTALL_PROGS := fluxd flux fluxtrace
+INSTALL_BT := $(notdir $(wildcard bpf/*.bt))
+INSTALL_DOCS := README.md LICENSE
 
-install uninstall:
-	@echo "make $@: not available yet: the systemd unit and install layout are the deploy/ issue"
-	@exit 1
+install: $(PROGS)
+	$(Q)set -e; d='$(DESTDIR)'; \
+	$(INSTALL) -d "$$d$(BINDIR)" "$$d$(SBINDIR)" "$$d$(UNITDIR)" "$$d$(SYSUSERSDIR)" \
+		"$$d$(DATADIR)/bpf" "$$d$(DOCDIR)" "$$d$(SYSCONFDIR)/flux"; \
+	for p in $(INSTALL_PROGS); do \
+		if [ -x $(BUILD)/bin/$$p ]; then \
+			echo "  INST  $(BINDIR)/$$p"; \
+			$(INSTALL) -m 0755 $(BUILD)/bin/$$p "$$d$(BINDIR)/$$p"; \
+		else echo "  SKIP  $(BINDIR)/$$p ($(BUILD)/bin/$$p not built)"; fi; \
+	done; \
+	echo "  INST  $(SBINDIR)/flux-rt-tune"; \
+	$(INSTALL) -m 0755 deploy/rt-tune.sh "$$d$(SBINDIR)/flux-rt-tune"; \
+	echo "  INST  $(UNITDIR)/fluxd.service"; \
+	sed -e 's|/usr/local/bin/|$(BINDIR)/|g' -e 's|/usr/local/share/doc/flux/|$(DOCDIR)/|g' \
+		-e 's|/etc/flux/|$(SYSCONFDIR)/flux/|g' deploy/fluxd.service \
+		> "$$d$(UNITDIR)/fluxd.service"; \
+	chmod 0644 "$$d$(UNITDIR)/fluxd.service"; \
+	echo "  INST  $(SYSUSERSDIR)/flux.conf"; \
+	$(INSTALL) -m 0644 deploy/flux.conf "$$d$(SYSUSERSDIR)/flux.conf"; \
+	for f in $(INSTALL_BT); do $(INSTALL) -m 0644 bpf/$$f "$$d$(DATADIR)/bpf/$$f"; done; \
+	echo "  INST  $(DATADIR)/bpf/ ($(words $(INSTALL_BT)) bpftrace scripts)"; \
+	for f in $(INSTALL_DOCS); do \
+		if [ -f $$f ]; then $(INSTALL) -m 0644 $$f "$$d$(DOCDIR)/$$(basename $$f)"; fi; done; \
+	echo "  INST  $(DOCDIR)/"; \
+	if [ -e "$$d$(SYSCONFDIR)/flux/site.yaml" ]; then \
+		echo "  KEEP  $(SYSCONFDIR)/flux/site.yaml (exists; the example is $(DOCDIR)/site.yaml)"; \
+	else \
+		echo "  INST  $(SYSCONFDIR)/flux/site.yaml (the example: edit it for the site)"; \
+		$(INSTALL) -m 0644 deploy/site.yaml "$$d$(SYSCONFDIR)/flux/site.yaml"; fi; \
+	$(INSTALL) -m 0644 deploy/site.yaml "$$d$(DOCDIR)/site.yaml"; \
+	if [ -z "$$d" ]; then echo "next: systemd-sysusers; systemctl daemon-reload;" \
+		"systemctl enable --now fluxd (see $(DOCDIR)/README.md, "Deploying on an RT PC")"; fi
+
+# Removes what install put there. The config stays if it was edited (it is the site's).
+uninstall:
+	$(Q)set -e; d='$(DESTDIR)'; \
+	for p in $(INSTALL_PROGS); do rm -f "$$d$(BINDIR)/$$p"; done; \
+	rm -f "$$d$(SBINDIR)/flux-rt-tune" "$$d$(UNITDIR)/fluxd.service" \
+		"$$d$(SYSUSERSDIR)/flux.conf"; \
+	rm -rf "$$d$(DATADIR)" "$$d$(DOCDIR)"; \
+	conf="$$d$(SYSCONFDIR)/flux/site.yaml"; \
+	if [ -f "$$conf" ] && cmp -s "$$conf" deploy/site.yaml; then rm -f "$$conf"; \
+	elif [ -f "$$conf" ]; then echo "  KEEP  $(SYSCONFDIR)/flux/site.yaml (edited)"; fi; \
+	rmdir "$$d$(SYSCONFDIR)/flux" 2>/dev/null || true; \
+	echo "  RM    fluxd, flux, fluxtrace, flux-rt-tune, fluxd.service, $(DATADIR), $(DOCDIR)"
 
 clean:
 	$(Q)rm -rf build build-asan build-tsan build-fuzz
@@ -237,6 +300,8 @@ help:
 	@echo "  hdrcheck      compile every public header on its own"
 	@echo "  format | format-check | lint"
 	@echo "  deps          install missing Debian packages (as root) or print the apt-get line"
-	@echo "  install       not yet available"
+	@echo "  install       install programs, unit, config, scripts (DESTDIR, PREFIX=/usr/local)"
+	@echo "  uninstall     remove them again (an edited /etc/flux/site.yaml stays)"
 	@echo "  clean"
-	@echo "Variables: V=1 full commands, CC, CFLAGS, BUILD, DURATION, FUZZ_TIME, QUICK"
+	@echo "Variables: V=1 full commands, CC, CFLAGS, BUILD, DURATION, FUZZ_TIME, QUICK,"
+	@echo "  DESTDIR, PREFIX, UNITDIR, SYSCONFDIR (install)"

@@ -156,6 +156,11 @@ uint64_t ctl_cycles(const struct ctl *c)
 	return atomic_load_explicit(&c->cycles, memory_order_relaxed);
 }
 
+uint64_t ctl_io_turns(const struct ctl *c)
+{
+	return eng_turns(c->eng);
+}
+
 void ctl_test_stall(struct ctl *c, bool stall)
 {
 	atomic_store(&c->stall, stall);

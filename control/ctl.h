@@ -118,6 +118,9 @@ unsigned ctl_pop_logs(struct ctl *c, struct ctl_log *out, unsigned max);
 /* Any thread: cycles completed so far (the watchdog's sign of life). */
 uint64_t ctl_cycles(const struct ctl *c);
 
+/* Any thread: the I/O thread's loop turns so far (eng_turns(): its sign of life). */
+uint64_t ctl_io_turns(const struct ctl *c);
+
 /* Not RT: one log line for an event ("bess-1: stale (connection refused)"). Returns length. */
 int ctl_format_log(const struct ctl *c, const struct ctl_log *ev, char *buf, size_t len);
 

@@ -511,3 +511,8 @@ uint64_t eng_msg_drops(const struct eng *e)
 {
 	return ring_drops(&e->msg);
 }
+
+uint64_t eng_turns(const struct eng *e)
+{
+	return atomic_load_explicit(&e->turns, memory_order_relaxed);
+}

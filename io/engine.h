@@ -199,6 +199,10 @@ struct eng_features eng_features(const struct eng *e);
 uint64_t eng_cmd_drops(const struct eng *e);
 uint64_t eng_msg_drops(const struct eng *e);
 
+/* Any thread: loop turns the I/O thread has completed (relaxed); the watchdog's sign that
+ * it is alive. It turns at least once per command batch, so once per control cycle. */
+uint64_t eng_turns(const struct eng *e);
+
 /* Name of an error code: engine, Modbus or errno. Never NULL. */
 const char *eng_strerror(int err);
 

@@ -128,6 +128,7 @@ struct eng {
 	bool has_sem;
 	int start_err;
 	atomic_bool stop;
+	_Atomic uint64_t turns; /* written by the I/O thread only; eng_turns() */
 	bool is_running;
 };
 

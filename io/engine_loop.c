@@ -870,8 +870,10 @@ void *eng_loop_main(void *arg)
 		e->conns[ci].timer_ns = now; /* connect at once */
 	}
 	sem_post(&e->started);
-	while (!atomic_load_explicit(&e->stop, memory_order_relaxed))
+	while (!atomic_load_explicit(&e->stop, memory_order_relaxed)) {
 		turn(e);
+		count(&e->turns, 1);
+	}
 	teardown(e);
 	return NULL;
 }

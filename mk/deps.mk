@@ -6,7 +6,8 @@ DEB_PKGS := gcc make pkg-config libc6-dev binutils \
 	libmodbus-dev liburing-dev libcmocka-dev libyaml-dev \
 	clang libclang-rt-14-dev rt-tests mbpoll \
 	bpftool libbpf-dev libelf-dev zlib1g-dev systemtap-sdt-dev bpftrace \
-	libsystemd-dev systemd
+	libsystemd-dev systemd \
+	gnuplot-nox stress-ng python3
 
 print-deps:
 	@echo $(DEB_PKGS)
