@@ -150,7 +150,8 @@ tsan: deps
 bench: deps
 	@$(MAKE) --no-print-directory $(BENCHES) $(BENCH_TOOLS)
 	$(Q)set -e; for b in $(BENCHES); do echo "== $$b"; $$b; done; \
-	for s in $(sort $(wildcard bench/run-*.sh)); do echo "== $$s"; BUILD=$(BUILD) $$s; done
+	for s in $(sort $(wildcard bench/run-*.sh)); do echo "== $$s"; BUILD=$(BUILD) $$s; done; \
+	echo "== bench/report.py"; python3 bench/report.py --build $(BUILD)
 
 # ---- fuzzing (libFuzzer) ----------------------------------------------------
 

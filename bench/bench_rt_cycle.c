@@ -3,7 +3,7 @@
  * bench_rt_cycle: wake-up jitter of the Flux cycle timer (cyc_wait) at a 1 ms period, then
  * of cyclictest (rt-tests) at the same period, priority, duration and mlockall, in the same
  * run, with the ratio of their p99.9. Jitter = actual wake-up - planned deadline, as
- * cyclictest measures it. 10 s each; BENCH_QUICK=1 gives 2 s, argv[1] any number of seconds.
+ * cyclictest measures it. 10 s each; QUICK=1 gives 2 s, argv[1] any number of seconds.
  * Prints a table; never asserts.
  */
 #include <errno.h>
@@ -120,7 +120,7 @@ static int run_cyclictest(const char *path, long loops, struct ct_result *ct)
 int main(int argc, char **argv)
 {
 	static const double pts[] = { 50.0, 99.0, 99.9 };
-	const char *quick = getenv("BENCH_QUICK");
+	const char *quick = getenv("QUICK");
 	const char *ct_path = getenv("CYCLICTEST") ? getenv("CYCLICTEST") : "/usr/bin/cyclictest";
 	const struct thr_attr a = { .name = "bench-cycle", .priority = PRIORITY, .cpu = -1 };
 	long seconds = quick && *quick && strcmp(quick, "0") ? 2 : 10;
@@ -136,7 +136,7 @@ int main(int argc, char **argv)
 	if (argc > 1)
 		seconds = strtol(argv[1], NULL, 0);
 	if (seconds <= 0) {
-		fprintf(stderr, "usage: %s [seconds]   (default 10, BENCH_QUICK=1: 2)\n", argv[0]);
+		fprintf(stderr, "usage: %s [seconds]   (default 10, QUICK=1: 2)\n", argv[0]);
 		return 2;
 	}
 	fr.loops = seconds * 1000000L / PERIOD_US;

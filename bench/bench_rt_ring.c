@@ -4,7 +4,7 @@
  * CPU 1 when there are two), side by side with a mutex+condvar bounded queue of the same
  * capacity and message size in the same run. Every message is checked on arrival
  * (sequence number), so a fast-but-wrong queue cannot win. Prints a table; never asserts.
- * BENCH_QUICK=1 or a message count as argv[1] shortens it.
+ * QUICK=1 or a message count as argv[1] shortens it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -228,7 +228,7 @@ static int cmp_double(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-	const char *quick = getenv("BENCH_QUICK");
+	const char *quick = getenv("QUICK");
 	uint64_t msgs = quick && *quick && strcmp(quick, "0") ? 1000000 : 5000000;
 	int ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	double ns[K_COUNT][REPEATS], med[K_COUNT];
@@ -237,7 +237,7 @@ int main(int argc, char **argv)
 	if (argc > 1)
 		msgs = strtoull(argv[1], NULL, 0);
 	if (!msgs) {
-		fprintf(stderr, "usage: %s [messages]   (BENCH_QUICK=1: 1M)\n", argv[0]);
+		fprintf(stderr, "usage: %s [messages]   (QUICK=1: 1M)\n", argv[0]);
 		return 2;
 	}
 	printf("bench_rt_ring: %d-byte messages, %llu per run, capacity %d, median of %d runs,\n"

@@ -19,7 +19,7 @@
 #define CFG_ID_MAX 64      /* bytes with the NUL */
 #define CFG_NAME_MAX 128
 #define CFG_HOST_MAX 64
-#define CFG_MAX_BESS 64
+#define CFG_MAX_BESS 128
 #define CFG_MAX_METERS 16
 #define CFG_ERR_MAX 512    /* a buffer this large holds any error message */
 

@@ -32,7 +32,7 @@
 /* ---- constants ---------------------------------------------------------------------- */
 
 #define ST_REQ_MAX	   64	       /* bytes of a request line, '\n' included */
-#define ST_RSP_MAX	   (96 * 1024) /* bytes of an answer: a full site fits */
+#define ST_RSP_MAX	   (160 * 1024) /* bytes of an answer: a full site fits (test proves) */
 #define ST_PATH_MAX	   108	       /* sizeof(sockaddr_un.sun_path), NUL included */
 #define ST_MAX_CONNS	   8	       /* connections served at once; more get "error: busy" */
 #define ST_ACCEPT_PER_TICK 4	       /* connections accepted per st_server_poll() */

@@ -16,8 +16,8 @@
 #include "devices/powerpack.h"
 #include "io/modbus.h"
 
-#define SIM_MAX_DEVICES	    32
-#define SIM_MAX_LISTENERS   16
+#define SIM_MAX_DEVICES	    256
+#define SIM_MAX_LISTENERS   256
 #define SIM_MAX_CONNS	    64 /* further connections are accepted and closed at once */
 #define SIM_RESPONSE_MS_MAX 999
 #define SIM_DRIP_GAP_MS	    2 /* gap between the bytes of a dripped response */

@@ -1,0 +1,709 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""
+bench/report.py: fold the raw benchmark results (bench/results/load.jsonl from run-load.sh,
+bench/results/budget.jsonl from run-budget.sh) into bench/results/latest.json, then make
+bench/results/latest.md and the PNG plots from that JSON alone, and print the tables.
+
+The one idea: latest.json is the single source. Every number in the tables and plots is read
+back from it; nothing is computed from the raw files after it is written.
+
+    bench/report.py [--results DIR] [--build DIR] [--quick]     (Debian's python3, stdlib only)
+"""
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+
+PCTS = (("p50", 50.0), ("p99", 99.0), ("p999", 99.9), ("max", 100.0))
+PCT_LABEL = {"p50": "p50", "p99": "p99", "p999": "p99.9", "max": "max"}
+LOAD_IMPLS = ("raw-uring", "flux", "libmodbus-threads", "libmodbus-single")
+POLL_IMPLS = ("raw-uring", "flux", "libmodbus")
+BUDGET_SHARE = 0.10  # soe_read and setpoint_write p99.9 <= 10% of the period
+JITTER_RATIO = 1.2  # cycle_jitter p99.9 <= 1.2 x cyclictest's
+
+
+# ---- reading ---------------------------------------------------------------------------
+
+
+def read_jsonl(path):
+    """Each line of path as a dict; unreadable lines are counted, not fatal."""
+    rows, bad = [], 0
+    if not os.path.exists(path):
+        return rows, bad
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                bad += 1
+    return rows, bad
+
+
+def cmd_out(*argv):
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+        return (r.stdout or r.stderr).strip().splitlines()[0] if r.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return None
+
+
+def read_text(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def machine():
+    """What the figures were measured on."""
+    uname = platform.uname()
+    model = None
+    flags = ""
+    for line in (read_text("/proc/cpuinfo") or "").splitlines():
+        if line.startswith("model name") and model is None:
+            model = line.split(":", 1)[1].strip()
+        if line.startswith("flags") and not flags:
+            flags = line
+    rt_flag = read_text("/sys/kernel/realtime")
+    preempt = [w for w in uname.version.split() if w.startswith("PREEMPT")]
+    return {
+        "kernel": uname.release,
+        "kernel_version": uname.version,
+        "preempt_rt": rt_flag == "1" or "PREEMPT_RT" in uname.version,
+        "preemption": " ".join(preempt) or "unknown",
+        "cpu_model": model,
+        "cores": os.cpu_count(),
+        "virtualized": " hypervisor" in flags,
+        "isolated_cpus": read_text("/sys/devices/system/cpu/isolated") or "",
+        "arch": uname.machine,
+        "loadavg_at_report": (read_text("/proc/loadavg") or "").split(" ")[:3],
+        "tools": {
+            "cc": cmd_out("cc", "--version"),
+            "cyclictest": cmd_out("cyclictest", "--help"),
+            "stress-ng": cmd_out("stress-ng", "--version"),
+            "perf": cmd_out("perf", "--version"),
+            "libmodbus": cmd_out("pkg-config", "--modversion", "libmodbus"),
+            "liburing": cmd_out("pkg-config", "--modversion", "liburing"),
+        },
+    }
+
+
+def source_info(paths):
+    commit = cmd_out("git", "rev-parse", "HEAD")
+    dirty = None
+    try:
+        r = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True, timeout=10)
+        dirty = bool(r.stdout.strip()) if r.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    files = {}
+    for p in paths:
+        if os.path.exists(p):
+            files[os.path.basename(p)] = datetime.datetime.fromtimestamp(
+                os.path.getmtime(p)).astimezone().isoformat(timespec="seconds")
+    return {"git_commit": commit, "git_dirty": dirty, "raw_files": files}
+
+
+# ---- building the figures --------------------------------------------------------------
+
+
+class Figures:
+    def __init__(self):
+        self.rows = []
+
+    def add(self, name, impl, metric, value, unit, **params):
+        if value is None:
+            return
+        if isinstance(value, float) and not math.isfinite(value):
+            return
+        self.rows.append({"name": name, "impl": impl, "metric": metric,
+                          "value": round(value, 3) if isinstance(value, float) else value,
+                          "unit": unit, "params": params})
+
+
+def median_run(runs, key):
+    """The median run by key, as run-load.sh picks it (lower middle of an even count)."""
+    runs = sorted(runs, key=lambda r: r.get(key, 0))
+    return runs[(len(runs) + 1) // 2 - 1]
+
+
+def ratio(a, b):
+    if a is None or b is None or not b:
+        return None
+    return a / b
+
+
+def fold_load(rows, figs, checks):
+    """run-load.sh's matrix: the median of the repeats, ratios to the floor and libmodbus."""
+    groups, polls = {}, {}
+    for r in rows:
+        if r.get("mode") == "poll-once":
+            polls.setdefault((r["devices"], r["impl"]), []).append(r)
+        else:
+            groups.setdefault((r["op"], r["conns"], r["impl"]), []).append(r)
+    med = {k: median_run(v, "req_per_s") for k, v in groups.items()}
+    for (op, conns, impl), m in sorted(med.items()):
+        name = f"load/{op}/{conns}conn"
+        p = dict(op=op, conns=conns, repeats=len(groups[(op, conns, impl)]),
+                 requests=m.get("requests"))
+        figs.add(name, impl, "req_per_s", m.get("req_per_s"), "req/s", **p)
+        for pk, _ in PCTS:
+            figs.add(name, impl, f"rtt_{pk}", m.get(f"{pk}_us"), "us", **p)
+        figs.add(name, impl, "cpu_per_req", m.get("cpu_us_per_req"), "us", **p)
+        floor = med.get((op, conns, "raw-uring"))
+        lmt = med.get((op, conns, "libmodbus-threads"))
+        if floor and impl != "raw-uring":
+            figs.add(name, impl, "req_per_s_vs_floor", ratio(m.get("req_per_s"),
+                     floor.get("req_per_s")), "ratio", **p)
+            figs.add(name, impl, "cpu_per_req_vs_floor", ratio(m.get("cpu_us_per_req"),
+                     floor.get("cpu_us_per_req")), "ratio", **p)
+            figs.add(name, impl, "rtt_p50_vs_floor", ratio(m.get("p50_us"),
+                     floor.get("p50_us")), "ratio", **p)
+        if lmt and impl not in ("libmodbus-threads",):
+            figs.add(name, impl, "req_per_s_vs_libmodbus_threads",
+                     ratio(m.get("req_per_s"), lmt.get("req_per_s")), "ratio", **p)
+    # Issue 4's targets, as run-load.sh states them.
+    for op in ("read", "write"):
+        f, fl = med.get((op, 100, "flux")), med.get((op, 100, "raw-uring"))
+        if f and fl:
+            v = ratio(f.get("req_per_s"), fl.get("req_per_s"))
+            checks.append(check(f"load/{op}/100conn", "flux req/s vs raw-uring floor", v,
+                                0.90, ">=", "ratio", source="issue 4"))
+            v = ratio(f.get("cpu_us_per_req"), fl.get("cpu_us_per_req"))
+            checks.append(check(f"load/{op}/100conn", "flux cpu/req vs raw-uring floor", v,
+                                1.20, "<=", "ratio", source="issue 4"))
+        f, fl = med.get((op, 1, "flux")), med.get((op, 1, "raw-uring"))
+        if f and fl:
+            v = ratio(f.get("p50_us"), fl.get("p50_us"))
+            checks.append(check(f"load/{op}/1conn", "flux rtt p50 vs raw-uring floor", v,
+                                1.15, "<=", "ratio", source="issue 4"))
+    pmed = {k: median_run(v, "p50_us") for k, v in polls.items()}
+    for (n, impl), m in sorted(pmed.items()):
+        name = f"poll-once/{n}dev"
+        p = dict(devices=n, batches=m.get("batches"))
+        for pk in ("p50", "p99", "max"):
+            figs.add(name, impl, f"poll_{pk}", m.get(f"{pk}_us"), "us", **p)
+        lm = pmed.get((n, "libmodbus"))
+        if lm and impl != "libmodbus":
+            figs.add(name, impl, "poll_p50_vs_libmodbus", ratio(m.get("p50_us"),
+                     lm.get("p50_us")), "ratio", **p)
+
+
+def check(name, what, value, limit, op, unit, **extra):
+    if value is None:
+        holds = None
+    else:
+        holds = value <= limit if op == "<=" else value >= limit
+    return {"name": name, "check": what, "value": None if value is None else round(value, 3),
+            "limit": round(limit, 3), "op": op, "unit": unit, "holds": holds, **extra}
+
+
+def budget_name(r):
+    return f"budget/{r['bess']}bess+{r['meters']}m/{r['period_ms']}ms/{r['load']}"
+
+
+def fold_budget(rows, figs, checks, hists, notes):
+    for r in rows:
+        if r.get("kind") == "resource":
+            fold_resource(r, figs)
+            continue
+        if r.get("kind") != "budget":
+            continue
+        name = budget_name(r)
+        p = dict(bess=r["bess"], meters=r["meters"], period_ms=r["period_ms"],
+                 load=r["load"], window_s=r.get("window_s"),
+                 heartbeat_ms=r.get("heartbeat_ms"), fluxd_threads=r.get("fluxd_threads"),
+                 loadavg=r.get("loadavg"))
+        if r.get("error"):
+            notes.append(f"{name}: run failed: {r['error']}")
+        st = r.get("status") or {}
+        lat = st.get("latency_ns") or {}
+        for metric, key in (("soe_read", "soe_read"), ("setpoint_write", "setpoint_write"),
+                            ("cycle_jitter", "jitter")):
+            h = lat.get(key)
+            if not h:
+                continue
+            for pk, _ in PCTS:
+                figs.add(name, "fluxd", f"{metric}_{pk}", h[pk] / 1e3 if h.get("count") else None,
+                         "us", **p)
+            figs.add(name, "fluxd", f"{metric}_count", h.get("count"), "samples", **p)
+        if st:
+            figs.add(name, "fluxd", "cycles", st.get("cycles"), "cycles", **p)
+            figs.add(name, "fluxd", "overruns", st.get("overruns"), "cycles", **p)
+            figs.add(name, "fluxd", "setpoint_writes",
+                     sum(b.get("writes", 0) for b in st.get("bess", [])), "writes", **p)
+            fresh = sum(1 for b in st.get("bess", []) if b.get("is_fresh")) + \
+                sum(1 for m in st.get("meters", []) if m.get("is_fresh"))
+            figs.add(name, "fluxd", "devices_fresh_at_end", fresh, "devices", **p)
+        ev = r.get("events") or {}
+        for k, v in ev.items():
+            figs.add(name, "fluxd", f"log_{k}", v, "events", **p)
+        ct = r.get("cyclictest")
+        if ct:
+            for pk, _ in PCTS:
+                figs.add(name, "cyclictest", f"cycle_jitter_{pk}", ct.get(f"{pk}_us"), "us", **p)
+            figs.add(name, "cyclictest", "cycle_jitter_count", ct.get("count"), "samples", **p)
+            figs.add(name, "cyclictest", "cycle_jitter_overflows", ct.get("overflows"),
+                     "samples", **p)
+            hists.append({"name": name, "impl": "cyclictest", "metric": "cycle_jitter",
+                          "unit": "us", "bin_width": 1, "params": p, "bins": ct.get("hist", [])})
+        # The budget.
+        period_us = r["period_ms"] * 1e3
+        for metric, key in (("soe_read", "soe_read"), ("setpoint_write", "setpoint_write")):
+            h = lat.get(key) or {}
+            v = h["p999"] / 1e3 if h.get("count") else None
+            checks.append(check(name, f"{metric} p99.9 <= 10% of the period", v,
+                                BUDGET_SHARE * period_us, "<=", "us",
+                                samples=h.get("count", 0), source="issue 8"))
+        h = lat.get("jitter") or {}
+        fj = h["p999"] / 1e3 if h.get("count") else None
+        cj = ct.get("p999_us") if ct else None
+        c = check(name, "cycle_jitter p99.9 <= 1.2x cyclictest p99.9", fj,
+                  JITTER_RATIO * cj if cj else math.nan, "<=", "us",
+                  samples=h.get("count", 0), cyclictest_p999_us=cj, source="issue 8")
+        if cj is None:
+            c["holds"], c["limit"] = None, None
+        checks.append(c)
+
+
+def fold_resource(r, figs):
+    name = f"resources/{r['devices']}dev"
+    p = dict(bess=r["bess"], meters=r["meters"], devices=r["devices"],
+             period_ms=r["period_ms"], window_s=r.get("window_s"),
+             syscall_tool=r.get("syscall_tool"), fluxd_threads=r.get("fluxd_threads"))
+    if r.get("error") or not r.get("cycles"):
+        return
+    cyc = r["cycles"]
+    tck = r.get("clk_tck") or 100
+    figs.add(name, "fluxd", "devices", r["devices"], "devices", **p)
+    figs.add(name, "fluxd", "cycles_measured", cyc, "cycles", **p)
+    figs.add(name, "fluxd", "rss", r.get("rss_kb"), "KiB", **p)
+    figs.add(name, "fluxd", "rss_peak", r.get("hwm_kb"), "KiB", **p)
+    figs.add(name, "fluxd", "cpu_per_1000_cycles", r["cpu_ticks"] / tck * 1e3 / cyc * 1e3,
+             "ms", resolution_ms=1e3 / tck, **p)
+    for th, t in (r.get("thread_cpu_ticks") or {}).items():
+        figs.add(name, f"fluxd:{th}", "cpu_per_1000_cycles", t / tck * 1e3 / cyc * 1e3, "ms",
+                 resolution_ms=1e3 / tck, **p)
+    sc = r.get("syscalls")
+    if sc:
+        figs.add(name, "fluxd", "syscalls_per_cycle", sum(sc.values()) / cyc, "syscalls", **p)
+        for th, n in sc.items():
+            if th != "process":
+                figs.add(name, f"fluxd:{th}", "syscalls_per_cycle", n / cyc, "syscalls", **p)
+
+
+# ---- from the JSON: tables -------------------------------------------------------------
+
+
+class View:
+    """Lookups into latest.json's figures."""
+
+    def __init__(self, doc):
+        self.doc = doc
+        self.idx = {}
+        self.names = []
+        for f in doc["figures"]:
+            self.idx[(f["name"], f["impl"], f["metric"])] = f
+            if f["name"] not in self.names:
+                self.names.append(f["name"])
+
+    def v(self, name, impl, metric):
+        f = self.idx.get((name, impl, metric))
+        return None if f is None else f["value"]
+
+    def params(self, name):
+        for (n, _, _), f in self.idx.items():
+            if n == name:
+                return f["params"]
+        return {}
+
+
+def fmt(v, nd=1):
+    if v is None:
+        return "-"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if abs(v) >= 10000:
+        return f"{v:,.0f}"
+    return f"{v:.{nd}f}"
+
+
+def table(head, rows, align=None):
+    out = ["| " + " | ".join(head) + " |",
+           "|" + "|".join((" ---: " if (align or "r" * len(head))[i] == "r" else " --- ")
+                          for i in range(len(head))) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return out
+
+
+def verdict(c):
+    return {True: "holds", False: "**MISSED**", None: "n/a"}[c["holds"]]
+
+
+def budget_md(view, doc):
+    names = [n for n in view.names if n.startswith("budget/")]
+    if not names:
+        return ["No latency-budget results (bench/run-budget.sh did not run)."]
+    out = []
+    checks = {}
+    for c in doc["checks"]:
+        checks.setdefault(c["name"], []).append(c)
+    rows = []
+    held = total = 0
+    for n in names:
+        p = view.params(n)
+        cs = checks.get(n, [])
+        cells = []
+        for c in cs:
+            total += 1
+            held += c["holds"] is True
+            lim = "-" if c["limit"] is None else fmt(c["limit"])
+            cells.append(f"{fmt(c['value'])} / {lim} {verdict(c)}")
+        while len(cells) < 3:
+            cells.append("-")
+        rows.append([f"{p['bess']}+{p['meters']}", f"{p['period_ms']} ms", p["load"],
+                     fmt(view.v(n, "fluxd", "cycles")), fmt(view.v(n, "fluxd", "overruns")),
+                     fmt(view.v(n, "fluxd", "setpoint_write_count"))] + cells)
+    out.append("### Latency budget (p99.9 in us / limit in us)")
+    out.append("")
+    out += table(["BESS+meters", "period", "load", "cycles", "overruns", "writes acked",
+                  "soe_read <= 10% T", "setpoint_write <= 10% T",
+                  "cycle_jitter <= 1.2x cyclictest"], rows, "lllrrrlll")
+    out.append("")
+    out.append(f"{held} of {total} budget checks hold.")
+    out.append("")
+    out.append("### Latency percentiles (us)")
+    out.append("")
+    rows = []
+    for n in names:
+        p = view.params(n)
+        case = f"{p['bess']}+{p['meters']}, {p['period_ms']} ms, {p['load']}"
+        for impl, metric, label in (("fluxd", "soe_read", "soe_read"),
+                                    ("fluxd", "setpoint_write", "setpoint_write"),
+                                    ("fluxd", "cycle_jitter", "cycle_jitter"),
+                                    ("cyclictest", "cycle_jitter", "cyclictest")):
+            vals = [view.v(n, impl, f"{metric}_{pk}") for pk, _ in PCTS]
+            cnt = view.v(n, impl, f"{metric}_count")
+            if cnt is None and all(x is None for x in vals):
+                continue
+            rows.append([case, label] + [fmt(x) for x in vals] + [fmt(cnt)])
+            case = ""
+    out += table(["run", "latency", "p50", "p99", "p99.9", "max", "samples"], rows, "llrrrrr")
+    return out
+
+
+def load_md(view):
+    names = [n for n in view.names if n.startswith("load/")]
+    out = []
+    if names:
+        out.append("### Throughput and round trip, one request in flight per connection")
+        out.append("")
+        rows = []
+        for n in names:
+            p = view.params(n)
+            for impl in LOAD_IMPLS:
+                if view.v(n, impl, "req_per_s") is None:
+                    continue
+                rows.append([p["op"], p["conns"], impl, fmt(view.v(n, impl, "req_per_s"), 0)] +
+                            [fmt(view.v(n, impl, f"rtt_{pk}")) for pk, _ in PCTS] +
+                            [fmt(view.v(n, impl, "cpu_per_req"), 2),
+                             fmt(view.v(n, impl, "req_per_s_vs_floor"), 2),
+                             fmt(view.v(n, impl, "req_per_s_vs_libmodbus_threads"), 2),
+                             fmt(view.v(n, impl, "cpu_per_req_vs_floor"), 2),
+                             fmt(view.v(n, impl, "rtt_p50_vs_floor"), 2)])
+        out += table(["op", "conns", "impl", "req/s", "p50 us", "p99 us", "p99.9 us", "max us",
+                      "cpu us/req", "req/s : floor", "req/s : libmodbus-thr", "cpu : floor",
+                      "p50 : floor"], rows, "lrlrrrrrrrrrr")
+        out.append("")
+        out.append("Median of the interleaved repeats by req/s; floor = raw-uring.")
+        out.append("")
+    names = [n for n in view.names if n.startswith("poll-once/")]
+    if names:
+        out.append("### Poll N devices once (us)")
+        out.append("")
+        rows = []
+        for n in names:
+            p = view.params(n)
+            for impl in POLL_IMPLS:
+                if view.v(n, impl, "poll_p50") is None:
+                    continue
+                rows.append([p["devices"], impl] +
+                            [fmt(view.v(n, impl, f"poll_{k}")) for k in ("p50", "p99", "max")] +
+                            [fmt(view.v(n, impl, "poll_p50_vs_libmodbus"), 2)])
+        out += table(["devices", "impl", "p50", "p99", "max", "p50 : libmodbus"], rows,
+                     "rlrrrr")
+        out.append("")
+    return out or ["No load-matrix results (bench/run-load.sh did not run)."]
+
+
+def resources_md(view):
+    names = [n for n in view.names if n.startswith("resources/")]
+    if not names:
+        return ["No resource results."]
+    rows = []
+    for n in names:
+        p = view.params(n)
+        thr = sorted({k[1].split(":", 1)[1] for k in view.idx if k[0] == n and ":" in k[1]})
+        per = ", ".join(f"{t} {fmt(view.v(n, 'fluxd:' + t, 'syscalls_per_cycle'))}"
+                        for t in thr if view.v(n, "fluxd:" + t, "syscalls_per_cycle") is not None)
+        cpu = ", ".join(f"{t} {fmt(view.v(n, 'fluxd:' + t, 'cpu_per_1000_cycles'), 0)}"
+                        for t in thr if view.v(n, "fluxd:" + t, "cpu_per_1000_cycles") is not None)
+        rows.append([f"{p['devices']} ({p['bess']}+{p['meters']})", f"{p['period_ms']} ms",
+                     fmt(view.v(n, "fluxd", "cycles_measured")),
+                     fmt((view.v(n, "fluxd", "rss") or 0) / 1024, 1),
+                     fmt(view.v(n, "fluxd", "cpu_per_1000_cycles"), 0), cpu or "-",
+                     fmt(view.v(n, "fluxd", "syscalls_per_cycle")), per or "-"])
+    out = table(["devices (BESS+meters)", "period", "cycles", "RSS MiB",
+                 "CPU ms / 1000 cycles", "by thread", "syscalls / cycle", "by thread"],
+                rows, "llrrrlrl")
+    return out
+
+
+def checks_md(doc):
+    cs = [c for c in doc["checks"] if c.get("source") == "issue 4"]
+    if not cs:
+        return []
+    rows = [[c["name"], c["check"], fmt(c["value"], 2), f"{c['op']} {c['limit']}", verdict(c)]
+            for c in cs]
+    return ["### Engine targets (issue 4), from the matrix above", ""] + \
+        table(["run", "check", "value", "target", "verdict"], rows, "llrll") + [""]
+
+
+def write_md(doc, path):
+    view = View(doc)
+    m = doc["machine"]
+    s = doc["setup"]
+    lines = [
+        "<!-- generated by bench/report.py from latest.json; do not edit -->",
+        "## Benchmark results",
+        "",
+        f"Generated {doc['generated']} ({'QUICK' if doc['quick'] else 'full'} run) on "
+        f"{m['cpu_model']}, {m['cores']} cores{' (VM)' if m['virtualized'] else ''}, "
+        f"Linux {m['kernel']} ({m['preemption']}; PREEMPT_RT: "
+        f"{'yes' if m['preempt_rt'] else 'no'}), commit "
+        f"{(doc['source']['git_commit'] or '?')[:12]}"
+        f"{' + local changes' if doc['source']['git_dirty'] else ''}.",
+        "",
+        s["placement"],
+        "",
+    ]
+    lines += budget_md(view, doc)
+    lines += ["", "### Resources (fluxd, no background load)", ""]
+    lines += resources_md(view)
+    lines += ["", s["resources"], ""]
+    lines += load_md(view)
+    lines += checks_md(doc)
+    if doc["notes"]:
+        lines += ["### Notes", ""] + [f"- {n}" for n in doc["notes"]] + [""]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return "\n".join(lines)
+
+
+# ---- from the JSON: plot data and gnuplot ------------------------------------------------
+
+
+def nines(pk):
+    """x position of a percentile on a 'nines' axis: p50 0.3, p99 2, p99.9 3, max 4."""
+    return {"p50": -math.log10(0.5), "p99": 2.0, "p999": 3.0, "max": 4.0}[pk]
+
+
+def write_blocks(path, blocks):
+    """Data blocks for gnuplot's `index`: a title line, then x y rows. The first lines say
+    each block's line type (colour), dash type and width, for plot.gp to read with word()."""
+    with open(path, "w") as f:
+        for key, k in (("colors", 1), ("dashes", 2), ("widths", 3)):
+            f.write(f"#{key} " + " ".join(str(b[k]) for b in blocks) + "\n")
+        f.write("\n\n\n".join(f'"{b[0]}"\n' + "".join(f"{x}\t{y}\n" for x, y in b[4])
+                                 for b in blocks))
+
+
+def write_plot_data(doc, ddir):
+    """The .dat files bench/plot.gp draws, every value read from latest.json's figures."""
+    view = View(doc)
+    os.makedirs(ddir, exist_ok=True)
+    for f in os.listdir(ddir):
+        if f.endswith(".dat"):
+            os.remove(os.path.join(ddir, f))
+    budget = [n for n in view.names if n.startswith("budget/")]
+    periods = sorted({view.params(n)["period_ms"] for n in budget}, reverse=True)
+    sizes = sorted({view.params(n)["bess"] for n in budget})
+    for per in periods:
+        for metric in ("soe_read", "setpoint_write", "cycle_jitter"):
+            blocks = []
+            impls = ("fluxd", "cyclictest") if metric == "cycle_jitter" else ("fluxd",)
+            for impl in impls:
+                for n in budget:
+                    p = view.params(n)
+                    if p["period_ms"] != per:
+                        continue
+                    pts = [(f"{nines(pk):.4f}", view.v(n, impl, f"{metric}_{pk}"))
+                           for pk, _ in PCTS]
+                    pts = [(x, y) for x, y in pts if y]
+                    if not pts:
+                        continue
+                    is_ct = impl == "cyclictest"
+                    title = f"{'cyclictest, ' if is_ct else ''}{p['bess']} BESS, {p['load']}"
+                    blocks.append((title, 9 if is_ct else sizes.index(p["bess"]) + 1,
+                                   1 if p["load"] == "none" else 2, 1 if is_ct else 2, pts))
+            write_blocks(os.path.join(ddir, f"pct_{per}ms_{metric}.dat"), blocks)
+        # cyclictest's histograms: colour by load, dash by size.
+        blocks = []
+        for h in doc["histograms"]:
+            p = h["params"]
+            if p["period_ms"] != per or not h["bins"]:
+                continue
+            blocks.append((f"{p['bess']} BESS run, {p['load']}", 1 if p["load"] == "none" else 2,
+                           sizes.index(p["bess"]) + 1, 1,
+                           [(b + 0.5, c) for b, c in h["bins"]]))
+        write_blocks(os.path.join(ddir, f"hist_{per}ms.dat"), blocks)
+    # Load matrix: RTT percentiles per impl, per (op, conns); req/s per conns.
+    load = [n for n in view.names if n.startswith("load/")]
+    conns = sorted({view.params(n)["conns"] for n in load})
+    for n in load:
+        p = view.params(n)
+        blocks = []
+        for k, impl in enumerate(LOAD_IMPLS):
+            pts = [(f"{nines(pk):.4f}", view.v(n, impl, f"rtt_{pk}")) for pk, _ in PCTS]
+            pts = [(x, y) for x, y in pts if y]
+            if pts:
+                blocks.append((impl, k + 1, 1, 2, pts))
+        write_blocks(os.path.join(ddir, f"rtt_{p['op']}_{p['conns']}.dat"), blocks)
+    for op in ("read", "write"):
+        with open(os.path.join(ddir, f"tput_{op}.dat"), "w") as f:
+            f.write("conns\t" + "\t".join(LOAD_IMPLS) + "\n")
+            for c in conns:
+                n = f"load/{op}/{c}conn"
+                f.write(f"{c}\t" + "\t".join(str(view.v(n, i, "req_per_s") or "NaN")
+                                            for i in LOAD_IMPLS) + "\n")
+    return periods, conns
+
+
+def run_gnuplot(doc, ddir, outdir, here):
+    if not shutil.which("gnuplot"):
+        return ["gnuplot not installed (Debian gnuplot-nox): no plots"]
+    periods, conns = write_plot_data(doc, ddir)
+    m = doc["machine"]
+    sub = f"{m['cpu_model']}, {m['cores']} cores, Linux {m['kernel']}, " \
+        f"PREEMPT_RT {'yes' if m['preempt_rt'] else 'no'}, {doc['generated'][:16]}"
+    expr = (f"datadir='{ddir}'; outdir='{outdir}'; periods='{' '.join(map(str, periods))}'; "
+            f"conns='{' '.join(map(str, conns))}'; subtitle='{sub}'")
+    r = subprocess.run(["gnuplot", "-e", expr, os.path.join(here, "plot.gp")],
+                       capture_output=True, text=True, timeout=120)
+    msgs = []
+    if r.returncode != 0:
+        msgs.append("gnuplot failed: " + (r.stderr.strip().splitlines() or ["?"])[-1])
+    return msgs
+
+
+# ---- main ------------------------------------------------------------------------------
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    ap.add_argument("--results", default=os.path.join(here, "results"))
+    ap.add_argument("--build", default=os.environ.get("BUILD", "build"))
+    ap.add_argument("--quick", action="store_true", default=os.environ.get("QUICK") == "1")
+    ap.add_argument("--no-plots", action="store_true")
+    a = ap.parse_args()
+
+    load_path = os.path.join(a.results, "load.jsonl")
+    budget_path = os.path.join(a.results, "budget.jsonl")
+    load_rows, bad_l = read_jsonl(load_path)
+    budget_rows, bad_b = read_jsonl(budget_path)
+    if not load_rows and not budget_rows:
+        print("report: no results in", a.results, "(run make bench)", file=sys.stderr)
+        return 1
+
+    figs, checks, hists, notes = Figures(), [], [], []
+    fold_budget(budget_rows, figs, checks, hists, notes)
+    fold_load(load_rows, figs, checks)
+    if bad_l or bad_b:
+        notes.append(f"unreadable result lines skipped: {bad_l} in load.jsonl, "
+                     f"{bad_b} in budget.jsonl")
+    b0 = next((r for r in budget_rows if r.get("kind") == "budget"), {})
+    res = [r for r in budget_rows if r.get("kind") == "resource"]
+    rt_cpu, other = b0.get("rt_cpu", "?"), b0.get("other_cpu", "?")
+    placement = (
+        f"fluxd runs as root with SCHED_FIFO, its I/O thread (priority "
+        f"{b0.get('io_priority', '?')}) and control thread (priority "
+        f"{b0.get('control_priority', '?')}) both pinned to CPU {rt_cpu} (rt: io_cpu and "
+        f"control_cpu); `flux sim` (at most 48 devices per process, one port each, nice -10) "
+        f"and, for the loaded runs, `stress-ng --cpu 1` run on CPU {other}. Strategy manual at "
+        f"10 kW per BESS with a heartbeat of 100 ms (10 ms at a 1 ms cycle), so every BESS is "
+        f"written all run long. Meters: one per ten BESS (at least one). fluxd's percentiles "
+        f"are `flux status --json` at the end of the window (cumulative from start, refreshed "
+        f"once a second, so the last second may be missing); cyclictest then runs alone on "
+        f"CPU {rt_cpu} at the control thread's priority and period for the same time "
+        f"(`-m --laptop`: like fluxd it leaves /dev/cpu_dma_latency alone), under the same "
+        f"background load. cyclictest percentiles are the middle of its 1 us bins; fluxd's are "
+        f"the middle of its log-linear buckets (<= 0.4%). With few cycles (100 ms runs) p99.9 is "
+        f"the max.")
+    if res:
+        r0 = res[0]
+        resources = (
+            f"Resources: fluxd at {r0['period_ms']} ms for {r0.get('window_s')} s after a 1 s "
+            f"warm-up; RSS from /proc/PID/status, CPU = utime+stime from /proc/PID/stat over "
+            f"the window (clock-tick resolution: {1000 // (r0.get('clk_tck') or 100)} ms), "
+            f"syscalls by {r0.get('syscall_tool')} "
+            f"({'perf stat -e raw_syscalls:sys_enter --per-thread' if r0.get('syscall_tool') == 'perf' else 'strace -c -f'}"
+            f") over the same window, divided by the cycles it spanned. 1,000 devices is not "
+            f"measured: the config holds at most {res[-1]['bess']} BESS + {res[-1]['meters']} "
+            f"meters (CFG_MAX_BESS, CFG_MAX_METERS), so the largest site is "
+            f"{res[-1]['devices']} devices.")
+    else:
+        resources = "Resources: not measured in this run."
+    skipped = [n for n in ("budget", "resources") if not any(
+        f["name"].startswith(n + "/") for f in figs.rows)]
+    for n in skipped:
+        notes.append(f"no {n} figures in this run")
+
+    doc = {
+        "schema": 1,
+        "generated": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "quick": a.quick,
+        "machine": machine(),
+        "source": source_info([load_path, budget_path]),
+        "setup": {"placement": placement, "resources": resources},
+        "figures": figs.rows,
+        "checks": checks,
+        "histograms": hists,
+        "notes": notes,
+    }
+    json_path = os.path.join(a.results, "latest.json")
+    tmp = json_path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(doc, f, indent=1)
+    os.replace(tmp, json_path)
+
+    # Everything below reads latest.json back: the single source.
+    with open(json_path) as f:
+        doc = json.load(f)
+    md = write_md(doc, os.path.join(a.results, "latest.md"))
+    msgs = []
+    if not a.no_plots:
+        msgs = run_gnuplot(doc, os.path.abspath(os.path.join(a.build, "bench", "plot")),
+                           os.path.abspath(a.results), here)
+    print(md)
+    pngs = sorted(f for f in os.listdir(a.results) if f.endswith(".png"))
+    print(f"report: {len(doc['figures'])} figures in {json_path}; tables in latest.md; "
+          f"plots: {', '.join(pngs) or 'none'}")
+    for m in msgs:
+        print("report:", m)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
