@@ -27,7 +27,7 @@
 #include "rt/thread.h"
 
 #define EXIT_USAGE 2
-#define TICK_NS (50 * CLK_NS_PER_MS)
+#define TICK_NS	   (50 * CLK_NS_PER_MS)
 
 static volatile sig_atomic_t got_signal;
 static bool is_journal; /* stderr goes to journald: prefix lines with <priority> */
@@ -85,7 +85,8 @@ static void usage(FILE *f)
 		"      --status-socket PATH answer `flux status` there (default %s;\n"
 		"                           none: no socket)\n",
 		path);
-	fputs("      --duration S         stop by itself after S seconds (default: run until signal)\n"
+	fputs("      --duration S         stop by itself after S seconds (default: run until "
+	      "signal)\n"
 	      "      --no-rt              no SCHED_FIFO, no pinning, no mlockall (laptops, tests)\n"
 	      "  -h, --help\n",
 	      f);
@@ -108,12 +109,13 @@ static void drain_logs(struct ctl *c)
 	while ((n = ctl_pop_logs(c, ev, 32))) {
 		for (unsigned i = 0; i < n; i++) {
 			char line[256];
-			int prio = ev[i].event == CTL_EV_SOURCE_LOST ? 2 :
-				   ev[i].event == CTL_EV_STALE || ev[i].event == CTL_EV_WRITE_FAILED ||
-						   ev[i].event == CTL_EV_CLAIM_FAILED ||
-						   ev[i].event == CTL_EV_OVERRUN ?
-								    4 :
-								    6;
+			int prio = ev[i].event == CTL_EV_SOURCE_LOST ? 2
+				   : ev[i].event == CTL_EV_STALE ||
+					   ev[i].event == CTL_EV_WRITE_FAILED ||
+					   ev[i].event == CTL_EV_CLAIM_FAILED ||
+					   ev[i].event == CTL_EV_OVERRUN
+				       ? 4
+				       : 6;
 
 			ctl_format_log(c, &ev[i], line, sizeof(line));
 			say(prio, "fluxd: %s", line);
@@ -151,8 +153,8 @@ static int open_status(struct st_server *srv, const char *sock, const struct cfg
 	if (err) {
 		fprintf(stderr, "%sfluxd: cannot open the status socket %s: %s%s\n",
 			is_journal ? "<3>" : "", sock, strerror(-err),
-			err == -EADDRINUSE ? " (another fluxd is running)" :
-					     " (--status-socket none runs without it)");
+			err == -EADDRINUSE ? " (another fluxd is running)"
+					   : " (--status-socket none runs without it)");
 		return 1;
 	}
 	say(6, "fluxd: flux status answered on %s", sock);
@@ -219,7 +221,8 @@ static int parse_seconds(const char *arg, const char *name, double *out)
 	double v = strtod(arg, &end);
 
 	if (*end || !(v >= 0) || v > 1e7) {
-		fprintf(stderr, "fluxd: %s must be a number of seconds >= 0, got '%s'\n", name, arg);
+		fprintf(stderr, "fluxd: %s must be a number of seconds >= 0, got '%s'\n", name,
+			arg);
 		return -1;
 	}
 	*out = v;

@@ -156,8 +156,8 @@ struct safety_out safety_filter(const struct cfg_site *site, const struct cfg_be
 }
 
 static const char *const reason_names[SAFETY_NREASONS] = {
-	"stale", "not_ready", "not_ours", "rated", "blocks", "soe_min", "soe_max", "ramp",
-	"not_started",
+	"stale",   "not_ready", "not_ours", "rated",	   "blocks",
+	"soe_min", "soe_max",	"ramp",	    "not_started",
 };
 
 const char *safety_reason_name(unsigned bit)

@@ -16,16 +16,16 @@
 /* ---- constants ---------------------------------------------------------------------- */
 
 /* Why a BESS's setpoint is not what the strategy asked: bits of safety_out.reasons. */
-#define SAFETY_STALE 0x001       /* a needed device had no fresh data within stale_after */
-#define SAFETY_NOT_READY 0x002   /* status is not READY: no write at all */
-#define SAFETY_NOT_OURS 0x004    /* another party holds the command source: no write */
-#define SAFETY_RATED 0x008       /* clamped to rated power */
-#define SAFETY_BLOCKS 0x010      /* clamped to available blocks x block_kw */
-#define SAFETY_SOE_MIN 0x020     /* no discharge at or below soe_min */
-#define SAFETY_SOE_MAX 0x040     /* no charge at or above soe_max */
-#define SAFETY_RAMP 0x080        /* slew-limited */
+#define SAFETY_STALE	   0x001 /* a needed device had no fresh data within stale_after */
+#define SAFETY_NOT_READY   0x002 /* status is not READY: no write at all */
+#define SAFETY_NOT_OURS	   0x004 /* another party holds the command source: no write */
+#define SAFETY_RATED	   0x008 /* clamped to rated power */
+#define SAFETY_BLOCKS	   0x010 /* clamped to available blocks x block_kw */
+#define SAFETY_SOE_MIN	   0x020 /* no discharge at or below soe_min */
+#define SAFETY_SOE_MAX	   0x040 /* no charge at or above soe_max */
+#define SAFETY_RAMP	   0x080 /* slew-limited */
 #define SAFETY_NOT_STARTED 0x100 /* inputs not all fresh once yet: 0 kW */
-#define SAFETY_NREASONS 9
+#define SAFETY_NREASONS	   9
 
 /* soe_target: full power when this many percent away from the target, linear below. */
 #define STRAT_SOE_FULL_POWER_PCT 10.0
@@ -35,33 +35,33 @@
  * At 0.15, a step settles within 1 % in 20..60 cycles for d = 1..6 and in about 90 for d = 7
  * (e.g. a 700 ms response at a 100 ms cycle); tests/control/test_policy.c checks this.
  */
-#define STRAT_PEAK_GAIN 0.15
+#define STRAT_PEAK_GAIN		 0.15
 
 /* ---- structs ------------------------------------------------------------------------ */
 
 /* What the control thread knows of one BESS this cycle. Owned by the control thread. */
 struct bess_view {
-	bool is_fresh;        /* data within stale_after */
-	bool is_ready;        /* status == status_ready */
-	bool is_ours;         /* command source == our id */
+	bool is_fresh; /* data within stale_after */
+	bool is_ready; /* status == status_ready */
+	bool is_ours;  /* command source == our id */
 	double soe_pct;
-	double available_kw;  /* min(rated power, available blocks x block_kw) */
-	double setpoint_kw;   /* what it was last told (written and acknowledged) */
+	double available_kw; /* min(rated power, available blocks x block_kw) */
+	double setpoint_kw;  /* what it was last told (written and acknowledged) */
 };
 
 /* What the control thread knows of the site this cycle. */
 struct site_view {
 	unsigned nbess;
 	const struct bess_view *bess;
-	bool has_grid;       /* the grid meter's reading is fresh */
-	double grid_kw;      /* + import */
+	bool has_grid;	     /* the grid meter's reading is fresh */
+	double grid_kw;	     /* + import */
 	double prev_site_kw; /* what the strategy asked last cycle (peak_shaving integrates) */
 };
 
 /* The safety filter's verdict for one BESS. */
 struct safety_out {
-	double kw;        /* what to write */
-	bool may_write;   /* false: write nothing (not READY, or not ours) */
+	double kw;	  /* what to write */
+	bool may_write;	  /* false: write nothing (not READY, or not ours) */
 	unsigned reasons; /* SAFETY_* bits that changed the request */
 };
 

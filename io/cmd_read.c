@@ -34,7 +34,7 @@ struct rd_opts {
 	uint16_t port;
 	uint8_t unit;
 	uint8_t fc;
-	uint16_t addr; /* PDU address */
+	uint16_t addr;	/* PDU address */
 	unsigned count; /* values */
 	enum tool_type type;
 	bool has_type;
@@ -43,7 +43,7 @@ struct rd_opts {
 	int64_t timeout_ns;
 	unsigned retries;
 	int64_t interval_ns; /* 0: no polling */
-	long times;          /* polls; < 0 forever */
+	long times;	     /* polls; < 0 forever */
 	enum out_fmt fmt;
 	unsigned base; /* 1 with --one-based */
 };
@@ -113,8 +113,12 @@ static int parse(struct rd_opts *o, int argc, char **argv)
 	bool has_addr = false, has_times = false;
 	int c, r;
 
-	*o = (struct rd_opts){ .port = 502, .unit = 1, .fc = MB_FC_READ_HOLDING_REGISTERS,
-			       .count = 1, .order = MB_ORDER_ABCD, .timeout_ns = CLK_NS_PER_SEC,
+	*o = (struct rd_opts){ .port = 502,
+			       .unit = 1,
+			       .fc = MB_FC_READ_HOLDING_REGISTERS,
+			       .count = 1,
+			       .order = MB_ORDER_ABCD,
+			       .timeout_ns = CLK_NS_PER_SEC,
 			       .times = 1 };
 	optind = 0;
 	opterr = 1;
@@ -229,8 +233,9 @@ static int parse(struct rd_opts *o, int argc, char **argv)
 	if (o->fc >= MB_FC_READ_HOLDING_REGISTERS &&
 	    o->count * tool_type_regs(o->type) > MB_MAX_READ_REGS)
 		return bad_usage("-c: at most 125 registers per read (62 values of a 32-bit type)");
-	if (o->addr + o->count * (o->fc >= MB_FC_READ_HOLDING_REGISTERS ? tool_type_regs(o->type)
-								       : 1) > 0x10000)
+	if (o->addr +
+		o->count * (o->fc >= MB_FC_READ_HOLDING_REGISTERS ? tool_type_regs(o->type) : 1) >
+	    0x10000)
 		return bad_usage("-r/-c: the read would run past address 65535");
 	if (has_times && o->times != 1 && !o->interval_ns)
 		o->interval_ns = CLK_NS_PER_SEC;
@@ -248,7 +253,8 @@ static void format_value(char *buf, size_t cap, const struct rd_opts *o, const s
 		snprintf(buf, cap, "%d", mb_get_bit(rsp->data, i));
 		return;
 	}
-	mb_regs_from_wire(regs, rsp->data + 2 * i * tool_type_regs(o->type), tool_type_regs(o->type));
+	mb_regs_from_wire(regs, rsp->data + 2 * i * tool_type_regs(o->type),
+			  tool_type_regs(o->type));
 	switch (o->type) {
 	case TOOL_HEX:
 		snprintf(buf, cap, "0x%04X", regs[0]);
@@ -313,19 +319,20 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
-static void print_ok(const struct rd_opts *o, const struct tool_conn *c,
-		     const struct mb_rsp *rsp, bool is_poll)
+static void print_ok(const struct rd_opts *o, const struct tool_conn *c, const struct mb_rsp *rsp,
+		     bool is_poll)
 {
 	char ts[40], val[48];
 
 	tool_timestamp(ts, sizeof(ts));
 	switch (o->fmt) {
 	case OUT_JSON:
-		printf("{\"time\":\"%s\",\"host\":\"%s\",\"unit\":%u,\"function\":%u,"
-		       "\"address\":%u,\"type\":\"%s\",\"order\":\"%s\",\"rtt_ms\":%.3f,\"values\":[",
-		       ts, c->name, o->unit, o->fc, o->addr,
-		       o->fc <= MB_FC_READ_DISCRETE_INPUTS ? "bit" : tool_type_name(o->type),
-		       mb_order_name(o->order), clk_ns_to_ms(c->rtt_ns));
+		printf(
+		    "{\"time\":\"%s\",\"host\":\"%s\",\"unit\":%u,\"function\":%u,"
+		    "\"address\":%u,\"type\":\"%s\",\"order\":\"%s\",\"rtt_ms\":%.3f,\"values\":[",
+		    ts, c->name, o->unit, o->fc, o->addr,
+		    o->fc <= MB_FC_READ_DISCRETE_INPUTS ? "bit" : tool_type_name(o->type),
+		    mb_order_name(o->order), clk_ns_to_ms(c->rtt_ns));
 		for (unsigned i = 0; i < o->count; i++) {
 			format_value(val, sizeof(val), o, rsp, i);
 			printf(i ? ",%s" : "%s", val);
@@ -358,8 +365,8 @@ static void print_ok(const struct rd_opts *o, const struct tool_conn *c,
 	}
 }
 
-static void print_err(const struct rd_opts *o, const struct tool_conn *c,
-		      const struct mb_req *req, int err, bool is_poll)
+static void print_err(const struct rd_opts *o, const struct tool_conn *c, const struct mb_req *req,
+		      int err, bool is_poll)
 {
 	char ts[40], what[256], tx[TOOL_HEX_MAX], rx[TOOL_HEX_MAX];
 
@@ -430,9 +437,9 @@ static int run(const struct rd_opts *o, struct tool_conn *c, struct hist *rtt)
 	uint64_t missed = 0;
 	int ret = TOOL_EXIT_OK;
 
-	req.qty = (uint16_t)(o->fc >= MB_FC_READ_HOLDING_REGISTERS
-				     ? o->count * tool_type_regs(o->type)
-				     : o->count);
+	req.qty =
+	    (uint16_t)(o->fc >= MB_FC_READ_HOLDING_REGISTERS ? o->count * tool_type_regs(o->type)
+							     : o->count);
 	print_header(o);
 	while (!rd_stop && (o->times < 0 || polls < o->times)) {
 		struct mb_rsp rsp;

@@ -16,8 +16,8 @@
 #include "io/tools_int.h"
 #include "rt/clock.h"
 
-#define CMD "scan"
-#define SCAN_LIMIT 65536ULL /* a /16: more needs --yes */
+#define CMD		 "scan"
+#define SCAN_LIMIT	 65536ULL /* a /16: more needs --yes */
 #define SCAN_MAX_TARGETS 256
 
 static volatile sig_atomic_t scan_stop;
@@ -99,8 +99,9 @@ static int parse_units(const char *arg, uint8_t *first, uint8_t *last)
 	char buf[16];
 
 	if (!dash)
-		return tool_parse_ulong(CMD, "--units", arg, 0, 255, &a) ? -EINVAL
-									 : (*first = *last = (uint8_t)a, 0);
+		return tool_parse_ulong(CMD, "--units", arg, 0, 255, &a)
+			   ? -EINVAL
+			   : (*first = *last = (uint8_t)a, 0);
 	if ((size_t)(dash - arg) >= sizeof(buf))
 		return -EINVAL;
 	memcpy(buf, arg, (size_t)(dash - arg));
@@ -158,8 +159,9 @@ static void print_result(void *arg, const struct scan_result *r)
 int scan_main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term;
-	struct scan_cfg cfg = { .unit_first = 1, .unit_last = 247,
-				.timeout_ns = 500 * 1000000LL, .concurrency = 256 };
+	struct scan_cfg cfg = {
+		.unit_first = 1, .unit_last = 247, .timeout_ns = 500 * 1000000LL, .concurrency = 256
+	};
 	struct scan_range *ranges = NULL;
 	uint16_t ports[SCAN_MAX_PORTS] = { 502 };
 	struct sc_out out = { 0 };
@@ -180,7 +182,8 @@ int scan_main(int argc, char **argv)
 			return TOOL_EXIT_OK;
 		case 'p':
 			if (parse_ports(optarg, ports, &nports))
-				return bad_usage("-p: want PORT[,PORT...], ports 1..65535, at most 64");
+				return bad_usage(
+				    "-p: want PORT[,PORT...], ports 1..65535, at most 64");
 			break;
 		case OPT_UNITS:
 			if (parse_units(optarg, &cfg.unit_first, &cfg.unit_last))

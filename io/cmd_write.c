@@ -15,7 +15,7 @@
 #include "io/tools_int.h"
 #include "rt/clock.h"
 
-#define CMD "write"
+#define CMD	      "write"
 #define WR_MAX_VALUES MB_MAX_WRITE_BITS
 
 enum { OPT_ORDER = 256, OPT_FC, OPT_RETRIES, OPT_ONE_BASED };
@@ -87,8 +87,9 @@ static int parse(struct wr_opts *o, int argc, char **argv)
 	bool has_addr = false;
 	int c, r;
 
-	*o = (struct wr_opts){ .port = 502, .unit = 1, .order = MB_ORDER_ABCD,
-			       .timeout_ns = CLK_NS_PER_SEC };
+	*o = (struct wr_opts){
+		.port = 502, .unit = 1, .order = MB_ORDER_ABCD, .timeout_ns = CLK_NS_PER_SEC
+	};
 	optind = 0;
 	opterr = 1;
 	/* "+": stop at HOST, so that negative VALUEs are not taken for options. */
@@ -276,8 +277,8 @@ static int build(struct wr_opts *o, struct mb_req *req, uint8_t *payload, uint16
 			n += (unsigned)k;
 		}
 		if (!o->fc)
-			o->fc = n == 1 ? MB_FC_WRITE_SINGLE_REGISTER
-				       : MB_FC_WRITE_MULTIPLE_REGISTERS;
+			o->fc =
+			    n == 1 ? MB_FC_WRITE_SINGLE_REGISTER : MB_FC_WRITE_MULTIPLE_REGISTERS;
 		if (o->fc == MB_FC_WRITE_SINGLE_REGISTER && n != 1)
 			return bad_usage("--fc 6 writes one 16-bit register: give one 16-bit VALUE "
 					 "(or --fc 16)");
@@ -285,8 +286,7 @@ static int build(struct wr_opts *o, struct mb_req *req, uint8_t *payload, uint16
 	}
 	if ((uint32_t)o->addr + n > 0x10000)
 		return bad_usage("-r: the write would run past address 65535");
-	*req = (struct mb_req){ .unit = o->unit, .fc = o->fc, .addr = o->addr,
-				.qty = (uint16_t)n };
+	*req = (struct mb_req){ .unit = o->unit, .fc = o->fc, .addr = o->addr, .qty = (uint16_t)n };
 	if (o->fc == MB_FC_WRITE_SINGLE_COIL)
 		req->value = regs[0] ? MB_COIL_ON : MB_COIL_OFF;
 	else if (o->fc == MB_FC_WRITE_SINGLE_REGISTER)
@@ -325,11 +325,10 @@ int wr_main(int argc, char **argv)
 		ret = tool_report(stderr, CMD, &c, &req, err, o.base);
 		goto out_conn;
 	}
-	printf("flux " CMD ": %s unit %u: wrote %u %s at %u (function 0x%02X):", c.name, o.unit,
-	       n,
+	printf("flux " CMD ": %s unit %u: wrote %u %s at %u (function 0x%02X):", c.name, o.unit, n,
 	       o.fc == MB_FC_WRITE_SINGLE_COIL || o.fc == MB_FC_WRITE_MULTIPLE_COILS
-		       ? (n == 1 ? "coil" : "coils")
-		       : (n == 1 ? "register" : "registers"),
+		   ? (n == 1 ? "coil" : "coils")
+		   : (n == 1 ? "register" : "registers"),
 	       o.addr + o.base, o.fc);
 	for (unsigned i = 0; i < o.nvalues && i < 16; i++)
 		printf(" %s", o.values[i]);

@@ -10,10 +10,10 @@
 #include "io/modbus.h"
 
 /* MBAP lengths (UID + PDU) of the fixed-size PDUs. */
-#define LEN_ADDR_QTY 6u /* UID FC ADDR(2) QTY|VALUE(2) */
+#define LEN_ADDR_QTY	    6u /* UID FC ADDR(2) QTY|VALUE(2) */
 #define LEN_WRITE_MULTI_HDR 7u /* UID FC ADDR(2) QTY(2) BC */
-#define LEN_READ_RSP_HDR 3u /* UID FC BC */
-#define LEN_EXCEPTION 3u /* UID FC|0x80 CODE */
+#define LEN_READ_RSP_HDR    3u /* UID FC BC */
+#define LEN_EXCEPTION	    3u /* UID FC|0x80 CODE */
 
 static const char *const err_names[MB_ERR_END - MB_ERR_BASE] = {
 	[MB_ESHORT - MB_ERR_BASE] = "frame shorter than MBAP header and function code",

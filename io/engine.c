@@ -18,12 +18,12 @@
 #include "io/engine_int.h"
 #include "rt/clock.h"
 
-#define DEFAULT_TIMEOUT_NS CLK_NS_PER_SEC
-#define DEFAULT_BACKOFF_NS CLK_NS_PER_SEC
-#define DEFAULT_CONNECT_NS CLK_NS_PER_SEC
+#define DEFAULT_TIMEOUT_NS	 CLK_NS_PER_SEC
+#define DEFAULT_BACKOFF_NS	 CLK_NS_PER_SEC
+#define DEFAULT_CONNECT_NS	 CLK_NS_PER_SEC
 #define DEFAULT_RECONNECT_MIN_NS (100 * CLK_NS_PER_MS)
 #define DEFAULT_RECONNECT_MAX_NS (5 * CLK_NS_PER_SEC)
-#define START_TIMEOUT_S 5
+#define START_TIMEOUT_S		 5
 
 static const char *const err_names[ENG_ERR_END - ENG_ERR_BASE] = {
 	[ENG_ESUPERSEDED - ENG_ERR_BASE] = "superseded by a newer command",
@@ -226,8 +226,7 @@ int eng_open(struct eng **out, const struct eng_cfg *cfg)
 		err = -ENOMEM;
 		goto out_free;
 	}
-	err = ring_init(&e->cmd, NULL, sizeof(struct eng_cmd), e->cfg.cmd_capacity,
-			RING_F_EVENTFD);
+	err = ring_init(&e->cmd, NULL, sizeof(struct eng_cmd), e->cfg.cmd_capacity, RING_F_EVENTFD);
 	if (err)
 		goto out_free;
 	err = ring_init(&e->msg, NULL, sizeof(struct eng_msg), e->cfg.msg_capacity, 0);
@@ -272,7 +271,7 @@ int eng_ring_setup(struct eng *e)
 		[ENG_URING_PLAIN] = { 0, 0 },
 		[ENG_URING_SINGLE_ISSUER] = { IORING_SETUP_SINGLE_ISSUER, 0 },
 		[ENG_URING_DEFER_TASKRUN] = { IORING_SETUP_SINGLE_ISSUER |
-						      IORING_SETUP_DEFER_TASKRUN,
+						  IORING_SETUP_DEFER_TASKRUN,
 					      0 },
 	};
 	unsigned entries = 2 * e->nconn + 16, flags = tries[e->cfg.uring][0];
@@ -315,10 +314,9 @@ int eng_ring_setup(struct eng *e)
 				e->br = mem;
 				io_uring_buf_ring_init(e->br);
 				for (unsigned i = 0; i < e->nbufs; i++)
-					io_uring_buf_ring_add(e->br, e->bufs + (size_t)i * ENG_RX_BUF,
-							      ENG_RX_BUF, (uint16_t)i,
-							      io_uring_buf_ring_mask(e->nbufs),
-							      (int)i);
+					io_uring_buf_ring_add(
+					    e->br, e->bufs + (size_t)i * ENG_RX_BUF, ENG_RX_BUF,
+					    (uint16_t)i, io_uring_buf_ring_mask(e->nbufs), (int)i);
 				io_uring_buf_ring_advance(e->br, (int)e->nbufs);
 				e->feat.buf_ring = true;
 				e->feat.recv_multishot = !e->cfg.no_multishot && probe_multishot(e);

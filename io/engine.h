@@ -21,27 +21,27 @@
 
 /* ---- constants ---------------------------------------------------------------------- */
 
-#define ENG_MAX_DEVICES 4096
-#define ENG_MAX_BLOCKS 8         /* read blocks per device */
-#define ENG_WRITE_MAX_REGS 32    /* registers (or coils) in one WRITE command */
-#define ENG_WRITE_SLOTS 4        /* WRITE commands queued per device */
-#define ENG_HOST_MAX 64
+#define ENG_MAX_DEVICES	   4096
+#define ENG_MAX_BLOCKS	   8  /* read blocks per device */
+#define ENG_WRITE_MAX_REGS 32 /* registers (or coils) in one WRITE command */
+#define ENG_WRITE_SLOTS	   4  /* WRITE commands queued per device */
+#define ENG_HOST_MAX	   64
 
 /* Engine error codes (negated, beside -errno and -MB_E*); eng_strerror() names all three. */
 enum eng_err {
 	ENG_ERR_BASE = 8192,
 	ENG_ESUPERSEDED = ENG_ERR_BASE, /* a newer WRITE to the same address replaced it */
-	ENG_ENOTCONN,                   /* the device's connection is down (reconnecting) */
-	ENG_ELATE,                      /* internal: a reply to a request that timed out */
-	ENG_EBADCMD,                    /* command names no device, block or valid write */
-	ENG_EQUEUE,                     /* no free write slot for the device */
+	ENG_ENOTCONN,			/* the device's connection is down (reconnecting) */
+	ENG_ELATE,			/* internal: a reply to a request that timed out */
+	ENG_EBADCMD,			/* command names no device, block or valid write */
+	ENG_EQUEUE,			/* no free write slot for the device */
 	ENG_ERR_END,
 };
 
 /* eng_cfg.uring: which io_uring setup to use. ENG_URING_BEST probes and falls back. */
 enum eng_uring {
-	ENG_URING_BEST,          /* SINGLE_ISSUER + DEFER_TASKRUN, else the best the kernel has */
-	ENG_URING_PLAIN,         /* no setup flags (kernel 5.x behaviour) */
+	ENG_URING_BEST,		 /* SINGLE_ISSUER + DEFER_TASKRUN, else the best the kernel has */
+	ENG_URING_PLAIN,	 /* no setup flags (kernel 5.x behaviour) */
 	ENG_URING_SINGLE_ISSUER, /* SINGLE_ISSUER only */
 	ENG_URING_DEFER_TASKRUN, /* SINGLE_ISSUER + DEFER_TASKRUN, fail if unsupported */
 };
@@ -63,9 +63,9 @@ struct eng_dev {
 	char host[ENG_HOST_MAX]; /* IPv4 address, dotted */
 	uint16_t port;
 	uint8_t unit;
-	bool ignore_tid;          /* gateway that does not echo the TID: match unit + FC */
-	int64_t timeout_ns;       /* per request; 0: 1 s */
-	unsigned retry_count;     /* attempts per request (seed: 3); 0 counts as 1 */
+	bool ignore_tid;	  /* gateway that does not echo the TID: match unit + FC */
+	int64_t timeout_ns;	  /* per request; 0: 1 s */
+	unsigned retry_count;	  /* attempts per request (seed: 3); 0 counts as 1 */
 	int64_t retry_backoff_ns; /* wait before attempt k+1 is k x this; 0: seed's 1 s */
 	unsigned nblocks;
 	struct eng_block blocks[ENG_MAX_BLOCKS];
@@ -75,16 +75,16 @@ struct eng_dev {
 struct eng_cfg {
 	const struct eng_dev *devs;
 	unsigned ndev;
-	uint32_t cmd_capacity;       /* command ring messages (power of two); 0: auto */
-	uint32_t msg_capacity;       /* message ring messages (power of two); 0: auto */
-	int64_t connect_timeout_ns;  /* 0: 1 s */
-	int64_t reconnect_min_ns;    /* first reconnect delay; 0: 100 ms */
-	int64_t reconnect_max_ns;    /* cap of the doubling; 0: 5 s */
+	uint32_t cmd_capacity;	    /* command ring messages (power of two); 0: auto */
+	uint32_t msg_capacity;	    /* message ring messages (power of two); 0: auto */
+	int64_t connect_timeout_ns; /* 0: 1 s */
+	int64_t reconnect_min_ns;   /* first reconnect delay; 0: 100 ms */
+	int64_t reconnect_max_ns;   /* cap of the doubling; 0: 5 s */
 	enum eng_uring uring;
-	bool no_buf_ring;            /* per-connection buffers instead of a provided buffer ring */
-	bool no_multishot;           /* single-shot receives even where multishot works */
-	int cpu;                     /* I/O thread CPU; -1: not pinned */
-	int priority;                /* SCHED_FIFO priority; 0: SCHED_OTHER */
+	bool no_buf_ring;  /* per-connection buffers instead of a provided buffer ring */
+	bool no_multishot; /* single-shot receives even where multishot works */
+	int cpu;	   /* I/O thread CPU; -1: not pinned */
+	int priority;	   /* SCHED_FIFO priority; 0: SCHED_OTHER */
 };
 
 /* Control -> engine. Fixed size; copied through the command ring. */
@@ -94,7 +94,7 @@ struct eng_cmd {
 	uint16_t dev;  /* index into eng_cfg.devs */
 	uint16_t addr; /* WRITE: first register or coil */
 	uint16_t count;
-	uint32_t cycle;   /* issuing cycle's id, echoed in the messages */
+	uint32_t cycle;	   /* issuing cycle's id, echoed in the messages */
 	int64_t t_push_ns; /* when the control thread pushed it (CLOCK_MONOTONIC) */
 	uint16_t values[ENG_WRITE_MAX_REGS]; /* WRITE: registers, or coils as 0/1 */
 };
@@ -119,7 +119,7 @@ struct eng_msg {
 	int64_t t_sent_ns; /* last request sent (0 if none) */
 	int64_t t_done_ns; /* response parsed, or error decided */
 	union {
-		uint16_t regs[MB_MAX_READ_REGS];           /* FC03/04, host order; ACK: values */
+		uint16_t regs[MB_MAX_READ_REGS];	  /* FC03/04, host order; ACK: values */
 		uint8_t bits[(MB_MAX_READ_BITS + 7) / 8]; /* FC01/02, packed LSB first */
 	} data;
 };
@@ -130,10 +130,10 @@ struct eng_counters {
 	_Atomic uint64_t responses; /* valid, matched replies (exceptions included) */
 	_Atomic uint64_t timeouts;
 	_Atomic uint64_t retries;
-	_Atomic uint64_t late;      /* replies to timed-out requests, dropped */
-	_Atomic uint64_t bad_frames; /* malformed or mismatched replies */
+	_Atomic uint64_t late;		 /* replies to timed-out requests, dropped */
+	_Atomic uint64_t bad_frames;	 /* malformed or mismatched replies */
 	_Atomic uint64_t exceptions[16]; /* by code; [0] counts codes above 0x0F */
-	_Atomic uint64_t connects;   /* successful connects of the device's connection */
+	_Atomic uint64_t connects;	 /* successful connects of the device's connection */
 	_Atomic uint64_t conn_failures;
 	_Atomic uint64_t bytes_tx;
 	_Atomic uint64_t bytes_rx;
@@ -145,7 +145,7 @@ struct eng_features {
 	bool defer_taskrun;
 	bool buf_ring;
 	bool recv_multishot; /* one receive SQE per connection, kept armed (kernel 6.0+) */
-	bool ext_arg; /* one io_uring_enter per loop turn, with the timeout as an argument */
+	bool ext_arg;	     /* one io_uring_enter per loop turn, with the timeout as an argument */
 };
 
 struct eng; /* opaque */

@@ -16,9 +16,9 @@
 #include "rt/seqlock.h"
 #include "rt/thread.h"
 
-#define ENG_LATE_TIDS 4        /* timed-out TIDs remembered per connection */
-#define ENG_RX_BUF 512         /* bytes per receive buffer */
-#define ENG_POP_BATCH 64       /* commands taken from the ring per loop turn */
+#define ENG_LATE_TIDS	   4   /* timed-out TIDs remembered per connection */
+#define ENG_RX_BUF	   512 /* bytes per receive buffer */
+#define ENG_POP_BATCH	   64  /* commands taken from the ring per loop turn */
 #define ENG_RTT_PUBLISH_NS (1000LL * 1000 * 1000)
 
 /* user_data of an SQE: kind in the top byte, connection index, generation (never a pointer). */
@@ -32,11 +32,11 @@ static inline uint64_t ud_make(enum ud_kind kind, uint32_t conn, uint32_t gen)
 /* A unit of work: one read block or one write slot of a device. I/O thread only. */
 struct eng_item {
 	uint16_t dev;
-	uint8_t kind;  /* ENG_CMD_POLL or ENG_CMD_WRITE */
-	uint8_t index; /* POLL: block index; WRITE: slot index */
-	bool is_queued;    /* waiting to be sent, maybe in retry backoff */
+	uint8_t kind;	   /* ENG_CMD_POLL or ENG_CMD_WRITE */
+	uint8_t index;	   /* POLL: block index; WRITE: slot index */
+	bool is_queued;	   /* waiting to be sent, maybe in retry backoff */
 	bool is_in_flight; /* its request is on the wire */
-	bool has_again;    /* POLL: another came while in flight; queue it after */
+	bool has_again;	   /* POLL: another came while in flight; queue it after */
 	uint16_t attempts;
 	uint32_t cycle;
 	uint32_t again_cycle;
@@ -44,7 +44,7 @@ struct eng_item {
 	int64_t again_t_cmd_ns;
 	int64_t not_before_ns;
 	int64_t t_sent_ns;
-	uint64_t seq; /* queue order: oldest first */
+	uint64_t seq;	   /* queue order: oldest first */
 	struct eng_cmd wr; /* WRITE: the command */
 };
 
@@ -60,10 +60,10 @@ struct eng_devstate {
 };
 
 enum conn_state {
-	CONN_DOWN,       /* no socket; reconnect at timer_ns */
+	CONN_DOWN,	 /* no socket; reconnect at timer_ns */
 	CONN_CONNECTING, /* connect in flight; give up at timer_ns */
-	CONN_READY,      /* connected; with cur >= 0 a request is in flight until timer_ns */
-	CONN_CLOSING,    /* cancelling its SQEs; the fd is closed when ops reaches 0 */
+	CONN_READY,	 /* connected; with cur >= 0 a request is in flight until timer_ns */
+	CONN_CLOSING,	 /* cancelling its SQEs; the fd is closed when ops reaches 0 */
 };
 
 /* One TCP connection to host:port, shared by the devices there. I/O thread only. */
@@ -76,7 +76,7 @@ struct eng_conn {
 	bool is_recv_armed;
 	bool is_send_busy;  /* a send SQE is out: the next request waits for it */
 	bool has_connected; /* connected at least once since the last failure report */
-	int close_err;      /* why it is closing: given to the queued items once down */
+	int close_err;	    /* why it is closing: given to the queued items once down */
 	int64_t timer_ns;
 	int64_t backoff_ns;
 	int cur; /* item in flight, or -1 */
@@ -91,7 +91,7 @@ struct eng_conn {
 	uint16_t tx_len;
 	uint16_t tx_off;
 	struct mb_splitter split;
-	uint8_t *rx;     /* own receive buffer when there is no buffer ring */
+	uint8_t *rx;	 /* own receive buffer when there is no buffer ring */
 	unsigned *items; /* indices into eng.items of this connection's items */
 	unsigned nitems;
 };

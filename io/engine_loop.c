@@ -86,7 +86,7 @@ static void deliver(struct eng *e, struct eng_item *it, int err, const struct mb
 		m.count = it->wr.count;
 		memcpy(m.data.regs, it->wr.values,
 		       (it->wr.count < ENG_WRITE_MAX_REGS ? it->wr.count : ENG_WRITE_MAX_REGS) *
-			       sizeof(it->wr.values[0]));
+			   sizeof(it->wr.values[0]));
 	}
 	push_msg(e, &m);
 }
@@ -259,8 +259,7 @@ static void conn_connect(struct eng *e, struct eng_conn *c, unsigned ci, int64_t
 }
 
 /* Build and send the request of an item. */
-static void send_item(struct eng *e, struct eng_conn *c, unsigned ci, unsigned idx,
-		      int64_t now)
+static void send_item(struct eng *e, struct eng_conn *c, unsigned ci, unsigned idx, int64_t now)
 {
 	struct eng_item *it = &e->items[idx];
 	const struct eng_dev *d = &e->devs[it->dev];
@@ -458,9 +457,12 @@ static void reject_cmd(struct eng *e, const struct eng_cmd *cmd, int err, int64_
 	if (tmp.kind == ENG_CMD_POLL) {
 		/* A bad POLL has no block: answer with one sample naming block 0's place. */
 		if (cmd->dev >= e->cfg.ndev || e->devs[cmd->dev].nblocks == 0) {
-			struct eng_msg m = { .kind = ENG_MSG_SAMPLE, .dev = cmd->dev,
-					     .cycle = cmd->cycle, .err = err,
-					     .t_cmd_ns = cmd->t_push_ns, .t_done_ns = now };
+			struct eng_msg m = { .kind = ENG_MSG_SAMPLE,
+					     .dev = cmd->dev,
+					     .cycle = cmd->cycle,
+					     .err = err,
+					     .t_cmd_ns = cmd->t_push_ns,
+					     .t_done_ns = now };
 
 			push_msg(e, &m);
 			return;
@@ -627,8 +629,7 @@ static void handle_frame(struct eng *e, struct eng_conn *c, const uint8_t *frame
 	fail_attempt(e, c, it, err, now);
 }
 
-static void feed_bytes(struct eng *e, struct eng_conn *c, const uint8_t *p, size_t n,
-		       int64_t now)
+static void feed_bytes(struct eng *e, struct eng_conn *c, const uint8_t *p, size_t n, int64_t now)
 {
 	while (n && c->state == CONN_READY) {
 		const uint8_t *frame;
@@ -812,7 +813,8 @@ static void turn(struct eng *e)
 	ring_end_sleep(&e->cmd);
 
 	now = clk_now_ns();
-	io_uring_for_each_cqe(&e->ring, head, cqe) {
+	io_uring_for_each_cqe(&e->ring, head, cqe)
+	{
 		on_cqe(e, cqe, now);
 		seen++;
 	}
@@ -841,7 +843,8 @@ static void teardown(struct eng *e)
 		if (!busy)
 			break;
 		io_uring_submit_and_wait_timeout(&e->ring, &cqe, 1, &ts, NULL);
-		io_uring_for_each_cqe(&e->ring, head, cqe) {
+		io_uring_for_each_cqe(&e->ring, head, cqe)
+		{
 			on_cqe(e, cqe, clk_now_ns());
 			seen++;
 		}

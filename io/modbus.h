@@ -24,18 +24,18 @@
 
 /* ---- constants ---------------------------------------------------------------------- */
 
-#define MB_MBAP_SIZE 7         /* TID, PID, LEN, UID */
-#define MB_PDU_MAX 253         /* largest PDU the spec allows */
-#define MB_ADU_MAX 260         /* MB_MBAP_SIZE + MB_PDU_MAX */
-#define MB_MBAP_LEN_MIN 2           /* smallest MBAP length: UID + FC */
-#define MB_MBAP_LEN_MAX 254         /* largest MBAP length: UID + 253-byte PDU */
-#define MB_MAX_READ_BITS 2000  /* FC01, FC02 quantity */
-#define MB_MAX_READ_REGS 125   /* FC03, FC04 quantity */
-#define MB_MAX_WRITE_BITS 1968 /* FC0F quantity */
-#define MB_MAX_WRITE_REGS 123  /* FC10 quantity */
-#define MB_COIL_ON 0xFF00      /* FC05 wire values */
-#define MB_COIL_OFF 0x0000
-#define MB_EXC_BIT 0x80 /* set in the FC of an exception response */
+#define MB_MBAP_SIZE	  7	 /* TID, PID, LEN, UID */
+#define MB_PDU_MAX	  253	 /* largest PDU the spec allows */
+#define MB_ADU_MAX	  260	 /* MB_MBAP_SIZE + MB_PDU_MAX */
+#define MB_MBAP_LEN_MIN	  2	 /* smallest MBAP length: UID + FC */
+#define MB_MBAP_LEN_MAX	  254	 /* largest MBAP length: UID + 253-byte PDU */
+#define MB_MAX_READ_BITS  2000	 /* FC01, FC02 quantity */
+#define MB_MAX_READ_REGS  125	 /* FC03, FC04 quantity */
+#define MB_MAX_WRITE_BITS 1968	 /* FC0F quantity */
+#define MB_MAX_WRITE_REGS 123	 /* FC10 quantity */
+#define MB_COIL_ON	  0xFF00 /* FC05 wire values */
+#define MB_COIL_OFF	  0x0000
+#define MB_EXC_BIT	  0x80 /* set in the FC of an exception response */
 
 enum mb_fc {
 	MB_FC_READ_COILS = 0x01,
@@ -67,22 +67,22 @@ enum mb_exception {
 enum mb_err {
 	MB_ERR_BASE = 4096,
 	MB_ESHORT = MB_ERR_BASE, /* frame shorter than MBAP header + function code */
-	MB_EPROTO,               /* MBAP protocol id is not 0 */
-	MB_EMBAPLEN,             /* MBAP length outside 2..254 */
-	MB_EFRAMELEN,            /* frame size differs from 6 + MBAP length */
-	MB_ELENGTH,              /* MBAP length differs from what FC and byte count imply */
-	MB_EFUNC,                /* function code not supported */
-	MB_EQTY,                 /* quantity outside the function's limits */
-	MB_EADDR,                /* address + quantity beyond 0x10000 */
-	MB_EBYTECOUNT,           /* byte count differs from what the quantity implies */
-	MB_ECOILVAL,             /* FC05 value other than 0x0000 or 0xFF00 */
-	MB_EECHO,                /* write response does not echo the request */
-	MB_EEXCLEN,              /* exception response PDU is not exactly 2 bytes */
-	MB_EUNIT,                /* response unit id differs from the request's */
-	MB_ETID,                 /* response transaction id differs from the request's */
-	MB_EFCMISMATCH,          /* response function code is neither the request's nor its exception */
-	MB_ENOSPACE,             /* output buffer too small */
-	MB_EINVAL,               /* invalid argument given to the codec */
+	MB_EPROTO,		 /* MBAP protocol id is not 0 */
+	MB_EMBAPLEN,		 /* MBAP length outside 2..254 */
+	MB_EFRAMELEN,		 /* frame size differs from 6 + MBAP length */
+	MB_ELENGTH,		 /* MBAP length differs from what FC and byte count imply */
+	MB_EFUNC,		 /* function code not supported */
+	MB_EQTY,		 /* quantity outside the function's limits */
+	MB_EADDR,		 /* address + quantity beyond 0x10000 */
+	MB_EBYTECOUNT,		 /* byte count differs from what the quantity implies */
+	MB_ECOILVAL,		 /* FC05 value other than 0x0000 or 0xFF00 */
+	MB_EECHO,		 /* write response does not echo the request */
+	MB_EEXCLEN,		 /* exception response PDU is not exactly 2 bytes */
+	MB_EUNIT,		 /* response unit id differs from the request's */
+	MB_ETID,		 /* response transaction id differs from the request's */
+	MB_EFCMISMATCH, /* response function code is neither the request's nor its exception */
+	MB_ENOSPACE,	/* output buffer too small */
+	MB_EINVAL,	/* invalid argument given to the codec */
 	MB_ERR_END,
 	MB_EXC_BASE = 4352, /* + exception code 1..255 */
 	MB_EXC_END = MB_EXC_BASE + 256,
@@ -111,7 +111,7 @@ struct mb_req {
 	uint8_t unit;
 	uint8_t fc;
 	uint16_t addr;
-	uint16_t qty;   /* coils or registers; 1 for FC05 and FC06 */
+	uint16_t qty;	/* coils or registers; 1 for FC05 and FC06 */
 	uint16_t value; /* FC05: 0x0000 or 0xFF00; FC06: the register value */
 	uint8_t byte_count;
 	const uint8_t *data;

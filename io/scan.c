@@ -33,8 +33,8 @@ struct slot {
 	unsigned ops; /* SQEs submitted whose CQEs have not come back */
 	struct sockaddr_in sa;
 	struct __kernel_timespec ts; /* the linked timeout: read by the kernel at submit */
-	int64_t t_start;             /* connect or probe sent */
-	int64_t deadline;            /* of the probe in flight */
+	int64_t t_start;	     /* connect or probe sent */
+	int64_t deadline;	     /* of the probe in flight */
 	int res_connect;
 	int res_send;
 	int res_recv;
@@ -296,8 +296,8 @@ static int arm_recv(struct scanner *sc, unsigned idx, unsigned flags)
 {
 	struct slot *s = &sc->slots[idx];
 	struct io_uring_sqe *sqe = get_sqe(sc);
-	size_t want = s->split.len < 6 ? 6u - s->split.len
-				       : 6u + mb_get_u16(s->split.buf + 4) - s->split.len;
+	size_t want =
+	    s->split.len < 6 ? 6u - s->split.len : 6u + mb_get_u16(s->split.buf + 4) - s->split.len;
 
 	if (!sqe)
 		return -ENOMEM;

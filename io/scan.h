@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define SCAN_MAX_CONCURRENCY 4096
-#define SCAN_MAX_PORTS 64
+#define SCAN_MAX_PORTS	     64
 
 /* An inclusive range of IPv4 addresses in host byte order. */
 struct scan_range {
@@ -24,13 +24,13 @@ struct scan_range {
 };
 
 enum scan_kind {
-	SCAN_UNIT,       /* a unit answered with registers (value) */
-	SCAN_UNIT_EXC,   /* a unit answered with an exception (err = -MB_EXC(code)) */
-	SCAN_BAD_REPLY,  /* something answered the unit's probe with a malformed frame (err) */
-	SCAN_OPEN,       /* port open, no unit answered (probed: how many were asked) */
-	SCAN_REFUSED,    /* connection refused */
-	SCAN_NO_ANSWER,  /* connect timed out */
-	SCAN_CONN_ERR,   /* other connect or connection failure (err = -errno) */
+	SCAN_UNIT,	/* a unit answered with registers (value) */
+	SCAN_UNIT_EXC,	/* a unit answered with an exception (err = -MB_EXC(code)) */
+	SCAN_BAD_REPLY, /* something answered the unit's probe with a malformed frame (err) */
+	SCAN_OPEN,	/* port open, no unit answered (probed: how many were asked) */
+	SCAN_REFUSED,	/* connection refused */
+	SCAN_NO_ANSWER, /* connect timed out */
+	SCAN_CONN_ERR,	/* other connect or connection failure (err = -errno) */
 };
 
 /* One finding, given to scan_cfg.report as it is made. */
@@ -42,8 +42,8 @@ struct scan_result {
 	uint16_t value; /* SCAN_UNIT: register 0 */
 	int err;
 	unsigned probed; /* SCAN_OPEN / SCAN_CONN_ERR: units probed on the port */
-	int64_t rtt_ns;  /* probe sent -> reply decoded, or connect time */
-	uint8_t tx[12];  /* SCAN_BAD_REPLY: the probe and the first bytes of the reply */
+	int64_t rtt_ns;	 /* probe sent -> reply decoded, or connect time */
+	uint8_t tx[12];	 /* SCAN_BAD_REPLY: the probe and the first bytes of the reply */
 	uint8_t rx[16];
 	unsigned rx_len;
 };

@@ -376,9 +376,8 @@ static int describe_frame_err(char *buf, size_t cap, const struct tool_conn *c,
 		break;
 	case MB_ETID:
 		if (c->rx_len >= 2)
-			return snprintf(buf, cap,
-					"response TID mismatch: sent 0x%04X, got 0x%04X", req->tid,
-					mb_get_u16(rx));
+			return snprintf(buf, cap, "response TID mismatch: sent 0x%04X, got 0x%04X",
+					req->tid, mb_get_u16(rx));
 		break;
 	case MB_EUNIT:
 		if (c->rx_len >= 7)
@@ -393,10 +392,10 @@ static int describe_frame_err(char *buf, size_t cap, const struct tool_conn *c,
 		break;
 	case MB_EBYTECOUNT:
 		if (c->rx_len >= 9)
-			return snprintf(buf, cap, "bad byte count: %u %s want %u bytes, got %u",
-					req->qty, req->fc <= MB_FC_READ_DISCRETE_INPUTS ? "bit(s)"
-											 : "register(s)",
-					mb_payload_size(req->fc, req->qty), rx[8]);
+			return snprintf(
+			    buf, cap, "bad byte count: %u %s want %u bytes, got %u", req->qty,
+			    req->fc <= MB_FC_READ_DISCRETE_INPUTS ? "bit(s)" : "register(s)",
+			    mb_payload_size(req->fc, req->qty), rx[8]);
 		break;
 	}
 	return snprintf(buf, cap, "%s", mb_strerror(err));

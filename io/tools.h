@@ -8,10 +8,10 @@
 #ifndef FLUX_IO_TOOLS_H
 #define FLUX_IO_TOOLS_H
 
-#define TOOL_EXIT_OK 0
+#define TOOL_EXIT_OK	0
 #define TOOL_EXIT_PROTO 1 /* Modbus exception, malformed or mismatched reply */
 #define TOOL_EXIT_USAGE 2
-#define TOOL_EXIT_CONN 3 /* connect failed, connection lost, no reply in time */
+#define TOOL_EXIT_CONN	3 /* connect failed, connection lost, no reply in time */
 
 /* `flux read`: read coils, inputs or registers once or polling. Blocks; main thread only. */
 int rd_main(int argc, char **argv);

@@ -16,7 +16,7 @@
 #include "io/tools.h"
 
 #define TOOL_LATE_TIDS 8 /* TIDs of timed-out requests whose late replies are dropped */
-#define TOOL_HEX_MAX (3 * MB_ADU_MAX + 1)
+#define TOOL_HEX_MAX   (3 * MB_ADU_MAX + 1)
 
 /* Value types of -t. hex shows raw 16-bit registers. */
 enum tool_type { TOOL_U16, TOOL_I16, TOOL_U32, TOOL_I32, TOOL_F32, TOOL_HEX };

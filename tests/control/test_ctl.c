@@ -39,7 +39,7 @@ struct rig {
 	pthread_t sim_thread;
 	struct cfg cfg;
 	struct ctl *ctl;
-	int pp[2];   /* sim device handles */
+	int pp[2]; /* sim device handles */
 	int meter;
 };
 
@@ -100,8 +100,10 @@ static struct rig *rig_new(unsigned nbess, const struct sim_pp_params *pp,
 	assert_true(r->meter >= 0);
 	snprintf(c->meters[0].id, sizeof(c->meters[0].id), "grid");
 	c->meters[0].modbus = (struct cfg_modbus){ .port = (uint16_t)sim_port(r->sim, r->meter),
-						   .address = 2, .timeout_ns = 200 * MS,
-						   .retry_count = 1, .retry_backoff_ns = 50 * MS,
+						   .address = 2,
+						   .timeout_ns = 200 * MS,
+						   .retry_count = 1,
+						   .retry_backoff_ns = 50 * MS,
 						   .match_tid = true };
 	snprintf(c->meters[0].modbus.host, sizeof(c->meters[0].modbus.host), "127.0.0.1");
 	c->meters[0].word_order = acu->order;
@@ -315,9 +317,8 @@ static void test_silent_meter_leads_to_zero_kw(void **state)
 		sleep_ms(30);
 	assert_int_equal(pp_of(r, 0).target_power_kw, 60);
 	t_fault = clk_now_ns();
-	assert_int_equal(sim_set_fault(r->sim, r->meter,
-				       &(struct sim_fault){ .flags = SIM_F_SILENCE }),
-			 0);
+	assert_int_equal(
+	    sim_set_fault(r->sim, r->meter, &(struct sim_fault){ .flags = SIM_F_SILENCE }), 0);
 	for (int t = 0; t < 400; t++) {
 		if (pp_of(r, 0).target_power_kw == 0) {
 			t_zero = clk_now_ns();
@@ -368,8 +369,12 @@ static void test_bess_in_fault_gets_no_writes(void **state)
 /* Another party writes its id to 2010 with a plain Modbus client. */
 static void take_command_source(struct rig *r, uint16_t id)
 {
-	struct mb_req q = { .tid = 77, .unit = 1, .fc = MB_FC_WRITE_SINGLE_REGISTER,
-			    .addr = PP_REG_COMMAND_SOURCE, .qty = 1, .value = id };
+	struct mb_req q = { .tid = 77,
+			    .unit = 1,
+			    .fc = MB_FC_WRITE_SINGLE_REGISTER,
+			    .addr = PP_REG_COMMAND_SOURCE,
+			    .qty = 1,
+			    .value = id };
 	uint8_t buf[MB_ADU_MAX], rsp[12];
 	int fd = tnet_connect((uint16_t)r->cfg.bess[0].modbus.port, 2000);
 	int n = mb_encode_req(buf, sizeof(buf), &q);
@@ -509,9 +514,8 @@ static unsigned long faults_of(const char *name)
 		 * cminflt majflt. */
 		p = strrchr(stat, ')');
 		assert_non_null(p);
-		assert_int_equal(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %lu %*u %lu", &minflt,
-					&majflt),
-				 2);
+		assert_int_equal(
+		    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %lu %*u %lu", &minflt, &majflt), 2);
 		sum += minflt + majflt;
 	}
 	closedir(d);

@@ -41,8 +41,9 @@ static void write_file(const char *path, const char *text)
  */
 static int start_site(struct th_proc *sim, char *cfg_path, size_t cfg_path_len)
 {
-	char *sim_argv[] = { flux, "sim", "powerpack", "--port", "0", "--soe", "60", "acuvim2",
-			     "--port", "0", "--unit", "2", "--duration", "60", NULL };
+	char *sim_argv[] = { flux,     "sim", "powerpack",  "--port", "0",
+			     "--soe",  "60",  "acuvim2",    "--port", "0",
+			     "--unit", "2",   "--duration", "60",     NULL };
 	char cfg[2048];
 	int pp_port, acu_port;
 
@@ -130,8 +131,10 @@ static void test_sigterm_leaves_bess_at_zero_kw(void **state)
 /* `flux status --socket sock [--json]`: its exit code, its output in p->out. */
 static int run_status(struct th_proc *p, char *sock, bool is_json)
 {
-	char *argv[] = { flux, "status", "--socket", sock, "--timeout", "2000",
-			 is_json ? "--json" : NULL, NULL };
+	char *argv[] = {
+		flux, "status", "--socket", sock, "--timeout", "2000", is_json ? "--json" : NULL,
+		NULL
+	};
 
 	assert_int_equal(th_spawn(p, argv), 0);
 	return th_wait_exit(p, TH_TIMEOUT_MS);

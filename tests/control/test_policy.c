@@ -26,14 +26,21 @@ static struct cfg_site site_defaults(void)
 
 static struct cfg_bess bess_defaults(void)
 {
-	return (struct cfg_bess){ .power_kw = 100, .capacity_kwh = 200, .block_kw = 50,
-				  .status_ready = 1, .command_source_id = 3, .soe_scale = 1 };
+	return (struct cfg_bess){ .power_kw = 100,
+				  .capacity_kwh = 200,
+				  .block_kw = 50,
+				  .status_ready = 1,
+				  .command_source_id = 3,
+				  .soe_scale = 1 };
 }
 
 static struct bess_view healthy(double soe_pct)
 {
-	return (struct bess_view){ .is_fresh = true, .is_ready = true, .is_ours = true,
-				   .soe_pct = soe_pct, .available_kw = 100 };
+	return (struct bess_view){ .is_fresh = true,
+				   .is_ready = true,
+				   .is_ours = true,
+				   .soe_pct = soe_pct,
+				   .available_kw = 100 };
 }
 
 /* ---- strategies --------------------------------------------------------------------- */
@@ -135,8 +142,8 @@ static void test_peak_shaving_converges_with_a_slow_bess(void **state)
 				worst_late = fabs(v.grid_kw - 100);
 		}
 		if (worst_late > 1.0)
-			fail_msg("delay %u cycles: still %.2f kW off the limit after 100 cycles", delay,
-				 worst_late);
+			fail_msg("delay %u cycles: still %.2f kW off the limit after 100 cycles",
+				 delay, worst_late);
 	}
 }
 
@@ -191,8 +198,11 @@ static void test_writes_nothing_unless_ready_and_ours(void **state)
 	o = filter(&b, 50, 0);
 	assert_false(o.may_write);
 	assert_true(o.reasons & SAFETY_NOT_OURS);
-	o = filter(&(struct bess_view){ .is_fresh = true, .is_ready = true, .is_ours = true,
-					.soe_pct = 50, .available_kw = 100 },
+	o = filter(&(struct bess_view){ .is_fresh = true,
+					.is_ready = true,
+					.is_ours = true,
+					.soe_pct = 50,
+					.available_kw = 100 },
 		   50, 0);
 	assert_true(o.may_write);
 	assert_true(o.kw == 50);

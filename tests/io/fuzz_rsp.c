@@ -65,8 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				break;
 			if (r > MB_ADU_MAX)
 				abort();
-			int err = mb_decode_rsp(&req, frame, (size_t)r, req.tid & 1 ? MB_RSP_ANY_TID : 0,
-						&rsp);
+			int err = mb_decode_rsp(&req, frame, (size_t)r,
+						req.tid & 1 ? MB_RSP_ANY_TID : 0, &rsp);
 			if (err && rsp.data)
 				abort();
 			if (!err && rsp.data &&

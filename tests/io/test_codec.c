@@ -41,8 +41,12 @@ static void test_encodes_seed_write_single_register_frame(void **state)
 {
 	static const uint8_t seed[] = { 0x00, 0x01, 0x00, 0x00, 0x00, 0x06,
 					0x01, 0x06, 0x07, 0xD8, 0x00, 0x64 };
-	struct mb_req req = { .tid = 1, .unit = 1, .fc = MB_FC_WRITE_SINGLE_REGISTER,
-			      .addr = 2008, .qty = 1, .value = 100 };
+	struct mb_req req = { .tid = 1,
+			      .unit = 1,
+			      .fc = MB_FC_WRITE_SINGLE_REGISTER,
+			      .addr = 2008,
+			      .qty = 1,
+			      .value = 100 };
 	uint8_t buf[MB_ADU_MAX];
 	int n;
 
@@ -120,8 +124,8 @@ static void test_round_trips_every_read_function(void **state)
 	for (unsigned i = 0; i < sizeof(payload); i++)
 		payload[i] = (uint8_t)(i * 37 + 11);
 	for (unsigned i = 0; i < ARRAY_SIZE(fcs); i++) {
-		uint16_t max = fcs[i] <= MB_FC_READ_DISCRETE_INPUTS ? MB_MAX_READ_BITS :
-								      MB_MAX_READ_REGS;
+		uint16_t max =
+		    fcs[i] <= MB_FC_READ_DISCRETE_INPUTS ? MB_MAX_READ_BITS : MB_MAX_READ_REGS;
 		uint16_t qtys[] = { 1, 7, 8, 9, max - 1, max };
 
 		for (unsigned q = 0; q < ARRAY_SIZE(qtys); q++) {
@@ -145,20 +149,32 @@ static void test_round_trips_every_write_function(void **state)
 	for (unsigned i = 0; i < sizeof(regs); i++)
 		regs[i] = (uint8_t)i;
 
-	req = (struct mb_req){ .tid = 7, .unit = 9, .fc = MB_FC_WRITE_SINGLE_COIL, .addr = 17,
-			       .qty = 1, .value = MB_COIL_ON };
+	req = (struct mb_req){ .tid = 7,
+			       .unit = 9,
+			       .fc = MB_FC_WRITE_SINGLE_COIL,
+			       .addr = 17,
+			       .qty = 1,
+			       .value = MB_COIL_ON };
 	round_trip(&req, NULL);
 	req.value = MB_COIL_OFF;
 	round_trip(&req, NULL);
 
-	req = (struct mb_req){ .tid = 8, .unit = 1, .fc = MB_FC_WRITE_SINGLE_REGISTER,
-			       .addr = 2008, .qty = 1, .value = mb_from_i16(-50) };
+	req = (struct mb_req){ .tid = 8,
+			       .unit = 1,
+			       .fc = MB_FC_WRITE_SINGLE_REGISTER,
+			       .addr = 2008,
+			       .qty = 1,
+			       .value = mb_from_i16(-50) };
 	round_trip(&req, NULL);
 
 	for (uint16_t qty = 1; qty <= MB_MAX_WRITE_BITS; qty = (uint16_t)(qty * 3 + 1)) {
-		req = (struct mb_req){ .tid = qty, .unit = 3, .fc = MB_FC_WRITE_MULTIPLE_COILS,
-				       .addr = 100, .qty = qty,
-				       .byte_count = (uint8_t)((qty + 7) / 8), .data = bits };
+		req = (struct mb_req){ .tid = qty,
+				       .unit = 3,
+				       .fc = MB_FC_WRITE_MULTIPLE_COILS,
+				       .addr = 100,
+				       .qty = qty,
+				       .byte_count = (uint8_t)((qty + 7) / 8),
+				       .data = bits };
 		round_trip(&req, NULL);
 	}
 	req.qty = MB_MAX_WRITE_BITS;
@@ -166,8 +182,12 @@ static void test_round_trips_every_write_function(void **state)
 	round_trip(&req, NULL);
 
 	for (uint16_t qty = 1; qty <= MB_MAX_WRITE_REGS; qty = (uint16_t)(qty * 2 + 1)) {
-		req = (struct mb_req){ .tid = qty, .unit = 4, .fc = MB_FC_WRITE_MULTIPLE_REGISTERS,
-				       .addr = 2008, .qty = qty, .byte_count = (uint8_t)(2 * qty),
+		req = (struct mb_req){ .tid = qty,
+				       .unit = 4,
+				       .fc = MB_FC_WRITE_MULTIPLE_REGISTERS,
+				       .addr = 2008,
+				       .qty = qty,
+				       .byte_count = (uint8_t)(2 * qty),
 				       .data = regs };
 		round_trip(&req, NULL);
 	}
@@ -253,8 +273,7 @@ static const struct bad_frame bad_requests[] = {
 	{ "FC04 quantity 126", FRAME(0, 1, 0, 0, 0, 6, 1, 4, 0, 0, 0, 126), -MB_EQTY },
 	{ "FC01 quantity 2001", FRAME(0, 1, 0, 0, 0, 6, 1, 1, 0, 0, 0x07, 0xD1), -MB_EQTY },
 	{ "FC02 quantity 0", FRAME(0, 1, 0, 0, 0, 6, 1, 2, 0, 0, 0, 0), -MB_EQTY },
-	{ "FC0F quantity 1969", FRAME(0, 1, 0, 0, 0, 7, 1, 0x0F, 0, 0, 0x07, 0xB1, 0),
-	  -MB_EQTY },
+	{ "FC0F quantity 1969", FRAME(0, 1, 0, 0, 0, 7, 1, 0x0F, 0, 0, 0x07, 0xB1, 0), -MB_EQTY },
 	{ "FC10 quantity 124", FRAME(0, 1, 0, 0, 0, 7, 1, 0x10, 0, 0, 0, 124, 0), -MB_EQTY },
 	{ "FC03 address+quantity 0x10001", FRAME(0, 1, 0, 0, 0, 6, 1, 3, 0xFF, 0xFF, 0, 2),
 	  -MB_EADDR },
@@ -326,13 +345,10 @@ static const struct bad_frame bad_responses[] = {
 	{ "exception of another function", FRAME(1, 2, 0, 0, 0, 3, 1, 0x84, 2), -MB_EFCMISMATCH },
 	{ "exception PDU 3 bytes", FRAME(1, 2, 0, 0, 0, 4, 1, 0x83, 2, 0), -MB_EEXCLEN },
 	{ "exception PDU 1 byte", FRAME(1, 2, 0, 0, 0, 2, 1, 0x83), -MB_EEXCLEN },
-	{ "byte count beyond frame (CVE-2019-14462)", FRAME(1, 2, 0, 0, 0, 7, 1, 3, 250, 0, 50, 0,
-							   0),
-	  -MB_ELENGTH },
-	{ "byte count short of frame", FRAME(1, 2, 0, 0, 0, 7, 1, 3, 2, 0, 50, 0, 0),
-	  -MB_ELENGTH },
-	{ "byte count 2 for 2 registers", FRAME(1, 2, 0, 0, 0, 5, 1, 3, 2, 0, 50),
-	  -MB_EBYTECOUNT },
+	{ "byte count beyond frame (CVE-2019-14462)",
+	  FRAME(1, 2, 0, 0, 0, 7, 1, 3, 250, 0, 50, 0, 0), -MB_ELENGTH },
+	{ "byte count short of frame", FRAME(1, 2, 0, 0, 0, 7, 1, 3, 2, 0, 50, 0, 0), -MB_ELENGTH },
+	{ "byte count 2 for 2 registers", FRAME(1, 2, 0, 0, 0, 5, 1, 3, 2, 0, 50), -MB_EBYTECOUNT },
 	{ "byte count 6 for 2 registers", FRAME(1, 2, 0, 0, 0, 9, 1, 3, 6, 0, 50, 0, 0, 0, 0),
 	  -MB_EBYTECOUNT },
 	{ "no byte count", FRAME(1, 2, 0, 0, 0, 2, 1, 3), -MB_ELENGTH },
@@ -359,10 +375,18 @@ static void test_rejects_each_malformed_response_with_its_error(void **state)
 
 static void test_rejects_write_response_that_is_not_an_echo(void **state)
 {
-	struct mb_req w6 = { .tid = 1, .unit = 1, .fc = MB_FC_WRITE_SINGLE_REGISTER, .addr = 2008,
-			     .qty = 1, .value = 100 };
-	struct mb_req w16 = { .tid = 1, .unit = 1, .fc = MB_FC_WRITE_MULTIPLE_REGISTERS,
-			      .addr = 2008, .qty = 2, .byte_count = 4,
+	struct mb_req w6 = { .tid = 1,
+			     .unit = 1,
+			     .fc = MB_FC_WRITE_SINGLE_REGISTER,
+			     .addr = 2008,
+			     .qty = 1,
+			     .value = 100 };
+	struct mb_req w16 = { .tid = 1,
+			      .unit = 1,
+			      .fc = MB_FC_WRITE_MULTIPLE_REGISTERS,
+			      .addr = 2008,
+			      .qty = 2,
+			      .byte_count = 4,
 			      .data = (const uint8_t[]){ 0, 1, 0, 2 } };
 	static const uint8_t ok6[] = { 0, 1, 0, 0, 0, 6, 1, 6, 0x07, 0xD8, 0, 100 };
 	static const uint8_t val6[] = { 0, 1, 0, 0, 0, 6, 1, 6, 0x07, 0xD8, 0, 99 };
@@ -417,8 +441,9 @@ static void test_refuses_to_encode_requests_beyond_limits(void **state)
 	assert_int_equal(mb_encode_req(buf, sizeof(buf), &req), -MB_EFUNC);
 	req = (struct mb_req){ .fc = MB_FC_WRITE_SINGLE_COIL, .qty = 1, .value = 1 };
 	assert_int_equal(mb_encode_req(buf, sizeof(buf), &req), -MB_ECOILVAL);
-	req = (struct mb_req){ .fc = MB_FC_WRITE_MULTIPLE_REGISTERS, .qty = 2, .byte_count = 3,
-			       .data = data };
+	req = (struct mb_req){
+		.fc = MB_FC_WRITE_MULTIPLE_REGISTERS, .qty = 2, .byte_count = 3, .data = data
+	};
 	assert_int_equal(mb_encode_req(buf, sizeof(buf), &req), -MB_EBYTECOUNT);
 	req.byte_count = 4;
 	req.data = NULL;
@@ -439,9 +464,18 @@ static size_t make_stream(uint8_t *out, size_t cap, size_t *sizes)
 	uint8_t regs[2 * MB_MAX_WRITE_REGS];
 	struct mb_req reqs[3] = {
 		read_req(MB_FC_READ_HOLDING_REGISTERS, 2000, 10),
-		{ .tid = 2, .unit = 1, .fc = MB_FC_WRITE_MULTIPLE_REGISTERS, .addr = 10,
-		  .qty = MB_MAX_WRITE_REGS, .byte_count = 2 * MB_MAX_WRITE_REGS, .data = regs },
-		{ .tid = 3, .unit = 1, .fc = MB_FC_WRITE_SINGLE_REGISTER, .addr = 2008, .qty = 1,
+		{ .tid = 2,
+		  .unit = 1,
+		  .fc = MB_FC_WRITE_MULTIPLE_REGISTERS,
+		  .addr = 10,
+		  .qty = MB_MAX_WRITE_REGS,
+		  .byte_count = 2 * MB_MAX_WRITE_REGS,
+		  .data = regs },
+		{ .tid = 3,
+		  .unit = 1,
+		  .fc = MB_FC_WRITE_SINGLE_REGISTER,
+		  .addr = 2008,
+		  .qty = 1,
 		  .value = 100 },
 	};
 	size_t off = 0;

@@ -24,7 +24,7 @@
 #include "rt/clock.h"
 #include "tests/support/faultsrv.h"
 
-#define WAIT_NS (5 * CLK_NS_PER_SEC)
+#define WAIT_NS	     (5 * CLK_NS_PER_SEC)
 #define BLOCK_A_ADDR 100  /* FC03, 10 registers */
 #define BLOCK_B_ADDR 3000 /* FC04, 4 registers */
 
@@ -75,11 +75,14 @@ static struct rig *rig_open(unsigned nports, unsigned ndev)
 	return r;
 }
 
-static void rig_start_with(struct rig *r, enum eng_uring uring, bool no_buf_ring,
-			   bool no_multishot)
+static void rig_start_with(struct rig *r, enum eng_uring uring, bool no_buf_ring, bool no_multishot)
 {
-	struct eng_cfg cfg = { .devs = r->devs, .ndev = r->ndev, .cpu = -1, .uring = uring,
-			       .no_buf_ring = no_buf_ring, .no_multishot = no_multishot,
+	struct eng_cfg cfg = { .devs = r->devs,
+			       .ndev = r->ndev,
+			       .cpu = -1,
+			       .uring = uring,
+			       .no_buf_ring = no_buf_ring,
+			       .no_multishot = no_multishot,
 			       .connect_timeout_ns = 500 * CLK_NS_PER_MS,
 			       .reconnect_min_ns = 20 * CLK_NS_PER_MS,
 			       .reconnect_max_ns = 200 * CLK_NS_PER_MS };
@@ -130,7 +133,9 @@ static unsigned collect(struct rig *r, unsigned want)
 
 static void push_poll(struct rig *r, unsigned dev)
 {
-	struct eng_cmd c = { .kind = ENG_CMD_POLL, .dev = (uint16_t)dev, .cycle = r->cycle,
+	struct eng_cmd c = { .kind = ENG_CMD_POLL,
+			     .dev = (uint16_t)dev,
+			     .cycle = r->cycle,
 			     .t_push_ns = clk_now_ns() };
 
 	assert_int_equal(eng_submit(r->e, &c, 1), 1);
@@ -197,8 +202,10 @@ static void poll_all_ok(struct rig *r)
 	assert_non_null(cmds);
 	r->cycle++;
 	for (unsigned i = 0; i < r->ndev; i++) {
-		cmds[i] = (struct eng_cmd){ .kind = ENG_CMD_POLL, .dev = (uint16_t)i,
-					    .cycle = r->cycle, .t_push_ns = clk_now_ns() };
+		cmds[i] = (struct eng_cmd){ .kind = ENG_CMD_POLL,
+					    .dev = (uint16_t)i,
+					    .cycle = r->cycle,
+					    .t_push_ns = clk_now_ns() };
 		want += r->devs[i].nblocks;
 	}
 	assert_int_equal(eng_submit(r->e, cmds, r->ndev), r->ndev);
@@ -286,12 +293,9 @@ static void test_works_with_every_uring_setup(void **state)
 		bool no_buf_ring;
 		bool no_multishot;
 	} setups[] = {
-		{ ENG_URING_PLAIN, true, true },
-		{ ENG_URING_PLAIN, false, true },
-		{ ENG_URING_PLAIN, false, false },
-		{ ENG_URING_SINGLE_ISSUER, false, false },
-		{ ENG_URING_DEFER_TASKRUN, false, true },
-		{ ENG_URING_DEFER_TASKRUN, false, false },
+		{ ENG_URING_PLAIN, true, true },	  { ENG_URING_PLAIN, false, true },
+		{ ENG_URING_PLAIN, false, false },	  { ENG_URING_SINGLE_ISSUER, false, false },
+		{ ENG_URING_DEFER_TASKRUN, false, true }, { ENG_URING_DEFER_TASKRUN, false, false },
 		{ ENG_URING_BEST, true, true },
 	};
 
@@ -306,10 +310,10 @@ static void test_works_with_every_uring_setup(void **state)
 		assert_int_equal(f.buf_ring, !setups[s].no_buf_ring);
 		/* Multishot needs the buffer ring and a 6.0+ kernel. */
 		assert_int_equal(f.recv_multishot, !setups[s].no_buf_ring &&
-							   !setups[s].no_multishot && kernel_has(6, 0));
+						       !setups[s].no_multishot && kernel_has(6, 0));
 		assert_int_equal(f.single_issuer, setups[s].uring != ENG_URING_PLAIN);
 		assert_int_equal(f.defer_taskrun, setups[s].uring == ENG_URING_DEFER_TASKRUN ||
-							 setups[s].uring == ENG_URING_BEST);
+						      setups[s].uring == ENG_URING_BEST);
 		poll_all_ok(r);
 		poll_all_ok(r);
 		rig_close(r);
@@ -321,10 +325,20 @@ static void test_works_with_every_uring_setup(void **state)
 static void test_writes_registers_and_reads_them_back(void **state)
 {
 	struct eng_cmd w[2] = {
-		{ .kind = ENG_CMD_WRITE, .fc = MB_FC_WRITE_SINGLE_REGISTER, .dev = 0,
-		  .addr = 2008, .count = 1, .cycle = 7, .values = { mb_from_i16(-50) } },
-		{ .kind = ENG_CMD_WRITE, .fc = MB_FC_WRITE_MULTIPLE_REGISTERS, .dev = 0,
-		  .addr = 2010, .count = 3, .cycle = 7, .values = { 3, 0xBEEF, 42 } },
+		{ .kind = ENG_CMD_WRITE,
+		  .fc = MB_FC_WRITE_SINGLE_REGISTER,
+		  .dev = 0,
+		  .addr = 2008,
+		  .count = 1,
+		  .cycle = 7,
+		  .values = { mb_from_i16(-50) } },
+		{ .kind = ENG_CMD_WRITE,
+		  .fc = MB_FC_WRITE_MULTIPLE_REGISTERS,
+		  .dev = 0,
+		  .addr = 2010,
+		  .count = 3,
+		  .cycle = 7,
+		  .values = { 3, 0xBEEF, 42 } },
 	};
 	struct rig *r;
 
@@ -357,10 +371,18 @@ static void test_writes_registers_and_reads_them_back(void **state)
 static void test_newer_write_supersedes_queued_one_and_both_are_answered(void **state)
 {
 	struct eng_cmd w[2] = {
-		{ .kind = ENG_CMD_WRITE, .fc = MB_FC_WRITE_SINGLE_REGISTER, .addr = 2008,
-		  .count = 1, .cycle = 1, .values = { 10 } },
-		{ .kind = ENG_CMD_WRITE, .fc = MB_FC_WRITE_SINGLE_REGISTER, .addr = 2008,
-		  .count = 1, .cycle = 2, .values = { 20 } },
+		{ .kind = ENG_CMD_WRITE,
+		  .fc = MB_FC_WRITE_SINGLE_REGISTER,
+		  .addr = 2008,
+		  .count = 1,
+		  .cycle = 1,
+		  .values = { 10 } },
+		{ .kind = ENG_CMD_WRITE,
+		  .fc = MB_FC_WRITE_SINGLE_REGISTER,
+		  .addr = 2008,
+		  .count = 1,
+		  .cycle = 2,
+		  .values = { 20 } },
 	};
 	struct rig *r;
 
@@ -419,8 +441,8 @@ static void fault_case(enum fsrv_fault fault, int param, int want)
 	fsrv_set(&r->srv, 1, fault, param);
 	err = poll_once(r, 1);
 	if (err != want)
-		fail_msg("fault %d: got %d (%s), want %d (%s)", fault, err, eng_strerror(err),
-			 want, eng_strerror(want));
+		fail_msg("fault %d: got %d (%s), want %d (%s)", fault, err, eng_strerror(err), want,
+			 eng_strerror(want));
 	assert_int_equal(poll_once(r, 0), 0);
 	assert_int_equal(poll_once(r, 2), 0);
 	fsrv_set(&r->srv, 1, FSRV_OK, 0);
@@ -540,8 +562,8 @@ static void test_retries_per_seed_rule_then_gives_up(void **state)
 	assert_int_equal(poll_once(r, 0), -ETIMEDOUT);
 	assert_int_equal(r->msgs[0].attempts, 3);
 	/* Three timeouts and waits of 1x and 2x the backoff lie between command and verdict. */
-	assert_true(r->msgs[0].t_done_ns - r->msgs[0].t_cmd_ns >= 3 * 50 * CLK_NS_PER_MS +
-								    3 * 20 * CLK_NS_PER_MS);
+	assert_true(r->msgs[0].t_done_ns - r->msgs[0].t_cmd_ns >=
+		    3 * 50 * CLK_NS_PER_MS + 3 * 20 * CLK_NS_PER_MS);
 	c = eng_counters(r->e, 0);
 	assert_int_equal(atomic_load(&c->timeouts), 3);
 	assert_int_equal(atomic_load(&c->retries), 2);
@@ -605,7 +627,7 @@ static void test_late_reply_is_dropped_not_matched_to_next_request(void **state)
 	for (int k = 0; k < 250 && atomic_load(&eng_counters(r->e, 0)->late) == 0; k++)
 		nanosleep(&(struct timespec){ .tv_nsec = 2 * CLK_NS_PER_MS }, NULL);
 	assert_int_equal(atomic_load(&eng_counters(r->e, 0)->late) +
-				 atomic_load(&eng_counters(r->e, 1)->late),
+			     atomic_load(&eng_counters(r->e, 1)->late),
 			 1);
 	poll_all_ok(r);
 	rig_close(r);
@@ -683,13 +705,18 @@ static void test_rejects_invalid_configuration(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_polls_many_devices_and_checks_every_register, close_live_rig),
-		cmocka_unit_test_teardown(test_polls_1000_devices_on_1000_connections, close_live_rig),
+		cmocka_unit_test_teardown(test_polls_many_devices_and_checks_every_register,
+					  close_live_rig),
+		cmocka_unit_test_teardown(test_polls_1000_devices_on_1000_connections,
+					  close_live_rig),
 		cmocka_unit_test_teardown(test_gateway_units_share_one_connection, close_live_rig),
 		cmocka_unit_test_teardown(test_works_with_every_uring_setup, close_live_rig),
-		cmocka_unit_test_teardown(test_writes_registers_and_reads_them_back, close_live_rig),
-		cmocka_unit_test_teardown(test_newer_write_supersedes_queued_one_and_both_are_answered, close_live_rig),
-		cmocka_unit_test_teardown(test_rejects_bad_commands_with_named_error, close_live_rig),
+		cmocka_unit_test_teardown(test_writes_registers_and_reads_them_back,
+					  close_live_rig),
+		cmocka_unit_test_teardown(
+		    test_newer_write_supersedes_queued_one_and_both_are_answered, close_live_rig),
+		cmocka_unit_test_teardown(test_rejects_bad_commands_with_named_error,
+					  close_live_rig),
 		cmocka_unit_test_teardown(test_silent_device_times_out, close_live_rig),
 		cmocka_unit_test_teardown(test_disconnect_mid_frame_is_reported, close_live_rig),
 		cmocka_unit_test_teardown(test_garbage_header_resets_connection, close_live_rig),
@@ -698,11 +725,15 @@ int main(void)
 		cmocka_unit_test_teardown(test_short_byte_count_is_rejected, close_live_rig),
 		cmocka_unit_test_teardown(test_exception_replies_are_named, close_live_rig),
 		cmocka_unit_test_teardown(test_one_byte_drip_still_parses, close_live_rig),
-		cmocka_unit_test_teardown(test_refused_and_restarted_device_recovers, close_live_rig),
-		cmocka_unit_test_teardown(test_refused_at_start_reports_connection_refused, close_live_rig),
+		cmocka_unit_test_teardown(test_refused_and_restarted_device_recovers,
+					  close_live_rig),
+		cmocka_unit_test_teardown(test_refused_at_start_reports_connection_refused,
+					  close_live_rig),
 		cmocka_unit_test_teardown(test_retries_per_seed_rule_then_gives_up, close_live_rig),
-		cmocka_unit_test_teardown(test_illegal_value_is_not_retried_but_busy_is, close_live_rig),
-		cmocka_unit_test_teardown(test_late_reply_is_dropped_not_matched_to_next_request, close_live_rig),
+		cmocka_unit_test_teardown(test_illegal_value_is_not_retried_but_busy_is,
+					  close_live_rig),
+		cmocka_unit_test_teardown(test_late_reply_is_dropped_not_matched_to_next_request,
+					  close_live_rig),
 		cmocka_unit_test_teardown(test_late_reply_during_retry_is_dropped, close_live_rig),
 		cmocka_unit_test_teardown(test_publishes_rtt_histogram, close_live_rig),
 		cmocka_unit_test_teardown(test_rejects_invalid_configuration, close_live_rig),

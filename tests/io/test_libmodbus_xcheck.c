@@ -21,8 +21,8 @@
 #include "io/modbus.h"
 #include "tests/support/net.h"
 
-#define UNIT 1
-#define SEED_STATUS 2000 /* PowerPack status block: 10 registers read at once */
+#define UNIT	       1
+#define SEED_STATUS    2000 /* PowerPack status block: 10 registers read at once */
 #define SEED_TARGET_KW 2008
 
 /* ---- libmodbus client -> codec server ----------------------------------------------- */
@@ -238,8 +238,8 @@ static void test_libmodbus_client_writes_multiple_registers_to_codec_server(void
 	pthread_mutex_unlock(&x->srv->lock);
 }
 
-static void test_libmodbus_client_gets_illegal_data_address_outside_codec_server_window(
-	void **state)
+static void
+test_libmodbus_client_gets_illegal_data_address_outside_codec_server_window(void **state)
 {
 	struct xa *x = *state;
 	uint16_t regs[4];
@@ -269,12 +269,12 @@ static void test_libmodbus_client_gets_illegal_data_address_outside_codec_server
 
 /* ---- codec client -> libmodbus server ----------------------------------------------- */
 
-#define MAP_BITS 100 /* libmodbus mapping start addresses */
-#define MAP_INPUT_BITS 200
-#define MAP_REGS 2000
-#define MAP_INPUT_REGS 3000
-#define MAP_NB_BITS 2000
-#define MAP_NB_REGS 200
+#define MAP_BITS	 100 /* libmodbus mapping start addresses */
+#define MAP_INPUT_BITS	 200
+#define MAP_REGS	 2000
+#define MAP_INPUT_REGS	 3000
+#define MAP_NB_BITS	 2000
+#define MAP_NB_REGS	 200
 #define LMB_MAX_REQUESTS 10000 /* bound on the libmodbus server loop */
 
 struct xb {
@@ -283,10 +283,10 @@ struct xb {
 	int cfd; /* the codec client's socket */
 	pthread_t thread;
 	bool has_thread;
-	modbus_t *mb;          /* libmodbus server context, used by its thread only */
+	modbus_t *mb;	       /* libmodbus server context, used by its thread only */
 	modbus_mapping_t *map; /* written by the server thread; read here between requests */
-	int err;               /* server thread's result, read after the join */
-	size_t feed;           /* bytes handed to mb_split per call */
+	int err;	       /* server thread's result, read after the join */
+	size_t feed;	       /* bytes handed to mb_split per call */
 	uint16_t tid;
 	struct mb_splitter sp;
 	uint8_t frame[MB_ADU_MAX]; /* last response: rsp.data points here */
@@ -332,9 +332,9 @@ static int setup_libmodbus_server(void **state)
 	x->lfd = tnet_listen(&x->port);
 	if (x->lfd < 0)
 		goto out_free;
-	x->map = modbus_mapping_new_start_address(MAP_BITS, MAP_NB_BITS, MAP_INPUT_BITS,
-						  MAP_NB_BITS, MAP_REGS, MAP_NB_REGS,
-						  MAP_INPUT_REGS, MAP_NB_REGS);
+	x->map =
+	    modbus_mapping_new_start_address(MAP_BITS, MAP_NB_BITS, MAP_INPUT_BITS, MAP_NB_BITS,
+					     MAP_REGS, MAP_NB_REGS, MAP_INPUT_REGS, MAP_NB_REGS);
 	if (!x->map)
 		goto out_close_lfd;
 	m = x->map;
@@ -418,7 +418,8 @@ static int xfer(struct xb *x, struct mb_req *req, struct mb_rsp *rsp)
 				return ret;
 			if (ret > 0) {
 				if (off + used != (size_t)n)
-					return -EPROTO; /* bytes after the one response we asked for */
+					return -EPROTO; /* bytes after the one response we asked for
+							 */
 				memcpy(x->frame, frame, (size_t)ret);
 				return mb_decode_rsp(req, x->frame, (size_t)ret, 0, rsp);
 			}
@@ -453,9 +454,9 @@ static void test_codec_client_reads_coils_from_libmodbus_server(void **state)
 static void test_codec_client_reads_discrete_inputs_from_libmodbus_server(void **state)
 {
 	struct xb *x = *state;
-	struct mb_req req = {
-		.fc = MB_FC_READ_DISCRETE_INPUTS, .addr = MAP_INPUT_BITS, .qty = MB_MAX_READ_BITS
-	};
+	struct mb_req req = { .fc = MB_FC_READ_DISCRETE_INPUTS,
+			      .addr = MAP_INPUT_BITS,
+			      .qty = MB_MAX_READ_BITS };
 	struct mb_rsp rsp;
 
 	assert_int_equal(xfer(x, &req, &rsp), 0);
@@ -492,7 +493,9 @@ static void test_codec_client_reads_holding_registers_from_libmodbus_server(void
 static void test_codec_client_reads_input_registers_from_libmodbus_server(void **state)
 {
 	struct xb *x = *state;
-	struct mb_req req = { .fc = MB_FC_READ_INPUT_REGISTERS, .addr = MAP_INPUT_REGS, .qty = 125 };
+	struct mb_req req = { .fc = MB_FC_READ_INPUT_REGISTERS,
+			      .addr = MAP_INPUT_REGS,
+			      .qty = 125 };
 	uint16_t regs[MB_MAX_READ_REGS];
 	struct mb_rsp rsp;
 
@@ -574,10 +577,11 @@ static void test_codec_client_writes_multiple_registers_to_libmodbus_server(void
 	struct xb *x = *state;
 	uint16_t regs[MB_MAX_WRITE_REGS];
 	uint8_t wire[2 * MB_MAX_WRITE_REGS];
-	struct mb_req req = {
-		.fc = MB_FC_WRITE_MULTIPLE_REGISTERS, .addr = MAP_REGS + 1, .qty = MB_MAX_WRITE_REGS,
-		.byte_count = sizeof(wire), .data = wire
-	};
+	struct mb_req req = { .fc = MB_FC_WRITE_MULTIPLE_REGISTERS,
+			      .addr = MAP_REGS + 1,
+			      .qty = MB_MAX_WRITE_REGS,
+			      .byte_count = sizeof(wire),
+			      .data = wire };
 	struct mb_rsp rsp;
 
 	for (unsigned i = 0; i < MB_MAX_WRITE_REGS; i++)
@@ -594,9 +598,9 @@ static void test_codec_client_writes_multiple_registers_to_libmodbus_server(void
 static void test_codec_client_gets_illegal_data_address_outside_libmodbus_mapping(void **state)
 {
 	struct xb *x = *state;
-	struct mb_req rd = {
-		.fc = MB_FC_READ_HOLDING_REGISTERS, .addr = MAP_REGS + MAP_NB_REGS - 1, .qty = 2
-	};
+	struct mb_req rd = { .fc = MB_FC_READ_HOLDING_REGISTERS,
+			     .addr = MAP_REGS + MAP_NB_REGS - 1,
+			     .qty = 2 };
 	struct mb_req wr = { .fc = MB_FC_WRITE_SINGLE_COIL, .addr = 0, .qty = 1, .value = 0 };
 	struct mb_req in = { .fc = MB_FC_READ_INPUT_REGISTERS, .addr = MAP_REGS, .qty = 1 };
 	struct mb_rsp rsp;
@@ -631,9 +635,15 @@ static void test_codec_client_splits_two_pipelined_responses_from_libmodbus_serv
 	struct xb *x = *state;
 	int64_t deadline_ns = tnet_deadline_ns(TNET_TIMEOUT_MS);
 	struct mb_req req[2] = {
-		{ .tid = 7, .unit = UNIT, .fc = MB_FC_READ_HOLDING_REGISTERS, .addr = MAP_REGS,
+		{ .tid = 7,
+		  .unit = UNIT,
+		  .fc = MB_FC_READ_HOLDING_REGISTERS,
+		  .addr = MAP_REGS,
 		  .qty = 3 },
-		{ .tid = 8, .unit = UNIT, .fc = MB_FC_READ_INPUT_REGISTERS, .addr = MAP_INPUT_REGS,
+		{ .tid = 8,
+		  .unit = UNIT,
+		  .fc = MB_FC_READ_INPUT_REGISTERS,
+		  .addr = MAP_INPUT_REGS,
 		  .qty = 2 },
 	};
 	uint8_t out[2 * MB_ADU_MAX], in[2 * MB_ADU_MAX];
@@ -656,8 +666,8 @@ static void test_codec_client_splits_two_pipelined_responses_from_libmodbus_serv
 		assert_true(n > 0);
 		off += used;
 		assert_int_equal(mb_decode_rsp(&req[nframes], frame, (size_t)n, 0, &rsp), 0);
-		assert_int_equal(mb_get_u16(rsp.data), nframes ? input_seed(MAP_INPUT_REGS)
-							       : hold_seed(MAP_REGS));
+		assert_int_equal(mb_get_u16(rsp.data),
+				 nframes ? input_seed(MAP_INPUT_REGS) : hold_seed(MAP_REGS));
 		nframes++;
 	}
 	assert_int_equal(nframes, 2);
@@ -743,8 +753,7 @@ static bool is_libmodbus_3_1_6_le(void)
 	       libmodbus_version_micro == 6 && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
 }
 
-static void test_libmodbus_3_1_6_float_getters_match_mb_orders_and_setters_swap_bytes(
-	void **state)
+static void test_libmodbus_3_1_6_float_getters_match_mb_orders_and_setters_swap_bytes(void **state)
 {
 	struct xa *x = *state;
 	uint16_t regs[2], bank_regs[2];
@@ -780,7 +789,7 @@ static void test_libmodbus_3_1_6_float_getters_match_mb_orders_and_setters_swap_
 			continue;
 		assert_int_equal(set_is, o->set_is);
 		assert_int_equal(get_is, o->get_is);
-		assert_int_equal(get_is, o->named_as); /* getters agree with our names */
+		assert_int_equal(get_is, o->named_as);	   /* getters agree with our names */
 		assert_int_not_equal(set_is, o->named_as); /* setters do not: pinned */
 	}
 	print_message("libmodbus %u.%u.%u float names ->%s\n", libmodbus_version_major,

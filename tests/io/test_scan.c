@@ -23,9 +23,7 @@
 
 /* ---- running a tool in this process ------------------------------------------------ */
 
-
-
-#define TT_OUT_MAX 65536
+#define TT_OUT_MAX  65536
 #define TT_ARGS_MAX 32
 
 struct tt_run {
@@ -78,7 +76,7 @@ static inline int tt_run(struct tt_run *r, int (*main_fn)(int, char **), ...)
 		assert_true(cond);                                                                 \
 	} while (0)
 
-#define tt_has(r, needle) tt_expect(r, strstr((r)->out, (needle)) != NULL)
+#define tt_has(r, needle)   tt_expect(r, strstr((r)->out, (needle)) != NULL)
 #define tt_lacks(r, needle) tt_expect(r, strstr((r)->out, (needle)) == NULL)
 
 static void test_parses_addresses_ranges_and_cidr(void **state)
@@ -169,8 +167,9 @@ static void test_finds_simulators_on_several_addresses_and_nothing_else(void **s
 	assert_int_equal(th_sim_start(&ts), 0);
 
 	t0 = th_now_ns();
-	assert_int_equal(tt_run(r, scan_main, "scan", "-p", port, "--units", "1-3", "-o",
-				"300ms", "127.0.0.0/28", NULL), 0);
+	assert_int_equal(tt_run(r, scan_main, "scan", "-p", port, "--units", "1-3", "-o", "300ms",
+				"127.0.0.0/28", NULL),
+			 0);
 	elapsed = th_now_ns() - t0;
 	tt_expect(r, elapsed < 600 * 1000000LL); /* under 2x the timeout */
 	for (unsigned i = 0; i < 3; i++) {
@@ -186,7 +185,8 @@ static void test_finds_simulators_on_several_addresses_and_nothing_else(void **s
 	tt_has(r, ": 3 open, 4 unit(s), 0 bad replies, 11 refused, 0 no answer, 0 error(s)");
 	/* -v lists the refused ones too. */
 	assert_int_equal(tt_run(r, scan_main, "scan", "-v", "-p", port, "--units", "1", "-o",
-				"300ms", "127.0.0.2-4", NULL), 0);
+				"300ms", "127.0.0.2-4", NULL),
+			 0);
 	snprintf(want, sizeof(want), "127.0.0.2:%s: refused", port);
 	tt_has(r, want);
 	snprintf(want, sizeof(want), "127.0.0.3:%s unit 1: exception 0x02", port);
@@ -213,7 +213,8 @@ static void test_tells_silent_refused_and_bad_ports_apart(void **state)
 		th_sleep_ms(5);
 	snprintf(ports, sizeof(ports), "%u,%u,%u,%u", p[0], p[1], p[2], p[3]);
 	assert_int_equal(tt_run(r, scan_main, "scan", "-v", "-p", ports, "--units", "1-3", "-o",
-				"200ms", "127.0.0.1", NULL), 0);
+				"200ms", "127.0.0.1", NULL),
+			 0);
 	/* The good port: every unit answers with registers. */
 	for (unsigned u = 1; u <= 3; u++) {
 		snprintf(want, sizeof(want), "127.0.0.1:%u unit %u: registers [0]=%u ", p[0], u,
@@ -245,7 +246,8 @@ static void test_drops_late_replies_by_tid(void **state)
 	fsrv_set(&srv, 0, FSRV_DELAY, 150);
 	snprintf(port, sizeof(port), "%u", srv.ports[0].port);
 	assert_int_equal(tt_run(r, scan_main, "scan", "-p", port, "--units", "1-2", "-o", "100ms",
-				"127.0.0.1", NULL), 0);
+				"127.0.0.1", NULL),
+			 0);
 	tt_lacks(r, "bad reply");
 	tt_lacks(r, "unit 2: registers");
 	tt_has(r, "open, no unit answered (2 probed)");
@@ -257,8 +259,13 @@ static void test_scan_run_rejects_a_bad_config(void **state)
 {
 	struct scan_range range = { 0x7F000001, 0x7F000001 };
 	uint16_t port = 1;
-	struct scan_cfg cfg = { .ranges = &range, .nranges = 1, .ports = &port, .nports = 1,
-				.unit_first = 2, .unit_last = 1, .timeout_ns = 1000000,
+	struct scan_cfg cfg = { .ranges = &range,
+				.nranges = 1,
+				.ports = &port,
+				.nports = 1,
+				.unit_first = 2,
+				.unit_last = 1,
+				.timeout_ns = 1000000,
 				.concurrency = 1 };
 	struct scan_stats st;
 

@@ -28,7 +28,8 @@ static int64_t now_ns(void)
 /* Listen on 127.0.0.1:port (0: any). Returns the fd or -errno; *port gets the port. */
 static int listen_on(uint16_t *port)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(*port),
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons(*port),
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(sa);
 	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -16,22 +16,22 @@
 
 #include "io/modbus.h"
 
-#define FSRV_MAX_CONNS 4   /* clients per port */
-#define FSRV_WRITABLE 2000 /* holding registers FSRV_WRITABLE.. +FSRV_NWRITABLE are stored */
+#define FSRV_MAX_CONNS 4    /* clients per port */
+#define FSRV_WRITABLE  2000 /* holding registers FSRV_WRITABLE.. +FSRV_NWRITABLE are stored */
 #define FSRV_NWRITABLE 64
 
 enum fsrv_fault {
 	FSRV_OK,
-	FSRV_SILENT,        /* read requests, answer nothing */
-	FSRV_DELAY,         /* answer after param ms */
-	FSRV_CUT,           /* send half the answer, then close the connection */
-	FSRV_DRIP,          /* send the answer one byte per ms */
-	FSRV_GARBAGE,       /* send bytes whose MBAP header is invalid */
-	FSRV_WRONG_TID,     /* answer with TID + 1 */
-	FSRV_WRONG_UNIT,    /* answer as unit + 1 */
-	FSRV_EXCEPTION,     /* answer exception param (1..255) */
-	FSRV_REFUSE,        /* close the listener and every connection; reopen when cleared */
-	FSRV_BAD_COUNT,     /* answer reads with a byte count one short (consistent MBAP) */
+	FSRV_SILENT,	 /* read requests, answer nothing */
+	FSRV_DELAY,	 /* answer after param ms */
+	FSRV_CUT,	 /* send half the answer, then close the connection */
+	FSRV_DRIP,	 /* send the answer one byte per ms */
+	FSRV_GARBAGE,	 /* send bytes whose MBAP header is invalid */
+	FSRV_WRONG_TID,	 /* answer with TID + 1 */
+	FSRV_WRONG_UNIT, /* answer as unit + 1 */
+	FSRV_EXCEPTION,	 /* answer exception param (1..255) */
+	FSRV_REFUSE,	 /* close the listener and every connection; reopen when cleared */
+	FSRV_BAD_COUNT,	 /* answer reads with a byte count one short (consistent MBAP) */
 };
 
 /* One port. fault/param are set by the test at any time; the rest is the server's. */

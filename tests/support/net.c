@@ -18,7 +18,7 @@
 #include "io/modbus.h"
 #include "tests/support/net.h"
 
-#define SLICE_MS 50           /* server thread checks its stop flag this often */
+#define SLICE_MS      50      /* server thread checks its stop flag this often */
 #define SRV_MAX_READS 1000000 /* bound on the server loop besides its deadlines */
 
 int64_t tnet_now_ns(void)
@@ -222,8 +222,9 @@ static int serve_req(struct tnet_bank *b, const struct mb_req *req, uint8_t *out
 	case MB_FC_READ_COILS:
 	case MB_FC_READ_DISCRETE_INPUTS:
 		for (i = 0; i < req->qty; i++)
-			mb_set_bit(payload, i,
-				   (req->fc == MB_FC_READ_COILS ? b->coils : b->discrete)[req->addr + i]);
+			mb_set_bit(
+			    payload, i,
+			    (req->fc == MB_FC_READ_COILS ? b->coils : b->discrete)[req->addr + i]);
 		break;
 	case MB_FC_READ_HOLDING_REGISTERS:
 		mb_regs_to_wire(payload, b->hold + req->addr, req->qty);

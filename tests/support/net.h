@@ -14,8 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TNET_TIMEOUT_MS 5000 /* default bound on any one wait */
-#define TNET_NADDR 0x10000   /* addresses in each Modbus table */
+#define TNET_TIMEOUT_MS 5000	/* default bound on any one wait */
+#define TNET_NADDR	0x10000 /* addresses in each Modbus table */
 
 /*
  * Register and coil tables of a simulated device, in host order; one byte per bit. Requests
@@ -43,10 +43,10 @@ struct tnet_srv {
 	pthread_t thread;
 	int lfd;
 	uint16_t port;
-	int timeout_ms;    /* bound on accept and on each idle wait */
-	atomic_bool stop;  /* set by tnet_srv_close() */
+	int timeout_ms;	    /* bound on accept and on each idle wait */
+	atomic_bool stop;   /* set by tnet_srv_close() */
 	atomic_uint served; /* requests answered, exceptions included */
-	int err;           /* server thread's result; read after join */
+	int err;	    /* server thread's result; read after join */
 	bool is_running;
 };
 
