@@ -369,10 +369,10 @@ static int describe_frame_err(char *buf, size_t cap, const struct tool_conn *c,
 	case MB_EMBAPLEN:
 		if (c->rx_len >= 6 && mb_get_u16(rx + 4) > MB_MBAP_LEN_MAX)
 			return snprintf(buf, cap, "MBAP length %u exceeds %u", mb_get_u16(rx + 4),
-					MB_MBAP_LEN_MAX);
+					(unsigned)MB_MBAP_LEN_MAX);
 		if (c->rx_len >= 6)
 			return snprintf(buf, cap, "MBAP length %u is below %u", mb_get_u16(rx + 4),
-					MB_MBAP_LEN_MIN);
+					(unsigned)MB_MBAP_LEN_MIN);
 		break;
 	case MB_ETID:
 		if (c->rx_len >= 2)
