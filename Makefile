@@ -149,7 +149,8 @@ tsan: deps
 # QUICK=1: the short version of every benchmark (each script and program honours it).
 bench: deps
 	@$(MAKE) --no-print-directory $(BENCHES) $(BENCH_TOOLS)
-	$(Q)set -e; for b in $(BENCHES); do echo "== $$b"; $$b; done; \
+	$(Q)set -e; mkdir -p bench/results; rm -f bench/results/bench_*.json; \
+	for b in $(BENCHES); do echo "== $$b"; $$b --json bench/results/$$(basename $$b).json; done; \
 	for s in $(sort $(wildcard bench/run-*.sh)); do echo "== $$s"; BUILD=$(BUILD) $$s; done; \
 	echo "== bench/report.py"; python3 bench/report.py --build $(BUILD)
 

@@ -4,10 +4,11 @@
  * of cyclictest (rt-tests) at the same period, priority, duration and mlockall, in the same
  * run, with the ratio of their p99.9. Jitter = actual wake-up - planned deadline, as
  * cyclictest measures it. 10 s each; QUICK=1 gives 2 s, argv[1] any number of seconds.
- * Prints a table; never asserts.
+ * Prints a table; never asserts. --json FILE also writes the figures as one JSON object.
  */
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,11 +118,53 @@ static int run_cyclictest(const char *path, long loops, struct ct_result *ct)
 	return 0;
 }
 
+/* The figures as one JSON object in path (us; cyclictest null when it did not run). Returns
+ * the exit code: 0, or 1 with the reason printed. */
+static int write_json(const char *path, long seconds, const struct flux_run *fr, bool has_rt,
+		      const struct ct_result *ct)
+{
+	static const double pts[] = { 50.0, 99.0, 99.9 };
+	static const char *const keys[] = { "p50_us", "p99_us", "p999_us" };
+	FILE *f = fopen(path, "w");
+	size_t i;
+
+	if (!f) {
+		fprintf(stderr, "bench_rt_cycle: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	fprintf(f,
+		"{\"bench\":\"rt_cycle\",\"period_us\":%d,\"priority\":%d,\"seconds\":%ld,"
+		"\"has_rt\":%s,\"target_ratio\":1.2,\"flux\":{\"count\":%llu,\"overruns\":%llu,"
+		"\"missed\":%llu,\"min_us\":%.2f",
+		PERIOD_US, PRIORITY, seconds, has_rt ? "true" : "false",
+		(unsigned long long)fr->hist.count, (unsigned long long)fr->overruns,
+		(unsigned long long)fr->missed, clk_ns_to_us(fr->hist.min_ns));
+	for (i = 0; i < sizeof(pts) / sizeof(pts[0]); i++)
+		fprintf(f, ",\"%s\":%.2f", keys[i],
+			clk_ns_to_us(hist_percentile(&fr->hist, pts[i])));
+	fprintf(f,
+		",\"max_us\":%.2f,\"mean_us\":%.2f},\"cyclictest\":", clk_ns_to_us(fr->hist.max_ns),
+		hist_mean_ns(&fr->hist) / 1e3);
+	if (ct) {
+		/* bin middles, as the table's ratio uses */
+		fprintf(f, "{\"count\":%llu,\"overflows\":%llu,\"min_us\":%ld",
+			(unsigned long long)ct->count, (unsigned long long)ct->overflows,
+			ct->min_us);
+		for (i = 0; i < sizeof(pts) / sizeof(pts[0]); i++)
+			fprintf(f, ",\"%s\":%.1f", keys[i], ct_percentile(ct, pts[i]) + 0.5);
+		fprintf(f, ",\"max_us\":%ld,\"mean_us\":%.0f}}\n", ct->max_us, ct->avg_us);
+	} else {
+		fprintf(f, "null}\n");
+	}
+	return fclose(f) ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const double pts[] = { 50.0, 99.0, 99.9 };
 	const char *quick = getenv("QUICK");
 	const char *ct_path = getenv("CYCLICTEST") ? getenv("CYCLICTEST") : "/usr/bin/cyclictest";
+	const char *json_path = NULL;
 	const struct thr_attr a = { .name = "bench-cycle", .priority = PRIORITY, .cpu = -1 };
 	long seconds = quick && *quick && strcmp(quick, "0") ? 2 : 10;
 	static struct flux_run fr;
@@ -133,10 +176,15 @@ int main(int argc, char **argv)
 	size_t i;
 	int ret;
 
-	if (argc > 1)
-		seconds = strtol(argv[1], NULL, 0);
+	for (int k = 1; k < argc; k++) {
+		if (!strcmp(argv[k], "--json") && k + 1 < argc)
+			json_path = argv[++k];
+		else
+			seconds = strtol(argv[k], NULL, 0);
+	}
 	if (seconds <= 0) {
-		fprintf(stderr, "usage: %s [seconds]   (default 10, QUICK=1: 2)\n", argv[0]);
+		fprintf(stderr, "usage: %s [seconds] [--json FILE]   (default 10, QUICK=1: 2)\n",
+			argv[0]);
 		return 2;
 	}
 	fr.loops = seconds * 1000000L / PERIOD_US;
@@ -171,18 +219,20 @@ int main(int argc, char **argv)
 	for (i = 0; i < sizeof(pts) / sizeof(pts[0]); i++)
 		printf(" %8.1f", clk_ns_to_us(hist_percentile(&fr.hist, pts[i])));
 	printf(" %8.1f %8.1f\n", clk_ns_to_us(fr.hist.max_ns), hist_mean_ns(&fr.hist) / 1e3);
-	if (ret)
-		return 0;
-	printf("%-12s %8ld", "cyclictest", ct.min_us);
-	for (i = 0; i < sizeof(pts) / sizeof(pts[0]); i++)
-		printf(" %8.0f", ct_percentile(&ct, pts[i]));
-	printf(" %8ld %8.0f\n", ct.max_us, ct.avg_us);
-	/* cyclictest bins are whole us ([k, k+1)): compare against the bin's middle. */
 	f999 = clk_ns_to_us(hist_percentile(&fr.hist, 99.9));
-	c999 = ct_percentile(&ct, 99.9) + 0.5;
-	printf("\np99.9 flux / cyclictest = %.2f (cyclictest bin middle %.1f us); "
-	       "target <= 1.2: %s\n",
-	       f999 / c999, c999, f999 / c999 <= 1.2 ? "met" : "NOT met");
+	c999 = 0;
+	if (!ret) {
+		printf("%-12s %8ld", "cyclictest", ct.min_us);
+		for (i = 0; i < sizeof(pts) / sizeof(pts[0]); i++)
+			printf(" %8.0f", ct_percentile(&ct, pts[i]));
+		printf(" %8ld %8.0f\n", ct.max_us, ct.avg_us);
+		/* cyclictest bins are whole us ([k, k+1)): compare against the bin's middle. */
+		c999 = ct_percentile(&ct, 99.9) + 0.5;
+		printf("\np99.9 flux / cyclictest = %.2f (cyclictest bin middle %.1f us); "
+		       "target <= 1.2: %s\n",
+		       f999 / c999, c999, f999 / c999 <= 1.2 ? "met" : "NOT met");
+	}
 	thr_release_process(&proc);
-	return 0;
+	return json_path ? write_json(json_path, seconds, &fr, thr_has_rt(&t), ret ? NULL : &ct)
+			 : 0;
 }

@@ -4,7 +4,8 @@
  * CPU 1 when there are two), side by side with a mutex+condvar bounded queue of the same
  * capacity and message size in the same run. Every message is checked on arrival
  * (sequence number), so a fast-but-wrong queue cannot win. Prints a table; never asserts.
- * QUICK=1 or a message count as argv[1] shortens it.
+ * QUICK=1 or a message count as argv[1] shortens it; --json FILE also writes the figures as
+ * one JSON object.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -74,6 +75,12 @@ static void mq_pop(struct mq *q, struct msg *m)
 /* ---- one run --------------------------------------------------------------------------- */
 
 enum kind { K_RING, K_RING_DRAIN, K_RING_BATCH, K_RING_SLEEP, K_MUTEX, K_COUNT };
+
+static const char *const kind_key[] = {
+	[K_RING] = "ring_1_1",		 [K_RING_DRAIN] = "ring_1_all",
+	[K_RING_BATCH] = "ring_batch16", [K_RING_SLEEP] = "ring_sleeping",
+	[K_MUTEX] = "mutex_condvar",
+};
 
 static const char *const kind_name[] = {
 	[K_RING] = "flux ring, push 1/pop 1",	[K_RING_DRAIN] = "flux ring, push 1/pop all",
@@ -228,16 +235,21 @@ static int cmp_double(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-	const char *quick = getenv("QUICK");
+	const char *quick = getenv("QUICK"), *json_path = NULL;
 	uint64_t msgs = quick && *quick && strcmp(quick, "0") ? 1000000 : 5000000;
 	int ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	double ns[K_COUNT][REPEATS], med[K_COUNT];
+	FILE *jf;
 	int k, i;
 
-	if (argc > 1)
-		msgs = strtoull(argv[1], NULL, 0);
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json") && i + 1 < argc)
+			json_path = argv[++i];
+		else
+			msgs = strtoull(argv[i], NULL, 0);
+	}
 	if (!msgs) {
-		fprintf(stderr, "usage: %s [messages]   (QUICK=1: 1M)\n", argv[0]);
+		fprintf(stderr, "usage: %s [messages] [--json FILE]   (QUICK=1: 1M)\n", argv[0]);
 		return 2;
 	}
 	printf("bench_rt_ring: %d-byte messages, %llu per run, capacity %d, median of %d runs,\n"
@@ -267,5 +279,26 @@ int main(int argc, char **argv)
 			printf("  %-28s %s (%.1fx)\n", kind_name[k],
 			       med[K_MUTEX] / med[k] >= 5.0 ? "met" : "NOT met",
 			       med[K_MUTEX] / med[k]);
-	return 0;
+	if (!json_path)
+		return 0;
+	jf = fopen(json_path, "w");
+	if (!jf) {
+		fprintf(stderr, "bench_rt_ring: %s: %s\n", json_path, strerror(errno));
+		return 1;
+	}
+	fprintf(jf,
+		"{\"bench\":\"rt_ring\",\"msg_size\":%d,\"msgs\":%llu,\"capacity\":%d,"
+		"\"repeats\":%d,\"batch\":%d,\"cpus\":%d,\"target_vs_mutex\":5,\"queues\":[",
+		MSG_SIZE, (unsigned long long)msgs, CAPACITY, REPEATS, BATCH, ncpu);
+	for (k = 0; k < K_COUNT; k++) {
+		fprintf(jf, "%s{\"queue\":\"%s\",\"label\":\"%s\",", k ? "," : "", kind_key[k],
+			kind_name[k]);
+		if (med[k] > 0 && med[K_MUTEX] > 0)
+			fprintf(jf, "\"ns_per_msg\":%.2f,\"vs_mutex\":%.3f}", med[k],
+				med[K_MUTEX] / med[k]);
+		else
+			fprintf(jf, "\"ns_per_msg\":null,\"vs_mutex\":null}");
+	}
+	fprintf(jf, "]}\n");
+	return fclose(jf) ? 1 : 0;
 }

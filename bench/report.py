@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 """
 bench/report.py: fold the raw benchmark results (bench/results/load.jsonl from run-load.sh,
-bench/results/budget.jsonl from run-budget.sh) into bench/results/latest.json, then make
+bench/results/budget.jsonl from run-budget.sh, bench/results/bench_*.json from the codec and
+rt/ micro-benchmarks' --json) into bench/results/latest.json, then make
 bench/results/latest.md and the PNG plots from that JSON alone, and print the tables.
 
 The one idea: latest.json is the single source. Every number in the tables and plots is read
@@ -26,6 +27,13 @@ LOAD_IMPLS = ("raw-uring", "flux", "libmodbus-threads", "libmodbus-single")
 POLL_IMPLS = ("raw-uring", "flux", "libmodbus")
 BUDGET_SHARE = 0.10  # soe_read and setpoint_write p99.9 <= 10% of the period
 JITTER_RATIO = 1.2  # cycle_jitter p99.9 <= 1.2 x cyclictest's
+CODEC_NS = 50.0  # issue 2: encode and decode of the 10-register FC03 exchange, each
+RING_RATIO = 5.0  # issue 3: ring push+pop >= 5x the mutex+condvar queue
+RING_JUDGED = ("ring_1_1", "ring_batch16")  # one at a time, and batched
+MICRO_FILES = ("bench_codec.json", "bench_rt_ring.json", "bench_rt_cycle.json")
+# fluxd's latencies in `flux status --json` (key in latency_ns -> metric name here).
+STATUS_LATS = (("jitter", "cycle_jitter"), ("soe_read", "soe_read"),
+               ("setpoint_write", "setpoint_write"), ("rtt", "rtt"))
 
 
 # ---- reading ---------------------------------------------------------------------------
@@ -109,7 +117,7 @@ def source_info(paths):
         pass
     files = {}
     for p in paths:
-        if os.path.exists(p):
+        if os.path.exists(p) and os.path.isfile(p):
             files[os.path.basename(p)] = datetime.datetime.fromtimestamp(
                 os.path.getmtime(p)).astimezone().isoformat(timespec="seconds")
     return {"git_commit": commit, "git_dirty": dirty, "raw_files": files}
@@ -204,7 +212,7 @@ def check(name, what, value, limit, op, unit, **extra):
     if value is None:
         holds = None
     else:
-        holds = value <= limit if op == "<=" else value >= limit
+        holds = {"<=": value <= limit, "<": value < limit, ">=": value >= limit}[op]
     return {"name": name, "check": what, "value": None if value is None else round(value, 3),
             "limit": round(limit, 3), "op": op, "unit": unit, "holds": holds, **extra}
 
@@ -216,7 +224,10 @@ def budget_name(r):
 def fold_budget(rows, figs, checks, hists, notes):
     for r in rows:
         if r.get("kind") == "resource":
-            fold_resource(r, figs)
+            fold_resource(r, figs, notes)
+            continue
+        if r.get("kind") == "trace":
+            fold_trace(r, figs, notes)
             continue
         if r.get("kind") != "budget":
             continue
@@ -277,17 +288,30 @@ def fold_budget(rows, figs, checks, hists, notes):
         checks.append(c)
 
 
-def fold_resource(r, figs):
-    name = f"resources/{r['devices']}dev"
+def fold_resource(r, figs, notes):
+    name = f"resources/{r['devices']}dev/{r['period_ms']}ms"
     p = dict(bess=r["bess"], meters=r["meters"], devices=r["devices"],
              period_ms=r["period_ms"], window_s=r.get("window_s"),
+             sim_processes=r.get("sim_processes"),
              syscall_tool=r.get("syscall_tool"), fluxd_threads=r.get("fluxd_threads"))
     if r.get("error") or not r.get("cycles"):
+        notes.append(f"{name}: not measured: {r.get('error') or 'no cycles in the window'}")
         return
     cyc = r["cycles"]
     tck = r.get("clk_tck") or 100
     figs.add(name, "fluxd", "devices", r["devices"], "devices", **p)
     figs.add(name, "fluxd", "cycles_measured", cyc, "cycles", **p)
+    st = r.get("status") or {}
+    if st:
+        figs.add(name, "fluxd", "overruns", st.get("overruns"), "cycles", **p)
+        figs.add(name, "fluxd", "devices_fresh_at_end", st.get("fresh"), "devices", **p)
+        jit = (st.get("latency_ns") or {}).get("jitter") or {}
+        if jit.get("count"):
+            figs.add(name, "fluxd", "cycle_jitter_p999", jit["p999"] / 1e3, "us", **p)
+        rtt = (st.get("latency_ns") or {}).get("rtt") or {}
+        if rtt.get("count"):
+            figs.add(name, "fluxd", "rtt_p50", rtt["p50"] / 1e3, "us", **p)
+            figs.add(name, "fluxd", "rtt_p999", rtt["p999"] / 1e3, "us", **p)
     figs.add(name, "fluxd", "rss", r.get("rss_kb"), "KiB", **p)
     figs.add(name, "fluxd", "rss_peak", r.get("hwm_kb"), "KiB", **p)
     figs.add(name, "fluxd", "cpu_per_1000_cycles", r["cpu_ticks"] / tck * 1e3 / cyc * 1e3,
@@ -301,6 +325,126 @@ def fold_resource(r, figs):
         for th, n in sc.items():
             if th != "process":
                 figs.add(name, f"fluxd:{th}", "syscalls_per_cycle", n / cyc, "syscalls", **p)
+
+
+def fold_trace(r, figs, notes):
+    """fluxtrace's overhead: the same site untraced then traced. fluxd's own figures (flux
+    status) under impl "fluxd" / "fluxd+fluxtrace"; what fluxtrace saw under "fluxtrace"."""
+    if r.get("skipped"):
+        notes.append(f"fluxtrace overhead not measured: {r['skipped']}")
+        return
+    name = f"trace/{r['bess']}bess+{r['meters']}m/{r['period_ms']}ms"
+    attach = r.get("attach") or "pid"
+    impl = f"fluxd+fluxtrace --{attach}" if r.get("traced") else "fluxd"
+    p = dict(bess=r["bess"], meters=r["meters"], period_ms=r["period_ms"],
+             window_s=r.get("window_s"))
+    if r.get("error"):
+        notes.append(f"{name} ({impl}): run failed: {r['error']}")
+    st = r.get("status") or {}
+    lat = st.get("latency_ns") or {}
+    for key, metric in STATUS_LATS:
+        h = lat.get(key) or {}
+        if not h.get("count"):
+            continue
+        for pk, _ in PCTS:
+            figs.add(name, impl, f"{metric}_{pk}", h[pk] / 1e3, "us", **p)
+        figs.add(name, impl, f"{metric}_count", h["count"], "samples", **p)
+    if st:
+        figs.add(name, impl, "cycles_total", st.get("cycles"), "cycles", **p)
+        figs.add(name, impl, "overruns", st.get("overruns"), "cycles", **p)
+    if r.get("cycles"):
+        tck = r.get("clk_tck") or 100
+        figs.add(name, impl, "cycles_measured", r["cycles"], "cycles", **p)
+        figs.add(name, impl, "cpu_per_1000_cycles", r["cpu_ticks"] / tck * 1e3 / r["cycles"] * 1e3,
+                 "ms", resolution_ms=1e3 / tck, **p)
+    if r.get("traced") and st.get("cycles") and r.get("untraced_cycles") is not None:
+        figs.add(name, impl, "traced_share", 1 - r["untraced_cycles"] / st["cycles"], "ratio",
+                 **p)
+    ft = r.get("fluxtrace") or {}
+    ft_impl = f"fluxtrace --{attach}"
+    for metric, h in (ft.get("latencies") or {}).items():
+        if not h.get("count"):
+            continue
+        for pk, _ in PCTS:
+            figs.add(name, ft_impl, f"{metric}_{pk}", h[f"{pk}_ns"] / 1e3, "us", **p)
+        figs.add(name, ft_impl, f"{metric}_count", h["count"], "samples", **p)
+    devs = [d for d in ft.get("rtt") or [] if d.get("count")]
+    if devs:
+        n = sum(d["count"] for d in devs)
+        figs.add(name, ft_impl, "rtt_count", n, "samples", **p)
+        figs.add(name, ft_impl, "rtt_max", max(d["max_ns"] for d in devs) / 1e3, "us", **p)
+        # Per device only: the site's p50 is not the devices' median; shown as their range.
+        figs.add(name, ft_impl, "rtt_p50_lowest_dev", min(d["p50_ns"] for d in devs) / 1e3,
+                 "us", **p)
+        figs.add(name, ft_impl, "rtt_p50_highest_dev",
+                 max(d["p50_ns"] for d in devs) / 1e3, "us", **p)
+
+
+def fold_trace_ratios(figs):
+    """traced / untraced for every figure both runs of a trace case have."""
+    rows = [f for f in figs.rows if f["name"].startswith("trace/")]
+    by = {(f["name"], f["impl"], f["metric"]): f for f in rows}
+    for (name, impl, metric), f in list(by.items()):
+        if not impl.startswith("fluxd+fluxtrace") or f["unit"] not in ("us", "ms"):
+            continue
+        base = by.get((name, "fluxd", metric))
+        if base:
+            figs.add(name, impl, f"{metric}_vs_untraced",
+                     ratio(f["value"], base["value"]), "ratio", **f["params"])
+
+
+def fold_micro(results, figs, checks, notes):
+    """The codec and rt/ micro-benchmarks (their --json files), with the issues' targets."""
+    docs = {}
+    for fn in MICRO_FILES:
+        path = os.path.join(results, fn)
+        if not os.path.exists(path):
+            notes.append(f"micro-benchmark results missing: {fn} (make bench writes them)")
+            continue
+        try:
+            with open(path) as f:
+                docs[fn] = json.load(f)
+        except (OSError, ValueError) as e:
+            notes.append(f"micro-benchmark results unreadable: {fn}: {e}")
+    d = docs.get("bench_codec.json")
+    if d:
+        p = dict(runs=d.get("runs"), iters=d.get("iters"))
+        for op in d.get("ops", []):
+            figs.add("micro/codec", "flux", f"{op['op']}_ns", op["ns"], "ns", label=op["label"],
+                     **p)
+            if op.get("judged"):
+                checks.append(check("micro/codec", f"{op['label']} < {CODEC_NS:g} ns", op["ns"],
+                                    CODEC_NS, "<", "ns", source="issue 2"))
+    d = docs.get("bench_rt_ring.json")
+    if d:
+        p = dict(msg_size=d.get("msg_size"), msgs=d.get("msgs"), capacity=d.get("capacity"),
+                 repeats=d.get("repeats"), batch=d.get("batch"))
+        for q in d.get("queues", []):
+            figs.add("micro/rt_ring", q["queue"], "ns_per_msg", q.get("ns_per_msg"), "ns",
+                     label=q["label"], **p)
+            if q["queue"] != "mutex_condvar":
+                figs.add("micro/rt_ring", q["queue"], "vs_mutex", q.get("vs_mutex"), "ratio",
+                         label=q["label"], **p)
+            if q["queue"] in RING_JUDGED:
+                checks.append(check("micro/rt_ring", f"{q['label']}: push+pop vs mutex+condvar",
+                                    q.get("vs_mutex"), RING_RATIO, ">=", "ratio",
+                                    source="issue 3"))
+    d = docs.get("bench_rt_cycle.json")
+    if d:
+        p = dict(period_us=d.get("period_us"), priority=d.get("priority"),
+                 seconds=d.get("seconds"), has_rt=d.get("has_rt"))
+        for impl in ("flux", "cyclictest"):
+            h = d.get(impl) or {}
+            for k in ("min", "p50", "p99", "p999", "max", "mean"):
+                figs.add("micro/rt_cycle", impl, f"jitter_{k}", h.get(f"{k}_us"), "us", **p)
+            figs.add("micro/rt_cycle", impl, "jitter_count", h.get("count"), "samples", **p)
+        f, c = (d.get("flux") or {}).get("p999_us"), (d.get("cyclictest") or {}).get("p999_us")
+        figs.add("micro/rt_cycle", "flux", "jitter_p999_vs_cyclictest", ratio(f, c), "ratio", **p)
+        ck = check("micro/rt_cycle", "cycle timer jitter p99.9 vs cyclictest (1 ms)",
+                   ratio(f, c), JITTER_RATIO, "<=", "ratio", source="issue 3")
+        if c is None:
+            notes.append("bench_rt_cycle: cyclictest did not run: no jitter floor")
+        checks.append(ck)
 
 
 # ---- from the JSON: tables -------------------------------------------------------------
@@ -459,15 +603,154 @@ def resources_md(view):
                         for t in thr if view.v(n, "fluxd:" + t, "syscalls_per_cycle") is not None)
         cpu = ", ".join(f"{t} {fmt(view.v(n, 'fluxd:' + t, 'cpu_per_1000_cycles'), 0)}"
                         for t in thr if view.v(n, "fluxd:" + t, "cpu_per_1000_cycles") is not None)
+        fresh = view.v(n, "fluxd", "devices_fresh_at_end")
         rows.append([f"{p['devices']} ({p['bess']}+{p['meters']})", f"{p['period_ms']} ms",
+                     fmt(p.get("sim_processes")),
                      fmt(view.v(n, "fluxd", "cycles_measured")),
+                     fmt(view.v(n, "fluxd", "overruns")),
+                     "-" if fresh is None else f"{fresh:,} of {p['devices']:,}",
                      fmt((view.v(n, "fluxd", "rss") or 0) / 1024, 1),
                      fmt(view.v(n, "fluxd", "cpu_per_1000_cycles"), 0), cpu or "-",
-                     fmt(view.v(n, "fluxd", "syscalls_per_cycle")), per or "-"])
-    out = table(["devices (BESS+meters)", "period", "cycles", "RSS MiB",
-                 "CPU ms / 1000 cycles", "by thread", "syscalls / cycle", "by thread"],
-                rows, "llrrrlrl")
+                     fmt(view.v(n, "fluxd", "syscalls_per_cycle")), per or "-",
+                     fmt(view.v(n, "fluxd", "cycle_jitter_p999")),
+                     fmt(view.v(n, "fluxd", "rtt_p50")), fmt(view.v(n, "fluxd", "rtt_p999"))])
+    out = table(["devices (BESS+meters)", "period", "sims", "cycles", "overruns (since start)",
+                 "fresh at end", "RSS MiB", "CPU ms / 1000 cycles", "by thread",
+                 "syscalls / cycle", "by thread", "jitter p99.9 us", "rtt p50 us",
+                 "rtt p99.9 us"], rows, "llrrrrrrlrlrrr")
     return out
+
+
+def trace_md(view, doc):
+    names = [n for n in view.names if n.startswith("trace/")]
+    if not names:
+        skipped = [x for x in doc["notes"] if x.startswith("fluxtrace overhead")]
+        return [skipped[0] if skipped else "Not measured in this run."]
+    out = []
+    ex, pid = "fluxd+fluxtrace --exec", "fluxd+fluxtrace --pid"
+    for n in names:
+        p = view.params(n)
+        share = view.v(n, pid, "traced_share")
+        out.append(f"{p['bess']} BESS + {p['meters']} meter(s) at {p['period_ms']} ms; fluxd run "
+                   f"three times back to back on the same simulators, {p.get('window_s')} s "
+                   f"windows: untraced; traced from its start (`fluxtrace --exec`, attached "
+                   f"before fluxd runs: every cycle traced); attached to while running "
+                   f"(`fluxtrace --pid`"
+                   + (f": {share * 100:.0f}% of that run's cycles ran traced, the attach "
+                      f"itself among them" if share is not None else "") + ").")
+        out.append("")
+        rows = []
+
+        def row(label, unit, metric, nd=1):
+            vals = [view.v(n, i, metric) for i in ("fluxd", ex, pid)]
+            if all(v is None for v in vals):
+                return
+            rows.append([label, unit] + [fmt(v, nd) for v in vals] +
+                        [fmt(view.v(n, i, f"{metric}_vs_untraced"), 2) for i in (ex, pid)])
+
+        for metric in ("cycle_jitter", "soe_read", "setpoint_write", "rtt"):
+            for pk, _ in PCTS:
+                row(f"{metric} {PCT_LABEL[pk]}", "us", f"{metric}_{pk}")
+        row("CPU per 1000 cycles", "ms", "cpu_per_1000_cycles", 0)
+        for label, metric in (("cycles in the window", "cycles_measured"),
+                              ("overruns since start", "overruns")):
+            rows.append([label, ""] + [fmt(view.v(n, i, metric)) for i in ("fluxd", ex, pid)] +
+                        ["", ""])
+        out += table(["fluxd's own figure (flux status)", "unit", "untraced", "--exec",
+                      "--pid", "--exec : untraced", "--pid : untraced"], rows, "llrrrrr")
+        out.append("")
+        for ft in ("fluxtrace --exec", "fluxtrace --pid"):
+            rows = []
+            for metric in ("cycle_time", "cycle_jitter", "soe_read", "setpoint_write"):
+                vals = [view.v(n, ft, f"{metric}_{pk}") for pk, _ in PCTS]
+                if all(v is None for v in vals):
+                    continue
+                rows.append([metric] + [fmt(v) for v in vals] +
+                            [fmt(view.v(n, ft, f"{metric}_count"))])
+            if view.v(n, ft, "rtt_count") is not None:
+                rows.append(["rtt (p50: lowest..highest device)",
+                             f"{fmt(view.v(n, ft, 'rtt_p50_lowest_dev'))}.."
+                             f"{fmt(view.v(n, ft, 'rtt_p50_highest_dev'))}", "", "",
+                             fmt(view.v(n, ft, "rtt_max")), fmt(view.v(n, ft, "rtt_count"))])
+            if rows:
+                out.append(f"What `{ft}` itself measured over its run (us):")
+                out.append("")
+                out += table(["latency", "p50", "p99", "p99.9", "max", "samples"], rows,
+                             "lrrrrr")
+                out.append("")
+                break
+    out.append("fluxd's figures are its own (`flux status --json` at the end of each window, "
+               "cumulative from its start); rtt is request sent -> response parsed over every "
+               "device, as fluxd's I/O thread measures it (`latency_ns.rtt`); cycle_time only "
+               "fluxtrace has (fluxd publishes no cycle-time histogram). CPU = utime+stime of "
+               "fluxd over the window: uprobe and USDT handlers run in fluxd's context, so they "
+               "count there. One short run each on a VM: differences of a few tens of "
+               "percent at p99.9 and max are within run-to-run noise; p50 and CPU are the "
+               "steadier signal.")
+    return out
+
+
+def micro_md(view, doc):
+    out = []
+    checks = [c for c in doc["checks"] if c["name"].startswith("micro/")]
+    by = {}
+    for c in checks:
+        by.setdefault(c["name"], []).append(c)
+    p = view.params("micro/codec")
+    if p:
+        out += [f"Codec (issue 2): ns per operation, median of {p.get('runs')} runs x "
+                f"{fmt(p.get('iters'))}; target < {CODEC_NS:g} ns each for encode and decode.", ""]
+        rows = []
+        cs = {c["check"]: c for c in by.get("micro/codec", [])}
+        for (n, impl, metric), f in view.idx.items():
+            if n != "micro/codec":
+                continue
+            c = cs.get(f"{f['params']['label']} < {CODEC_NS:g} ns")
+            rows.append([f["params"]["label"], fmt(f["value"]), verdict(c) if c else "(not judged)"])
+        out += table(["operation", "ns/op", "< 50 ns"], rows, "lrl") + [""]
+    p = view.params("micro/rt_ring")
+    if p:
+        out += [f"SPSC ring (issue 3): {p.get('msg_size')}-byte messages, {fmt(p.get('msgs'))} "
+                f"per run, capacity {p.get('capacity')}, median of {p.get('repeats')} runs; "
+                f"target >= {RING_RATIO:g}x the mutex+condvar queue, judged for one at a time "
+                f"(push 1/pop 1) and batched (batch {p.get('batch')}).", ""]
+        rows = []
+        cs = {c["check"].split(":")[0]: c for c in by.get("micro/rt_ring", [])}
+        for (n, impl, metric), f in view.idx.items():
+            if n != "micro/rt_ring" or metric != "ns_per_msg":
+                continue
+            label = f["params"]["label"]
+            c = cs.get(label)
+            vs = view.v(n, impl, "vs_mutex")
+            rows.append([label, fmt(f["value"]), fmt(1e3 / f["value"], 2) if f["value"] else "-",
+                         "-" if impl == "mutex_condvar" else fmt(vs, 1) + "x",
+                         verdict(c) if c else
+                         "(baseline)" if impl == "mutex_condvar" else "(not judged)"])
+        out += table(["queue", "ns/msg", "Mmsg/s", "vs mutex", ">= 5x"], rows, "lrrrl") + [""]
+    p = view.params("micro/rt_cycle")
+    if p:
+        out += [f"Cycle timer (issue 3): wake-up jitter at {p.get('period_us')} us, "
+                f"{p.get('seconds')} s each, priority {p.get('priority')}"
+                f"{'' if p.get('has_rt') else ' (no RT privilege: SCHED_OTHER)'}; target "
+                f"p99.9 <= {JITTER_RATIO:g}x cyclictest's (its 1 us bins' middles).", ""]
+        rows = []
+        for impl in ("flux", "cyclictest"):
+            vals = [view.v("micro/rt_cycle", impl, f"jitter_{k}")
+                    for k in ("min", "p50", "p99", "p999", "max")]
+            if all(v is None for v in vals):
+                continue
+            rows.append([impl] + [fmt(v) for v in vals] +
+                        [fmt(view.v("micro/rt_cycle", impl, "jitter_count"))])
+        out += table(["timer", "min us", "p50 us", "p99 us", "p99.9 us", "max us", "samples"],
+                     rows, "lrrrrrr")
+        for c in by.get("micro/rt_cycle", []):
+            out += ["", f"p99.9 flux / cyclictest = {fmt(c['value'], 2)} (<= {c['limit']}): "
+                        f"{verdict(c)}"]
+        out.append("")
+    if not out:
+        return ["No micro-benchmark results (make bench runs them with --json)."]
+    held = sum(1 for c in checks if c["holds"] is True)
+    return out + [f"{held} of {len(checks)} micro-benchmark targets hold.", ""]
 
 
 def checks_md(doc):
@@ -502,6 +785,10 @@ def write_md(doc, path):
     lines += ["", "### Resources (fluxd, no background load)", ""]
     lines += resources_md(view)
     lines += ["", s["resources"], ""]
+    lines += ["### fluxtrace overhead", ""]
+    lines += trace_md(view, doc)
+    lines += ["", "### Micro-benchmarks: codec and rt/", ""]
+    lines += micro_md(view, doc)
     lines += load_md(view)
     lines += checks_md(doc)
     if doc["notes"]:
@@ -623,18 +910,21 @@ def main():
     budget_path = os.path.join(a.results, "budget.jsonl")
     load_rows, bad_l = read_jsonl(load_path)
     budget_rows, bad_b = read_jsonl(budget_path)
-    if not load_rows and not budget_rows:
+    micro = [os.path.join(a.results, f) for f in MICRO_FILES]
+    if not load_rows and not budget_rows and not any(os.path.exists(f) for f in micro):
         print("report: no results in", a.results, "(run make bench)", file=sys.stderr)
         return 1
 
     figs, checks, hists, notes = Figures(), [], [], []
     fold_budget(budget_rows, figs, checks, hists, notes)
+    fold_trace_ratios(figs)
     fold_load(load_rows, figs, checks)
+    fold_micro(a.results, figs, checks, notes)
     if bad_l or bad_b:
         notes.append(f"unreadable result lines skipped: {bad_l} in load.jsonl, "
                      f"{bad_b} in budget.jsonl")
     b0 = next((r for r in budget_rows if r.get("kind") == "budget"), {})
-    res = [r for r in budget_rows if r.get("kind") == "resource"]
+    res = [r for r in budget_rows if r.get("kind") == "resource" and not r.get("error")]
     rt_cpu, other = b0.get("rt_cpu", "?"), b0.get("other_cpu", "?")
     placement = (
         f"fluxd runs as root with SCHED_FIFO, its I/O thread (priority "
@@ -659,10 +949,11 @@ def main():
             f"the window (clock-tick resolution: {1000 // (r0.get('clk_tck') or 100)} ms), "
             f"syscalls by {r0.get('syscall_tool')} "
             f"({'perf stat -e raw_syscalls:sys_enter --per-thread' if r0.get('syscall_tool') == 'perf' else 'strace -c -f'}"
-            f") over the same window, divided by the cycles it spanned. 1,000 devices is not "
-            f"measured: the config holds at most {res[-1]['bess']} BESS + {res[-1]['meters']} "
-            f"meters (CFG_MAX_BESS, CFG_MAX_METERS), so the largest site is "
-            f"{res[-1]['devices']} devices.")
+            f") over the same window, divided by the cycles it spanned. Every device is its "
+            f"own `flux sim` endpoint on 127.0.0.1 (at most 48 per process, all on CPU "
+            f"{other}), so at 1,000 devices the simulators share one core: overruns and devices "
+            f"not fresh at the end say whether fluxd kept up with them. Overruns are since "
+            f"start; jitter and rtt are fluxd's own (`flux status`), cumulative since start.")
     else:
         resources = "Resources: not measured in this run."
     skipped = [n for n in ("budget", "resources") if not any(
@@ -675,7 +966,7 @@ def main():
         "generated": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "quick": a.quick,
         "machine": machine(),
-        "source": source_info([load_path, budget_path]),
+        "source": source_info([load_path, budget_path] + micro),
         "setup": {"placement": placement, "resources": resources},
         "figures": figs.rows,
         "checks": checks,

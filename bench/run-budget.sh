@@ -6,20 +6,26 @@
 # each with and without `stress-ng --cpu 1` on the other core, and cyclictest right after
 # each fluxd run at the same period, priority and CPU, under the same load, as the jitter
 # floor. Then fluxd's resource figures (RSS, CPU per 1,000 cycles, syscalls per cycle) at 100
-# devices and at the largest site the config holds. One JSON line per run goes to
+# devices (10 ms) and at 1,000 devices (990 BESS + 10 meters over 21 `flux sim` processes, at
+# 100 ms and at 10 ms). Last, fluxtrace's overhead: one site (10 BESS + 1 meter, 10 ms), fluxd
+# run three times back to back: untraced, traced from its start (`fluxtrace --exec`), and
+# attached to while running (`fluxtrace --pid`) (root and BTF, else skipped with the reason
+# recorded); fluxd's own percentiles (cycle jitter, soe_read, setpoint_write, rtt) and CPU per
+# 1,000 cycles compared. One JSON line per run goes to
 # bench/results/budget.jsonl; bench/report.py turns it into tables and plots.
 #
 # The one idea: every number comes from the processes themselves (`flux status --json` at
 # the end of the window, cyclictest's histogram, /proc, perf); this script only places
 # processes on CPUs, waits, and writes down what they said.
 #
-#   BUILD=build bench/run-budget.sh     # about 5 min;  QUICK=1: under a minute
+#   BUILD=build bench/run-budget.sh     # about 6 min;  QUICK=1: about a minute
 set -u
 
 BUILD=${BUILD:-build}
 QUICK=${QUICK:-0}
 FLUX=$BUILD/bin/flux
 FLUXD=$BUILD/bin/fluxd
+FLUXTRACE=$BUILD/bin/fluxtrace
 RESULTS=bench/results
 OUT=$RESULTS/budget.jsonl
 CYCLICTEST=${CYCLICTEST:-cyclictest}
@@ -33,15 +39,23 @@ if [ "$QUICK" = 1 ]; then
 	PERIODS="100 10"
 	declare -A WINDOW=([100]=2 [10]=1.5 [1]=1.5) # seconds of fluxd, then of cyclictest
 	RES_WINDOW=1.5
-	BUDGET=75 # seconds; runs past it are skipped and named
+	BIG_WINDOW=2      # seconds of the 1,000-device resource runs
+	TRACE_WINDOW=2.5  # seconds of each fluxtrace-overhead run
+	BUDGET=40 # seconds for the budget matrix; runs past it are skipped and named
 else
 	SIZES="1 10 100"
 	PERIODS="100 10 1"
 	declare -A WINDOW=([100]=6 [10]=4 [1]=3)
 	RES_WINDOW=3
+	BIG_WINDOW=6
+	TRACE_WINDOW=8
 	BUDGET=270
 fi
 RES_PERIOD=10
+BIG_BESS=990 # the 1,000-device site: 990 BESS + 10 meters
+BIG_METERS=10
+TRACE_PERIOD=10
+NOFILE=8192 # fluxd holds a socket per device; each flux sim a listener + a client per device
 NCPU=$(nproc)
 RT_CPU=$((NCPU - 1)) # fluxd's I/O and control threads, and cyclictest
 OTHER_CPU=0          # flux sim and stress-ng
@@ -70,6 +84,9 @@ elif command -v strace >/dev/null; then
 fi
 mkdir -p "$RESULTS"
 : >"$OUT"
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $NOFILE ]; then
+	ulimit -n $NOFILE 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
+fi
 TMP=$(mktemp -d /tmp/flux-budget.XXXXXX)
 SOCK=$TMP/fluxd.sock
 
@@ -97,7 +114,9 @@ stop_sims() {
 	for p in $SIM_PIDS; do stop_pid "$p"; done
 	SIM_PIDS=""
 }
+TRACE_PID=""
 cleanup() {
+	stop_pid "$TRACE_PID"
 	stop_pid "$AUX_PID"
 	stop_pid "$FLUXD_PID"
 	stop_pid "$STRESS_PID"
@@ -184,15 +203,22 @@ status_json() {
 	"$FLUX" status --socket "$SOCK" --json --timeout 2000 2>/dev/null
 }
 
-# start_fluxd CONFIG: start it (bounded by --duration) and wait, at most 15 s, until control
-# is live (every input fresh once). Returns 0, or 1 with the reason in FAIL.
+# start_fluxd CONFIG: start it (bounded by --duration) and wait, at most 15 s (30 s for
+# sites over 500 devices), until control is live (every input fresh once). Returns 0, or 1
+# with the reason in FAIL. launch_fluxd and wait_fluxd_live are its two halves.
 start_fluxd() {
-	local i s
+	launch_fluxd "$1" && wait_fluxd_live
+}
+launch_fluxd() {
 	rm -f "$SOCK"
 	"$FLUXD" -c "$1" --status-socket "$SOCK" --status-interval 0 --duration 600 \
 		>"$TMP/fluxd.log" 2>&1 &
 	FLUXD_PID=$!
-	for i in $(seq 150); do
+}
+wait_fluxd_live() {
+	local i s n=150
+	[ ${#PORTS[@]} -le 500 ] || n=300
+	for i in $(seq $n); do
 		if ! kill -0 "$FLUXD_PID" 2>/dev/null; then
 			FAIL="fluxd exited: $(tail -1 "$TMP/fluxd.log")"
 			FLUXD_PID=""
@@ -202,8 +228,26 @@ start_fluxd() {
 		case $s in *'"has_started":true'*) return 0 ;; esac
 		sleep 0.1
 	done
-	FAIL="control not live after 15 s"
+	FAIL="control not live after $((n / 10)) s"
 	return 1
+}
+
+# status_summary: flux status --json on stdin -> its site-wide figures on stdout (cycles,
+# overruns, devices fresh, setpoint writes, latency_ns), one line; "null" if it is not JSON.
+# The per-device lists stay out: at 1,000 devices they are half a megabyte.
+status_summary() {
+	python3 -c '
+import json, sys
+try:
+    s = json.loads(sys.stdin.read())
+except ValueError:
+    print("null"); sys.exit(0)
+devs = s.get("bess", []) + s.get("meters", [])
+print(json.dumps({"cycles": s.get("cycles"), "overruns": s.get("overruns"),
+                  "has_started": s.get("has_started"), "devices": len(devs),
+                  "fresh": sum(1 for d in devs if d.get("is_fresh")),
+                  "writes": sum(b.get("writes", 0) for b in s.get("bess", [])),
+                  "latency_ns": s.get("latency_ns")}, separators=(",", ":")))'
 }
 
 # The scheduling of fluxd's threads, as the kernel reports it: "flux-io FIFO 81 cpus 1; ...".
@@ -358,16 +402,19 @@ cpu_ticks() {
 }
 cycles_of() { echo "$1" | grep -o '"cycles":[0-9]*' | head -1 | cut -d: -f2; }
 
-# resource_case NBESS NMETERS: fluxd at RES_PERIOD ms, no background load.
+# resource_case NBESS NMETERS PERIOD_MS WINDOW_S [keep]: fluxd, no background load. The sims
+# are started here unless "keep" says the ones running serve this site already.
 resource_case() {
-	local nbess=$1 nmeters=$2 s1 s2 c1 c2 t1 t2 rss hwm sc="null" threads="" ttk="" t tid
+	local nbess=$1 nmeters=$2 period=$3 window=$4 s1 s2 c1 c2 t1 t2 rss hwm sc="null" \
+		threads="" ttk="" t tid st2="" summ="null" t0=$SECONDS nsims
 	FAIL=""
-	if ! start_sims "$nbess" "$nmeters"; then
+	if [ "${5:-}" != keep ] && ! start_sims "$nbess" "$nmeters"; then
 		FAILED=$((FAILED + 1))
 		stop_sims
 		return
 	fi
-	write_config "$TMP/site.yaml" "$nbess" "$nmeters" $RES_PERIOD
+	nsims=$(echo $SIM_PIDS | wc -w)
+	write_config "$TMP/site.yaml" "$nbess" "$nmeters" "$period"
 	if start_fluxd "$TMP/site.yaml"; then
 		sleep 1 # connections settled, claims done
 		threads=$(fluxd_threads)
@@ -378,7 +425,7 @@ resource_case() {
 		case $SYSCALL_TOOL in
 		perf)
 			perf stat --per-thread -x, -e raw_syscalls:sys_enter -p "$FLUXD_PID" \
-				-o "$TMP/perf.out" -- sleep "$RES_WINDOW" >/dev/null 2>&1
+				-o "$TMP/perf.out" -- sleep "$window" >/dev/null 2>&1
 			# "flux-io-1234,830,,raw_syscalls:sys_enter,..." -> "flux-io":830
 			sc=$(awk -F, '/raw_syscalls/ { name = $1; sub(/-[0-9]+$/, "", name);
 				n[name] += $2 } END { printf "{"; s = "";
@@ -386,15 +433,17 @@ resource_case() {
 				"$TMP/perf.out")
 			;;
 		strace)
-			timeout -s INT "$RES_WINDOW" strace -c -f -p "$FLUXD_PID" -o "$TMP/strace.out" \
+			timeout -s INT "$window" strace -c -f -p "$FLUXD_PID" -o "$TMP/strace.out" \
 				>/dev/null 2>&1
 			sc=$(awk '$NF == "total" { printf "{\"process\":%d}", $(NF-2) }' "$TMP/strace.out")
 			[ -n "$sc" ] || sc="null"
 			;;
-		*) sleep "$RES_WINDOW" ;;
+		*) sleep "$window" ;;
 		esac
 		t2=$(cpu_ticks "$FLUXD_PID")
-		c2=$(cycles_of "$(status_json)")
+		st2=$(status_json)
+		c2=$(cycles_of "$st2")
+		summ=$(echo "$st2" | status_summary)
 		for t in /proc/"$FLUXD_PID"/task/*; do
 			tid=${t##*/}
 			ttk="$ttk\"$(cat "$t"/comm)\":$(($(cpu_ticks "$FLUXD_PID" "$tid") - ${tk1[$tid]:-0})),"
@@ -410,11 +459,13 @@ resource_case() {
 		stop_pid "$FLUXD_PID"
 		FLUXD_PID=""
 	fi
-	stop_sims
+	[ "${5:-}" = keep ] || stop_sims
 	[ -z "$FAIL" ] || { FAILED=$((FAILED + 1)); say "FAILED: resources at $((nbess + nmeters)) devices: $FAIL"; }
 	printf '{"kind":"resource","bess":%d,"meters":%d,"devices":%d,"period_ms":%d,' \
-		"$nbess" "$nmeters" $((nbess + nmeters)) $RES_PERIOD >>"$OUT"
-	printf '"window_s":%s,"error":%s,"fluxd_threads":"%s","clk_tck":%d,' "$RES_WINDOW" \
+		"$nbess" "$nmeters" $((nbess + nmeters)) "$period" >>"$OUT"
+	printf '"sim_processes":%d,"seconds":%d,"status":%s,' "$nsims" \
+		$((SECONDS - t0)) "$summ" >>"$OUT"
+	printf '"window_s":%s,"error":%s,"fluxd_threads":"%s","clk_tck":%d,' "$window" \
 		"$([ -z "$FAIL" ] && echo null || echo "\"$FAIL\"")" "${threads%; }" \
 		"$(getconf CLK_TCK)" >>"$OUT"
 	if [ -z "$FAIL" ]; then
@@ -422,15 +473,135 @@ resource_case() {
 			$((c2 - c1)) $((t2 - t1)) "${ttk%,}" "$rss" "$hwm" >>"$OUT"
 	fi
 	printf '"syscall_tool":"%s","syscalls":%s}\n' "$SYSCALL_TOOL" "$sc" >>"$OUT"
-	say "resources: $((nbess + nmeters)) devices: ${FAIL:-cycles $((c2 - c1)), cpu ticks $((t2 - t1)), RSS ${rss} kB, syscalls $sc}"
+	say "resources: $((nbess + nmeters)) devices at $period ms:" \
+		"${FAIL:-cycles $((c2 - c1)), cpu ticks $((t2 - t1)), RSS ${rss} kB, syscalls $sc}" \
+		"$(echo "$summ" | grep -o '"overruns":[0-9]*,"has_started":[a-z]*,"devices":[0-9]*,"fresh":[0-9]*' | tr -d '"')"
 }
 
 MAX_BESS=$(sed -n 's/^#define CFG_MAX_BESS \([0-9]*\).*/\1/p' control/config.h)
 MAX_METERS=$(sed -n 's/^#define CFG_MAX_METERS \([0-9]*\).*/\1/p' control/config.h)
-say "resources: 90 BESS + 10 meters, and the config's maximum $MAX_BESS BESS + $MAX_METERS" \
-	"meters (1,000 devices exceed it), at $RES_PERIOD ms, $RES_WINDOW s, syscalls by $SYSCALL_TOOL"
-resource_case 90 10
-resource_case "${MAX_BESS:-64}" "${MAX_METERS:-16}"
+say "resources: 90 BESS + 10 meters at $RES_PERIOD ms ($RES_WINDOW s), then $BIG_BESS BESS +" \
+	"$BIG_METERS meters at 100 and 10 ms ($BIG_WINDOW s; the config holds ${MAX_BESS:-?} +" \
+	"${MAX_METERS:-?}), syscalls by $SYSCALL_TOOL; RLIMIT_NOFILE $(ulimit -n)"
+resource_case 90 10 $RES_PERIOD "$RES_WINDOW"
+if [ $((BIG_BESS + BIG_METERS)) -gt $((${MAX_BESS:-0} + ${MAX_METERS:-0})) ]; then
+	say "resources: $((BIG_BESS + BIG_METERS)) devices exceed the config's maximum: skipped"
+elif start_sims $BIG_BESS $BIG_METERS; then
+	resource_case $BIG_BESS $BIG_METERS 100 "$BIG_WINDOW" keep
+	resource_case $BIG_BESS $BIG_METERS 10 "$BIG_WINDOW" keep
+	stop_sims
+else
+	FAILED=$((FAILED + 1))
+	stop_sims
+fi
+
+# ---- fluxtrace's overhead: the same site, untraced then traced, back to back -------------
+
+# trace_run MODE NBESS NMETERS: fluxd on the sims running, MODE "off" (untraced), "exec"
+# (`fluxtrace --exec`, attached to the binary before fluxd starts: every cycle traced) or
+# "pid" (`fluxtrace --pid`, attached to the running fluxd as soon as it exists: the attach
+# itself happens while fluxd cycles). All then wait alike: live, 1 s settle, TRACE_WINDOW s
+# measured. fluxd's percentiles are cumulative from its start; the record says how many of
+# its cycles ran before fluxtrace was attached.
+trace_run() {
+	local mode=$1 nbess=$2 nmeters=$3 c0=null c1 c2 t1 t2 st2 summ="null" ft="null" i \
+		dur want
+	FAIL=""
+	TRACE_PID=""
+	dur=$(awk -v w="$TRACE_WINDOW" 'BEGIN { print w + 60 }') # ended by SIGINT first
+	if [ "$mode" = exec ]; then
+		"$FLUXTRACE" --exec "$(readlink -f "$FLUXD")" --duration "$dur" --interval 0 \
+			--json >"$TMP/trace.json" 2>"$TMP/trace.err" &
+		TRACE_PID=$!
+		want="waiting for it to run"
+	elif [ "$mode" = pid ]; then
+		launch_fluxd "$TMP/site.yaml"
+		# Until the shell's fork has exec'd fluxd, the pid's binary is the shell.
+		for i in $(seq 50); do
+			[ "$(readlink "/proc/$FLUXD_PID/exe")" = "$(readlink -f "$FLUXD")" ] && break
+			sleep 0.02
+		done
+		"$FLUXTRACE" --pid "$FLUXD_PID" --duration "$dur" --interval 0 --json \
+			>"$TMP/trace.json" 2>"$TMP/trace.err" &
+		TRACE_PID=$!
+		want="attached to pid"
+	fi
+	if [ -n "$TRACE_PID" ]; then
+		for i in $(seq 150); do
+			grep -q "$want" "$TMP/trace.err" && break
+			kill -0 "$TRACE_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		grep -q "$want" "$TMP/trace.err" ||
+			FAIL="fluxtrace did not attach: $(tail -1 "$TMP/trace.err")"
+	fi
+	case $mode in
+	exec) c0=0; [ -n "$FAIL" ] || launch_fluxd "$TMP/site.yaml" ;;
+	pid) c0=$(cycles_of "$(status_json)"); c0=${c0:-0} ;;
+	*) launch_fluxd "$TMP/site.yaml" ;;
+	esac
+	if [ -z "$FAIL" ] && wait_fluxd_live; then
+		sleep 1
+		c1=$(cycles_of "$(status_json)")
+		t1=$(cpu_ticks "$FLUXD_PID")
+		sleep "$TRACE_WINDOW"
+		t2=$(cpu_ticks "$FLUXD_PID")
+		st2=$(status_json)
+		c2=$(cycles_of "$st2")
+		summ=$(echo "$st2" | status_summary)
+		[ -n "$c1" ] && [ -n "$c2" ] && [ -n "$t1" ] && [ -n "$t2" ] ||
+			FAIL="lost track of fluxd during the window"
+	fi
+	if [ -n "$TRACE_PID" ]; then
+		kill -INT "$TRACE_PID" 2>/dev/null # it prints its final report and exits
+		for i in $(seq 50); do
+			kill -0 "$TRACE_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		stop_pid "$TRACE_PID"
+		TRACE_PID=""
+		ft=$(grep '"final":true' "$TMP/trace.json" | tail -1)
+		[ -n "$ft" ] || { ft="null"; [ -n "$FAIL" ] || FAIL="no final report from fluxtrace"; }
+	fi
+	stop_pid "$FLUXD_PID"
+	FLUXD_PID=""
+	[ -z "$FAIL" ] || { FAILED=$((FAILED + 1)); say "FAILED: fluxtrace overhead, $mode: $FAIL"; }
+	printf '{"kind":"trace","traced":%s,"attach":%s,"bess":%d,"meters":%d,"period_ms":%d,' \
+		"$([ "$mode" = off ] && echo false || echo true)" \
+		"$([ "$mode" = off ] && echo null || echo "\"$mode\"")" "$nbess" "$nmeters" \
+		$TRACE_PERIOD >>"$OUT"
+	printf '"window_s":%s,"error":%s,"clk_tck":%d,"untraced_cycles":%s,' "$TRACE_WINDOW" \
+		"$([ -z "$FAIL" ] && echo null || echo "\"$FAIL\"")" "$(getconf CLK_TCK)" \
+		"$([ "$mode" = off ] && echo null || echo "$c0")" >>"$OUT"
+	if [ -z "$FAIL" ]; then
+		printf '"cycles":%d,"cpu_ticks":%d,' $((c2 - c1)) $((t2 - t1)) >>"$OUT"
+	fi
+	printf '"status":%s,"fluxtrace":%s}\n' "$summ" "$ft" >>"$OUT"
+	say "$(printf 'fluxtrace overhead: %-4s' "$mode")" \
+		"${FAIL:-cycles $((c2 - c1)), cpu ticks $((t2 - t1)), $(echo "$summ" | grep -o '"jitter":{"p50":[0-9]*,"p99":[0-9]*,"p999":[0-9]*,"max":[0-9]*' | tr -d '"')}"
+}
+
+trace_skip() {
+	say "fluxtrace overhead: skipped: $1"
+	printf '{"kind":"trace","skipped":"%s"}\n' "$1" >>"$OUT"
+}
+
+say "fluxtrace overhead: 10 BESS + 1 meter at $TRACE_PERIOD ms, fluxd untraced, then traced" \
+	"from its start (fluxtrace --exec), then attached to while running (--pid), $TRACE_WINDOW s each"
+if [ "$(id -u)" != 0 ]; then
+	trace_skip "not root: fluxtrace needs root (or CAP_BPF + CAP_PERFMON)"
+elif [ ! -r /sys/kernel/btf/vmlinux ]; then
+	trace_skip "no kernel BTF (/sys/kernel/btf/vmlinux): fluxtrace cannot load"
+elif [ ! -x "$FLUXTRACE" ]; then
+	trace_skip "$FLUXTRACE not built (clang, bpftool, libbpf-dev: make deps)"
+elif start_sims 10 1; then
+	write_config "$TMP/site.yaml" 10 1 $TRACE_PERIOD
+	for mode in off exec pid; do trace_run $mode 10 1; done
+	stop_sims
+else
+	FAILED=$((FAILED + 1))
+	stop_sims
+fi
 
 say "$RAN budget runs, $(wc -l <"$OUT") results in $OUT after $((SECONDS - START)) s"
 if [ -n "$SKIPPED" ]; then

@@ -47,6 +47,12 @@ int ctl_open(struct ctl **out, const struct cfg *cfg, const struct ctl_opts *opt
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
+	c->rtt = calloc(1, sizeof(*c->rtt));
+	if (!c->rtt) {
+		free(c);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&c->rtt->lock, NULL); /* default attributes: cannot fail */
 	c->cfg = cfg;
 	if (opts)
 		c->opts = *opts;
@@ -72,7 +78,9 @@ int ctl_open(struct ctl **out, const struct cfg *cfg, const struct ctl_opts *opt
 	hist_reset(&c->jitter);
 	hist_reset(&c->soe_read);
 	hist_reset(&c->setpoint_write);
-	err = seqlock_init(&c->snap_pub, sizeof(struct ctl_snapshot));
+	/* Published: everything before bess[], and this site's BESS (see struct ctl_snapshot). */
+	err = seqlock_init(&c->snap_pub, offsetof(struct ctl_snapshot, bess) +
+					     cfg->nbess * sizeof(struct ctl_bess_snap));
 	if (err)
 		goto out_free;
 	c->snap.nbess = cfg->nbess;
@@ -138,12 +146,48 @@ void ctl_close(struct ctl *c)
 	eng_close(c->eng);
 	seqlock_exit(&c->snap_pub);
 	ring_exit(&c->log);
+	if (c->rtt) {
+		pthread_mutex_destroy(&c->rtt->lock);
+		free(c->rtt);
+	}
 	free(c);
+}
+
+/* Reader side, under r->lock: each device's RTT percentiles and the site's, from the
+ * histograms the I/O thread publishes (28 KiB each, so not more often than it does). */
+static void rtt_refresh(const struct ctl *c, struct ctl_rtt *r)
+{
+	hist_reset(&r->all);
+	for (unsigned d = 0; d < c->ndev; d++) {
+		if (eng_read_rtt(c->eng, d, &r->one) < 0)
+			continue; /* keeps the last summary */
+		ctl_lat_of(&r->one, &r->dev[d]);
+		hist_merge(&r->all, &r->one);
+	}
+	ctl_lat_of(&r->all, &r->site);
 }
 
 int ctl_snapshot(const struct ctl *c, struct ctl_snapshot *out)
 {
-	return seqlock_read(&c->snap_pub, out);
+	struct ctl_rtt *r = c->rtt;
+	unsigned nbess = c->cfg->nbess, nmeters = c->cfg->nmeters;
+	int64_t now;
+	int err = seqlock_read(&c->snap_pub, out);
+
+	if (err)
+		return err; /* the writer kept racing the copy: nothing torn is handed out */
+	/* Readers only (telemetry, tests): the RT threads never take this lock. */
+	pthread_mutex_lock(&r->lock);
+	now = clk_now_ns();
+	if (!r->t_ns || now - r->t_ns >= CTL_STATS_NS) {
+		rtt_refresh(c, r);
+		r->t_ns = now;
+	}
+	out->rtt = r->site;
+	memcpy(out->bess_rtt, r->dev, nbess * sizeof(r->dev[0]));
+	memcpy(out->meter_rtt, r->dev + nbess, nmeters * sizeof(r->dev[0]));
+	pthread_mutex_unlock(&r->lock);
+	return 0;
 }
 
 unsigned ctl_pop_logs(struct ctl *c, struct ctl_log *out, unsigned max)

@@ -16,25 +16,25 @@
 
 /* ---- constants ---------------------------------------------------------------------- */
 
-#define CTL_MAX_DEVS (CFG_MAX_BESS + CFG_MAX_METERS)
+#define CTL_MAX_DEVS	    (CFG_MAX_BESS + CFG_MAX_METERS)
 #define CTL_STOP_TIMEOUT_NS (2000LL * 1000 * 1000) /* bound on the 0 kW writes at stop */
-#define CTL_LOG_CAPACITY 1024                      /* events buffered for the log thread */
+#define CTL_LOG_CAPACITY    1024		   /* events buffered for the log thread */
 
 /* Events the control thread reports through the log ring (never printed on it). */
 enum ctl_event {
-	CTL_EV_STARTED = 1, /* a: cycle ms; b: number of devices */
+	CTL_EV_STARTED = 1,  /* a: cycle ms; b: number of devices */
 	CTL_EV_INPUTS_FRESH, /* every needed input fresh: control starts */
-	CTL_EV_STALE,       /* dev went stale; err: last error */
-	CTL_EV_FRESH,       /* dev fresh again */
-	CTL_EV_CLAIM,       /* command source write sent; a: id */
-	CTL_EV_CLAIMED,     /* read back our id */
-	CTL_EV_SOURCE_LOST, /* ALARM: a: the id someone else wrote; writes stop */
+	CTL_EV_STALE,	     /* dev went stale; err: last error */
+	CTL_EV_FRESH,	     /* dev fresh again */
+	CTL_EV_CLAIM,	     /* command source write sent; a: id */
+	CTL_EV_CLAIMED,	     /* read back our id */
+	CTL_EV_SOURCE_LOST,  /* ALARM: a: the id someone else wrote; writes stop */
 	CTL_EV_CLAIM_FAILED, /* err: the write's error */
-	CTL_EV_STATUS,      /* status changed; a: new, b: old */
+	CTL_EV_STATUS,	     /* status changed; a: new, b: old */
 	CTL_EV_WRITE_FAILED, /* setpoint write refused or failed; a: kW; err */
-	CTL_EV_OVERRUN,     /* a cycle ran past its deadline; a: periods skipped */
-	CTL_EV_STOPPING,    /* writing 0 kW to every BESS */
-	CTL_EV_STOPPED,     /* a: BESS acknowledged 0 kW, b: BESS total */
+	CTL_EV_OVERRUN,	     /* a cycle ran past its deadline; a: periods skipped */
+	CTL_EV_STOPPING,     /* writing 0 kW to every BESS */
+	CTL_EV_STOPPED,	     /* a: BESS acknowledged 0 kW, b: BESS total */
 };
 
 /* ---- structs ------------------------------------------------------------------------ */
@@ -56,14 +56,14 @@ struct ctl_lat {
 
 struct ctl_bess_snap {
 	double soe_pct;
-	double setpoint_kw;   /* last acknowledged */
+	double setpoint_kw; /* last acknowledged */
 	uint16_t status;
 	uint16_t command_source;
 	uint16_t blocks;
 	bool is_fresh, is_ready, is_ours;
 	unsigned reasons; /* SAFETY_* bits of the last cycle */
 	int last_err;
-	uint64_t writes;  /* setpoint writes pushed since start */
+	uint64_t writes; /* setpoint writes pushed since start */
 };
 
 struct ctl_meter_snap {
@@ -72,18 +72,27 @@ struct ctl_meter_snap {
 	int last_err;
 };
 
-/* The site as the control thread last saw it. Published each cycle through a seqlock. */
+/*
+ * The site as the control thread last saw it. Published each cycle through a seqlock: only
+ * the fields up to bess[nbess - 1] (bess[] comes last among them, so a small site copies
+ * little); the rtt fields after it are filled by ctl_snapshot() on the reading thread.
+ */
 struct ctl_snapshot {
 	uint64_t cycles;
 	uint64_t overruns;
-	int64_t t_ns;        /* planned start of the cycle it describes */
-	double site_kw;      /* what the strategy asked */
-	bool is_valid;       /* the strategy had its inputs */
-	bool has_started;    /* every needed input was fresh once */
+	int64_t t_ns;	  /* planned start of the cycle it describes */
+	double site_kw;	  /* what the strategy asked */
+	bool is_valid;	  /* the strategy had its inputs */
+	bool has_started; /* every needed input was fresh once */
 	unsigned nbess, nmeters;
-	struct ctl_bess_snap bess[CFG_MAX_BESS];
-	struct ctl_meter_snap meters[CFG_MAX_METERS];
 	struct ctl_lat jitter, soe_read, setpoint_write;
+	struct ctl_meter_snap meters[CFG_MAX_METERS];
+	struct ctl_bess_snap bess[CFG_MAX_BESS]; /* entries past nbess are not copied */
+	/* Request -> response round trips as the I/O thread published them (once a second per
+	 * device, cumulative since start): the whole site, then each device. */
+	struct ctl_lat rtt;
+	struct ctl_lat bess_rtt[CFG_MAX_BESS];
+	struct ctl_lat meter_rtt[CFG_MAX_METERS];
 };
 
 /* Options beyond the config. */
@@ -109,7 +118,8 @@ void ctl_stop(struct ctl *c);
 /* Setup: stop and free. Safe on NULL. */
 void ctl_close(struct ctl *c);
 
-/* Any thread: copy the latest snapshot. Returns 0 or -EAGAIN (writer kept racing). */
+/* Not RT: copy the latest snapshot, with the RTT summaries (recomputed from the engine's
+ * histograms at most once a second, under a lock only readers take). Returns 0. */
 int ctl_snapshot(const struct ctl *c, struct ctl_snapshot *out);
 
 /* One reader thread: pop up to max events. Never blocks. */

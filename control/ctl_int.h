@@ -6,6 +6,7 @@
 #ifndef FLUX_CONTROL_CTL_INT_H
 #define FLUX_CONTROL_CTL_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "control/ctl.h"
@@ -19,8 +20,8 @@
 #include "rt/seqlock.h"
 #include "rt/thread.h"
 
-#define CTL_MSG_BATCH 64
-#define CTL_STATS_NS (1000LL * 1000 * 1000) /* percentiles and fault counts, once a second */
+#define CTL_MSG_BATCH	   64
+#define CTL_STATS_NS	   (1000LL * 1000 * 1000) /* percentiles and fault counts, once a second */
 #define CTL_CLAIM_RETRY_NS (1000LL * 1000 * 1000)
 
 /* Who holds a BESS's command source, as far as we know. */
@@ -35,7 +36,7 @@ enum claim_state {
 /* One BESS as the control thread tracks it. */
 struct ctl_bess {
 	struct prof_value v[PP_N_POINTS];
-	int64_t last_ok_ns;     /* t_done of the last good sample; 0: never */
+	int64_t last_ok_ns; /* t_done of the last good sample; 0: never */
 	bool is_fresh;
 	uint16_t status;
 	uint16_t command_source;
@@ -45,8 +46,8 @@ struct ctl_bess {
 	int64_t claim_ack_ns;
 	int64_t claim_sent_ns;
 	uint64_t connects_seen;
-	double acked_kw;        /* last setpoint the BESS acknowledged */
-	int last_written_kw;    /* last setpoint pushed */
+	double acked_kw;     /* last setpoint the BESS acknowledged */
+	int last_written_kw; /* last setpoint pushed */
 	bool has_written;
 	int64_t last_write_ns;
 	unsigned reasons;
@@ -62,8 +63,21 @@ struct ctl_meter {
 	int last_err;
 };
 
+/*
+ * The RTT summaries ctl_snapshot() hands out, recomputed from the engine's published
+ * histograms at most every CTL_STATS_NS. Owned by the reader threads (never the RT ones),
+ * under lock; allocated with the ctl.
+ */
+struct ctl_rtt {
+	pthread_mutex_t lock;
+	int64_t t_ns; /* when last recomputed; 0: never */
+	struct ctl_lat site, dev[CTL_MAX_DEVS];
+	struct hist one, all; /* scratch: a device's copy, and the site's sum */
+};
+
 struct ctl {
 	const struct cfg *cfg;
+	struct ctl_rtt *rtt;
 	struct ctl_opts opts;
 	struct eng *eng;
 	struct eng_dev devs[CTL_MAX_DEVS]; /* BESS 0..nbess-1, then meters */
@@ -91,6 +105,16 @@ struct ctl {
 	_Atomic uint64_t cycles;
 	bool is_running;
 };
+
+/* Any thread: a histogram's percentiles (p50, p99, p99.9, max, count). */
+static inline void ctl_lat_of(const struct hist *h, struct ctl_lat *out)
+{
+	out->p50_ns = hist_percentile(h, 50);
+	out->p99_ns = hist_percentile(h, 99);
+	out->p999_ns = hist_percentile(h, 99.9);
+	out->max_ns = h->max_ns;
+	out->count = h->count;
+}
 
 /* RT(ctl), ctl_loop.c: the control thread's body. */
 void *ctl_loop_main(void *arg);

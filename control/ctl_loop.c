@@ -17,17 +17,26 @@
 
 static void log_event(struct ctl *c, uint16_t event, unsigned dev, int err, double a, double b)
 {
-	struct ctl_log ev = { .t_ns = clk_now_ns(), .event = event, .dev = (uint16_t)dev,
-			      .err = err, .a = a, .b = b };
+	struct ctl_log ev = { .t_ns = clk_now_ns(),
+			      .event = event,
+			      .dev = (uint16_t)dev,
+			      .err = err,
+			      .a = a,
+			      .b = b };
 
 	ring_push(&c->log, &ev); /* full: counted as a drop, never waited on */
 }
 
 static void push_write(struct ctl *c, unsigned bess, uint16_t addr, uint16_t value)
 {
-	struct eng_cmd w = { .kind = ENG_CMD_WRITE, .fc = MB_FC_WRITE_SINGLE_REGISTER,
-			     .dev = (uint16_t)bess, .addr = addr, .count = 1, .cycle = c->cycle,
-			     .t_push_ns = clk_now_ns(), .values = { value } };
+	struct eng_cmd w = { .kind = ENG_CMD_WRITE,
+			     .fc = MB_FC_WRITE_SINGLE_REGISTER,
+			     .dev = (uint16_t)bess,
+			     .addr = addr,
+			     .count = 1,
+			     .cycle = c->cycle,
+			     .t_push_ns = clk_now_ns(),
+			     .values = { value } };
 
 	eng_submit(c->eng, &w, 1);
 }
@@ -193,8 +202,8 @@ static void update_freshness(struct ctl *c, int64_t now)
 		bool f = is_fresh(m->last_ok_ns, now, stale);
 
 		if (f != m->is_fresh)
-			log_event(c, f ? CTL_EV_FRESH : CTL_EV_STALE, c->cfg->nbess + j, m->last_err,
-				  0, 0);
+			log_event(c, f ? CTL_EV_FRESH : CTL_EV_STALE, c->cfg->nbess + j,
+				  m->last_err, 0, 0);
 		m->is_fresh = f;
 	}
 }
@@ -216,7 +225,8 @@ static void claim_sources(struct ctl *c, int64_t now)
 		if (b->claim != CLAIM_NEEDED || !b->is_fresh ||
 		    now - b->claim_sent_ns < CTL_CLAIM_RETRY_NS)
 			continue;
-		push_write(c, i, PP_REG_COMMAND_SOURCE, (uint16_t)c->cfg->bess[i].command_source_id);
+		push_write(c, i, PP_REG_COMMAND_SOURCE,
+			   (uint16_t)c->cfg->bess[i].command_source_id);
 		b->claim = CLAIM_SENT;
 		b->claim_sent_ns = now;
 		log_event(c, CTL_EV_CLAIM, i, 0, c->cfg->bess[i].command_source_id, 0);
@@ -229,7 +239,7 @@ static void decide(struct ctl *c, int64_t now)
 	const struct cfg *cfg = c->cfg;
 	bool needs_grid = site->mode == CFG_STRATEGY_PEAK_SHAVING, is_valid;
 	const struct ctl_meter *grid =
-		site->grid_meter_index >= 0 ? &c->meters[site->grid_meter_index] : NULL;
+	    site->grid_meter_index >= 0 ? &c->meters[site->grid_meter_index] : NULL;
 	struct site_view v = { .nbess = cfg->nbess, .bess = c->views };
 	double site_kw;
 
@@ -262,9 +272,9 @@ static void decide(struct ctl *c, int64_t now)
 	for (unsigned i = 0; i < cfg->nbess; i++) {
 		struct ctl_bess *b = &c->bess[i];
 		bool inputs = c->has_started && is_valid && (!needs_grid || v.has_grid);
-		struct safety_out out = safety_filter(site, &cfg->bess[i], &c->views[i], inputs,
-						      c->share_kw[i], c->views[i].setpoint_kw,
-						      site->cycle_ns);
+		struct safety_out out =
+		    safety_filter(site, &cfg->bess[i], &c->views[i], inputs, c->share_kw[i],
+				  c->views[i].setpoint_kw, site->cycle_ns);
 		int kw;
 
 		b->reasons = out.reasons | (c->has_started ? 0 : SAFETY_NOT_STARTED);
@@ -285,15 +295,6 @@ static void decide(struct ctl *c, int64_t now)
 }
 
 /* ---- publishing --------------------------------------------------------------------- */
-
-static void lat_of(const struct hist *h, struct ctl_lat *out)
-{
-	out->p50_ns = hist_percentile(h, 50);
-	out->p99_ns = hist_percentile(h, 99);
-	out->p999_ns = hist_percentile(h, 99.9);
-	out->max_ns = h->max_ns;
-	out->count = h->count;
-}
 
 static void publish(struct ctl *c, int64_t now)
 {
@@ -325,9 +326,9 @@ static void publish(struct ctl *c, int64_t now)
 		s->meters[j].last_err = c->meters[j].last_err;
 	}
 	if (now - c->stats_ns >= CTL_STATS_NS) {
-		lat_of(&c->jitter, &s->jitter);
-		lat_of(&c->soe_read, &s->soe_read);
-		lat_of(&c->setpoint_write, &s->setpoint_write);
+		ctl_lat_of(&c->jitter, &s->jitter);
+		ctl_lat_of(&c->soe_read, &s->soe_read);
+		ctl_lat_of(&c->setpoint_write, &s->setpoint_write);
 		c->stats_ns = now;
 	}
 	seqlock_write(&c->snap_pub, s);
@@ -392,13 +393,14 @@ void *ctl_loop_main(void *arg)
 		/* Test hook: a stuck cycle (the watchdog must notice). */
 		while (atomic_load_explicit(&c->stall, memory_order_relaxed) &&
 		       !atomic_load_explicit(&c->stop, memory_order_relaxed))
-			clock_nanosleep(CLOCK_MONOTONIC, 0, &(struct timespec){ .tv_nsec = 1000000 },
-					NULL);
+			clock_nanosleep(CLOCK_MONOTONIC, 0,
+					&(struct timespec){ .tv_nsec = 1000000 }, NULL);
 		t0 = c->cyc.start_ns;
 		c->cycle++;
 		FLUX_PROBE(cycle_start, c->cycle, c->cyc.start_ns, c->cyc.wake_ns);
 		for (unsigned d = 0; d < c->ndev; d++)
-			c->cmds[d] = (struct eng_cmd){ .kind = ENG_CMD_POLL, .dev = (uint16_t)d,
+			c->cmds[d] = (struct eng_cmd){ .kind = ENG_CMD_POLL,
+						       .dev = (uint16_t)d,
 						       .cycle = c->cycle,
 						       .t_push_ns = clk_now_ns() };
 		FLUX_PROBE(poll_push, c->cycle, c->ndev, c->cmds[0].t_push_ns);

@@ -75,7 +75,7 @@ static void put_id(struct out *o, const char *id, int width)
 	char clean[CFG_ID_MAX];
 	size_t i;
 
-	for (i = 0; id[i] && i < sizeof(clean) - 1; i++)
+	for (i = 0; i < sizeof(clean) - 1 && id[i]; i++)
 		clean[i] = (unsigned char)id[i] < 0x20 || id[i] == 0x7f ? '?' : id[i];
 	clean[i] = '\0';
 	put(o, "%-*s", width, clean);
@@ -199,6 +199,7 @@ int st_format_text(const struct cfg *cfg, const struct ctl_snapshot *s, int64_t 
 	put_lat_text(&o, "jitter", &s->jitter);
 	put_lat_text(&o, "soe_read", &s->soe_read);
 	put_lat_text(&o, "setpoint_write", &s->setpoint_write);
+	put_lat_text(&o, "rtt", &s->rtt);
 	return out_result(&o);
 }
 
@@ -254,7 +255,9 @@ int st_format_json(const struct cfg *cfg, const struct ctl_snapshot *s, int64_t 
 		put_reasons(&o, b->reasons, true);
 		put(&o, ",");
 		put_err_json(&o, b->last_err);
-		put(&o, ",\"writes\":%llu}", (unsigned long long)b->writes);
+		put(&o, ",\"writes\":%llu,", (unsigned long long)b->writes);
+		put_lat_json(&o, "rtt_ns", &s->bess_rtt[i]);
+		put(&o, "}");
 	}
 	put(&o, "],\"meters\":[");
 	for (unsigned i = 0; i < nmeters; i++) {
@@ -266,6 +269,8 @@ int st_format_json(const struct cfg *cfg, const struct ctl_snapshot *s, int64_t 
 		put_json_num(&o, "power_kw", m->power_kw);
 		put(&o, ",\"is_fresh\":%s,", yes_no(m->is_fresh));
 		put_err_json(&o, m->last_err);
+		put(&o, ",");
+		put_lat_json(&o, "rtt_ns", &s->meter_rtt[i]);
 		put(&o, "}");
 	}
 	put(&o, "],\"latency_ns\":{");
@@ -274,6 +279,8 @@ int st_format_json(const struct cfg *cfg, const struct ctl_snapshot *s, int64_t 
 	put_lat_json(&o, "soe_read", &s->soe_read);
 	put(&o, ",");
 	put_lat_json(&o, "setpoint_write", &s->setpoint_write);
+	put(&o, ",");
+	put_lat_json(&o, "rtt", &s->rtt);
 	put(&o, "}}\n");
 	return out_result(&o);
 }
@@ -333,8 +340,9 @@ int st_server_open(struct st_server *s, const char *path, const struct cfg *cfg,
 		return -ENAMETOOLONG;
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	memcpy(s->path, path, strlen(path) + 1);
+	s->rsp_size = st_rsp_size(cfg);
 	for (unsigned i = 0; i < ST_MAX_CONNS; i++) {
-		s->conns[i].out = malloc(ST_RSP_MAX);
+		s->conns[i].out = malloc(s->rsp_size);
 		if (!s->conns[i].out) {
 			err = -ENOMEM;
 			goto out_free;
@@ -465,9 +473,9 @@ static int make_answer(struct st_server *s, struct st_conn *c, bool *has_snap, i
 		*has_snap = true;
 	}
 	if (c->req == REQ_JSON)
-		n = st_format_json(s->cfg, &s->snap, now_ns, c->out, ST_RSP_MAX);
+		n = st_format_json(s->cfg, &s->snap, now_ns, c->out, s->rsp_size);
 	else
-		n = st_format_text(s->cfg, &s->snap, now_ns, c->out, ST_RSP_MAX);
+		n = st_format_text(s->cfg, &s->snap, now_ns, c->out, s->rsp_size);
 	if (n < 0)
 		set_answer(c, rsp_too_large, sizeof(rsp_too_large) - 1);
 	else

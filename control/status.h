@@ -31,11 +31,17 @@
 
 /* ---- constants ---------------------------------------------------------------------- */
 
-#define ST_REQ_MAX	   64	       /* bytes of a request line, '\n' included */
-#define ST_RSP_MAX	   (160 * 1024) /* bytes of an answer: a full site fits (test proves) */
-#define ST_PATH_MAX	   108	       /* sizeof(sockaddr_un.sun_path), NUL included */
-#define ST_MAX_CONNS	   8	       /* connections served at once; more get "error: busy" */
-#define ST_ACCEPT_PER_TICK 4	       /* connections accepted per st_server_poll() */
+#define ST_REQ_MAX	   64 /* bytes of a request line, '\n' included */
+/* Bytes of an answer: ST_RSP_BASE + ST_RSP_PER_DEV per device. A site at its widest (every
+ * id, number and error the longest it can be) fits: test_status proves it at 1 device and at
+ * the config's maximum, and prints the margin (1040 devices: 1172 KiB of 1316 KiB). The server
+ * sizes its buffers for the site it serves (st_rsp_size()); the client for any site. */
+#define ST_RSP_BASE	   (16 * 1024)
+#define ST_RSP_PER_DEV	   1280
+#define ST_RSP_MAX	   (ST_RSP_BASE + (CFG_MAX_BESS + CFG_MAX_METERS) * ST_RSP_PER_DEV)
+#define ST_PATH_MAX	   108 /* sizeof(sockaddr_un.sun_path), NUL included */
+#define ST_MAX_CONNS	   8   /* connections served at once; more get "error: busy" */
+#define ST_ACCEPT_PER_TICK 4   /* connections accepted per st_server_poll() */
 #define ST_BACKLOG	   16
 #define ST_CONN_TIMEOUT_NS (500LL * 1000 * 1000) /* accept -> answer sent, or closed */
 #define ST_CLI_TIMEOUT_MS  2000 /* `flux status` default bound on connect + answer */
@@ -58,7 +64,7 @@ struct st_conn {
 	unsigned in_len;
 	char in[ST_REQ_MAX];
 	int req;		 /* what the line asked; 0 while it is incomplete */
-	char *out;		 /* ST_RSP_MAX bytes, allocated by st_server_open() */
+	char *out;		 /* rsp_size bytes, allocated by st_server_open() */
 	size_t out_len, out_off; /* out_len 0: no answer yet */
 };
 
@@ -73,6 +79,7 @@ struct st_server {
 	st_snapshot_fn *snapshot;
 	void *arg;
 	struct ctl_snapshot snap; /* this tick's copy */
+	size_t rsp_size;	  /* bytes of each answer buffer: st_rsp_size(cfg) */
 	struct st_conn conns[ST_MAX_CONNS];
 	uint64_t answered; /* answers sent whole, errors included */
 	uint64_t rejected; /* closed at accept: every slot taken */
@@ -80,6 +87,12 @@ struct st_server {
 };
 
 /* ---- prototypes --------------------------------------------------------------------- */
+
+/* Any thread: the bytes an answer about cfg's site can take (<= ST_RSP_MAX). */
+static inline size_t st_rsp_size(const struct cfg *cfg)
+{
+	return ST_RSP_BASE + (size_t)(cfg->nbess + cfg->nmeters) * ST_RSP_PER_DEV;
+}
 
 /*
  * Setup: the default socket path: /run/flux/fluxd.sock for root, else
@@ -91,7 +104,7 @@ int st_default_path(char *buf, size_t len);
  * Setup: listen on the Unix socket `path` (mode 0660; it sets the process umask around bind(),
  * so call it before other threads start). A stale socket file (nobody accepting) is replaced;
  * a live one is -EADDRINUSE, any other file -EEXIST. cfg and arg are kept by pointer.
- * Allocates the answer buffers once. Returns -errno or zero.
+ * Allocates the answer buffers once, st_rsp_size(cfg) each. Returns -errno or zero.
  */
 int st_server_open(struct st_server *s, const char *path, const struct cfg *cfg,
 		   st_snapshot_fn *snapshot, void *arg);
@@ -110,9 +123,10 @@ void st_server_close(struct st_server *s);
 /*
  * Not RT: the human view. Lines: "fluxd ..." (cycles, overruns, snapshot age, site kW), one
  * "bess ..." per BESS (status, SOE, setpoint, fresh/stale, ours, safety reasons, last
- * error), one "meter ..." per meter, one "latency ..." each for jitter, soe_read and
- * setpoint_write (p50/p99/p99.9/max). now_ns dates the snapshot. Returns the length, or
- * -ENOSPC when len is too small (buf then holds a truncated string).
+ * error), one "meter ..." per meter, one "latency ..." each for jitter, soe_read,
+ * setpoint_write and rtt (the whole site's round trips) (p50/p99/p99.9/max). now_ns dates the
+ * snapshot. Returns the length, or -ENOSPC when len is too small (buf then holds a truncated
+ * string).
  */
 int st_format_text(const struct cfg *cfg, const struct ctl_snapshot *s, int64_t now_ns, char *buf,
 		   size_t len);
@@ -123,10 +137,12 @@ int st_format_text(const struct cfg *cfg, const struct ctl_snapshot *s, int64_t 
  *    "has_started":B,
  *    "bess":[{"id":S,"status":S,"status_code":N,"soe_pct":F,"setpoint_kw":F,"is_fresh":B,
  *             "is_ready":B,"is_ours":B,"command_source":N,"blocks":N,"safety":[S...],
- *             "last_error":S|null,"last_errno":N,"writes":N}...],
- *    "meters":[{"id":S,"power_kw":F,"is_fresh":B,"last_error":S|null,"last_errno":N}...],
- *    "latency_ns":{"jitter":{"p50":N,"p99":N,"p999":N,"max":N,"count":N},
- *                  "soe_read":{...},"setpoint_write":{...}}}
+ *             "last_error":S|null,"last_errno":N,"writes":N,"rtt_ns":{LAT}}...],
+ *    "meters":[{"id":S,"power_kw":F,"is_fresh":B,"last_error":S|null,"last_errno":N,
+ *               "rtt_ns":{LAT}}...],
+ *    "latency_ns":{"jitter":{LAT},"soe_read":{LAT},"setpoint_write":{LAT},"rtt":{LAT}}}
+ *   where LAT is "p50":N,"p99":N,"p999":N,"max":N,"count":N (ns; rtt: request sent ->
+ *   response parsed, cumulative since start, as ctl_snapshot() summarises it).
  * Returns the length, or -ENOSPC when len is too small.
  */
 int st_format_json(const struct cfg *cfg, const struct ctl_snapshot *s, int64_t now_ns, char *buf,

@@ -428,7 +428,7 @@ static void test_rejects_out_of_range_cycle_with_the_documented_message(void **s
 
 static void test_rejects_more_devices_than_the_table_holds(void **state)
 {
-	static char text[65536];
+	static char text[(CFG_MAX_BESS + 32) * 96]; /* a line per device and then some */
 	char want[128];
 	size_t n;
 
@@ -457,9 +457,9 @@ static void test_rejects_more_devices_than_the_table_holds(void **state)
 	n = (size_t)snprintf(text, sizeof(text), "devices:\n  bess:\n");
 	for (unsigned i = 0; i < CFG_MAX_BESS; i++)
 		n += (size_t)snprintf(text + n, sizeof(text) - n,
-				      "    - {id: b%u, type: powerpack, modbus: {host: 10.0.0.1, "
+				      "    - {id: b%u, type: powerpack, modbus: {host: 10.0.%u.%u, "
 				      "address: %u}}\n",
-				      i, i);
+				      i, i / 200, i % 200 + 1, i % 200 + 1);
 	assert_int_equal(parse(text), 0);
 	assert_int_equal(cfg.nbess, CFG_MAX_BESS);
 }

@@ -138,12 +138,13 @@ static int teardown(void **state)
 	return 0;
 }
 
-static struct ctl_snapshot snap_of(struct rig *r)
+/* The latest snapshot (static: it is large, ~100 KiB at CFG_MAX_BESS). */
+static const struct ctl_snapshot *snap_of(struct rig *r)
 {
-	struct ctl_snapshot s;
+	static struct ctl_snapshot s;
 
 	assert_int_equal(ctl_snapshot(r->ctl, &s), 0);
-	return s;
+	return &s;
 }
 
 static struct sim_pp_state pp_of(struct rig *r, int i)
@@ -166,7 +167,7 @@ static struct sim_acu_state acu_of(struct rig *r)
 static void wait_ours(struct rig *r, int i, long ms)
 {
 	for (long t = 0; t < ms; t += 20) {
-		if (snap_of(r).bess[i].is_ours)
+		if (snap_of(r)->bess[i].is_ours)
 			return;
 		sleep_ms(20);
 	}
@@ -238,12 +239,12 @@ static void test_soe_min_stops_discharge(void **state)
 		struct sim_pp_state st = pp_of(r, 0);
 
 		min_soe = st.soe_pct < min_soe ? st.soe_pct : min_soe;
-		if (st.soe_pct <= 5.0 && snap_of(r).bess[0].setpoint_kw == 0 &&
+		if (st.soe_pct <= 5.0 && snap_of(r)->bess[0].setpoint_kw == 0 &&
 		    st.delivered_kw == 0)
 			break;
 		sleep_ms(25);
 	}
-	assert_true(snap_of(r).bess[0].reasons & SAFETY_SOE_MIN);
+	assert_true(snap_of(r)->bess[0].reasons & SAFETY_SOE_MIN);
 	assert_true(pp_of(r, 0).delivered_kw == 0);
 	/* Overshoot bound: reading lag + response delay at 0.5 %/s is well under 0.5 %. */
 	assert_true(pp_of(r, 0).soe_pct > 4.5);
@@ -268,7 +269,7 @@ static void test_soe_max_stops_charge(void **state)
 			break;
 		sleep_ms(25);
 	}
-	assert_true(snap_of(r).bess[0].reasons & SAFETY_SOE_MAX);
+	assert_true(snap_of(r)->bess[0].reasons & SAFETY_SOE_MAX);
 	assert_true(pp_of(r, 0).delivered_kw == 0);
 	assert_true(pp_of(r, 0).soe_pct < 95.5);
 	rig_free(r);
@@ -332,7 +333,7 @@ static void test_silent_meter_leads_to_zero_kw(void **state)
 	 * this test's own polling. */
 	assert_true(t_zero - t_fault <=
 		    r->cfg.site.stale_after_ns + 2 * r->cfg.site.cycle_ns + 250 * MS);
-	assert_true(snap_of(r).bess[0].reasons & SAFETY_STALE);
+	assert_true(snap_of(r)->bess[0].reasons & SAFETY_STALE);
 	rig_free(r);
 }
 
@@ -351,18 +352,18 @@ static void test_bess_in_fault_gets_no_writes(void **state)
 	rig_start(r);
 	wait_ours(r, 0, 3000);
 	assert_int_equal(sim_pp_set_status(r->sim, r->pp[0], PP_STATUS_FAULT), 0);
-	for (int t = 0; t < 100 && snap_of(r).bess[0].is_ready; t++)
+	for (int t = 0; t < 100 && snap_of(r)->bess[0].is_ready; t++)
 		sleep_ms(20);
-	assert_false(snap_of(r).bess[0].is_ready);
-	writes = snap_of(r).bess[0].writes;
+	assert_false(snap_of(r)->bess[0].is_ready);
+	writes = snap_of(r)->bess[0].writes;
 	sleep_ms(800); /* four heartbeats */
-	assert_int_equal(snap_of(r).bess[0].writes, writes);
-	assert_true(snap_of(r).bess[0].reasons & SAFETY_NOT_READY);
+	assert_int_equal(snap_of(r)->bess[0].writes, writes);
+	assert_true(snap_of(r)->bess[0].reasons & SAFETY_NOT_READY);
 	/* Back to READY: writes resume. */
 	assert_int_equal(sim_pp_set_status(r->sim, r->pp[0], PP_STATUS_READY), 0);
-	for (int t = 0; t < 100 && snap_of(r).bess[0].writes == writes; t++)
+	for (int t = 0; t < 100 && snap_of(r)->bess[0].writes == writes; t++)
 		sleep_ms(20);
-	assert_true(snap_of(r).bess[0].writes > writes);
+	assert_true(snap_of(r)->bess[0].writes > writes);
 	rig_free(r);
 }
 
@@ -400,13 +401,13 @@ static void test_command_source_taken_by_another_stops_writes(void **state)
 	rig_start(r);
 	wait_ours(r, 0, 3000);
 	take_command_source(r, 7);
-	for (int t = 0; t < 100 && snap_of(r).bess[0].is_ours; t++)
+	for (int t = 0; t < 100 && snap_of(r)->bess[0].is_ours; t++)
 		sleep_ms(20);
-	assert_false(snap_of(r).bess[0].is_ours);
-	assert_int_equal(snap_of(r).bess[0].command_source, 7);
-	writes = snap_of(r).bess[0].writes;
+	assert_false(snap_of(r)->bess[0].is_ours);
+	assert_int_equal(snap_of(r)->bess[0].command_source, 7);
+	writes = snap_of(r)->bess[0].writes;
 	sleep_ms(800);
-	assert_int_equal(snap_of(r).bess[0].writes, writes);
+	assert_int_equal(snap_of(r)->bess[0].writes, writes);
 	assert_int_equal(pp_of(r, 0).command_source, 7);
 	rig_free(r);
 }
@@ -522,6 +523,48 @@ static unsigned long faults_of(const char *name)
 	return sum;
 }
 
+static void assert_lat_ordered(const struct ctl_lat *l)
+{
+	assert_true(l->count > 0);
+	assert_true(l->p50_ns > 0);
+	assert_true(l->p50_ns <= l->p99_ns);
+	assert_true(l->p99_ns <= l->p999_ns);
+	assert_true(l->p999_ns <= l->max_ns);
+}
+
+static void test_snapshot_summarises_rtt_per_device_and_site(void **state)
+{
+	struct sim_pp_params pp = pp_params(60);
+	struct sim_acu_params acu = SIM_ACU_DEFAULTS;
+	const struct ctl_snapshot *s;
+	uint64_t sum;
+	struct rig *r;
+
+	(void)state;
+	r = rig_new(2, &pp, &acu);
+	rig_start(r);
+	wait_ours(r, 0, 3000);
+	/* The engine publishes each device's histogram once a second, ctl_snapshot() sums them
+	 * at most once a second: within 2.5 s every device has round trips in it. */
+	for (int t = 0; t < 125; t++) {
+		s = snap_of(r);
+		if (s->bess_rtt[0].count && s->bess_rtt[1].count && s->meter_rtt[0].count)
+			break;
+		sleep_ms(20);
+	}
+	s = snap_of(r);
+	assert_lat_ordered(&s->bess_rtt[0]);
+	assert_lat_ordered(&s->bess_rtt[1]);
+	assert_lat_ordered(&s->meter_rtt[0]);
+	assert_lat_ordered(&s->rtt);
+	/* The site's histogram is the sum of the same copies. */
+	sum = s->bess_rtt[0].count + s->bess_rtt[1].count + s->meter_rtt[0].count;
+	assert_int_equal(s->rtt.count, sum);
+	assert_true(s->rtt.max_ns >= s->bess_rtt[0].max_ns);
+	assert_true(s->rtt.max_ns >= s->meter_rtt[0].max_ns);
+	rig_free(r);
+}
+
 static void test_rt_threads_neither_allocate_nor_fault_after_warmup(void **state)
 {
 	struct sim_pp_params pp = pp_params(60);
@@ -575,6 +618,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_command_source_taken_by_another_stops_writes,
 					  teardown),
 		cmocka_unit_test_teardown(test_stop_leaves_every_bess_at_zero, teardown),
+		cmocka_unit_test_teardown(test_snapshot_summarises_rtt_per_device_and_site,
+					  teardown),
 		cmocka_unit_test_teardown(test_rt_threads_neither_allocate_nor_fault_after_warmup,
 					  teardown),
 	};

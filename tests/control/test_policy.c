@@ -18,7 +18,7 @@
 
 static struct cfg_site site_defaults(void)
 {
-	struct cfg cfg;
+	static struct cfg cfg; /* ~340 KiB at CFG_MAX_BESS: not on the stack */
 
 	cfg_defaults(&cfg);
 	return cfg.site;

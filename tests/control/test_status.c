@@ -198,6 +198,13 @@ static void make_example(void)
 	};
 	snap.soe_read.p99_ns = 3 * MS;
 	snap.setpoint_write.max_ns = 7 * MS;
+	snap.rtt = (struct ctl_lat){ .p50_ns = 90000,
+				     .p99_ns = 150000,
+				     .p999_ns = 400000,
+				     .max_ns = 900000,
+				     .count = 3000 };
+	snap.bess_rtt[1] = (struct ctl_lat){ .p50_ns = 91000, .max_ns = 800000, .count = 1000 };
+	snap.meter_rtt[0] = (struct ctl_lat){ .p50_ns = 88000, .max_ns = 900000, .count = 1000 };
 }
 
 /* The line of the view that starts with `prefix`, copied into line. */
@@ -260,6 +267,8 @@ static void test_text_names_every_field(void **state)
 	assert_has(line, "p99 3000.0 us");
 	assert_true(find_line(buf, "latency setpoint_write", line, sizeof(line)));
 	assert_has(line, "max 7000.0 us");
+	assert_true(find_line(buf, "latency rtt", line, sizeof(line)));
+	assert_has(line, "p50 90.0 us  p99 150.0 us  p99.9 400.0 us  max 900.0 us  n 3000");
 }
 
 static void test_text_before_the_first_cycle_has_no_age(void **state)
@@ -284,7 +293,7 @@ static void test_text_keeps_one_line_per_device_whatever_the_id(void **state)
 	assert_true(st_format_text(&cfg, &snap, 0, buf, sizeof(buf)) > 0);
 	for (const char *p = buf; *p; p++)
 		lines += *p == '\n';
-	assert_int_equal(lines, 1 + 2 + 1 + 3);
+	assert_int_equal(lines, 1 + 2 + 1 + 4);
 	assert_has(buf, "evil?bess??[2J");
 }
 
@@ -301,13 +310,20 @@ static void test_json_is_valid_and_carries_the_fields(void **state)
 	assert_has(buf, "{\"id\":\"bess-1\",\"status\":\"READY\",\"status_code\":1,"
 			"\"soe_pct\":61.500,\"setpoint_kw\":50.000,\"is_fresh\":true,"
 			"\"is_ready\":true,\"is_ours\":true,\"command_source\":3,\"blocks\":2,"
-			"\"safety\":[],\"last_error\":null,\"last_errno\":0,\"writes\":7}");
+			"\"safety\":[],\"last_error\":null,\"last_errno\":0,\"writes\":7,"
+			"\"rtt_ns\":{\"p50\":0,\"p99\":0,\"p999\":0,\"max\":0,\"count\":0}}");
+	assert_has(buf, "\"rtt_ns\":{\"p50\":91000,\"p99\":0,\"p999\":0,\"max\":800000,"
+			"\"count\":1000}}],\"meters\":");
 	assert_has(buf, "\"safety\":[\"stale\",\"not_ready\",\"0x400\"],"
 			"\"last_error\":\"Connection refused\"");
 	assert_has(buf, "{\"id\":\"meter-1\",\"power_kw\":-12.500,\"is_fresh\":false,"
 			"\"last_error\":\"Connection timed out\"");
 	assert_has(buf, "\"jitter\":{\"p50\":12000,\"p99\":45000,\"p999\":80000,\"max\":120000,"
 			"\"count\":999}");
+	assert_has(buf, "\"last_errno\":-110,\"rtt_ns\":{\"p50\":88000,\"p99\":0,\"p999\":0,"
+			"\"max\":900000,\"count\":1000}}]");
+	assert_has(buf, "\"rtt\":{\"p50\":90000,\"p99\":150000,\"p999\":400000,\"max\":900000,"
+			"\"count\":3000}}}\n");
 }
 
 static void test_json_escapes_ids_and_spells_nan_as_null(void **state)
@@ -325,19 +341,28 @@ static void test_json_escapes_ids_and_spells_nan_as_null(void **state)
 	assert_has(buf, "\"power_kw\":null");
 }
 
-/* The largest site the config allows, every field at its widest, fits one answer. */
-static void test_full_site_fits_one_answer(void **state)
+/* A site of nbess + nmeters, every field at its widest, fits the answer the server sizes for
+ * it, whatever the ids are made of. */
+static void assert_widest_site_fits(unsigned nbess, unsigned nmeters)
 {
 	const char *fills[] = { "x", "\"", "\x01" };
+	const struct ctl_lat widest = { .p50_ns = INT64_MIN,
+					.p99_ns = INT64_MIN,
+					.p999_ns = INT64_MIN,
+					.max_ns = INT64_MIN,
+					.count = UINT64_MAX };
+	int text, json;
 
-	(void)state;
 	for (size_t f = 0; f < sizeof(fills) / sizeof(fills[0]); f++) {
-		make_site(CFG_MAX_BESS, CFG_MAX_METERS);
+		size_t size;
+
+		make_site(nbess, nmeters);
+		size = st_rsp_size(&cfg);
+		assert_true(size <= ST_RSP_MAX);
 		snap.cycles = snap.overruns = UINT64_MAX;
 		snap.site_kw = -1e15;
-		for (unsigned i = 0; i < CFG_MAX_BESS + CFG_MAX_METERS; i++) {
-			char *id =
-			    i < CFG_MAX_BESS ? cfg.bess[i].id : cfg.meters[i - CFG_MAX_BESS].id;
+		for (unsigned i = 0; i < nbess + nmeters; i++) {
+			char *id = i < nbess ? cfg.bess[i].id : cfg.meters[i - nbess].id;
 
 			memset(id, fills[f][0], CFG_ID_MAX - 1);
 			id[CFG_ID_MAX - 1] = '\0';
@@ -354,12 +379,29 @@ static void test_full_site_fits_one_answer(void **state)
 		for (unsigned i = 0; i < CFG_MAX_METERS; i++)
 			snap.meters[i] = (struct ctl_meter_snap){ .power_kw = -1e15,
 								  .last_err = -ENOTRECOVERABLE };
-		snap.jitter.max_ns = snap.soe_read.max_ns = INT64_MIN;
-		assert_true(st_format_text(&cfg, &snap, INT64_MAX, buf, sizeof(buf)) > 0);
-		assert_true(st_format_json(&cfg, &snap, INT64_MAX, buf, sizeof(buf)) > 0);
+		snap.jitter = snap.soe_read = snap.setpoint_write = snap.rtt = widest;
+		for (unsigned i = 0; i < CFG_MAX_BESS; i++)
+			snap.bess_rtt[i] = widest;
+		for (unsigned i = 0; i < CFG_MAX_METERS; i++)
+			snap.meter_rtt[i] = widest;
+		text = st_format_text(&cfg, &snap, INT64_MAX, buf, size);
+		json = st_format_json(&cfg, &snap, INT64_MAX, buf, size);
+		printf("  %u BESS + %u meters, ids of 0x%02x: text %d, JSON %d of %zu bytes\n",
+		       nbess, nmeters, fills[f][0], text, json, size);
+		assert_true(text > 0);
+		assert_true(json > 0);
 		if (!is_json(buf))
 			fail_msg("not JSON (fill %zu)", f);
 	}
+}
+
+static void test_full_site_fits_one_answer(void **state)
+{
+	(void)state;
+	assert_widest_site_fits(1, 0);
+	assert_widest_site_fits(0, 1);
+	assert_widest_site_fits(1, 1);
+	assert_widest_site_fits(CFG_MAX_BESS, CFG_MAX_METERS);
 }
 
 static void test_short_buffer_is_enospc(void **state)
