@@ -478,8 +478,8 @@ resource_case() {
 		"$(echo "$summ" | grep -o '"overruns":[0-9]*,"has_started":[a-z]*,"devices":[0-9]*,"fresh":[0-9]*' | tr -d '"')"
 }
 
-MAX_BESS=$(sed -n 's/^#define CFG_MAX_BESS \([0-9]*\).*/\1/p' control/config.h)
-MAX_METERS=$(sed -n 's/^#define CFG_MAX_METERS \([0-9]*\).*/\1/p' control/config.h)
+MAX_BESS=$(sed -n "s/^#define CFG_MAX_BESS[[:space:]]*\([0-9]*\).*/\1/p" control/config.h)
+MAX_METERS=$(sed -n "s/^#define CFG_MAX_METERS[[:space:]]*\([0-9]*\).*/\1/p" control/config.h)
 say "resources: 90 BESS + 10 meters at $RES_PERIOD ms ($RES_WINDOW s), then $BIG_BESS BESS +" \
 	"$BIG_METERS meters at 100 and 10 ms ($BIG_WINDOW s; the config holds ${MAX_BESS:-?} +" \
 	"${MAX_METERS:-?}), syscalls by $SYSCALL_TOOL; RLIMIT_NOFILE $(ulimit -n)"
