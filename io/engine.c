@@ -226,7 +226,8 @@ int eng_open(struct eng **out, const struct eng_cfg *cfg)
 	}
 	e->cmd_batch = calloc(ENG_POP_BATCH, sizeof(*e->cmd_batch));
 	e->dirty = calloc(cfg->ndev, sizeof(*e->dirty));
-	if (!e->cmd_batch || !e->dirty) {
+	e->work = calloc(e->nconn, sizeof(*e->work));
+	if (!e->cmd_batch || !e->dirty || !e->work) {
 		err = -ENOMEM;
 		goto out_free;
 	}
@@ -461,6 +462,7 @@ void eng_close(struct eng *e)
 	free(e->bufs);
 	free(e->cmd_batch);
 	free(e->dirty);
+	free(e->work);
 	free(e->items);
 	free(e->conn_items);
 	free(e->conns);

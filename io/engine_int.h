@@ -75,6 +75,7 @@ struct eng_conn {
 	unsigned ops; /* SQEs submitted and not yet completed */
 	bool is_recv_armed;
 	bool is_send_busy;  /* a send SQE is out: the next request waits for it */
+	bool is_in_work;    /* listed in eng.work */
 	bool has_connected; /* connected at least once since the last failure report */
 	int close_err;	    /* why it is closing: given to the queued items once down */
 	int64_t timer_ns;
@@ -104,6 +105,9 @@ struct eng {
 	unsigned nconn;
 	unsigned *dirty; /* devices whose RTT histogram changed since its last publish */
 	unsigned ndirty;
+	unsigned *work; /* connections to service next turn (eng_conn.is_in_work) */
+	unsigned nwork;
+	int64_t next_timer_ns; /* earliest deadline returned since the last full service */
 	struct eng_item *items;
 	unsigned nitems;
 	unsigned *conn_items; /* storage behind every eng_conn.items */

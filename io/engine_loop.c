@@ -44,6 +44,21 @@ static struct io_uring_sqe *get_sqe(struct eng *e)
 	return sqe;
 }
 
+/*
+ * Mark a connection for service in the next turn (once). A turn services only marked
+ * connections, plus all of them when the earliest deadline seen so far has passed: the
+ * loop's cost follows what happened, not how many devices there are.
+ */
+static void want_service(struct eng *e, unsigned ci)
+{
+	struct eng_conn *c = &e->conns[ci];
+
+	if (!c->is_in_work) {
+		c->is_in_work = true;
+		e->work[e->nwork++] = ci;
+	}
+}
+
 /* ---- messages to the control thread ------------------------------------------------- */
 
 static void push_msg(struct eng *e, const struct eng_msg *m)
@@ -357,6 +372,12 @@ static bool is_late(const struct eng_conn *c, uint16_t tid)
 	return false;
 }
 
+/* The deadline of a connection that is down or connecting (closing has none: its CQEs come). */
+static int64_t conn_wake(const struct eng_conn *c)
+{
+	return c->state == CONN_DOWN || c->state == CONN_CONNECTING ? c->timer_ns : NEVER;
+}
+
 /* Timers and sends of one connection. Returns its next deadline. */
 static int64_t service_conn(struct eng *e, unsigned ci, int64_t now)
 {
@@ -373,7 +394,7 @@ static int64_t service_conn(struct eng *e, unsigned ci, int64_t now)
 	case CONN_CONNECTING:
 		if (now >= c->timer_ns)
 			conn_close(e, c, -ETIMEDOUT, now);
-		return c->state == CONN_CONNECTING ? c->timer_ns : NEVER;
+		return conn_wake(c);
 	case CONN_CLOSING:
 		return NEVER;
 	case CONN_READY:
@@ -394,7 +415,7 @@ static int64_t service_conn(struct eng *e, unsigned ci, int64_t now)
 		 */
 		if (d->ignore_tid || (!it->is_queued && c->ndev == 1)) {
 			conn_close(e, c, -ETIMEDOUT, now);
-			return NEVER;
+			return conn_wake(c);
 		}
 	}
 	if (c->is_send_busy)
@@ -554,6 +575,8 @@ static void take_commands(struct eng *e, int64_t now)
 		for (unsigned i = 0; i < n; i++) {
 			const struct eng_cmd *cmd = &e->cmd_batch[i];
 
+			if (cmd->dev < e->cfg.ndev)
+				want_service(e, e->ds[cmd->dev].conn);
 			if (cmd->dev >= e->cfg.ndev)
 				reject_cmd(e, cmd, -ENG_EBADCMD, now);
 			else if (cmd->kind == ENG_CMD_POLL)
@@ -699,6 +722,7 @@ static void on_cqe(struct eng *e, const struct io_uring_cqe *cqe, int64_t now)
 	if (kind == UD_CANCEL || ci >= e->nconn)
 		return;
 	c = &e->conns[ci];
+	want_service(e, ci);
 	/* A multishot receive's SQE is done only with its last completion (no F_MORE). */
 	if (!(cqe->flags & IORING_CQE_F_MORE))
 		c->ops--;
@@ -774,8 +798,23 @@ static void turn(struct eng *e)
 	unsigned head, seen = 0, wait_nr = 0;
 
 	take_commands(e, now);
-	for (unsigned ci = 0; ci < e->nconn; ci++)
-		next = min64(next, service_conn(e, ci, now));
+	if (now >= e->next_timer_ns) {
+		/* A deadline passed: every connection, and the earliest deadline anew. */
+		e->next_timer_ns = NEVER;
+		for (unsigned ci = 0; ci < e->nconn; ci++)
+			e->next_timer_ns = min64(e->next_timer_ns, service_conn(e, ci, now));
+		for (unsigned k = 0; k < e->nwork; k++)
+			e->conns[e->work[k]].is_in_work = false;
+	} else {
+		for (unsigned k = 0; k < e->nwork; k++) {
+			unsigned ci = e->work[k];
+
+			e->conns[ci].is_in_work = false;
+			e->next_timer_ns = min64(e->next_timer_ns, service_conn(e, ci, now));
+		}
+	}
+	e->nwork = 0;
+	next = e->next_timer_ns;
 	/* Only devices with new RTTs, at most once a second each (a list, not a scan). */
 	for (unsigned k = 0; k < e->ndirty;) {
 		unsigned d = e->dirty[k];
@@ -872,6 +911,10 @@ void *eng_loop_main(void *arg)
 		e->conns[ci].backoff_ns = e->cfg.reconnect_min_ns;
 		e->conns[ci].timer_ns = now; /* connect at once */
 	}
+	e->nwork = 0;
+	e->next_timer_ns = 0; /* the first turn services every connection */
+	for (unsigned ci = 0; ci < e->nconn; ci++)
+		e->conns[ci].is_in_work = false;
 	sem_post(&e->started);
 	while (!atomic_load_explicit(&e->stop, memory_order_relaxed)) {
 		turn(e);
