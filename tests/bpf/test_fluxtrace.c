@@ -187,15 +187,6 @@ static long long last_status_cycle(const char *out)
 
 /* ---- processes ---------------------------------------------------------------------- */
 
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
 /* Start fluxd on the config, --no-rt; extra args after. */
 static void spawn_fluxd(struct th_proc *d, const char *duration, const char *status_s)
 {
@@ -420,58 +411,14 @@ static void test_bad_arguments_exit_2(void **state)
 
 static int group_setup(void **state)
 {
-	char *sim_argv[] = { flux,     "sim", "powerpack",  "--port", "0",
-			     "--soe",  "60",  "acuvim2",    "--port", "0",
-			     "--unit", "2",   "--duration", "300",    NULL };
 	char *help_argv[] = { fluxd, "--help", NULL };
-	char cfg[2048];
 	struct th_proc h;
-	int pp_port, acu_port;
 
 	(void)state;
 	if (th_spawn(&h, help_argv) == 0 && th_wait_exit(&h, TH_TIMEOUT_MS) == 0)
 		has_status_socket = strstr(h.out, "--status-socket") != NULL;
-	if (th_spawn(&sim, sim_argv) || !th_wait_output(&sim, "flux sim: serving", TH_TIMEOUT_MS))
-		return -1;
-	pp_port = th_printed_port(sim.out, "powerpack unit 1");
-	acu_port = th_printed_port(sim.out, "acuvim2 unit 2");
-	if (pp_port <= 0 || acu_port <= 0)
-		return -1;
-	snprintf(cfg, sizeof(cfg),
-		 "site:\n"
-		 "  cycle: %dms\n"
-		 "  read_window: 25ms\n"
-		 "  grid_meter: \"grid\"\n"
-		 "  strategy:\n"
-		 "    mode: manual\n"
-		 "    setpoint_kw: 50\n"
-		 "rt:\n"
-		 "  io_cpu: -1\n"
-		 "  control_cpu: -1\n"
-		 "devices:\n"
-		 "  bess:\n"
-		 "    - id: \"bess-1\"\n"
-		 "      name: \"Site-BESS-01\"\n"
-		 "      type: \"powerpack\"\n"
-		 "      modbus:\n"
-		 "        host: \"127.0.0.1\"\n"
-		 "        port: %d\n"
-		 "        address: 1\n"
-		 "        timeout: 1s\n"
-		 "        retry_count: 3\n"
-		 "  meters:\n"
-		 "    - id: \"grid\"\n"
-		 "      name: \"Grid-Meter\"\n"
-		 "      type: \"acuvim2\"\n"
-		 "      modbus:\n"
-		 "        host: \"127.0.0.1\"\n"
-		 "        port: %d\n"
-		 "        address: 2\n"
-		 "        timeout: 1s\n",
-		 CYCLE_MS, pp_port, acu_port);
 	snprintf(cfg_path, sizeof(cfg_path), "%s/site.yaml", dir);
-	write_file(cfg_path, cfg);
-	return 0;
+	return th_start_site(flux, &sim, cfg_path, CYCLE_MS, 300) > 0 ? 0 : -1;
 }
 
 static int group_teardown(void **state)

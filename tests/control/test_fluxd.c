@@ -35,57 +35,14 @@ static void write_file(const char *path, const char *text)
 	fclose(f);
 }
 
-/*
- * Start `flux sim` (a PowerPack at SOE 60 %, an Acuvim II) and write a site config for it
- * (manual, 50 kW, 50 ms cycle) to cfg_path. Returns the PowerPack's port.
- */
+/* Start `flux sim` and write a config for it (manual, 50 kW, 50 ms cycle) to cfg_path. */
 static int start_site(struct th_proc *sim, char *cfg_path, size_t cfg_path_len)
 {
-	char *sim_argv[] = { flux,     "sim", "powerpack",  "--port", "0",
-			     "--soe",  "60",  "acuvim2",    "--port", "0",
-			     "--unit", "2",   "--duration", "60",     NULL };
-	char cfg[2048];
-	int pp_port, acu_port;
+	int pp_port;
 
-	assert_int_equal(th_spawn(sim, sim_argv), 0);
-	assert_true(th_wait_output(sim, "flux sim: serving", TH_TIMEOUT_MS));
-	pp_port = th_printed_port(sim->out, "powerpack unit 1");
-	acu_port = th_printed_port(sim->out, "acuvim2 unit 2");
-	assert_true(pp_port > 0 && acu_port > 0);
-	snprintf(cfg, sizeof(cfg),
-		 "site:\n"
-		 "  cycle: 50ms\n"
-		 "  read_window: 25ms\n"
-		 "  grid_meter: \"grid\"\n"
-		 "  strategy:\n"
-		 "    mode: manual\n"
-		 "    setpoint_kw: 50\n"
-		 "rt:\n"
-		 "  io_cpu: -1\n"
-		 "  control_cpu: -1\n"
-		 "devices:\n"
-		 "  bess:\n"
-		 "    - id: \"bess-1\"\n"
-		 "      name: \"Site-BESS-01\"\n"
-		 "      type: \"powerpack\"\n"
-		 "      modbus:\n"
-		 "        host: \"127.0.0.1\"\n"
-		 "        port: %d\n"
-		 "        address: 1\n"
-		 "        timeout: 1s\n"
-		 "        retry_count: 3\n"
-		 "  meters:\n"
-		 "    - id: \"grid\"\n"
-		 "      name: \"Grid-Meter\"\n"
-		 "      type: \"acuvim2\"\n"
-		 "      modbus:\n"
-		 "        host: \"127.0.0.1\"\n"
-		 "        port: %d\n"
-		 "        address: 2\n"
-		 "        timeout: 1s\n",
-		 pp_port, acu_port);
 	snprintf(cfg_path, cfg_path_len, "%s/site.yaml", dir);
-	write_file(cfg_path, cfg);
+	pp_port = th_start_site(flux, sim, cfg_path, 50, 60);
+	assert_true(pp_port > 0);
 	return pp_port;
 }
 

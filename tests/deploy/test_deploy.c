@@ -724,31 +724,8 @@ static bool is_kick(const struct note *m)
 /* Start `flux sim` and write a config for it (manual 50 kW, 50 ms cycle, unpinned). */
 static void start_site(struct th_proc *sim, char *cfg_path, size_t len)
 {
-	char *sim_argv[] = { flux,     "sim", "powerpack",  "--port", "0",
-			     "--soe",  "60",  "acuvim2",    "--port", "0",
-			     "--unit", "2",   "--duration", "60",     NULL };
-	char cfg[2048];
-	int pp_port, acu_port;
-
-	assert_int_equal(th_spawn(sim, sim_argv), 0);
-	assert_true(th_wait_output(sim, "flux sim: serving", TH_TIMEOUT_MS));
-	pp_port = th_printed_port(sim->out, "powerpack unit 1");
-	acu_port = th_printed_port(sim->out, "acuvim2 unit 2");
-	assert_true(pp_port > 0 && acu_port > 0);
-	snprintf(cfg, sizeof(cfg),
-		 "site:\n  cycle: 50ms\n  read_window: 25ms\n  grid_meter: \"grid\"\n"
-		 "  strategy: {mode: manual, setpoint_kw: 50}\n"
-		 "rt: {io_cpu: -1, control_cpu: -1}\n"
-		 "devices:\n"
-		 "  bess:\n"
-		 "    - {id: \"bess-1\", type: \"powerpack\",\n"
-		 "       modbus: {host: \"127.0.0.1\", port: %d, address: 1, timeout: 1s}}\n"
-		 "  meters:\n"
-		 "    - {id: \"grid\", type: \"acuvim2\",\n"
-		 "       modbus: {host: \"127.0.0.1\", port: %d, address: 2, timeout: 1s}}\n",
-		 pp_port, acu_port);
 	snprintf(cfg_path, len, "%s/site.yaml", dir);
-	put("", cfg_path, cfg);
+	assert_true(th_start_site(flux, sim, cfg_path, 50, 60) > 0);
 }
 
 static void spawn_fluxd(struct th_proc *d, struct notes *ns, const char *cfg_path,

@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -371,6 +372,48 @@ static inline int th_printed_port(const char *out, const char *what)
 		return -ENOENT;
 	p = strstr(p, "127.0.0.1:");
 	return p ? atoi(p + strlen("127.0.0.1:")) : -ENOENT;
+}
+
+/*
+ * Start `flux` sim (a PowerPack at SOE 60 %, unit 1; an Acuvim II, unit 2; free ports) for
+ * duration_s, and write a site config for it to cfg_path: manual 50 kW, cycle_ms, unpinned.
+ * Returns the PowerPack's port, or -1 (the sim may be running: th_wait_exit() it).
+ */
+static inline int th_start_site(char *flux, struct th_proc *sim, const char *cfg_path, int cycle_ms,
+				int duration_s)
+{
+	char dur[16], cfg[1024];
+	char *argv[] = { flux,	   "sim", "powerpack",	"--port", "0",
+			 "--soe",  "60",  "acuvim2",	"--port", "0",
+			 "--unit", "2",	  "--duration", dur,	  NULL };
+	int pp_port, acu_port;
+	FILE *f;
+
+	snprintf(dur, sizeof(dur), "%d", duration_s);
+	if (th_spawn(sim, argv) || !th_wait_output(sim, "flux sim: serving", TH_TIMEOUT_MS))
+		return -1;
+	pp_port = th_printed_port(sim->out, "powerpack unit 1");
+	acu_port = th_printed_port(sim->out, "acuvim2 unit 2");
+	if (pp_port <= 0 || acu_port <= 0)
+		return -1;
+	snprintf(cfg, sizeof(cfg),
+		 "site:\n  cycle: %dms\n  read_window: 25ms\n  grid_meter: \"grid\"\n"
+		 "  strategy: {mode: manual, setpoint_kw: 50}\n"
+		 "rt: {io_cpu: -1, control_cpu: -1}\n"
+		 "devices:\n"
+		 "  bess:\n"
+		 "    - {id: \"bess-1\", name: \"Site-BESS-01\", type: \"powerpack\",\n"
+		 "       modbus: {host: \"127.0.0.1\", port: %d, address: 1, timeout: 1s,\n"
+		 "                retry_count: 3}}\n"
+		 "  meters:\n"
+		 "    - {id: \"grid\", name: \"Grid-Meter\", type: \"acuvim2\",\n"
+		 "       modbus: {host: \"127.0.0.1\", port: %d, address: 2, timeout: 1s}}\n",
+		 cycle_ms, pp_port, acu_port);
+	f = fopen(cfg_path, "w");
+	if (!f)
+		return -1;
+	fputs(cfg, f);
+	return fclose(f) ? -1 : pp_port;
 }
 
 #endif /* FLUX_TESTS_DEVICES_HELPERS_H */

@@ -20,66 +20,9 @@
 #include "tests/devices/helpers.h"
 #include "io/tools.h"
 #include "tests/support/faultsrv.h"
+#include "tests/support/toolrun.h"
 #include <stdio.h>
 #include <sys/mman.h>
-
-/* ---- running a tool in this process ------------------------------------------------ */
-
-#define TT_OUT_MAX  65536
-#define TT_ARGS_MAX 32
-
-struct tt_run {
-	int rc;
-	char out[TT_OUT_MAX]; /* stdout and stderr, interleaved as written */
-};
-
-/* Run main_fn with the NULL-terminated words as argv (argv[0] first). Returns the exit code. */
-static inline int tt_run(struct tt_run *r, int (*main_fn)(int, char **), ...)
-{
-	char *argv[TT_ARGS_MAX + 1];
-	int argc = 0, fd, save_out, save_err;
-	va_list ap;
-	ssize_t n;
-
-	va_start(ap, main_fn);
-	for (char *w = va_arg(ap, char *); w && argc < TT_ARGS_MAX; w = va_arg(ap, char *))
-		argv[argc++] = w;
-	va_end(ap);
-	argv[argc] = NULL;
-
-	fflush(stdout);
-	fflush(stderr);
-	fd = memfd_create("tt_out", MFD_CLOEXEC);
-	save_out = dup(1);
-	save_err = dup(2);
-	if (fd < 0 || save_out < 0 || save_err < 0)
-		return -1;
-	dup2(fd, 1);
-	dup2(fd, 2);
-	r->rc = main_fn(argc, argv);
-	fflush(stdout);
-	fflush(stderr);
-	dup2(save_out, 1);
-	dup2(save_err, 2);
-	close(save_out);
-	close(save_err);
-	lseek(fd, 0, SEEK_SET);
-	n = read(fd, r->out, sizeof(r->out) - 1);
-	r->out[n > 0 ? n : 0] = '\0';
-	close(fd);
-	return r->rc;
-}
-
-/* Print the output when a check fails, so the failure explains itself. */
-#define tt_expect(r, cond)                                                                         \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			fprintf(stderr, "--- tool output (rc %d):\n%s---\n", (r)->rc, (r)->out);   \
-		assert_true(cond);                                                                 \
-	} while (0)
-
-#define tt_has(r, needle)   tt_expect(r, strstr((r)->out, (needle)) != NULL)
-#define tt_lacks(r, needle) tt_expect(r, strstr((r)->out, (needle)) == NULL)
 
 /* ---- a site simulator on a thread: one powerpack (unit 1), one acuvim2 (unit 2) ---------- */
 
