@@ -31,24 +31,17 @@ enum out_fmt { OUT_TEXT, OUT_JSON, OUT_CSV };
 
 struct rd_opts {
 	const char *host;
-	uint16_t port;
-	uint8_t unit;
+	struct tool_common co; /* -p -a -r -t --order -o --retries --one-based */
 	uint8_t fc;
-	uint16_t addr;	/* PDU address */
-	unsigned count; /* values */
-	enum tool_type type;
-	bool has_type;
-	enum mb_order order;
-	double scale; /* printed value = raw / scale; 0: none */
-	int64_t timeout_ns;
-	unsigned retries;
+	uint16_t addr;	     /* PDU address */
+	unsigned count;	     /* values */
+	double scale;	     /* printed value = raw / scale; 0: none */
 	int64_t interval_ns; /* 0: no polling */
 	long times;	     /* polls; < 0 forever */
 	enum out_fmt fmt;
-	unsigned base; /* 1 with --one-based */
 };
 
-enum { OPT_ORDER = 256, OPT_SCALE, OPT_RETRIES, OPT_JSON, OPT_CSV, OPT_ONE_BASED };
+enum { OPT_SCALE = TOOL_OPT_OWN, OPT_JSON, OPT_CSV };
 
 static const struct option options[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -58,15 +51,15 @@ static const struct option options[] = {
 	{ "count", required_argument, NULL, 'c' },
 	{ "function", required_argument, NULL, 'f' },
 	{ "type", required_argument, NULL, 't' },
-	{ "order", required_argument, NULL, OPT_ORDER },
+	{ "order", required_argument, NULL, TOOL_OPT_ORDER },
 	{ "scale", required_argument, NULL, OPT_SCALE },
 	{ "timeout", required_argument, NULL, 'o' },
-	{ "retries", required_argument, NULL, OPT_RETRIES },
+	{ "retries", required_argument, NULL, TOOL_OPT_RETRIES },
 	{ "interval", required_argument, NULL, 'l' },
 	{ "times", required_argument, NULL, 'n' },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "csv", no_argument, NULL, OPT_CSV },
-	{ "one-based", no_argument, NULL, OPT_ONE_BASED },
+	{ "one-based", no_argument, NULL, TOOL_OPT_ONE_BASED },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -102,46 +95,31 @@ static void usage(FILE *f)
 
 static int bad_usage(const char *msg)
 {
-	fprintf(stderr, "flux " CMD ": %s (flux read --help)\n", msg);
+	tool_usage_error(CMD, msg);
 	return TOOL_EXIT_USAGE;
 }
 
 /* Returns 0 to go on, or an exit code (> 0), or -1 after --help. */
 static int parse(struct rd_opts *o, int argc, char **argv)
 {
-	unsigned long v, addr = 0;
-	bool has_addr = false, has_times = false;
+	unsigned long v;
+	bool has_times = false;
 	int c, r;
 
-	*o = (struct rd_opts){ .port = 502,
-			       .unit = 1,
-			       .fc = MB_FC_READ_HOLDING_REGISTERS,
-			       .count = 1,
-			       .order = MB_ORDER_ABCD,
-			       .timeout_ns = CLK_NS_PER_SEC,
-			       .times = 1 };
+	*o = (struct rd_opts){ .fc = MB_FC_READ_HOLDING_REGISTERS, .count = 1, .times = 1 };
+	tool_common_init(&o->co);
 	optind = 0;
 	opterr = 1;
 	while ((c = getopt_long(argc, argv, "hp:a:r:c:f:t:o:l:n:1", options, NULL)) != -1) {
+		r = tool_common_opt(CMD, &o->co, c, optarg);
+		if (r < 0)
+			return TOOL_EXIT_USAGE;
+		if (r > 0)
+			continue;
 		switch (c) {
 		case 'h':
 			usage(stdout);
 			return -1;
-		case 'p':
-			if (tool_parse_ulong(CMD, "-p", optarg, 1, 65535, &v))
-				return TOOL_EXIT_USAGE;
-			o->port = (uint16_t)v;
-			break;
-		case 'a':
-			if (tool_parse_ulong(CMD, "-a", optarg, 0, 255, &v))
-				return TOOL_EXIT_USAGE;
-			o->unit = (uint8_t)v;
-			break;
-		case 'r':
-			if (tool_parse_ulong(CMD, "-r", optarg, 0, 65536, &addr))
-				return TOOL_EXIT_USAGE;
-			has_addr = true;
-			break;
 		case 'c':
 			if (tool_parse_ulong(CMD, "-c", optarg, 1, MB_MAX_READ_BITS, &v))
 				return TOOL_EXIT_USAGE;
@@ -152,19 +130,6 @@ static int parse(struct rd_opts *o, int argc, char **argv)
 				return TOOL_EXIT_USAGE;
 			o->fc = (uint8_t)v;
 			break;
-		case 't':
-			r = tool_parse_type(optarg);
-			if (r < 0)
-				return bad_usage("-t: want u16, i16, u32, i32, f32 or hex");
-			o->type = (enum tool_type)r;
-			o->has_type = true;
-			break;
-		case OPT_ORDER:
-			r = mb_order_parse(optarg);
-			if (r < 0)
-				return bad_usage("--order: want abcd, cdab, badc or dcba");
-			o->order = (enum mb_order)r;
-			break;
 		case OPT_SCALE: {
 			char *end;
 
@@ -173,16 +138,6 @@ static int parse(struct rd_opts *o, int argc, char **argv)
 				return bad_usage("--scale: want a non-zero number");
 			break;
 		}
-		case 'o':
-			if (tool_parse_duration(CMD, "-o", optarg, CLK_NS_PER_SEC, 1000000,
-						3600 * CLK_NS_PER_SEC, &o->timeout_ns))
-				return TOOL_EXIT_USAGE;
-			break;
-		case OPT_RETRIES:
-			if (tool_parse_ulong(CMD, "--retries", optarg, 0, 100, &v))
-				return TOOL_EXIT_USAGE;
-			o->retries = (unsigned)v;
-			break;
 		case 'l':
 			if (tool_parse_duration(CMD, "-l", optarg, 1000000, 1000000,
 						24 * 3600 * CLK_NS_PER_SEC, &o->interval_ns))
@@ -206,35 +161,26 @@ static int parse(struct rd_opts *o, int argc, char **argv)
 		case OPT_CSV:
 			o->fmt = OUT_CSV;
 			break;
-		case OPT_ONE_BASED:
-			o->base = 1;
-			break;
 		default:
 			return bad_usage("unknown option");
 		}
 	}
-	if (!has_addr)
-		return bad_usage("-r ADDR is required");
+	if (tool_common_addr(CMD, &o->co, &o->addr))
+		return TOOL_EXIT_USAGE;
 	if (optind != argc - 1)
 		return bad_usage(optind >= argc ? "HOST is required" : "one HOST only");
 	o->host = argv[optind];
-	if (o->base && addr == 0)
-		return bad_usage("--one-based: references start at 1");
-	addr -= o->base;
-	if (addr > 0xFFFF)
-		return bad_usage("-r: PDU addresses are 0..65535 (use --one-based for 1..65536)");
-	o->addr = (uint16_t)addr;
-	if (o->fc <= MB_FC_READ_DISCRETE_INPUTS && o->has_type)
+	if (o->fc <= MB_FC_READ_DISCRETE_INPUTS && o->co.has_type)
 		return bad_usage("-t applies to registers (-f 3 or 4), not to coils or inputs");
 	if (o->fc <= MB_FC_READ_DISCRETE_INPUTS && o->scale != 0)
 		return bad_usage("--scale applies to registers (-f 3 or 4)");
-	if (o->type == TOOL_HEX && o->scale != 0)
+	if (o->co.type == TOOL_HEX && o->scale != 0)
 		return bad_usage("--scale does not apply to -t hex");
 	if (o->fc >= MB_FC_READ_HOLDING_REGISTERS &&
-	    o->count * tool_type_regs(o->type) > MB_MAX_READ_REGS)
+	    o->count * tool_type_regs(o->co.type) > MB_MAX_READ_REGS)
 		return bad_usage("-c: at most 125 registers per read (62 values of a 32-bit type)");
-	if (o->addr +
-		o->count * (o->fc >= MB_FC_READ_HOLDING_REGISTERS ? tool_type_regs(o->type) : 1) >
+	if (o->addr + o->count *
+			  (o->fc >= MB_FC_READ_HOLDING_REGISTERS ? tool_type_regs(o->co.type) : 1) >
 	    0x10000)
 		return bad_usage("-r/-c: the read would run past address 65535");
 	if (has_times && o->times != 1 && !o->interval_ns)
@@ -253,9 +199,9 @@ static void format_value(char *buf, size_t cap, const struct rd_opts *o, const s
 		snprintf(buf, cap, "%d", mb_get_bit(rsp->data, i));
 		return;
 	}
-	mb_regs_from_wire(regs, rsp->data + 2 * i * tool_type_regs(o->type),
-			  tool_type_regs(o->type));
-	switch (o->type) {
+	mb_regs_from_wire(regs, rsp->data + 2 * i * tool_type_regs(o->co.type),
+			  tool_type_regs(o->co.type));
+	switch (o->co.type) {
 	case TOOL_HEX:
 		snprintf(buf, cap, "0x%04X", regs[0]);
 		return;
@@ -263,13 +209,13 @@ static void format_value(char *buf, size_t cap, const struct rd_opts *o, const s
 		v = mb_get_i16(regs[0]);
 		break;
 	case TOOL_U32:
-		v = mb_get_u32(regs, o->order);
+		v = mb_get_u32(regs, o->co.order);
 		break;
 	case TOOL_I32:
-		v = mb_get_i32(regs, o->order);
+		v = mb_get_i32(regs, o->co.order);
 		break;
 	case TOOL_F32:
-		v = mb_get_f32(regs, o->order);
+		v = mb_get_f32(regs, o->co.order);
 		break;
 	case TOOL_U16:
 	default:
@@ -280,7 +226,7 @@ static void format_value(char *buf, size_t cap, const struct rd_opts *o, const s
 		v /= o->scale;
 	if (o->fmt == OUT_JSON && !isfinite(v))
 		snprintf(buf, cap, "null");
-	else if (o->type == TOOL_F32 || o->scale != 0)
+	else if (o->co.type == TOOL_F32 || o->scale != 0)
 		snprintf(buf, cap, "%.7g", v);
 	else
 		snprintf(buf, cap, "%.0f", v);
@@ -289,9 +235,9 @@ static void format_value(char *buf, size_t cap, const struct rd_opts *o, const s
 /* Reference of value i in the user's numbering. */
 static unsigned ref_of(const struct rd_opts *o, unsigned i)
 {
-	unsigned width = o->fc >= MB_FC_READ_HOLDING_REGISTERS ? tool_type_regs(o->type) : 1;
+	unsigned width = o->fc >= MB_FC_READ_HOLDING_REGISTERS ? tool_type_regs(o->co.type) : 1;
 
-	return o->addr + i * width + o->base;
+	return o->addr + i * width + o->co.base;
 }
 
 static void print_header(const struct rd_opts *o)
@@ -330,9 +276,9 @@ static void print_ok(const struct rd_opts *o, const struct tool_conn *c, const s
 		printf(
 		    "{\"time\":\"%s\",\"host\":\"%s\",\"unit\":%u,\"function\":%u,"
 		    "\"address\":%u,\"type\":\"%s\",\"order\":\"%s\",\"rtt_ms\":%.3f,\"values\":[",
-		    ts, c->name, o->unit, o->fc, o->addr,
-		    o->fc <= MB_FC_READ_DISCRETE_INPUTS ? "bit" : tool_type_name(o->type),
-		    mb_order_name(o->order), clk_ns_to_ms(c->rtt_ns));
+		    ts, c->name, o->co.unit, o->fc, o->addr,
+		    o->fc <= MB_FC_READ_DISCRETE_INPUTS ? "bit" : tool_type_name(o->co.type),
+		    mb_order_name(o->co.order), clk_ns_to_ms(c->rtt_ns));
 		for (unsigned i = 0; i < o->count; i++) {
 			format_value(val, sizeof(val), o, rsp, i);
 			printf(i ? ",%s" : "%s", val);
@@ -371,18 +317,18 @@ static void print_err(const struct rd_opts *o, const struct tool_conn *c, const 
 	char ts[40], what[256], tx[TOOL_HEX_MAX], rx[TOOL_HEX_MAX];
 
 	if (o->fmt == OUT_TEXT && !is_poll) {
-		tool_report(stderr, CMD, c, req, err, o->base);
+		tool_report(stderr, CMD, c, req, err, o->co.base);
 		return;
 	}
 	tool_timestamp(ts, sizeof(ts));
-	tool_describe(what, sizeof(what), c, req, err, o->base);
+	tool_describe(what, sizeof(what), c, req, err, o->co.base);
 	tool_hex(tx, sizeof(tx), c->tx, c->tx_len);
 	tool_hex(rx, sizeof(rx), c->rx, c->rx_len);
 	switch (o->fmt) {
 	case OUT_JSON:
 		printf("{\"time\":\"%s\",\"host\":\"%s\",\"unit\":%u,\"function\":%u,"
 		       "\"address\":%u,\"error\":",
-		       ts, c->name, o->unit, o->fc, o->addr);
+		       ts, c->name, o->co.unit, o->fc, o->addr);
 		json_str(what);
 		printf(",\"exit\":%d,\"sent\":\"%s\",\"recv\":\"%s\"}\n", tool_exit_code(err),
 		       c->tx_len ? tx : "", c->rx_len ? rx : "");
@@ -410,13 +356,14 @@ static void print_summary(const struct rd_opts *o, const struct tool_conn *c, lo
 		printf("{\"summary\":{\"host\":\"%s\",\"unit\":%u,\"polls\":%ld,\"errors\":%ld,"
 		       "\"missed_intervals\":%llu,\"rtt_ms\":{\"p50\":%.3f,\"p99\":%.3f,"
 		       "\"max\":%.3f}}}\n",
-		       c->name, o->unit, polls, errors, (unsigned long long)missed, p50, p99, max);
+		       c->name, o->co.unit, polls, errors, (unsigned long long)missed, p50, p99,
+		       max);
 		return;
 	}
 	fprintf(o->fmt == OUT_CSV ? stderr : stdout,
 		"--- %s unit %u: %ld polls, %ld errors, %llu missed intervals, rtt p50 %.3f ms "
 		"p99 %.3f ms max %.3f ms\n",
-		c->name, o->unit, polls, errors, (unsigned long long)missed, p50, p99, max);
+		c->name, o->co.unit, polls, errors, (unsigned long long)missed, p50, p99, max);
 }
 
 /* Sleep until deadline_ns (absolute, CLOCK_MONOTONIC) or a signal. */
@@ -430,7 +377,7 @@ static void sleep_until(int64_t deadline_ns)
 
 static int run(const struct rd_opts *o, struct tool_conn *c, struct hist *rtt)
 {
-	struct mb_req req = { .unit = o->unit, .fc = o->fc, .addr = o->addr };
+	struct mb_req req = { .unit = o->co.unit, .fc = o->fc, .addr = o->addr };
 	bool is_poll = o->interval_ns > 0 && o->times != 1;
 	int64_t start = clk_now_ns(), next = start;
 	long polls = 0, errors = 0;
@@ -438,12 +385,12 @@ static int run(const struct rd_opts *o, struct tool_conn *c, struct hist *rtt)
 	int ret = TOOL_EXIT_OK;
 
 	req.qty =
-	    (uint16_t)(o->fc >= MB_FC_READ_HOLDING_REGISTERS ? o->count * tool_type_regs(o->type)
+	    (uint16_t)(o->fc >= MB_FC_READ_HOLDING_REGISTERS ? o->count * tool_type_regs(o->co.type)
 							     : o->count);
 	print_header(o);
 	while (!rd_stop && (o->times < 0 || polls < o->times)) {
 		struct mb_rsp rsp;
-		int err = tool_xfer(c, &req, &rsp, o->retries);
+		int err = tool_xfer(c, &req, &rsp, o->co.retries);
 
 		if (err == -EINTR && rd_stop)
 			break;
@@ -485,7 +432,7 @@ int rd_main(int argc, char **argv)
 	ret = parse(&o, argc, argv);
 	if (ret)
 		return ret < 0 ? TOOL_EXIT_OK : ret;
-	if (tool_conn_init(&c, o.host, o.port, o.timeout_ns)) {
+	if (tool_conn_init(&c, o.host, o.co.port, o.co.timeout_ns)) {
 		fprintf(stderr, "flux " CMD ": HOST %s: want an IPv4 address\n", o.host);
 		return TOOL_EXIT_USAGE;
 	}

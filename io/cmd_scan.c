@@ -70,7 +70,7 @@ static void usage(FILE *f)
 
 static int bad_usage(const char *msg)
 {
-	fprintf(stderr, "flux " CMD ": %s (flux scan --help)\n", msg);
+	tool_usage_error(CMD, msg);
 	return TOOL_EXIT_USAGE;
 }
 

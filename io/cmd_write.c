@@ -18,7 +18,7 @@
 #define CMD	      "write"
 #define WR_MAX_VALUES MB_MAX_WRITE_BITS
 
-enum { OPT_ORDER = 256, OPT_FC, OPT_RETRIES, OPT_ONE_BASED };
+enum { OPT_FC = TOOL_OPT_OWN };
 
 static const struct option options[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -26,26 +26,19 @@ static const struct option options[] = {
 	{ "unit", required_argument, NULL, 'a' },
 	{ "address", required_argument, NULL, 'r' },
 	{ "type", required_argument, NULL, 't' },
-	{ "order", required_argument, NULL, OPT_ORDER },
+	{ "order", required_argument, NULL, TOOL_OPT_ORDER },
 	{ "fc", required_argument, NULL, OPT_FC },
 	{ "timeout", required_argument, NULL, 'o' },
-	{ "retries", required_argument, NULL, OPT_RETRIES },
-	{ "one-based", no_argument, NULL, OPT_ONE_BASED },
+	{ "retries", required_argument, NULL, TOOL_OPT_RETRIES },
+	{ "one-based", no_argument, NULL, TOOL_OPT_ONE_BASED },
 	{ NULL, 0, NULL, 0 },
 };
 
 struct wr_opts {
 	const char *host;
-	uint16_t port;
-	uint8_t unit;
-	uint8_t fc; /* 0: chosen from type and count */
+	struct tool_common co; /* -p -a -r -t --order -o --retries --one-based */
+	uint8_t fc;	       /* 0: chosen from type and count */
 	uint16_t addr;
-	enum tool_type type;
-	bool has_type;
-	enum mb_order order;
-	int64_t timeout_ns;
-	unsigned retries;
-	unsigned base;
 	char **values;
 	unsigned nvalues;
 };
@@ -77,80 +70,42 @@ static void usage(FILE *f)
 
 static int bad_usage(const char *msg)
 {
-	fprintf(stderr, "flux " CMD ": %s (flux write --help)\n", msg);
+	tool_usage_error(CMD, msg);
 	return TOOL_EXIT_USAGE;
 }
 
 static int parse(struct wr_opts *o, int argc, char **argv)
 {
-	unsigned long v, addr = 0;
-	bool has_addr = false;
+	unsigned long v;
 	int c, r;
 
-	*o = (struct wr_opts){
-		.port = 502, .unit = 1, .order = MB_ORDER_ABCD, .timeout_ns = CLK_NS_PER_SEC
-	};
+	*o = (struct wr_opts){ .fc = 0 };
+	tool_common_init(&o->co);
 	optind = 0;
 	opterr = 1;
 	/* "+": stop at HOST, so that negative VALUEs are not taken for options. */
 	while ((c = getopt_long(argc, argv, "+hp:a:r:t:o:", options, NULL)) != -1) {
+		r = tool_common_opt(CMD, &o->co, c, optarg);
+		if (r < 0)
+			return TOOL_EXIT_USAGE;
+		if (r > 0)
+			continue;
 		switch (c) {
 		case 'h':
 			usage(stdout);
 			return -1;
-		case 'p':
-			if (tool_parse_ulong(CMD, "-p", optarg, 1, 65535, &v))
-				return TOOL_EXIT_USAGE;
-			o->port = (uint16_t)v;
-			break;
-		case 'a':
-			if (tool_parse_ulong(CMD, "-a", optarg, 0, 255, &v))
-				return TOOL_EXIT_USAGE;
-			o->unit = (uint8_t)v;
-			break;
-		case 'r':
-			if (tool_parse_ulong(CMD, "-r", optarg, 0, 65536, &addr))
-				return TOOL_EXIT_USAGE;
-			has_addr = true;
-			break;
-		case 't':
-			r = tool_parse_type(optarg);
-			if (r < 0)
-				return bad_usage("-t: want u16, i16, u32, i32, f32 or hex");
-			o->type = (enum tool_type)r;
-			o->has_type = true;
-			break;
-		case OPT_ORDER:
-			r = mb_order_parse(optarg);
-			if (r < 0)
-				return bad_usage("--order: want abcd, cdab, badc or dcba");
-			o->order = (enum mb_order)r;
-			break;
 		case OPT_FC:
 			if (tool_parse_ulong(CMD, "--fc", optarg, 5, 16, &v) ||
 			    (v != 5 && v != 6 && v != 15 && v != 16))
 				return bad_usage("--fc: want 5, 6, 15 or 16");
 			o->fc = (uint8_t)v;
 			break;
-		case 'o':
-			if (tool_parse_duration(CMD, "-o", optarg, CLK_NS_PER_SEC, 1000000,
-						3600 * CLK_NS_PER_SEC, &o->timeout_ns))
-				return TOOL_EXIT_USAGE;
-			break;
-		case OPT_RETRIES:
-			if (tool_parse_ulong(CMD, "--retries", optarg, 0, 100, &v))
-				return TOOL_EXIT_USAGE;
-			o->retries = (unsigned)v;
-			break;
-		case OPT_ONE_BASED:
-			o->base = 1;
-			break;
 		default:
 			return bad_usage("unknown option");
 		}
 	}
-	if (!has_addr)
-		return bad_usage("-r ADDR is required");
+	if (tool_common_addr(CMD, &o->co, &o->addr))
+		return TOOL_EXIT_USAGE;
 	if (optind >= argc)
 		return bad_usage("HOST is required");
 	o->host = argv[optind++];
@@ -158,12 +113,6 @@ static int parse(struct wr_opts *o, int argc, char **argv)
 		return bad_usage("at least one VALUE is required");
 	o->values = argv + optind;
 	o->nvalues = (unsigned)(argc - optind);
-	if (o->base && addr == 0)
-		return bad_usage("--one-based: references start at 1");
-	addr -= o->base;
-	if (addr > 0xFFFF)
-		return bad_usage("-r: PDU addresses are 0..65535 (use --one-based for 1..65536)");
-	o->addr = (uint16_t)addr;
 	return 0;
 }
 
@@ -175,9 +124,9 @@ static int parse_value(const struct wr_opts *o, const char *s, uint16_t *regs)
 	double d = 0;
 
 	errno = 0;
-	if (o->type == TOOL_F32) {
+	if (o->co.type == TOOL_F32) {
 		d = strtod(s, &end);
-	} else if (o->type == TOOL_HEX) {
+	} else if (o->co.type == TOOL_HEX) {
 		v = strtoll(s, &end, 16);
 		if (s[0] == '-')
 			return -EINVAL;
@@ -186,9 +135,9 @@ static int parse_value(const struct wr_opts *o, const char *s, uint16_t *regs)
 	}
 	if (end == s || *end || errno)
 		return -EINVAL;
-	switch (o->type) {
+	switch (o->co.type) {
 	case TOOL_U16:
-		if (v < (o->has_type ? 0 : -32768) || v > 65535)
+		if (v < (o->co.has_type ? 0 : -32768) || v > 65535)
 			return -ERANGE;
 		regs[0] = (uint16_t)v;
 		return 1;
@@ -205,17 +154,17 @@ static int parse_value(const struct wr_opts *o, const char *s, uint16_t *regs)
 	case TOOL_U32:
 		if (v < 0 || v > 0xFFFFFFFFLL)
 			return -ERANGE;
-		mb_set_u32(regs, (uint32_t)v, o->order);
+		mb_set_u32(regs, (uint32_t)v, o->co.order);
 		return 2;
 	case TOOL_I32:
 		if (v < INT32_MIN || v > INT32_MAX)
 			return -ERANGE;
-		mb_set_i32(regs, (int32_t)v, o->order);
+		mb_set_i32(regs, (int32_t)v, o->co.order);
 		return 2;
 	case TOOL_F32:
 		if (!isfinite(d) || fabs(d) > 3.4028234663852886e38)
 			return -ERANGE;
-		mb_set_f32(regs, (float)d, o->order);
+		mb_set_f32(regs, (float)d, o->co.order);
 		return 2;
 	}
 	return -EINVAL;
@@ -241,7 +190,7 @@ static int build(struct wr_opts *o, struct mb_req *req, uint8_t *payload, uint16
 	if (o->nvalues > WR_MAX_VALUES)
 		return bad_usage("too many VALUEs");
 	if (is_coil) {
-		if (o->has_type)
+		if (o->co.has_type)
 			return bad_usage("-t applies to registers, not to coils (--fc 5|15)");
 		if (o->fc == MB_FC_WRITE_SINGLE_COIL && o->nvalues != 1)
 			return bad_usage("--fc 5 writes one coil: give one VALUE (or --fc 15)");
@@ -264,14 +213,14 @@ static int build(struct wr_opts *o, struct mb_req *req, uint8_t *payload, uint16
 		for (unsigned i = 0; i < o->nvalues; i++) {
 			int k;
 
-			if (n + tool_type_regs(o->type) > MB_MAX_WRITE_REGS)
+			if (n + tool_type_regs(o->co.type) > MB_MAX_WRITE_REGS)
 				return bad_usage("at most 123 registers per write");
 			k = parse_value(o, o->values[i], regs + n);
 			if (k < 0) {
 				snprintf(msg, sizeof(msg), "VALUE '%s': %s %s", o->values[i],
 					 k == -ERANGE ? "out of range for" : "not a number of type",
-					 o->has_type ? tool_type_name(o->type)
-						     : "u16 (or negative i16)");
+					 o->co.has_type ? tool_type_name(o->co.type)
+							: "u16 (or negative i16)");
 				return bad_usage(msg);
 			}
 			n += (unsigned)k;
@@ -286,7 +235,8 @@ static int build(struct wr_opts *o, struct mb_req *req, uint8_t *payload, uint16
 	}
 	if ((uint32_t)o->addr + n > 0x10000)
 		return bad_usage("-r: the write would run past address 65535");
-	*req = (struct mb_req){ .unit = o->unit, .fc = o->fc, .addr = o->addr, .qty = (uint16_t)n };
+	*req =
+	    (struct mb_req){ .unit = o->co.unit, .fc = o->fc, .addr = o->addr, .qty = (uint16_t)n };
 	if (o->fc == MB_FC_WRITE_SINGLE_COIL)
 		req->value = regs[0] ? MB_COIL_ON : MB_COIL_OFF;
 	else if (o->fc == MB_FC_WRITE_SINGLE_REGISTER)
@@ -316,20 +266,21 @@ int wr_main(int argc, char **argv)
 	ret = build(&o, &req, payload, regs, &n);
 	if (ret)
 		return ret;
-	if (tool_conn_init(&c, o.host, o.port, o.timeout_ns)) {
+	if (tool_conn_init(&c, o.host, o.co.port, o.co.timeout_ns)) {
 		fprintf(stderr, "flux " CMD ": HOST %s: want an IPv4 address\n", o.host);
 		return TOOL_EXIT_USAGE;
 	}
-	err = tool_xfer(&c, &req, &rsp, o.retries);
+	err = tool_xfer(&c, &req, &rsp, o.co.retries);
 	if (err) {
-		ret = tool_report(stderr, CMD, &c, &req, err, o.base);
+		ret = tool_report(stderr, CMD, &c, &req, err, o.co.base);
 		goto out_conn;
 	}
-	printf("flux " CMD ": %s unit %u: wrote %u %s at %u (function 0x%02X):", c.name, o.unit, n,
+	printf("flux " CMD ": %s unit %u: wrote %u %s at %u (function 0x%02X):", c.name, o.co.unit,
+	       n,
 	       o.fc == MB_FC_WRITE_SINGLE_COIL || o.fc == MB_FC_WRITE_MULTIPLE_COILS
 		   ? (n == 1 ? "coil" : "coils")
 		   : (n == 1 ? "register" : "registers"),
-	       o.addr + o.base, o.fc);
+	       o.addr + o.co.base, o.fc);
 	for (unsigned i = 0; i < o.nvalues && i < 16; i++)
 		printf(" %s", o.values[i]);
 	printf("%s; echo verified (%.3f ms)\n", o.nvalues > 16 ? " ..." : "",

@@ -40,6 +40,84 @@ int tool_parse_ulong(const char *cmd, const char *opt, const char *arg, unsigned
 	return 0;
 }
 
+void tool_common_init(struct tool_common *co)
+{
+	*co = (struct tool_common){
+		.port = 502, .unit = 1, .order = MB_ORDER_ABCD, .timeout_ns = CLK_NS_PER_SEC
+	};
+}
+
+int tool_usage_error(const char *cmd, const char *msg)
+{
+	fprintf(stderr, "flux %s: %s (flux %s --help)\n", cmd, msg, cmd);
+	return -EINVAL;
+}
+
+int tool_common_opt(const char *cmd, struct tool_common *co, int c, const char *arg)
+{
+	unsigned long v;
+	int r;
+
+	switch (c) {
+	case 'p':
+		if (tool_parse_ulong(cmd, "-p", arg, 1, 65535, &v))
+			return -EINVAL;
+		co->port = (uint16_t)v;
+		return 1;
+	case 'a':
+		if (tool_parse_ulong(cmd, "-a", arg, 0, 255, &v))
+			return -EINVAL;
+		co->unit = (uint8_t)v;
+		return 1;
+	case 'r':
+		if (tool_parse_ulong(cmd, "-r", arg, 0, 65536, &co->ref))
+			return -EINVAL;
+		co->has_ref = true;
+		return 1;
+	case 't':
+		r = tool_parse_type(arg);
+		if (r < 0)
+			return tool_usage_error(cmd, "-t: want u16, i16, u32, i32, f32 or hex");
+		co->type = (enum tool_type)r;
+		co->has_type = true;
+		return 1;
+	case TOOL_OPT_ORDER:
+		r = mb_order_parse(arg);
+		if (r < 0)
+			return tool_usage_error(cmd, "--order: want abcd, cdab, badc or dcba");
+		co->order = (enum mb_order)r;
+		return 1;
+	case 'o':
+		if (tool_parse_duration(cmd, "-o", arg, CLK_NS_PER_SEC, 1000000,
+					3600 * CLK_NS_PER_SEC, &co->timeout_ns))
+			return -EINVAL;
+		return 1;
+	case TOOL_OPT_RETRIES:
+		if (tool_parse_ulong(cmd, "--retries", arg, 0, 100, &v))
+			return -EINVAL;
+		co->retries = (unsigned)v;
+		return 1;
+	case TOOL_OPT_ONE_BASED:
+		co->base = 1;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int tool_common_addr(const char *cmd, const struct tool_common *co, uint16_t *addr)
+{
+	if (!co->has_ref)
+		return tool_usage_error(cmd, "-r ADDR is required");
+	if (co->base && co->ref == 0)
+		return tool_usage_error(cmd, "--one-based: references start at 1");
+	if (co->ref - co->base > 0xFFFF)
+		return tool_usage_error(
+		    cmd, "-r: PDU addresses are 0..65535 (use --one-based for 1..65536)");
+	*addr = (uint16_t)(co->ref - co->base);
+	return 0;
+}
+
 int tool_parse_duration(const char *cmd, const char *opt, const char *arg, int64_t bare_unit_ns,
 			int64_t lo_ns, int64_t hi_ns, int64_t *out_ns)
 {

@@ -38,6 +38,37 @@ int tool_parse_duration(const char *cmd, const char *opt, const char *arg, int64
 int tool_parse_type(const char *s);
 const char *tool_type_name(enum tool_type t);
 
+/* Long options every Modbus tool shares; a tool numbers its own from TOOL_OPT_OWN. */
+enum { TOOL_OPT_ORDER = 256, TOOL_OPT_RETRIES, TOOL_OPT_ONE_BASED, TOOL_OPT_OWN };
+
+/* What -p -a -r -t --order -o --retries --one-based say, the same for read and write. */
+struct tool_common {
+	uint16_t port;
+	uint8_t unit;
+	unsigned long ref; /* -r as given: a PDU address, or 1-based with --one-based */
+	bool has_ref;
+	enum tool_type type;
+	bool has_type;
+	enum mb_order order;
+	int64_t timeout_ns;
+	unsigned retries;
+	unsigned base; /* 1 with --one-based */
+};
+
+/* The defaults: port 502, unit 1, ABCD, 1 s, no retries, PDU addresses. */
+void tool_common_init(struct tool_common *co);
+
+/* "flux CMD: msg (flux CMD --help)" on stderr. Returns -EINVAL. */
+int tool_usage_error(const char *cmd, const char *msg);
+
+/* Parse getopt's option c if it is a shared one: 1 parsed, 0 not a shared option, -EINVAL
+ * after printing why. */
+int tool_common_opt(const char *cmd, struct tool_common *co, int c, const char *arg);
+
+/* After the options: -r given, and the PDU address it means with --one-based. Returns 0, or
+ * -EINVAL after printing why. */
+int tool_common_addr(const char *cmd, const struct tool_common *co, uint16_t *addr);
+
 /* Registers one value of type t takes (1 or 2). */
 static inline unsigned tool_type_regs(enum tool_type t)
 {
