@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "tests/devices/helpers.h"
+#include "tests/support/json_check.h"
 
 #define SLOW_MS	       20000 /* bound on what compiles or loads BPF (bpftrace, fluxtrace) */
 #define FLUXD_DURATION "4"   /* seconds fluxd runs in the counted test */
@@ -40,103 +41,6 @@ static const char *const latencies[] = { "soe_read",	"setpoint_write", "cycle_ji
 					 "cqe_to_parse" };
 static const char *const scripts[] = { "bpf/soe_latency.bt", "bpf/setpoint_latency.bt",
 				       "bpf/cycle_jitter.bt", "bpf/rtt.bt", "bpf/rt_wakeup.bt" };
-
-/* ---- a minimal JSON syntax check (RFC 8259 grammar, no semantics) ------------------- */
-
-static const char *json_value(const char *p, int depth);
-
-static const char *json_ws(const char *p)
-{
-	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-		p++;
-	return p;
-}
-
-static const char *json_string(const char *p)
-{
-	if (*p++ != '"')
-		return NULL;
-	for (; *p && *p != '"'; p++) {
-		if ((unsigned char)*p < 0x20)
-			return NULL;
-		if (*p == '\\') {
-			p++;
-			if (*p == 'u') {
-				for (int i = 1; i <= 4; i++)
-					if (!strchr("0123456789abcdefABCDEF", p[i]) || !p[i])
-						return NULL;
-				p += 4;
-			} else if (!*p || !strchr("\"\\/bfnrt", *p)) {
-				return NULL;
-			}
-		}
-	}
-	return *p == '"' ? p + 1 : NULL;
-}
-
-static const char *json_number(const char *p)
-{
-	const char *s = p;
-
-	if (*p == '-')
-		p++;
-	if (*p < '0' || *p > '9')
-		return NULL;
-	while ((*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' || *p == 'E' || *p == '+' ||
-	       *p == '-')
-		p++;
-	return p > s ? p : NULL;
-}
-
-static const char *json_value(const char *p, int depth)
-{
-	if (depth > 32)
-		return NULL;
-	p = json_ws(p);
-	if (*p == '{' || *p == '[') {
-		char close = *p == '{' ? '}' : ']';
-		bool is_obj = *p == '{';
-
-		p = json_ws(p + 1);
-		if (*p == close)
-			return p + 1;
-		for (int i = 0; i < 100000; i++) {
-			if (is_obj) {
-				p = json_string(json_ws(p));
-				if (!p)
-					return NULL;
-				p = json_ws(p);
-				if (*p++ != ':')
-					return NULL;
-			}
-			p = json_value(p, depth + 1);
-			if (!p)
-				return NULL;
-			p = json_ws(p);
-			if (*p == close)
-				return p + 1;
-			if (*p++ != ',')
-				return NULL;
-		}
-		return NULL;
-	}
-	if (*p == '"')
-		return json_string(p);
-	if (!strncmp(p, "true", 4))
-		return p + 4;
-	if (!strncmp(p, "false", 5))
-		return p + 5;
-	if (!strncmp(p, "null", 4))
-		return p + 4;
-	return json_number(p);
-}
-
-static bool is_json(const char *text)
-{
-	const char *end = json_value(text, 0);
-
-	return end && *json_ws(end) == '\0';
-}
 
 /* The number after "key": at or after from, or -1. */
 static long long json_num_after(const char *from, const char *key)
@@ -272,7 +176,7 @@ static void test_histograms_fill_and_counts_match_fluxd(void **state)
 	assert_int_equal(th_wait_exit(&t, SLOW_MS), 0); /* allocs=0 and the loose ones hold */
 
 	assert_true(line_starting(t.out, "{\"tool\":\"fluxtrace\"", json, sizeof(json)));
-	if (!is_json(json))
+	if (!tjson_is_valid(json))
 		fail_msg("not valid JSON: %s", json);
 	for (size_t i = 0; i < sizeof(latencies) / sizeof(latencies[0]); i++) {
 		n = latency_count(json, latencies[i]);

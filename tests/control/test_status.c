@@ -33,6 +33,7 @@
 #include "control/status.h"
 #include "devices/powerpack.h"
 #include "rt/clock.h"
+#include "tests/support/json_check.h"
 
 #define MS CLK_NS_PER_MS
 
@@ -40,120 +41,6 @@ static char dir[] = "/tmp/flux-test-status-XXXXXX";
 static struct cfg cfg;
 static struct ctl_snapshot snap;
 static char buf[ST_RSP_MAX];
-
-/* ---- a JSON syntax checker (RFC 8259 grammar, no semantic checks) ----------------------- */
-
-static const char *json_value(const char *p);
-
-static const char *json_ws(const char *p)
-{
-	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-		p++;
-	return p;
-}
-
-static const char *json_string(const char *p)
-{
-	if (*p++ != '"')
-		return NULL;
-	for (; *p != '"'; p++) {
-		if ((unsigned char)*p < 0x20)
-			return NULL;
-		if (*p != '\\')
-			continue;
-		p++;
-		if (*p == 'u') {
-			for (int i = 1; i <= 4; i++)
-				if (!strchr("0123456789abcdefABCDEF", p[i]) || !p[i])
-					return NULL;
-			p += 4;
-		} else if (!*p || !strchr("\"\\/bfnrt", *p)) {
-			return NULL;
-		}
-	}
-	return p + 1;
-}
-
-static const char *json_number(const char *p)
-{
-	const char *start;
-
-	if (*p == '-')
-		p++;
-	if (*p == '0')
-		p++;
-	else if (*p >= '1' && *p <= '9')
-		while (*p >= '0' && *p <= '9')
-			p++;
-	else
-		return NULL;
-	if (*p == '.') {
-		start = ++p;
-		while (*p >= '0' && *p <= '9')
-			p++;
-		if (p == start)
-			return NULL;
-	}
-	if (*p == 'e' || *p == 'E') {
-		p++;
-		if (*p == '+' || *p == '-')
-			p++;
-		start = p;
-		while (*p >= '0' && *p <= '9')
-			p++;
-		if (p == start)
-			return NULL;
-	}
-	return p;
-}
-
-static const char *json_seq(const char *p, char close, bool is_object)
-{
-	p = json_ws(p + 1);
-	if (*p == close)
-		return p + 1;
-	for (;;) {
-		if (is_object) {
-			p = json_string(json_ws(p));
-			if (!p)
-				return NULL;
-			p = json_ws(p);
-			if (*p++ != ':')
-				return NULL;
-		}
-		p = json_value(p);
-		if (!p)
-			return NULL;
-		p = json_ws(p);
-		if (*p == close)
-			return p + 1;
-		if (*p++ != ',')
-			return NULL;
-	}
-}
-
-static const char *json_value(const char *p)
-{
-	p = json_ws(p);
-	if (*p == '{')
-		return json_seq(p, '}', true);
-	if (*p == '[')
-		return json_seq(p, ']', false);
-	if (*p == '"')
-		return json_string(p);
-	if (strncmp(p, "true", 4) == 0 || strncmp(p, "null", 4) == 0)
-		return p + 4;
-	if (strncmp(p, "false", 5) == 0)
-		return p + 5;
-	return json_number(p);
-}
-
-static bool is_json(const char *text)
-{
-	const char *end = json_value(text);
-
-	return end && *json_ws(end) == '\0';
-}
 
 /* ---- a site ------------------------------------------------------------------------------ */
 
@@ -303,7 +190,7 @@ static void test_json_is_valid_and_carries_the_fields(void **state)
 	make_example();
 	assert_true(st_format_json(&cfg, &snap, 5 * CLK_NS_PER_SEC + 20 * MS, buf, sizeof(buf)) >
 		    0);
-	if (!is_json(buf))
+	if (!tjson_is_valid(buf))
 		fail_msg("not JSON: %s", buf);
 	assert_int_equal(buf[strlen(buf) - 1], '\n');
 	assert_has(buf, "\"cycles\":1000,\"overruns\":2,\"age_ms\":20.000,\"site_kw\":50.000");
@@ -334,7 +221,7 @@ static void test_json_escapes_ids_and_spells_nan_as_null(void **state)
 	snap.bess[1].soe_pct = NAN;
 	snap.meters[0].power_kw = INFINITY;
 	assert_true(st_format_json(&cfg, &snap, 0, buf, sizeof(buf)) > 0);
-	if (!is_json(buf))
+	if (!tjson_is_valid(buf))
 		fail_msg("not JSON: %s", buf);
 	assert_has(buf, "\"id\":\"a\\\"b\\\\c\\u000ad\\u0001\"");
 	assert_has(buf, "\"soe_pct\":null");
@@ -390,7 +277,7 @@ static void assert_widest_site_fits(unsigned nbess, unsigned nmeters)
 		       nbess, nmeters, fills[f][0], text, json, size);
 		assert_true(text > 0);
 		assert_true(json > 0);
-		if (!is_json(buf))
+		if (!tjson_is_valid(buf))
 			fail_msg("not JSON (fill %zu)", f);
 	}
 }
@@ -508,7 +395,7 @@ static void test_server_answers_text_and_json(void **state)
 	client_send(fd, "status json\r\n", 13);
 	assert_int_equal(st_server_poll(&s, 0), 1);
 	client_read(fd, buf, sizeof(buf));
-	assert_true(is_json(buf));
+	assert_true(tjson_is_valid(buf));
 	close(fd);
 	assert_int_equal(s.answered, 2);
 	assert_int_equal(s.dropped, 0);
@@ -888,7 +775,7 @@ static void test_cli_prints_the_answer(void **state)
 	assert_int_equal(run_cli(&cap, text), 0);
 	assert_has(cap.text, "bess  bess-2   FAULT");
 	assert_int_equal(run_cli(&cap, json), 0);
-	if (!is_json(cap.text))
+	if (!tjson_is_valid(cap.text))
 		fail_msg("not JSON: %s", cap.text);
 	atomic_store(&t.stop, true);
 	pthread_join(t.thread, NULL);
