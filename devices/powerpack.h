@@ -14,6 +14,9 @@
 #define PP_REG_STATUS		2000 /* RO u16, enum pp_status */
 #define PP_REG_TARGET_POWER	2008 /* RW i16 kW, + discharge / - charge */
 #define PP_REG_COMMAND_SOURCE	2010 /* RW u16, control mode id */
+/* RW u16: the simulator's watchdog register (not in the seed): a counter the controller writes
+ * every cycle. */
+#define PP_REG_HEARTBEAT	2012
 #define PP_REG_SOE		2026 /* RO u16, percent x soe_scale */
 #define PP_REG_AVAILABLE_BLOCKS 2028 /* RO u16, inverter blocks available */
 #define PP_MAP_FIRST		2000 /* the map the device answers: 2000..2028 */
