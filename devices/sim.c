@@ -158,6 +158,23 @@ static void wake(struct sim *sim)
 	(void)r; /* EAGAIN: the counter is already non-zero, the loop wakes anyway */
 }
 
+void sim_drop_conns(struct sim *sim, int lst)
+{
+	for (unsigned i = 0; i < SIM_MAX_CONNS; i++) {
+		struct sim_conn *c = &sim->conn[i];
+
+		if (c->fd < 0 || c->lst != lst || c->is_dropped)
+			continue;
+		/* Not close(): the loop may be in poll() on this fd, and its number must not be
+		 * reused before the loop has rebuilt its poll set. shutdown() sends the FIN now. */
+		shutdown(c->fd, SHUT_RDWR);
+		c->is_dropped = true;
+		c->q_len = 0;
+		c->in_off = c->in_len = 0;
+	}
+	wake(sim);
+}
+
 void sim_stop(struct sim *sim)
 {
 	atomic_store_explicit(&sim->stop, true, memory_order_relaxed);
@@ -270,9 +287,15 @@ static struct sim_dev *find_dev(struct sim *sim, int lst, uint8_t unit)
 	return NULL;
 }
 
-/* Close listeners whose devices refuse connections (and their connections); reopen the rest. */
+/*
+ * Close the connections sim_drop_conns() shut down, and listeners whose devices refuse
+ * connections (and their connections); reopen the rest.
+ */
 static void sync_listeners(struct sim *sim)
 {
+	for (unsigned c = 0; c < SIM_MAX_CONNS; c++)
+		if (sim->conn[c].fd >= 0 && sim->conn[c].is_dropped)
+			close_conn(&sim->conn[c]);
 	for (unsigned i = 0; i < sim->n_lst; i++) {
 		struct sim_lst *l = &sim->lst[i];
 		bool is_refusing = false;
@@ -318,6 +341,7 @@ static void accept_conns(struct sim *sim, int lst)
 		mb_split_reset(&c->split);
 		c->in_off = c->in_len = 0;
 		c->q_head = c->q_len = 0;
+		c->is_dropped = false;
 	}
 }
 
@@ -392,7 +416,7 @@ static int handle_frame(struct sim *sim, struct sim_conn *c, const uint8_t *fram
 /* Split and answer buffered input while there is room for responses. */
 static void process_input(struct sim *sim, struct sim_conn *c, int64_t now)
 {
-	while (c->fd >= 0 && c->in_off < c->in_len && c->q_len < SIM_OUT_Q) {
+	while (c->fd >= 0 && !c->is_dropped && c->in_off < c->in_len && c->q_len < SIM_OUT_Q) {
 		const uint8_t *frame;
 		size_t used;
 		int r =
@@ -408,8 +432,8 @@ static void read_conn(struct sim *sim, struct sim_conn *c, int64_t now)
 {
 	ssize_t n;
 
-	if (c->in_off < c->in_len)
-		return; /* input left over: processed when responses drain */
+	if (c->is_dropped || c->in_off < c->in_len)
+		return; /* dropped, or input left over: processed when responses drain */
 	n = recv(c->fd, c->in, sizeof(c->in), MSG_DONTWAIT);
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 		close_conn(c);
@@ -425,7 +449,7 @@ static void read_conn(struct sim *sim, struct sim_conn *c, int64_t now)
 /* Send what is due. */
 static void flush_conn(struct sim_conn *c, int64_t now)
 {
-	while (c->fd >= 0 && c->q_len) {
+	while (c->fd >= 0 && !c->is_dropped && c->q_len) {
 		struct sim_out *o = &c->q[c->q_head];
 		size_t chunk = o->is_drip ? 1u : (size_t)(o->len - o->off);
 		ssize_t r;

@@ -11,6 +11,7 @@
 #ifndef FLUX_DEVICES_SIM_H
 #define FLUX_DEVICES_SIM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "devices/powerpack.h"
@@ -30,14 +31,28 @@ struct sim_endpoint {
 	uint8_t unit;
 };
 
-/* PowerPack model parameters. */
+/*
+ * PowerPack model parameters. Times in ms are real time (time_scale speeds up the physics only).
+ *
+ * The heartbeat watchdog (the only protection against a dead host, as a real BESS controller's
+ * communication watchdog): armed at device start and at a restart, refreshed by every write to
+ * PP_REG_HEARTBEAT (any value, any master). When heartbeat_timeout_ms passes without one, the
+ * BESS drops to 0 kW by itself: 2008 := 0, pending and applied setpoints dropped, one trip
+ * counted. It stays at 0 until a new setpoint is written (accepted as usual); a setpoint
+ * accepted while the watchdog is tripped arms it again from that write, so that without a
+ * heartbeat no setpoint is delivered for longer than the timeout.
+ */
 struct sim_pp_params {
 	struct pp_params pp;  /* rated power, capacity, block size, status/command ids, soe_scale */
 	double soe_pct;	      /* initial SOE, 0..100 */
 	unsigned blocks;      /* available at start; 0: pp_default_blocks() */
 	unsigned response_ms; /* a setpoint takes effect this long after its write, < 1000 */
-	unsigned startup_ms;  /* OFFLINE -> READY this long after the device is added */
+	unsigned startup_ms;  /* OFFLINE -> READY this long after the add or a restart */
 	double time_scale;    /* simulated seconds per real second, > 0 (1: real time) */
+	/* 0: no watchdog. Else: no write to PP_REG_HEARTBEAT for this long -> the BESS drops to
+	 * 0 kW by itself */
+	unsigned heartbeat_timeout_ms;
+	uint16_t command_source_default; /* 2010 at power-up and after a restart (default 0) */
 };
 
 #define SIM_PP_DEFAULTS                                                                            \
@@ -110,6 +125,10 @@ struct sim_pp_state {
 	double delivered_kw; /* power actually delivered: applied, capped, 0 unless READY+ours */
 	double soe_kwh;
 	double soe_pct;
+	uint16_t heartbeat;	   /* PP_REG_HEARTBEAT: the last value written (0 at power-up) */
+	unsigned heartbeat_trips;  /* times the watchdog lapsed (counted even with 0 kW to drop) */
+	bool is_heartbeat_expired; /* lapsed, and no heartbeat written since */
+	uint64_t target_writes;	   /* accepted writes to 2008, from any master */
 };
 
 /* What a meter simulator measures now (sim_acu_get()). */
@@ -163,6 +182,24 @@ int sim_set_fault(struct sim *sim, int dev, const struct sim_fault *fault);
  */
 int sim_pp_set_status(struct sim *sim, int dev, uint16_t status);
 int sim_pp_set_blocks(struct sim *sim, int dev, unsigned blocks);
+
+/*
+ * A reboot of the powerpack's controller: status OFFLINE, then READY again after startup_ms;
+ * 2010 := command_source_default, 2008 := 0, pending and applied setpoints cleared, 2012 := 0,
+ * the heartbeat watchdog re-armed, and every TCP connection open to the device's port closed
+ * (those of other units on that port too: the clients of a rebooting box drop). SOE, blocks and
+ * the counters of sim_pp_state stay. Returns 0 or -ENOENT (no such powerpack).
+ */
+int sim_pp_restart(struct sim *sim, int dev);
+
+/*
+ * A write from another Modbus master (an operator's laptop, a SCADA) on a connection of its own:
+ * the same checks and effects as an FC06 from the wire, faults aside (2010 takes any value;
+ * 2008 is refused with 0x03 unless 2010 holds the controller's id or beyond rated power; 2012 is
+ * a heartbeat; read-only or unmapped registers get 0x02). Returns 0, the positive Modbus
+ * exception code the write got, or -ENOENT (no such powerpack).
+ */
+int sim_pp_write(struct sim *sim, int dev, uint16_t addr, uint16_t value);
 
 /* Read a model's current state. Return 0 or -ENOENT. */
 int sim_pp_get(struct sim *sim, int dev, struct sim_pp_state *st);

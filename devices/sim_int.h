@@ -28,7 +28,14 @@ struct sim_pp {
 	uint16_t command_source;
 	uint16_t blocks;
 	int16_t target_kw;
-	bool is_started; /* OFFLINE -> READY done */
+	uint16_t heartbeat; /* PP_REG_HEARTBEAT as last written */
+	bool is_started;    /* OFFLINE -> READY done */
+	int64_t ready_ns;   /* when OFFLINE -> READY is due: start or restart + startup_ms */
+	bool is_wd_armed;   /* the heartbeat watchdog runs (prm.heartbeat_timeout_ms > 0) */
+	bool is_hb_expired; /* it lapsed, and no heartbeat was written since */
+	int64_t wd_due_ns;  /* when it lapses unless refreshed first */
+	unsigned hb_trips;
+	uint64_t target_writes;
 	double applied_kw;
 	double delivered_kw;
 	double soe_kwh;
@@ -85,6 +92,7 @@ struct sim_conn {
 	uint16_t in_off, in_len;
 	struct sim_out q[SIM_OUT_Q];
 	unsigned q_head, q_len;
+	bool is_dropped; /* shut down by sim_drop_conns(): the loop closes it, answers nothing */
 };
 
 struct sim {
@@ -116,6 +124,13 @@ double sim_bess_kw(const struct sim *sim);
 
 /* Advance every model to now_ns: batteries first, then the meters that see them. */
 void sim_step_all(struct sim *sim, int64_t now_ns);
+
+/*
+ * Drop every connection accepted on listener lst, from any thread, lock held: each is shut down at
+ * once (the peer sees the close now), answers nothing more, and the loop closes its fd at its next
+ * turn (never under a poll() in progress). Wakes the loop.
+ */
+void sim_drop_conns(struct sim *sim, int lst);
 
 /* Model setup, called by sim_add_*() with the lock held. Return 0 or -errno. */
 int sim_pp_init(struct sim_dev *d, const struct sim_pp_params *prm);

@@ -5,6 +5,8 @@
  * applied; what is delivered is the applied setpoint capped by rated power and available
  * blocks, and zero unless the status is READY and the command source is the controller's.
  * Target power writes are refused with exception 0x03 until the command source is claimed.
+ * Time advances by events (startup, each setpoint's due time, the heartbeat watchdog's lapse),
+ * each at its own instant, so the result does not depend on how often the model is stepped.
  */
 #include <errno.h>
 #include <math.h>
@@ -39,32 +41,87 @@ static void integrate(struct sim_pp *pp, int64_t from_ns, int64_t to_ns)
 	pp->delivered_kw = delivered_kw(pp);
 }
 
+static int64_t ms_ns(unsigned ms)
+{
+	return (int64_t)ms * 1000000;
+}
+
+/* (Re)start the heartbeat watchdog's timeout at now_ns; nothing when it has none. */
+static void arm_watchdog(struct sim_pp *pp, int64_t now_ns)
+{
+	pp->is_wd_armed = pp->prm.heartbeat_timeout_ms > 0;
+	pp->wd_due_ns = now_ns + ms_ns(pp->prm.heartbeat_timeout_ms);
+}
+
+/* Setpoints: none written, none waiting, none in effect. */
+static void clear_setpoints(struct sim_pp *pp)
+{
+	pp->target_kw = 0;
+	pp->p_head = pp->p_len = 0;
+	pp->applied_kw = 0;
+}
+
+enum pp_event { EV_NONE, EV_READY, EV_APPLY, EV_LAPSE };
+
+/* The first event due at or before now_ns, its time in *at_ns. Ties: in enum order. */
+static enum pp_event next_event(const struct sim_pp *pp, int64_t now_ns, int64_t *at_ns)
+{
+	enum pp_event ev = EV_NONE;
+
+	*at_ns = now_ns;
+	if (!pp->is_started && pp->ready_ns <= *at_ns) {
+		ev = EV_READY;
+		*at_ns = pp->ready_ns;
+	}
+	if (pp->p_len && pp->pending[pp->p_head].due_ns <= *at_ns &&
+	    (ev == EV_NONE || pp->pending[pp->p_head].due_ns < *at_ns)) {
+		ev = EV_APPLY;
+		*at_ns = pp->pending[pp->p_head].due_ns;
+	}
+	if (pp->is_wd_armed && pp->wd_due_ns <= *at_ns &&
+	    (ev == EV_NONE || pp->wd_due_ns < *at_ns)) {
+		ev = EV_LAPSE;
+		*at_ns = pp->wd_due_ns;
+	}
+	return ev;
+}
+
 static void pp_step(struct sim *sim, struct sim_dev *d, int64_t now_ns)
 {
 	struct sim_pp *pp = &d->pp;
-	int64_t t = d->last_ns;
+	int64_t t = d->last_ns, at;
+	enum pp_event ev;
 
 	(void)sim;
 	if (now_ns <= t)
 		return;
-	if (!pp->is_started && now_ns >= d->start_ns + (int64_t)pp->prm.startup_ms * 1000000) {
-		integrate(pp, t, d->start_ns + (int64_t)pp->prm.startup_ms * 1000000);
-		t = d->start_ns + (int64_t)pp->prm.startup_ms * 1000000;
-		pp->is_started = true;
-		if (pp->status == PP_STATUS_OFFLINE)
-			pp->status = pp->prm.pp.status_ready;
-	}
-	/* Piecewise: each pending setpoint takes effect at its own due time. */
-	while (pp->p_len && pp->pending[pp->p_head].due_ns <= now_ns) {
-		int64_t due = pp->pending[pp->p_head].due_ns;
-
-		if (due > t) {
-			integrate(pp, t, due);
-			t = due;
+	/* Piecewise: integrate up to each event, then let it change the model. */
+	while ((ev = next_event(pp, now_ns, &at)) != EV_NONE) {
+		if (at > t) {
+			integrate(pp, t, at);
+			t = at;
 		}
-		pp->applied_kw = pp->pending[pp->p_head].kw;
-		pp->p_head = (pp->p_head + 1) % SIM_PP_PENDING;
-		pp->p_len--;
+		switch (ev) {
+		case EV_READY:
+			pp->is_started = true;
+			if (pp->status == PP_STATUS_OFFLINE)
+				pp->status = pp->prm.pp.status_ready;
+			break;
+		case EV_APPLY:
+			pp->applied_kw = pp->pending[pp->p_head].kw;
+			pp->p_head = (pp->p_head + 1) % SIM_PP_PENDING;
+			pp->p_len--;
+			break;
+		case EV_LAPSE:
+			/* No heartbeat for the timeout: the BESS stops by itself. */
+			clear_setpoints(pp);
+			pp->hb_trips++;
+			pp->is_hb_expired = true;
+			pp->is_wd_armed = false; /* until a heartbeat or a setpoint */
+			break;
+		case EV_NONE:
+			break;
+		}
 	}
 	integrate(pp, t, now_ns);
 	d->last_ns = now_ns;
@@ -86,6 +143,8 @@ static uint16_t read_reg(const struct sim_pp *pp, unsigned addr)
 		return mb_from_i16(pp->target_kw);
 	case PP_REG_COMMAND_SOURCE:
 		return pp->command_source;
+	case PP_REG_HEARTBEAT:
+		return pp->heartbeat;
 	case PP_REG_SOE:
 		return soe_reg(pp);
 	case PP_REG_AVAILABLE_BLOCKS:
@@ -104,6 +163,7 @@ static uint8_t check_write(const struct sim_pp *pp, unsigned addr, uint16_t valu
 			return MB_EX_ILLEGAL_DATA_VALUE;
 		return 0;
 	case PP_REG_COMMAND_SOURCE:
+	case PP_REG_HEARTBEAT:
 		return 0;
 	default:
 		return MB_EX_ILLEGAL_DATA_ADDRESS; /* read-only or outside the map */
@@ -118,7 +178,16 @@ static void apply_write(struct sim_pp *pp, unsigned addr, uint16_t value, int64_
 		pp->command_source = value;
 		return;
 	}
+	if (addr == PP_REG_HEARTBEAT) {
+		pp->heartbeat = value;
+		pp->is_hb_expired = false;
+		arm_watchdog(pp, now_ns);
+		return;
+	}
 	pp->target_kw = mb_get_i16(value);
+	pp->target_writes++;
+	if (pp->prm.heartbeat_timeout_ms && !pp->is_wd_armed)
+		arm_watchdog(pp, now_ns); /* tripped: this setpoint lasts one timeout at most */
 	if (pp->p_len == SIM_PP_PENDING) {
 		/* Full: the newest waiting setpoint is superseded, keeping its due time. */
 		tail = (pp->p_head + pp->p_len - 1) % SIM_PP_PENDING;
@@ -187,22 +256,28 @@ int sim_pp_init(struct sim_dev *d, const struct sim_pp_params *prm)
 	    !isfinite(prm->time_scale) || prm->response_ms > SIM_RESPONSE_MS_MAX ||
 	    prm->blocks > UINT16_MAX)
 		return -ERANGE;
-	*pp = (struct sim_pp){ .prm = *prm, .status = PP_STATUS_OFFLINE };
+	*pp = (struct sim_pp){ .prm = *prm,
+			       .status = PP_STATUS_OFFLINE,
+			       .command_source = prm->command_source_default,
+			       .ready_ns = d->start_ns + ms_ns(prm->startup_ms) };
+	arm_watchdog(pp, d->start_ns);
 	pp->blocks = (uint16_t)(prm->blocks ? prm->blocks : pp_default_blocks(&prm->pp));
 	pp->soe_kwh = prm->soe_pct / 100.0 * prm->pp.capacity_kwh;
 	return 0;
 }
 
-/* The powerpack `dev`, every model stepped to now, or NULL. Lock held. */
-static struct sim_pp *find_pp(struct sim *sim, int dev)
+/* The powerpack `dev`, every model stepped to now_ns, or NULL. Lock held. */
+static struct sim_pp *find_pp_at(struct sim *sim, int dev, int64_t now_ns)
 {
-	struct sim_dev *d;
-
 	if (dev < 0 || (unsigned)dev >= sim->n_dev || sim->dev[dev].kind != SIM_POWERPACK)
 		return NULL;
-	d = &sim->dev[dev];
-	sim_step_all(sim, sim_now_ns());
-	return &d->pp;
+	sim_step_all(sim, now_ns);
+	return &sim->dev[dev].pp;
+}
+
+static struct sim_pp *find_pp(struct sim *sim, int dev)
+{
+	return find_pp_at(sim, dev, sim_now_ns());
 }
 
 int sim_pp_set_status(struct sim *sim, int dev, uint16_t status)
@@ -240,6 +315,50 @@ int sim_pp_set_blocks(struct sim *sim, int dev, unsigned blocks)
 	return err;
 }
 
+int sim_pp_restart(struct sim *sim, int dev)
+{
+	int64_t now = sim_now_ns();
+	struct sim_pp *pp;
+	int err = -ENOENT;
+
+	pthread_mutex_lock(&sim->lock);
+	pp = find_pp_at(sim, dev, now);
+	if (pp) {
+		pp->status = PP_STATUS_OFFLINE;
+		pp->is_started = false;
+		pp->ready_ns = now + ms_ns(pp->prm.startup_ms);
+		pp->command_source = pp->prm.command_source_default;
+		clear_setpoints(pp);
+		pp->heartbeat = 0;
+		pp->is_hb_expired = false;
+		arm_watchdog(pp, now);
+		pp->delivered_kw = delivered_kw(pp);
+		sim_drop_conns(sim, sim->dev[dev].lst);
+		err = 0;
+	}
+	pthread_mutex_unlock(&sim->lock);
+	return err;
+}
+
+int sim_pp_write(struct sim *sim, int dev, uint16_t addr, uint16_t value)
+{
+	int64_t now = sim_now_ns();
+	struct sim_pp *pp;
+	int ret = -ENOENT;
+
+	pthread_mutex_lock(&sim->lock);
+	pp = find_pp_at(sim, dev, now);
+	if (pp) {
+		ret = check_write(pp, addr, value);
+		if (!ret) {
+			apply_write(pp, addr, value, now);
+			pp->delivered_kw = delivered_kw(pp);
+		}
+	}
+	pthread_mutex_unlock(&sim->lock);
+	return ret;
+}
+
 int sim_pp_get(struct sim *sim, int dev, struct sim_pp_state *st)
 {
 	struct sim_pp *pp;
@@ -257,6 +376,10 @@ int sim_pp_get(struct sim *sim, int dev, struct sim_pp_state *st)
 			.delivered_kw = pp->delivered_kw,
 			.soe_kwh = pp->soe_kwh,
 			.soe_pct = pp->soe_kwh * 100.0 / pp->prm.pp.capacity_kwh,
+			.heartbeat = pp->heartbeat,
+			.heartbeat_trips = pp->hb_trips,
+			.is_heartbeat_expired = pp->is_hb_expired,
+			.target_writes = pp->target_writes,
 		};
 		err = 0;
 	}
