@@ -598,8 +598,8 @@ static void check_memlock(struct pf_ctx *x, struct pf_report *r)
 			"cannot read RLIMIT_MEMLOCK (%s) and no CAP_IPC_LOCK", strerror(-err));
 	else
 		c = add(r, "rlimit_memlock", PF_FAIL,
-			"RLIMIT_MEMLOCK %" PRIu64 " KiB and no CAP_IPC_LOCK: mlockall(MCL_FUTURE) "
-			"fails, page faults stay possible",
+			"RLIMIT_MEMLOCK %" PRIu64 " KiB and no CAP_IPC_LOCK: fluxd locks nothing "
+			"(MCL_FUTURE would fail later allocations), page faults stay possible",
 			lim / 1024);
 	set_fix(c,
 		"run fluxd from fluxd.service (LimitMEMLOCK=infinity, "

@@ -16,11 +16,23 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static int os_lock_memory(int flags)
 {
 	return mlockall(flags);
+}
+
+static int os_get_rlimit(int resource, struct rlimit *lim)
+{
+	return getrlimit(resource, lim);
+}
+
+/* glibc has no capget() wrapper (libcap does; one call does not justify the library). */
+static int os_get_caps(struct __user_cap_header_struct *hdr, struct __user_cap_data_struct *data)
+{
+	return (int)syscall(SYS_capget, hdr, data);
 }
 
 static int os_open_dev(const char *path, int flags)
@@ -31,6 +43,8 @@ static int os_open_dev(const char *path, int flags)
 static const struct thr_os libc_os = {
 	.create = pthread_create,
 	.lock_memory = os_lock_memory,
+	.get_rlimit = os_get_rlimit,
+	.get_caps = os_get_caps,
 	.open_dev = os_open_dev,
 	.write_dev = write,
 };
@@ -188,6 +202,46 @@ int thr_join(struct thr *t, void **retval)
 	return 0;
 }
 
+/* Whether the effective set holds CAP_IPC_LOCK (false when it cannot be read). */
+static bool has_cap_ipc_lock(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = { 0 };
+
+	if (os->get_caps(&hdr, data))
+		return false;
+	return data[CAP_TO_INDEX(CAP_IPC_LOCK)].effective & CAP_TO_MASK(CAP_IPC_LOCK);
+}
+
+/*
+ * The memory lock, where it is safe. mlockall(MCL_FUTURE) charges every later mapping to
+ * RLIMIT_MEMLOCK and refuses the mapping (ENOMEM from malloc, mmap, pthread stacks) once the
+ * limit is reached; with CAP_IPC_LOCK no limit applies. What the process maps after this call
+ * (engine tables sized by the config, thread stacks, answer buffers, sanitizer shadow) is not
+ * known here, so no finite limit can be judged big enough: then nothing is locked (MCL_CURRENT
+ * alone would lock the libraries but not the tables the RT threads use) and p says why.
+ */
+static void lock_memory(struct thr_proc *p)
+{
+	struct rlimit lim;
+
+	p->has_ipc_lock = has_cap_ipc_lock();
+	if (os->get_rlimit(RLIMIT_MEMLOCK, &lim) == 0) {
+		p->memlock_bytes = lim.rlim_cur == RLIM_INFINITY ? UINT64_MAX : lim.rlim_cur;
+	} else {
+		p->memlock_err = -errno;
+		p->memlock_bytes = 0;
+	}
+	if (!p->has_ipc_lock && p->memlock_bytes != UINT64_MAX) {
+		p->is_lock_skipped = true;
+		return;
+	}
+	if (os->lock_memory(MCL_CURRENT | MCL_FUTURE) == 0)
+		p->is_locked = true;
+	else
+		p->lock_err = -errno;
+}
+
 int thr_setup_process(struct thr_proc *p, unsigned flags)
 {
 	int32_t zero_us = 0;
@@ -196,12 +250,9 @@ int thr_setup_process(struct thr_proc *p, unsigned flags)
 	memset(p, 0, sizeof(*p));
 	p->dma_fd = -1;
 
-	if (os->lock_memory(MCL_CURRENT | MCL_FUTURE) == 0) {
-		p->is_locked = true;
-	} else {
-		p->lock_err = -errno;
+	lock_memory(p);
+	if (!p->is_locked)
 		missing++;
-	}
 
 	/* mallopt() returns 1 on success. With these, freed memory stays in the process (and
 	 * locked), and large blocks come from the locked heap instead of fresh mmaps. */
@@ -239,18 +290,31 @@ void thr_release_process(struct thr_proc *p)
 
 int thr_format_process(const struct thr_proc *p, char *buf, size_t len)
 {
-	char dma[96];
+	char dma[96], lock[192];
 	int n;
 
+	if (p->is_locked)
+		snprintf(lock, sizeof(lock), "ok");
+	else if (p->is_lock_skipped && p->memlock_err)
+		snprintf(lock, sizeof(lock),
+			 "not done: RLIMIT_MEMLOCK unreadable (%s) and no CAP_IPC_LOCK "
+			 "(LimitMEMLOCK=infinity or run as root)",
+			 strerror(-p->memlock_err));
+	else if (p->is_lock_skipped)
+		snprintf(lock, sizeof(lock),
+			 "not done: RLIMIT_MEMLOCK %llu KiB cannot hold the process and no "
+			 "CAP_IPC_LOCK (LimitMEMLOCK=infinity or run as root)",
+			 (unsigned long long)(p->memlock_bytes / 1024));
+	else
+		snprintf(lock, sizeof(lock), "failed (%s)", strerror(-p->lock_err));
 	if (p->has_dma_latency)
 		snprintf(dma, sizeof(dma), "held at 0 us");
 	else if (p->dma_err)
 		snprintf(dma, sizeof(dma), "not held (%s)", strerror(-p->dma_err));
 	else
 		snprintf(dma, sizeof(dma), "not asked");
-	n = snprintf(buf, len, "mlockall: %s%s%s; malloc trim/mmap off: %s; cpu_dma_latency: %s",
-		     p->is_locked ? "ok" : "failed (", p->is_locked ? "" : strerror(-p->lock_err),
-		     p->is_locked ? "" : ")", p->is_malloc_tuned ? "yes" : "no", dma);
+	n = snprintf(buf, len, "mlockall: %s; malloc trim/mmap off: %s; cpu_dma_latency: %s", lock,
+		     p->is_malloc_tuned ? "yes" : "no", dma);
 	if (n < 0 || (size_t)n >= len)
 		return -ENOSPC;
 	return n;

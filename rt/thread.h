@@ -6,6 +6,8 @@
  * for SCHED_FIFO it says so once on stderr (at setup, from the creating thread) and runs the
  * thread SCHED_OTHER; the caller asks thr_has_rt(). thr_setup_process() does the process-wide
  * part: mlockall, malloc tuning, the /dev/cpu_dma_latency hold, and reports what it obtained.
+ * It locks memory only where the lock cannot make a later allocation fail (CAP_IPC_LOCK or an
+ * unlimited RLIMIT_MEMLOCK), so a normal user runs unlocked instead of failing with ENOMEM.
  * Everything here is setup code: none of it runs on an RT thread.
  */
 #ifndef FLUX_RT_THREAD_H
@@ -14,7 +16,11 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
+
+#include <linux/capability.h>
 
 /* ---- constants ---------------------------------------------------------------------- */
 
@@ -55,18 +61,25 @@ struct thr {
 
 /* What thr_setup_process() obtained; owned by the setup thread. */
 struct thr_proc {
-	bool is_locked;	      /* mlockall(MCL_CURRENT | MCL_FUTURE) succeeded */
-	int lock_err;	      /* else its -errno */
-	bool is_malloc_tuned; /* M_MMAP_MAX = 0 and M_TRIM_THRESHOLD = -1 accepted */
-	bool has_dma_latency; /* /dev/cpu_dma_latency held at 0 through dma_fd */
-	int dma_err;	      /* -errno of the hold, or 0 when it was not asked for */
-	int dma_fd;	      /* open while held; -1 otherwise */
+	bool is_locked;		/* mlockall(MCL_CURRENT | MCL_FUTURE) succeeded */
+	int lock_err;		/* else its -errno, or 0 when it was not tried (is_lock_skipped) */
+	bool is_lock_skipped;	/* not tried: the memlock limit cannot hold the process */
+	bool has_ipc_lock;	/* CAP_IPC_LOCK effective: no limit applies to mlockall */
+	uint64_t memlock_bytes; /* RLIMIT_MEMLOCK soft limit; UINT64_MAX: unlimited */
+	int memlock_err;	/* -errno of getrlimit(RLIMIT_MEMLOCK), 0 if read */
+	bool is_malloc_tuned;	/* M_MMAP_MAX = 0 and M_TRIM_THRESHOLD = -1 accepted */
+	bool has_dma_latency;	/* /dev/cpu_dma_latency held at 0 through dma_fd */
+	int dma_err;		/* -errno of the hold, or 0 when it was not asked for */
+	int dma_fd;		/* open while held; -1 otherwise */
 };
 
 /* Test seam: the OS calls this module makes. Each returns as its libc namesake does. */
 struct thr_os {
 	int (*create)(pthread_t *tid, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
-	int (*lock_memory)(int flags);				   /* mlockall */
+	int (*lock_memory)(int flags);			     /* mlockall */
+	int (*get_rlimit)(int resource, struct rlimit *lim); /* getrlimit */
+	int (*get_caps)(struct __user_cap_header_struct *hdr,
+			struct __user_cap_data_struct *data);	   /* capget(2), data[2] */
 	int (*open_dev)(const char *path, int flags);		   /* open */
 	ssize_t (*write_dev)(int fd, const void *buf, size_t len); /* write */
 };
@@ -92,18 +105,22 @@ static inline bool thr_has_rt(const struct thr *t)
 }
 
 /*
- * Setup thread, before RT threads start: mlockall(MCL_CURRENT | MCL_FUTURE), tell glibc never
- * to return memory or mmap allocations, and with THR_PROC_DMA_LATENCY hold
- * /dev/cpu_dma_latency at 0. Fills p. Returns how many of the asked things were not obtained
- * (0: all), never fails otherwise.
+ * Setup thread, before RT threads start: mlockall(MCL_CURRENT | MCL_FUTURE) when the process
+ * has CAP_IPC_LOCK or an unlimited RLIMIT_MEMLOCK (else nothing is locked: under a finite
+ * limit MCL_FUTURE makes every allocation past it fail with ENOMEM, and the tables, stacks and
+ * buffers made after this call are not known here), tell glibc never to return memory or mmap
+ * allocations, and with THR_PROC_DMA_LATENCY hold /dev/cpu_dma_latency at 0. Fills p. Returns
+ * how many of the asked things were not obtained (0: all), never fails otherwise.
  */
 int thr_setup_process(struct thr_proc *p, unsigned flags);
 
 /* Setup thread: drop the cpu_dma_latency hold (memory stays locked). Safe twice and on zeroed. */
 void thr_release_process(struct thr_proc *p);
 
-/* Not RT (snprintf): one line saying what p obtained. Returns its length, or -ENOSPC if buf
- * was too small (truncated, NUL-terminated). */
+/* Not RT (snprintf): one line saying what p obtained, and for what was not, why and the fix
+ * ("mlockall: not done: RLIMIT_MEMLOCK 8192 KiB cannot hold the process and no CAP_IPC_LOCK
+ * (LimitMEMLOCK=infinity or run as root); ..."). Returns its length, or -ENOSPC if buf was too
+ * small (truncated, NUL-terminated). */
 int thr_format_process(const struct thr_proc *p, char *buf, size_t len);
 
 /* Tests only: route OS calls through os (NULL: libc). Not thread-safe; call from setup. */

@@ -17,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -83,6 +86,79 @@ static int lock_ok(int flags)
 {
 	(void)flags;
 	return 0;
+}
+
+static int lock_calls, lock_flags;
+
+static int lock_record(int flags)
+{
+	lock_calls++;
+	lock_flags = flags;
+	return 0;
+}
+
+/* The default limit of a login session: 8 MiB. */
+static int rlimit_8mib(int resource, struct rlimit *lim)
+{
+	(void)resource;
+	lim->rlim_cur = lim->rlim_max = 8u << 20;
+	return 0;
+}
+
+static int rlimit_unlimited(int resource, struct rlimit *lim)
+{
+	(void)resource;
+	lim->rlim_cur = lim->rlim_max = RLIM_INFINITY;
+	return 0;
+}
+
+static int rlimit_efault(int resource, struct rlimit *lim)
+{
+	(void)resource, (void)lim;
+	errno = EFAULT;
+	return -1;
+}
+
+static int caps_none(struct __user_cap_header_struct *hdr, struct __user_cap_data_struct *data)
+{
+	(void)hdr;
+	memset(data, 0, 2 * sizeof(*data));
+	return 0;
+}
+
+/* Everything but CAP_IPC_LOCK: the check must look at that bit, not at "has caps". */
+static int caps_all_but_ipc_lock(struct __user_cap_header_struct *hdr,
+				 struct __user_cap_data_struct *data)
+{
+	(void)hdr;
+	memset(data, 0xff, 2 * sizeof(*data));
+	data[CAP_TO_INDEX(CAP_IPC_LOCK)].effective &= ~CAP_TO_MASK(CAP_IPC_LOCK);
+	return 0;
+}
+
+static int caps_ipc_lock(struct __user_cap_header_struct *hdr, struct __user_cap_data_struct *data)
+{
+	caps_none(hdr, data);
+	data[CAP_TO_INDEX(CAP_IPC_LOCK)].effective |= CAP_TO_MASK(CAP_IPC_LOCK);
+	return 0;
+}
+
+static int caps_eperm(struct __user_cap_header_struct *hdr, struct __user_cap_data_struct *data)
+{
+	(void)hdr, (void)data;
+	errno = EPERM;
+	return -1;
+}
+
+/* glibc's getrlimit() takes an enum under _GNU_SOURCE. */
+static int rlimit_real(int resource, struct rlimit *lim)
+{
+	return getrlimit((__rlimit_resource_t)resource, lim);
+}
+
+static int caps_real(struct __user_cap_header_struct *hdr, struct __user_cap_data_struct *data)
+{
+	return (int)syscall(SYS_capget, hdr, data);
 }
 
 static int open_enoent(const char *path, int flags)
@@ -326,6 +402,8 @@ static void test_thr_setup_process_reports_lock_failure_and_dma_hold(void **stat
 {
 	const struct thr_os os = {
 		.lock_memory = lock_eperm,
+		.get_rlimit = rlimit_unlimited,
+		.get_caps = caps_none,
 		.open_dev = open_devnull,
 		.write_dev = write_record,
 	};
@@ -360,7 +438,10 @@ static void test_thr_setup_process_reports_lock_failure_and_dma_hold(void **stat
 
 static void test_thr_setup_process_reports_dma_open_failure(void **state)
 {
-	const struct thr_os os = { .lock_memory = lock_ok, .open_dev = open_enoent };
+	const struct thr_os os = { .lock_memory = lock_ok,
+				   .get_rlimit = rlimit_8mib,
+				   .get_caps = caps_ipc_lock,
+				   .open_dev = open_enoent };
 	struct thr_proc p;
 	char buf[256];
 	int missing;
@@ -382,6 +463,8 @@ static void test_thr_setup_process_closes_dma_fd_on_short_write(void **state)
 {
 	const struct thr_os os = {
 		.lock_memory = lock_ok,
+		.get_rlimit = rlimit_unlimited,
+		.get_caps = caps_none,
 		.open_dev = open_devnull,
 		.write_dev = write_short,
 	};
@@ -397,7 +480,10 @@ static void test_thr_setup_process_closes_dma_fd_on_short_write(void **state)
 
 static void test_thr_setup_process_without_dma_flag_does_not_open(void **state)
 {
-	const struct thr_os os = { .lock_memory = lock_ok, .open_dev = open_enoent };
+	const struct thr_os os = { .lock_memory = lock_ok,
+				   .get_rlimit = rlimit_unlimited,
+				   .get_caps = caps_none,
+				   .open_dev = open_enoent };
 	struct thr_proc p;
 	int missing;
 
@@ -409,6 +495,150 @@ static void test_thr_setup_process_without_dma_flag_does_not_open(void **state)
 	assert_int_equal(p.dma_fd, -1);
 }
 
+/* A login session's 8 MiB and no CAP_IPC_LOCK: MCL_FUTURE is not asked, and the line says
+ * what was not done, why, and the fix. */
+static void test_thr_setup_process_skips_mlockall_under_a_small_memlock_limit(void **state)
+{
+	const struct thr_os os = {
+		.lock_memory = lock_record,
+		.get_rlimit = rlimit_8mib,
+		.get_caps = caps_all_but_ipc_lock,
+		.open_dev = open_enoent,
+	};
+	struct thr_proc p;
+	char buf[512];
+	int missing;
+
+	(void)state;
+	lock_calls = 0;
+	thr_set_os(&os);
+	missing = thr_setup_process(&p, 0);
+	assert_int_equal(lock_calls, 0);
+	assert_false(p.is_locked);
+	assert_true(p.is_lock_skipped);
+	assert_false(p.has_ipc_lock);
+	assert_int_equal(p.lock_err, 0);
+	assert_int_equal(p.memlock_bytes, 8u << 20);
+	assert_int_equal(missing, 1 + !p.is_malloc_tuned);
+	assert_true(thr_format_process(&p, buf, sizeof(buf)) > 0);
+	if (!strstr(buf, "mlockall: not done: RLIMIT_MEMLOCK 8192 KiB cannot hold the process and "
+			 "no CAP_IPC_LOCK (LimitMEMLOCK=infinity or run as root); "))
+		fail_msg("unexpected line: %s", buf);
+	assert_null(strchr(buf, '\n'));
+}
+
+static void test_thr_setup_process_skips_mlockall_when_the_limit_is_unreadable(void **state)
+{
+	const struct thr_os os = {
+		.lock_memory = lock_record,
+		.get_rlimit = rlimit_efault,
+		.get_caps = caps_eperm,
+		.open_dev = open_enoent,
+	};
+	struct thr_proc p;
+	char buf[512];
+
+	(void)state;
+	lock_calls = 0;
+	thr_set_os(&os);
+	thr_setup_process(&p, 0);
+	assert_int_equal(lock_calls, 0);
+	assert_true(p.is_lock_skipped);
+	assert_int_equal(p.memlock_err, -EFAULT);
+	assert_true(thr_format_process(&p, buf, sizeof(buf)) > 0);
+	assert_non_null(strstr(buf, "mlockall: not done: RLIMIT_MEMLOCK unreadable (Bad address) "
+				    "and no CAP_IPC_LOCK"));
+}
+
+/* Unlimited, or CAP_IPC_LOCK whatever the limit: everything is locked, now and future. */
+static void test_thr_setup_process_locks_all_when_unlimited_or_capable(void **state)
+{
+	const struct thr_os unlimited = {
+		.lock_memory = lock_record,
+		.get_rlimit = rlimit_unlimited,
+		.get_caps = caps_eperm, /* unreadable caps do not matter when nothing limits */
+		.open_dev = open_enoent,
+	};
+	const struct thr_os capable = {
+		.lock_memory = lock_record,
+		.get_rlimit = rlimit_8mib,
+		.get_caps = caps_ipc_lock,
+		.open_dev = open_enoent,
+	};
+	const struct thr_os *cases[] = { &unlimited, &capable };
+	struct thr_proc p;
+	char buf[512];
+
+	(void)state;
+	for (size_t i = 0; i < 2; i++) {
+		lock_calls = lock_flags = 0;
+		thr_set_os(cases[i]);
+		thr_setup_process(&p, 0);
+		assert_int_equal(lock_calls, 1);
+		assert_int_equal(lock_flags, MCL_CURRENT | MCL_FUTURE);
+		assert_true(p.is_locked);
+		assert_false(p.is_lock_skipped);
+		assert_int_equal(p.has_ipc_lock, i == 1);
+		assert_true(thr_format_process(&p, buf, sizeof(buf)) > 0);
+		assert_non_null(strstr(buf, "mlockall: ok; "));
+	}
+}
+
+/*
+ * The real thing, in a child with 8 MiB of RLIMIT_MEMLOCK and no CAP_IPC_LOCK (root gives up
+ * its uid, which clears the effective capabilities): after thr_setup_process() the process can
+ * still allocate and touch 64 MiB and start a thread (before the fix: ENOMEM).
+ */
+static void test_thr_setup_process_leaves_allocations_working_under_8mib(void **state)
+{
+	pid_t pid;
+	int status;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		const struct thr_attr a = { .name = "flux-after", .cpu = -1 };
+		struct rlimit lim;
+		struct thr_proc p;
+		struct seen s = { 0 };
+		struct thr t;
+		char buf[512];
+		size_t size = 64u << 20;
+		char *big;
+
+		thr_set_os(NULL);
+		if (getrlimit(RLIMIT_MEMLOCK, &lim))
+			_exit(9);
+		/* The soft limit only: a normal user may lower it, whatever the hard one is. */
+		if (lim.rlim_max == RLIM_INFINITY || lim.rlim_max > 8u << 20)
+			lim.rlim_cur = 8u << 20;
+		else
+			lim.rlim_cur = lim.rlim_max;
+		if (setrlimit(RLIMIT_MEMLOCK, &lim))
+			_exit(10);
+		if (geteuid() == 0 &&
+		    (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534)))
+			_exit(11);
+		thr_setup_process(&p, 0);
+		thr_format_process(&p, buf, sizeof(buf));
+		if (p.is_locked || !p.is_lock_skipped ||
+		    !strstr(buf, " KiB cannot hold the process and no CAP_IPC_LOCK"))
+			_exit(12);
+		big = malloc(size);
+		if (!big)
+			_exit(13);
+		memset(big, 1, size);
+		free(big);
+		if (thr_start(&t, &a, observe, &s) || thr_join(&t, NULL))
+			_exit(14);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* The real calls: what is obtained depends on privilege; the report must be consistent. */
 static void test_thr_setup_process_real_report_is_consistent(void **state)
 {
@@ -416,12 +646,16 @@ static void test_thr_setup_process_real_report_is_consistent(void **state)
 	/* Sanitizer shadow memory is terabytes of address space: never mlockall it. */
 	const struct thr_os os = {
 		.lock_memory = lock_ok,
+		.get_rlimit = rlimit_real,
+		.get_caps = caps_real,
 		.open_dev = open_real,
 		.write_dev = write,
 	};
 #else
 	const struct thr_os os = {
 		.lock_memory = mlockall,
+		.get_rlimit = rlimit_real,
+		.get_caps = caps_real,
 		.open_dev = open_real,
 		.write_dev = write,
 	};
@@ -434,7 +668,9 @@ static void test_thr_setup_process_real_report_is_consistent(void **state)
 	thr_set_os(&os);
 	missing = thr_setup_process(&p, THR_PROC_DMA_LATENCY);
 	assert_int_equal(missing, !p.is_locked + !p.is_malloc_tuned + !p.has_dma_latency);
-	assert_true(p.is_locked == (p.lock_err == 0));
+	assert_true(p.is_locked == (p.lock_err == 0 && !p.is_lock_skipped));
+	/* Skipped exactly when neither CAP_IPC_LOCK nor an unlimited limit lets it lock all. */
+	assert_true(p.is_lock_skipped == (!p.has_ipc_lock && p.memlock_bytes != UINT64_MAX));
 	assert_true(p.has_dma_latency == (p.dma_fd >= 0));
 	assert_true(p.has_dma_latency == (p.dma_err == 0));
 	assert_true(thr_format_process(&p, buf, sizeof(buf)) > 0);
@@ -464,6 +700,13 @@ int main(void)
 					  reset_os),
 		cmocka_unit_test_teardown(test_thr_setup_process_without_dma_flag_does_not_open,
 					  reset_os),
+		cmocka_unit_test_teardown(
+		    test_thr_setup_process_skips_mlockall_under_a_small_memlock_limit, reset_os),
+		cmocka_unit_test_teardown(
+		    test_thr_setup_process_skips_mlockall_when_the_limit_is_unreadable, reset_os),
+		cmocka_unit_test_teardown(
+		    test_thr_setup_process_locks_all_when_unlimited_or_capable, reset_os),
+		cmocka_unit_test(test_thr_setup_process_leaves_allocations_working_under_8mib),
 		cmocka_unit_test_teardown(test_thr_setup_process_real_report_is_consistent,
 					  reset_os),
 	};
