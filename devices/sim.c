@@ -22,6 +22,7 @@
 
 #define SIM_TICK_MS	 20 /* the models advance at least this often */
 #define SIM_ACCEPT_BURST 16
+#define SIM_BACKLOG	 64 /* listen() backlog */
 
 static const struct sim_ops *const ops[] = {
 	[SIM_POWERPACK] = &sim_pp_ops,
@@ -87,7 +88,7 @@ static int open_listener(struct in_addr addr, uint16_t *port)
 	if (fd < 0)
 		return -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0 ||
+	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, SIM_BACKLOG) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
 		goto out_close;
 	*port = ntohs(sa.sin_port);
@@ -160,6 +161,15 @@ static void wake(struct sim *sim)
 
 void sim_drop_conns(struct sim *sim, int lst)
 {
+	/* Connections still in the backlog are open for their clients too: accept and close
+	 * them (fds the loop never saw, so closing them here is safe). Bounded by the backlog. */
+	for (unsigned n = 0; sim->lst[lst].fd >= 0 && n < SIM_BACKLOG + SIM_MAX_CONNS; n++) {
+		int fd = accept4(sim->lst[lst].fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0)
+			break;
+		close(fd);
+	}
 	for (unsigned i = 0; i < SIM_MAX_CONNS; i++) {
 		struct sim_conn *c = &sim->conn[i];
 

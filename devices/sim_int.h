@@ -126,9 +126,10 @@ double sim_bess_kw(const struct sim *sim);
 void sim_step_all(struct sim *sim, int64_t now_ns);
 
 /*
- * Drop every connection accepted on listener lst, from any thread, lock held: each is shut down at
- * once (the peer sees the close now), answers nothing more, and the loop closes its fd at its next
- * turn (never under a poll() in progress). Wakes the loop.
+ * Drop every connection to listener lst, from any thread, lock held: those still in its backlog
+ * are accepted and closed; each accepted one is shut down at once (the peer sees the close now),
+ * answers nothing more, and the loop closes its fd at its next turn (never under a poll() in
+ * progress). Wakes the loop.
  */
 void sim_drop_conns(struct sim *sim, int lst);
 
