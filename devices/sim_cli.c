@@ -17,7 +17,8 @@
 #include "control/config.h"
 #include "devices/sim.h"
 
-#define EXIT_USAGE 2
+#define EXIT_USAGE		 2
+#define SIM_CLI_HEARTBEAT_MS_MAX 600000 /* --heartbeat-timeout: up to 10 min */
 
 static struct sim *running; /* for the signal handler */
 static volatile sig_atomic_t got_signal;
@@ -28,11 +29,14 @@ struct cli_dev {
 	struct sim_endpoint ep;
 	bool has_port;
 	bool has_time_scale;
+	bool has_heartbeat_timeout;
+	bool has_cmd_source_default;
 	struct sim_pp_params pp;
 	struct sim_acu_params acu;
 	const char *load_spec;
 	struct sim_fault fault;
-	double fault_after_s; /* < 0: never */
+	double fault_after_s;	/* < 0: never */
+	double restart_after_s; /* < 0: never */
 	int id;
 };
 
@@ -42,6 +46,11 @@ struct cli {
 	double duration_s;
 	double time_scale; /* given before any device: the default of every device */
 	bool has_time_scale;
+	/* given before any device: the default of every powerpack (--config's too) */
+	unsigned heartbeat_timeout_ms;
+	bool has_heartbeat_timeout;
+	uint16_t cmd_source_default;
+	bool has_cmd_source_default;
 	const char *config_path;
 	struct cfg cfg; /* --config: the devices' host, port, unit and parameters point here */
 };
@@ -73,7 +82,10 @@ enum opt {
 	OPT_STATUS_READY,
 	OPT_CMD_SOURCE,
 	OPT_SOE_SCALE,
-	OPT_FAULT_AFTER,
+	OPT_HEARTBEAT_TIMEOUT,
+	OPT_CMD_SOURCE_DEFAULT,
+	OPT_RESTART_AFTER,
+	OPT_FAULT_AFTER, /* the last powerpack option */
 	/* acuvim2 */
 	OPT_LOAD_KW,
 	OPT_LOAD,
@@ -108,6 +120,9 @@ static const struct option options[] = {
 	{ "status-ready", required_argument, NULL, OPT_STATUS_READY },
 	{ "command-source-id", required_argument, NULL, OPT_CMD_SOURCE },
 	{ "soe-scale", required_argument, NULL, OPT_SOE_SCALE },
+	{ "heartbeat-timeout", required_argument, NULL, OPT_HEARTBEAT_TIMEOUT },
+	{ "command-source-default", required_argument, NULL, OPT_CMD_SOURCE_DEFAULT },
+	{ "restart-after", required_argument, NULL, OPT_RESTART_AFTER },
 	{ "fault-after", required_argument, NULL, OPT_FAULT_AFTER },
 	{ "load-kw", required_argument, NULL, OPT_LOAD_KW },
 	{ "load", required_argument, NULL, OPT_LOAD },
@@ -139,14 +154,24 @@ static void usage(FILE *f)
 	      "  --block-kw KW (50) --blocks N (power/block) --response-ms MS (200, < 1000)\n"
 	      "  --startup-ms MS (300: OFFLINE -> READY) --status-ready N (1)\n"
 	      "  --command-source-id N (3) --soe-scale X (1) --fault-after S (status FAULT)\n"
+	      "  --heartbeat-timeout MS (0: no watchdog) --command-source-default N (0: 2010 at\n"
+	      "  power-up and after a restart) --restart-after S (a controller reboot)\n"
 	      "  Target power (2008) is refused with exception 0x03 until 2010 holds the\n"
 	      "  command source id, and when |kW| exceeds --power-kw.\n"
+	      "  2012 is the watchdog register: any value written there is a heartbeat. With\n"
+	      "  --heartbeat-timeout MS, MS without one (from the start on) and the BESS drops\n"
+	      "  to 0 kW by itself (2008 := 0) until a new setpoint is written. A restart goes\n"
+	      "  OFFLINE for --startup-ms, sets 2010 to --command-source-default and 2008 to 0,\n"
+	      "  and closes every connection to the device's port.\n"
 	      "acuvim2:\n"
 	      "  --load-kw KW (150) or --load SPEC: KW | step:KW1:KW2:AT_S | daily:MEAN:AMPL |\n"
 	      "  csv:FILE (seconds,kw) --word-order abcd|cdab|badc|dcba (abcd) --pf PF (0.98)\n"
 	      "global:\n"
 	      "  --duration S        stop after S seconds\n"
 	      "  --time-scale X      before any DEVICE: the default of every device\n"
+	      "  --heartbeat-timeout MS, --command-source-default N\n"
+	      "                      before any DEVICE: the default of every powerpack\n"
+	      "                      (--config's too)\n"
 	      "  --config FILE       serve every device of a Flux site config on its modbus\n"
 	      "                      host:port and address, with its power_kw, capacity_kwh,\n"
 	      "                      block_kw, status_ready, command_source_id, soe_scale and\n"
@@ -296,6 +321,19 @@ static int dev_opt(struct cli_dev *d, int c, const char *arg)
 	case OPT_SOE_SCALE:
 		err = num(name, arg, 1e-3, 1000, &d->pp.pp.soe_scale);
 		break;
+	case OPT_HEARTBEAT_TIMEOUT:
+		err = inum(name, arg, 0, SIM_CLI_HEARTBEAT_MS_MAX, &v);
+		d->pp.heartbeat_timeout_ms = (unsigned)v;
+		d->has_heartbeat_timeout = true;
+		break;
+	case OPT_CMD_SOURCE_DEFAULT:
+		err = inum(name, arg, 0, 65535, &v);
+		d->pp.command_source_default = (uint16_t)v;
+		d->has_cmd_source_default = true;
+		break;
+	case OPT_RESTART_AFTER:
+		err = num(name, arg, 0, 1e9, &d->restart_after_s);
+		break;
 	case OPT_FAULT_AFTER:
 		err = num(name, arg, 0, 1e9, &d->fault_after_s);
 		break;
@@ -340,7 +378,8 @@ static struct cli_dev *new_dev(struct cli *cli, const char *type)
 			       .ep = { .host = "127.0.0.1", .unit = 1 },
 			       .pp = SIM_PP_DEFAULTS,
 			       .acu = SIM_ACU_DEFAULTS,
-			       .fault_after_s = -1 };
+			       .fault_after_s = -1,
+			       .restart_after_s = -1 };
 	return d;
 }
 
@@ -417,6 +456,7 @@ static int config_devices(struct cli *cli)
 static int parse(struct cli *cli, int argc, char **argv)
 {
 	struct cli_dev *d = NULL;
+	double v;
 	int c;
 
 	for (;;) {
@@ -439,6 +479,21 @@ static int parse(struct cli *cli, int argc, char **argv)
 				if (num("time-scale", optarg, 1e-3, 1e6, &cli->time_scale))
 					return -EINVAL;
 				cli->has_time_scale = true;
+				continue;
+			}
+			if (c == OPT_HEARTBEAT_TIMEOUT && !d) {
+				if (inum("heartbeat-timeout", optarg, 0, SIM_CLI_HEARTBEAT_MS_MAX,
+					 &v))
+					return -EINVAL;
+				cli->heartbeat_timeout_ms = (unsigned)v;
+				cli->has_heartbeat_timeout = true;
+				continue;
+			}
+			if (c == OPT_CMD_SOURCE_DEFAULT && !d) {
+				if (inum("command-source-default", optarg, 0, 65535, &v))
+					return -EINVAL;
+				cli->cmd_source_default = (uint16_t)v;
+				cli->has_cmd_source_default = true;
 				continue;
 			}
 			if (c == OPT_DURATION) {
@@ -483,6 +538,13 @@ static int parse(struct cli *cli, int argc, char **argv)
 		if (!d->has_time_scale)
 			d->pp.time_scale = d->acu.time_scale = cli->time_scale;
 	}
+	for (unsigned i = 0; i < cli->n_dev; i++) {
+		d = &cli->dev[i];
+		if (cli->has_heartbeat_timeout && !d->has_heartbeat_timeout)
+			d->pp.heartbeat_timeout_ms = cli->heartbeat_timeout_ms;
+		if (cli->has_cmd_source_default && !d->has_cmd_source_default)
+			d->pp.command_source_default = cli->cmd_source_default;
+	}
 	if (!cli->n_dev) {
 		fprintf(stderr, "flux sim: no device given\n");
 		return -EINVAL;
@@ -510,6 +572,7 @@ static int parse(struct cli *cli, int argc, char **argv)
 
 static void print_dev(const struct cli_dev *d, int port)
 {
+	bool is_pp = strcmp(d->type, "powerpack") == 0;
 	const struct sim_fault *f = &d->fault;
 
 	if (d->cfg_id)
@@ -520,11 +583,15 @@ static void print_dev(const struct cli_dev *d, int port)
 		printf("%s unit %u on %s:%d", d->type, d->ep.unit, d->ep.host, port);
 	else
 		printf("%s unit %u on 127.0.0.1:%d", d->type, d->ep.unit, port);
-	if (strcmp(d->type, "powerpack") == 0)
+	if (is_pp)
 		printf(" (%g kWh, %g kW, SOE %g %%, response %u ms, command source %u)",
 		       d->pp.pp.capacity_kwh, d->pp.pp.power_kw, d->pp.soe_pct, d->pp.response_ms,
 		       d->pp.pp.command_source_id);
-	else
+	if (is_pp && d->pp.heartbeat_timeout_ms)
+		printf(" heartbeat timeout %u ms", d->pp.heartbeat_timeout_ms);
+	if (is_pp && d->pp.command_source_default)
+		printf(" 2010 at power-up %u", d->pp.command_source_default);
+	if (!is_pp)
 		printf(" (load %s kW, word order %s, pf %g)", d->load_spec ? d->load_spec : "150",
 		       mb_order_name(d->acu.order), d->acu.pf);
 	if (f->flags) {
@@ -540,6 +607,8 @@ static void print_dev(const struct cli_dev *d, int port)
 	}
 	if (d->fault_after_s >= 0)
 		printf(" FAULT after %g s", d->fault_after_s);
+	if (d->restart_after_s >= 0)
+		printf(" restart after %g s", d->restart_after_s);
 	putchar('\n');
 }
 
@@ -579,7 +648,8 @@ static int add_devices(struct sim *sim, struct cli *cli)
 	return 0;
 }
 
-/* Run until stopped or the duration ends, injecting each --fault-after on time. */
+/* Run until stopped or the duration ends, injecting each --fault-after and --restart-after on
+ * time. */
 static int serve(struct sim *sim, struct cli *cli)
 {
 	double elapsed_s = 0;
@@ -589,9 +659,12 @@ static int serve(struct sim *sim, struct cli *cli)
 		double next_s = cli->duration_s > 0 ? cli->duration_s : INFINITY;
 		int64_t slice_ns;
 
-		for (unsigned i = 0; i < cli->n_dev; i++)
+		for (unsigned i = 0; i < cli->n_dev; i++) {
 			if (cli->dev[i].fault_after_s >= elapsed_s)
 				next_s = fmin(next_s, cli->dev[i].fault_after_s);
+			if (cli->dev[i].restart_after_s >= elapsed_s)
+				next_s = fmin(next_s, cli->dev[i].restart_after_s);
+		}
 		slice_ns = isinf(next_s) ? 0 : (int64_t)((next_s - elapsed_s) * 1e9) + 1;
 		err = sim_run(sim, slice_ns);
 		if (err || got_signal || isinf(next_s) ||
@@ -605,6 +678,13 @@ static int serve(struct sim *sim, struct cli *cli)
 				sim_pp_set_status(sim, d->id, PP_STATUS_FAULT);
 				printf("flux sim: %s unit %u: status FAULT\n", d->type, d->ep.unit);
 				d->fault_after_s = -1;
+			}
+			if (d->restart_after_s >= 0 && d->restart_after_s <= elapsed_s) {
+				sim_pp_restart(sim, d->id);
+				printf("flux sim: %s unit %u: restart (2010 := %u, connections "
+				       "closed)\n",
+				       d->type, d->ep.unit, d->pp.command_source_default);
+				d->restart_after_s = -1;
 			}
 		}
 		fflush(stdout);
