@@ -3,7 +3,7 @@
  * Tests of devices/sim.c, the simulators' loop, over real sockets on 127.0.0.1: every
  * malformed request class of the codec never stops it serving another client, each fault
  * mode is observable on the wire, pipelined requests, many clients, the connection limit,
- * loopback-only hosts and units sharing a port.
+ * loopback-only hosts and units sharing a port, and connections dropped by a device's restart.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -405,6 +405,27 @@ static void test_refuse_closes_the_port_until_cleared(void **state)
 	assert_still_serving(f);
 }
 
+static void test_restart_drops_connections_with_their_queued_responses(void **state)
+{
+	struct fixture *f = *state;
+	struct th_client late;
+
+	/* Unit 1's answer waits 500 ms in the witness's queue when unit 2's box reboots. */
+	set_fault(f, 0, SIM_F_DELAY, 500, 0);
+	send_soe_read(&f->witness, 1);
+	assert_int_equal(sim_pp_restart(f->ts.sim, f->dev[1]), 0);
+	/* EOF, never the queued frame: a rebooted box does not answer what it got before. */
+	assert_int_equal(th_recv_frame(&f->witness, TH_TIMEOUT_MS, NULL), -ECONNRESET);
+	th_close(&f->witness);
+	set_fault(f, 0, 0, 0, 0);
+	/* The port itself stays open: new clients are served at once. */
+	assert_int_equal(th_open(&late, f->port), 0);
+	assert_int_equal(th_read1(&late, 1, PP_REG_SOE), 60);
+	th_close(&late);
+	assert_int_equal(th_open(&f->witness, f->port), 0);
+	assert_still_serving(f);
+}
+
 static void test_serves_loopback_only_and_one_device_per_unit(void **state)
 {
 	struct sim_pp_params prm = SIM_PP_DEFAULTS;
@@ -537,6 +558,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_closes_the_port_until_cleared, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_restart_drops_connections_with_their_queued_responses, setup, teardown),
 		cmocka_unit_test(test_serves_loopback_only_and_one_device_per_unit),
 		cmocka_unit_test(test_reports_a_port_taken_by_another_socket),
 		cmocka_unit_test(test_fails_cleanly_without_file_descriptors),

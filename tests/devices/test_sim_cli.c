@@ -77,6 +77,30 @@ static void test_sim_refuses_bad_arguments_with_exit_2(void **state)
 		{ { "sim", "acuvim2", "--port", "0", "--word-order", "xyzw" }, "word-order" },
 		{ { "sim", "inverter", "--port", "0" }, "unknown device type" },
 		{ { "sim", "powerpack", "--port", "0", "--bogus" }, "bad option" },
+		{ { "sim", "powerpack", "--port", "0", "--heartbeat-timeout", "-1" },
+		  "--heartbeat-timeout -1: want a number in 0..600000" },
+		{ { "sim", "powerpack", "--port", "0", "--heartbeat-timeout", "2.5" },
+		  "--heartbeat-timeout 2.5: want a whole number" },
+		{ { "sim", "powerpack", "--port", "0", "--heartbeat-timeout", "1s" },
+		  "--heartbeat-timeout 1s" },
+		{ { "sim", "powerpack", "--port", "0", "--heartbeat-timeout", "600001" },
+		  "--heartbeat-timeout 600001" },
+		{ { "sim", "powerpack", "--port", "0", "--heartbeat-timeout" }, "missing value" },
+		{ { "sim", "--heartbeat-timeout", "x", "powerpack", "--port", "0" },
+		  "--heartbeat-timeout x" },
+		{ { "sim", "powerpack", "--port", "0", "--command-source-default", "65536" },
+		  "--command-source-default 65536: want a number in 0..65535" },
+		{ { "sim", "powerpack", "--port", "0", "--command-source-default", "-3" },
+		  "--command-source-default -3" },
+		{ { "sim", "--command-source-default", "3.5", "powerpack", "--port", "0" },
+		  "--command-source-default 3.5: want a whole number" },
+		{ { "sim", "powerpack", "--port", "0", "--restart-after", "-1" },
+		  "--restart-after -1" },
+		{ { "sim", "--restart-after", "1", "powerpack", "--port", "0" },
+		  "--restart-after must follow a device" },
+		{ { "sim", "acuvim2", "--port", "0", "--heartbeat-timeout", "100" },
+		  "--heartbeat-timeout does not apply to acuvim2" },
+		{ { "sim", "acuvim2", "--port", "0", "--restart-after", "1" }, "does not apply" },
 	};
 	struct th_proc p;
 
@@ -91,6 +115,9 @@ static void test_sim_refuses_bad_arguments_with_exit_2(void **state)
 	assert_int_equal(RUN(&p, "sim", "--help"), 0);
 	assert_non_null(strstr(p.out, "--config FILE"));
 	assert_non_null(strstr(p.out, "every host must be loopback"));
+	assert_non_null(strstr(p.out, "--heartbeat-timeout MS"));
+	assert_non_null(strstr(p.out, "--command-source-default N"));
+	assert_non_null(strstr(p.out, "--restart-after S"));
 }
 
 /* Start flux sim with args; wait for its "serving" line. */
@@ -201,6 +228,104 @@ static void test_fault_after_puts_the_battery_in_fault(void **state)
 	th_close(&c);
 	assert_true(th_wait_output(&p, "status FAULT", TH_TIMEOUT_MS));
 	kill(p.pid, SIGINT);
+	assert_int_equal(th_wait_exit(&p, 5000), 0);
+}
+
+/* Read addr until it equals want (at most TH_TIMEOUT_MS). Returns the last value. */
+static int wait_reg(struct th_client *c, uint16_t addr, int want)
+{
+	int64_t deadline = th_now_ns() + TH_TIMEOUT_MS * 1000000LL;
+	int v = -1;
+
+	for (int i = 0; i < 1000 && th_now_ns() < deadline; i++) {
+		v = th_read1(c, 1, addr);
+		if (v == want)
+			break;
+		th_sleep_ms(5);
+	}
+	return v;
+}
+
+static void test_heartbeat_timeout_and_command_source_default_from_flags(void **state)
+{
+	struct th_proc p;
+	struct th_client c;
+	int64_t t_beat;
+	int port;
+
+	(void)state;
+	start(&p, (char *const[]){ "sim", "--duration", "60", "powerpack", "--port", "0",
+				   "--startup-ms", "0", "--response-ms", "0", "--heartbeat-timeout",
+				   "300", "--command-source-default", "7", NULL });
+	assert_non_null(strstr(p.out, "command source 3) heartbeat timeout 300 ms"));
+	assert_non_null(strstr(p.out, "2010 at power-up 7"));
+	port = th_printed_port(p.out, "powerpack unit 1");
+	assert_int_equal(th_open(&c, (uint16_t)port), 0);
+	assert_int_equal(th_read1(&c, 1, PP_REG_COMMAND_SOURCE), 7);
+	assert_int_equal(wait_reg(&c, PP_REG_STATUS, PP_STATUS_READY), PP_STATUS_READY);
+	assert_int_equal(th_write(&c, 1, PP_REG_HEARTBEAT, 1), 0);
+	assert_int_equal(th_write(&c, 1, PP_REG_COMMAND_SOURCE, 3), 0);
+	t_beat = th_now_ns();
+	assert_int_equal(th_write(&c, 1, PP_REG_HEARTBEAT, 2), 0);
+	assert_int_equal(th_write(&c, 1, PP_REG_TARGET_POWER, 40), 0);
+	assert_int_equal(th_read1(&c, 1, PP_REG_HEARTBEAT), 2);
+	/* No more beats: 2008 goes back to 0 by itself, never before the timeout. */
+	assert_int_equal(wait_reg(&c, PP_REG_TARGET_POWER, 0), 0);
+	assert_true(th_now_ns() - t_beat >= 300 * 1000000LL);
+	th_close(&c);
+	kill(p.pid, SIGTERM);
+	assert_int_equal(th_wait_exit(&p, 5000), 0);
+}
+
+static void test_global_heartbeat_options_apply_to_every_powerpack(void **state)
+{
+	struct th_proc p;
+	struct th_client c;
+	int port;
+
+	(void)state;
+	start(&p, (char *const[]){ "sim", "--duration", "60", "--command-source-default", "5",
+				   "--heartbeat-timeout", "250", "powerpack", "--port", "0",
+				   "powerpack", "--port", "0", "--unit", "2",
+				   "--command-source-default", "6", NULL });
+	assert_non_null(strstr(p.out, "heartbeat timeout 250 ms 2010 at power-up 5"));
+	assert_non_null(strstr(p.out, "heartbeat timeout 250 ms 2010 at power-up 6"));
+	port = th_printed_port(p.out, "powerpack unit 2");
+	assert_int_equal(th_open(&c, (uint16_t)port), 0);
+	assert_int_equal(th_read1(&c, 2, PP_REG_COMMAND_SOURCE), 6);
+	th_close(&c);
+	port = th_printed_port(p.out, "powerpack unit 1");
+	assert_int_equal(th_open(&c, (uint16_t)port), 0);
+	assert_int_equal(th_read1(&c, 1, PP_REG_COMMAND_SOURCE), 5);
+	th_close(&c);
+	kill(p.pid, SIGTERM);
+	assert_int_equal(th_wait_exit(&p, 5000), 0);
+}
+
+static void test_restart_after_reboots_the_battery_and_drops_its_clients(void **state)
+{
+	struct th_proc p;
+	struct th_client c;
+	int port;
+
+	(void)state;
+	start(&p, (char *const[]){ "sim", "--duration", "60", "powerpack", "--port", "0",
+				   "--startup-ms", "0", "--command-source-default", "4",
+				   "--restart-after", "1", NULL });
+	assert_non_null(strstr(p.out, "restart after 1 s"));
+	port = th_printed_port(p.out, "powerpack unit 1");
+	assert_int_equal(th_open(&c, (uint16_t)port), 0);
+	assert_int_equal(th_write(&c, 1, PP_REG_COMMAND_SOURCE, 3), 0);
+	assert_int_equal(th_read1(&c, 1, PP_REG_COMMAND_SOURCE), 3);
+	/* The reboot closes our connection: EOF without a request. */
+	assert_int_equal(th_recv_frame(&c, TH_TIMEOUT_MS, NULL), -ECONNRESET);
+	th_close(&c);
+	assert_true(th_wait_output(&p, "powerpack unit 1: restart (2010 := 4", TH_TIMEOUT_MS));
+	assert_int_equal(th_open(&c, (uint16_t)port), 0);
+	assert_int_equal(th_read1(&c, 1, PP_REG_COMMAND_SOURCE), 4);
+	assert_int_equal(wait_reg(&c, PP_REG_STATUS, PP_STATUS_READY), PP_STATUS_READY);
+	th_close(&c);
+	kill(p.pid, SIGTERM);
 	assert_int_equal(th_wait_exit(&p, 5000), 0);
 }
 
@@ -349,6 +474,33 @@ static void test_config_with_errors_exits_2_naming_file_line_and_key(void **stat
 	unlink(path);
 }
 
+static void test_config_takes_the_global_heartbeat_options(void **state)
+{
+	uint16_t port = free_port();
+	char text[512], path[64];
+	struct th_client c;
+	struct th_proc p;
+
+	(void)state;
+	snprintf(text, sizeof(text),
+		 "devices:\n"
+		 "  bess:\n"
+		 "    - {id: bess-a, type: powerpack, modbus: {host: 127.0.0.1, port: %u, "
+		 "address: 1}}\n",
+		 port);
+	write_config(path, text);
+	start(&p, (char *const[]){ "sim", "--heartbeat-timeout", "400", "--command-source-default",
+				   "8", "--config", path, "--duration", "60", NULL });
+	assert_non_null(strstr(p.out, "bess-a: powerpack unit 1"));
+	assert_non_null(strstr(p.out, "heartbeat timeout 400 ms 2010 at power-up 8"));
+	assert_int_equal(th_open(&c, port), 0);
+	assert_int_equal(th_read1(&c, 1, PP_REG_COMMAND_SOURCE), 8);
+	th_close(&c);
+	kill(p.pid, SIGTERM);
+	assert_int_equal(th_wait_exit(&p, 5000), 0);
+	unlink(path);
+}
+
 /* The example site serves as it is, on its fixed ports 1502 and 1503 (skipped if taken). */
 static void test_config_serves_the_example_site(void **state)
 {
@@ -381,9 +533,13 @@ int main(void)
 		cmocka_unit_test(test_serves_a_site_until_sigterm),
 		cmocka_unit_test(test_stops_after_duration_and_injects_faults_from_flags),
 		cmocka_unit_test(test_fault_after_puts_the_battery_in_fault),
+		cmocka_unit_test(test_heartbeat_timeout_and_command_source_default_from_flags),
+		cmocka_unit_test(test_global_heartbeat_options_apply_to_every_powerpack),
+		cmocka_unit_test(test_restart_after_reboots_the_battery_and_drops_its_clients),
 		cmocka_unit_test(test_config_serves_every_device_with_its_parameters),
 		cmocka_unit_test(test_config_refuses_non_loopback_hosts_naming_the_device),
 		cmocka_unit_test(test_config_with_errors_exits_2_naming_file_line_and_key),
+		cmocka_unit_test(test_config_takes_the_global_heartbeat_options),
 		cmocka_unit_test(test_config_serves_the_example_site),
 	};
 	int err = th_flux_path(flux, sizeof(flux));
