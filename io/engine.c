@@ -127,7 +127,7 @@ static int build_tables(struct eng *e)
 		e->ds[i].conn = c;
 		e->conns[c].ndev++;
 		e->ds[i].first_item = it;
-		it += e->devs[i].nblocks + ENG_WRITE_SLOTS;
+		it += e->devs[i].nblocks + ENG_DEV_WRITE_ITEMS;
 	}
 	e->nitems = it;
 	e->items = calloc(it, sizeof(*e->items));
@@ -137,7 +137,7 @@ static int build_tables(struct eng *e)
 	for (unsigned i = 0; i < n; i++) {
 		unsigned nb = e->devs[i].nblocks;
 
-		for (unsigned k = 0; k < nb + ENG_WRITE_SLOTS; k++) {
+		for (unsigned k = 0; k < nb + ENG_DEV_WRITE_ITEMS; k++) {
 			struct eng_item *item = &e->items[e->ds[i].first_item + k];
 
 			item->dev = (uint16_t)i;
@@ -152,7 +152,7 @@ static int build_tables(struct eng *e)
 		for (unsigned i = 0; i < n; i++) {
 			if (e->ds[i].conn != c)
 				continue;
-			for (unsigned k = 0; k < e->devs[i].nblocks + ENG_WRITE_SLOTS; k++)
+			for (unsigned k = 0; k < e->devs[i].nblocks + ENG_DEV_WRITE_ITEMS; k++)
 				e->conn_items[it++] = e->ds[i].first_item + k;
 		}
 		e->conns[c].nitems = (unsigned)(&e->conn_items[it] - e->conns[c].items);
@@ -194,7 +194,7 @@ int eng_open(struct eng **out, const struct eng_cfg *cfg)
 	*out = NULL;
 	if (!cfg || !cfg->devs || cfg->ndev == 0 || cfg->ndev > ENG_MAX_DEVICES)
 		return -EINVAL;
-	if (cfg->priority < 0 || cfg->priority > THR_PRIO_MAX)
+	if (cfg->priority < 0 || cfg->priority > THR_PRIO_MAX || cfg->failsafe_after_ns < 0)
 		return -EINVAL;
 	for (unsigned i = 0; i < cfg->ndev; i++) {
 		err = check_dev(&cfg->devs[i]);

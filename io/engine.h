@@ -6,8 +6,12 @@
  * named error) from another; nothing is allocated and nothing blocks after eng_start().
  *
  * Devices that share host:port (units behind an RTU gateway) share one connection with one
- * request in flight. Requests time out per device; the seed's retry rule (retry_count
- * attempts, waiting 1x, 2x, 3x retry_backoff between them) runs on deadlines, never sleeps.
+ * request in flight. Retries belong to the device, not to one request: after its k-th
+ * consecutive failed attempt nothing is sent to it for k x retry_backoff (the seed's 1x, 2x,
+ * 3x), a new cycle's command never resets that, and after retry_count of them without a
+ * valid reply its connection is closed and reconnected. All of it runs on deadlines, never
+ * sleeps. When the control thread falls silent, the engine writes each armed device's
+ * failsafe value by itself (eng_cfg.failsafe_after_ns).
  */
 #ifndef FLUX_IO_ENGINE_H
 #define FLUX_IO_ENGINE_H
@@ -30,7 +34,7 @@
 /* Engine error codes (negated, beside -errno and -MB_E*); eng_strerror() names all three. */
 enum eng_err {
 	ENG_ERR_BASE = 8192,
-	ENG_ESUPERSEDED = ENG_ERR_BASE, /* a newer WRITE to the same address replaced it */
+	ENG_ESUPERSEDED = ENG_ERR_BASE, /* a newer command took its place before it was sent */
 	ENG_ENOTCONN,			/* the device's connection is down (reconnecting) */
 	ENG_ELATE,			/* internal: a reply to a request that timed out */
 	ENG_EBADCMD,			/* command names no device, block or valid write */
@@ -49,6 +53,13 @@ enum eng_uring {
 enum eng_cmd_kind { ENG_CMD_POLL = 1, ENG_CMD_WRITE = 2 };
 enum eng_msg_kind { ENG_MSG_SAMPLE = 1, ENG_MSG_WRITE_ACK = 2 };
 
+/* eng_cmd.flags. POLL: the controller owns this device (holds its command source): arm its
+ * failsafe; a POLL without it disarms. */
+#define ENG_CMDF_ARM 0x01
+
+/* eng_msg.flags. A WRITE_ACK of a failsafe write the engine made by itself (cycle 0). */
+#define ENG_MSGF_FAILSAFE 0x01
+
 /* ---- structs ------------------------------------------------------------------------ */
 
 /* One read per cycle: function 0x01..0x04, `count` items from PDU address `start`. */
@@ -65,10 +76,16 @@ struct eng_dev {
 	uint8_t unit;
 	bool ignore_tid;	  /* gateway that does not echo the TID: match unit + FC */
 	int64_t timeout_ns;	  /* per request; 0: 1 s */
-	unsigned retry_count;	  /* attempts per request (seed: 3); 0 counts as 1 */
-	int64_t retry_backoff_ns; /* wait before attempt k+1 is k x this; 0: seed's 1 s */
+	unsigned retry_count;	  /* consecutive failed attempts before a reconnect, and the most
+				     one command gets (seed: 3); 0 counts as 1 */
+	int64_t retry_backoff_ns; /* after the k-th consecutive failure wait k x this; 0: 1 s */
 	unsigned nblocks;
 	struct eng_block blocks[ENG_MAX_BLOCKS];
+	/* FC06 write of failsafe_value to failsafe_addr (a BESS's 2008 := 0) when the control
+	 * thread falls silent; only while armed (ENG_CMDF_ARM) */
+	bool has_failsafe;
+	uint16_t failsafe_addr;
+	uint16_t failsafe_value;
 };
 
 /* Engine setup. Read by eng_open() only. */
@@ -80,6 +97,9 @@ struct eng_cfg {
 	int64_t connect_timeout_ns; /* 0: 1 s */
 	int64_t reconnect_min_ns;   /* first reconnect delay; 0: 100 ms */
 	int64_t reconnect_max_ns;   /* cap of the doubling; 0: 5 s */
+	/* 0: off. No command at all from the control thread for this long: write the failsafe
+	 * of every armed device (once per silence; again each failsafe_after_ns if it failed) */
+	int64_t failsafe_after_ns;
 	enum eng_uring uring;
 	bool no_buf_ring;  /* per-connection buffers instead of a provided buffer ring */
 	bool no_multishot; /* single-shot receives even where multishot works */
@@ -95,16 +115,20 @@ struct eng_cmd {
 	uint16_t addr; /* WRITE: first register or coil */
 	uint16_t count;
 	uint32_t cycle;	   /* issuing cycle's id, echoed in the messages */
+	uint8_t flags;	   /* ENG_CMDF_* */
 	int64_t t_push_ns; /* when the control thread pushed it (CLOCK_MONOTONIC) */
 	uint16_t values[ENG_WRITE_MAX_REGS]; /* WRITE: registers, or coils as 0/1 */
 };
 
 /*
  * Engine -> control. One SAMPLE per read block of a POLL (err 0 and fresh registers, or err
- * and no data), one WRITE_ACK per WRITE. err: 0, -MB_EXC(code) for an exception reply,
- * -MB_E* for a malformed reply, -ETIMEDOUT after the last attempt, -ECONNREFUSED,
- * -ECONNRESET, -ENG_ESUPERSEDED, ... While a device's connection is down after a failure,
- * its commands are answered at once (attempts 0) with the failure's cause.
+ * and no data), one WRITE_ACK per WRITE, never none. err: 0, -MB_EXC(code) for an exception
+ * reply, -MB_E* for a malformed or mismatched reply, -ETIMEDOUT, -ECONNREFUSED,
+ * -ECONNRESET, ...: the cause of its last failed attempt. A command replaced by a newer one
+ * of its block (POLL) or address (WRITE) before it succeeded is answered then: with its last
+ * attempt's error if it was sent; if it never was, with the device's last failure since its
+ * last valid reply, or -ENG_ESUPERSEDED if there was none. While a device's connection is
+ * down after a failure, its commands are answered at once (attempts 0) with the cause.
  */
 struct eng_msg {
 	uint8_t kind;  /* enum eng_msg_kind */
@@ -114,7 +138,8 @@ struct eng_msg {
 	int32_t err;
 	uint16_t addr;
 	uint16_t count;
-	uint16_t attempts; /* requests sent for it */
+	uint16_t attempts; /* requests sent for this command */
+	uint8_t flags;	   /* ENG_MSGF_* */
 	int64_t t_cmd_ns;  /* the command's t_push_ns */
 	int64_t t_sent_ns; /* last request sent (0 if none) */
 	int64_t t_done_ns; /* response parsed, or error decided */
@@ -129,7 +154,7 @@ struct eng_counters {
 	_Atomic uint64_t requests;
 	_Atomic uint64_t responses; /* valid, matched replies (exceptions included) */
 	_Atomic uint64_t timeouts;
-	_Atomic uint64_t retries;
+	_Atomic uint64_t retries;	 /* requests sent while the device's failure streak lasts */
 	_Atomic uint64_t late;		 /* replies to timed-out requests, dropped */
 	_Atomic uint64_t bad_frames;	 /* malformed or mismatched replies */
 	_Atomic uint64_t exceptions[16]; /* by code; [0] counts codes above 0x0F */
@@ -137,6 +162,7 @@ struct eng_counters {
 	_Atomic uint64_t conn_failures;
 	_Atomic uint64_t bytes_tx;
 	_Atomic uint64_t bytes_rx;
+	_Atomic uint64_t failsafe_writes; /* failsafe write requests sent */
 };
 
 /* What the kernel offered and the engine uses; filled at eng_start(). */

@@ -29,34 +29,48 @@ static inline uint64_t ud_make(enum ud_kind kind, uint32_t conn, uint32_t gen)
 	return (uint64_t)kind << 56 | (uint64_t)(conn & 0xFFFFFF) << 32 | gen;
 }
 
+/* The write item of a device that carries its failsafe write (after the ENG_WRITE_SLOTS). */
+#define ENG_FAILSAFE_SLOT   ENG_WRITE_SLOTS
+#define ENG_DEV_WRITE_ITEMS (ENG_WRITE_SLOTS + 1)
+
 /* A unit of work: one read block or one write slot of a device. I/O thread only. */
 struct eng_item {
 	uint16_t dev;
 	uint8_t kind;	   /* ENG_CMD_POLL or ENG_CMD_WRITE */
-	uint8_t index;	   /* POLL: block index; WRITE: slot index */
-	bool is_queued;	   /* waiting to be sent, maybe in retry backoff */
+	uint8_t index;	   /* POLL: block index; WRITE: slot index (ENG_FAILSAFE_SLOT: failsafe) */
+	bool is_queued;	   /* waiting to be sent, maybe in the device's backoff */
 	bool is_in_flight; /* its request is on the wire */
-	bool has_again;	   /* POLL: another came while in flight; queue it after */
-	uint16_t attempts;
+	bool has_again;	   /* POLL: another came while in flight; it takes the place after */
+	uint16_t attempts; /* requests sent for this command */
+	int last_err;	   /* its last failed attempt's error; 0 if none failed */
 	uint32_t cycle;
 	uint32_t again_cycle;
 	int64_t t_cmd_ns;
 	int64_t again_t_cmd_ns;
-	int64_t not_before_ns;
 	int64_t t_sent_ns;
 	uint64_t seq;	   /* queue order: oldest first */
 	struct eng_cmd wr; /* WRITE: the command */
 };
 
-/* Per device. Counters and rtt_pub are read by other threads; the rest is I/O thread only. */
+/*
+ * Per device. Counters and rtt_pub are read by other threads; the rest is I/O thread only.
+ * The failure streak is the device's, not a command's: a new POLL or WRITE never resets it;
+ * a valid reply (a non-retryable exception included) does, and so does a (re)connect.
+ */
 struct eng_devstate {
 	struct eng_counters c;
 	struct seqlock rtt_pub; /* published copy of rtt */
 	struct hist rtt;
 	int64_t rtt_pub_ns;
 	bool is_rtt_dirty;
+	bool is_armed;	       /* its last POLL had ENG_CMDF_ARM: the failsafe is armed */
+	bool is_failsafe_done; /* failsafe acknowledged in this silence episode */
 	unsigned conn;
-	unsigned first_item; /* nblocks POLL items, then ENG_WRITE_SLOTS WRITE items */
+	unsigned first_item;	 /* nblocks POLL items, then ENG_DEV_WRITE_ITEMS WRITE items */
+	unsigned fails;		 /* consecutive failed attempts (the streak) */
+	int last_err;		 /* last failure since the last valid reply; 0: none */
+	int64_t not_before_ns;	 /* backoff: nothing is sent to the device before this */
+	int64_t streak_start_ns; /* when the streak's first attempt failed */
 };
 
 enum conn_state {
@@ -74,11 +88,11 @@ struct eng_conn {
 	enum conn_state state;
 	unsigned ops; /* SQEs submitted and not yet completed */
 	bool is_recv_armed;
-	bool is_send_busy;  /* a send SQE is out: the next request waits for it */
-	bool is_in_work;    /* listed in eng.work */
-	bool has_connected; /* connected at least once since the last failure report */
-	int close_err;	    /* why it is closing: given to the queued items once down */
+	bool is_send_busy; /* a send SQE is out: the next request waits for it */
+	bool is_in_work;   /* listed in eng.work */
+	int close_err;	   /* why it is closing: given to the queued items once down */
 	int64_t timer_ns;
+	int64_t t_alive_ns; /* last valid frame (reply or exception) from any of its devices */
 	int64_t backoff_ns;
 	int cur; /* item in flight, or -1 */
 	uint16_t next_tid;
@@ -112,6 +126,12 @@ struct eng {
 	unsigned nitems;
 	unsigned *conn_items; /* storage behind every eng_conn.items */
 	uint64_t seq;
+
+	/* The I/O thread's own fail-safe against a stalled control thread. */
+	int64_t t_last_cmd_ns;	  /* when the last command was taken */
+	int64_t failsafe_next_ns; /* when failsafe writes are (again) due if silence lasts */
+	bool is_failsafe_episode; /* the control thread has been silent past failsafe_after */
+	unsigned narmed;	  /* devices armed */
 
 	struct ring cmd; /* control -> I/O, with an eventfd the loop keeps a read armed on */
 	struct ring msg; /* I/O -> control */

@@ -4,7 +4,9 @@
  * what is due, then one io_uring_enter that submits and waits until the nearest deadline,
  * then handle the batch of completions. The one idea: a request's fate is decided only here,
  * by deadlines and TIDs; a reply that comes after its request timed out is recognised by its
- * TID and dropped, never matched to the next request.
+ * TID and dropped, never matched to the next request. Failures are counted per device (its
+ * streak and backoff outlive any one command), and every command is answered exactly once,
+ * with the cause of its last failure.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -59,6 +61,17 @@ static void want_service(struct eng *e, unsigned ci)
 	}
 }
 
+/* True on the first item of each device in c->items (they are grouped by device). */
+static bool is_dev_first(const struct eng *e, const struct eng_conn *c, unsigned k)
+{
+	return k == 0 || e->items[c->items[k]].dev != e->items[c->items[k - 1]].dev;
+}
+
+static bool is_failsafe_item(const struct eng_item *it)
+{
+	return it->kind == ENG_CMD_WRITE && it->index == ENG_FAILSAFE_SLOT;
+}
+
 /* ---- messages to the control thread ------------------------------------------------- */
 
 static void push_msg(struct eng *e, const struct eng_msg *m)
@@ -79,6 +92,7 @@ static void deliver(struct eng *e, struct eng_item *it, int err, const struct mb
 	m.cycle = it->cycle;
 	m.err = err;
 	m.attempts = it->attempts;
+	m.flags = is_failsafe_item(it) ? ENG_MSGF_FAILSAFE : 0;
 	m.t_cmd_ns = it->t_cmd_ns;
 	m.t_sent_ns = it->t_sent_ns;
 	m.t_done_ns = now;
@@ -106,21 +120,36 @@ static void deliver(struct eng *e, struct eng_item *it, int err, const struct mb
 	push_msg(e, &m);
 }
 
+/*
+ * What a command replaced by a newer one is answered with: its last attempt's error if it
+ * was sent; if never, the device's last failure (why it waited), else -ENG_ESUPERSEDED.
+ */
+static int replaced_err(const struct eng *e, const struct eng_item *it)
+{
+	int dev_err = e->ds[it->dev].last_err;
+
+	if (it->attempts)
+		return it->last_err;
+	return dev_err ? dev_err : -ENG_ESUPERSEDED;
+}
+
 /* The item is done: report it and free it, or queue the POLL that came while it flew. */
 static void retire(struct eng *e, struct eng_item *it, int err, const struct mb_rsp *rsp,
 		   int64_t now)
 {
 	deliver(e, it, err, rsp, now);
+	if (is_failsafe_item(it) && err == 0)
+		e->ds[it->dev].is_failsafe_done = true;
 	it->is_queued = false;
 	it->is_in_flight = false;
 	if (it->has_again) {
 		it->has_again = false;
 		it->is_queued = true;
 		it->attempts = 0;
+		it->last_err = 0;
 		it->cycle = it->again_cycle;
 		it->t_cmd_ns = it->again_t_cmd_ns;
 		it->t_sent_ns = 0;
-		it->not_before_ns = now;
 		it->seq = ++e->seq;
 	}
 }
@@ -141,20 +170,78 @@ static bool is_retryable(int err)
 	}
 }
 
-/* An attempt of the in-flight item failed: retry after k x backoff, or give up. */
-static void fail_attempt(struct eng *e, struct eng_conn *c, struct eng_item *it, int err,
+/* Does write w put a value into holding register addr? */
+static bool writes_reg(const struct eng_cmd *w, uint16_t addr)
+{
+	if (w->fc != MB_FC_WRITE_SINGLE_REGISTER && w->fc != MB_FC_WRITE_MULTIPLE_REGISTERS)
+		return false;
+	return addr >= w->addr && (uint32_t)addr < (uint32_t)w->addr + w->count;
+}
+
+/*
+ * Is a newer write of the same device queued that would land on what it writes? Then a
+ * failed write is not retried: its retry would overwrite the newer value with an older one.
+ */
+static bool has_newer_write(const struct eng *e, const struct eng_item *it)
+{
+	const struct eng_item *slots =
+	    &e->items[e->ds[it->dev].first_item + e->devs[it->dev].nblocks];
+
+	for (unsigned s = 0; s < ENG_DEV_WRITE_ITEMS; s++) {
+		const struct eng_item *o = &slots[s];
+
+		if (o == it || !o->is_queued || o->seq < it->seq)
+			continue;
+		if ((o->wr.fc == it->wr.fc && o->wr.addr == it->wr.addr) ||
+		    (is_failsafe_item(o) && writes_reg(&it->wr, o->wr.addr)))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * An attempt of the in-flight item failed. A retryable failure extends the device's streak:
+ * nothing goes to it for k x backoff after its k-th; the command is tried again unless it
+ * had its retry_count attempts, a newer command took its place, or the device's streak is
+ * over. Anything else is answered at once and leaves the streak alone. Returns true when
+ * the connection must be closed: retry_count consecutive failures, and no device on the
+ * connection gave a valid frame since the streak began (a dead unit behind a live gateway
+ * does not cut the others off).
+ */
+static bool fail_attempt(struct eng *e, struct eng_conn *c, struct eng_item *it, int err,
 			 int64_t now)
 {
 	const struct eng_dev *d = &e->devs[it->dev];
+	struct eng_devstate *ds = &e->ds[it->dev];
+	unsigned k;
+	bool is_over, must_close;
 
 	c->cur = -1;
 	it->is_in_flight = false;
-	if (is_retryable(err) && it->attempts < d->retry_count) {
-		it->not_before_ns = now + (int64_t)it->attempts * d->retry_backoff_ns;
-		count(&e->ds[it->dev].c.retries, 1);
-		return;
+	it->last_err = err;
+	if (!is_retryable(err)) {
+		retire(e, it, err, NULL, now);
+		return false;
 	}
-	retire(e, it, err, NULL, now);
+	if (ds->fails == 0)
+		ds->streak_start_ns = now;
+	if (ds->fails < UINT16_MAX)
+		ds->fails++;
+	ds->last_err = err;
+	k = ds->fails < d->retry_count ? ds->fails : d->retry_count;
+	ds->not_before_ns = now + (int64_t)k * d->retry_backoff_ns;
+	is_over = ds->fails >= d->retry_count;
+	must_close = is_over && (c->ndev == 1 || c->t_alive_ns < ds->streak_start_ns);
+	if (is_over || it->has_again || it->attempts >= d->retry_count ||
+	    (it->kind == ENG_CMD_WRITE && has_newer_write(e, it))) {
+		retire(e, it, err, NULL, now);
+		return must_close;
+	}
+	/* Retried. A read goes behind the device's other blocks (one bad block must not starve
+	 * them); a write keeps its place, so writes land in the order they were pushed. */
+	if (it->kind == ENG_CMD_POLL)
+		it->seq = ++e->seq;
+	return must_close;
 }
 
 /* ---- connections -------------------------------------------------------------------- */
@@ -210,14 +297,18 @@ static void conn_down(struct eng *e, struct eng_conn *c, int64_t now)
 	for (unsigned k = 0; k < c->nitems; k++) {
 		struct eng_item *it = &e->items[c->items[k]];
 
-		if (it->is_queued)
-			retire(e, it, c->close_err, NULL, now);
+		if (is_dev_first(e, c, k)) {
+			count(&e->ds[it->dev].c.conn_failures, 1);
+			if (c->close_err)
+				e->ds[it->dev].last_err = c->close_err;
+		}
 	}
+	/* Every command still waiting is answered: with its own last failure if it had one. */
 	for (unsigned k = 0; k < c->nitems; k++) {
 		struct eng_item *it = &e->items[c->items[k]];
 
-		if (k == 0 || it->dev != e->items[c->items[k - 1]].dev)
-			count(&e->ds[it->dev].c.conn_failures, 1);
+		if (it->is_queued)
+			retire(e, it, it->attempts ? it->last_err : c->close_err, NULL, now);
 	}
 }
 
@@ -328,11 +419,18 @@ static void send_item(struct eng *e, struct eng_conn *c, unsigned ci, unsigned i
 	it->t_sent_ns = now;
 	count(&e->ds[it->dev].c.requests, 1);
 	count(&e->ds[it->dev].c.bytes_tx, (uint64_t)n);
+	if (e->ds[it->dev].fails)
+		count(&e->ds[it->dev].c.retries, 1);
+	if (is_failsafe_item(it))
+		count(&e->ds[it->dev].c.failsafe_writes, 1);
 	FLUX_PROBE(request_sent, it->dev, q->fc, q->addr, q->tid, it->attempts);
 	send_tx(e, c, ci);
 }
 
-/* The oldest queued item whose backoff has passed, or -1; *wake gets the earliest backoff. */
+/*
+ * The next item to send: a failsafe write first, else the oldest queued item, among those
+ * whose device is out of backoff; -1 if none. *wake gets the earliest end of a backoff.
+ */
 static int next_item(struct eng *e, struct eng_conn *c, int64_t now, int64_t *wake)
 {
 	int best = -1;
@@ -340,13 +438,16 @@ static int next_item(struct eng *e, struct eng_conn *c, int64_t now, int64_t *wa
 
 	for (unsigned k = 0; k < c->nitems; k++) {
 		struct eng_item *it = &e->items[c->items[k]];
+		int64_t not_before = e->ds[it->dev].not_before_ns;
 
 		if (!it->is_queued || it->is_in_flight)
 			continue;
-		if (it->not_before_ns > now) {
-			*wake = min64(*wake, it->not_before_ns);
+		if (not_before > now) {
+			*wake = min64(*wake, not_before);
 			continue;
 		}
+		if (is_failsafe_item(it))
+			return (int)c->items[k];
 		if (it->seq < best_seq) {
 			best_seq = it->seq;
 			best = (int)c->items[k];
@@ -403,17 +504,15 @@ static int64_t service_conn(struct eng *e, unsigned ci, int64_t now)
 	if (c->cur >= 0) {
 		struct eng_item *it = &e->items[c->cur];
 		const struct eng_dev *d = &e->devs[it->dev];
+		bool must_close;
 
 		if (now < c->timer_ns)
 			return c->timer_ns;
 		count(&e->ds[it->dev].c.timeouts, 1);
 		remember_late(c, c->cur_tid);
-		fail_attempt(e, c, it, -ETIMEDOUT, now);
-		/*
-		 * Without TIDs a late reply cannot be told from the next one: start afresh. A
-		 * device alone on its connection that stays silent is reconnected too.
-		 */
-		if (d->ignore_tid || (!it->is_queued && c->ndev == 1)) {
+		must_close = fail_attempt(e, c, it, -ETIMEDOUT, now);
+		/* Without TIDs a late reply cannot be told from the next one: start afresh. */
+		if (must_close || d->ignore_tid) {
 			conn_close(e, c, -ETIMEDOUT, now);
 			return conn_wake(c);
 		}
@@ -457,15 +556,15 @@ static int down_err(const struct eng_conn *c)
 	return c->close_err ? c->close_err : -ENG_ENOTCONN;
 }
 
-static void queue_item(struct eng *e, struct eng_item *it, uint32_t cycle, int64_t t_cmd,
-		       int64_t now)
+/* A new command in the item; it is sent when the device's backoff allows. */
+static void queue_item(struct eng *e, struct eng_item *it, uint32_t cycle, int64_t t_cmd)
 {
 	it->is_queued = true;
 	it->attempts = 0;
+	it->last_err = 0;
 	it->cycle = cycle;
 	it->t_cmd_ns = t_cmd;
 	it->t_sent_ns = 0;
-	it->not_before_ns = now;
 	it->seq = ++e->seq;
 }
 
@@ -494,9 +593,14 @@ static void reject_cmd(struct eng *e, const struct eng_cmd *cmd, int err, int64_
 
 static void take_poll(struct eng *e, const struct eng_cmd *cmd, int64_t now)
 {
-	const struct eng_devstate *ds = &e->ds[cmd->dev];
+	struct eng_devstate *ds = &e->ds[cmd->dev];
 	const struct eng_conn *c = &e->conns[ds->conn];
+	bool is_arm = cmd->flags & ENG_CMDF_ARM;
 
+	if (is_arm != ds->is_armed) {
+		ds->is_armed = is_arm;
+		e->narmed = is_arm ? e->narmed + 1 : e->narmed - 1;
+	}
 	for (unsigned b = 0; b < e->devs[cmd->dev].nblocks; b++) {
 		struct eng_item *it = &e->items[ds->first_item + b];
 
@@ -510,26 +614,30 @@ static void take_poll(struct eng *e, const struct eng_cmd *cmd, int64_t now)
 			deliver(e, &tmp, down_err(c), NULL, now);
 		} else if (it->is_in_flight) {
 			if (it->has_again) {
+				/* The waiting one was never sent: the newer one takes its place. */
 				struct eng_item tmp = *it;
 
 				tmp.cycle = it->again_cycle;
 				tmp.t_cmd_ns = it->again_t_cmd_ns;
 				tmp.attempts = 0;
 				tmp.t_sent_ns = 0;
-				deliver(e, &tmp, -ENG_ESUPERSEDED, NULL, now);
+				deliver(e, &tmp, replaced_err(e, &tmp), NULL, now);
 			}
 			it->has_again = true;
 			it->again_cycle = cmd->cycle;
 			it->again_t_cmd_ns = cmd->t_push_ns;
 		} else if (it->is_queued) {
-			/* Waiting (maybe in retry backoff): the newer poll takes its place. */
-			int64_t not_before = it->not_before_ns;
+			/*
+			 * Waiting, maybe in the device's backoff after a failed attempt: the
+			 * newer poll takes its place in the queue, and the backoff still holds.
+			 */
+			uint64_t seq = it->seq;
 
-			deliver(e, it, -ENG_ESUPERSEDED, NULL, now);
-			queue_item(e, it, cmd->cycle, cmd->t_push_ns, now);
-			it->not_before_ns = not_before;
+			deliver(e, it, replaced_err(e, it), NULL, now);
+			queue_item(e, it, cmd->cycle, cmd->t_push_ns);
+			it->seq = seq;
 		} else {
-			queue_item(e, it, cmd->cycle, cmd->t_push_ns, now);
+			queue_item(e, it, cmd->cycle, cmd->t_push_ns);
 		}
 	}
 }
@@ -551,9 +659,9 @@ static void take_write(struct eng *e, const struct eng_cmd *cmd, int64_t now)
 		if (it->is_queued && !it->is_in_flight && it->wr.fc == cmd->fc &&
 		    it->wr.addr == cmd->addr) {
 			/* The newest setpoint wins; the older one is answered, not lost. */
-			deliver(e, it, -ENG_ESUPERSEDED, NULL, now);
+			deliver(e, it, replaced_err(e, it), NULL, now);
 			it->wr = *cmd;
-			queue_item(e, it, cmd->cycle, cmd->t_push_ns, now);
+			queue_item(e, it, cmd->cycle, cmd->t_push_ns);
 			return;
 		}
 		if (!it->is_queued && !free_slot)
@@ -564,7 +672,73 @@ static void take_write(struct eng *e, const struct eng_cmd *cmd, int64_t now)
 		return;
 	}
 	free_slot->wr = *cmd;
-	queue_item(e, free_slot, cmd->cycle, cmd->t_push_ns, now);
+	queue_item(e, free_slot, cmd->cycle, cmd->t_push_ns);
+}
+
+/* ---- the fail-safe against a stalled control thread --------------------------------- */
+
+/*
+ * Queue a device's failsafe write if it is armed and has none pending or acknowledged in
+ * this episode. Queued writes that would put a value into the failsafe register are
+ * answered now, so that none lands after it. On a failed connection it is answered at once
+ * (and tried again at the next failsafe deadline or connect).
+ */
+static void failsafe_queue(struct eng *e, unsigned dev, int64_t now)
+{
+	const struct eng_dev *d = &e->devs[dev];
+	struct eng_devstate *ds = &e->ds[dev];
+	const struct eng_conn *c = &e->conns[ds->conn];
+	struct eng_item *slots = &e->items[ds->first_item + d->nblocks];
+	struct eng_item *fs = &slots[ENG_FAILSAFE_SLOT];
+
+	if (!d->has_failsafe || !ds->is_armed || ds->is_failsafe_done || fs->is_queued)
+		return;
+	fs->wr = (struct eng_cmd){ .kind = ENG_CMD_WRITE,
+				   .fc = MB_FC_WRITE_SINGLE_REGISTER,
+				   .dev = (uint16_t)dev,
+				   .addr = d->failsafe_addr,
+				   .count = 1,
+				   .t_push_ns = now,
+				   .values = { d->failsafe_value } };
+	queue_item(e, fs, 0, now);
+	if (is_failed(c)) {
+		retire(e, fs, down_err(c), NULL, now);
+		return;
+	}
+	for (unsigned s = 0; s < ENG_WRITE_SLOTS; s++) {
+		struct eng_item *it = &slots[s];
+
+		if (it->is_queued && !it->is_in_flight && writes_reg(&it->wr, d->failsafe_addr))
+			retire(e, it, replaced_err(e, it), NULL, now);
+	}
+	want_service(e, ds->conn);
+}
+
+/* The control thread has been silent for failsafe_after: write every armed failsafe. */
+static void failsafe_due(struct eng *e, int64_t now)
+{
+	e->is_failsafe_episode = true;
+	e->failsafe_next_ns = now + e->cfg.failsafe_after_ns;
+	for (unsigned d = 0; d < e->cfg.ndev; d++)
+		if (e->ds[d].is_armed)
+			failsafe_queue(e, d, now);
+}
+
+/* A command came: the silence, if there was one, is over. */
+static void failsafe_end(struct eng *e, int64_t now)
+{
+	e->t_last_cmd_ns = now;
+	e->failsafe_next_ns = now + e->cfg.failsafe_after_ns;
+	if (!e->is_failsafe_episode)
+		return;
+	e->is_failsafe_episode = false;
+	for (unsigned d = 0; d < e->cfg.ndev; d++)
+		e->ds[d].is_failsafe_done = false;
+}
+
+static bool is_failsafe_on(const struct eng *e)
+{
+	return e->cfg.failsafe_after_ns > 0 && e->narmed > 0;
 }
 
 static void take_commands(struct eng *e, int64_t now)
@@ -572,6 +746,7 @@ static void take_commands(struct eng *e, int64_t now)
 	unsigned n;
 
 	while ((n = ring_pop_n(&e->cmd, e->cmd_batch, ENG_POP_BATCH))) {
+		failsafe_end(e, now);
 		for (unsigned i = 0; i < n; i++) {
 			const struct eng_cmd *cmd = &e->cmd_batch[i];
 
@@ -630,6 +805,8 @@ static void handle_frame(struct eng *e, struct eng_conn *c, const uint8_t *frame
 			    &rsp);
 	FLUX_PROBE(response_parsed, it->dev, c->req.fc, c->req.addr, tid, err);
 	if (err == 0 || (-err >= MB_EXC_BASE && -err < MB_EXC_END)) {
+		/* A valid frame: the link is alive; only a retryable exception fails the attempt.
+		 */
 		count(&ds->c.responses, 1);
 		hist_record(&ds->rtt, now - it->t_sent_ns);
 		if (!ds->is_rtt_dirty) {
@@ -637,11 +814,18 @@ static void handle_frame(struct eng *e, struct eng_conn *c, const uint8_t *frame
 			e->dirty[e->ndirty++] = it->dev;
 		}
 		c->backoff_ns = e->cfg.reconnect_min_ns;
+		c->t_alive_ns = now;
+		if (!is_retryable(err)) {
+			ds->fails = 0;
+			ds->last_err = 0;
+			ds->not_before_ns = 0;
+		}
 		if (err) {
 			unsigned code = rsp.exception;
 
 			count(&ds->c.exceptions[code < 16 ? code : 0], 1);
-			fail_attempt(e, c, it, err, now);
+			if (fail_attempt(e, c, it, err, now))
+				conn_close(e, c, err, now);
 			return;
 		}
 		c->cur = -1;
@@ -649,7 +833,8 @@ static void handle_frame(struct eng *e, struct eng_conn *c, const uint8_t *frame
 		return;
 	}
 	count(&ds->c.bad_frames, 1);
-	fail_attempt(e, c, it, err, now);
+	if (fail_attempt(e, c, it, err, now))
+		conn_close(e, c, err, now);
 }
 
 static void feed_bytes(struct eng *e, struct eng_conn *c, const uint8_t *p, size_t n, int64_t now)
@@ -743,10 +928,17 @@ static void on_cqe(struct eng *e, const struct io_uring_cqe *cqe, int64_t now)
 		c->state = CONN_READY;
 		c->close_err = 0;
 		for (unsigned k = 0; k < c->nitems; k++) {
-			struct eng_item *it = &e->items[c->items[k]];
+			unsigned dev = e->items[c->items[k]].dev;
+			struct eng_devstate *ds = &e->ds[dev];
 
-			if (k == 0 || it->dev != e->items[c->items[k - 1]].dev)
-				count(&e->ds[it->dev].c.connects, 1);
+			if (!is_dev_first(e, c, k))
+				continue;
+			/* A fresh connection, a fresh streak (the cause stays until a reply). */
+			count(&ds->c.connects, 1);
+			ds->fails = 0;
+			ds->not_before_ns = 0;
+			if (e->is_failsafe_episode)
+				failsafe_queue(e, dev, now);
 		}
 		arm_recv(e, c, ci);
 		break;
@@ -798,6 +990,8 @@ static void turn(struct eng *e)
 	unsigned head, seen = 0, wait_nr = 0;
 
 	take_commands(e, now);
+	if (is_failsafe_on(e) && now >= e->failsafe_next_ns)
+		failsafe_due(e, now);
 	if (now >= e->next_timer_ns) {
 		/* A deadline passed: every connection, and the earliest deadline anew. */
 		e->next_timer_ns = NEVER;
@@ -815,6 +1009,9 @@ static void turn(struct eng *e)
 	}
 	e->nwork = 0;
 	next = e->next_timer_ns;
+	/* Nothing else wakes the loop when the control thread stalls: its own deadline does. */
+	if (is_failsafe_on(e))
+		next = min64(next, e->failsafe_next_ns);
 	/* Only devices with new RTTs, at most once a second each (a list, not a scan). */
 	for (unsigned k = 0; k < e->ndirty;) {
 		unsigned d = e->dirty[k];
@@ -913,6 +1110,8 @@ void *eng_loop_main(void *arg)
 	}
 	e->nwork = 0;
 	e->next_timer_ns = 0; /* the first turn services every connection */
+	e->t_last_cmd_ns = now;
+	e->failsafe_next_ns = now + e->cfg.failsafe_after_ns;
 	for (unsigned ci = 0; ci < e->nconn; ci++)
 		e->conns[ci].is_in_work = false;
 	sem_post(&e->started);

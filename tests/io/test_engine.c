@@ -6,7 +6,10 @@
  * against the value the server derives from (port, unit, address): no stale or mismatched
  * data passes. Waits are bounded (5 s each); nothing asserts on how fast anything was.
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,18 +18,30 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/utsname.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "io/engine.h"
 #include "rt/clock.h"
 #include "tests/support/faultsrv.h"
+#include "tests/support/net.h"
 
 #define WAIT_NS	     (5 * CLK_NS_PER_SEC)
-#define BLOCK_A_ADDR 100  /* FC03, 10 registers */
-#define BLOCK_B_ADDR 3000 /* FC04, 4 registers */
+#define CYCLE_NS     (20 * CLK_NS_PER_MS) /* the control cycle of the multi-cycle tests */
+#define LOG_CAP	     4096		  /* messages one multi-cycle run keeps */
+#define BLOCK_A_ADDR 100		  /* FC03, 10 registers */
+#define BLOCK_B_ADDR 3000		  /* FC04, 4 registers */
+
+/* Every message of a run of cycles, in arrival order, and how many are owed. */
+struct msglog {
+	struct eng_msg *m;
+	unsigned n;
+	unsigned owed; /* one per block of each POLL pushed, one per WRITE */
+};
 
 struct rig {
 	struct fsrv srv;
@@ -36,6 +51,8 @@ struct rig {
 	uint32_t cycle;
 	struct eng_msg *msgs; /* collected */
 	unsigned nmsgs;
+	struct msglog log;
+	int64_t failsafe_after_ns; /* eng_cfg.failsafe_after_ns */
 };
 
 static void dev_init(struct eng_dev *d, uint16_t port, uint8_t unit)
@@ -68,8 +85,10 @@ static struct rig *rig_open(unsigned nports, unsigned ndev)
 	r->ndev = ndev;
 	r->devs = calloc(ndev, sizeof(*r->devs));
 	r->msgs = calloc(4 * ndev * ENG_MAX_BLOCKS + 64, sizeof(*r->msgs));
+	r->log.m = calloc(LOG_CAP, sizeof(*r->log.m));
 	assert_non_null(r->devs);
 	assert_non_null(r->msgs);
+	assert_non_null(r->log.m);
 	for (unsigned i = 0; i < ndev; i++)
 		dev_init(&r->devs[i], r->srv.ports[i % nports].port, (uint8_t)(1 + i / nports));
 	return r;
@@ -85,7 +104,8 @@ static void rig_start_with(struct rig *r, enum eng_uring uring, bool no_buf_ring
 			       .no_multishot = no_multishot,
 			       .connect_timeout_ns = 500 * CLK_NS_PER_MS,
 			       .reconnect_min_ns = 20 * CLK_NS_PER_MS,
-			       .reconnect_max_ns = 200 * CLK_NS_PER_MS };
+			       .reconnect_max_ns = 200 * CLK_NS_PER_MS,
+			       .failsafe_after_ns = r->failsafe_after_ns };
 	int err = eng_open(&r->e, &cfg);
 
 	assert_int_equal(err, 0);
@@ -105,8 +125,120 @@ static void rig_close(struct rig *r)
 	fsrv_close(&r->srv);
 	free(r->devs);
 	free(r->msgs);
+	free(r->log.m);
 	free(r);
 	live_rig = NULL;
+}
+
+/*
+ * A gateway with a unit-level fault, which faultsrv's per-port faults cannot make: one port,
+ * one connection at a time, answering FC03 for the units in alive_units (a bit per unit) and
+ * nothing for the others. Registers hold fsrv_value(), so check_sample() works.
+ */
+struct gw {
+	int lfd;
+	uint16_t port;
+	pthread_t thread;
+	bool is_running;
+	atomic_bool stop;
+	atomic_uint alive_units;
+	atomic_uint accepts;
+};
+
+static struct gw *live_gw; /* closed by the teardown if an assertion skipped gw_close() */
+
+static void gw_answer(struct gw *g, int fd, const uint8_t *frame, size_t len)
+{
+	uint8_t out[MB_ADU_MAX], data[2 * MB_MAX_READ_REGS];
+	struct mb_req q;
+	int n;
+
+	if (mb_decode_req(frame, len, &q) || q.fc != MB_FC_READ_HOLDING_REGISTERS || q.unit >= 32 ||
+	    !(atomic_load(&g->alive_units) & (1u << q.unit)))
+		return;
+	for (unsigned i = 0; i < q.qty; i++)
+		mb_put_u16(data + 2 * i, fsrv_value(g->port, q.unit, (uint16_t)(q.addr + i)));
+	n = mb_encode_rsp(out, sizeof(out), &q, data);
+	if (n > 0)
+		tnet_send_all(fd, out, (size_t)n, tnet_deadline_ns(1000));
+}
+
+static void *gw_serve(void *arg)
+{
+	struct gw *g = arg;
+	struct mb_splitter split = { 0 };
+	int fd = -1;
+
+	while (!atomic_load(&g->stop)) {
+		struct pollfd p[2] = { { .fd = g->lfd, .events = POLLIN },
+				       { .fd = fd, .events = POLLIN } };
+		uint8_t in[512];
+		const uint8_t *q = in;
+		ssize_t n;
+
+		if (poll(p, fd >= 0 ? 2 : 1, 20) <= 0)
+			continue;
+		if (p[0].revents & POLLIN) {
+			int nfd = accept4(g->lfd, NULL, NULL, SOCK_CLOEXEC);
+
+			if (nfd >= 0) {
+				if (fd >= 0)
+					close(fd);
+				fd = nfd;
+				mb_split_reset(&split);
+				atomic_fetch_add(&g->accepts, 1);
+			}
+			continue;
+		}
+		if (fd < 0 || !p[1].revents)
+			continue;
+		n = recv(fd, in, sizeof(in), MSG_DONTWAIT);
+		if (n <= 0) {
+			close(fd);
+			fd = -1;
+			continue;
+		}
+		while (n > 0) {
+			const uint8_t *frame;
+			size_t used;
+			int r = mb_split(&split, q, (size_t)n, &used, &frame);
+
+			q += used;
+			n -= (ssize_t)used;
+			if (r <= 0)
+				break;
+			gw_answer(g, fd, frame, (size_t)r);
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+static struct gw *gw_open(unsigned alive_units)
+{
+	struct gw *g = calloc(1, sizeof(*g));
+
+	assert_non_null(g);
+	live_gw = g;
+	g->lfd = tnet_listen(&g->port);
+	assert_true(g->lfd >= 0);
+	atomic_store(&g->alive_units, alive_units);
+	assert_int_equal(pthread_create(&g->thread, NULL, gw_serve, g), 0);
+	g->is_running = true;
+	return g;
+}
+
+static void gw_close(struct gw *g)
+{
+	if (g->is_running) {
+		atomic_store(&g->stop, true);
+		pthread_join(g->thread, NULL);
+	}
+	if (g->lfd >= 0)
+		close(g->lfd);
+	free(g);
+	live_gw = NULL;
 }
 
 static int close_live_rig(void **state)
@@ -114,6 +246,8 @@ static int close_live_rig(void **state)
 	(void)state;
 	if (live_rig)
 		rig_close(live_rig);
+	if (live_gw)
+		gw_close(live_gw);
 	return 0;
 }
 
@@ -601,15 +735,18 @@ static void wait_requests(struct rig *r, unsigned i, uint64_t n)
 static void test_late_reply_is_dropped_not_matched_to_next_request(void **state)
 {
 	struct rig *r;
+	struct eng_cmd cmds[2];
 	uint64_t before;
 
 	(void)state;
 	/* Two units behind one gateway port; unit 1's block times out, its late reply must not
-	 * be taken for unit 2's request that follows on the same connection. */
+	 * be taken for unit 2's request that follows on the same connection. retry_count 2: one
+	 * timeout does not end the streak, so the connection stays up. */
 	r = rig_open(1, 2);
 	for (unsigned i = 0; i < 2; i++) {
 		r->devs[i].nblocks = 1;
 		r->devs[i].timeout_ns = 100 * CLK_NS_PER_MS;
+		r->devs[i].retry_count = 2;
 	}
 	r->devs[1].blocks[0] = (struct eng_block){ MB_FC_READ_HOLDING_REGISTERS, 4000, 10 };
 	rig_start(r);
@@ -617,18 +754,29 @@ static void test_late_reply_is_dropped_not_matched_to_next_request(void **state)
 	before = atomic_load(&r->srv.ports[0].requests);
 	fsrv_set(&r->srv, 0, FSRV_DELAY, 400);
 	r->cycle++;
-	push_poll(r, 0);
+	for (unsigned i = 0; i < 2; i++)
+		cmds[i] = (struct eng_cmd){ .kind = ENG_CMD_POLL,
+					    .dev = (uint16_t)i,
+					    .cycle = r->cycle,
+					    .t_push_ns = clk_now_ns() };
+	assert_int_equal(eng_submit(r->e, cmds, 2), 2);
 	wait_requests(r, 0, before + 1);
 	fsrv_set(&r->srv, 0, FSRV_OK, 0);
-	assert_int_equal(collect(r, 1), 1);
-	assert_int_equal(r->msgs[0].err, -ETIMEDOUT);
-	/* Unit 2's request goes out at once and is answered at once, behind the late reply. */
-	assert_int_equal(poll_once(r, 1), 0);
-	for (int k = 0; k < 250 && atomic_load(&eng_counters(r->e, 0)->late) == 0; k++)
-		nanosleep(&(struct timespec){ .tv_nsec = 2 * CLK_NS_PER_MS }, NULL);
+	/* Unit 1 times out; unit 2's request goes out at once and its answer comes behind the
+	 * late reply; then unit 1's retry is answered. Both carry their own registers. */
+	assert_int_equal(collect(r, 2), 2);
+	for (unsigned i = 0; i < 2; i++) {
+		const struct eng_msg *m = &r->msgs[i];
+
+		assert_int_equal(m->err, 0);
+		check_sample(r, m);
+		assert_int_equal(m->attempts, m->dev == 0 ? 2 : 1);
+	}
+	assert_int_equal(r->msgs[0].dev, 1); /* unit 2 was not held up by unit 1's backoff */
 	assert_int_equal(atomic_load(&eng_counters(r->e, 0)->late) +
 			     atomic_load(&eng_counters(r->e, 1)->late),
 			 1);
+	assert_int_equal(atomic_load(&r->srv.ports[0].accepts), 1);
 	poll_all_ok(r);
 	rig_close(r);
 }
@@ -656,6 +804,475 @@ static void test_late_reply_during_retry_is_dropped(void **state)
 	assert_int_equal(r->msgs[0].attempts, 2);
 	check_sample(r, &r->msgs[0]);
 	assert_int_equal(atomic_load(&eng_counters(r->e, 0)->late), 1);
+	rig_close(r);
+}
+
+/* ---- retries belong to the device, and every fault is named ---------------------------- */
+
+static void log_pop(struct rig *r, struct msglog *l)
+{
+	if (l->n < LOG_CAP)
+		l->n += eng_pop(r->e, l->m + l->n, LOG_CAP - l->n);
+}
+
+/* Wait until every message owed arrived (bounded: WAIT_NS); each command gets exactly one. */
+static void log_drain(struct rig *r, struct msglog *l)
+{
+	int64_t deadline = clk_now_ns() + WAIT_NS;
+
+	log_pop(r, l);
+	while (l->n < l->owed && clk_now_ns() < deadline) {
+		eng_wait(r->e, deadline);
+		log_pop(r, l);
+	}
+	assert_int_equal(l->n, l->owed);
+}
+
+/*
+ * A control cycle in miniature: every CYCLE_NS push each of cmds (cycle id and push time set
+ * here) and keep every message in r->log, for max_cycles or until stop(r). Returns the
+ * cycles run.
+ */
+static unsigned run_cycles(struct rig *r, const struct eng_cmd *cmds, unsigned n,
+			   unsigned max_cycles, bool (*stop)(struct rig *r))
+{
+	struct timespec ts;
+	unsigned k;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	for (k = 0; k < max_cycles && !(stop && stop(r)); k++) {
+		r->cycle++;
+		for (unsigned i = 0; i < n; i++) {
+			struct eng_cmd c = cmds[i];
+
+			c.cycle = r->cycle;
+			c.t_push_ns = clk_now_ns();
+			assert_int_equal(eng_submit(r->e, &c, 1), 1);
+			r->log.owed += c.kind == ENG_CMD_POLL ? r->devs[c.dev].nblocks : 1;
+		}
+		ts.tv_nsec += CYCLE_NS;
+		if (ts.tv_nsec >= CLK_NS_PER_SEC) {
+			ts.tv_sec++;
+			ts.tv_nsec -= CLK_NS_PER_SEC;
+		}
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+		log_pop(r, &r->log);
+	}
+	return k;
+}
+
+/*
+ * Every fault named: each message of dev whose command was sent carries `want`, and from the
+ * first one that names it on, every message does (nothing "superseded" once the device is
+ * known to fail). Returns how many named it.
+ */
+static unsigned check_named(const struct rig *r, unsigned dev, int want)
+{
+	unsigned named = 0;
+
+	for (unsigned i = 0; i < r->log.n; i++) {
+		const struct eng_msg *m = &r->log.m[i];
+
+		if (m->dev != dev)
+			continue;
+		if ((m->attempts || named) && m->err != want)
+			fail_msg(
+			    "dev %u cycle %u (attempts %u, message %u of %u): \"%s\", want \"%s\"",
+			    dev, m->cycle, m->attempts, i, r->log.n, eng_strerror(m->err),
+			    eng_strerror(want));
+		named += m->err == want;
+	}
+	return named;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static bool dev0_conn_failed(struct rig *r)
+{
+	return atomic_load(&eng_counters(r->e, 0)->conn_failures) > 0;
+}
+
+static void test_backoff_grows_across_cycles_and_new_polls_do_not_reset_it(void **state)
+{
+	const struct eng_cmd poll = { .kind = ENG_CMD_POLL, .dev = 0 };
+	const int64_t timeout = 30 * CLK_NS_PER_MS, backoff = 60 * CLK_NS_PER_MS;
+	int64_t *sent = calloc(LOG_CAP, sizeof(*sent));
+	unsigned nsent = 0;
+	struct rig *r;
+
+	(void)state;
+	assert_non_null(sent);
+	r = rig_open(1, 1);
+	r->devs[0].nblocks = 1;
+	r->devs[0].retry_count = 4;
+	r->devs[0].timeout_ns = timeout;
+	r->devs[0].retry_backoff_ns = backoff;
+	rig_start(r);
+	assert_int_equal(poll_once(r, 0), 0);
+	/* Silent, polled every 20 ms: far shorter than timeout + backoff. */
+	fsrv_set(&r->srv, 0, FSRV_SILENT, 0);
+	run_cycles(r, &poll, 1, 250, dev0_conn_failed);
+	assert_true(dev0_conn_failed(r)); /* the 4th failure in a row closed the connection */
+	log_drain(r, &r->log);
+	for (unsigned i = 0; i < r->log.n; i++)
+		if (r->log.m[i].attempts)
+			sent[nsent++] = r->log.m[i].t_sent_ns;
+	qsort(sent, nsent, sizeof(*sent), cmp_i64);
+	assert_true(nsent >= 4);
+	/* Send k+1 waited for send k's timeout and then k x the backoff: 1x, 2x, 3x. */
+	for (unsigned k = 1; k <= 3; k++)
+		if (sent[k] - sent[k - 1] < timeout + (int64_t)k * backoff)
+			fail_msg("send %u came %lld ms after send %u: want >= %lld ms", k + 1,
+				 (long long)((sent[k] - sent[k - 1]) / CLK_NS_PER_MS), k,
+				 (long long)((timeout + (int64_t)k * backoff) / CLK_NS_PER_MS));
+	assert_true(check_named(r, 0, -ETIMEDOUT) > 0);
+	assert_true(atomic_load(&eng_counters(r->e, 0)->timeouts) >= 4);
+	free(sent);
+	rig_close(r);
+}
+
+static bool port0_reconnected(struct rig *r)
+{
+	return atomic_load(&r->srv.ports[0].accepts) >= 2;
+}
+
+static void test_connected_silent_device_is_reconnected_after_retry_count_attempts(void **state)
+{
+	const struct eng_cmd poll = { .kind = ENG_CMD_POLL, .dev = 0 };
+	const struct eng_counters *c;
+	struct rig *r;
+	int64_t t0;
+
+	(void)state;
+	r = rig_open(1, 1);
+	r->devs[0].nblocks = 1;
+	r->devs[0].retry_count = 3;
+	r->devs[0].timeout_ns = 50 * CLK_NS_PER_MS;
+	r->devs[0].retry_backoff_ns = 20 * CLK_NS_PER_MS;
+	rig_start(r);
+	assert_int_equal(poll_once(r, 0), 0);
+	assert_int_equal(atomic_load(&r->srv.ports[0].accepts), 1);
+	/* Connected, reading requests, answering nothing (SIGSTOP, a half-open link). */
+	fsrv_set(&r->srv, 0, FSRV_SILENT, 0);
+	t0 = clk_now_ns();
+	run_cycles(r, &poll, 1, 250, port0_reconnected);
+	assert_true(port0_reconnected(r));
+	print_message("reconnected %lld ms after the device fell silent (timeout 50 ms x 3, "
+		      "backoff 20 ms, cycle 20 ms)\n",
+		      (long long)((clk_now_ns() - t0) / CLK_NS_PER_MS));
+	c = eng_counters(r->e, 0);
+	assert_true(atomic_load(&c->timeouts) >= 3);
+	assert_true(atomic_load(&c->conn_failures) >= 1);
+	log_drain(r, &r->log);
+	assert_true(check_named(r, 0, -ETIMEDOUT) > 0);
+	fsrv_set(&r->srv, 0, FSRV_OK, 0);
+	assert_int_equal(poll_until_ok(r, 0), 0);
+	rig_close(r);
+}
+
+static struct gw *the_gw;
+
+static bool gw_reconnected(struct rig *r)
+{
+	(void)r;
+	return atomic_load(&the_gw->accepts) >= 2;
+}
+
+static void test_dead_unit_behind_live_gateway_does_not_cut_the_others_off(void **state)
+{
+	const struct eng_cmd polls[2] = { { .kind = ENG_CMD_POLL, .dev = 0 },
+					  { .kind = ENG_CMD_POLL, .dev = 1 } };
+	struct rig *r;
+	unsigned ok = 0;
+
+	(void)state;
+	r = rig_open(1, 2);
+	the_gw = gw_open(1u << 1 | 1u << 2);
+	for (unsigned i = 0; i < 2; i++) {
+		r->devs[i].port = the_gw->port;
+		r->devs[i].unit = (uint8_t)(1 + i);
+		r->devs[i].nblocks = 1;
+		r->devs[i].retry_count = 2;
+		r->devs[i].timeout_ns = 50 * CLK_NS_PER_MS;
+		r->devs[i].retry_backoff_ns = 20 * CLK_NS_PER_MS;
+	}
+	rig_start(r);
+	poll_all_ok(r);
+	atomic_store(&the_gw->alive_units, 1u << 1); /* unit 2 dies, unit 1 keeps answering */
+	run_cycles(r, polls, 2, 40, NULL);
+	log_drain(r, &r->log);
+	/* Unit 2's streak went past retry_count, yet the gateway was never reconnected. */
+	assert_true(atomic_load(&eng_counters(r->e, 1)->timeouts) > r->devs[1].retry_count);
+	assert_int_equal(atomic_load(&the_gw->accepts), 1);
+	assert_true(check_named(r, 1, -ETIMEDOUT) > 0);
+	for (unsigned i = 0; i < r->log.n; i++) {
+		const struct eng_msg *m = &r->log.m[i];
+
+		if (m->dev == 0 && m->err == 0) {
+			check_sample(r, m);
+			ok++;
+		}
+	}
+	assert_true(ok >= 3);
+	/* The whole gateway falls silent: no valid frame during the streak, so reconnect. */
+	atomic_store(&the_gw->alive_units, 0);
+	r->log.n = r->log.owed = 0;
+	run_cycles(r, polls, 2, 250, gw_reconnected);
+	assert_true(gw_reconnected(r));
+	log_drain(r, &r->log);
+	rig_close(r);
+	gw_close(the_gw);
+}
+
+static void test_every_fault_is_named_at_a_cycle_shorter_than_the_timeout(void **state)
+{
+	static const struct {
+		enum fsrv_fault fault;
+		int param;
+		int want;
+	} cases[] = {
+		{ FSRV_BAD_COUNT, 0, -MB_EBYTECOUNT },
+		{ FSRV_WRONG_TID, 0, -MB_ETID },
+		{ FSRV_WRONG_UNIT, 0, -MB_EUNIT },
+		{ FSRV_EXCEPTION, MB_EX_SERVER_DEVICE_FAILURE, -MB_EXC(4) },
+		{ FSRV_SILENT, 0, -ETIMEDOUT },
+	};
+	const struct eng_cmd poll = { .kind = ENG_CMD_POLL, .dev = 0 };
+
+	(void)state;
+	for (unsigned k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct rig *r = rig_open(1, 1);
+
+		/* Two blocks, timeout 300 ms, polled every 20 ms. */
+		r->devs[0].retry_count = 3;
+		r->devs[0].retry_backoff_ns = 50 * CLK_NS_PER_MS;
+		rig_start(r);
+		assert_int_equal(poll_once(r, 0), 0);
+		fsrv_set(&r->srv, 0, cases[k].fault, cases[k].param);
+		run_cycles(r, &poll, 1, 30, NULL);
+		log_drain(r, &r->log);
+		if (check_named(r, 0, cases[k].want) == 0)
+			fail_msg("fault %d: no sample named \"%s\"", cases[k].fault,
+				 eng_strerror(cases[k].want));
+		fsrv_set(&r->srv, 0, FSRV_OK, 0);
+		assert_int_equal(poll_until_ok(r, 0), 0);
+		rig_close(r);
+	}
+}
+
+static void test_writes_to_a_silent_device_end_as_timeouts_never_dropped(void **state)
+{
+	const struct eng_cmd w = { .kind = ENG_CMD_WRITE,
+				   .fc = MB_FC_WRITE_SINGLE_REGISTER,
+				   .dev = 0,
+				   .addr = 2008,
+				   .count = 1,
+				   .values = { 50 } };
+	struct eng_cmd one = w;
+	struct rig *r;
+
+	(void)state;
+	r = rig_open(1, 1);
+	r->devs[0].nblocks = 1;
+	r->devs[0].retry_count = 2;
+	r->devs[0].timeout_ns = 50 * CLK_NS_PER_MS;
+	r->devs[0].retry_backoff_ns = 20 * CLK_NS_PER_MS;
+	rig_start(r);
+	assert_int_equal(poll_once(r, 0), 0);
+	fsrv_set(&r->srv, 0, FSRV_SILENT, 0);
+	/* One write alone: its attempts, then an ack that names the timeout. */
+	one.cycle = ++r->cycle;
+	assert_int_equal(eng_submit(r->e, &one, 1), 1);
+	assert_int_equal(collect(r, 1), 1);
+	assert_int_equal(r->msgs[0].kind, ENG_MSG_WRITE_ACK);
+	assert_int_equal(r->msgs[0].cycle, r->cycle);
+	assert_int_equal(r->msgs[0].err, -ETIMEDOUT);
+	assert_int_equal(r->msgs[0].attempts, 2);
+	/* A write every cycle (a heartbeat shorter than the timeout): each answered, by cause. */
+	run_cycles(r, &w, 1, 15, NULL);
+	log_drain(r, &r->log);
+	assert_int_equal(r->log.n, 15);
+	for (unsigned i = 0; i < r->log.n; i++) {
+		assert_int_equal(r->log.m[i].kind, ENG_MSG_WRITE_ACK);
+		assert_int_not_equal(r->log.m[i].err, 0);
+		for (unsigned j = 0; j < i; j++)
+			assert_int_not_equal(r->log.m[i].cycle, r->log.m[j].cycle);
+	}
+	assert_true(check_named(r, 0, -ETIMEDOUT) > 0);
+	rig_close(r);
+}
+
+/* ---- the I/O thread's fail-safe ------------------------------------------------------ */
+
+#define FAILSAFE_AFTER_NS (150 * CLK_NS_PER_MS)
+
+/* ndev devices on their own ports, one block reading 2008, a failsafe of 2008 := 0. */
+static struct rig *failsafe_rig(unsigned ndev)
+{
+	struct rig *r = rig_open(ndev, ndev);
+
+	for (unsigned i = 0; i < ndev; i++) {
+		struct eng_dev *d = &r->devs[i];
+
+		d->nblocks = 1;
+		d->blocks[0] = (struct eng_block){ MB_FC_READ_HOLDING_REGISTERS, 2008, 1 };
+		d->retry_count = 2;
+		d->timeout_ns = 50 * CLK_NS_PER_MS;
+		d->retry_backoff_ns = 20 * CLK_NS_PER_MS;
+		d->has_failsafe = true;
+		d->failsafe_addr = 2008;
+		d->failsafe_value = 0;
+	}
+	r->failsafe_after_ns = FAILSAFE_AFTER_NS;
+	return r;
+}
+
+static void write_reg(struct rig *r, unsigned dev, uint16_t addr, uint16_t value)
+{
+	struct eng_cmd w = { .kind = ENG_CMD_WRITE,
+			     .fc = MB_FC_WRITE_SINGLE_REGISTER,
+			     .dev = (uint16_t)dev,
+			     .addr = addr,
+			     .count = 1,
+			     .cycle = ++r->cycle,
+			     .t_push_ns = clk_now_ns(),
+			     .values = { value } };
+
+	assert_int_equal(eng_submit(r->e, &w, 1), 1);
+	assert_int_equal(collect(r, 1), 1);
+	assert_int_equal(r->msgs[0].kind, ENG_MSG_WRITE_ACK);
+	assert_int_equal(r->msgs[0].flags, 0);
+	assert_int_equal(r->msgs[0].err, 0);
+}
+
+/* Poll a one-block device (flags: ENG_CMDF_ARM or 0); returns its first register. */
+static uint16_t read_reg0(struct rig *r, unsigned dev, uint8_t flags)
+{
+	struct eng_cmd c = { .kind = ENG_CMD_POLL,
+			     .dev = (uint16_t)dev,
+			     .cycle = ++r->cycle,
+			     .flags = flags,
+			     .t_push_ns = clk_now_ns() };
+
+	assert_int_equal(eng_submit(r->e, &c, 1), 1);
+	assert_int_equal(collect(r, 1), 1);
+	assert_int_equal(r->msgs[0].kind, ENG_MSG_SAMPLE);
+	assert_int_equal(r->msgs[0].cycle, r->cycle);
+	if (r->msgs[0].err)
+		fail_msg("dev %u: %s", dev, eng_strerror(r->msgs[0].err));
+	return r->msgs[0].data.regs[0];
+}
+
+/* Wait up to max_ns for the engine's next failsafe ack; any other message fails the test. */
+static bool wait_failsafe(struct rig *r, struct eng_msg *m, int64_t max_ns)
+{
+	int64_t deadline = clk_now_ns() + max_ns;
+
+	while (clk_now_ns() < deadline) {
+		if (eng_pop(r->e, m, 1) == 1) {
+			if (m->flags & ENG_MSGF_FAILSAFE)
+				return true;
+			fail_msg("unexpected message: kind %u dev %u cycle %u", m->kind, m->dev,
+				 m->cycle);
+		}
+		eng_wait(r->e, deadline);
+	}
+	return false;
+}
+
+static void test_failsafe_writes_armed_devices_when_commands_stop(void **state)
+{
+	struct eng_msg *m = calloc(1, sizeof(*m));
+	struct rig *r;
+
+	(void)state;
+	assert_non_null(m);
+	r = failsafe_rig(2);
+	r->devs[1].has_failsafe = false; /* armed, but has no failsafe to write */
+	rig_start(r);
+	for (unsigned i = 0; i < 2; i++) {
+		write_reg(r, i, 2008, 50);
+		assert_int_equal(read_reg0(r, i, ENG_CMDF_ARM), 50);
+	}
+	/* The control thread falls silent: the engine writes 2008 := 0 by itself, once. */
+	assert_true(wait_failsafe(r, m, WAIT_NS));
+	assert_int_equal(m->kind, ENG_MSG_WRITE_ACK);
+	assert_int_equal(m->dev, 0);
+	assert_int_equal(m->cycle, 0);
+	assert_int_equal(m->err, 0);
+	assert_int_equal(m->addr, 2008);
+	assert_int_equal(m->data.regs[0], 0);
+	assert_false(wait_failsafe(r, m, 4 * FAILSAFE_AFTER_NS));
+	assert_int_equal(atomic_load(&eng_counters(r->e, 0)->failsafe_writes), 1);
+	assert_int_equal(atomic_load(&eng_counters(r->e, 1)->failsafe_writes), 0);
+	/* The device's register reads 0 now (it had 50); the one without a failsafe keeps 50. */
+	assert_int_equal(read_reg0(r, 0, ENG_CMDF_ARM), 0);
+	assert_int_equal(read_reg0(r, 1, ENG_CMDF_ARM), 50);
+	/* Commands flowing (every 50 ms for 4 x failsafe_after): no failsafe write. */
+	write_reg(r, 0, 2008, 50);
+	for (int k = 0; k < 12; k++) {
+		assert_int_equal(read_reg0(r, 0, ENG_CMDF_ARM), 50);
+		nanosleep(&(struct timespec){ .tv_nsec = 50 * CLK_NS_PER_MS }, NULL);
+	}
+	assert_int_equal(atomic_load(&eng_counters(r->e, 0)->failsafe_writes), 1);
+	/* A new silence is a new episode: written again. */
+	assert_true(wait_failsafe(r, m, WAIT_NS));
+	assert_int_equal(m->err, 0);
+	assert_int_equal(atomic_load(&eng_counters(r->e, 0)->failsafe_writes), 2);
+	assert_int_equal(read_reg0(r, 0, ENG_CMDF_ARM), 0);
+	free(m);
+	rig_close(r);
+}
+
+static void test_failsafe_never_writes_an_unarmed_device(void **state)
+{
+	struct eng_msg *m = calloc(1, sizeof(*m));
+	struct rig *r;
+
+	(void)state;
+	assert_non_null(m);
+	r = failsafe_rig(1);
+	rig_start(r);
+	read_reg0(r, 0, ENG_CMDF_ARM);
+	write_reg(r, 0, 2008, 50);
+	/* A POLL without ENG_CMDF_ARM disarms (another master holds the command source). */
+	assert_int_equal(read_reg0(r, 0, 0), 50);
+	assert_false(wait_failsafe(r, m, 4 * FAILSAFE_AFTER_NS));
+	assert_int_equal(atomic_load(&eng_counters(r->e, 0)->failsafe_writes), 0);
+	assert_int_equal(read_reg0(r, 0, 0), 50);
+	free(m);
+	rig_close(r);
+}
+
+static void test_failsafe_is_tried_again_while_the_device_fails(void **state)
+{
+	struct eng_msg *m = calloc(1, sizeof(*m));
+	struct rig *r;
+
+	(void)state;
+	assert_non_null(m);
+	r = failsafe_rig(1);
+	rig_start(r);
+	write_reg(r, 0, 2008, 50);
+	assert_int_equal(read_reg0(r, 0, ENG_CMDF_ARM), 50);
+	fsrv_set(&r->srv, 0, FSRV_SILENT, 0);
+	/* Silent control thread, silent device: the failsafe write fails, named, and again. */
+	for (int k = 0; k < 2; k++) {
+		assert_true(wait_failsafe(r, m, WAIT_NS));
+		assert_int_equal(m->err, -ETIMEDOUT);
+	}
+	fsrv_set(&r->srv, 0, FSRV_OK, 0);
+	for (int k = 0; k < 20 && wait_failsafe(r, m, WAIT_NS) && m->err; k++)
+		;
+	assert_int_equal(m->err, 0);
+	assert_true(atomic_load(&eng_counters(r->e, 0)->failsafe_writes) >= 3);
+	assert_int_equal(read_reg0(r, 0, ENG_CMDF_ARM), 0);
+	free(m);
 	rig_close(r);
 }
 
@@ -735,6 +1352,23 @@ int main(void)
 		cmocka_unit_test_teardown(test_late_reply_is_dropped_not_matched_to_next_request,
 					  close_live_rig),
 		cmocka_unit_test_teardown(test_late_reply_during_retry_is_dropped, close_live_rig),
+		cmocka_unit_test_teardown(
+		    test_backoff_grows_across_cycles_and_new_polls_do_not_reset_it, close_live_rig),
+		cmocka_unit_test_teardown(
+		    test_connected_silent_device_is_reconnected_after_retry_count_attempts,
+		    close_live_rig),
+		cmocka_unit_test_teardown(
+		    test_dead_unit_behind_live_gateway_does_not_cut_the_others_off, close_live_rig),
+		cmocka_unit_test_teardown(
+		    test_every_fault_is_named_at_a_cycle_shorter_than_the_timeout, close_live_rig),
+		cmocka_unit_test_teardown(
+		    test_writes_to_a_silent_device_end_as_timeouts_never_dropped, close_live_rig),
+		cmocka_unit_test_teardown(test_failsafe_writes_armed_devices_when_commands_stop,
+					  close_live_rig),
+		cmocka_unit_test_teardown(test_failsafe_never_writes_an_unarmed_device,
+					  close_live_rig),
+		cmocka_unit_test_teardown(test_failsafe_is_tried_again_while_the_device_fails,
+					  close_live_rig),
 		cmocka_unit_test_teardown(test_publishes_rtt_histogram, close_live_rig),
 		cmocka_unit_test_teardown(test_rejects_invalid_configuration, close_live_rig),
 	};
