@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: MIT
 /*
  * `flux status` both ways: fluxd's server side (a Unix socket polled once per telemetry tick)
- * and the client. The one idea: the server never waits. Every socket call is non-blocking,
- * each connection is a slot with a deadline, and the answer is formatted from a snapshot
- * copy, so a silent, slow or hostile client costs one slot for ST_CONN_TIMEOUT_NS at most.
+ * and the client. The one idea: the server never waits and no client can hold it. Every socket
+ * call is non-blocking, each connection is a slot with a deadline, a newcomer evicts the
+ * oldest connection of the user holding the most slots, and the answer is formatted from a
+ * snapshot copy; the socket lives only where no other user can put or replace a file.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,13 +29,6 @@
 #include "rt/clock.h"
 
 #define EXIT_USAGE 2
-
-enum st_req {
-	REQ_NONE, /* line incomplete */
-	REQ_TEXT,
-	REQ_JSON,
-	REQ_BAD,
-};
 
 static const char rsp_unknown[] = "error: unknown request\n";
 static const char rsp_busy[] = "error: busy\n";
@@ -285,43 +281,160 @@ int st_format_json(const struct cfg *cfg, const struct ctl_snapshot *s, int64_t 
 	return out_result(&o);
 }
 
-/* ---- server ---------------------------------------------------------------------------- */
+/* ---- where the socket lives ------------------------------------------------------------ */
+
+/* A directory that is ours alone: owned by the effective uid, mode exactly 0700 (the XDG base
+ * directory spec's rule for the runtime directory). */
+static bool is_private_dir(const char *dir)
+{
+	struct stat st;
+
+	return stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+	       (st.st_mode & 07777) == 0700;
+}
 
 int st_default_path(char *buf, size_t len)
 {
 	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	char run_user[64];
 	int n;
 
+	snprintf(run_user, sizeof(run_user), "/run/user/%u", (unsigned)geteuid());
 	if (geteuid() == 0)
 		n = snprintf(buf, len, "/run/flux/fluxd.sock");
-	else if (xdg && *xdg)
+	else if (xdg && *xdg && is_private_dir(xdg))
 		n = snprintf(buf, len, "%s/fluxd.sock", xdg);
+	else if (is_private_dir(run_user))
+		n = snprintf(buf, len, "%s/fluxd.sock", run_user);
 	else
-		n = snprintf(buf, len, "/tmp/fluxd-%u.sock", (unsigned)getuid());
+		return -ST_ENORUNDIR;
 	return n < 0 || (size_t)n >= len || n >= ST_PATH_MAX ? -ENAMETOOLONG : 0;
 }
 
-/* A socket file nobody accepts on is left over from a crash: remove it. Returns -errno or 0. */
-static int remove_stale(const struct sockaddr_un *sa)
+const char *st_strerror(int err)
 {
+	if (err == -ST_ENORUNDIR)
+		return "no private runtime directory for the status socket ($XDG_RUNTIME_DIR or "
+		       "/run/user/UID, owned by this user, mode 0700)";
+	return strerror(-err);
+}
+
+/* "uid 1000 (alice)", or "uid 1000" when it has no name. */
+static void name_uid(uid_t uid, char *buf, size_t len)
+{
+	struct passwd pw, *res = NULL;
+	char pwbuf[1024];
+
+	if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res)
+		snprintf(buf, len, "uid %u (%s)", (unsigned)uid, res->pw_name);
+	else
+		snprintf(buf, len, "uid %u", (unsigned)uid);
+}
+
+__attribute__((format(printf, 3, 4))) static int fail(struct st_server *s, int err, const char *fmt,
+						      ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->why, sizeof(s->why), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+/*
+ * Every directory from the socket's up to / (symlinks resolved) must be one nobody else can
+ * change: owned by us or root, and not writable by group or others unless sticky (then others
+ * may add names but not remove or rename ours, as in /tmp). Otherwise another user could
+ * remove our socket and put theirs in its place. Returns 0, -EPERM or -errno, s->why set.
+ */
+static int check_dirs(struct st_server *s, const char *path)
+{
+	char dir[PATH_MAX], real[PATH_MAX], owner[96];
+	const char *slash = strrchr(path, '/');
+	size_t n;
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	if (!realpath(dir, real))
+		return fail(s, -errno, "status socket %s: directory %s: %s", path, dir,
+			    strerror(errno));
+	for (n = strlen(real);;) {
+		struct stat st;
+
+		real[n] = '\0';
+		if (stat(n ? real : "/", &st))
+			return fail(s, -errno, "status socket %s: %s: %s", path, n ? real : "/",
+				    strerror(errno));
+		name_uid(st.st_uid, owner, sizeof(owner));
+		if (st.st_uid != geteuid() && st.st_uid != 0)
+			return fail(
+			    s, -EPERM,
+			    "status socket %s: directory %s is owned by %s, who could "
+			    "replace the socket: use a directory of yours (--status-socket)",
+			    path, n ? real : "/", owner);
+		if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+			return fail(
+			    s, -EPERM,
+			    "status socket %s: directory %s (owner %s, mode %04o) is writable "
+			    "by others and not sticky: use a directory only you can write",
+			    path, n ? real : "/", owner, (unsigned)(st.st_mode & 07777));
+		while (n && real[n - 1] != '/')
+			n--;
+		if (n == 0)
+			return 0;
+		n--; /* drop the slash: "/run/user" -> "/run"; "/run" -> "" (the root) */
+	}
+}
+
+/*
+ * What is at the path already. Nothing: 0. A socket of ours nobody accepts on (left over from
+ * a crash): removed, 0. Anything else is refused and left alone. Returns -errno or 0.
+ */
+static int remove_stale(struct st_server *s, const struct sockaddr_un *sa)
+{
+	const char *path = sa->sun_path;
+	char owner[96];
 	struct stat st;
 	int fd, err;
 
-	if (lstat(sa->sun_path, &st))
-		return errno == ENOENT ? 0 : -errno;
+	if (lstat(path, &st))
+		return errno == ENOENT
+			   ? 0
+			   : fail(s, -errno, "status socket %s: %s", path, strerror(errno));
+	name_uid(st.st_uid, owner, sizeof(owner));
 	if (!S_ISSOCK(st.st_mode))
-		return -EEXIST;
+		return fail(s, -EEXIST,
+			    "status socket %s exists and is not a socket (owner %s): not ours to "
+			    "remove",
+			    path, owner);
+	if (st.st_uid != geteuid())
+		return fail(
+		    s, -EEXIST,
+		    "status socket %s exists and belongs to %s: not ours to remove (another "
+		    "user may have taken the path first)",
+		    path, owner);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
+		return fail(s, -errno, "status socket %s: socket: %s", path, strerror(errno));
 	err = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) ? -errno : 0;
 	close(fd);
 	if (err == 0 || err == -EAGAIN) /* EAGAIN: its backlog is full, so it is alive */
-		return -EADDRINUSE;
+		return fail(s, -EADDRINUSE, "status socket %s: another fluxd answers there", path);
 	if (err != -ECONNREFUSED)
-		return err;
-	return unlink(sa->sun_path) ? -errno : 0;
+		return fail(s, err, "status socket %s: probing the old socket: %s", path,
+			    strerror(-err));
+	if (unlink(path))
+		return fail(s, -errno, "status socket %s: removing the stale socket: %s", path,
+			    strerror(errno));
+	return 0;
 }
+
+/* ---- server ---------------------------------------------------------------------------- */
 
 int st_server_open(struct st_server *s, const char *path, const struct cfg *cfg,
 		   st_snapshot_fn *snapshot, void *arg)
@@ -335,40 +448,48 @@ int st_server_open(struct st_server *s, const char *path, const struct cfg *cfg,
 	for (unsigned i = 0; i < ST_MAX_CONNS; i++)
 		s->conns[i].fd = -1;
 	if (!path || !*path || !cfg || !snapshot)
-		return -EINVAL;
+		return fail(s, -EINVAL, "status socket: no path, config or snapshot");
 	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
+		return fail(s, -ENAMETOOLONG, "status socket %.64s...: longer than %zu bytes", path,
+			    sizeof(sa.sun_path) - 1);
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	memcpy(s->path, path, strlen(path) + 1);
 	s->rsp_size = st_rsp_size(cfg);
 	for (unsigned i = 0; i < ST_MAX_CONNS; i++) {
 		s->conns[i].out = malloc(s->rsp_size);
 		if (!s->conns[i].out) {
-			err = -ENOMEM;
+			err = fail(s, -ENOMEM, "status socket %s: no memory for answers", path);
 			goto out_free;
 		}
 	}
-	err = remove_stale(&sa);
+	err = check_dirs(s, path);
+	if (err)
+		goto out_free;
+	err = remove_stale(s, &sa);
 	if (err)
 		goto out_free;
 	s->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->lfd < 0) {
-		err = -errno;
+		err = fail(s, -errno, "status socket %s: socket: %s", path, strerror(errno));
 		goto out_free;
 	}
-	old_mask = umask(0117); /* the file is born 0660: no window with wider rights */
+	/* The file is born 0660: no window with wider rights. bind() never follows or replaces
+	 * what appeared since the checks (EADDRINUSE), so nothing is taken over. */
+	old_mask = umask(0117);
 	err = bind(s->lfd, (struct sockaddr *)&sa, sizeof(sa)) ? -errno : 0;
 	umask(old_mask);
-	if (err)
+	if (err) {
+		fail(s, err, "status socket %s: bind: %s", path, strerror(-err));
 		goto out_close;
+	}
 	if (lstat(path, &st)) {
-		err = -errno;
+		err = fail(s, -errno, "status socket %s: %s", path, strerror(errno));
 		goto out_close;
 	}
 	s->dev = st.st_dev;
 	s->ino = st.st_ino;
 	if (listen(s->lfd, ST_BACKLOG)) {
-		err = -errno;
+		err = fail(s, -errno, "status socket %s: listen: %s", path, strerror(errno));
 		goto out_unlink;
 	}
 	s->is_open = true;
@@ -392,61 +513,66 @@ static void conn_close(struct st_conn *c)
 	close(c->fd);
 	c->fd = -1;
 	c->in_len = 0;
-	c->req = REQ_NONE;
+	c->req = ST_REQ_NONE;
 	c->out_len = c->out_off = 0;
 }
 
-static void accept_some(struct st_server *s, int64_t now_ns)
+/*
+ * The slot a newcomer of `uid` takes: a free one, else the oldest connection of the uid that
+ * holds the most slots (the newcomer counted with its own uid, which wins ties: a user's flood
+ * evicts that user's connections first). Whoever floods, the others keep their slots.
+ */
+static struct st_conn *pick_slot(struct st_server *s, uid_t uid, bool *is_eviction)
 {
-	for (unsigned n = 0; n < ST_ACCEPT_PER_TICK; n++) {
-		struct st_conn *c = NULL;
-		int fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	struct st_conn *victim = NULL;
+	unsigned best = 0;
 
-		if (fd < 0) /* EAGAIN: nobody waiting; EMFILE and the like: try next tick */
-			return;
-		for (unsigned i = 0; i < ST_MAX_CONNS && !c; i++)
-			if (s->conns[i].fd < 0)
-				c = &s->conns[i];
-		if (!c) {
-			/* Best effort, never waits: a full socket buffer just loses the line. */
-			(void)!send(fd, rsp_busy, sizeof(rsp_busy) - 1,
-				    MSG_DONTWAIT | MSG_NOSIGNAL);
-			close(fd);
-			s->rejected++;
-			continue;
+	*is_eviction = false;
+	for (unsigned i = 0; i < ST_MAX_CONNS; i++)
+		if (s->conns[i].fd < 0)
+			return &s->conns[i];
+	for (unsigned i = 0; i < ST_MAX_CONNS; i++) {
+		struct st_conn *c = &s->conns[i], *oldest = c;
+		unsigned n = c->uid == uid;
+
+		for (unsigned k = 0; k < ST_MAX_CONNS; k++) {
+			struct st_conn *o = &s->conns[k];
+
+			if (o->uid != c->uid)
+				continue;
+			n++;
+			if (o->seq < oldest->seq)
+				oldest = o;
 		}
-		c->fd = fd;
-		c->deadline_ns = now_ns + ST_CONN_TIMEOUT_NS;
+		if (n > best || (n == best && c->uid == uid)) {
+			best = n;
+			victim = oldest;
+		}
 	}
+	*is_eviction = true;
+	return victim;
 }
 
-static enum st_req parse_req(const char *line, size_t len)
+/* Make room: the evicted client is told why, if its answer had not begun (best effort). */
+static void evict(struct st_server *s, struct st_conn *c)
 {
-	if (len && line[len - 1] == '\r')
-		len--;
-	if (len == 6 && memcmp(line, "status", 6) == 0)
-		return REQ_TEXT;
-	if (len == 11 && memcmp(line, "status json", 11) == 0)
-		return REQ_JSON;
-	return REQ_BAD;
+	if (c->out_off == 0)
+		(void)!send(c->fd, rsp_busy, sizeof(rsp_busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	conn_close(c);
+	s->evicted++;
 }
 
 /* Take what has arrived of the request line (one recv). Returns 0, or -errno: drop it. */
 static int read_req(struct st_conn *c)
 {
 	ssize_t n = recv(c->fd, c->in + c->in_len, ST_REQ_MAX - c->in_len, MSG_DONTWAIT);
-	const char *nl;
 
 	if (n == 0)
 		return -ECONNRESET; /* gone before asking */
 	if (n < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -errno;
 	c->in_len += (unsigned)n;
-	nl = memchr(c->in, '\n', c->in_len);
-	if (nl)
-		c->req = parse_req(c->in, (size_t)(nl - c->in));
-	else if (c->in_len == ST_REQ_MAX)
-		c->req = REQ_BAD;
+	c->req = st_parse_request(c->in, c->in_len);
 	return 0;
 }
 
@@ -457,13 +583,13 @@ static void set_answer(struct st_conn *c, const char *text, size_t len)
 	c->out_off = 0;
 }
 
-/* Format the answer to c's request; the snapshot is taken once per tick. Returns 0 or -EAGAIN
- * (no snapshot this tick: ask again next tick). */
+/* Format the answer to c's request; the snapshot is taken once per call. Returns 0 or -EAGAIN
+ * (no snapshot this time: ask again next call). */
 static int make_answer(struct st_server *s, struct st_conn *c, bool *has_snap, int64_t now_ns)
 {
 	int n;
 
-	if (c->req == REQ_BAD) {
+	if (c->req == ST_REQ_BAD) {
 		set_answer(c, rsp_unknown, sizeof(rsp_unknown) - 1);
 		return 0;
 	}
@@ -472,7 +598,7 @@ static int make_answer(struct st_server *s, struct st_conn *c, bool *has_snap, i
 			return -EAGAIN;
 		*has_snap = true;
 	}
-	if (c->req == REQ_JSON)
+	if (c->req == ST_REQ_JSON)
 		n = st_format_json(s->cfg, &s->snap, now_ns, c->out, s->rsp_size);
 	else
 		n = st_format_text(s->cfg, &s->snap, now_ns, c->out, s->rsp_size);
@@ -499,6 +625,34 @@ static int write_answer(struct st_conn *c)
 	return 1;
 }
 
+/* One step of one connection: deadline, read, answer, send. Returns 1 if it was answered. */
+static int serve(struct st_server *s, struct st_conn *c, bool *has_snap, int64_t now_ns)
+{
+	int r = 0;
+
+	if (now_ns > c->deadline_ns) {
+		conn_close(c);
+		s->dropped++;
+		return 0;
+	}
+	if (c->req == ST_REQ_NONE)
+		r = read_req(c);
+	if (r == 0 && c->req != ST_REQ_NONE && !c->out_len && make_answer(s, c, has_snap, now_ns))
+		return 0;
+	if (r == 0 && c->out_len)
+		r = write_answer(c);
+	if (r > 0) {
+		conn_close(c);
+		s->answered++;
+		return 1;
+	}
+	if (r < 0) {
+		conn_close(c);
+		s->dropped++;
+	}
+	return 0;
+}
+
 int st_server_poll(struct st_server *s, int64_t now_ns)
 {
 	bool has_snap = false;
@@ -506,33 +660,29 @@ int st_server_poll(struct st_server *s, int64_t now_ns)
 
 	if (!s->is_open)
 		return 0;
-	accept_some(s, now_ns);
-	for (unsigned i = 0; i < ST_MAX_CONNS; i++) {
-		struct st_conn *c = &s->conns[i];
-		int r = 0;
+	for (unsigned i = 0; i < ST_MAX_CONNS; i++)
+		if (s->conns[i].fd >= 0)
+			done += serve(s, &s->conns[i], &has_snap, now_ns);
+	for (unsigned n = 0; n < ST_ACCEPT_PER_POLL; n++) {
+		struct ucred cred;
+		socklen_t cred_len = sizeof(cred);
+		struct st_conn *c;
+		bool is_eviction;
+		int fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-		if (c->fd < 0)
-			continue;
-		if (now_ns > c->deadline_ns) {
-			conn_close(c);
-			s->dropped++;
-			continue;
-		}
-		if (c->req == REQ_NONE)
-			r = read_req(c);
-		if (r == 0 && c->req != REQ_NONE && !c->out_len &&
-		    make_answer(s, c, &has_snap, now_ns))
-			continue;
-		if (r == 0 && c->out_len)
-			r = write_answer(c);
-		if (r > 0) {
-			conn_close(c);
-			s->answered++;
-			done++;
-		} else if (r < 0) {
-			conn_close(c);
-			s->dropped++;
-		}
+		if (fd < 0) /* EAGAIN: nobody waiting; EMFILE and the like: try next call */
+			break;
+		s->accepted++;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len))
+			cred.uid = (uid_t)-1;
+		c = pick_slot(s, cred.uid, &is_eviction);
+		if (is_eviction)
+			evict(s, c);
+		c->fd = fd;
+		c->uid = cred.uid;
+		c->seq = s->accepted;
+		c->deadline_ns = now_ns + ST_CONN_TIMEOUT_NS;
+		done += serve(s, c, &has_snap, now_ns);
 	}
 	return done;
 }
@@ -562,8 +712,11 @@ void st_server_close(struct st_server *s)
 static void cli_usage(FILE *f)
 {
 	char path[ST_PATH_MAX];
+	int err = st_default_path(path, sizeof(path));
 
-	if (st_default_path(path, sizeof(path)))
+	if (err == -ST_ENORUNDIR)
+		snprintf(path, sizeof(path), "none: no private runtime directory");
+	else if (err)
 		snprintf(path, sizeof(path), "(too long)");
 	fprintf(f,
 		"usage: flux status [--socket PATH] [--json] [--timeout MS]\n"
@@ -696,9 +849,11 @@ int st_cli_main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (!sock) {
-		if (st_default_path(path, sizeof(path))) {
-			fprintf(stderr,
-				"flux status: default socket path too long: use --socket\n");
+		int err = st_default_path(path, sizeof(path));
+
+		if (err) {
+			fprintf(stderr, "flux status: no default socket: %s: use --socket PATH\n",
+				err == -ENAMETOOLONG ? "path too long" : st_strerror(err));
 			return EXIT_USAGE;
 		}
 		sock = path;

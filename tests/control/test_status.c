@@ -484,7 +484,8 @@ static void test_server_drops_a_silent_client_at_its_deadline(void **state)
 	st_server_close(&s);
 }
 
-static void test_server_says_busy_beyond_max_conns(void **state)
+/* Every slot taken by idle clients: the next one evicts the oldest, which is told "busy". */
+static void test_server_evicts_the_oldest_when_every_slot_is_taken(void **state)
 {
 	int fds[ST_MAX_CONNS + 1];
 	struct st_server s;
@@ -494,35 +495,170 @@ static void test_server_says_busy_beyond_max_conns(void **state)
 	assert_int_equal(open_server(&s, "a.sock"), 0);
 	for (unsigned i = 0; i < ST_MAX_CONNS + 1; i++) {
 		fds[i] = client(&s);
-		st_server_poll(&s, 0); /* accepts at most ST_ACCEPT_PER_TICK each time */
+		assert_int_equal(st_server_poll(&s, (int64_t)i * MS), 0);
 	}
-	for (unsigned i = 0; i < ST_MAX_CONNS; i++)
-		assert_false(client_is_closed(fds[i]));
-	client_read(fds[ST_MAX_CONNS], buf, sizeof(buf));
+	client_read(fds[0], buf, sizeof(buf));
 	assert_string_equal(buf, "error: busy\n");
-	assert_int_equal(s.rejected, 1);
+	assert_true(client_is_closed(fds[0]));
+	for (unsigned i = 1; i < ST_MAX_CONNS + 1; i++)
+		assert_false(client_is_closed(fds[i]));
+	assert_int_equal(s.evicted, 1);
+	assert_int_equal(s.accepted, ST_MAX_CONNS + 1);
 	for (unsigned i = 0; i < ST_MAX_CONNS + 1; i++)
 		close(fds[i]);
 	st_server_close(&s);
 }
 
-static void test_server_accepts_at_most_a_few_per_tick(void **state)
+/* The attack of issue 14: idle connections on every slot. A normal `status` is answered in
+ * the very poll that accepts it, however many idle ones wait. */
+static void test_server_answers_while_idle_clients_hold_every_slot(void **state)
 {
-	int fds[ST_ACCEPT_PER_TICK + 1];
+	int idle[ST_MAX_CONNS], fd;
 	struct st_server s;
 
 	(void)state;
 	make_example();
 	assert_int_equal(open_server(&s, "a.sock"), 0);
-	for (unsigned i = 0; i < ST_ACCEPT_PER_TICK + 1; i++) {
-		fds[i] = client(&s);
-		client_send(fds[i], "status\n", 7);
+	for (unsigned i = 0; i < ST_MAX_CONNS; i++)
+		idle[i] = client(&s);
+	assert_int_equal(st_server_poll(&s, 0), 0);
+	for (unsigned round = 0; round < 3; round++) {
+		fd = client(&s);
+		client_send(fd, "status\n", 7);
+		assert_int_equal(st_server_poll(&s, (int64_t)(round + 1) * MS), 1);
+		client_read(fd, buf, sizeof(buf));
+		assert_has(buf, "fluxd cycles 1000");
+		close(fd);
 	}
-	assert_int_equal(st_server_poll(&s, 0), ST_ACCEPT_PER_TICK);
-	assert_int_equal(snapshot_calls, 1); /* one snapshot per tick, however many ask */
-	assert_int_equal(st_server_poll(&s, 0), 1);
-	for (unsigned i = 0; i < ST_ACCEPT_PER_TICK + 1; i++)
+	assert_int_equal(s.answered, 3);
+	for (unsigned i = 0; i < ST_MAX_CONNS; i++)
+		close(idle[i]);
+	st_server_close(&s);
+}
+
+/* A client that trickles its line a byte per poll, never ending it, is closed unanswered at
+ * its deadline, and never held more than its one slot. */
+static void test_server_drops_a_byte_by_byte_client_at_its_deadline(void **state)
+{
+	const int64_t step_ns = 10 * MS;
+	struct st_server s;
+	int64_t now = 0;
+	int fd, polls = 0;
+
+	(void)state;
+	make_example();
+	assert_int_equal(open_server(&s, "a.sock"), 0);
+	fd = client(&s);
+	for (; now <= ST_CONN_TIMEOUT_NS; now += step_ns, polls++) {
+		assert_int_equal(st_server_poll(&s, now), 0);
+		assert_false(client_is_closed(fd));
+		client_send(fd, polls % 2 ? " " : "s", 1);
+	}
+	assert_true(polls < ST_REQ_MAX); /* the line never reached its length limit */
+	assert_int_equal(st_server_poll(&s, now), 0);
+	assert_true(client_is_closed(fd));
+	assert_int_equal(client_read(fd, buf, sizeof(buf)), 0);
+	assert_int_equal(s.dropped, 1);
+	assert_int_equal(s.answered, 0);
+	close(fd);
+	st_server_close(&s);
+}
+
+/* As many connections as the kernel queues, each with its request: one poll takes at most
+ * ST_ACCEPT_PER_POLL of them and one snapshot; all are answered within a bounded number of
+ * polls. */
+static void test_server_work_per_poll_is_bounded_under_a_flood(void **state)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fds[256], nfds = 0, polls = 0;
+	struct st_server s;
+
+	(void)state;
+	make_example();
+	assert_int_equal(open_server(&s, "a.sock"), 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", s.path);
+	while (nfds < 256) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+		assert_true(fd >= 0);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+			assert_int_equal(errno, EAGAIN); /* the backlog is full */
+			close(fd);
+			break;
+		}
+		client_send(fd, "status\n", 7);
+		fds[nfds++] = fd;
+	}
+	print_message("%d connections queued\n", nfds);
+	assert_true(nfds > ST_ACCEPT_PER_POLL); /* the kernel queues ST_BACKLOG + 1 */
+	while (s.answered < (uint64_t)nfds && polls < 100) {
+		uint64_t before = s.accepted;
+		int calls = snapshot_calls;
+
+		st_server_poll(&s, (int64_t)polls * MS);
+		polls++;
+		assert_true(s.accepted - before <= ST_ACCEPT_PER_POLL);
+		assert_true(snapshot_calls - calls <= 1);
+	}
+	assert_int_equal(s.answered, nfds);
+	assert_int_equal(polls, (nfds + ST_ACCEPT_PER_POLL - 1) / ST_ACCEPT_PER_POLL);
+	for (int i = 0; i < nfds; i++) {
+		client_read(fds[i], buf, sizeof(buf));
+		assert_has(buf, "fluxd cycles 1000");
 		close(fds[i]);
+	}
+	st_server_close(&s);
+}
+
+/* Connect as uid (root only: seteuid around connect(); SO_PEERCRED records the euid). */
+static int client_as(const struct st_server *s, uid_t uid)
+{
+	int fd;
+
+	assert_int_equal(seteuid(uid), 0);
+	fd = client(s);
+	assert_int_equal(seteuid(0), 0);
+	return fd;
+}
+
+/* One user's flood evicts that user's connections, never another user's. */
+static void test_server_flood_evicts_the_flooders_own_connections(void **state)
+{
+	int mine, flood[3 * ST_MAX_CONNS];
+	struct st_server s;
+
+	(void)state;
+	if (geteuid() != 0) {
+		print_message("needs root to connect as another uid\n");
+		skip();
+	}
+	make_example();
+	assert_int_equal(open_server(&s, "a.sock"), 0);
+	assert_int_equal(chmod(dir, 0711), 0);	  /* nobody may reach the socket... */
+	assert_int_equal(chmod(s.path, 0666), 0); /* ...and connect to it */
+	mine = client(&s);
+	assert_int_equal(st_server_poll(&s, 0), 0);
+	for (unsigned i = 0; i < 3 * ST_MAX_CONNS; i++) {
+		flood[i] = client_as(&s, 65534);
+		assert_int_equal(st_server_poll(&s, (int64_t)(i + 1) * MS), 0);
+	}
+	assert_int_equal(s.evicted, 3 * ST_MAX_CONNS - (ST_MAX_CONNS - 1));
+	assert_false(client_is_closed(mine));
+	for (unsigned i = 0; i < 3 * ST_MAX_CONNS; i++) {
+		bool is_evicted = i < 2 * ST_MAX_CONNS + 1;
+
+		client_read(flood[i], buf, sizeof(buf));
+		assert_string_equal(buf, is_evicted ? "error: busy\n" : "");
+		assert_int_equal(client_is_closed(flood[i]), is_evicted);
+	}
+	client_send(mine, "status\n", 7);
+	assert_int_equal(st_server_poll(&s, 100 * MS), 1);
+	client_read(mine, buf, sizeof(buf));
+	assert_has(buf, "fluxd cycles 1000");
+	close(mine);
+	for (unsigned i = 0; i < 3 * ST_MAX_CONNS; i++)
+		close(flood[i]);
+	assert_int_equal(chmod(dir, 0700), 0);
 	st_server_close(&s);
 }
 
@@ -611,6 +747,7 @@ static void test_stale_socket_is_replaced_live_one_refused(void **state)
 	close(fd);
 	assert_int_equal(open_server(&s, "stale.sock"), 0);
 	assert_int_equal(open_server(&s2, "stale.sock"), -EADDRINUSE);
+	assert_has(s2.why, "stale.sock: another fluxd answers there");
 	st_server_close(&s2);  /* a failed open leaves nothing to close */
 	st_server_poll(&s, 0); /* the probe's connection comes and goes */
 	st_server_close(&s);
@@ -620,6 +757,7 @@ static void test_stale_socket_is_replaced_live_one_refused(void **state)
 	assert_true(fd >= 0);
 	close(fd);
 	assert_int_equal(open_server(&s, "plain"), -EEXIST);
+	assert_has(s.why, "plain exists and is not a socket (owner uid ");
 	assert_int_equal(access(path, F_OK), 0); /* not ours to remove */
 	unlink(path);
 }
@@ -651,11 +789,77 @@ static void test_open_errors(void **state)
 	memset(path, 'p', sizeof(path) - 1);
 	path[sizeof(path) - 1] = '\0';
 	assert_int_equal(st_server_open(&s, path, &cfg, fake_snapshot, NULL), -ENAMETOOLONG);
+	assert_has(s.why, "longer than 107 bytes");
 	assert_int_equal(st_server_open(&s, "", &cfg, fake_snapshot, NULL), -EINVAL);
 	assert_int_equal(st_server_open(&s, "x", &cfg, NULL, NULL), -EINVAL);
-	assert_int_equal(open_server(&s, "no-such-dir/a.sock"), -ENOENT); /* bind fails */
+	assert_int_equal(open_server(&s, "no-such-dir/a.sock"), -ENOENT);
+	assert_has(s.why, "no-such-dir: No such file or directory");
 	st_server_close(&s);
 	assert_int_equal(st_server_poll(&s, 0), 0);
+}
+
+/* A directory where others may remove or rename names: they could swap our socket for
+ * theirs. Refused (-EPERM, saying which directory and why); sticky like /tmp is fine. */
+static void test_open_refuses_a_directory_others_can_write(void **state)
+{
+	char sub[ST_PATH_MAX];
+	struct st_server s;
+
+	(void)state;
+	make_example();
+	sock_path(sub, sizeof(sub), "open");
+	assert_int_equal(mkdir(sub, 0700), 0);
+	assert_int_equal(chmod(sub, 0777), 0);
+	assert_int_equal(open_server(&s, "open/a.sock"), -EPERM);
+	assert_has(s.why, "/open (owner uid ");
+	assert_has(s.why, "mode 0777) is writable by others and not sticky");
+	assert_int_equal(chmod(sub, 0770), 0); /* group alone is others too */
+	assert_int_equal(open_server(&s, "open/a.sock"), -EPERM);
+	assert_int_equal(chmod(sub, 01777), 0);
+	assert_int_equal(open_server(&s, "open/a.sock"), 0);
+	st_server_close(&s);
+	/* Higher up counts as much: a private directory inside the open one. */
+	assert_int_equal(chmod(sub, 0777), 0);
+	sock_path(sub, sizeof(sub), "open/private");
+	assert_int_equal(mkdir(sub, 0700), 0);
+	assert_int_equal(open_server(&s, "open/private/a.sock"), -EPERM);
+	assert_has(s.why, "/open (owner");
+	assert_int_equal(rmdir(sub), 0);
+	sock_path(sub, sizeof(sub), "open");
+	assert_int_equal(rmdir(sub), 0);
+}
+
+/* Root only: a directory and a socket that belong to another user. */
+static void test_open_refuses_what_another_user_owns(void **state)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char sub[ST_PATH_MAX];
+	struct st_server s;
+	int fd;
+
+	(void)state;
+	if (geteuid() != 0) {
+		print_message("needs root to chown\n");
+		skip();
+	}
+	make_example();
+	sock_path(sub, sizeof(sub), "theirs");
+	assert_int_equal(mkdir(sub, 0700), 0);
+	assert_int_equal(chown(sub, 65534, 65534), 0);
+	assert_int_equal(open_server(&s, "theirs/a.sock"), -EPERM);
+	assert_has(s.why, "/theirs is owned by uid 65534");
+	assert_int_equal(rmdir(sub), 0);
+
+	/* Someone else's socket at our path (they were first): named, and left alone. */
+	sock_path(sa.sun_path, sizeof(sa.sun_path), "squat.sock");
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+	assert_int_equal(lchown(sa.sun_path, 65534, 65534), 0);
+	assert_int_equal(open_server(&s, "squat.sock"), -EEXIST);
+	assert_has(s.why, "squat.sock exists and belongs to uid 65534");
+	assert_int_equal(access(sa.sun_path, F_OK), 0);
+	unlink(sa.sun_path);
 }
 
 static void test_close_is_safe_on_a_zeroed_server(void **state)
@@ -667,42 +871,129 @@ static void test_close_is_safe_on_a_zeroed_server(void **state)
 	assert_int_equal(st_server_poll(&s, 0), 0);
 }
 
-static void test_default_path(void **state)
+/* What st_default_path() gives in this process, as "path" or "error N". */
+static void default_path_of(char *out, size_t len)
 {
 	char path[ST_PATH_MAX];
+	int err = st_default_path(path, sizeof(path));
+
+	if (err)
+		snprintf(out, len, "error %d", err);
+	else
+		snprintf(out, len, "%s", path);
+}
+
+/* The rule for a user: $XDG_RUNTIME_DIR if ours and 0700, else /run/user/UID if it is, else
+ * -ST_ENORUNDIR; never /tmp. `private` is a 0700 directory of this user. */
+static int check_user_default_path(const char *private)
+{
+	char got[ST_PATH_MAX + 16], want[ST_PATH_MAX + 16], run_user[64], wide[ST_PATH_MAX];
+	struct stat st;
+	int bad = 0;
+
+	snprintf(run_user, sizeof(run_user), "/run/user/%u", (unsigned)geteuid());
+	if (stat(run_user, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 07777) == 0700)
+		snprintf(want, sizeof(want), "%s/fluxd.sock", run_user);
+	else
+		snprintf(want, sizeof(want), "error %d", -ST_ENORUNDIR);
+
+	setenv("XDG_RUNTIME_DIR", private, 1);
+	default_path_of(got, sizeof(got));
+	bad |=
+	    strncmp(got, private, strlen(private)) || strcmp(got + strlen(private), "/fluxd.sock");
+	/* Not ours alone: mode 0755, or someone else's (root's /). Then the next rule. */
+	snprintf(wide, sizeof(wide), "%s/wide", private);
+	bad |= mkdir(wide, 0755) || chmod(wide, 0755);
+	setenv("XDG_RUNTIME_DIR", wide, 1);
+	default_path_of(got, sizeof(got));
+	bad |= strcmp(got, want) != 0;
+	setenv("XDG_RUNTIME_DIR", "/", 1);
+	default_path_of(got, sizeof(got));
+	bad |= strcmp(got, want) != 0;
+	unsetenv("XDG_RUNTIME_DIR");
+	default_path_of(got, sizeof(got));
+	bad |= strcmp(got, want) != 0 || strncmp(got, "/tmp/", 5) == 0;
+	rmdir(wide);
+	if (bad)
+		fprintf(stderr, "default path: got '%s', want '%s'\n", got, want);
+	return bad;
+}
+
+static void test_default_path(void **state)
+{
+	char path[ST_PATH_MAX], private[ST_PATH_MAX];
+	const char *saved = getenv("XDG_RUNTIME_DIR");
+	char *keep = saved ? strdup(saved) : NULL;
 	pid_t pid;
 	int status;
 
 	(void)state;
-	assert_int_equal(st_default_path(path, 8), -ENAMETOOLONG);
+	assert_has(st_strerror(-ST_ENORUNDIR), "no private runtime directory");
+	assert_string_equal(st_strerror(-ENOENT), "No such file or directory");
+	sock_path(private, sizeof(private), "xdg");
+	assert_int_equal(mkdir(private, 0700), 0);
 	if (geteuid() != 0) {
-		setenv("XDG_RUNTIME_DIR", "/run/user/1000", 1);
-		assert_int_equal(st_default_path(path, sizeof(path)), 0);
-		assert_string_equal(path, "/run/user/1000/fluxd.sock");
-		return;
+		assert_int_equal(check_user_default_path(private), 0);
+		goto out;
 	}
+	assert_int_equal(st_default_path(path, 8), -ENAMETOOLONG);
 	assert_int_equal(st_default_path(path, sizeof(path)), 0);
 	assert_string_equal(path, "/run/flux/fluxd.sock");
-	/* The user branches in a child that gives up root. */
+	/* The user rule in a child that gives up root (its own 0700 directory, reachable). */
+	assert_int_equal(chown(private, 65534, 65534), 0);
+	assert_int_equal(chmod(dir, 0711), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		char want[64];
-		int bad = 0;
-
 		if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
 			_exit(2);
-		setenv("XDG_RUNTIME_DIR", "/run/user/65534", 1);
-		bad |= st_default_path(path, sizeof(path)) ||
-		       strcmp(path, "/run/user/65534/fluxd.sock") != 0;
+		_exit(check_user_default_path(private));
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(chmod(dir, 0700), 0);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+out:
+	rmdir(private);
+	if (keep)
+		setenv("XDG_RUNTIME_DIR", keep, 1);
+	else
 		unsetenv("XDG_RUNTIME_DIR");
-		snprintf(want, sizeof(want), "/tmp/fluxd-%u.sock", 65534u);
-		bad |= st_default_path(path, sizeof(path)) || strcmp(path, want) != 0;
-		_exit(bad);
+	free(keep);
+}
+
+/* `flux status` with no --socket and no private directory: exit 2, saying to pass one. */
+static void test_cli_without_a_default_socket_asks_for_one(void **state)
+{
+	pid_t pid;
+	int status;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char *argv[] = { "status", NULL };
+		char run_user[64];
+		int devnull = open("/dev/null", O_WRONLY);
+
+		if (geteuid() == 0 &&
+		    (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534)))
+			_exit(10);
+		snprintf(run_user, sizeof(run_user), "/run/user/%u", (unsigned)geteuid());
+		if (access(run_user, F_OK) == 0)
+			_exit(77); /* this user has one: nothing to show */
+		setenv("XDG_RUNTIME_DIR", "/", 1);
+		dup2(devnull, 1);
+		dup2(devnull, 2);
+		_exit(st_cli_main(1, argv));
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	if (WEXITSTATUS(status) == 77) {
+		print_message("/run/user/UID exists here\n");
+		skip();
+	}
+	assert_int_equal(WEXITSTATUS(status), 2);
 }
 
 /* ---- `flux status` in-process --------------------------------------------------------------- */
@@ -903,14 +1194,19 @@ int main(void)
 		cmocka_unit_test(test_server_request_may_arrive_in_pieces),
 		cmocka_unit_test(test_server_answers_unknown_and_overlong_requests_with_an_error),
 		cmocka_unit_test(test_server_drops_a_silent_client_at_its_deadline),
-		cmocka_unit_test(test_server_says_busy_beyond_max_conns),
-		cmocka_unit_test(test_server_accepts_at_most_a_few_per_tick),
+		cmocka_unit_test(test_server_evicts_the_oldest_when_every_slot_is_taken),
+		cmocka_unit_test(test_server_answers_while_idle_clients_hold_every_slot),
+		cmocka_unit_test(test_server_drops_a_byte_by_byte_client_at_its_deadline),
+		cmocka_unit_test(test_server_work_per_poll_is_bounded_under_a_flood),
+		cmocka_unit_test(test_server_flood_evicts_the_flooders_own_connections),
 		cmocka_unit_test(test_server_asks_again_when_the_snapshot_races),
 		cmocka_unit_test(test_server_survives_clients_that_leave),
 		cmocka_unit_test(test_socket_is_0660_and_unlinked_at_close),
 		cmocka_unit_test(test_stale_socket_is_replaced_live_one_refused),
 		cmocka_unit_test(test_close_leaves_a_socket_file_that_is_not_ours),
 		cmocka_unit_test(test_open_errors),
+		cmocka_unit_test(test_open_refuses_a_directory_others_can_write),
+		cmocka_unit_test(test_open_refuses_what_another_user_owns),
 		cmocka_unit_test(test_close_is_safe_on_a_zeroed_server),
 		cmocka_unit_test(test_default_path),
 		cmocka_unit_test(test_cli_prints_the_answer),
@@ -918,6 +1214,7 @@ int main(void)
 		cmocka_unit_test(test_cli_exit_1_on_an_error_answer),
 		cmocka_unit_test(test_cli_exit_3_when_closed_without_an_answer),
 		cmocka_unit_test(test_cli_usage),
+		cmocka_unit_test(test_cli_without_a_default_socket_asks_for_one),
 	};
 	int ret;
 
