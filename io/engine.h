@@ -54,7 +54,8 @@ enum eng_cmd_kind { ENG_CMD_POLL = 1, ENG_CMD_WRITE = 2 };
 enum eng_msg_kind { ENG_MSG_SAMPLE = 1, ENG_MSG_WRITE_ACK = 2 };
 
 /* eng_cmd.flags. POLL: the controller owns this device (holds its command source): arm its
- * failsafe; a POLL without it disarms. */
+ * failsafe; a POLL without it disarms. WRITE: arm it too (the first setpoint may go out in the
+ * cycle ownership is learnt, before a POLL says so); a WRITE without it changes nothing. */
 #define ENG_CMDF_ARM 0x01
 
 /* eng_msg.flags. A WRITE_ACK of a failsafe write the engine made by itself (cycle 0). */

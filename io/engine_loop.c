@@ -591,16 +591,20 @@ static void reject_cmd(struct eng *e, const struct eng_cmd *cmd, int err, int64_
 	deliver(e, &tmp, err, NULL, now);
 }
 
-static void take_poll(struct eng *e, const struct eng_cmd *cmd, int64_t now)
+static void set_armed(struct eng *e, struct eng_devstate *ds, bool is_arm)
 {
-	struct eng_devstate *ds = &e->ds[cmd->dev];
-	const struct eng_conn *c = &e->conns[ds->conn];
-	bool is_arm = cmd->flags & ENG_CMDF_ARM;
-
 	if (is_arm != ds->is_armed) {
 		ds->is_armed = is_arm;
 		e->narmed = is_arm ? e->narmed + 1 : e->narmed - 1;
 	}
+}
+
+static void take_poll(struct eng *e, const struct eng_cmd *cmd, int64_t now)
+{
+	struct eng_devstate *ds = &e->ds[cmd->dev];
+	const struct eng_conn *c = &e->conns[ds->conn];
+
+	set_armed(e, ds, cmd->flags & ENG_CMDF_ARM);
 	for (unsigned b = 0; b < e->devs[cmd->dev].nblocks; b++) {
 		struct eng_item *it = &e->items[ds->first_item + b];
 
@@ -644,10 +648,13 @@ static void take_poll(struct eng *e, const struct eng_cmd *cmd, int64_t now)
 
 static void take_write(struct eng *e, const struct eng_cmd *cmd, int64_t now)
 {
-	const struct eng_devstate *ds = &e->ds[cmd->dev];
+	struct eng_devstate *ds = &e->ds[cmd->dev];
 	const struct eng_conn *c = &e->conns[ds->conn];
 	struct eng_item *slots = &e->items[ds->first_item + e->devs[cmd->dev].nblocks];
 	struct eng_item *free_slot = NULL;
+
+	if (cmd->flags & ENG_CMDF_ARM)
+		set_armed(e, ds, true);
 
 	if (is_failed(c)) {
 		reject_cmd(e, cmd, down_err(c), now);
