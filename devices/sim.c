@@ -411,6 +411,8 @@ static int handle_frame(struct sim *sim, struct sim_conn *c, const uint8_t *fram
 		n = mb_encode_exception(rsp, sizeof(rsp), &req, MB_EX_GATEWAY_TARGET_FAILED);
 	else if (d->fault.flags & SIM_F_SILENCE)
 		return 0;
+	else if ((d->fault.flags & SIM_F_MUTE_WRITES) && req.fc >= MB_FC_WRITE_SINGLE_COIL)
+		return 0; /* 0x05, 0x06, 0x0F, 0x10: the writes */
 	else if (d->fault.flags & SIM_F_EXCEPTION)
 		n = mb_encode_exception(rsp, sizeof(rsp), &req, d->fault.exception);
 	else if (code)

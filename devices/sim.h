@@ -99,15 +99,16 @@ struct sim_acu_params {
 				  .time_scale = 1 })
 
 /* Fault flags: what a device does to each request addressed to it. */
-#define SIM_F_SILENCE	 0x001 /* never answer */
-#define SIM_F_DELAY	 0x002 /* answer delay_ms late */
-#define SIM_F_DISCONNECT 0x004 /* send half the response, then close the connection */
-#define SIM_F_DRIP	 0x008 /* send the response one byte at a time */
-#define SIM_F_GARBAGE	 0x010 /* send random bytes (a non-zero protocol id) instead */
-#define SIM_F_WRONG_TID	 0x020 /* answer with transaction id + 1 */
-#define SIM_F_WRONG_UNIT 0x040 /* answer with unit id + 1 */
-#define SIM_F_EXCEPTION	 0x080 /* answer every request with exception `exception` */
-#define SIM_F_REFUSE	 0x100 /* close the device's port: connections refused and dropped */
+#define SIM_F_SILENCE	  0x001 /* never answer */
+#define SIM_F_DELAY	  0x002 /* answer delay_ms late */
+#define SIM_F_DISCONNECT  0x004 /* send half the response, then close the connection */
+#define SIM_F_DRIP	  0x008 /* send the response one byte at a time */
+#define SIM_F_GARBAGE	  0x010 /* send random bytes (a non-zero protocol id) instead */
+#define SIM_F_WRONG_TID	  0x020 /* answer with transaction id + 1 */
+#define SIM_F_WRONG_UNIT  0x040 /* answer with unit id + 1 */
+#define SIM_F_EXCEPTION	  0x080 /* answer every request with exception `exception` */
+#define SIM_F_REFUSE	  0x100 /* close the device's port: connections refused and dropped */
+#define SIM_F_MUTE_WRITES 0x200 /* answer reads, drop writes unanswered and unapplied */
 
 struct sim_fault {
 	unsigned flags;
