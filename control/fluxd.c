@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "control/ctl.h"
+#include "control/failsafe.h"
 #include "control/preflight.h"
 #include "control/status.h"
 #include "rt/clock.h"
@@ -72,6 +73,7 @@ static void usage(FILE *f)
 	      "             [--no-rt]\n"
 	      "       fluxd --check-config FILE\n"
 	      "       fluxd --preflight [-c FILE] [--json]\n"
+	      "       fluxd --failsafe -c FILE  0 kW to each BESS whose 2010 is ours; exit 0 or 1\n"
 	      "  -c, --config FILE        site configuration (YAML)\n"
 	      "      --check-config FILE  validate FILE and exit 0 (valid) or 1\n"
 	      "      --preflight          check this machine for real time (the config's rt: CPUs\n"
@@ -313,12 +315,14 @@ int main(int argc, char **argv)
 		{ "no-rt", no_argument, NULL, 'n' },
 		{ "preflight", no_argument, NULL, 'P' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "failsafe", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *path = NULL, *sock = NULL;
 	double interval_s = 1, duration_s = 0;
-	bool check_only = false, no_rt = false, is_preflight = false, is_json = false;
+	bool check_only = false, no_rt = false, is_preflight = false, is_json = false,
+	     is_failsafe = false;
 	struct cfg *cfg = NULL;
 	struct ctl *c = NULL;
 	struct st_server srv = { 0 };
@@ -360,6 +364,9 @@ int main(int argc, char **argv)
 		case 'j':
 			is_json = true;
 			break;
+		case 'F':
+			is_failsafe = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -371,6 +378,19 @@ int main(int argc, char **argv)
 	if (optind != argc || (is_json && !is_preflight) || (is_preflight && check_only)) {
 		usage(stderr);
 		return EXIT_USAGE;
+	}
+	if (is_failsafe) { /* the unit's ExecStopPost: exit 0 all acknowledged, 1 otherwise */
+		if (!path || check_only || is_preflight) {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+		cfg = calloc(1, sizeof(*cfg));
+		if (!cfg || cfg_load(cfg, path, err, sizeof(err)))
+			fprintf(stderr, "fluxd: %s\n", cfg ? err : strerror(errno));
+		else
+			ret = fs_run(cfg, stdout);
+		free(cfg);
+		return ret;
 	}
 	if (is_preflight)
 		return preflight(path, is_json);
