@@ -3,7 +3,10 @@
  * Site configuration loader: libyaml builds the document tree, and one walker checks it against
  * static schema tables (one table per YAML mapping), so every key, type and range rule is a
  * row, not code. Errors carry the dotted key path built on the way down ("devices.bess[0].
- * modbus.port"); checks that span keys run once the whole tree is read. Setup code only.
+ * modbus.port"); checks that span keys run once the whole tree is read. An error does not
+ * stop the walk: the next key, the next device are still checked, and a check that spans keys
+ * runs only when none of its keys failed (so one mistake is said once). Every message goes to
+ * one sink that keeps them in file order. Setup code only.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -57,10 +60,11 @@ enum ftype {
 	FT_SEQ,	  /* list of `sub` mappings, elements of `size` bytes, count at count_off */
 };
 
-#define F_REQ	   0x1 /* required */
-#define F_LO_OPEN  0x2 /* FT_DOUBLE: value must be > dlo */
-#define F_CPU	   0x4 /* FT_INT: hi is the last CPU of this machine */
-#define F_NONEMPTY 0x8 /* FT_STR: "" is not a value */
+#define F_REQ	   0x1	/* required */
+#define F_LO_OPEN  0x2	/* FT_DOUBLE: value must be > dlo */
+#define F_CPU	   0x4	/* FT_INT: hi is the last CPU of this machine */
+#define F_NONEMPTY 0x8	/* FT_STR: "" is not a value */
+#define F_NULL	   0x10 /* FT_INT: null (or ~) stores -1, "none" */
 
 struct ctx;
 
@@ -84,40 +88,124 @@ struct schema {
 	const char *what; /* for "want a mapping (...)" messages */
 	const struct field *fields;
 	unsigned n;
-	void (*init)(void *elem, int line);				 /* FT_SEQ elements */
-	int (*post)(struct ctx *c, void *base, const yaml_node_t *node); /* after the keys */
+	void (*init)(void *elem, int line); /* FT_SEQ elements */
+	/* After the keys; is_clean: no error inside this mapping. */
+	int (*post)(struct ctx *c, void *base, const yaml_node_t *node, bool is_clean);
 };
+
+/* Where a device's retry timing was given, for the stale_after warning. */
+struct dev_lines {
+	int timeout, backoff, modbus; /* 0: not given */
+};
+
+#define DEV_N (CFG_MAX_BESS + CFG_MAX_METERS) /* bess i is device i, meter j CFG_MAX_BESS + j */
 
 /* One parse, on the caller's stack: the tree, where the walk is, and what it has seen. */
 struct ctx {
 	yaml_document_t doc;
 	struct cfg *cfg;
 	const char *name;
-	char *err;
+	struct cfg_diag *d; /* every message, or NULL */
+	char *err;	    /* the first error in file order, or NULL */
 	size_t errlen;
+	int err_line; /* of what err holds, once has_err */
+	bool has_err;
+	unsigned nerrors, nwarnings;
 	int ncpu;
 	char path[160];
 	size_t plen;
 	uint32_t seen[SCH_N];	      /* bit i: field i of that table was given */
+	uint32_t bad[SCH_N];	      /* bit i: field i's value had an error; ~0: table rejected */
 	int lines[SCH_N][MAX_FIELDS]; /* line of each given key (last mapping of the table) */
 	int root_line;
-	char no_err[1]; /* the error buffer when the caller gives none */
+	bool dev_bad[DEV_N];		   /* a device with an error: no check compares with it */
+	struct dev_lines dev_lines[DEV_N]; /* of the clean devices */
 };
 
 /* ---- messages ------------------------------------------------------------------------ */
 
-static int vfail(struct ctx *c, int line, const char *path, const char *fmt, va_list ap)
+/*
+ * The sink: count the message, keep it in c->d in file order (by line, then as found; when
+ * full, the latest line goes), and keep the first error in file order in c->err.
+ */
+static void record(struct ctx *c, bool is_warning, int line, const char *text)
 {
+	struct cfg_diag *d = c->d;
+	unsigned at;
+
+	if (is_warning)
+		c->nwarnings++;
+	else
+		c->nerrors++;
+	if (!is_warning && c->err && (!c->has_err || line < c->err_line)) {
+		snprintf(c->err, c->errlen, "%s", text);
+		c->err_line = line;
+		c->has_err = true;
+	}
+	if (!d)
+		return;
+	for (at = d->n; at > 0 && d->items[at - 1].line > line; at--)
+		;
+	if (d->n == CFG_DIAG_MAX) {
+		if (at == CFG_DIAG_MAX)
+			return; /* later in the file than every one kept */
+		d->n--;
+	}
+	memmove(&d->items[at + 1], &d->items[at], (d->n - at) * sizeof(d->items[0]));
+	d->items[at].is_warning = is_warning;
+	d->items[at].line = line;
+	snprintf(d->items[at].text, sizeof(d->items[at].text), "%s", text);
+	d->n++;
+}
+
+static void vmsg(struct ctx *c, bool is_warning, int line, const char *path, const char *fmt,
+		 va_list ap)
+{
+	char text[CFG_ERR_MAX];
 	size_t n;
 	int w;
 
-	if (!c->err || !c->errlen)
-		return -EINVAL;
-	w = snprintf(c->err, c->errlen, "%s:%d: %s: ", c->name, line, *path ? path : "top level");
+	w = snprintf(text, sizeof(text), "%s:%d: %s: ", c->name, line, *path ? path : "top level");
 	n = w < 0 ? 0 : (size_t)w;
-	if (n < c->errlen)
-		vsnprintf(c->err + n, c->errlen - n, fmt, ap);
+	if (n < sizeof(text))
+		vsnprintf(text + n, sizeof(text) - n, fmt, ap);
+	record(c, is_warning, line, text);
+}
+
+static int vfail(struct ctx *c, int line, const char *path, const char *fmt, va_list ap)
+{
+	vmsg(c, false, line, path, fmt, ap);
 	return -EINVAL;
+}
+
+/* "NAME:LINE: PATH: message" as a warning: the config is still accepted. */
+__attribute__((format(printf, 4, 5))) static void warn_path(struct ctx *c, int line,
+							    const char *path, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(c, true, line, path, fmt, ap);
+	va_end(ap);
+}
+
+/* A failure of the whole file ("NAME: cannot open: ..."), without a line. Returns ret. */
+__attribute__((format(printf, 3, 4))) static int fail_file(struct ctx *c, int ret, const char *fmt,
+							   ...)
+{
+	char text[CFG_ERR_MAX];
+	va_list ap;
+	size_t n;
+	int w;
+
+	w = snprintf(text, sizeof(text), "%s: ", c->name);
+	n = w < 0 ? 0 : (size_t)w;
+	va_start(ap, fmt);
+	if (n < sizeof(text))
+		vsnprintf(text + n, sizeof(text) - n, fmt, ap);
+	va_end(ap);
+	record(c, false, 0, text);
+	return ret;
 }
 
 /* Put "NAME:LINE: PATH: message" in the error buffer. Returns -EINVAL. */
@@ -446,6 +534,10 @@ static int parse_int_field(struct ctx *c, const yaml_node_t *n, const struct fie
 
 	if (f->flags & F_CPU)
 		hi = c->ncpu - 1;
+	if ((f->flags & F_NULL) && n->type == YAML_SCALAR_NODE && is_null(n)) {
+		store_int(dst, f->size, -1);
+		return 0;
+	}
 	err = plain(c, n, "a whole number", &s);
 	if (err)
 		return err;
@@ -576,13 +668,14 @@ static const char *const strategy_names[] = {
 	[CFG_STRATEGY_MANUAL] = "manual",
 	[CFG_STRATEGY_SOE_TARGET] = "soe_target",
 	[CFG_STRATEGY_PEAK_SHAVING] = "peak_shaving",
+	[CFG_STRATEGY_MONITOR] = "monitor",
 };
 
 static int parse_mode(struct ctx *c, const yaml_node_t *n, enum cfg_strategy *dst)
 {
 	char buf[SHOW_MAX + 4];
 	const char *s;
-	int err = scalar(c, n, "manual, soe_target or peak_shaving", &s);
+	int err = scalar(c, n, "manual, soe_target, peak_shaving or monitor", &s);
 
 	if (err)
 		return err;
@@ -592,7 +685,7 @@ static int parse_mode(struct ctx *c, const yaml_node_t *n, enum cfg_strategy *ds
 			return 0;
 		}
 	}
-	return fail(c, line_of(n), "want manual, soe_target or peak_shaving, got '%s'",
+	return fail(c, line_of(n), "want manual, soe_target, peak_shaving or monitor, got '%s'",
 		    show(s, n->data.scalar.length, buf, sizeof(buf)));
 }
 
@@ -607,9 +700,25 @@ static int want_map(struct ctx *c, const yaml_node_t *n, const struct schema *s)
 	return fail(c, line_of(n), "want a mapping (%s), got %s", s->what, kind(n, k, sizeof(k)));
 }
 
+/* A mapping that was not one: none of its keys (nor of the mappings in it) can be trusted. */
+static void reject_map(struct ctx *c, const struct schema *s)
+{
+	c->bad[s->id] = ~0u;
+	for (unsigned i = 0; i < s->n; i++)
+		if (s->fields[i].type == FT_MAP)
+			reject_map(c, s->fields[i].sub);
+}
+
+static bool is_bad(const struct ctx *c, enum sch_id sch, unsigned field)
+{
+	return c->bad[sch] & (1u << field);
+}
+
+/* Devices with errors count (indices stay those of the file) but are marked, never compared. */
 static int parse_seq(struct ctx *c, const yaml_node_t *n, const struct field *f, void *base)
 {
 	unsigned *count = (unsigned *)((char *)base + f->count_off);
+	size_t dev0 = f->sub->id == SCH_BESS ? 0 : CFG_MAX_BESS;
 	char k[SHOW_MAX + 32];
 	unsigned i = 0;
 
@@ -623,16 +732,19 @@ static int parse_seq(struct ctx *c, const yaml_node_t *n, const struct field *f,
 		const yaml_node_t *item = yaml_document_get_node(&c->doc, *it);
 		void *elem = (char *)base + f->off + (size_t)i * f->size;
 		size_t old = push_index(c, i);
-		int err;
+		unsigned nerr = c->nerrors;
 
-		if (i >= f->max)
-			return fail(c, line_of(item), "too many devices: at most %u", f->max);
-		if (item->type != YAML_MAPPING_NODE)
-			return want_map(c, item, f->sub);
+		if (i >= f->max) {
+			fail(c, line_of(item), "too many devices: at most %u", f->max);
+			pop(c, old);
+			break;
+		}
 		f->sub->init(elem, line_of(item));
-		err = parse_map(c, item, f->sub, elem);
-		if (err)
-			return err;
+		if (item->type != YAML_MAPPING_NODE)
+			want_map(c, item, f->sub);
+		else
+			parse_map(c, item, f->sub, elem);
+		c->dev_bad[dev0 + i] = c->nerrors != nerr;
 		(*count)++;
 		pop(c, old);
 	}
@@ -665,8 +777,10 @@ static int parse_value(struct ctx *c, const yaml_node_t *n, const struct field *
 	case FT_RTU:
 		return 0; /* judged with the whole modbus block (modbus_post) */
 	case FT_MAP:
-		if (n->type != YAML_MAPPING_NODE && !is_null(n))
+		if (n->type != YAML_MAPPING_NODE && !is_null(n)) {
+			reject_map(c, f->sub);
 			return want_map(c, n, f->sub);
+		}
 		return parse_map(c, n, f->sub, dst);
 	case FT_SEQ:
 		return parse_seq(c, n, f, base);
@@ -704,16 +818,20 @@ static int unknown_key(struct ctx *c, const yaml_node_t *key, const struct schem
 
 /*
  * Walk one mapping against its table, then run the table's checks. n may be NULL (an empty
- * document) or a null scalar ("modbus:" with nothing after it): both read as no keys.
+ * document) or a null scalar ("modbus:" with nothing after it): both read as no keys. A bad
+ * key or value is said and the walk goes on with the next key. Returns -EINVAL if anything in
+ * the mapping was wrong.
  */
 static int parse_map(struct ctx *c, const yaml_node_t *n, const struct schema *s, void *base)
 {
 	bool is_map = n && n->type == YAML_MAPPING_NODE;
 	int *lines = c->lines[s->id];
 	int line = n ? line_of(n) : c->root_line;
-	int err;
+	unsigned nerr = c->nerrors;
+	size_t top = c->plen;
 
 	c->seen[s->id] = 0;
+	c->bad[s->id] = 0;
 	memset(c->lines[s->id], 0, sizeof(c->lines[s->id]));
 	for (yaml_node_pair_t *p = is_map ? n->data.mapping.pairs.start : NULL;
 	     is_map && p < n->data.mapping.pairs.top; p++) {
@@ -721,12 +839,13 @@ static int parse_map(struct ctx *c, const yaml_node_t *n, const struct schema *s
 		const yaml_node_t *val = yaml_document_get_node(&c->doc, p->value);
 		const struct field *f = NULL;
 		char k[SHOW_MAX + 32];
-		unsigned i;
-		size_t old;
+		unsigned i, nerr_key;
 
-		if (key->type != YAML_SCALAR_NODE)
-			return fail(c, line_of(key), "keys must be plain words, got %s",
-				    kind(key, k, sizeof(k)));
+		if (key->type != YAML_SCALAR_NODE) {
+			fail(c, line_of(key), "keys must be plain words, got %s",
+			     kind(key, k, sizeof(k)));
+			continue;
+		}
 		for (i = 0; i < s->n; i++) {
 			if (strlen(s->fields[i].key) == key->data.scalar.length &&
 			    !memcmp(s->fields[i].key, key->data.scalar.value,
@@ -735,25 +854,36 @@ static int parse_map(struct ctx *c, const yaml_node_t *n, const struct schema *s
 				break;
 			}
 		}
-		if (!f)
-			return unknown_key(c, key, s);
-		old = push_key(c, f->key);
-		if (c->seen[s->id] & (1u << i))
-			return fail(c, line_of(key), "duplicate key (first at line %d)", lines[i]);
+		if (!f) {
+			unknown_key(c, key, s);
+			pop(c, top);
+			continue;
+		}
+		push_key(c, f->key);
+		if (c->seen[s->id] & (1u << i)) { /* the first one stands */
+			fail(c, line_of(key), "duplicate key (first at line %d)", lines[i]);
+			pop(c, top);
+			continue;
+		}
 		c->seen[s->id] |= 1u << i;
 		lines[i] = line_of(key);
-		err = parse_value(c, val, f, base);
-		if (err)
-			return err;
-		pop(c, old);
+		nerr_key = c->nerrors;
+		parse_value(c, val, f, base);
+		if (c->nerrors != nerr_key)
+			c->bad[s->id] |= 1u << i;
+		pop(c, top);
 	}
 	for (unsigned i = 0; i < s->n; i++) {
 		if ((s->fields[i].flags & F_REQ) && !(c->seen[s->id] & (1u << i))) {
 			push_key(c, s->fields[i].key);
-			return fail(c, line, "missing (required)");
+			fail(c, line, "missing (required)");
+			pop(c, top);
 		}
 	}
-	return s->post ? s->post(c, base, n) : 0;
+	if (s->post)
+		s->post(c, base, n, c->nerrors == nerr);
+	pop(c, top);
+	return c->nerrors == nerr ? 0 : -EINVAL;
 }
 
 /* ---- tables ---------------------------------------------------------------------------- */
@@ -778,10 +908,10 @@ static int parse_map(struct ctx *c, const yaml_node_t *n, const struct schema *s
 		.size = sizeof(((st *)0)->m)                                                       \
 	}
 
-static int modbus_post(struct ctx *c, void *base, const yaml_node_t *n);
-static int bess_post(struct ctx *c, void *base, const yaml_node_t *n);
-static int meter_post(struct ctx *c, void *base, const yaml_node_t *n);
-static int site_post(struct ctx *c, void *base, const yaml_node_t *n);
+static int modbus_post(struct ctx *c, void *base, const yaml_node_t *n, bool is_clean);
+static int bess_post(struct ctx *c, void *base, const yaml_node_t *n, bool is_clean);
+static int meter_post(struct ctx *c, void *base, const yaml_node_t *n, bool is_clean);
+static int site_post(struct ctx *c, void *base, const yaml_node_t *n, bool is_clean);
 static void bess_init(void *elem, int line);
 static void meter_init(void *elem, int line);
 
@@ -828,7 +958,7 @@ static const struct schema modbus_schema = {
 	.post = modbus_post,
 };
 
-enum { BF_ID, BF_NAME, BF_TYPE, BF_MODBUS };
+enum { BF_ID, BF_NAME, BF_TYPE, BF_MODBUS, BF_HEARTBEAT_REGISTER };
 
 static const struct field bess_fields[] = {
 	[BF_ID] = STR("id", struct cfg_bess, id, F_REQ | F_NONEMPTY),
@@ -839,12 +969,20 @@ static const struct field bess_fields[] = {
 			.flags = F_REQ,
 			.off = offsetof(struct cfg_bess, modbus),
 			.sub = &modbus_schema },
+	[BF_HEARTBEAT_REGISTER] = { .key = "heartbeat_register",
+				    .type = FT_INT,
+				    .flags = F_NULL,
+				    .off = offsetof(struct cfg_bess, heartbeat_register),
+				    .size = sizeof(int),
+				    .lo = 0,
+				    .hi = 65535 },
 	INT("power_kw", struct cfg_bess, power_kw, 50, 250),
 	INT("capacity_kwh", struct cfg_bess, capacity_kwh, 100, 500),
 	INT("block_kw", struct cfg_bess, block_kw, 1, 250),
 	INT("status_ready", struct cfg_bess, status_ready, 0, 65535),
 	INT("command_source_id", struct cfg_bess, command_source_id, 0, 65535),
 	INT("soe_scale", struct cfg_bess, soe_scale, 1, 655), /* 100 % x 655 fits a register */
+	INT("command_source_default", struct cfg_bess, command_source_default, 0, 65535),
 };
 
 static const struct schema bess_schema = {
@@ -1013,11 +1151,16 @@ _Static_assert(TABLE_FITS(modbus_fields) && TABLE_FITS(bess_fields) && TABLE_FIT
 
 static void modbus_defaults(struct cfg_modbus *m)
 {
+	/*
+	 * Retry k waits k x retry_backoff (the seed's 1x, 2x, 3x), but from 100 ms, not the seed's
+	 * 1 s: at a 100 ms cycle with stale_after 1 s, a 1 s base makes every lost reply a stale
+	 * device and 0 kW. 250 ms + 100 ms keeps a device fresh through a 0.6 s silence.
+	 */
 	*m = (struct cfg_modbus){ .port = 502,
 				  .address = 1,
-				  .timeout_ns = NS_PER_S,
+				  .timeout_ns = 250 * NS_PER_MS,
 				  .retry_count = 3,
-				  .retry_backoff_ns = NS_PER_S,
+				  .retry_backoff_ns = 100 * NS_PER_MS,
 				  .match_tid = true };
 }
 
@@ -1033,6 +1176,8 @@ static void bess_init(void *elem, int line)
 	b->status_ready = 1;
 	b->command_source_id = 3;
 	b->soe_scale = 1;
+	b->command_source_default = 0;
+	b->heartbeat_register = -1;
 	b->line = line;
 }
 
@@ -1047,13 +1192,14 @@ static void meter_init(void *elem, int line)
 }
 
 /* The seed's serial keys: RTU comes later (DESIGN.md), so they are refused by name. */
-static int modbus_post(struct ctx *c, void *base, const yaml_node_t *n)
+static int modbus_post(struct ctx *c, void *base, const yaml_node_t *n, bool is_clean)
 {
 	uint32_t seen = c->seen[SCH_MODBUS];
 	int *lines = c->lines[SCH_MODBUS];
 	size_t old;
 
 	(void)base;
+	(void)is_clean; /* these rules read only which keys were given */
 	for (unsigned i = MF_BAUD; i <= MF_STOP_BITS; i++) {
 		if (!(seen & (1u << i)))
 			continue;
@@ -1075,13 +1221,31 @@ static int modbus_post(struct ctx *c, void *base, const yaml_node_t *n)
 	return 0;
 }
 
-/* Each device's id and host:port/unit must be unique across bess and meters. */
-static int device_post(struct ctx *c, enum sch_id sch, const char *id, const struct cfg_modbus *mb)
+/*
+ * Each device's id and host:port/unit must be unique across bess and meters; devices with
+ * errors are left out of the comparison. Also keeps where the retry timing was given.
+ */
+static int device_post(struct ctx *c, enum sch_id sch, const char *id, const struct cfg_modbus *mb,
+		       bool is_clean)
 {
+	bool is_dup_id = false, is_dup_ep = false;
 	int *lines = c->lines[sch];
 	struct cfg *cfg = c->cfg;
 	char buf[SHOW_MAX + 4];
+	struct dev_lines *dl;
+	size_t old;
 
+	if (!is_clean)
+		return 0;
+	dl = &c->dev_lines[sch == SCH_BESS ? cfg->nbess : CFG_MAX_BESS + cfg->nmeters];
+	*dl = (struct dev_lines){
+		.timeout =
+		    c->seen[SCH_MODBUS] & (1u << MF_TIMEOUT) ? c->lines[SCH_MODBUS][MF_TIMEOUT] : 0,
+		.backoff = c->seen[SCH_MODBUS] & (1u << MF_RETRY_BACKOFF)
+			       ? c->lines[SCH_MODBUS][MF_RETRY_BACKOFF]
+			       : 0,
+		.modbus = lines[BF_MODBUS],
+	};
 	for (unsigned k = 0; k < cfg->nbess + cfg->nmeters; k++) {
 		bool is_bess = k < cfg->nbess;
 		unsigned j = is_bess ? k : k - cfg->nbess;
@@ -1090,43 +1254,66 @@ static int device_post(struct ctx *c, enum sch_id sch, const char *id, const str
 		    is_bess ? &cfg->bess[j].modbus : &cfg->meters[j].modbus;
 		int oline = is_bess ? cfg->bess[j].line : cfg->meters[j].line;
 		const char *kind_name = is_bess ? "bess" : "meters";
-		size_t old;
 
-		if (!strcmp(id, oid)) {
+		if (c->dev_bad[is_bess ? j : CFG_MAX_BESS + j])
+			continue;
+		if (!is_dup_id && !strcmp(id, oid)) {
+			is_dup_id = true;
 			old = push_key(c, "id");
 			fail(c, lines[BF_ID], "duplicate id '%s': devices.%s[%u] (line %d) has it",
 			     show(id, strlen(id), buf, sizeof(buf)), kind_name, j, oline);
 			pop(c, old);
-			return -EINVAL;
 		}
-		if (!strcmp(mb->host, omb->host) && mb->port == omb->port &&
+		if (!is_dup_ep && !strcmp(mb->host, omb->host) && mb->port == omb->port &&
 		    mb->address == omb->address) {
+			is_dup_ep = true;
 			old = push_key(c, "modbus");
 			fail(c, lines[BF_MODBUS],
 			     "%s:%u unit %u is also devices.%s[%u] (line %d): each device needs "
 			     "its own host:port/address",
 			     mb->host, mb->port, mb->address, kind_name, j, oline);
 			pop(c, old);
-			return -EINVAL;
 		}
 	}
-	return 0;
+	return is_dup_id || is_dup_ep ? -EINVAL : 0;
 }
 
-static int bess_post(struct ctx *c, void *base, const yaml_node_t *n)
+/* The PowerPack registers the controller reads or writes: a heartbeat must not be one. */
+static const struct {
+	int reg;
+	const char *what;
+} pp_regs[] = {
+	{ 2000, "status" },	     { 2008, "target power" },	   { 2010, "command source" },
+	{ 2026, "state of energy" }, { 2028, "available blocks" },
+};
+
+static int bess_post(struct ctx *c, void *base, const yaml_node_t *n, bool is_clean)
 {
 	struct cfg_bess *b = base;
+	size_t old;
 
 	(void)n;
-	return device_post(c, SCH_BESS, b->id, &b->modbus);
+	for (unsigned i = 0; i < sizeof(pp_regs) / sizeof(pp_regs[0]); i++) {
+		if (b->heartbeat_register != pp_regs[i].reg ||
+		    is_bad(c, SCH_BESS, BF_HEARTBEAT_REGISTER))
+			continue;
+		old = push_key(c, "heartbeat_register");
+		fail(c, c->lines[SCH_BESS][BF_HEARTBEAT_REGISTER],
+		     "%d is the PowerPack's %s register: the heartbeat needs a register of its "
+		     "own (not 2000, 2008, 2010, 2026 or 2028)",
+		     b->heartbeat_register, pp_regs[i].what);
+		pop(c, old);
+		return -EINVAL;
+	}
+	return device_post(c, SCH_BESS, b->id, &b->modbus, is_clean);
 }
 
-static int meter_post(struct ctx *c, void *base, const yaml_node_t *n)
+static int meter_post(struct ctx *c, void *base, const yaml_node_t *n, bool is_clean)
 {
 	struct cfg_meter *m = base;
 
 	(void)n;
-	return device_post(c, SCH_METER, m->id, &m->modbus);
+	return device_post(c, SCH_METER, m->id, &m->modbus, is_clean);
 }
 
 /* Line of a site key if given, else of `other` if given, else of the document. */
@@ -1158,70 +1345,155 @@ static int check_vs_cycle(struct ctx *c, unsigned f, int64_t v)
 			 cyc, got);
 }
 
-/* After the whole document: rules that tie keys together. */
-static int site_post(struct ctx *c, void *base, const yaml_node_t *n)
+/*
+ * Warn where one lost reply must make a device stale: its request times out, and the retry
+ * waits 1 x retry_backoff more, so the next sample is at least timeout + backoff after the
+ * last one. Said at the device's timeout (else its retry_backoff, else its modbus block).
+ */
+static void warn_stale(struct ctx *c, unsigned dev)
+{
+	const struct cfg *cfg = c->cfg;
+	bool is_bess = dev < CFG_MAX_BESS;
+	unsigned j = is_bess ? dev : dev - CFG_MAX_BESS;
+	const struct cfg_modbus *mb = is_bess ? &cfg->bess[j].modbus : &cfg->meters[j].modbus;
+	const char *id = is_bess ? cfg->bess[j].id : cfg->meters[j].id;
+	const struct dev_lines *dl = &c->dev_lines[dev];
+	char path[96], t[32], b[32], st[32], buf[SHOW_MAX + 4];
+	const char *what = "";
+	int n;
+
+	if (mb->timeout_ns + mb->retry_backoff_ns < cfg->site.stale_after_ns)
+		return;
+	n = snprintf(path, sizeof(path), "devices.%s[%u].modbus", is_bess ? "bess" : "meters", j);
+	fmt_dur(mb->timeout_ns, t, sizeof(t));
+	fmt_dur(mb->retry_backoff_ns, b, sizeof(b));
+	fmt_dur(cfg->site.stale_after_ns, st, sizeof(st));
+	show(id, strlen(id), buf, sizeof(buf));
+	if (is_bess && cfg->site.mode != CFG_STRATEGY_MONITOR)
+		what = " (0 kW)";
+	else if (!is_bess && (int)j == cfg->site.grid_meter_index &&
+		 cfg->site.mode == CFG_STRATEGY_PEAK_SHAVING)
+		what = " (0 kW at every BESS: peak_shaving needs it)";
+	if (dl->timeout) {
+		snprintf(path + n, sizeof(path) - (size_t)n, ".timeout");
+		warn_path(c, dl->timeout, path,
+			  "%s + retry_backoff %s >= site.stale_after %s: one lost reply makes %s "
+			  "stale%s",
+			  t, b, st, buf, what);
+	} else if (dl->backoff) {
+		snprintf(path + n, sizeof(path) - (size_t)n, ".retry_backoff");
+		warn_path(c, dl->backoff, path,
+			  "timeout %s + %s >= site.stale_after %s: one lost reply makes %s "
+			  "stale%s",
+			  t, b, st, buf, what);
+	} else {
+		warn_path(c, dl->modbus, path,
+			  "timeout %s + retry_backoff %s >= site.stale_after %s: one lost reply "
+			  "makes %s stale%s",
+			  t, b, st, buf, what);
+	}
+}
+
+/* Which devices there are decides which strategies can run. */
+static void check_devices(struct ctx *c)
+{
+	struct cfg *cfg = c->cfg;
+	struct cfg_site *s = &cfg->site;
+	int line = c->lines[SCH_STRATEGY][TF_MODE];
+
+	if (!cfg->nbess && !cfg->nmeters && !is_bad(c, SCH_ROOT, RF_DEVICES)) {
+		fail_path(c,
+			  c->lines[SCH_ROOT][RF_DEVICES] ? c->lines[SCH_ROOT][RF_DEVICES]
+							 : c->root_line,
+			  "devices",
+			  "a site needs at least one device: a BESS (devices.bess, type powerpack) "
+			  "or a meter (devices.meters, type acuvim2)");
+		return;
+	}
+	if (cfg->nbess || is_bad(c, SCH_DEVICES, DF_BESS) || is_bad(c, SCH_STRATEGY, TF_MODE))
+		return;
+	if (!(c->seen[SCH_STRATEGY] & (1u << TF_MODE)))
+		s->mode = CFG_STRATEGY_MONITOR; /* the default without BESS */
+	else if (s->mode != CFG_STRATEGY_MONITOR)
+		fail_path(c, line ? line : c->root_line, "site.strategy.mode",
+			  "%s needs a BESS to control, and devices.bess has none: a site of "
+			  "meters only runs mode monitor",
+			  cfg_strategy_name(s->mode));
+}
+
+/*
+ * After the whole document: rules that tie keys together. Each runs only when the keys it
+ * reads were read without error, so that one mistake is said once.
+ */
+static int site_post(struct ctx *c, void *base, const yaml_node_t *n, bool is_clean)
 {
 	struct cfg *cfg = c->cfg;
 	struct cfg_site *s = &cfg->site;
 	uint32_t seen = c->seen[SCH_SITE];
+	bool is_cycle_ok = !is_bad(c, SCH_SITE, SF_CYCLE);
+	bool is_stale_ok = !is_bad(c, SCH_SITE, SF_STALE_AFTER);
+	bool is_mode_ok = !is_bad(c, SCH_STRATEGY, TF_MODE);
+	bool is_grid_ok = !is_bad(c, SCH_SITE, SF_GRID_METER);
 	char a[32], b[32], buf[SHOW_MAX + 4];
-	int err;
+	unsigned nerr = c->nerrors;
 
 	(void)base;
 	(void)n;
-	if (!cfg->nbess) {
-		int line = c->lines[SCH_DEVICES][DF_BESS];
-
-		if (!line)
-			line = c->lines[SCH_ROOT][RF_DEVICES] ? c->lines[SCH_ROOT][RF_DEVICES]
-							      : c->root_line;
-		return fail_path(c, line, "devices.bess",
-				 "a site needs at least one BESS (type powerpack)");
-	}
+	(void)is_clean;
+	check_devices(c);
 	if (!(seen & (1u << SF_READ_WINDOW)))
 		s->read_window_ns = s->cycle_ns / 2;
-	if (s->read_window_ns >= s->cycle_ns)
-		return fail_path(c, site_line(c, SF_READ_WINDOW, SF_CYCLE), "site.read_window",
-				 "must be shorter than site.cycle (%s), got %s",
-				 fmt_dur(s->cycle_ns, a, sizeof(a)),
-				 fmt_dur(s->read_window_ns, b, sizeof(b)));
-	err = check_vs_cycle(c, SF_STALE_AFTER, s->stale_after_ns);
-	if (!err)
-		err = check_vs_cycle(c, SF_HEARTBEAT, s->heartbeat_ns);
-	if (err)
-		return err;
-	if (s->soe_min_pct > s->soe_max_pct) {
+	if (is_cycle_ok && !is_bad(c, SCH_SITE, SF_READ_WINDOW) && s->read_window_ns >= s->cycle_ns)
+		fail_path(c, site_line(c, SF_READ_WINDOW, SF_CYCLE), "site.read_window",
+			  "must be shorter than site.cycle (%s), got %s",
+			  fmt_dur(s->cycle_ns, a, sizeof(a)),
+			  fmt_dur(s->read_window_ns, b, sizeof(b)));
+	if (is_cycle_ok && is_stale_ok && check_vs_cycle(c, SF_STALE_AFTER, s->stale_after_ns))
+		is_stale_ok = false;
+	if (is_cycle_ok && !is_bad(c, SCH_SITE, SF_HEARTBEAT))
+		check_vs_cycle(c, SF_HEARTBEAT, s->heartbeat_ns);
+	if (!is_bad(c, SCH_SITE, SF_SOE_MIN) && !is_bad(c, SCH_SITE, SF_SOE_MAX) &&
+	    s->soe_min_pct > s->soe_max_pct) {
 		bool is_min = seen & (1u << SF_SOE_MIN);
 
 		fmt_double(s->soe_min_pct, a, sizeof(a));
 		fmt_double(s->soe_max_pct, b, sizeof(b));
 		if (is_min)
-			return fail_path(c, site_line(c, SF_SOE_MIN, SF_SOE_MAX),
-					 "site.soe_min_pct",
-					 "must not exceed site.soe_max_pct (%s), got %s", b, a);
-		return fail_path(c, site_line(c, SF_SOE_MAX, SF_SOE_MIN), "site.soe_max_pct",
-				 "must be at least site.soe_min_pct (%s), got %s", a, b);
+			fail_path(c, site_line(c, SF_SOE_MIN, SF_SOE_MAX), "site.soe_min_pct",
+				  "must not exceed site.soe_max_pct (%s), got %s", b, a);
+		else
+			fail_path(c, site_line(c, SF_SOE_MAX, SF_SOE_MIN), "site.soe_max_pct",
+				  "must be at least site.soe_min_pct (%s), got %s", a, b);
 	}
 	s->grid_meter_index = -1;
-	if (s->grid_meter[0]) {
+	if (s->grid_meter[0] && is_grid_ok) {
 		for (unsigned i = 0; i < cfg->nmeters; i++)
-			if (!strcmp(cfg->meters[i].id, s->grid_meter))
+			if (!c->dev_bad[CFG_MAX_BESS + i] &&
+			    !strcmp(cfg->meters[i].id, s->grid_meter))
 				s->grid_meter_index = (int)i;
-		if (s->grid_meter_index < 0)
-			return fail_path(
-			    c, site_line(c, SF_GRID_METER, SF_GRID_METER), "site.grid_meter",
-			    "'%s' names no meter in devices.meters%s",
-			    show(s->grid_meter, strlen(s->grid_meter), buf, sizeof(buf)),
-			    cfg->nmeters ? "" : " (there are none)");
+		if (s->grid_meter_index < 0 && !is_bad(c, SCH_DEVICES, DF_METERS))
+			fail_path(c, site_line(c, SF_GRID_METER, SF_GRID_METER), "site.grid_meter",
+				  "'%s' names no meter in devices.meters%s",
+				  show(s->grid_meter, strlen(s->grid_meter), buf, sizeof(buf)),
+				  cfg->nmeters ? "" : " (there are none)");
 	}
-	if (s->mode == CFG_STRATEGY_PEAK_SHAVING && s->grid_meter_index < 0) {
+	if (s->mode == CFG_STRATEGY_PEAK_SHAVING && is_mode_ok && cfg->nbess && !s->grid_meter[0] &&
+	    is_grid_ok) {
 		int line = c->lines[SCH_STRATEGY][TF_MODE];
 
-		return fail_path(c, line ? line : c->root_line, "site.strategy.mode",
-				 "peak_shaving needs site.grid_meter: the id of the meter at the "
-				 "grid connection");
+		fail_path(c, line ? line : c->root_line, "site.strategy.mode",
+			  "peak_shaving needs site.grid_meter: the id of the meter at the grid "
+			  "connection");
 	}
-	return 0;
+	if (is_stale_ok) {
+		for (unsigned i = 0; i < cfg->nbess; i++)
+			if (!c->dev_bad[i])
+				warn_stale(c, i);
+		for (unsigned i = 0; i < cfg->nmeters; i++)
+			if (!c->dev_bad[CFG_MAX_BESS + i])
+				warn_stale(c, CFG_MAX_BESS + i);
+	}
+	return c->nerrors == nerr ? 0 : -EINVAL;
 }
 
 /* ---- entry points ---------------------------------------------------------------------- */
@@ -1318,9 +1590,8 @@ static int line_at(const char *text, size_t len, int fd, size_t off, int fallbac
 
 static int file_too_big(struct ctx *c)
 {
-	snprintf(c->err, c->errlen, "%s: larger than %u bytes (1 MiB): not a site config", c->name,
-		 CFG_FILE_MAX);
-	return -EFBIG;
+	return fail_file(c, -EFBIG, "larger than %u bytes (1 MiB): not a site config",
+			 CFG_FILE_MAX);
 }
 
 static int yaml_fail(struct ctx *c, yaml_parser_t *p, const char *text, size_t len, int fd)
@@ -1328,10 +1599,8 @@ static int yaml_fail(struct ctx *c, yaml_parser_t *p, const char *text, size_t l
 	char val[32] = "";
 	int line;
 
-	if (p->error == YAML_MEMORY_ERROR) {
-		snprintf(c->err, c->errlen, "%s: out of memory while parsing", c->name);
-		return -ENOMEM;
-	}
+	if (p->error == YAML_MEMORY_ERROR)
+		return fail_file(c, -ENOMEM, "out of memory while parsing");
 	if (p->error == YAML_READER_ERROR) {
 		line = line_at(text, len, fd, p->problem_offset, (int)p->mark.line + 1);
 		if (p->problem_value != -1)
@@ -1352,83 +1621,101 @@ static int parser_error(struct ctx *c, yaml_parser_t *p, const struct reader *rd
 {
 	if (rd && rd->err == -EFBIG)
 		return file_too_big(c);
-	if (rd && rd->err) {
-		snprintf(c->err, c->errlen, "%s: cannot read: %s", c->name, strerror(-rd->err));
-		return rd->err;
-	}
+	if (rd && rd->err)
+		return fail_file(c, rd->err, "cannot read: %s", strerror(-rd->err));
 	return yaml_fail(c, p, text, len, rd ? rd->fd : -1);
 }
 
-/* Parse from an already set-up parser. text/len (memory) or rd (file) locate reader errors. */
+/*
+ * Parse from an already set-up parser. text/len (memory) or rd (file) locate reader errors.
+ * The first document is walked whole before a second one is looked for, so that its errors
+ * are all said even when a syntax error follows.
+ */
 static int load(struct cfg *cfg, struct ctx *c, yaml_parser_t *p, const struct reader *rd,
 		const char *text, size_t len)
 {
 	yaml_document_t extra;
 	const yaml_node_t *root;
-	int err;
+	int err = 0;
 
 	if (!yaml_parser_load(p, &c->doc))
 		return parser_error(c, p, rd, text, len);
 	root = yaml_document_get_root_node(&c->doc);
 	if (!root) { /* empty, or only comments */
-		err = parse_map(c, NULL, &root_schema, cfg);
+		parse_map(c, NULL, &root_schema, cfg);
 		goto out_doc;
 	}
 	c->root_line = line_of(root);
+	if (root->type != YAML_MAPPING_NODE)
+		want_map(c, root, &root_schema);
+	else
+		parse_map(c, root, &root_schema, cfg);
 	if (!yaml_parser_load(p, &extra)) {
 		err = parser_error(c, p, rd, text, len);
 		goto out_doc;
 	}
 	if (yaml_document_get_root_node(&extra))
-		err = fail_path(c, (int)extra.start_mark.line + 1, "YAML",
-				"a second document: a site config is one document");
-	else if (root->type != YAML_MAPPING_NODE)
-		err = want_map(c, root, &root_schema);
-	else
-		err = parse_map(c, root, &root_schema, cfg);
+		fail_path(c, (int)extra.start_mark.line + 1, "YAML",
+			  "a second document: a site config is one document");
 	yaml_document_delete(&extra);
 out_doc:
 	yaml_document_delete(&c->doc);
-	return err;
+	if (err && err != -EINVAL)
+		return err; /* cannot read, too big, out of memory */
+	return c->nerrors ? -EINVAL : 0;
 }
 
-static void ctx_init(struct ctx *c, struct cfg *cfg, const char *name, char *err, size_t errlen)
+static void ctx_init(struct ctx *c, struct cfg *cfg, const char *name, struct cfg_diag *d,
+		     char *err, size_t errlen)
 {
 	memset(c, 0, sizeof(*c));
 	c->cfg = cfg;
 	c->name = name ? name : "<config>";
-	c->err = err && errlen ? err : c->no_err;
-	c->errlen = err && errlen ? errlen : sizeof(c->no_err);
+	c->d = d;
+	if (d)
+		memset(d, 0, sizeof(*d));
+	c->err = err && errlen ? err : NULL;
+	c->errlen = c->err ? errlen : 0;
+	if (c->err)
+		c->err[0] = '\0';
 	c->ncpu = ncpus();
 	c->root_line = 1;
-	c->err[0] = '\0';
 }
 
-int cfg_parse(struct cfg *cfg, const char *name, const char *text, size_t len, char *err,
-	      size_t errlen)
+/* The end of every load: counts into d, and no half-read config escapes. */
+static int finish(struct ctx *c, int ret)
+{
+	if (c->d) {
+		c->d->nerrors = c->nerrors;
+		c->d->nwarnings = c->nwarnings;
+		c->d->ndropped = c->nerrors + c->nwarnings - c->d->n;
+	}
+	if (ret)
+		cfg_defaults(c->cfg);
+	return ret;
+}
+
+static int parse_text(struct cfg *cfg, const char *name, const char *text, size_t len,
+		      struct cfg_diag *d, char *err, size_t errlen)
 {
 	yaml_parser_t p;
 	struct ctx c;
 	int ret;
 
-	ctx_init(&c, cfg, name, err, errlen);
+	ctx_init(&c, cfg, name, d, err, errlen);
 	cfg_defaults(cfg);
-	if (len > CFG_FILE_MAX) {
-		return file_too_big(&c);
-	}
-	if (!yaml_parser_initialize(&p)) {
-		snprintf(c.err, c.errlen, "%s: out of memory", c.name);
-		return -ENOMEM;
-	}
+	if (len > CFG_FILE_MAX)
+		return finish(&c, file_too_big(&c));
+	if (!yaml_parser_initialize(&p))
+		return finish(&c, fail_file(&c, -ENOMEM, "out of memory"));
 	yaml_parser_set_input_string(&p, (const unsigned char *)(text ? text : ""), text ? len : 0);
 	ret = load(cfg, &c, &p, NULL, text ? text : "", text ? len : 0);
 	yaml_parser_delete(&p);
-	if (ret)
-		cfg_defaults(cfg); /* no half-read config escapes */
-	return ret;
+	return finish(&c, ret);
 }
 
-int cfg_load(struct cfg *cfg, const char *path, char *err, size_t errlen)
+static int load_file(struct cfg *cfg, const char *path, struct cfg_diag *d, char *err,
+		     size_t errlen)
 {
 	struct reader rd = { .fd = -1 };
 	yaml_parser_t p;
@@ -1436,22 +1723,20 @@ int cfg_load(struct cfg *cfg, const char *path, char *err, size_t errlen)
 	struct ctx c;
 	int ret;
 
-	ctx_init(&c, cfg, path, err, errlen);
+	ctx_init(&c, cfg, path, d, err, errlen);
 	cfg_defaults(cfg);
 	rd.fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (rd.fd < 0) {
 		ret = -errno;
-		snprintf(c.err, c.errlen, "%s: cannot open: %s", c.name, strerror(-ret));
-		return ret;
+		return finish(&c, fail_file(&c, ret, "cannot open: %s", strerror(-ret)));
 	}
 	if (fstat(rd.fd, &st) < 0) {
 		ret = -errno;
-		snprintf(c.err, c.errlen, "%s: cannot stat: %s", c.name, strerror(-ret));
+		fail_file(&c, ret, "cannot stat: %s", strerror(-ret));
 		goto out_close;
 	}
 	if (S_ISDIR(st.st_mode)) {
-		ret = -EISDIR;
-		snprintf(c.err, c.errlen, "%s: is a directory, not a config file", c.name);
+		ret = fail_file(&c, -EISDIR, "is a directory, not a config file");
 		goto out_close;
 	}
 	if (S_ISREG(st.st_mode) && st.st_size > (off_t)CFG_FILE_MAX) {
@@ -1459,8 +1744,7 @@ int cfg_load(struct cfg *cfg, const char *path, char *err, size_t errlen)
 		goto out_close;
 	}
 	if (!yaml_parser_initialize(&p)) {
-		ret = -ENOMEM;
-		snprintf(c.err, c.errlen, "%s: out of memory", c.name);
+		ret = fail_file(&c, -ENOMEM, "out of memory");
 		goto out_close;
 	}
 	yaml_parser_set_input(&p, read_fd, &rd);
@@ -1468,9 +1752,29 @@ int cfg_load(struct cfg *cfg, const char *path, char *err, size_t errlen)
 	yaml_parser_delete(&p);
 out_close:
 	close(rd.fd);
-	if (ret)
-		cfg_defaults(cfg);
-	return ret;
+	return finish(&c, ret);
+}
+
+int cfg_parse(struct cfg *cfg, const char *name, const char *text, size_t len, char *err,
+	      size_t errlen)
+{
+	return parse_text(cfg, name, text, len, NULL, err, errlen);
+}
+
+int cfg_parse_diag(struct cfg *cfg, const char *name, const char *text, size_t len,
+		   struct cfg_diag *d)
+{
+	return parse_text(cfg, name, text, len, d, NULL, 0);
+}
+
+int cfg_load(struct cfg *cfg, const char *path, char *err, size_t errlen)
+{
+	return load_file(cfg, path, NULL, err, errlen);
+}
+
+int cfg_load_diag(struct cfg *cfg, const char *path, struct cfg_diag *d)
+{
+	return load_file(cfg, path, d, NULL, 0);
 }
 
 /* ---- dump ------------------------------------------------------------------------------ */
@@ -1519,7 +1823,8 @@ static void put_modbus(struct out *o, const struct cfg_modbus *m)
 	put_str(o, m->host);
 	put(o,
 	    "        port: %u\n        address: %u\n        timeout: %s\n"
-	    "        retry_count: %u\n        retry_backoff: %s\n        match_tid: %s\n",
+	    "        retry_count: %u\n"
+	    "        retry_backoff: %s  # retry k waits k x this\n        match_tid: %s\n",
 	    m->port, m->address, fmt_dur(m->timeout_ns, a, sizeof(a)), m->retry_count,
 	    fmt_dur(m->retry_backoff_ns, b, sizeof(b)), m->match_tid ? "true" : "false");
 }
@@ -1533,7 +1838,9 @@ int cfg_dump(const struct cfg *cfg, char *out, size_t len)
 	if (o.cap)
 		out[0] = '\0';
 	put(&o,
-	    "# Flux effective configuration: every default spelled out.\n"
+	    "# Flux effective configuration: every default spelled out. A lost reply is retried\n"
+	    "# after 1x, 2x, 3x retry_backoff; timeout + retry_backoff under site.stale_after\n"
+	    "# keeps a device fresh through one lost reply.\n"
 	    "site:\n  cycle: %s\n  read_window: %s\n  stale_after: %s\n  heartbeat: %s\n"
 	    "  ramp_kw_per_s: %s\n  soe_min_pct: %s\n  soe_max_pct: %s\n  grid_meter: ",
 	    fmt_dur(s->cycle_ns, d[0], sizeof(d[0])),
@@ -1565,9 +1872,14 @@ int cfg_dump(const struct cfg *cfg, char *out, size_t len)
 		put(&o,
 		    "      type: powerpack\n      power_kw: %d\n      capacity_kwh: %d\n"
 		    "      block_kw: %d\n      status_ready: %u\n      command_source_id: %u\n"
-		    "      soe_scale: %u\n",
+		    "      soe_scale: %u\n"
+		    "      command_source_default: %u  # what 2010 holds after a restart\n",
 		    b->power_kw, b->capacity_kwh, b->block_kw, b->status_ready,
-		    b->command_source_id, b->soe_scale);
+		    b->command_source_id, b->soe_scale, b->command_source_default);
+		if (b->heartbeat_register < 0)
+			put(&o, "      heartbeat_register: null  # none\n");
+		else
+			put(&o, "      heartbeat_register: %d\n", b->heartbeat_register);
 		put_modbus(&o, &b->modbus);
 	}
 	put(&o, "  meters:%s\n", cfg->nmeters ? "" : " []");

@@ -2,7 +2,8 @@
 /*
  * Site configuration: the seed's YAML (devices.bess[], devices.meters[]) plus Flux's site:
  * and rt: sections, parsed with libyaml into one fixed-size struct. Every rejection names
- * the file, the line and the key ("site.yaml:12: site.cycle: must be 1ms..10s, got 20s").
+ * the file, the line and the key ("site.yaml:12: site.cycle: must be 1ms..10s, got 20s");
+ * the _diag loaders collect every error and warning of a file, not just the first.
  * Setup code only: nothing here runs on an RT thread. The struct is immutable once loaded.
  */
 #ifndef FLUX_CONTROL_CONFIG_H
@@ -22,24 +23,31 @@
 #define CFG_MAX_BESS   1024 /* a 1,000-device site fits (bench/run-budget.sh measures it) */
 #define CFG_MAX_METERS 16
 #define CFG_ERR_MAX    512 /* a buffer this large holds any error message */
+#define CFG_DIAG_MAX   32  /* diagnostics kept; more are counted in ndropped */
 
 enum cfg_strategy {
 	CFG_STRATEGY_MANUAL,
 	CFG_STRATEGY_SOE_TARGET,
 	CFG_STRATEGY_PEAK_SHAVING,
+	CFG_STRATEGY_MONITOR, /* read and report, never claim, never write; default without BESS */
 };
 
 /* ---- structs ------------------------------------------------------------------------ */
 
 /* The `modbus:` block of a device. */
 struct cfg_modbus {
-	char host[CFG_HOST_MAX];  /* IPv4 address (required) */
-	uint16_t port;		  /* default 502 */
-	uint8_t address;	  /* unit id, default 1 */
-	int64_t timeout_ns;	  /* default 1 s */
-	unsigned retry_count;	  /* attempts per request, default 3 (the seed's) */
-	int64_t retry_backoff_ns; /* wait k x this before attempt k+1, default 1 s (the seed's) */
-	bool match_tid;		  /* default true; false for gateways that do not echo the TID */
+	char host[CFG_HOST_MAX]; /* IPv4 address (required) */
+	uint16_t port;		 /* default 502 */
+	uint8_t address;	 /* unit id, default 1 */
+	int64_t timeout_ns;	 /* per attempt, default 250 ms */
+	unsigned retry_count;	 /* attempts per request, default 3 (the seed's) */
+	/*
+	 * Retry k waits k x this (the seed's 1x, 2x, 3x), default 100 ms. Not the seed's 1 s: with
+	 * a 100 ms cycle and stale_after 1 s, a 1 s base makes one lost reply a stale device (and
+	 * 0 kW); 250 ms + 100 ms rides out a 0.6 s silence within stale_after 1 s.
+	 */
+	int64_t retry_backoff_ns;
+	bool match_tid; /* default true; false for gateways that do not echo the TID */
 };
 
 /* One entry of devices.bess (type powerpack). */
@@ -53,7 +61,18 @@ struct cfg_bess {
 	unsigned status_ready;	    /* status value meaning READY, default 1 */
 	unsigned command_source_id; /* the controller's id for 2010, default 3 */
 	unsigned soe_scale;	    /* soe register = percent x this, default 1 */
-	int line;		    /* where it starts in the file */
+	/*
+	 * What 2010 holds after the BESS restarts, default 0. The controller re-claims a command
+	 * source that shows its own id or this default, never another master's.
+	 */
+	unsigned command_source_default;
+	/*
+	 * PDU address of a register the controller writes a counter to every cycle, so that the
+	 * BESS's own watchdog takes it to 0 kW if the host dies; never one of the profile's
+	 * registers (2000, 2008, 2010, 2026, 2028).
+	 */
+	int heartbeat_register; /* -1: none (the default; `heartbeat_register: null`) */
+	int line;		/* where it starts in the file */
 };
 
 /* One entry of devices.meters (type acuvim2). */
@@ -75,7 +94,7 @@ struct cfg_site {
 	double soe_max_pct;	     /* soe_min..100, default 95 */
 	char grid_meter[CFG_ID_MAX]; /* id of a meter, or "" (then no peak_shaving) */
 	int grid_meter_index;	     /* index into cfg.meters, or -1 */
-	enum cfg_strategy mode;	     /* default manual */
+	enum cfg_strategy mode;	     /* default manual; monitor (the only one) without BESS */
 	double import_limit_kw;	     /* peak_shaving, default 100, >= 0 */
 	double export_limit_kw;	     /* peak_shaving, default 0, >= 0 */
 	double setpoint_kw;	     /* manual, default 0 */
@@ -99,6 +118,23 @@ struct cfg {
 	struct cfg_meter meters[CFG_MAX_METERS];
 };
 
+/*
+ * Every error and warning of one load, in file order (by line; at one line, in the order
+ * found). When more than CFG_DIAG_MAX are found, the first CFG_DIAG_MAX in file order are kept.
+ * nerrors and nwarnings count all of them, kept or not; ndropped = nerrors + nwarnings - n.
+ * A file-level failure (cannot open, too large) is one error with line 0 and no line in text.
+ */
+struct cfg_diag {
+	unsigned nerrors, nwarnings, ndropped;
+	unsigned n; /* items used */
+	struct cfg_diag_item {
+		bool is_warning;
+		int line;
+		char text[CFG_ERR_MAX]; /* "FILE:LINE: KEY: what is wrong" (WARN text the same
+					   shape) */
+	} items[CFG_DIAG_MAX];
+};
+
 /* ---- prototypes --------------------------------------------------------------------- */
 
 /* Fill cfg with every default (no devices). */
@@ -106,7 +142,9 @@ void cfg_defaults(struct cfg *cfg);
 
 /*
  * Load and validate the YAML file at path into cfg. Returns 0, or -EINVAL (bad content) /
- * -errno (cannot read) with a one-line message in err ("FILE:LINE: KEY: what is wrong").
+ * -errno (cannot read) with a one-line message in err ("FILE:LINE: KEY: what is wrong"): the
+ * first error in file order. Warnings are not reported here (see cfg_load_diag()). On failure
+ * cfg holds the defaults, never half a config.
  */
 int cfg_load(struct cfg *cfg, const char *path, char *err, size_t errlen);
 
@@ -114,7 +152,19 @@ int cfg_load(struct cfg *cfg, const char *path, char *err, size_t errlen);
 int cfg_parse(struct cfg *cfg, const char *name, const char *text, size_t len, char *err,
 	      size_t errlen);
 
-/* Name of a strategy ("peak_shaving"). */
+/*
+ * Load and validate like cfg_load(), but collect every error and warning (in file order, up
+ * to CFG_DIAG_MAX) in d (may be NULL). Parsing goes on after an error wherever that is safe;
+ * a YAML syntax error stops it. Returns 0 (maybe with warnings), -EINVAL (errors) or -errno
+ * (cannot read).
+ */
+int cfg_load_diag(struct cfg *cfg, const char *path, struct cfg_diag *d);
+
+/* The same from memory; `name` stands for the file name in messages. */
+int cfg_parse_diag(struct cfg *cfg, const char *name, const char *text, size_t len,
+		   struct cfg_diag *d);
+
+/* Name of a strategy ("peak_shaving", "monitor"). */
 const char *cfg_strategy_name(enum cfg_strategy mode);
 
 /* Not RT: print the effective configuration as YAML (every default spelled out) to out. */

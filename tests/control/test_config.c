@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * Tests for control/config.c: the seed's YAML and DESIGN.md's example load with the right
- * defaults; every class of bad input gives -EINVAL and "FILE:LINE: KEY.PATH: " exactly; the
- * dump reads back to the same struct; 2000 seeded mutations of a valid config never crash.
+ * defaults; every class of bad input gives -EINVAL and "FILE:LINE: KEY.PATH: " exactly, and
+ * the _diag loaders report every error and warning of a file, in file order; the dump reads
+ * back to the same struct; 2000 seeded mutations of a valid config never crash.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <dirent.h>
 
 #include "control/config.h"
 
@@ -30,6 +32,7 @@
 
 /* Large structs live here, not on cmocka's stack. */
 static struct cfg cfg, cfg2;
+static struct cfg_diag diag;
 static char err[CFG_ERR_MAX];
 static char root[4096]; /* the source tree: parent of BUILD/ */
 
@@ -72,7 +75,7 @@ static void path_of(char *buf, size_t cap, const char *rel)
 
 static void assert_default_modbus(const struct cfg_modbus *m)
 {
-	assert_int_equal(m->retry_backoff_ns, SEC);
+	assert_int_equal(m->retry_backoff_ns, 100 * MS);
 	assert_true(m->match_tid);
 }
 
@@ -151,9 +154,9 @@ static void test_seed_blocks_pasted_verbatim_clash_on_their_shared_id(void **sta
 	assert_int_equal(parse(text), -EINVAL);
 	assert_non_null(strstr(err, "t.yaml:13: devices.meters[0].id: duplicate id 'uuid-here': "
 				    "devices.bess[0] (line 3)"));
-	/* The meter block alone is a site with no BESS. */
-	assert_int_equal(parse(seed_meter), -EINVAL);
-	assert_non_null(strstr(err, "t.yaml:1: devices.bess: a site needs at least one BESS"));
+	/* The meter block alone is a monitoring site (see test_accepts_a_meter_only_site...). */
+	assert_int_equal(parse(seed_meter), 0);
+	assert_int_equal(cfg.site.mode, CFG_STRATEGY_MONITOR);
 }
 
 static void test_accepts_the_design_example_with_every_key(void **state)
@@ -219,6 +222,11 @@ static void test_deploy_site_yaml_loads_clean(void **state)
 	assert_string_equal(cfg.bess[0].modbus.host, "127.0.0.1");
 	assert_int_equal(cfg.bess[0].modbus.port, 1502);
 	assert_int_equal(cfg.meters[0].modbus.port, 1503);
+	/* Clean means no warning either: its retry timing survives one lost reply. */
+	assert_int_equal(cfg_load_diag(&cfg, path, &diag), 0);
+	if (diag.n)
+		fail_msg("%s", diag.items[0].text);
+	assert_int_equal(diag.nerrors + diag.nwarnings + diag.ndropped, 0);
 }
 
 #define BESS5                                                                                      \
@@ -234,6 +242,7 @@ static const struct bad {
 	const char *text;
 	const char *prefix; /* the message starts with this */
 	const char *says;   /* and contains this */
+	unsigned nerrors;   /* errors in all (0: one) */
 } bad[] = {
 	{ "unknown top-level key", "sitee:\n  cycle: 1s\n" BESS5,
 	  "t.yaml:1: sitee: ", "unknown key (want site, rt, devices)" },
@@ -307,7 +316,7 @@ static const struct bad {
 	  "devices:\n  bess:\n    - type: powerpack\n      modbus: {host: 127.0.0.1}\n",
 	  "t.yaml:3: devices.bess[0].id: ", "missing (required)" },
 	{ "empty id", "devices:\n  bess:\n    - id: \"\"\n      type: powerpack\n",
-	  "t.yaml:3: devices.bess[0].id: ", "must not be empty" },
+	  "t.yaml:3: devices.bess[0].id: ", "must not be empty", 2 /* and modbus missing */ },
 	{ "missing type", "devices:\n  bess:\n    - id: b1\n      modbus: {host: 127.0.0.1}\n",
 	  "t.yaml:3: devices.bess[0].type: ", "missing (required)" },
 	{ "missing modbus", "devices:\n  bess:\n    - id: b1\n      type: powerpack\n",
@@ -316,7 +325,8 @@ static const struct bad {
 	  "t.yaml:6: devices.bess[0].modbus.host: ", "missing (required" },
 	{ "empty modbus block", BESS_HEAD "      name: x\n",
 	  "t.yaml:5: devices.bess[0].modbus.host: ", "missing (required" },
-	{ "meter type under bess", "devices:\n  bess:\n    - id: b1\n      type: acuvim2\n",
+	{ "meter type under bess",
+	  "devices:\n  bess:\n    - id: b1\n      type: acuvim2\n      modbus: {host: 127.0.0.1}\n",
 	  "t.yaml:4: devices.bess[0].type: ",
 	  "unsupported type 'acuvim2' here: want powerpack (acuvim2 is a meter" },
 	{ "bess type under meters",
@@ -352,11 +362,43 @@ static const struct bad {
 	  "t.yaml:6: YAML: ", "a second document: a site config is one document" },
 	{ "document is a scalar", "hello\n",
 	  "t.yaml:1: top level: ", "want a mapping (site, rt, devices), got 'hello'" },
-	{ "empty file", "", "t.yaml:1: devices.bess: ", "a site needs at least one BESS" },
-	{ "only comments", "# nothing here\n", "t.yaml:1: devices.bess: ", "at least one BESS" },
-	{ "no devices", "site:\n  cycle: 1s\n", "t.yaml:1: devices.bess: ", "at least one BESS" },
-	{ "empty bess list", "devices:\n  bess: []\n  meters: []\n",
-	  "t.yaml:2: devices.bess: ", "at least one BESS" },
+	{ "empty file", "", "t.yaml:1: devices: ",
+	  "a site needs at least one device: a BESS (devices.bess, type powerpack) or a meter "
+	  "(devices.meters, type acuvim2)" },
+	{ "only comments", "# nothing here\n", "t.yaml:1: devices: ", "at least one device" },
+	{ "no devices", "site:\n  cycle: 1s\n", "t.yaml:1: devices: ", "at least one device" },
+	{ "empty device lists", "site:\n  cycle: 1s\ndevices:\n  bess: []\n  meters: []\n",
+	  "t.yaml:3: devices: ", "at least one device" },
+	{ "meter-only site with peak shaving",
+	  "site:\n  grid_meter: m1\n  strategy:\n    mode: peak_shaving\n"
+	  "devices:\n  meters:\n    - {id: m1, type: acuvim2, modbus: {host: 127.0.0.1}}\n",
+	  "t.yaml:4: site.strategy.mode: ",
+	  "peak_shaving needs a BESS to control, and devices.bess has none: a site of meters only "
+	  "runs mode monitor" },
+	{ "meter-only site with manual",
+	  "site: {strategy: {mode: manual}}\n"
+	  "devices:\n  meters:\n    - {id: m1, type: acuvim2, modbus: {host: 127.0.0.1}}\n",
+	  "t.yaml:1: site.strategy.mode: ", "manual needs a BESS to control" },
+	{ "command_source_default out of range", BESS5 "      command_source_default: 65536\n",
+	  "t.yaml:6: devices.bess[0].command_source_default: ", "must be 0..65535, got 65536" },
+	{ "command_source_default negative", BESS5 "      command_source_default: -1\n",
+	  "t.yaml:6: devices.bess[0].command_source_default: ", "must be 0..65535, got -1" },
+	{ "heartbeat_register out of range", BESS5 "      heartbeat_register: 65536\n",
+	  "t.yaml:6: devices.bess[0].heartbeat_register: ", "must be 0..65535, got 65536" },
+	{ "heartbeat_register -1 written out", BESS5 "      heartbeat_register: -1\n",
+	  "t.yaml:6: devices.bess[0].heartbeat_register: ", "must be 0..65535, got -1" },
+	{ "heartbeat_register not a number", BESS5 "      heartbeat_register: none\n",
+	  "t.yaml:6: devices.bess[0].heartbeat_register: ",
+	  "want a whole number in 0..65535, got 'none'" },
+	{ "heartbeat_register on the target power register",
+	  BESS5 "      heartbeat_register: 2008\n",
+	  "t.yaml:6: devices.bess[0].heartbeat_register: ",
+	  "2008 is the PowerPack's target power register: the heartbeat needs a register of its "
+	  "own "
+	  "(not 2000, 2008, 2010, 2026 or 2028)" },
+	{ "heartbeat_register on the command source", BESS5 "      heartbeat_register: 2010\n",
+	  "t.yaml:6: devices.bess[0].heartbeat_register: ",
+	  "the PowerPack's command source register" },
 	{ "seed's RTU keys without host",
 	  "devices:\n  meters:\n    - id: m1\n      type: acuvim2\n      modbus:\n        address: "
 	  "1\n"
@@ -366,7 +408,8 @@ static const struct bad {
 	{ "RTU key beside host", BESS_HEAD HOST "        stop_bits: 1\n",
 	  "t.yaml:7: devices.bess[0].modbus.stop_bits: ", "remove it" },
 	{ "unknown strategy", "site:\n  strategy: {mode: peak}\n" BESS5,
-	  "t.yaml:2: site.strategy.mode: ", "want manual, soe_target or peak_shaving, got 'peak'" },
+	  "t.yaml:2: site.strategy.mode: ",
+	  "want manual, soe_target, peak_shaving or monitor, got 'peak'" },
 	{ "unknown word order",
 	  BESS5
 	  "  meters:\n    - {id: m1, type: acuvim2, word_order: xyzw, modbus: {host: 127.0.0.2}}\n",
@@ -380,7 +423,8 @@ static const struct bad {
 	{ "id too long",
 	  "devices:\n  bess:\n    - id: "
 	  "a123456789012345678901234567890123456789012345678901234567890123\n",
-	  "t.yaml:3: devices.bess[0].id: ", "too long: at most 63 bytes, got 64" },
+	  "t.yaml:3: devices.bess[0].id: ", "too long: at most 63 bytes, got 64",
+	  3 /* and type, modbus missing */ },
 	{ "control character in a name", BESS5 "      name: \"a\\x1bb\"\n",
 	  "t.yaml:6: devices.bess[0].name: ", "control characters are not allowed" },
 	{ "NUL in a string", BESS5 "      name: \"a\\0b\"\n",
@@ -412,6 +456,16 @@ static void test_rejects_each_bad_config_with_file_line_and_key(void **state)
 		/* A failed parse leaves the defaults, never half a config. */
 		if (ret && (cfg.nbess || cfg.site.cycle_ns != 100 * MS)) {
 			printf("case %u (%s): config not reset\n", i, b->name);
+			failed++;
+		}
+		/* The diag form says the same first error, and this one mistake only once. */
+		ret = cfg_parse_diag(&cfg, "t.yaml", b->text, strlen(b->text), &diag);
+		if (ret != -EINVAL || diag.nerrors != (b->nerrors ? b->nerrors : 1) ||
+		    diag.items[0].is_warning || strcmp(diag.items[0].text, err) != 0) {
+			printf("case %u (%s): diag %d, %u error(s), first '%s'\n", i, b->name, ret,
+			       diag.nerrors, diag.n ? diag.items[0].text : "");
+			for (unsigned k = 1; k < diag.n; k++)
+				printf("  then '%s'\n", diag.items[k].text);
 			failed++;
 		}
 	}
@@ -713,7 +767,374 @@ static void test_tolerates_a_null_or_tiny_error_buffer(void **state)
 	assert_int_equal(cfg_parse(&cfg, "t.yaml", "x: 1\n", 5, tiny, sizeof(tiny)), -EINVAL);
 	assert_string_equal(tiny, "t.yaml:");
 	assert_int_equal(cfg_parse(&cfg, NULL, NULL, 0, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "<config>:1: devices.bess:"));
+	assert_string_equal(err, "<config>:1: devices: a site needs at least one device: a BESS "
+				 "(devices.bess, type powerpack) or a meter (devices.meters, type "
+				 "acuvim2)");
+	/* cfg_parse_diag() and cfg_load_diag() take no diag at all, too. */
+	assert_int_equal(cfg_parse_diag(&cfg, "t.yaml", "x: 1\n", 5, NULL), -EINVAL);
+	assert_int_equal(cfg_parse_diag(&cfg, "t.yaml", BESS5, strlen(BESS5), NULL), 0);
+	assert_int_equal(cfg_load_diag(&cfg, "/nonexistent/site.yaml", NULL), -ENOENT);
+}
+
+/* ---- every error of a file, warnings, meter-only sites, fail-safe keys -------------------- */
+
+static void assert_item(unsigned i, bool is_warning, int line, const char *text)
+{
+	assert_true(i < diag.n);
+	if (diag.items[i].is_warning != is_warning || diag.items[i].line != line ||
+	    strcmp(diag.items[i].text, text) != 0)
+		fail_msg("item %u: %s %d '%s'\n  want %s %d '%s'", i,
+			 diag.items[i].is_warning ? "WARN" : "ERROR", diag.items[i].line,
+			 diag.items[i].text, is_warning ? "WARN" : "ERROR", line, text);
+}
+
+static void test_reports_all_three_errors_of_a_file_with_lines_and_keys(void **state)
+{
+	char path[4200], want[3][4400];
+	int n = 0;
+
+	(void)state;
+	path_of(path, sizeof(path), "tests/control/configs/bad/three-errors.yaml");
+	snprintf(want[0], sizeof(want[0]), "%s:3: site.cycle: must be 1ms..10s, got 20s", path);
+	snprintf(want[1], sizeof(want[1]),
+		 "%s:8: devices.bess[0].power_kw: must be 50..250, got 300", path);
+	snprintf(want[2], sizeof(want[2]),
+		 "%s:14: devices.bess[1].modbus.port: must be 1..65535, got 70000", path);
+	assert_int_equal(cfg_load_diag(&cfg, path, &diag), -EINVAL);
+	assert_int_equal(diag.nerrors, 3);
+	assert_int_equal(diag.nwarnings, 0);
+	assert_int_equal(diag.ndropped, 0);
+	assert_int_equal(diag.n, 3);
+	assert_item(0, false, 3, want[0]);
+	assert_item(1, false, 8, want[1]);
+	assert_item(2, false, 14, want[2]);
+	/* A struct that failed is not used: the defaults, no devices. */
+	assert_int_equal(cfg.nbess, 0);
+	assert_int_equal(cfg.site.cycle_ns, 100 * MS);
+	/* cfg_load() keeps its contract: the first error only. */
+	assert_int_equal(cfg_load(&cfg, path, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, want[0]);
+	/* From memory the same, named by the given name. */
+	{
+		static char text[4096];
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+		assert_true(fd >= 0);
+		n = (int)read(fd, text, sizeof(text));
+		close(fd);
+		assert_true(n > 0);
+		assert_int_equal(cfg_parse_diag(&cfg, "t.yaml", text, (size_t)n, &diag), -EINVAL);
+		assert_int_equal(diag.n, 3);
+		assert_item(2, false, 14,
+			    "t.yaml:14: devices.bess[1].modbus.port: must be 1..65535, got 70000");
+	}
+}
+
+/* A check that spans keys runs last but is said at its own line: file order, not walk order. */
+static void test_orders_cross_key_errors_by_their_line(void **state)
+{
+	static const char text[] = "site:\n"
+				   "  soe_min_pct: 60\n"
+				   "  soe_max_pct: 50\n"
+				   "  colour: red\n" BESS5 "      block_kw: 0\n";
+
+	(void)state;
+	assert_int_equal(cfg_parse_diag(&cfg, "t.yaml", text, strlen(text), &diag), -EINVAL);
+	assert_int_equal(diag.nerrors, 3);
+	assert_item(0, false, 2,
+		    "t.yaml:2: site.soe_min_pct: must not exceed site.soe_max_pct (50), got 60");
+	assert_item(1, false, 4,
+		    "t.yaml:4: site.colour: unknown key (want cycle, read_window, stale_after, "
+		    "heartbeat, ramp_kw_per_s, soe_min_pct, soe_max_pct, grid_meter, strategy)");
+	assert_item(2, false, 10, "t.yaml:10: devices.bess[0].block_kw: must be 1..250, got 0");
+	/* A YAML syntax error stops the parse: one error, whatever else is wrong. */
+	assert_int_equal(
+	    cfg_parse_diag(&cfg, "t.yaml", "site: {cycle: 20s\ndevices: [\n", 28, &diag), -EINVAL);
+	assert_int_equal(diag.nerrors, 1);
+	assert_non_null(strstr(diag.items[0].text, ": YAML: "));
+	/* A cannot-open is one error without a line. */
+	assert_int_equal(cfg_load_diag(&cfg, "/nonexistent/site.yaml", &diag), -ENOENT);
+	assert_int_equal(diag.nerrors, 1);
+	assert_item(0, false, 0, "/nonexistent/site.yaml: cannot open: No such file or directory");
+}
+
+/*
+ * 40 bad devices and, above them, one cross-key error found after all of them: the first
+ * CFG_DIAG_MAX in file order are kept (the cross-key one first), the rest counted.
+ */
+static void test_counts_errors_beyond_the_diag_limit_in_ndropped(void **state)
+{
+	static char text[16384];
+	char want[128];
+	size_t n;
+
+	(void)state;
+	n = (size_t)snprintf(text, sizeof(text),
+			     "site:\n  soe_min_pct: 60\n  soe_max_pct: 50\ndevices:\n  bess:\n");
+	for (unsigned i = 0; i < 40; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+				      "    - {id: b%u, type: powerpack, power_kw: 300, modbus: "
+				      "{host: 10.0.0.%u}}\n",
+				      i, i + 1);
+	assert_int_equal(cfg_parse_diag(&cfg, "t.yaml", text, n, &diag), -EINVAL);
+	assert_int_equal(diag.nerrors, 41);
+	assert_int_equal(diag.nwarnings, 0);
+	assert_int_equal(diag.n, CFG_DIAG_MAX);
+	assert_int_equal(diag.ndropped, 41 - CFG_DIAG_MAX);
+	assert_item(0, false, 2,
+		    "t.yaml:2: site.soe_min_pct: must not exceed site.soe_max_pct (50), got 60");
+	for (unsigned i = 1; i < CFG_DIAG_MAX; i++) {
+		snprintf(want, sizeof(want),
+			 "t.yaml:%u: devices.bess[%u].power_kw: must be 50..250, got 300", 5 + i,
+			 i - 1);
+		assert_item(i, false, (int)(5 + i), want);
+	}
+	assert_int_equal(cfg_parse(&cfg, "t.yaml", text, n, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, diag.items[0].text);
+}
+
+static void test_warns_where_one_lost_reply_makes_a_device_stale(void **state)
+{
+	char path[4200], text[512];
+
+	(void)state;
+	/* The seed's BESS block: accepted, with the warning at its timeout. */
+	assert_int_equal(cfg_parse_diag(&cfg, "site.yaml", seed_bess, strlen(seed_bess), &diag), 0);
+	assert_int_equal(cfg.nbess, 1);
+	assert_int_equal(diag.nerrors, 0);
+	assert_int_equal(diag.nwarnings, 1);
+	assert_item(0, true, 10,
+		    "site.yaml:10: devices.bess[0].modbus.timeout: 5s + retry_backoff 100ms >= "
+		    "site.stale_after 1s: one lost reply makes uuid-here stale (0 kW)");
+	/* cfg_parse() accepts it, and a warning is no error. */
+	assert_int_equal(parse(seed_bess), 0);
+	assert_string_equal(err, "");
+	/* The defaults: no warning. */
+	assert_int_equal(cfg_parse_diag(&cfg, "t.yaml", BESS5, strlen(BESS5), &diag), 0);
+	assert_int_equal(diag.nwarnings + diag.nerrors + diag.n, 0);
+	assert_true(cfg.bess[0].modbus.timeout_ns + cfg.bess[0].modbus.retry_backoff_ns <
+		    cfg.site.stale_after_ns);
+	/* At the limit (>=) it warns, 1 ms under it does not. */
+	snprintf(text, sizeof(text), BESS_HEAD HOST "        timeout: 900ms\n");
+	assert_int_equal(cfg_parse_diag(&cfg, "t.yaml", text, strlen(text), &diag), 0);
+	assert_item(0, true, 7,
+		    "t.yaml:7: devices.bess[0].modbus.timeout: 900ms + retry_backoff 100ms >= "
+		    "site.stale_after 1s: one lost reply makes b1 stale (0 kW)");
+	snprintf(text, sizeof(text), BESS_HEAD HOST "        timeout: 899ms\n");
+	assert_int_equal(cfg_parse_diag(&cfg, "t.yaml", text, strlen(text), &diag), 0);
+	assert_int_equal(diag.nwarnings, 0);
+	/* Only the backoff given: said there. Neither given: said at the modbus block. */
+	snprintf(text, sizeof(text), BESS_HEAD HOST "        retry_backoff: 1s\n");
+	assert_int_equal(cfg_parse_diag(&cfg, "t.yaml", text, strlen(text), &diag), 0);
+	assert_item(0, true, 7,
+		    "t.yaml:7: devices.bess[0].modbus.retry_backoff: timeout 250ms + 1s >= "
+		    "site.stale_after 1s: one lost reply makes b1 stale (0 kW)");
+	snprintf(text, sizeof(text), "site: {stale_after: 350ms}\n" BESS_HEAD HOST);
+	assert_int_equal(cfg_parse_diag(&cfg, "t.yaml", text, strlen(text), &diag), 0);
+	assert_item(0, true, 6,
+		    "t.yaml:6: devices.bess[0].modbus: timeout 250ms + retry_backoff 100ms >= "
+		    "site.stale_after 350ms: one lost reply makes b1 stale (0 kW)");
+	/* The seed's two blocks: the BESS and the meter, in file order, warnings only. */
+	path_of(path, sizeof(path), "tests/control/configs/seed.yaml");
+	assert_int_equal(cfg_load_diag(&cfg, path, &diag), 0);
+	assert_int_equal(diag.nwarnings, 2);
+	assert_int_equal(diag.items[0].line, 13);
+	assert_non_null(strstr(diag.items[0].text, ":13: devices.bess[0].modbus.timeout: 5s + "
+						   "retry_backoff 100ms >= site.stale_after 1s: "
+						   "one lost reply makes uuid-bess stale (0 kW)"));
+	assert_non_null(strstr(diag.items[1].text, ":23: devices.meters[0].modbus.timeout: 5s + "
+						   "retry_backoff 100ms >= site.stale_after 1s: "
+						   "one lost reply makes uuid-meter stale"));
+	/* The grid meter of peak shaving takes the site to 0 kW as well. */
+	path_of(path, sizeof(path), "tests/control/configs/design.yaml");
+	if (sysconf(_SC_NPROCESSORS_CONF) >= 2) {
+		assert_int_equal(cfg_load_diag(&cfg, path, &diag), 0);
+		assert_int_equal(diag.nwarnings, 2);
+		assert_non_null(strstr(diag.items[1].text,
+				       ":40: devices.meters[0].modbus.timeout: 5s + retry_backoff "
+				       "100ms >= site.stale_after 1s: one lost reply makes meter-1 "
+				       "stale (0 kW at every BESS: peak_shaving needs it)"));
+	}
+	/* Errors and warnings together: both said, in file order; the config fails. */
+	snprintf(text, sizeof(text),
+		 "%s    - {id: b2, type: powerpack, power_kw: 10, modbus: "
+		 "{host: 127.0.0.2}}\n",
+		 seed_bess);
+	assert_int_equal(cfg_parse_diag(&cfg, "t.yaml", text, strlen(text), &diag), -EINVAL);
+	assert_int_equal(diag.nerrors, 1);
+	assert_int_equal(diag.nwarnings, 1);
+	assert_true(diag.items[0].is_warning && diag.items[0].line == 10);
+	assert_item(1, false, 12, "t.yaml:12: devices.bess[1].power_kw: must be 50..250, got 10");
+	/* A device with an error is not judged for its timing; a bad stale_after judges none. */
+	snprintf(text, sizeof(text), "%s      power_kw: 10\n", seed_bess);
+	assert_int_equal(cfg_parse_diag(&cfg, "t.yaml", text, strlen(text), &diag), -EINVAL);
+	assert_int_equal(diag.nwarnings, 0);
+	assert_int_equal(diag.nerrors, 1);
+	snprintf(text, sizeof(text), "site: {stale_after: 1}\n%s", seed_bess);
+	assert_int_equal(cfg_parse_diag(&cfg, "t.yaml", text, strlen(text), &diag), -EINVAL);
+	assert_int_equal(diag.nwarnings, 0);
+	assert_int_equal(diag.nerrors, 1);
+}
+
+static void test_new_retry_defaults_keep_the_seeds_shape(void **state)
+{
+	const struct cfg_modbus *m = &cfg.bess[0].modbus;
+
+	(void)state;
+	assert_int_equal(parse(BESS5), 0);
+	assert_int_equal(m->timeout_ns, 250 * MS);
+	assert_int_equal(m->retry_backoff_ns, 100 * MS);
+	assert_int_equal(m->retry_count, 3);
+	assert_int_equal(cfg.site.stale_after_ns, SEC);
+	/* The seed's rule (retry k waits k x backoff) at these: all retries fit in stale_after. */
+	assert_true(m->timeout_ns * 3 + m->retry_backoff_ns * (1 + 2) <
+		    2 * cfg.site.stale_after_ns);
+	assert_true(m->timeout_ns + m->retry_backoff_ns < cfg.site.stale_after_ns);
+}
+
+static void test_accepts_a_meter_only_site_in_monitor_mode(void **state)
+{
+	static const char with_bess[] = "site: {strategy: {mode: monitor}}\n" BESS5;
+	static const char explicit_monitor[] =
+	    "site: {grid_meter: m1, strategy: {mode: monitor}}\n"
+	    "devices:\n  meters:\n    - {id: m1, type: acuvim2, modbus: {host: 127.0.0.1}}\n";
+	char path[4200];
+
+	(void)state;
+	/* The seed's meter block alone: monitor by default, with the 5 s timeout warning. */
+	assert_int_equal(cfg_parse_diag(&cfg, "t.yaml", seed_meter, strlen(seed_meter), &diag), 0);
+	assert_int_equal(cfg.nbess, 0);
+	assert_int_equal(cfg.nmeters, 1);
+	assert_int_equal(cfg.site.mode, CFG_STRATEGY_MONITOR);
+	assert_string_equal(cfg_strategy_name(cfg.site.mode), "monitor");
+	assert_int_equal(diag.nerrors, 0);
+	assert_int_equal(diag.nwarnings, 1);
+	assert_item(0, true, 10,
+		    "t.yaml:10: devices.meters[0].modbus.timeout: 5s + retry_backoff 100ms >= "
+		    "site.stale_after 1s: one lost reply makes uuid-here stale");
+	assert_round_trip(&cfg);
+	/* Said outright, with a grid meter for the reports. */
+	assert_int_equal(parse(explicit_monitor), 0);
+	assert_int_equal(cfg.site.mode, CFG_STRATEGY_MONITOR);
+	assert_int_equal(cfg.site.grid_meter_index, 0);
+	assert_round_trip(&cfg);
+	/* The example file: clean. */
+	path_of(path, sizeof(path), "tests/control/configs/meters-only.yaml");
+	assert_int_equal(cfg_load_diag(&cfg, path, &diag), 0);
+	assert_int_equal(diag.nerrors + diag.nwarnings, 0);
+	assert_int_equal(cfg.site.mode, CFG_STRATEGY_MONITOR);
+	/* A site with BESS may choose monitor (commissioning); a 5 s timeout then says no 0 kW. */
+	assert_int_equal(parse(with_bess), 0);
+	assert_int_equal(cfg.nbess, 1);
+	assert_int_equal(cfg.site.mode, CFG_STRATEGY_MONITOR);
+	assert_round_trip(&cfg);
+	/* Without mode, a site with BESS stays manual. */
+	assert_int_equal(parse(BESS5), 0);
+	assert_int_equal(cfg.site.mode, CFG_STRATEGY_MANUAL);
+	/* Meters only, peak_shaving: the key named, the config refused. */
+	assert_int_equal(parse("site:\n  grid_meter: m1\n  strategy:\n    mode: peak_shaving\n"
+			       "devices:\n  meters:\n    - {id: m1, type: acuvim2, modbus: {host: "
+			       "127.0.0.1}}\n"),
+			 -EINVAL);
+	assert_string_equal(err, "t.yaml:4: site.strategy.mode: peak_shaving needs a BESS to "
+				 "control, and devices.bess has none: a site of meters only runs "
+				 "mode monitor");
+	assert_int_equal(cfg.site.mode, CFG_STRATEGY_MANUAL); /* the defaults again */
+}
+
+static void test_parses_range_checks_and_dumps_the_fail_safe_keys(void **state)
+{
+	static char text[65536];
+	static const char keys[] = BESS5 "      command_source_default: 65535\n"
+					 "      heartbeat_register: 0\n";
+	const struct cfg_bess *b = &cfg.bess[0];
+	char path[4200];
+	int n;
+
+	(void)state;
+	/* Defaults: 0 after a restart, no heartbeat. */
+	assert_int_equal(parse(BESS5), 0);
+	assert_int_equal(b->command_source_default, 0);
+	assert_int_equal(b->heartbeat_register, -1);
+	n = cfg_dump(&cfg, text, sizeof(text));
+	assert_true(n > 0);
+	assert_non_null(strstr(text, "      command_source_default: 0"));
+	assert_non_null(strstr(text, "      heartbeat_register: null"));
+	assert_round_trip(&cfg);
+	/* The ends of the range. */
+	assert_int_equal(parse(keys), 0);
+	assert_int_equal(b->command_source_default, 65535);
+	assert_int_equal(b->heartbeat_register, 0);
+	n = cfg_dump(&cfg, text, sizeof(text));
+	assert_true(n > 0);
+	assert_non_null(strstr(text, "      command_source_default: 65535"));
+	assert_non_null(strstr(text, "      heartbeat_register: 0\n"));
+	assert_round_trip(&cfg);
+	/* The example: per-BESS values, an explicit null. */
+	path_of(path, sizeof(path), "tests/control/configs/failsafe.yaml");
+	assert_int_equal(cfg_load_diag(&cfg, path, &diag), 0);
+	assert_int_equal(diag.nerrors + diag.nwarnings, 0);
+	assert_int_equal(cfg.site.mode, CFG_STRATEGY_MONITOR);
+	assert_int_equal(cfg.bess[0].command_source_default, 1);
+	assert_int_equal(cfg.bess[0].heartbeat_register, 2100);
+	assert_int_equal(cfg.bess[1].command_source_default, 0);
+	assert_int_equal(cfg.bess[1].heartbeat_register, -1);
+	n = cfg_dump(&cfg, text, sizeof(text));
+	assert_true(n > 0);
+	assert_non_null(strstr(text, "      heartbeat_register: 2100\n"));
+	assert_round_trip(&cfg);
+	/* Out of range and reserved, each named, all in one pass. */
+	snprintf(text, sizeof(text),
+		 BESS5 "      command_source_default: 70000\n      heartbeat_register: 2026\n"
+		       "    - {id: b2, type: powerpack, heartbeat_register: 65536, modbus: {host: "
+		       "127.0.0.2}}\n");
+	assert_int_equal(cfg_parse_diag(&cfg, "t.yaml", text, strlen(text), &diag), -EINVAL);
+	assert_int_equal(diag.nerrors, 3);
+	assert_item(
+	    0, false, 6,
+	    "t.yaml:6: devices.bess[0].command_source_default: must be 0..65535, got 70000");
+	assert_item(
+	    1, false, 7,
+	    "t.yaml:7: devices.bess[0].heartbeat_register: 2026 is the PowerPack's state of "
+	    "energy register: the heartbeat needs a register of its own (not 2000, 2008, "
+	    "2010, 2026 or 2028)");
+	assert_item(2, false, 8,
+		    "t.yaml:8: devices.bess[1].heartbeat_register: must be 0..65535, got 65536");
+}
+
+/* parse -> dump -> parse is the identity for every example config of the tree. */
+static void test_every_example_config_round_trips_through_the_dump(void **state)
+{
+	char dir[4200], path[4200 + 258];
+	unsigned nfiles = 0;
+	struct dirent *e;
+	DIR *dp;
+
+	(void)state;
+	path_of(path, sizeof(path), "deploy/site.yaml");
+	assert_int_equal(cfg_load(&cfg, path, err, sizeof(err)), 0);
+	assert_round_trip(&cfg);
+	path_of(dir, sizeof(dir), "tests/control/configs");
+	dp = opendir(dir);
+	assert_non_null(dp);
+	while ((e = readdir(dp))) {
+		size_t len = strlen(e->d_name);
+		int ret;
+
+		if (len < 6 || strcmp(e->d_name + len - 5, ".yaml") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		ret = cfg_load(&cfg, path, err, sizeof(err));
+		if (ret && sysconf(_SC_NPROCESSORS_CONF) < 2 && strstr(err, "rt.io_cpu"))
+			continue; /* design.yaml pins to CPU 1 */
+		if (ret)
+			fail_msg("%s", err);
+		assert_round_trip(&cfg);
+		nfiles++;
+	}
+	closedir(dp);
+	printf("round trip: deploy/site.yaml and %u example configs\n", nfiles);
+	assert_true(nfiles >= 4);
 }
 
 /* xorshift32: the same 2000 mutants on every run. */
@@ -804,6 +1225,34 @@ static void mutate(char *buf, size_t *len, size_t cap)
 	}
 }
 
+/*
+ * cfg_parse_diag() on the same text: the same verdict, items in file order, counts that add
+ * up, the first error the one cfg_parse() gave, and every text "f.yaml:...".
+ */
+static void assert_diag_agrees(const char *buf, size_t len, int ret, unsigned mutant)
+{
+	static struct cfg cfg3;
+	int dret = cfg_parse_diag(&cfg3, "f.yaml", buf, len, &diag);
+	bool has_err = false;
+
+	if (dret != ret)
+		fail_msg("mutant %u: cfg_parse %d, cfg_parse_diag %d", mutant, ret, dret);
+	assert_true(diag.n <= CFG_DIAG_MAX);
+	assert_int_equal(diag.ndropped, diag.nerrors + diag.nwarnings - diag.n);
+	assert_true(ret != -EINVAL || diag.nerrors > 0);
+	assert_true(ret != 0 || diag.nerrors == 0);
+	for (unsigned k = 0; k < diag.n; k++) {
+		assert_true(k == 0 || diag.items[k - 1].line <= diag.items[k].line);
+		assert_int_equal(strncmp(diag.items[k].text, "f.yaml:", 7), 0);
+		if (!diag.items[k].is_warning && !has_err) {
+			has_err = true;
+			if (strcmp(diag.items[k].text, err) != 0)
+				fail_msg("mutant %u: first error '%s', cfg_parse said '%s'", mutant,
+					 diag.items[k].text, err);
+		}
+	}
+}
+
 static void test_survives_2000_mutations_of_a_valid_config(void **state)
 {
 	static char seed[8192], buf[16384];
@@ -829,9 +1278,11 @@ static void test_survives_2000_mutations_of_a_valid_config(void **state)
 			mutate(buf, &len, sizeof(buf));
 		err[0] = '\0';
 		ret = cfg_parse(&cfg, "f.yaml", buf, len, err, sizeof(err));
+		assert_diag_agrees(buf, len, ret, i);
 		if (ret == 0) {
 			ok++;
-			assert_true(cfg.nbess >= 1);
+			assert_true(cfg.nbess + cfg.nmeters >= 1);
+			assert_true(cfg.nbess || cfg.site.mode == CFG_STRATEGY_MONITOR);
 			assert_true(cfg.site.read_window_ns < cfg.site.cycle_ns);
 			assert_round_trip(&cfg);
 		} else if (ret == -EINVAL) {
@@ -886,6 +1337,14 @@ int main(void)
 		cmocka_unit_test(test_load_reports_a_failed_read_with_its_errno),
 		cmocka_unit_test(test_reports_reader_errors_at_their_line_from_a_file),
 		cmocka_unit_test(test_tolerates_a_null_or_tiny_error_buffer),
+		cmocka_unit_test(test_reports_all_three_errors_of_a_file_with_lines_and_keys),
+		cmocka_unit_test(test_orders_cross_key_errors_by_their_line),
+		cmocka_unit_test(test_counts_errors_beyond_the_diag_limit_in_ndropped),
+		cmocka_unit_test(test_warns_where_one_lost_reply_makes_a_device_stale),
+		cmocka_unit_test(test_new_retry_defaults_keep_the_seeds_shape),
+		cmocka_unit_test(test_accepts_a_meter_only_site_in_monitor_mode),
+		cmocka_unit_test(test_parses_range_checks_and_dumps_the_fail_safe_keys),
+		cmocka_unit_test(test_every_example_config_round_trips_through_the_dump),
 		cmocka_unit_test(test_survives_2000_mutations_of_a_valid_config),
 	};
 
