@@ -437,23 +437,68 @@ static void test_stop_leaves_every_bess_at_zero(void **state)
 
 /* ---- RT rules: no allocation, no page fault after warm-up ------------------------------ */
 
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-#define HAS_MALLOC_HOOK 1
-/* Counting allocator: malloc & co. made by the RT threads ("flux-io", "flux-ctl"). */
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void __libc_free(void *);
-static _Atomic unsigned long rt_allocs;
+/*
+ * Under ASan or TSan the sanitizer's shadow memory is mapped lazily, so an RT thread touching
+ * memory for the first time faults on its shadow page however well it was warmed up: the
+ * page-fault count is exact only in the plain build. Allocations are counted everywhere: by
+ * overriding malloc & co. in the plain build, through the sanitizer's allocator hooks in the
+ * others (which own malloc there).
+ */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define IS_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define IS_SANITIZED 1
+#endif
+#endif
+
+static _Atomic unsigned long rt_allocs;	 /* malloc & co. made by "flux-io" and "flux-ctl" */
+static _Atomic unsigned long all_allocs; /* by any thread: shows that the counting works */
 
 static void count_if_rt(void)
 {
 	char name[16] = "";
 
+	all_allocs++;
 	prctl(PR_GET_NAME, name, 0, 0, 0);
 	if (strncmp(name, "flux-io", 7) == 0 || strncmp(name, "flux-ctl", 8) == 0)
 		rt_allocs++;
 }
+
+#ifdef IS_SANITIZED
+/* sanitizer/allocator_interface.h (gcc does not ship it); ASan and TSan both have it. */
+int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *, size_t),
+					      void (*free_hook)(const volatile void *));
+
+static void on_sanitizer_malloc(const volatile void *p, size_t n)
+{
+	(void)p;
+	(void)n;
+	count_if_rt();
+}
+
+static void on_sanitizer_free(const volatile void *p)
+{
+	if (p)
+		count_if_rt();
+}
+
+/* Start counting (hooks cannot be removed: they stay for the rest of the binary). */
+static void count_rt_allocs(void)
+{
+	static bool is_installed;
+
+	if (!is_installed)
+		assert_int_not_equal(__sanitizer_install_malloc_and_free_hooks(on_sanitizer_malloc,
+									       on_sanitizer_free),
+				     0);
+	is_installed = true;
+}
+#else
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void __libc_free(void *);
 
 void *malloc(size_t n)
 {
@@ -478,6 +523,10 @@ void free(void *p)
 	if (p)
 		count_if_rt();
 	__libc_free(p);
+}
+
+static void count_rt_allocs(void)
+{
 }
 #endif
 
@@ -569,11 +618,17 @@ static void test_rt_threads_neither_allocate_nor_fault_after_warmup(void **state
 {
 	struct sim_pp_params pp = pp_params(60);
 	struct sim_acu_params acu = SIM_ACU_DEFAULTS;
-	unsigned long f_io, f_ctl;
+	unsigned long f_io, f_ctl, a0, allocs, df_io, df_ctl;
+	void *volatile probe;
 	uint64_t c0;
 	struct rig *r;
 
 	(void)state;
+	count_rt_allocs();
+	a0 = all_allocs;
+	probe = malloc(16); /* volatile: the pair is not optimised away */
+	free(probe);
+	assert_true(all_allocs >= a0 + 2); /* the counter sees allocations */
 	/* As fluxd does when allowed; without the privilege the warm-up alone has to do. */
 	mlockall(MCL_CURRENT | MCL_FUTURE);
 	r = rig_new(2, &pp, &acu);
@@ -587,20 +642,25 @@ static void test_rt_threads_neither_allocate_nor_fault_after_warmup(void **state
 	sleep_ms(1500); /* every path once, the once-a-second statistics included */
 	f_io = faults_of("flux-io");
 	f_ctl = faults_of("flux-ctl");
-#ifdef HAS_MALLOC_HOOK
-	unsigned long a0 = rt_allocs;
-#endif
+	a0 = rt_allocs;
 	c0 = ctl_cycles(r->ctl);
 	for (int t = 0; t < 300 && ctl_cycles(r->ctl) < c0 + 1000; t++)
 		sleep_ms(20);
 	assert_true(ctl_cycles(r->ctl) >= c0 + 1000);
-#ifdef HAS_MALLOC_HOOK
-	assert_int_equal(rt_allocs, a0);
-	printf("  1000+ cycles: RT allocations %lu, page faults io %lu ctl %lu\n", rt_allocs - a0,
-	       faults_of("flux-io") - f_io, faults_of("flux-ctl") - f_ctl);
+	allocs = rt_allocs - a0;
+	df_io = faults_of("flux-io") - f_io;
+	df_ctl = faults_of("flux-ctl") - f_ctl;
+#ifdef IS_SANITIZED
+	printf("  1000+ cycles: RT allocations %lu, page faults io %lu ctl %lu (sanitizer shadow "
+	       "memory: faults not asserted in this build)\n",
+	       allocs, df_io, df_ctl);
+#else
+	printf("  1000+ cycles: RT allocations %lu, page faults io %lu ctl %lu\n", allocs, df_io,
+	       df_ctl);
+	assert_int_equal(df_io, 0);
+	assert_int_equal(df_ctl, 0);
 #endif
-	assert_int_equal(faults_of("flux-io"), f_io);
-	assert_int_equal(faults_of("flux-ctl"), f_ctl);
+	assert_int_equal(allocs, 0);
 	munlockall();
 	rig_free(r);
 }
