@@ -42,7 +42,8 @@ int ctl_open(struct ctl **out, const struct cfg *cfg, const struct ctl_opts *opt
 	int err;
 
 	*out = NULL;
-	if (!cfg || cfg->nbess == 0 || cfg->nbess > CFG_MAX_BESS || cfg->nmeters > CFG_MAX_METERS)
+	if (!cfg || cfg->nbess + cfg->nmeters == 0 || cfg->nbess > CFG_MAX_BESS ||
+	    cfg->nmeters > CFG_MAX_METERS)
 		return -EINVAL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -56,10 +57,18 @@ int ctl_open(struct ctl **out, const struct cfg *cfg, const struct ctl_opts *opt
 	c->cfg = cfg;
 	if (opts)
 		c->opts = *opts;
+	c->is_monitor = cfg->site.mode == CFG_STRATEGY_MONITOR;
 	for (unsigned i = 0; i < cfg->nbess; i++) {
-		modbus_to_dev(&cfg->bess[i].modbus, &c->devs[c->ndev]);
-		blocks_to_dev(&pp_profile, &c->devs[c->ndev++]);
-		c->bess[i].claim = CLAIM_NEEDED;
+		struct eng_dev *d = &c->devs[c->ndev++];
+
+		modbus_to_dev(&cfg->bess[i].modbus, d);
+		blocks_to_dev(&pp_profile, d);
+		/* What the I/O thread writes by itself if this thread falls silent (armed only
+		 * while we hold the command source: see ENG_CMDF_ARM in ctl_loop.c). */
+		d->has_failsafe = !c->is_monitor;
+		d->failsafe_addr = PP_REG_TARGET_POWER;
+		d->failsafe_value = 0;
+		c->bess[i].claim = CLAIM_CHECK;
 	}
 	for (unsigned i = 0; i < cfg->nmeters; i++) {
 		modbus_to_dev(&cfg->meters[i].modbus, &c->devs[c->ndev]);
@@ -70,6 +79,7 @@ int ctl_open(struct ctl **out, const struct cfg *cfg, const struct ctl_opts *opt
 
 	ecfg.devs = c->devs;
 	ecfg.ndev = c->ndev;
+	ecfg.failsafe_after_ns = cfg->site.stale_after_ns;
 	ecfg.cpu = c->opts.no_rt ? -1 : cfg->rt.io_cpu;
 	ecfg.priority = c->opts.no_rt ? 0 : cfg->rt.io_priority;
 	err = eng_open(&c->eng, &ecfg);
@@ -219,41 +229,126 @@ static const char *dev_id(const struct ctl *c, unsigned dev)
 	return "?";
 }
 
+const char *ctl_strerror(int err)
+{
+	switch (-err) {
+	case CTL_ESOE_RANGE:
+		return "implausible SOE (outside 0..100 % x soe_scale)";
+	case CTL_ESTATUS_UNKNOWN:
+		return "implausible status (not one the profile names)";
+	case CTL_EBLOCKS_RANGE:
+		return "implausible available blocks (more than the rating has)";
+	case CTL_ENOACK:
+		return "write never acknowledged";
+	default:
+		return eng_strerror(err);
+	}
+}
+
+int ctl_event_priority(unsigned event)
+{
+	switch (event) {
+	case CTL_EV_SOURCE_LOST:
+	case CTL_EV_FOREIGN_SETPOINT:
+	case CTL_EV_NO_ACK:
+		return 2; /* LOG_CRIT: an ALARM */
+	case CTL_EV_STALE:
+	case CTL_EV_NO_ANSWER:
+	case CTL_EV_WRITE_FAILED:
+	case CTL_EV_CLAIM_FAILED:
+	case CTL_EV_OVERRUN:
+	case CTL_EV_IMPLAUSIBLE:
+	case CTL_EV_LIMIT_UNHELD:
+	case CTL_EV_FAILSAFE:
+	case CTL_EV_HEARTBEAT_FAILED:
+	case CTL_EV_LEFT_READY:
+		return 4; /* LOG_WARNING */
+	default:
+		return 6; /* LOG_INFO */
+	}
+}
+
 int ctl_format_log(const struct ctl *c, const struct ctl_log *ev, char *buf, size_t len)
 {
-	const char *id = dev_id(c, ev->dev), *why = eng_strerror(ev->err);
+	const char *id = dev_id(c, ev->dev), *why = ctl_strerror(ev->err);
 
 	switch (ev->event) {
 	case CTL_EV_STARTED:
 		return snprintf(buf, len, "control started: cycle %.3g ms, %.0f devices", ev->a,
 				ev->b);
 	case CTL_EV_INPUTS_FRESH:
-		return snprintf(buf, len, "every needed input is fresh: control is live");
+		return snprintf(buf, len,
+				ev->a ? "every device is fresh: monitoring (no writes)"
+				      : "every needed input is fresh: control is live");
 	case CTL_EV_STALE:
 		return snprintf(buf, len, "%s: stale, 0 kW to what depends on it (%s)", id,
 				ev->err ? why : "no fresh data");
 	case CTL_EV_FRESH:
 		return snprintf(buf, len, "%s: fresh (reading it)", id);
+	case CTL_EV_NO_ANSWER:
+		return snprintf(buf, len, "%s: no good reply yet (%s)", id, why);
 	case CTL_EV_CLAIM:
-		return snprintf(buf, len, "%s: claiming command source (2010 := %.0f)", id, ev->a);
+		return snprintf(buf, len, "%s: command source free: claiming it (2010 := %.0f)", id,
+				ev->a);
 	case CTL_EV_CLAIMED:
-		return snprintf(buf, len, "%s: command source is ours", id);
+		return snprintf(buf, len, "%s: command source is ours (2010 = %.0f)", id, ev->a);
 	case CTL_EV_SOURCE_LOST:
 		return snprintf(buf, len,
-				"ALARM %s: command source held by id %.0f, not ours: power writes "
-				"stopped",
+				"ALARM %s: command source held by id %.0f, not ours: nothing is "
+				"written to it",
+				id, ev->a);
+	case CTL_EV_REARMED:
+		return snprintf(buf, len,
+				"%s: command source handed back (2010 = %.0f): control re-armed",
+				id, ev->a);
+	case CTL_EV_SOURCE_RESET:
+		return snprintf(buf, len,
+				"%s: command source shows the BESS's default %.0f (restarted or "
+				"released): re-claiming",
 				id, ev->a);
 	case CTL_EV_CLAIM_FAILED:
 		return snprintf(buf, len, "%s: command source write failed: %s", id, why);
 	case CTL_EV_STATUS:
 		return snprintf(buf, len, "%s: status %s (was %s)", id,
 				pp_status_name((uint16_t)ev->a), pp_status_name((uint16_t)ev->b));
+	case CTL_EV_LEFT_READY:
+		return snprintf(buf, len, "%s: left READY (%s): 0 kW written", id,
+				pp_status_name((uint16_t)ev->a));
+	case CTL_EV_FOREIGN_SETPOINT:
+		return snprintf(
+		    buf, len,
+		    "ALARM %s: target power 2008 holds %.0f kW, not our %.0f kW: another "
+		    "master wrote it; restored",
+		    id, ev->a, ev->b);
 	case CTL_EV_WRITE_FAILED:
 		return snprintf(buf, len, "%s: setpoint %.0f kW not accepted: %s", id, ev->a, why);
+	case CTL_EV_NO_ACK:
+		return snprintf(buf, len, "ALARM %s: setpoint %.0f kW not acknowledged: %s", id,
+				ev->a, why);
+	case CTL_EV_HEARTBEAT_FAILED:
+		return snprintf(buf, len, "%s: heartbeat register %.0f not written: %s", id, ev->a,
+				why);
+	case CTL_EV_IMPLAUSIBLE:
+		return snprintf(buf, len, "%s: sample rejected, %s: read %.0f", id, why, ev->a);
+	case CTL_EV_LIMIT_UNHELD:
+		return snprintf(
+		    buf, len,
+		    "WARN peak shaving cannot hold its limit: grid %+.1f kW against %+.0f "
+		    "kW with every BESS at its cap",
+		    ev->a, ev->b);
+	case CTL_EV_LIMIT_HELD:
+		return snprintf(
+		    buf, len, "peak shaving holds its limit again: grid %+.1f kW (limit %+.0f kW)",
+		    ev->a, ev->b);
+	case CTL_EV_FAILSAFE:
+		return snprintf(buf, len,
+				"%s: the I/O thread wrote 0 kW by itself: the control thread was "
+				"silent for stale_after (%s)",
+				id, ev->err ? why : "acknowledged");
 	case CTL_EV_OVERRUN:
 		return snprintf(buf, len, "cycle overrun: %.0f period(s) skipped", ev->a);
 	case CTL_EV_STOPPING:
-		return snprintf(buf, len, "stopping: writing 0 kW to every BESS");
+		return snprintf(buf, len, "stopping: writing 0 kW to every BESS we hold");
 	case CTL_EV_STOPPED:
 		return snprintf(buf, len, "stopped: %.0f of %.0f BESS acknowledged 0 kW", ev->a,
 				ev->b);

@@ -2,8 +2,10 @@
 /*
  * The controller: a fixed-cycle control thread on top of the I/O engine. Each cycle it polls
  * every device, waits for the samples until the read window closes, runs the strategy and
- * the safety filter, and writes setpoints; on stop it writes 0 kW to every BESS and waits for
- * the acks. Other threads see it only through a seqlock snapshot and a log ring.
+ * the safety filter, and writes setpoints; on stop it writes 0 kW to every BESS it holds the
+ * command source of and waits for the acks. The command source is a lock: read before
+ * anything else after a connect, claimed only when it shows our id or the BESS's default. Other
+ * threads see it only through a seqlock snapshot and a log ring.
  */
 #ifndef FLUX_CONTROL_CTL_H
 #define FLUX_CONTROL_CTL_H
@@ -22,19 +24,43 @@
 
 /* Events the control thread reports through the log ring (never printed on it). */
 enum ctl_event {
-	CTL_EV_STARTED = 1,  /* a: cycle ms; b: number of devices */
-	CTL_EV_INPUTS_FRESH, /* every needed input fresh: control starts */
-	CTL_EV_STALE,	     /* dev went stale; err: last error */
-	CTL_EV_FRESH,	     /* dev fresh again */
-	CTL_EV_CLAIM,	     /* command source write sent; a: id */
-	CTL_EV_CLAIMED,	     /* read back our id */
-	CTL_EV_SOURCE_LOST,  /* ALARM: a: the id someone else wrote; writes stop */
-	CTL_EV_CLAIM_FAILED, /* err: the write's error */
-	CTL_EV_STATUS,	     /* status changed; a: new, b: old */
-	CTL_EV_WRITE_FAILED, /* setpoint write refused or failed; a: kW; err */
-	CTL_EV_OVERRUN,	     /* a cycle ran past its deadline; a: periods skipped */
-	CTL_EV_STOPPING,     /* writing 0 kW to every BESS */
-	CTL_EV_STOPPED,	     /* a: BESS acknowledged 0 kW, b: BESS total */
+	CTL_EV_STARTED = 1,	 /* a: cycle ms; b: number of devices */
+	CTL_EV_INPUTS_FRESH,	 /* every needed input fresh: control starts */
+	CTL_EV_STALE,		 /* dev went stale; err: last error */
+	CTL_EV_FRESH,		 /* dev fresh again */
+	CTL_EV_CLAIM,		 /* command source write sent; a: id */
+	CTL_EV_CLAIMED,		 /* read back our id */
+	CTL_EV_SOURCE_LOST,	 /* ALARM: a: the id someone else wrote; writes stop */
+	CTL_EV_CLAIM_FAILED,	 /* err: the write's error */
+	CTL_EV_STATUS,		 /* status changed; a: new, b: old */
+	CTL_EV_WRITE_FAILED,	 /* setpoint write refused or failed; a: kW; err */
+	CTL_EV_OVERRUN,		 /* a cycle ran past its deadline; a: periods skipped */
+	CTL_EV_STOPPING,	 /* writing 0 kW to every BESS */
+	CTL_EV_STOPPED,		 /* a: BESS acknowledged 0 kW, b: BESS total */
+	CTL_EV_NO_ANSWER,	 /* a device that was never fresh failed; err: the cause */
+	CTL_EV_REARMED,		 /* 2010 shows our id again after another master held it */
+	CTL_EV_SOURCE_RESET,	 /* 2010 shows the BESS's default (it restarted): re-claiming; a */
+	CTL_EV_LEFT_READY,	 /* a BESS we own left READY: 0 kW written once; a: status */
+	CTL_EV_FOREIGN_SETPOINT, /* ALARM: 2008 holds a, not our b: restored */
+	CTL_EV_NO_ACK,		 /* ALARM: setpoint a kW not acknowledged; err */
+	CTL_EV_IMPLAUSIBLE,	 /* a sample out of its profile range: err names it, a: value */
+	CTL_EV_LIMIT_UNHELD,	 /* WARN: peak shaving cannot hold its limit; a: grid, b: limit */
+	CTL_EV_LIMIT_HELD,	 /* the limit holds again; a: grid kW, b: limit */
+	CTL_EV_FAILSAFE,	 /* the I/O thread wrote 0 kW by itself (control was silent) */
+	CTL_EV_HEARTBEAT_FAILED, /* heartbeat register a not written; err */
+};
+
+/*
+ * Control's own error codes (negated, beside the engine's, the codec's and -errno), named by
+ * ctl_strerror(). A sample that breaks its profile's range is an error, never fresh data.
+ */
+enum ctl_err {
+	CTL_ERR_BASE = 12288,
+	CTL_ESOE_RANGE = CTL_ERR_BASE, /* soe_pct outside 0..100 % x soe_scale */
+	CTL_ESTATUS_UNKNOWN,	       /* status not in the profile's enum */
+	CTL_EBLOCKS_RANGE,	       /* available_blocks above what the rating implies */
+	CTL_ENOACK,		       /* a write was never acknowledged */
+	CTL_ERR_END,
 };
 
 /* ---- structs ------------------------------------------------------------------------ */
@@ -62,8 +88,8 @@ struct ctl_bess_snap {
 	uint16_t blocks;
 	bool is_fresh, is_ready, is_ours;
 	unsigned reasons; /* SAFETY_* bits of the last cycle */
-	int last_err;
-	uint64_t writes; /* setpoint writes pushed since start */
+	int last_err;	  /* of the last read or, while it stands, of the last write */
+	uint64_t writes;  /* setpoint writes pushed since start */
 };
 
 struct ctl_meter_snap {
@@ -111,8 +137,8 @@ int ctl_open(struct ctl **out, const struct cfg *cfg, const struct ctl_opts *opt
 /* Setup: start the engine and the control thread. Returns -errno or zero. */
 int ctl_start(struct ctl *c);
 
-/* Setup: stop the control thread (it writes 0 kW to every BESS and waits for the acks, at
- * most CTL_STOP_TIMEOUT_NS), then the engine. Idempotent. */
+/* Setup: stop the control thread (it writes 0 kW to every BESS it holds and waits for the
+ * acks, at most CTL_STOP_TIMEOUT_NS), then the engine. Idempotent. */
 void ctl_stop(struct ctl *c);
 
 /* Setup: stop and free. Safe on NULL. */
@@ -130,6 +156,12 @@ uint64_t ctl_cycles(const struct ctl *c);
 
 /* Any thread: the I/O thread's loop turns so far (eng_turns(): its sign of life). */
 uint64_t ctl_io_turns(const struct ctl *c);
+
+/* Any thread: name of an error code: control's, the engine's, the codec's or errno's. */
+const char *ctl_strerror(int err);
+
+/* Any thread: is the event an ALARM (2), a WARN (4) or news (6)? Its syslog priority. */
+int ctl_event_priority(unsigned event);
 
 /* Not RT: one log line for an event ("bess-1: stale (connection refused)"). Returns length. */
 int ctl_format_log(const struct ctl *c, const struct ctl_log *ev, char *buf, size_t len);

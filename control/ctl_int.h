@@ -23,14 +23,24 @@
 #define CTL_MSG_BATCH	   64
 #define CTL_STATS_NS	   (1000LL * 1000 * 1000) /* percentiles and fault counts, once a second */
 #define CTL_CLAIM_RETRY_NS (1000LL * 1000 * 1000)
+/* After an outage of the strategy's inputs shorter than this, it resumes from where it was. */
+#define CTL_STRAT_HOLD_NS  (10LL * 1000 * 1000 * 1000)
+/* peak_shaving: the limit counts as unheld after this long over it with every BESS at cap. */
+#define CTL_LIMIT_WARN_NS  (2LL * 1000 * 1000 * 1000)
+#define CTL_LIMIT_TOL_KW   1.0
+/* A write with no answer at all for this long (or stale_after if longer) is given up. */
+#define CTL_ACK_LOST_NS	   (10LL * 1000 * 1000 * 1000)
 
-/* Who holds a BESS's command source, as far as we know. */
+/*
+ * Who holds a BESS's command source (2010), as far as we know. It is a lock held by one
+ * master: we take it only when it is free (the BESS's post-restart default) or already ours.
+ */
 enum claim_state {
-	CLAIM_NEEDED, /* at start and after every reconnect */
-	CLAIM_SENT,   /* our id written, ack awaited */
+	CLAIM_CHECK,  /* at start and after every reconnect: read 2010 before anything else */
+	CLAIM_SENT,   /* it showed the default: our id written, ack awaited */
 	CLAIM_VERIFY, /* acked; waiting for a read made after the ack */
-	CLAIM_HELD,   /* read back our id */
-	CLAIM_LOST,   /* someone else's id: no power writes until a reconnect */
+	CLAIM_HELD,   /* read back our id: power may be written */
+	CLAIM_LOST,   /* another master's id: nothing is written, 2010 is watched */
 };
 
 /* One BESS as the control thread tracks it. */
@@ -38,20 +48,32 @@ struct ctl_bess {
 	struct prof_value v[PP_N_POINTS];
 	int64_t last_ok_ns; /* t_done of the last good sample; 0: never */
 	bool is_fresh;
+	bool has_said_err;   /* its first failure was logged (a device never fresh) */
+	bool is_implausible; /* the last sample broke a range (logged once per episode) */
 	uint16_t status;
 	uint16_t command_source;
 	uint16_t blocks;
+	int16_t target_seen; /* 2008 as last read */
 	double soe_pct;
 	enum claim_state claim;
+	int64_t check_ns; /* CLAIM_CHECK since: a read sent after it decides */
 	int64_t claim_ack_ns;
 	int64_t claim_sent_ns;
 	uint64_t connects_seen;
-	double acked_kw;     /* last setpoint the BESS acknowledged */
-	int last_written_kw; /* last setpoint pushed */
+	double acked_kw; /* last setpoint the BESS acknowledged */
+	bool has_acked;
+	int64_t acked_ns;	/* when that ack came */
+	unsigned in_flight;	/* 2008 writes pushed and not yet answered */
+	int64_t oldest_push_ns; /* when the oldest of them was pushed */
+	int last_written_kw;	/* last setpoint pushed */
 	bool has_written;
+	bool was_ready; /* READY at the last decision */
 	int64_t last_write_ns;
+	uint16_t heartbeat; /* counter written to heartbeat_register */
+	int heartbeat_err;  /* its last write's error (logged on change) */
 	unsigned reasons;
 	int last_err;
+	int write_err; /* last write failure, until a write is acknowledged */
 	uint64_t writes;
 };
 
@@ -59,7 +81,9 @@ struct ctl_meter {
 	struct prof_value v[ACU_N_POINTS];
 	uint32_t block_cycle[PROF_MAX_BLOCKS]; /* cycle of each block's last good read */
 	int64_t last_ok_ns;
+	uint64_t readings; /* whole readings taken (the strategy integrates each once) */
 	bool is_fresh;
+	bool has_said_err;
 	int last_err;
 };
 
@@ -93,6 +117,12 @@ struct ctl {
 	struct cyc cyc;
 	uint32_t cycle;
 	bool has_started;
+	bool is_monitor;	 /* strategy monitor: read and report, never claim or write */
+	double strat_kw;	 /* the strategy's state (peak_shaving integrates from it) */
+	int64_t strat_ok_ns;	 /* last cycle the strategy had its inputs */
+	uint64_t grid_seen;	 /* grid meter readings the strategy has used */
+	int64_t unheld_since_ns; /* peak_shaving over its limit at full power since; 0: not */
+	bool is_unheld;		 /* said so (WARN); INFO when it holds again */
 	int64_t stats_ns;
 	struct hist jitter, soe_read, setpoint_write;
 	struct ctl_snapshot snap; /* scratch, published through snap_pub */

@@ -27,9 +27,12 @@ static void log_event(struct ctl *c, uint16_t event, unsigned dev, int err, doub
 	ring_push(&c->log, &ev); /* full: counted as a drop, never waited on */
 }
 
-static void push_write(struct ctl *c, unsigned bess, uint16_t addr, uint16_t value)
+/* Push one FC06 write (arming the I/O thread's fail-safe while we hold the BESS). Returns
+ * true if the command ring took it. */
+static bool push_write(struct ctl *c, unsigned bess, uint16_t addr, uint16_t value)
 {
 	struct eng_cmd w = { .kind = ENG_CMD_WRITE,
+			     .flags = c->bess[bess].claim == CLAIM_HELD ? ENG_CMDF_ARM : 0,
 			     .fc = MB_FC_WRITE_SINGLE_REGISTER,
 			     .dev = (uint16_t)bess,
 			     .addr = addr,
@@ -38,46 +41,196 @@ static void push_write(struct ctl *c, unsigned bess, uint16_t addr, uint16_t val
 			     .t_push_ns = clk_now_ns(),
 			     .values = { value } };
 
-	eng_submit(c->eng, &w, 1);
+	return eng_submit(c->eng, &w, 1) == 1;
+}
+
+/* Push a setpoint (2008) and account for it: one ack per push comes back. */
+static void push_setpoint(struct ctl *c, unsigned i, int kw, int64_t now)
+{
+	struct ctl_bess *b = &c->bess[i];
+
+	if (!push_write(c, i, PP_REG_TARGET_POWER, mb_from_i16((int16_t)kw)))
+		return; /* counted as a drop; the next cycle decides again */
+	FLUX_PROBE(setpoint_push, i, kw, PP_REG_TARGET_POWER, c->cycle);
+	if (!b->in_flight++)
+		b->oldest_push_ns = now;
+	b->last_written_kw = kw;
+	b->writes++;
+	b->has_written = true;
+	b->last_write_ns = now;
+}
+
+/* ---- the command source: a lock held by one master ------------------------------------ */
+
+/* Write our id to a source that shows the BESS's default (free), at most once a retry period. */
+static void claim(struct ctl *c, unsigned i, int64_t now)
+{
+	struct ctl_bess *b = &c->bess[i];
+	uint16_t id = (uint16_t)c->cfg->bess[i].command_source_id;
+
+	if (b->claim_sent_ns && now - b->claim_sent_ns < CTL_CLAIM_RETRY_NS) {
+		b->claim = CLAIM_CHECK; /* decided again by a later read */
+		b->check_ns = now;
+		return;
+	}
+	if (!push_write(c, i, PP_REG_COMMAND_SOURCE, id))
+		return;
+	b->claim = CLAIM_SENT;
+	b->claim_sent_ns = now;
+	log_event(c, CTL_EV_CLAIM, i, 0, id, 0);
+}
+
+static void lose(struct ctl *c, unsigned i, uint16_t holder)
+{
+	c->bess[i].claim = CLAIM_LOST;
+	log_event(c, CTL_EV_SOURCE_LOST, i, 0, holder, 0);
+}
+
+/*
+ * What a good read of 2010 means. Ours: held (or handed back). The BESS's default: free (it
+ * restarted, or the other master let go): claim it. Anything else: another master holds it,
+ * and nothing of ours is written, not even 0 kW. Reads sent before the state's own event
+ * (a reconnect, our claim's ack) do not count.
+ */
+static void watch_source(struct ctl *c, unsigned i, const struct eng_msg *m, int64_t now)
+{
+	const struct cfg_bess *cb = &c->cfg->bess[i];
+	struct ctl_bess *b = &c->bess[i];
+	uint16_t src = b->command_source;
+	bool is_ours = src == cb->command_source_id, is_free = src == cb->command_source_default;
+
+	if (c->is_monitor)
+		return;
+	switch (b->claim) {
+	case CLAIM_CHECK:
+		if (m->t_sent_ns <= b->check_ns)
+			return;
+		if (is_ours) {
+			b->claim = CLAIM_HELD;
+			log_event(c, CTL_EV_CLAIMED, i, 0, src, 0);
+		} else if (is_free) {
+			claim(c, i, now);
+		} else {
+			lose(c, i, src);
+		}
+		return;
+	case CLAIM_SENT:
+		return; /* on_ack() moves on */
+	case CLAIM_VERIFY:
+		if (m->t_sent_ns <= b->claim_ack_ns)
+			return;
+		if (is_ours) {
+			b->claim = CLAIM_HELD;
+			log_event(c, CTL_EV_CLAIMED, i, 0, src, 0);
+		} else if (is_free) {
+			claim(c, i, now);
+		} else {
+			lose(c, i, src);
+		}
+		return;
+	case CLAIM_HELD:
+		if (is_ours)
+			return;
+		if (is_free) {
+			log_event(c, CTL_EV_SOURCE_RESET, i, 0, src, 0);
+			claim(c, i, now);
+		} else {
+			lose(c, i, src);
+		}
+		return;
+	case CLAIM_LOST:
+		if (is_ours) {
+			b->claim = CLAIM_HELD;
+			log_event(c, CTL_EV_REARMED, i, 0, src, 0);
+		} else if (is_free) {
+			log_event(c, CTL_EV_SOURCE_RESET, i, 0, src, 0);
+			claim(c, i, now);
+		}
+		return;
+	}
+}
+
+/*
+ * 2008 as read must be what the BESS last acknowledged from us, once no write of ours is in
+ * flight and the read was sent after that ack. Anything else is someone else's write: alarm
+ * and restore it now (the read came in this cycle's window, so within one cycle).
+ */
+static void watch_setpoint(struct ctl *c, unsigned i, const struct eng_msg *m, int64_t now)
+{
+	struct ctl_bess *b = &c->bess[i];
+	int acked = (int)lround(b->acked_kw);
+
+	if (b->claim != CLAIM_HELD || !b->has_acked || b->in_flight ||
+	    m->t_sent_ns <= b->acked_ns || b->target_seen == acked)
+		return;
+	log_event(c, CTL_EV_FOREIGN_SETPOINT, i, 0, b->target_seen, acked);
+	push_setpoint(c, i, acked, now);
 }
 
 /* ---- messages from the engine ------------------------------------------------------- */
+
+/* A sample breaking the profile's ranges is an error, not fresh data. Returns 0 or -CTL_E*. */
+static int check_bess(const struct cfg_bess *cb, const struct prof_value *v, double *value)
+{
+	double status = v[PP_PT_STATUS].value, soe = v[PP_PT_SOE].value;
+	double blocks = v[PP_PT_AVAILABLE_BLOCKS].value;
+
+	if (status != cb->status_ready &&
+	    !prof_enum_name(&pp_profile.points[PP_PT_STATUS], (uint16_t)status)) {
+		*value = status;
+		return -CTL_ESTATUS_UNKNOWN;
+	}
+	if (!(soe >= 0 && soe <= 100.0 * cb->soe_scale)) {
+		*value = soe;
+		return -CTL_ESOE_RANGE;
+	}
+	if (!(blocks >= 0 && blocks <= ceil((double)cb->power_kw / cb->block_kw))) {
+		*value = blocks;
+		return -CTL_EBLOCKS_RANGE;
+	}
+	return 0;
+}
 
 static void on_bess_sample(struct ctl *c, unsigned i, const struct eng_msg *m, int64_t now)
 {
 	const struct cfg_bess *cb = &c->cfg->bess[i];
 	struct ctl_bess *b = &c->bess[i];
+	struct prof_value v[PP_N_POINTS];
 	uint16_t old_status = b->status;
+	double bad = 0;
+	int err;
 
 	if (m->err) {
-		b->last_err = m->err;
+		/* Superseded is no fault: the newer poll's own sample follows. */
+		if (m->err != -ENG_ESUPERSEDED)
+			b->last_err = m->err;
 		return;
 	}
-	prof_decode_block(&pp_profile, m->block, MB_ORDER_ABCD, m->data.regs, m->count, 0, b->v);
-	b->status = (uint16_t)b->v[PP_PT_STATUS].value;
-	b->command_source = (uint16_t)b->v[PP_PT_COMMAND_SOURCE].value;
-	b->blocks = (uint16_t)b->v[PP_PT_AVAILABLE_BLOCKS].value;
-	b->soe_pct = b->v[PP_PT_SOE].value / cb->soe_scale;
+	memcpy(v, b->v, sizeof(v));
+	prof_decode_block(&pp_profile, m->block, MB_ORDER_ABCD, m->data.regs, m->count, 0, v);
+	err = check_bess(cb, v, &bad);
+	if (err) {
+		if (!b->is_implausible || b->last_err != err)
+			log_event(c, CTL_EV_IMPLAUSIBLE, i, err, bad, 0);
+		b->is_implausible = true;
+		b->last_err = err;
+		return;
+	}
+	b->is_implausible = false;
+	memcpy(b->v, v, sizeof(v));
+	b->status = (uint16_t)v[PP_PT_STATUS].value;
+	b->command_source = (uint16_t)v[PP_PT_COMMAND_SOURCE].value;
+	b->blocks = (uint16_t)v[PP_PT_AVAILABLE_BLOCKS].value;
+	b->target_seen = mb_get_i16((uint16_t)v[PP_PT_TARGET_POWER].value);
+	b->soe_pct = v[PP_PT_SOE].value / cb->soe_scale;
 	if (b->last_ok_ns && b->status != old_status)
 		log_event(c, CTL_EV_STATUS, i, 0, b->status, old_status);
 	b->last_ok_ns = m->t_done_ns;
 	b->last_err = 0;
 	hist_record(&c->soe_read, now - m->t_cmd_ns);
 	FLUX_PROBE(sample_consumed, i, m->cycle, (int64_t)(b->soe_pct * 100), m->t_cmd_ns);
-
-	/* Command source: verify a claim with a read made after its ack; watch it after. */
-	if (b->claim == CLAIM_VERIFY && m->t_sent_ns > b->claim_ack_ns) {
-		if (b->command_source == cb->command_source_id) {
-			b->claim = CLAIM_HELD;
-			log_event(c, CTL_EV_CLAIMED, i, 0, 0, 0);
-		} else {
-			b->claim = CLAIM_LOST;
-			log_event(c, CTL_EV_SOURCE_LOST, i, 0, b->command_source, 0);
-		}
-	} else if (b->claim == CLAIM_HELD && b->command_source != cb->command_source_id) {
-		b->claim = CLAIM_LOST;
-		log_event(c, CTL_EV_SOURCE_LOST, i, 0, b->command_source, 0);
-	}
+	watch_source(c, i, m, now);
+	watch_setpoint(c, i, m, now);
 }
 
 static void on_meter_sample(struct ctl *c, unsigned j, const struct eng_msg *m)
@@ -86,7 +239,8 @@ static void on_meter_sample(struct ctl *c, unsigned j, const struct eng_msg *m)
 	bool is_whole = true;
 
 	if (m->err) {
-		mt->last_err = m->err;
+		if (m->err != -ENG_ESUPERSEDED)
+			mt->last_err = m->err;
 		return;
 	}
 	prof_decode_block(&acu_profile, m->block, c->cfg->meters[j].word_order, m->data.regs,
@@ -98,37 +252,74 @@ static void on_meter_sample(struct ctl *c, unsigned j, const struct eng_msg *m)
 	if (is_whole && mt->v[ACU_PT_POWER_TOTAL].is_valid) {
 		mt->last_ok_ns = m->t_done_ns;
 		mt->last_err = 0;
+		mt->readings++;
 	}
+}
+
+static void on_claim_ack(struct ctl *c, unsigned i, const struct eng_msg *m)
+{
+	struct ctl_bess *b = &c->bess[i];
+
+	if (b->claim != CLAIM_SENT || m->err == -ENG_ESUPERSEDED)
+		return;
+	if (m->err) {
+		b->claim = CLAIM_CHECK;
+		b->check_ns = m->t_done_ns;
+		b->last_err = m->err;
+		log_event(c, CTL_EV_CLAIM_FAILED, i, m->err, 0, 0);
+		return;
+	}
+	b->claim = CLAIM_VERIFY;
+	b->claim_ack_ns = m->t_done_ns;
 }
 
 static void on_ack(struct ctl *c, unsigned i, const struct eng_msg *m)
 {
+	const struct cfg_bess *cb = &c->cfg->bess[i];
 	struct ctl_bess *b = &c->bess[i];
 
-	if (m->err == -ENG_ESUPERSEDED)
-		return; /* a newer write took its place; its own ack follows */
-	if (m->addr == PP_REG_COMMAND_SOURCE) {
-		if (b->claim != CLAIM_SENT)
-			return;
-		if (m->err) {
-			b->claim = CLAIM_NEEDED;
-			b->last_err = m->err;
-			log_event(c, CTL_EV_CLAIM_FAILED, i, m->err, 0, 0);
-		} else {
-			b->claim = CLAIM_VERIFY;
-			b->claim_ack_ns = m->t_done_ns;
+	if (m->flags & ENG_MSGF_FAILSAFE) {
+		/* The I/O thread wrote 0 kW by itself while this thread was silent. */
+		if (m->addr == PP_REG_TARGET_POWER && !m->err) {
+			b->acked_kw = 0;
+			b->has_acked = true;
+			b->acked_ns = m->t_done_ns;
 		}
+		log_event(c, CTL_EV_FAILSAFE, i, m->err, 0, 0);
+		return;
+	}
+	if (m->addr == PP_REG_COMMAND_SOURCE) {
+		on_claim_ack(c, i, m);
+		return;
+	}
+	if (cb->heartbeat_register >= 0 && m->addr == cb->heartbeat_register) {
+		if (m->err && m->err != -ENG_ESUPERSEDED && m->err != b->heartbeat_err)
+			log_event(c, CTL_EV_HEARTBEAT_FAILED, i, m->err, m->addr, 0);
+		if (m->err != -ENG_ESUPERSEDED)
+			b->heartbeat_err = m->err;
 		return;
 	}
 	if (m->addr != PP_REG_TARGET_POWER)
 		return;
+	if (b->in_flight)
+		b->in_flight--;
+	if (m->err == -ENG_ESUPERSEDED)
+		return; /* a newer write took its place; its own ack follows */
 	if (m->err) {
-		/* Refused (e.g. 0x03 out of limits): reported, not retried blindly. */
-		b->last_err = m->err;
-		log_event(c, CTL_EV_WRITE_FAILED, i, m->err, mb_get_i16(m->data.regs[0]), 0);
+		/* Refused (e.g. 0x03 out of limits): reported, not retried blindly. Never
+		 * answered: an alarm, once until a write is acknowledged again. */
+		bool is_silent = m->err == -ETIMEDOUT;
+
+		if (!is_silent || b->write_err != m->err)
+			log_event(c, is_silent ? CTL_EV_NO_ACK : CTL_EV_WRITE_FAILED, i, m->err,
+				  mb_get_i16(m->data.regs[0]), m->attempts);
+		b->write_err = m->err;
 		return;
 	}
 	b->acked_kw = mb_get_i16(m->data.regs[0]);
+	b->has_acked = true;
+	b->acked_ns = m->t_done_ns;
+	b->write_err = 0;
 	hist_record(&c->setpoint_write, m->t_done_ns - m->t_cmd_ns);
 	FLUX_PROBE(write_ack, i, (int64_t)b->acked_kw, m->cycle, m->t_done_ns);
 }
@@ -184,7 +375,8 @@ static bool is_fresh(int64_t last_ok_ns, int64_t now, int64_t stale_after_ns)
 	return last_ok_ns && now - last_ok_ns <= stale_after_ns;
 }
 
-/* Freshness of every device, with an event on each change. */
+/* Freshness of every device, with an event on each change, and a device's first failure
+ * when it was never fresh (it would otherwise never be heard of). */
 static void update_freshness(struct ctl *c, int64_t now)
 {
 	int64_t stale = c->cfg->site.stale_after_ns;
@@ -196,6 +388,10 @@ static void update_freshness(struct ctl *c, int64_t now)
 		if (f != b->is_fresh)
 			log_event(c, f ? CTL_EV_FRESH : CTL_EV_STALE, i, b->last_err, 0, 0);
 		b->is_fresh = f;
+		if (!b->last_ok_ns && b->last_err && !b->has_said_err) {
+			log_event(c, CTL_EV_NO_ANSWER, i, b->last_err, 0, 0);
+			b->has_said_err = true;
+		}
 	}
 	for (unsigned j = 0; j < c->cfg->nmeters; j++) {
 		struct ctl_meter *m = &c->meters[j];
@@ -205,12 +401,24 @@ static void update_freshness(struct ctl *c, int64_t now)
 			log_event(c, f ? CTL_EV_FRESH : CTL_EV_STALE, c->cfg->nbess + j,
 				  m->last_err, 0, 0);
 		m->is_fresh = f;
+		if (!m->last_ok_ns && m->last_err && !m->has_said_err) {
+			log_event(c, CTL_EV_NO_ANSWER, c->cfg->nbess + j, m->last_err, 0, 0);
+			m->has_said_err = true;
+		}
 	}
 }
 
-/* Claim command sources that need it (at start, after a reconnect). */
+/*
+ * After every (re)connect a BESS's command source is read before anything is written to it:
+ * the engine counts connects, and a new one sends the BESS back to CLAIM_CHECK. A claim whose
+ * ack never came is checked again; writes never answered at all become an alarm.
+ */
 static void claim_sources(struct ctl *c, int64_t now)
 {
+	int64_t lost_ns = c->cfg->site.stale_after_ns > CTL_ACK_LOST_NS
+			      ? c->cfg->site.stale_after_ns
+			      : CTL_ACK_LOST_NS;
+
 	for (unsigned i = 0; i < c->cfg->nbess; i++) {
 		struct ctl_bess *b = &c->bess[i];
 		const struct eng_counters *k = eng_counters(c->eng, i);
@@ -218,18 +426,69 @@ static void claim_sources(struct ctl *c, int64_t now)
 
 		if (connects != b->connects_seen) {
 			b->connects_seen = connects;
-			b->claim = CLAIM_NEEDED;
+			if (b->claim != CLAIM_LOST)
+				b->claim = CLAIM_CHECK;
+			b->check_ns = now;
 		}
-		if (b->claim == CLAIM_SENT && now - b->claim_sent_ns > CTL_CLAIM_RETRY_NS)
-			b->claim = CLAIM_NEEDED; /* the ack never came */
-		if (b->claim != CLAIM_NEEDED || !b->is_fresh ||
-		    now - b->claim_sent_ns < CTL_CLAIM_RETRY_NS)
-			continue;
-		push_write(c, i, PP_REG_COMMAND_SOURCE,
-			   (uint16_t)c->cfg->bess[i].command_source_id);
-		b->claim = CLAIM_SENT;
-		b->claim_sent_ns = now;
-		log_event(c, CTL_EV_CLAIM, i, 0, c->cfg->bess[i].command_source_id, 0);
+		if (b->claim == CLAIM_SENT && now - b->claim_sent_ns > 5 * CTL_CLAIM_RETRY_NS) {
+			b->claim = CLAIM_CHECK; /* the ack never came */
+			b->check_ns = now;
+		}
+		if (b->in_flight && now - b->oldest_push_ns > lost_ns) {
+			b->in_flight = 0;
+			b->write_err = -CTL_ENOACK;
+			log_event(c, CTL_EV_NO_ACK, i, -CTL_ENOACK, b->last_written_kw, 0);
+		}
+	}
+}
+
+/* Every needed input fresh: each BESS, the grid meter where the strategy needs it, and in a
+ * meter-only site every meter. */
+static bool are_inputs_fresh(const struct ctl *c, bool has_grid)
+{
+	const struct cfg *cfg = c->cfg;
+
+	if (cfg->site.mode == CFG_STRATEGY_PEAK_SHAVING && !has_grid)
+		return false;
+	for (unsigned i = 0; i < cfg->nbess; i++)
+		if (!c->bess[i].is_fresh)
+			return false;
+	if (cfg->nbess == 0)
+		for (unsigned j = 0; j < cfg->nmeters; j++)
+			if (!c->meters[j].is_fresh)
+				return false;
+	return cfg->nbess + cfg->nmeters > 0;
+}
+
+/* peak_shaving at full power and still over a limit for CTL_LIMIT_WARN_NS: WARN; INFO once
+ * the grid is inside the band again. */
+static void watch_limit(struct ctl *c, const struct site_view *v, double site_kw, int64_t now)
+{
+	const struct cfg_site *site = &c->cfg->site;
+	double dis, chg, g = v->grid_kw;
+	bool is_over, is_inside;
+
+	if (site->mode != CFG_STRATEGY_PEAK_SHAVING || !v->has_grid)
+		return;
+	strat_room(site, v, &dis, &chg);
+	is_over =
+	    (g > site->import_limit_kw + CTL_LIMIT_TOL_KW && site_kw >= dis - CTL_LIMIT_TOL_KW) ||
+	    (g < -site->export_limit_kw - CTL_LIMIT_TOL_KW && site_kw <= -chg + CTL_LIMIT_TOL_KW);
+	is_inside = g <= site->import_limit_kw + CTL_LIMIT_TOL_KW &&
+		    g >= -site->export_limit_kw - CTL_LIMIT_TOL_KW;
+	if (!is_over) {
+		c->unheld_since_ns = 0;
+	} else if (!c->unheld_since_ns) {
+		c->unheld_since_ns = now;
+	} else if (!c->is_unheld && now - c->unheld_since_ns >= CTL_LIMIT_WARN_NS) {
+		c->is_unheld = true;
+		log_event(c, CTL_EV_LIMIT_UNHELD, 0, 0, g,
+			  g > 0 ? site->import_limit_kw : -site->export_limit_kw);
+	}
+	if (c->is_unheld && is_inside) {
+		c->is_unheld = false;
+		log_event(c, CTL_EV_LIMIT_HELD, 0, 0, g,
+			  g > 0 ? site->import_limit_kw : -site->export_limit_kw);
 	}
 }
 
@@ -237,17 +496,19 @@ static void decide(struct ctl *c, int64_t now)
 {
 	const struct cfg_site *site = &c->cfg->site;
 	const struct cfg *cfg = c->cfg;
-	bool needs_grid = site->mode == CFG_STRATEGY_PEAK_SHAVING, is_valid;
+	bool needs_grid = site->mode == CFG_STRATEGY_PEAK_SHAVING, is_valid, inputs;
 	const struct ctl_meter *grid =
 	    site->grid_meter_index >= 0 ? &c->meters[site->grid_meter_index] : NULL;
 	struct site_view v = { .nbess = cfg->nbess, .bess = c->views };
-	double site_kw;
+	double site_kw, dis = 0, chg = 0;
+	unsigned usable = 0;
 
 	v.has_grid = grid && grid->is_fresh;
 	v.grid_kw = grid ? grid->v[ACU_PT_POWER_TOTAL].value : 0;
-	if (!c->has_started && (!needs_grid || v.has_grid)) {
+	v.is_grid_repeat = grid && grid->readings == c->grid_seen;
+	if (!c->has_started && are_inputs_fresh(c, v.has_grid)) {
 		c->has_started = true;
-		log_event(c, CTL_EV_INPUTS_FRESH, 0, 0, 0, 0);
+		log_event(c, CTL_EV_INPUTS_FRESH, 0, 0, c->is_monitor, 0);
 	}
 	for (unsigned i = 0; i < cfg->nbess; i++) {
 		const struct ctl_bess *b = &c->bess[i];
@@ -262,22 +523,49 @@ static void decide(struct ctl *c, int64_t now)
 		bv->available_kw = blocks_kw < cb->power_kw ? blocks_kw : cb->power_kw;
 		/* What it delivers now: only what it was told while READY and ours. */
 		bv->setpoint_kw = bv->is_ready && bv->is_ours ? b->acked_kw : 0;
+		usable += bv->is_fresh;
 	}
-	v.prev_site_kw = c->snap.site_kw;
+	v.prev_site_kw = c->strat_kw;
 	site_kw = strat_site_kw(site, &v, &is_valid);
+	strat_room(site, &v, &dis, &chg);
+	/* The strategy's state survives a short outage: control resumes where it was. */
+	if (is_valid && dis + chg > 0) {
+		c->strat_kw = site_kw;
+		c->strat_ok_ns = now;
+		if (grid)
+			c->grid_seen = grid->readings;
+	} else if (now - c->strat_ok_ns > CTL_STRAT_HOLD_NS) {
+		c->strat_kw = 0;
+	}
+	if (!is_valid)
+		site_kw = 0;
 	strat_share(site, &v, site_kw, c->share_kw);
+	watch_limit(c, &v, site_kw, now);
+	inputs = c->has_started && is_valid && (!needs_grid || v.has_grid);
 	c->snap.site_kw = site_kw;
-	c->snap.is_valid = is_valid;
+	c->snap.is_valid = c->is_monitor ? are_inputs_fresh(c, v.has_grid) : inputs && usable > 0;
 
 	for (unsigned i = 0; i < cfg->nbess; i++) {
 		struct ctl_bess *b = &c->bess[i];
-		bool inputs = c->has_started && is_valid && (!needs_grid || v.has_grid);
-		struct safety_out out =
-		    safety_filter(site, &cfg->bess[i], &c->views[i], inputs, c->share_kw[i],
-				  c->views[i].setpoint_kw, site->cycle_ns);
+		const struct cfg_bess *cb = &cfg->bess[i];
+		struct safety_out out;
 		int kw;
 
+		if (c->is_monitor) {
+			b->reasons = SAFETY_MONITOR;
+			continue;
+		}
+		out = safety_filter(site, cb, &c->views[i], inputs, c->share_kw[i],
+				    c->views[i].setpoint_kw, site->cycle_ns);
 		b->reasons = out.reasons | (c->has_started ? 0 : SAFETY_NOT_STARTED);
+		/* Leaving READY leaves no setpoint behind to act on when it comes back. */
+		if (b->was_ready && !c->views[i].is_ready && b->claim == CLAIM_HELD) {
+			push_setpoint(c, i, 0, now);
+			log_event(c, CTL_EV_LEFT_READY, i, 0, b->status, 0);
+		}
+		b->was_ready = c->views[i].is_ready;
+		if (b->claim == CLAIM_HELD && cb->heartbeat_register >= 0)
+			push_write(c, i, (uint16_t)cb->heartbeat_register, ++b->heartbeat);
 		if (!out.may_write)
 			continue;
 		kw = (int)lround(out.kw);
@@ -285,12 +573,7 @@ static void decide(struct ctl *c, int64_t now)
 		if (b->has_written && kw == b->last_written_kw &&
 		    now - b->last_write_ns < site->heartbeat_ns)
 			continue;
-		push_write(c, i, PP_REG_TARGET_POWER, mb_from_i16((int16_t)kw));
-		FLUX_PROBE(setpoint_push, i, kw, PP_REG_TARGET_POWER, c->cycle);
-		b->last_written_kw = kw;
-		b->writes++;
-		b->has_written = true;
-		b->last_write_ns = now;
+		push_setpoint(c, i, kw, now);
 	}
 }
 
@@ -317,7 +600,7 @@ static void publish(struct ctl *c, int64_t now)
 		o->is_ready = c->views[i].is_ready;
 		o->is_ours = b->claim == CLAIM_HELD;
 		o->reasons = b->reasons;
-		o->last_err = b->last_err;
+		o->last_err = b->last_err ? b->last_err : b->write_err;
 		o->writes = b->writes;
 	}
 	for (unsigned j = 0; j < c->cfg->nmeters; j++) {
@@ -340,16 +623,18 @@ static void publish(struct ctl *c, int64_t now)
 static void shutdown_bess(struct ctl *c)
 {
 	int64_t deadline = clk_now_ns() + CTL_STOP_TIMEOUT_NS;
-	unsigned want = 0, acked = 0;
+	unsigned want = 0, acked = 0, held = 0;
 	bool pending[CFG_MAX_BESS] = { false };
 
 	log_event(c, CTL_EV_STOPPING, 0, 0, 0, 0);
 	c->cycle++;
 	for (unsigned i = 0; i < c->cfg->nbess; i++) {
-		/* Only where we hold the source or ever wrote: another party's BESS is theirs. */
-		if (c->bess[i].claim != CLAIM_HELD && !c->bess[i].has_written)
+		/* Only where we hold the source: another master's BESS is theirs, even at 0 kW. */
+		if (c->bess[i].claim != CLAIM_HELD || c->is_monitor)
 			continue;
-		push_write(c, i, PP_REG_TARGET_POWER, 0);
+		held++;
+		if (!push_write(c, i, PP_REG_TARGET_POWER, 0))
+			continue;
 		pending[i] = true;
 		want++;
 	}
@@ -360,7 +645,8 @@ static void shutdown_bess(struct ctl *c)
 			const struct eng_msg *m = &c->msgs[k];
 
 			if (m->kind != ENG_MSG_WRITE_ACK || m->dev >= c->cfg->nbess ||
-			    m->cycle != c->cycle || !pending[m->dev])
+			    m->cycle != c->cycle || m->addr != PP_REG_TARGET_POWER ||
+			    !pending[m->dev])
 				continue;
 			pending[m->dev] = false;
 			if (m->err == 0) {
@@ -375,7 +661,7 @@ static void shutdown_bess(struct ctl *c)
 		if (!n)
 			eng_wait(c->eng, deadline);
 	}
-	log_event(c, CTL_EV_STOPPED, 0, 0, acked, c->cfg->nbess);
+	log_event(c, CTL_EV_STOPPED, 0, 0, acked, held);
 }
 
 void *ctl_loop_main(void *arg)
@@ -398,11 +684,18 @@ void *ctl_loop_main(void *arg)
 		t0 = c->cyc.start_ns;
 		c->cycle++;
 		FLUX_PROBE(cycle_start, c->cycle, c->cyc.start_ns, c->cyc.wake_ns);
+		/* The poll arms the I/O thread's fail-safe for each BESS we hold (ENG_CMDF_ARM). */
 		for (unsigned d = 0; d < c->ndev; d++)
-			c->cmds[d] = (struct eng_cmd){ .kind = ENG_CMD_POLL,
-						       .dev = (uint16_t)d,
-						       .cycle = c->cycle,
-						       .t_push_ns = clk_now_ns() };
+			c->cmds[d] =
+			    (struct eng_cmd){ .kind = ENG_CMD_POLL,
+					      .flags = d < c->cfg->nbess &&
+							       c->bess[d].claim == CLAIM_HELD &&
+							       !c->is_monitor
+							   ? ENG_CMDF_ARM
+							   : 0,
+					      .dev = (uint16_t)d,
+					      .cycle = c->cycle,
+					      .t_push_ns = clk_now_ns() };
 		FLUX_PROBE(poll_push, c->cycle, c->ndev, c->cmds[0].t_push_ns);
 		eng_submit(c->eng, c->cmds, c->ndev);
 		gather(c, t0 + c->cfg->site.read_window_ns);

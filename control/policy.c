@@ -23,34 +23,51 @@ static double clamp(double x, double lo, double hi)
  * a full correction each cycle would overshoot and oscillate. Clamped to what the BESS can
  * give, so it never winds up.
  */
-static double peak_shaving(const struct cfg_site *site, const struct site_view *v)
+static double peak_step(const struct cfg_site *site, double p, double g)
 {
-	double p = v->prev_site_kw, g = v->grid_kw, room_dis = 0, room_chg = 0;
-
-	if (g > site->import_limit_kw) {
-		p += STRAT_PEAK_GAIN * (g - site->import_limit_kw);
-	} else if (g < -site->export_limit_kw) {
-		p += STRAT_PEAK_GAIN * (g + site->export_limit_kw);
-	} else if (p > 0) {
+	if (g > site->import_limit_kw)
+		return p + STRAT_PEAK_GAIN * (g - site->import_limit_kw);
+	if (g < -site->export_limit_kw)
+		return p + STRAT_PEAK_GAIN * (g + site->export_limit_kw);
+	if (p > 0) {
 		double room = site->import_limit_kw - g;
 
-		p -= STRAT_PEAK_GAIN * (room < p ? room : p);
-	} else if (p < 0) {
+		return p - STRAT_PEAK_GAIN * (room < p ? room : p);
+	}
+	if (p < 0) {
 		double room = g + site->export_limit_kw;
 
-		p += STRAT_PEAK_GAIN * (room < -p ? room : -p);
+		return p + STRAT_PEAK_GAIN * (room < -p ? room : -p);
 	}
+	return p;
+}
+
+static double peak_shaving(const struct cfg_site *site, const struct site_view *v)
+{
+	double p = v->prev_site_kw, room_dis, room_chg;
+
+	/* One step per reading: a reading seen twice would count its excess twice. */
+	if (!v->is_grid_repeat)
+		p = peak_step(site, p, v->grid_kw);
+	strat_room(site, v, &room_dis, &room_chg);
+	return clamp(p, -room_chg, room_dis);
+}
+
+/* RT(ctl) */
+void strat_room(const struct cfg_site *site, const struct site_view *v, double *dis_kw,
+		double *chg_kw)
+{
+	*dis_kw = *chg_kw = 0;
 	for (unsigned i = 0; i < v->nbess; i++) {
 		const struct bess_view *b = &v->bess[i];
 
-		if (!b->is_fresh || !b->is_ready || !b->is_ours)
+		if (!b->is_fresh || !b->is_ready || !b->is_ours || !(b->available_kw > 0))
 			continue;
 		if (b->soe_pct > site->soe_min_pct)
-			room_dis += b->available_kw;
+			*dis_kw += b->available_kw;
 		if (b->soe_pct < site->soe_max_pct)
-			room_chg += b->available_kw;
+			*chg_kw += b->available_kw;
 	}
-	return clamp(p, -room_chg, room_dis);
 }
 
 /* RT(ctl) */
@@ -78,6 +95,8 @@ double strat_site_kw(const struct cfg_site *site, const struct site_view *v, boo
 		if (!v->has_grid)
 			break;
 		return peak_shaving(site, v);
+	default: /* monitor: nothing to ask */
+		break;
 	}
 	*is_valid = false;
 	return 0;
@@ -157,7 +176,7 @@ struct safety_out safety_filter(const struct cfg_site *site, const struct cfg_be
 
 static const char *const reason_names[SAFETY_NREASONS] = {
 	"stale",   "not_ready", "not_ours", "rated",	   "blocks",
-	"soe_min", "soe_max",	"ramp",	    "not_started",
+	"soe_min", "soe_max",	"ramp",	    "not_started", "monitor",
 };
 
 const char *safety_reason_name(unsigned bit)

@@ -25,7 +25,8 @@
 #define SAFETY_SOE_MAX	   0x040 /* no charge at or above soe_max */
 #define SAFETY_RAMP	   0x080 /* slew-limited */
 #define SAFETY_NOT_STARTED 0x100 /* inputs not all fresh once yet: 0 kW */
-#define SAFETY_NREASONS	   9
+#define SAFETY_MONITOR	   0x200 /* strategy monitor: nothing is written */
+#define SAFETY_NREASONS	   10
 
 /* soe_target: full power when this many percent away from the target, linear below. */
 #define STRAT_SOE_FULL_POWER_PCT 10.0
@@ -55,7 +56,8 @@ struct site_view {
 	const struct bess_view *bess;
 	bool has_grid;	     /* the grid meter's reading is fresh */
 	double grid_kw;	     /* + import */
-	double prev_site_kw; /* what the strategy asked last cycle (peak_shaving integrates) */
+	bool is_grid_repeat; /* grid_kw is a reading the strategy already used: no new step */
+	double prev_site_kw; /* the strategy's last valid request (peak_shaving integrates) */
 };
 
 /* The safety filter's verdict for one BESS. */
@@ -72,10 +74,17 @@ struct safety_out {
  * soe_target: towards target_soe_pct from the mean SOE of the fresh BESS, max_power_kw when
  * STRAT_SOE_FULL_POWER_PCT or more away. peak_shaving: integrates towards just enough
  * discharge to keep import <= import_limit_kw, or charge to keep export <= export_limit_kw,
- * and back to 0 in between (see STRAT_PEAK_GAIN). Sets *is_valid false (and returns 0) when
- * the inputs it needs are not fresh.
+ * and back to 0 in between (see STRAT_PEAK_GAIN), one step per new grid reading. Sets *is_valid
+ * false (and returns 0) when the inputs it needs are not fresh.
  */
 double strat_site_kw(const struct cfg_site *site, const struct site_view *v, bool *is_valid);
+
+/*
+ * RT(ctl): the power the BESS can give together: *dis_kw discharging, *chg_kw charging (both
+ * >= 0; only BESS fresh, READY, ours and inside the SOE limit of that direction count).
+ */
+void strat_room(const struct cfg_site *site, const struct site_view *v, double *dis_kw,
+		double *chg_kw);
 
 /*
  * RT(ctl): share site_kw over the BESS in proportion to the power each can give in that

@@ -182,7 +182,7 @@ int st_format_text(const struct cfg *cfg, const struct ctl_snapshot *s, int64_t 
 		    pp_status_name(b->status), b->soe_pct, b->setpoint_kw,
 		    b->is_fresh ? "fresh" : "stale", b->is_ours ? "ours" : "NOT OURS");
 		put_reasons(&o, b->reasons, false);
-		put(&o, "  error %s\n", b->last_err ? eng_strerror(b->last_err) : "none");
+		put(&o, "  error %s\n", b->last_err ? ctl_strerror(b->last_err) : "none");
 	}
 	for (unsigned i = 0; i < nmeters; i++) {
 		const struct ctl_meter_snap *m = &s->meters[i];
@@ -190,7 +190,7 @@ int st_format_text(const struct cfg *cfg, const struct ctl_snapshot *s, int64_t 
 		put(&o, "meter ");
 		put_id(&o, cfg->meters[i].id, w);
 		put(&o, "  %+.1f kW  %s  error %s\n", m->power_kw, m->is_fresh ? "fresh" : "stale",
-		    m->last_err ? eng_strerror(m->last_err) : "none");
+		    m->last_err ? ctl_strerror(m->last_err) : "none");
 	}
 	put_lat_text(&o, "jitter", &s->jitter);
 	put_lat_text(&o, "soe_read", &s->soe_read);
@@ -210,7 +210,7 @@ static void put_err_json(struct out *o, int err)
 {
 	put(o, "\"last_error\":");
 	if (err)
-		put_json_str(o, eng_strerror(err));
+		put_json_str(o, ctl_strerror(err));
 	else
 		put(o, "null");
 	put(o, ",\"last_errno\":%d", err);

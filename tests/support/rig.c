@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A site in one process for the controller's tests (see rig.h). The one idea: the test
+ * drives the simulators (faults, other masters, restarts) and reads both sides: the sim's
+ * state and the controller's snapshot and events.
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "tests/support/rig.h"
+
+static struct rig *live;
+
+static void *run_sim(void *arg)
+{
+	sim_run(arg, 120 * 1000 * RIG_MS);
+	return NULL;
+}
+
+void rig_sleep_ms(long ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = ms % 1000 * RIG_MS };
+
+	nanosleep(&ts, NULL);
+}
+
+static void modbus_of(struct cfg_modbus *m, uint16_t port, uint8_t unit)
+{
+	*m = (struct cfg_modbus){ .port = port,
+				  .address = unit,
+				  .timeout_ns = 200 * RIG_MS,
+				  .retry_count = 1,
+				  .retry_backoff_ns = 50 * RIG_MS,
+				  .match_tid = true };
+	snprintf(m->host, sizeof(m->host), "127.0.0.1");
+}
+
+struct rig *rig_new(unsigned nbess, const struct sim_pp_params *pp,
+		    const struct sim_acu_params *acu)
+{
+	struct rig *r = calloc(1, sizeof(*r));
+	struct cfg *c;
+
+	assert_non_null(r);
+	assert_true(nbess <= RIG_MAX_BESS);
+	live = r;
+	r->meter = -1;
+	r->sim = sim_new();
+	assert_non_null(r->sim);
+	c = &r->cfg;
+	cfg_defaults(c);
+	c->site.cycle_ns = 50 * RIG_MS;
+	c->site.read_window_ns = 25 * RIG_MS;
+	c->site.stale_after_ns = 500 * RIG_MS;
+	c->site.ramp_kw_per_s = 10000;
+	c->rt.io_cpu = c->rt.control_cpu = -1;
+	for (unsigned i = 0; i < nbess; i++) {
+		struct cfg_bess *b = &c->bess[c->nbess++];
+
+		r->pp[i] = sim_add_powerpack(r->sim, &(struct sim_endpoint){ .unit = 1 }, pp);
+		assert_true(r->pp[i] >= 0);
+		snprintf(b->id, sizeof(b->id), "bess-%u", i + 1);
+		modbus_of(&b->modbus, (uint16_t)sim_port(r->sim, r->pp[i]), 1);
+		b->power_kw = (int)pp->pp.power_kw;
+		b->capacity_kwh = (int)pp->pp.capacity_kwh;
+		b->block_kw = 50;
+		b->status_ready = 1;
+		b->command_source_id = 3;
+		b->command_source_default = pp->command_source_default;
+		b->heartbeat_register = -1;
+		b->soe_scale = 1;
+	}
+	if (acu) {
+		r->meter = sim_add_acuvim2(r->sim, &(struct sim_endpoint){ .unit = 2 }, acu);
+		assert_true(r->meter >= 0);
+		snprintf(c->meters[0].id, sizeof(c->meters[0].id), "grid");
+		modbus_of(&c->meters[0].modbus, (uint16_t)sim_port(r->sim, r->meter), 2);
+		c->meters[0].word_order = acu->order;
+		c->nmeters = 1;
+		snprintf(c->site.grid_meter, sizeof(c->site.grid_meter), "grid");
+		c->site.grid_meter_index = 0;
+	}
+	assert_int_equal(pthread_create(&r->sim_thread, NULL, run_sim, r->sim), 0);
+	return r;
+}
+
+void rig_start(struct rig *r)
+{
+	assert_int_equal(ctl_open(&r->ctl, &r->cfg, &(struct ctl_opts){ .no_rt = true }), 0);
+	assert_int_equal(ctl_start(r->ctl), 0);
+}
+
+void rig_free(struct rig *r)
+{
+	if (!r)
+		return;
+	ctl_close(r->ctl);
+	sim_stop(r->sim);
+	pthread_join(r->sim_thread, NULL);
+	sim_free(r->sim);
+	if (live == r)
+		live = NULL;
+	free(r);
+}
+
+struct rig *rig_live(void)
+{
+	return live;
+}
+
+const struct ctl_snapshot *rig_snap(struct rig *r)
+{
+	static struct ctl_snapshot s; /* large (~100 KiB at CFG_MAX_BESS): not on the stack */
+
+	assert_int_equal(ctl_snapshot(r->ctl, &s), 0);
+	return &s;
+}
+
+struct sim_pp_state rig_pp(struct rig *r, int i)
+{
+	struct sim_pp_state st;
+
+	assert_int_equal(sim_pp_get(r->sim, r->pp[i], &st), 0);
+	return st;
+}
+
+struct sim_acu_state rig_acu(struct rig *r)
+{
+	struct sim_acu_state st;
+
+	assert_int_equal(sim_acu_get(r->sim, r->meter, &st), 0);
+	return st;
+}
+
+void rig_wait_ours(struct rig *r, int i, long ms)
+{
+	for (long t = 0; t < ms; t += 20) {
+		if (rig_snap(r)->bess[i].is_ours)
+			return;
+		rig_sleep_ms(20);
+	}
+	rig_dump(r);
+	fail_msg("bess %d: command source never became ours", i);
+}
+
+bool rig_wait_target(struct rig *r, int i, int kw, long ms)
+{
+	for (long t = 0; t < ms; t += 10) {
+		if (rig_pp(r, i).target_power_kw == kw)
+			return true;
+		rig_sleep_ms(10);
+	}
+	return false;
+}
+
+unsigned rig_drain(struct rig *r)
+{
+	if (r->ctl && r->nlogs < RIG_MAX_LOGS)
+		r->nlogs += ctl_pop_logs(r->ctl, r->logs + r->nlogs, RIG_MAX_LOGS - r->nlogs);
+	return r->nlogs;
+}
+
+bool rig_said(struct rig *r, unsigned event, int dev, struct ctl_log *out)
+{
+	rig_drain(r);
+	for (unsigned k = 0; k < r->nlogs; k++) {
+		const struct ctl_log *ev = &r->logs[k];
+
+		if (ev->event != event || (dev >= 0 && ev->dev != (unsigned)dev))
+			continue;
+		if (out)
+			*out = *ev;
+		return true;
+	}
+	return false;
+}
+
+void rig_dump(struct rig *r)
+{
+	char line[256];
+
+	rig_drain(r);
+	for (unsigned k = 0; k < r->nlogs; k++) {
+		ctl_format_log(r->ctl, &r->logs[k], line, sizeof(line));
+		print_message("  event: %s\n", line);
+	}
+}
