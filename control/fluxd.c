@@ -67,8 +67,12 @@ static void usage(FILE *f)
 {
 	char path[ST_PATH_MAX];
 
-	if (st_default_path(path, sizeof(path)))
-		snprintf(path, sizeof(path), "(too long)");
+	int err = st_default_path(path, sizeof(path));
+
+	if (err)
+		snprintf(path, sizeof(path), "%s",
+			 err == -ST_ENORUNDIR ? "none: no private runtime directory"
+					      : "(too long)");
 	fputs("usage: fluxd -c FILE [--status-interval S] [--status-socket PATH] [--duration S]\n"
 	      "             [--no-rt]\n"
 	      "       fluxd --check-config FILE\n"
@@ -111,13 +115,7 @@ static void drain_logs(struct ctl *c)
 	while ((n = ctl_pop_logs(c, ev, 32))) {
 		for (unsigned i = 0; i < n; i++) {
 			char line[256];
-			int prio = ev[i].event == CTL_EV_SOURCE_LOST ? 2
-				   : ev[i].event == CTL_EV_STALE ||
-					   ev[i].event == CTL_EV_WRITE_FAILED ||
-					   ev[i].event == CTL_EV_CLAIM_FAILED ||
-					   ev[i].event == CTL_EV_OVERRUN
-				       ? 4
-				       : 6;
+			int prio = ctl_event_priority(ev[i].event);
 
 			ctl_format_log(c, &ev[i], line, sizeof(line));
 			say(prio, "fluxd: %s", line);
@@ -142,7 +140,14 @@ static int open_status(struct st_server *srv, const char *sock, const struct cfg
 	int err;
 
 	if (!sock) {
-		if (st_default_path(path, sizeof(path))) {
+		err = st_default_path(path, sizeof(path));
+		if (err == -ST_ENORUNDIR) {
+			/* A user without a private runtime directory runs without the socket. */
+			say(4, "fluxd: no status socket: %s; --status-socket PATH gives one",
+			    st_strerror(err));
+			return 0;
+		}
+		if (err) {
 			say(3, "fluxd: %s",
 			    "default status socket path too long: use --status-socket");
 			return 1;
@@ -154,7 +159,7 @@ static int open_status(struct st_server *srv, const char *sock, const struct cfg
 	err = st_server_open(srv, sock, cfg, snapshot_of, c);
 	if (err) {
 		fprintf(stderr, "%sfluxd: cannot open the status socket %s: %s%s\n",
-			is_journal ? "<3>" : "", sock, strerror(-err),
+			is_journal ? "<3>" : "", sock, srv->why[0] ? srv->why : strerror(-err),
 			err == -EADDRINUSE ? " (another fluxd is running)"
 					   : " (--status-socket none runs without it)");
 		return 1;
@@ -268,6 +273,39 @@ static void test_stall_tick(struct test_stall *t, struct ctl *c, int64_t now)
 		say(4, "fluxd: %s", "test hook: control cycle released");
 		notify("STATUS=%s", "test hook: control cycle released");
 	}
+}
+
+/*
+ * Load the config, saying every error and warning of the file (file:line:key each), on
+ * stdout for --check-config, in the log at start. Returns 0, or -1 when it has errors.
+ */
+static int load_config(struct cfg *cfg, const char *path, bool check_only)
+{
+	static struct cfg_diag d; /* 16 KiB: not on the stack */
+	int ret = cfg_load_diag(cfg, path, &d);
+
+	for (unsigned k = 0; k < d.n; k++) {
+		const struct cfg_diag_item *it = &d.items[k];
+
+		if (check_only)
+			printf("%s%s\n", it->is_warning ? "WARN " : "", it->text);
+		else
+			say(it->is_warning ? 4 : 3, it->is_warning ? "fluxd: WARN %s" : "fluxd: %s",
+			    it->text);
+	}
+	if (d.ndropped) {
+		char more[96];
+
+		snprintf(more, sizeof(more), "... and %u more (%u errors, %u warnings in all)",
+			 d.ndropped, d.nerrors, d.nwarnings);
+		if (check_only)
+			printf("%s\n", more);
+		else
+			say(4, "fluxd: %s", more);
+	}
+	if (check_only)
+		fflush(stdout);
+	return ret ? -1 : 0;
 }
 
 /* fluxd --preflight [-c FILE] [--json]: the report on stdout, exit PF_EXIT_*. */
@@ -405,8 +443,9 @@ int main(int argc, char **argv)
 		perror("fluxd");
 		return 1;
 	}
-	if (cfg_load(cfg, path, err, sizeof(err))) {
-		say(3, "fluxd: %s", err);
+	if (load_config(cfg, path, check_only)) {
+		if (!check_only)
+			say(3, "fluxd: %s", "not started: the configuration has errors");
 		goto out;
 	}
 	if (check_only) {

@@ -254,6 +254,42 @@ static void test_bad_config_exits_1_naming_file_line_and_key(void **state)
 	unlink(path);
 }
 
+static void test_check_config_reports_every_error_and_the_seeds_warning(void **state)
+{
+	char *bad[] = { fluxd, "--check-config", "tests/control/configs/bad/three-errors.yaml",
+			NULL };
+	char path[256], *seed[] = { fluxd, "--check-config", path, NULL };
+	struct th_proc p;
+
+	(void)state;
+	assert_int_equal(th_spawn(&p, bad), 0);
+	assert_int_equal(th_wait_exit(&p, TH_TIMEOUT_MS), 1);
+	if (!strstr(p.out, "three-errors.yaml:3: site.cycle") ||
+	    !strstr(p.out, "three-errors.yaml:8: devices.bess[0].power_kw") ||
+	    !strstr(p.out, "three-errors.yaml:14: devices.bess[1].modbus.port"))
+		fail_msg("not every error named: %s", p.out);
+	/* The seed's own YAML is accepted, with a WARN for its 5 s timeout. */
+	snprintf(path, sizeof(path), "%s/seed.yaml", dir);
+	write_file(path, "devices:\n"
+			 "  bess:\n"
+			 "    - id: \"uuid-here\"\n"
+			 "      name: \"Site-BESS-01\"\n"
+			 "      type: \"powerpack\"\n"
+			 "      modbus:\n"
+			 "        host: \"192.168.1.100\"\n"
+			 "        port: 502\n"
+			 "        address: 1\n"
+			 "        timeout: 5s\n"
+			 "        retry_count: 3\n");
+	assert_int_equal(th_spawn(&p, seed), 0);
+	assert_int_equal(th_wait_exit(&p, TH_TIMEOUT_MS), 0);
+	if (!strstr(p.out, "WARN ") ||
+	    !strstr(p.out, "seed.yaml:10: devices.bess[0].modbus.timeout") ||
+	    !strstr(p.out, "seed.yaml: ok"))
+		fail_msg("no WARN for the seed's timeout: %s", p.out);
+	unlink(path);
+}
+
 static void test_example_config_checks_clean(void **state)
 {
 	char *argv[] = { fluxd, "--check-config", "deploy/site.yaml", NULL };
@@ -292,6 +328,7 @@ int main(void)
 		cmocka_unit_test(test_sigterm_leaves_bess_at_zero_kw),
 		cmocka_unit_test(test_flux_status_answers_while_control_runs),
 		cmocka_unit_test(test_bad_config_exits_1_naming_file_line_and_key),
+		cmocka_unit_test(test_check_config_reports_every_error_and_the_seeds_warning),
 		cmocka_unit_test(test_example_config_checks_clean),
 		cmocka_unit_test(test_bad_arguments_exit_2),
 	};
