@@ -31,147 +31,15 @@
 #include "devices/sim.h"
 #include "rt/clock.h"
 #include "tests/support/net.h"
+#include "tests/support/rig.h"
 
 #define MS CLK_NS_PER_MS
-
-struct rig {
-	struct sim *sim;
-	pthread_t sim_thread;
-	struct cfg cfg;
-	struct ctl *ctl;
-	int pp[2]; /* sim device handles */
-	int meter;
-};
-
-static struct rig *live;
-
-static void *run_sim(void *arg)
-{
-	sim_run(arg, 60 * CLK_NS_PER_SEC);
-	return NULL;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = ms % 1000 * MS };
-
-	nanosleep(&ts, NULL);
-}
-
-/* A site of nbess PowerPacks (unit 1 each, own port) and one Acuvim II (unit 2). */
-static struct rig *rig_new(unsigned nbess, const struct sim_pp_params *pp,
-			   const struct sim_acu_params *acu)
-{
-	struct rig *r = calloc(1, sizeof(*r));
-	struct cfg *c;
-
-	assert_non_null(r);
-	live = r;
-	r->sim = sim_new();
-	assert_non_null(r->sim);
-	c = &r->cfg;
-	cfg_defaults(c);
-	c->site.cycle_ns = 50 * MS;
-	c->site.read_window_ns = 25 * MS;
-	c->site.stale_after_ns = 500 * MS;
-	c->site.ramp_kw_per_s = 10000;
-	c->rt.io_cpu = c->rt.control_cpu = -1;
-	for (unsigned i = 0; i < nbess; i++) {
-		struct cfg_bess *b = &c->bess[c->nbess++];
-
-		r->pp[i] = sim_add_powerpack(r->sim, &(struct sim_endpoint){ .unit = 1 }, pp);
-		assert_true(r->pp[i] >= 0);
-		snprintf(b->id, sizeof(b->id), "bess-%u", i + 1);
-		snprintf(b->modbus.host, sizeof(b->modbus.host), "127.0.0.1");
-		b->modbus.port = (uint16_t)sim_port(r->sim, r->pp[i]);
-		b->modbus.address = 1;
-		b->modbus.timeout_ns = 200 * MS;
-		b->modbus.retry_count = 1;
-		b->modbus.retry_backoff_ns = 50 * MS;
-		b->modbus.match_tid = true;
-		b->power_kw = (int)pp->pp.power_kw;
-		b->capacity_kwh = (int)pp->pp.capacity_kwh;
-		b->block_kw = 50;
-		b->status_ready = 1;
-		b->command_source_id = 3;
-		b->soe_scale = 1;
-	}
-	r->meter = sim_add_acuvim2(r->sim, &(struct sim_endpoint){ .unit = 2 }, acu);
-	assert_true(r->meter >= 0);
-	snprintf(c->meters[0].id, sizeof(c->meters[0].id), "grid");
-	c->meters[0].modbus = (struct cfg_modbus){ .port = (uint16_t)sim_port(r->sim, r->meter),
-						   .address = 2,
-						   .timeout_ns = 200 * MS,
-						   .retry_count = 1,
-						   .retry_backoff_ns = 50 * MS,
-						   .match_tid = true };
-	snprintf(c->meters[0].modbus.host, sizeof(c->meters[0].modbus.host), "127.0.0.1");
-	c->meters[0].word_order = acu->order;
-	c->nmeters = 1;
-	snprintf(c->site.grid_meter, sizeof(c->site.grid_meter), "grid");
-	c->site.grid_meter_index = 0;
-	assert_int_equal(pthread_create(&r->sim_thread, NULL, run_sim, r->sim), 0);
-	return r;
-}
-
-static void rig_start(struct rig *r)
-{
-	assert_int_equal(ctl_open(&r->ctl, &r->cfg, &(struct ctl_opts){ .no_rt = true }), 0);
-	assert_int_equal(ctl_start(r->ctl), 0);
-}
-
-static void rig_free(struct rig *r)
-{
-	ctl_close(r->ctl);
-	sim_stop(r->sim);
-	pthread_join(r->sim_thread, NULL);
-	sim_free(r->sim);
-	free(r);
-	live = NULL;
-}
 
 static int teardown(void **state)
 {
 	(void)state;
-	if (live)
-		rig_free(live);
+	rig_free(rig_live());
 	return 0;
-}
-
-/* The latest snapshot (static: it is large, ~100 KiB at CFG_MAX_BESS). */
-static const struct ctl_snapshot *snap_of(struct rig *r)
-{
-	static struct ctl_snapshot s;
-
-	assert_int_equal(ctl_snapshot(r->ctl, &s), 0);
-	return &s;
-}
-
-static struct sim_pp_state pp_of(struct rig *r, int i)
-{
-	struct sim_pp_state st;
-
-	assert_int_equal(sim_pp_get(r->sim, r->pp[i], &st), 0);
-	return st;
-}
-
-static struct sim_acu_state acu_of(struct rig *r)
-{
-	struct sim_acu_state st;
-
-	assert_int_equal(sim_acu_get(r->sim, r->meter, &st), 0);
-	return st;
-}
-
-/* Wait (bounded by ms) until BESS i's command source is ours in the snapshot. */
-static void wait_ours(struct rig *r, int i, long ms)
-{
-	for (long t = 0; t < ms; t += 20) {
-		if (snap_of(r)->bess[i].is_ours)
-			return;
-		sleep_ms(20);
-	}
-	fail_msg("bess %d: command source never became ours", i);
 }
 
 static struct sim_pp_params pp_params(double soe_pct)
@@ -202,21 +70,21 @@ static void test_peak_shaving_holds_import_limit_after_load_step(void **state)
 	r->cfg.site.import_limit_kw = 100;
 	r->cfg.site.export_limit_kw = 0;
 	rig_start(r);
-	wait_ours(r, 0, 3000);
-	assert_true(acu_of(r).grid_kw < 100.5); /* before the step: no shaving needed */
+	rig_wait_ours(r, 0, 3000);
+	assert_true(rig_acu(r).grid_kw < 100.5); /* before the step: no shaving needed */
 	/* Within 3 s of the step (60 cycles of 50 ms; the BESS takes 100 ms to respond), and
 	 * then for 10 consecutive checks 30 ms apart, import stays at the limit within 1 kW
 	 * (setpoints are whole kW). */
 	for (int t = 0; t < 150 && ok_cycles < 10; t++) {
-		sleep_ms(30);
-		a = acu_of(r);
+		rig_sleep_ms(30);
+		a = rig_acu(r);
 		ok_cycles = a.load_kw > 150 && fabs(a.grid_kw - 100) <= 1.0 ? ok_cycles + 1 : 0;
 	}
-	a = acu_of(r);
+	a = rig_acu(r);
 	if (ok_cycles < 10)
 		fail_msg("grid %.1f kW, load %.1f, bess %.1f: import limit not held", a.grid_kw,
 			 a.load_kw, a.bess_kw);
-	assert_true(fabs(pp_of(r, 0).delivered_kw - 70) <= 1.0);
+	assert_true(fabs(rig_pp(r, 0).delivered_kw - 70) <= 1.0);
 	rig_free(r);
 }
 
@@ -234,20 +102,20 @@ static void test_soe_min_stops_discharge(void **state)
 	r->cfg.site.mode = CFG_STRATEGY_MANUAL;
 	r->cfg.site.setpoint_kw = 100;
 	rig_start(r);
-	wait_ours(r, 0, 3000);
+	rig_wait_ours(r, 0, 3000);
 	for (int t = 0; t < 200; t++) {
-		struct sim_pp_state st = pp_of(r, 0);
+		struct sim_pp_state st = rig_pp(r, 0);
 
 		min_soe = st.soe_pct < min_soe ? st.soe_pct : min_soe;
-		if (st.soe_pct <= 5.0 && snap_of(r)->bess[0].setpoint_kw == 0 &&
+		if (st.soe_pct <= 5.0 && rig_snap(r)->bess[0].setpoint_kw == 0 &&
 		    st.delivered_kw == 0)
 			break;
-		sleep_ms(25);
+		rig_sleep_ms(25);
 	}
-	assert_true(snap_of(r)->bess[0].reasons & SAFETY_SOE_MIN);
-	assert_true(pp_of(r, 0).delivered_kw == 0);
+	assert_true(rig_snap(r)->bess[0].reasons & SAFETY_SOE_MIN);
+	assert_true(rig_pp(r, 0).delivered_kw == 0);
 	/* Overshoot bound: reading lag + response delay at 0.5 %/s is well under 0.5 %. */
-	assert_true(pp_of(r, 0).soe_pct > 4.5);
+	assert_true(rig_pp(r, 0).soe_pct > 4.5);
 	rig_free(r);
 }
 
@@ -263,15 +131,15 @@ static void test_soe_max_stops_charge(void **state)
 	r->cfg.site.mode = CFG_STRATEGY_MANUAL;
 	r->cfg.site.setpoint_kw = -100;
 	rig_start(r);
-	wait_ours(r, 0, 3000);
+	rig_wait_ours(r, 0, 3000);
 	for (int t = 0; t < 300; t++) {
-		if (pp_of(r, 0).soe_pct >= 95.0 && pp_of(r, 0).delivered_kw == 0)
+		if (rig_pp(r, 0).soe_pct >= 95.0 && rig_pp(r, 0).delivered_kw == 0)
 			break;
-		sleep_ms(25);
+		rig_sleep_ms(25);
 	}
-	assert_true(snap_of(r)->bess[0].reasons & SAFETY_SOE_MAX);
-	assert_true(pp_of(r, 0).delivered_kw == 0);
-	assert_true(pp_of(r, 0).soe_pct < 95.5);
+	assert_true(rig_snap(r)->bess[0].reasons & SAFETY_SOE_MAX);
+	assert_true(rig_pp(r, 0).delivered_kw == 0);
+	assert_true(rig_pp(r, 0).soe_pct < 95.5);
 	rig_free(r);
 }
 
@@ -286,15 +154,15 @@ static void test_shares_setpoint_over_two_bess(void **state)
 	r->cfg.site.mode = CFG_STRATEGY_MANUAL;
 	r->cfg.site.setpoint_kw = 120;
 	rig_start(r);
-	wait_ours(r, 0, 3000);
-	wait_ours(r, 1, 3000);
+	rig_wait_ours(r, 0, 3000);
+	rig_wait_ours(r, 1, 3000);
 	for (int t = 0; t < 100; t++) {
-		if (pp_of(r, 0).delivered_kw == 60 && pp_of(r, 1).delivered_kw == 60)
+		if (rig_pp(r, 0).delivered_kw == 60 && rig_pp(r, 1).delivered_kw == 60)
 			break;
-		sleep_ms(30);
+		rig_sleep_ms(30);
 	}
-	assert_true(pp_of(r, 0).delivered_kw == 60);
-	assert_true(pp_of(r, 1).delivered_kw == 60);
+	assert_true(rig_pp(r, 0).delivered_kw == 60);
+	assert_true(rig_pp(r, 1).delivered_kw == 60);
 	rig_free(r);
 }
 
@@ -313,19 +181,19 @@ static void test_silent_meter_leads_to_zero_kw(void **state)
 	r->cfg.site.mode = CFG_STRATEGY_PEAK_SHAVING;
 	r->cfg.site.import_limit_kw = 100;
 	rig_start(r);
-	wait_ours(r, 0, 3000);
-	for (int t = 0; t < 100 && pp_of(r, 0).target_power_kw != 60; t++)
-		sleep_ms(30);
-	assert_int_equal(pp_of(r, 0).target_power_kw, 60);
+	rig_wait_ours(r, 0, 3000);
+	for (int t = 0; t < 100 && rig_pp(r, 0).target_power_kw != 60; t++)
+		rig_sleep_ms(30);
+	assert_int_equal(rig_pp(r, 0).target_power_kw, 60);
 	t_fault = clk_now_ns();
 	assert_int_equal(
 	    sim_set_fault(r->sim, r->meter, &(struct sim_fault){ .flags = SIM_F_SILENCE }), 0);
 	for (int t = 0; t < 400; t++) {
-		if (pp_of(r, 0).target_power_kw == 0) {
+		if (rig_pp(r, 0).target_power_kw == 0) {
 			t_zero = clk_now_ns();
 			break;
 		}
-		sleep_ms(5);
+		rig_sleep_ms(5);
 	}
 	assert_true(t_zero > 0);
 	/* The meter's last good read is at most one cycle before the fault; stale_after later
@@ -333,7 +201,7 @@ static void test_silent_meter_leads_to_zero_kw(void **state)
 	 * this test's own polling. */
 	assert_true(t_zero - t_fault <=
 		    r->cfg.site.stale_after_ns + 2 * r->cfg.site.cycle_ns + 250 * MS);
-	assert_true(snap_of(r)->bess[0].reasons & SAFETY_STALE);
+	assert_true(rig_snap(r)->bess[0].reasons & SAFETY_STALE);
 	rig_free(r);
 }
 
@@ -350,20 +218,20 @@ static void test_bess_in_fault_gets_no_writes(void **state)
 	r->cfg.site.setpoint_kw = 40;
 	r->cfg.site.heartbeat_ns = 200 * MS; /* rewrites would show quickly */
 	rig_start(r);
-	wait_ours(r, 0, 3000);
+	rig_wait_ours(r, 0, 3000);
 	assert_int_equal(sim_pp_set_status(r->sim, r->pp[0], PP_STATUS_FAULT), 0);
-	for (int t = 0; t < 100 && snap_of(r)->bess[0].is_ready; t++)
-		sleep_ms(20);
-	assert_false(snap_of(r)->bess[0].is_ready);
-	writes = snap_of(r)->bess[0].writes;
-	sleep_ms(800); /* four heartbeats */
-	assert_int_equal(snap_of(r)->bess[0].writes, writes);
-	assert_true(snap_of(r)->bess[0].reasons & SAFETY_NOT_READY);
+	for (int t = 0; t < 100 && rig_snap(r)->bess[0].is_ready; t++)
+		rig_sleep_ms(20);
+	assert_false(rig_snap(r)->bess[0].is_ready);
+	writes = rig_snap(r)->bess[0].writes;
+	rig_sleep_ms(800); /* four heartbeats */
+	assert_int_equal(rig_snap(r)->bess[0].writes, writes);
+	assert_true(rig_snap(r)->bess[0].reasons & SAFETY_NOT_READY);
 	/* Back to READY: writes resume. */
 	assert_int_equal(sim_pp_set_status(r->sim, r->pp[0], PP_STATUS_READY), 0);
-	for (int t = 0; t < 100 && snap_of(r)->bess[0].writes == writes; t++)
-		sleep_ms(20);
-	assert_true(snap_of(r)->bess[0].writes > writes);
+	for (int t = 0; t < 100 && rig_snap(r)->bess[0].writes == writes; t++)
+		rig_sleep_ms(20);
+	assert_true(rig_snap(r)->bess[0].writes > writes);
 	rig_free(r);
 }
 
@@ -399,16 +267,16 @@ static void test_command_source_taken_by_another_stops_writes(void **state)
 	r->cfg.site.setpoint_kw = 30;
 	r->cfg.site.heartbeat_ns = 200 * MS;
 	rig_start(r);
-	wait_ours(r, 0, 3000);
+	rig_wait_ours(r, 0, 3000);
 	take_command_source(r, 7);
-	for (int t = 0; t < 100 && snap_of(r)->bess[0].is_ours; t++)
-		sleep_ms(20);
-	assert_false(snap_of(r)->bess[0].is_ours);
-	assert_int_equal(snap_of(r)->bess[0].command_source, 7);
-	writes = snap_of(r)->bess[0].writes;
-	sleep_ms(800);
-	assert_int_equal(snap_of(r)->bess[0].writes, writes);
-	assert_int_equal(pp_of(r, 0).command_source, 7);
+	for (int t = 0; t < 100 && rig_snap(r)->bess[0].is_ours; t++)
+		rig_sleep_ms(20);
+	assert_false(rig_snap(r)->bess[0].is_ours);
+	assert_int_equal(rig_snap(r)->bess[0].command_source, 7);
+	writes = rig_snap(r)->bess[0].writes;
+	rig_sleep_ms(800);
+	assert_int_equal(rig_snap(r)->bess[0].writes, writes);
+	assert_int_equal(rig_pp(r, 0).command_source, 7);
 	rig_free(r);
 }
 
@@ -423,15 +291,15 @@ static void test_stop_leaves_every_bess_at_zero(void **state)
 	r->cfg.site.mode = CFG_STRATEGY_MANUAL;
 	r->cfg.site.setpoint_kw = -80;
 	rig_start(r);
-	wait_ours(r, 0, 3000);
-	wait_ours(r, 1, 3000);
-	for (int t = 0; t < 100 && pp_of(r, 1).target_power_kw != -40; t++)
-		sleep_ms(30);
-	assert_int_equal(pp_of(r, 0).target_power_kw, -40);
-	assert_int_equal(pp_of(r, 1).target_power_kw, -40);
+	rig_wait_ours(r, 0, 3000);
+	rig_wait_ours(r, 1, 3000);
+	for (int t = 0; t < 100 && rig_pp(r, 1).target_power_kw != -40; t++)
+		rig_sleep_ms(30);
+	assert_int_equal(rig_pp(r, 0).target_power_kw, -40);
+	assert_int_equal(rig_pp(r, 1).target_power_kw, -40);
 	ctl_stop(r->ctl);
-	assert_int_equal(pp_of(r, 0).target_power_kw, 0);
-	assert_int_equal(pp_of(r, 1).target_power_kw, 0);
+	assert_int_equal(rig_pp(r, 0).target_power_kw, 0);
+	assert_int_equal(rig_pp(r, 1).target_power_kw, 0);
 	rig_free(r);
 }
 
@@ -592,16 +460,16 @@ static void test_snapshot_summarises_rtt_per_device_and_site(void **state)
 	(void)state;
 	r = rig_new(2, &pp, &acu);
 	rig_start(r);
-	wait_ours(r, 0, 3000);
+	rig_wait_ours(r, 0, 3000);
 	/* The engine publishes each device's histogram once a second, ctl_snapshot() sums them
 	 * at most once a second: within 2.5 s every device has round trips in it. */
 	for (int t = 0; t < 125; t++) {
-		s = snap_of(r);
+		s = rig_snap(r);
 		if (s->bess_rtt[0].count && s->bess_rtt[1].count && s->meter_rtt[0].count)
 			break;
-		sleep_ms(20);
+		rig_sleep_ms(20);
 	}
-	s = snap_of(r);
+	s = rig_snap(r);
 	assert_lat_ordered(&s->bess_rtt[0]);
 	assert_lat_ordered(&s->bess_rtt[1]);
 	assert_lat_ordered(&s->meter_rtt[0]);
@@ -637,15 +505,15 @@ static void test_rt_threads_neither_allocate_nor_fault_after_warmup(void **state
 	r->cfg.site.read_window_ns = 1 * MS;
 	r->cfg.site.heartbeat_ns = 100 * MS;
 	rig_start(r);
-	wait_ours(r, 0, 3000);
-	wait_ours(r, 1, 3000);
-	sleep_ms(1500); /* every path once, the once-a-second statistics included */
+	rig_wait_ours(r, 0, 3000);
+	rig_wait_ours(r, 1, 3000);
+	rig_sleep_ms(1500); /* every path once, the once-a-second statistics included */
 	f_io = faults_of("flux-io");
 	f_ctl = faults_of("flux-ctl");
 	a0 = rt_allocs;
 	c0 = ctl_cycles(r->ctl);
 	for (int t = 0; t < 300 && ctl_cycles(r->ctl) < c0 + 1000; t++)
-		sleep_ms(20);
+		rig_sleep_ms(20);
 	assert_true(ctl_cycles(r->ctl) >= c0 + 1000);
 	allocs = rt_allocs - a0;
 	df_io = faults_of("flux-io") - f_io;
