@@ -10,7 +10,10 @@ config=deploy/site.yaml
 
 # The simulator runs a little longer than fluxd so that fluxd's 0 kW writes at stop land.
 # In the background it ignores Ctrl-C (POSIX shells do that for asynchronous commands).
-"$build/bin/flux" sim --config "$config" --time-scale 60 --duration $((duration + 10)) \
+# --heartbeat-timeout: the simulated BESS drops to 0 kW by itself 2 s after fluxd's last
+# heartbeat (deploy/site.yaml's heartbeat_register), as a real BESS watchdog would.
+"$build/bin/flux" sim --heartbeat-timeout 2000 --config "$config" --time-scale 60 \
+	--duration $((duration + 10)) \
 	> /tmp/flux-demo-sim.$$.log 2>&1 &
 sim=$!
 trap 'kill $sim 2>/dev/null || true; rm -f /tmp/flux-demo-sim.$$.log' EXIT
