@@ -149,6 +149,42 @@ static void rm_rf(const char *path)
 		sh(&p, TH_TIMEOUT_MS, "rm -rf '%s'", path);
 }
 
+/*
+ * The config path a unit line `key` (e.g. "ExecStart=") gives fluxd with -c, into buf; the
+ * binary it runs into bin. Fails the test when the line or its -c is missing.
+ */
+static void unit_exec(const char *unit, const char *key, char *bin, char *buf, size_t len)
+{
+	const char *s = strstr(unit, key), *c, *end;
+
+	if (!s || (s != unit && s[-1] != '\n'))
+		fail_msg("no line %s in the unit", key);
+	s += strlen(key);
+	end = strchr(s, ' ');
+	assert_non_null(end);
+	snprintf(bin, len, "%.*s", (int)(end - s), s);
+	c = strstr(s, " -c ");
+	if (!c || (strchr(s, '\n') && c > strchr(s, '\n')))
+		fail_msg("%s has no -c FILE", key);
+	c += strlen(" -c ");
+	end = c + strcspn(c, " \\\n");
+	snprintf(buf, len, "%.*s", (int)(end - c), c);
+}
+
+/* ExecStopPost= runs `fluxd --failsafe` on the very binary and config ExecStart= runs. */
+static void expect_failsafe_stop_post(const char *unit)
+{
+	char start_bin[512], start_cfg[512], post_bin[512], post_cfg[512], want[1200];
+
+	unit_exec(unit, "ExecStart=", start_bin, start_cfg, sizeof(start_cfg));
+	unit_exec(unit, "ExecStopPost=", post_bin, post_cfg, sizeof(post_cfg));
+	assert_string_equal(post_bin, start_bin);
+	assert_string_equal(post_cfg, start_cfg);
+	snprintf(want, sizeof(want), "\nExecStopPost=%s --failsafe -c %s\n", start_bin, start_cfg);
+	if (!strstr(unit, want))
+		fail_msg("the unit lacks '%s'", want + 1);
+}
+
 /* ---- the unit and make install ---------------------------------------------------------- */
 
 static void test_installed_unit_passes_systemd_analyze_verify(void **state)
@@ -195,6 +231,7 @@ static void test_installed_unit_passes_systemd_analyze_verify(void **state)
 		 pfx);
 	if (!strstr(text, expect))
 		fail_msg("%s: no '%s'", unit, expect);
+	expect_failsafe_stop_post(text);
 
 	r = sh(&p, CMD_TIMEOUT_MS, "systemd-analyze verify '%s' 2>&1", unit);
 	printf("systemd-analyze verify: exit %d%s%s", r, p.out_len ? ":\n" : "\n", p.out);
@@ -260,6 +297,7 @@ static void test_make_install_lays_out_files_and_uninstall_removes_them(void **s
 	slurp(path, text, sizeof(text));
 	slurp("deploy/fluxd.service", shipped, sizeof(shipped));
 	assert_string_equal(text, shipped);
+	expect_failsafe_stop_post(text);
 	if (has_tool("systemd-sysusers")) {
 		snprintf(path, sizeof(path), "%s/usr/local/lib/sysusers.d/flux.conf", root);
 		r = sh(&p, TH_TIMEOUT_MS, "systemd-sysusers --dry-run --root='%s' '%s' 2>&1", root,
@@ -294,6 +332,9 @@ static void test_make_install_lays_out_files_and_uninstall_removes_them(void **s
 	snprintf(path, sizeof(path), "%s/usr/lib/systemd/system/fluxd.service", root);
 	slurp(path, text, sizeof(text));
 	assert_non_null(strstr(text, "ExecStart=/usr/bin/fluxd -c /etc/flux/site.yaml"));
+	assert_non_null(
+	    strstr(text, "\nExecStopPost=/usr/bin/fluxd --failsafe -c /etc/flux/site.yaml\n"));
+	expect_failsafe_stop_post(text);
 	assert_true(is_file(root, "/usr/bin/fluxd", 0755));
 	assert_int_equal(make(&p, "uninstall", vars), 0);
 	assert_int_equal(sh(&p, TH_TIMEOUT_MS, "find '%s' -type f", root), 0);
@@ -817,7 +858,10 @@ static void test_sd_notify_ready_watchdog_stall_stopping(void **state)
 	assert_true(stopping >= 0);
 	assert_int_equal(th_wait_exit(&d, TH_TIMEOUT_MS), 0);
 	assert_non_null(strstr(d.out, "stalled: control cycle made no progress"));
-	assert_non_null(strstr(d.out, "stopped: 1 of 1 BESS acknowledged 0 kW"));
+	/* "stopped: 1 of 1 BESS ..." or, once the lock rules land, "1 of the 1 BESS we hold". */
+	assert_non_null(strstr(d.out, "stopped: 1 of "));
+	assert_non_null(strstr(strstr(d.out, "stopped: 1 of "), "1 BESS"));
+	assert_non_null(strstr(strstr(d.out, "stopped: 1 of "), "acknowledged 0 kW"));
 	notes_close(ns);
 
 	/* No WATCHDOG_USEC: READY and STOPPING, never a kick. */
