@@ -3,8 +3,8 @@
  * fluxtrace against the real thing: build/bin/flux sim and build/bin/fluxd as child processes
  * on 127.0.0.1, build/bin/fluxtrace attached to fluxd's USDT probes and the kernel. The
  * selftests' order: open_and_load -> attach -> trigger (fluxd runs) -> read (the JSON report)
- * -> destroy (fluxtrace exits). Needs root, kernel BTF and tracefs; skips (77) saying which is
- * missing. Every wait is bounded.
+ * -> destroy (fluxtrace exits). Needs root, kernel BTF and tracefs (mounted here when it is
+ * not, as a fresh CI machine has it); skips (77) saying which is missing. Every wait is bounded.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -343,6 +344,36 @@ static void sibling(char *out, size_t cap, const char *name)
 	snprintf(slash + 1, cap - (size_t)(slash + 1 - out), "%s", name);
 }
 
+/*
+ * tracefs, where bpftrace and libbpf find the tracepoints: at /sys/kernel/tracing, or under
+ * debugfs at /sys/kernel/debug/tracing. Mounts it when neither is there (needs root) and
+ * leaves it mounted, as the kernel's selftests do. Returns 0, or -errno with why filled in.
+ */
+static int ensure_tracefs(char *why, size_t len)
+{
+	static const char tracing[] = "/sys/kernel/tracing", debug[] = "/sys/kernel/debug";
+	int err;
+
+	if (!access("/sys/kernel/tracing/events", F_OK) ||
+	    !access("/sys/kernel/debug/tracing/events", F_OK))
+		return 0;
+	if (!mount("nodev", tracing, "tracefs", 0, NULL)) {
+		printf("note: tracefs was not mounted: mounted it on %s\n", tracing);
+		return 0;
+	}
+	err = -errno;
+	/* Older kernels have tracefs only inside debugfs, which mounts it by itself. */
+	if (!mount("nodev", debug, "debugfs", 0, NULL) &&
+	    !access("/sys/kernel/debug/tracing/events", F_OK)) {
+		printf("note: tracefs was not mounted: mounted debugfs on %s (tracing inside)\n",
+		       debug);
+		return 0;
+	}
+	snprintf(why, len, "tracefs not mounted, and mount -t tracefs nodev %s failed: %s", tracing,
+		 strerror(-err));
+	return err;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,6 +386,7 @@ int main(void)
 	};
 	static const char *const bpftrace_paths[] = { "/usr/bin/bpftrace", "/usr/sbin/bpftrace",
 						      "/usr/local/bin/bpftrace" };
+	char why[256];
 	int err, ret;
 
 	err = th_flux_path(flux, sizeof(flux));
@@ -377,10 +409,8 @@ int main(void)
 		printf("skipped: no kernel BTF (/sys/kernel/btf/vmlinux)\n");
 		return 77;
 	}
-	if (access("/sys/kernel/tracing/events", F_OK) &&
-	    access("/sys/kernel/debug/tracing/events", F_OK)) {
-		printf(
-		    "skipped: tracefs not mounted (mount -t tracefs nodev /sys/kernel/tracing)\n");
+	if (ensure_tracefs(why, sizeof(why))) {
+		printf("skipped: %s\n", why);
 		return 77;
 	}
 	for (size_t i = 0; i < sizeof(bpftrace_paths) / sizeof(bpftrace_paths[0]); i++)
