@@ -372,7 +372,7 @@ static unsigned max_open(unsigned n)
 		setrlimit(RLIMIT_NOFILE, &rl); /* on failure the old limit stands */
 		getrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (rl.rlim_cur <= 2 * FS_FD_RESERVE)
+	if (rl.rlim_cur <= FS_FD_RESERVE + 1)
 		return 1;
 	return rl.rlim_cur - FS_FD_RESERVE < n ? (unsigned)(rl.rlim_cur - FS_FD_RESERVE) : n;
 }
