@@ -57,7 +57,7 @@ if ! [ -x "$BASE/usr/bin/systemctl" ] ||
 	say "debootstrap bookworm into $BASE (about a minute, once)"
 	rm -rf "$BASE.tmp"
 	debootstrap --variant=minbase --include=$PKGS bookworm "$BASE.tmp" "$MIRROR" \
-		>"$BASE.log" 2>&1 || { say "debootstrap failed: see $BASE.log"; exit 1; }
+		>"$BASE.log" 2>&1 || skip "debootstrap failed (no mirror reachable?): see $BASE.log"
 	mv "$BASE.tmp" "$BASE"
 fi
 
