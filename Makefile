@@ -155,30 +155,58 @@ bench: deps
 	echo "== bench/report.py"; python3 bench/report.py --build $(BUILD)
 
 # ---- fuzzing (libFuzzer) ----------------------------------------------------
+#
+# Each tests/<dir>/fuzz_<name>.c runs for FUZZ_TIME seconds (FUZZ_TIME_fuzz_<name> overrides
+# it for one target) from the seeds in tests/<dir>/corpus/<name>/, with the libFuzzer
+# dictionary tests/<dir>/fuzz_<name>.dict if there is one; what it finds is kept in
+# build-fuzz/corpus/fuzz_<name>/. The targets link the whole library, built again in
+# build-fuzz/ with coverage and ASan+UBSan: a target calls whatever it needs, no list to keep.
 
 FUZZ_TIME ?= 60
-FUZZ_BUILD := build-fuzz
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -I. -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=all -DFLUX_FUZZ
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SAN := address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -pthread -I. -MMD -MP -fno-omit-frame-pointer -DFLUX_FUZZ
+# What makes a run fail besides a crash or a leak: one input taking more than this, or memory.
+FUZZ_FLAGS := -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 FUZZ_BINS := $(FUZZ_SRCS:%.c=$(FUZZ_BUILD)/%)
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_LIB := $(FUZZ_BUILD)/libflux.a
 
-# What the fuzz targets link: the parsers of untrusted bytes, nothing else.
-FUZZ_LIB_SRCS := io/codec.c
-$(FUZZ_BUILD)/%: %.c $(FUZZ_LIB_SRCS)
-	$(call msg,FUZZ,$@)
+$(FUZZ_BUILD)/%.o: %.c
+	$(call msg,FZCC,$@)
 	@mkdir -p $(@D)
-	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) -lm
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,$(FUZZ_SAN) $(PKG_CFLAGS) -c $< -o $@
 
+$(FUZZ_LIB): $(FUZZ_LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(FUZZ_BINS): $(FUZZ_BUILD)/%: $(FUZZ_BUILD)/%.o $(FUZZ_LIB)
+	$(call msg,FUZZ,$@)
+	$(Q)clang -fsanitize=fuzzer,$(FUZZ_SAN) -pthread -o $@ $^ $(PKG_LIBS) -lm
+
+-include $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_BINS:=.d)
+
+# binary:seconds for each target.
+FUZZ_RUNS = $(foreach f,$(FUZZ_BINS),$(f):$(or $(FUZZ_TIME_$(notdir $(f))),$(FUZZ_TIME)))
+
+# Fails when a target crashes, leaks, hangs or ends without libFuzzer's "#N<TAB>DONE" line;
+# then its whole log is shown.
 fuzz: deps $(FUZZ_BINS)
-	$(Q)set -e; for f in $(FUZZ_BINS); do \
-		name=$$(basename $$f); dir=$$(dirname $${f#$(FUZZ_BUILD)/}); \
-		corpus=$$dir/corpus/$${name#fuzz_}; work=$(FUZZ_BUILD)/corpus/$$name; \
+	$(Q)set -e; t0=$$(date +%s); for ft in $(FUZZ_RUNS); do \
+		f=$${ft%:*}; secs=$${ft##*:}; name=$$(basename $$f); \
+		dir=$$(dirname $${f#$(FUZZ_BUILD)/}); corpus=$$dir/corpus/$${name#fuzz_}; \
+		work=$(FUZZ_BUILD)/corpus/$$name; log=$(FUZZ_BUILD)/$$name.log; \
+		dict=$$dir/$$name.dict; opts=; if [ -f $$dict ]; then opts=-dict=$$dict; fi; \
 		mkdir -p $$work; \
-		echo "== $$name for $(FUZZ_TIME) s (seeds: $$corpus)"; \
-		$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 $$work $$corpus 2>&1 \
-			| grep -E '^(stat::number_of_executed_units|stat::new_units_added|#[0-9]+ *DONE|==[0-9]+==ERROR|SUMMARY)' ; \
-		test $${PIPESTATUS[0]} -eq 0; \
-	done
+		echo "== $$name for $$secs s (seeds: $$corpus$${opts:+, $$dict})"; \
+		rc=0; $$f $(FUZZ_FLAGS) $$opts -max_total_time=$$secs $$work $$corpus >$$log 2>&1 \
+			|| rc=$$?; \
+		grep -E '^(stat::number_of_executed_units|stat::new_units_added|#[0-9]+[[:space:]]+DONE|==[0-9]+==ERROR|SUMMARY)' $$log || true; \
+		why=; if [ $$rc -ne 0 ]; then why="exit $$rc"; \
+		elif ! grep -Eq '^#[0-9]+[[:space:]]+DONE' $$log; then why="no DONE line"; fi; \
+		if [ -n "$$why" ]; then cat $$log; echo "fuzz: $$name FAILED ($$why; $$log)"; exit 1; fi; \
+	done; echo "fuzz: $(words $(FUZZ_BINS)) targets passed in $$(( $$(date +%s) - t0 )) s"
 fuzz: SHELL := /bin/bash
 
 # ---- checks -----------------------------------------------------------------

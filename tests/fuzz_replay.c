@@ -14,9 +14,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define INPUT_MAX 4096
+#define INPUT_MAX	   4096
 #define MUTATIONS_PER_SEED 5000
-#define RANDOM_INPUTS 50000
+#define RANDOM_INPUTS	   50000
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
@@ -64,7 +64,9 @@ static void mutate_and_run(const uint8_t *seed, size_t len)
 				break;
 			case 1: /* set a byte to an edge value */
 				if (n)
-					buf[rnd() % n] = (uint8_t[]){ 0, 1, 0x7F, 0x80, 0xFE, 0xFF }[(r >> 8) % 6];
+					buf[rnd() % n] = (uint8_t[]){
+						0, 1, 0x7F, 0x80, 0xFE, 0xFF
+					}[(r >> 8) % 6];
 				break;
 			case 2: /* truncate */
 				if (n)
