@@ -513,19 +513,11 @@ int main(void)
 		cmocka_unit_test(test_fs_run_returns_1_unless_every_owned_bess_acknowledged),
 		cmocka_unit_test(test_failsafe_usage_exits_2_and_bad_config_1),
 	};
-	int err, ret;
+	int ret;
 
 	signal(SIGPIPE, SIG_IGN);
-	err = th_flux_path(flux, sizeof(flux));
-	if (err) {
-		printf("skipped: %s not built (%s): make it first\n", flux, strerror(-err));
+	if (th_find_programs(flux, fluxd, sizeof(flux)))
 		return 77;
-	}
-	snprintf(fluxd, sizeof(fluxd), "%sd", flux);
-	if (access(fluxd, X_OK)) {
-		printf("skipped: %s not built: make it first\n", fluxd);
-		return 77;
-	}
 	if (!mkdtemp(dir)) {
 		perror("mkdtemp");
 		return 1;

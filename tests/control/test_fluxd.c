@@ -332,21 +332,10 @@ int main(void)
 		cmocka_unit_test(test_example_config_checks_clean),
 		cmocka_unit_test(test_bad_arguments_exit_2),
 	};
-	char *slash;
-	int err, ret;
+	int ret;
 
-	err = th_flux_path(flux, sizeof(flux));
-	if (err) {
-		printf("skipped: %s not built (%s): make it first\n", flux, strerror(-err));
+	if (th_find_programs(flux, fluxd, sizeof(flux)))
 		return 77;
-	}
-	snprintf(fluxd, sizeof(fluxd), "%s", flux);
-	slash = strrchr(fluxd, '/');
-	snprintf(slash + 1, sizeof(fluxd) - (size_t)(slash + 1 - fluxd), "fluxd");
-	if (access(fluxd, X_OK)) {
-		printf("skipped: %s not built: make it first\n", fluxd);
-		return 77;
-	}
 	if (!mkdtemp(dir)) {
 		perror("mkdtemp");
 		return 1;

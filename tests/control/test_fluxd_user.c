@@ -141,21 +141,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fluxd_runs_unprivileged_under_8mib_memlock),
 	};
-	char *slash;
-	int err, ret;
+	int ret;
 
-	err = th_flux_path(flux, sizeof(flux));
-	if (err) {
-		printf("skipped: %s not built (%s): make it first\n", flux, strerror(-err));
+	if (th_find_programs(flux, fluxd, sizeof(flux)))
 		return 77;
-	}
-	snprintf(fluxd, sizeof(fluxd), "%s", flux);
-	slash = strrchr(fluxd, '/');
-	snprintf(slash + 1, sizeof(fluxd) - (size_t)(slash + 1 - fluxd), "fluxd");
-	if (access(fluxd, X_OK)) {
-		printf("skipped: %s not built: make it first\n", fluxd);
-		return 77;
-	}
 	if (find_tool("prlimit", prlimit_path, sizeof(prlimit_path)) ||
 	    (geteuid() == 0 && find_tool("setpriv", setpriv_path, sizeof(setpriv_path)))) {
 		printf("skipped: needs prlimit and (as root) setpriv from util-linux\n");

@@ -903,18 +903,10 @@ int main(void)
 	};
 	char cwd[4096], *slash;
 	size_t n;
-	int err, ret;
+	int ret;
 
-	err = th_flux_path(flux, sizeof(flux));
-	if (err) {
-		printf("skipped: %s not built (%s): make it first\n", flux, strerror(-err));
+	if (th_find_programs(flux, fluxd, sizeof(flux)))
 		return 77;
-	}
-	snprintf(fluxd, sizeof(fluxd), "%sd", flux);
-	if (access(fluxd, X_OK)) {
-		printf("skipped: %s not built: make it first\n", fluxd);
-		return 77;
-	}
 	if (access("deploy/fluxd.service", R_OK) || access("Makefile", R_OK)) {
 		printf("skipped: run from the repository root (make test does)\n");
 		return 77;

@@ -363,6 +363,26 @@ static inline int th_flux_path(char *buf, size_t cap)
 	return access(buf, X_OK) == 0 ? 0 : -errno;
 }
 
+/*
+ * build/bin/flux and build/bin/fluxd beside it, into buffers of len bytes each. Returns 0, or
+ * 77 (the skip exit code) after printing which one is not built.
+ */
+static inline int th_find_programs(char *flux, char *fluxd, size_t len)
+{
+	int err = th_flux_path(flux, len);
+
+	if (err) {
+		printf("skipped: %s not built (%s): make it first\n", flux, strerror(-err));
+		return 77;
+	}
+	snprintf(fluxd, len, "%sd", flux);
+	if (access(fluxd, X_OK)) {
+		printf("skipped: %s not built: make it first\n", fluxd);
+		return 77;
+	}
+	return 0;
+}
+
 /* The port printed for `what` ("powerpack unit 1") in `flux sim` output, or -ENOENT. */
 static inline int th_printed_port(const char *out, const char *what)
 {
