@@ -103,7 +103,8 @@ static void watch_source(struct ctl *c, unsigned i, const struct eng_msg *m, int
 		return;
 	switch (b->claim) {
 	case CLAIM_CHECK:
-		if (m->t_sent_ns <= b->check_ns)
+	case CLAIM_VERIFY:
+		if (m->t_sent_ns <= (b->claim == CLAIM_CHECK ? b->check_ns : b->claim_ack_ns))
 			return;
 		if (is_ours) {
 			b->claim = CLAIM_HELD;
@@ -116,18 +117,6 @@ static void watch_source(struct ctl *c, unsigned i, const struct eng_msg *m, int
 		return;
 	case CLAIM_SENT:
 		return; /* on_ack() moves on */
-	case CLAIM_VERIFY:
-		if (m->t_sent_ns <= b->claim_ack_ns)
-			return;
-		if (is_ours) {
-			b->claim = CLAIM_HELD;
-			log_event(c, CTL_EV_CLAIMED, i, 0, src, 0);
-		} else if (is_free) {
-			claim(c, i, now);
-		} else {
-			lose(c, i, src);
-		}
-		return;
 	case CLAIM_HELD:
 		if (is_ours)
 			return;
