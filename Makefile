@@ -2,7 +2,8 @@
 # Flux: one entry point. `make help` lists the targets.
 #
 # Sources are found by folder: every .c in rt/ io/ devices/ control/ goes into
-# build/libflux.a except the program mains listed in PROGS_SRCS. Tests are
+# build/libflux.a except the program mains listed in PROGS_SRCS; the programs' own parts in
+# tools/ (the flux subcommands) go into build/libflux-tools.a, above it. Tests are
 # tests/<folder>/test_*.c, one cmocka binary each; benchmarks are bench/bench_*.c.
 
 .DELETE_ON_ERROR:
@@ -54,7 +55,7 @@ msg = @printf '  %-5s %s\n' $(1) $(2)
 endif
 
 # Program mains (not part of the library) and the programs they make.
-PROGS_SRCS := control/flux_main.c control/fluxd.c
+PROGS_SRCS := tools/flux.c control/fluxd.c
 PROGS := $(BUILD)/bin/flux $(BUILD)/bin/fluxd
 
 # Files whose code runs on an RT thread; `make check-rt` audits their objects.
@@ -64,6 +65,9 @@ RT_SRCS := io/codec.c io/engine_loop.c rt/cycle.c rt/ring_wait.c devices/profile
 LIB_SRCS := $(filter-out $(PROGS_SRCS),$(wildcard rt/*.c io/*.c devices/*.c control/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libflux.a
+TOOLS_SRCS := $(filter-out $(PROGS_SRCS),$(wildcard tools/*.c))
+TOOLS_OBJS := $(TOOLS_SRCS:%.c=$(BUILD)/%.o)
+TOOLS_LIB := $(BUILD)/libflux-tools.a
 
 TEST_SUPPORT_SRCS := $(wildcard tests/support/*.c)
 TEST_SUPPORT_OBJS := $(TEST_SUPPORT_SRCS:%.c=$(BUILD)/%.o)
@@ -78,13 +82,13 @@ BENCHES := $(BENCH_SRCS:%.c=$(BUILD)/%)
 # Tools the bench scripts (bench/run-*.sh) drive: load clients and servers.
 BENCH_TOOLS := $(patsubst %.c,$(BUILD)/%,$(sort $(wildcard bench/modbus_*.c)))
 
-ALL_OBJS := $(LIB_OBJS) $(TEST_SUPPORT_OBJS) $(PROGS_SRCS:%.c=$(BUILD)/%.o) \
+ALL_OBJS := $(LIB_OBJS) $(TOOLS_OBJS) $(TEST_SUPPORT_OBJS) $(PROGS_SRCS:%.c=$(BUILD)/%.o) \
 	$(BUILD)/tests/fuzz_replay.o
 
 .PHONY: all run test bench asan tsan fuzz format format-check lint hdrcheck check-rt \
 	install uninstall clean help deps print-deps
 
-all: $(LIB) $(PROGS) $(TESTS) $(FUZZ_REPLAYS) $(BENCHES) $(BENCH_TOOLS)
+all: $(LIB) $(TOOLS_LIB) $(PROGS) $(TESTS) $(FUZZ_REPLAYS) $(BENCHES) $(BENCH_TOOLS)
 
 $(BUILD)/%.o: %.c
 	$(call msg,CC,$@)
@@ -96,7 +100,12 @@ $(LIB): $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-$(BUILD)/bin/flux: $(BUILD)/control/flux_main.o $(LIB)
+$(TOOLS_LIB): $(TOOLS_OBJS)
+	$(call msg,AR,$@)
+	@mkdir -p $(@D)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(BUILD)/bin/flux: $(BUILD)/tools/flux.o $(TOOLS_LIB) $(LIB)
 	$(call msg,LD,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
@@ -106,12 +115,13 @@ $(BUILD)/bin/fluxd: $(BUILD)/control/fluxd.o $(LIB)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
-$(TESTS): $(BUILD)/%: $(BUILD)/%.o $(TEST_SUPPORT_OBJS) $(LIB)
+$(TESTS): $(BUILD)/%: $(BUILD)/%.o $(TEST_SUPPORT_OBJS) $(TOOLS_LIB) $(LIB)
 	$(call msg,LD,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(TEST_SUPPORT_OBJS) $(LIB) $(CMOCKA_LIBS) $(PKG_LIBS) -lm
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(TEST_SUPPORT_OBJS) $(TOOLS_LIB) $(LIB) $(CMOCKA_LIBS) \
+		$(PKG_LIBS) -lm
 
-$(FUZZ_REPLAYS): $(BUILD)/%: $(BUILD)/%.o $(BUILD)/tests/fuzz_replay.o $(LIB)
+$(FUZZ_REPLAYS): $(BUILD)/%: $(BUILD)/%.o $(BUILD)/tests/fuzz_replay.o $(TOOLS_LIB) $(LIB)
 	$(call msg,LD,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
@@ -169,7 +179,7 @@ FUZZ_CFLAGS := -std=gnu11 -g -O1 -pthread -I. -MMD -MP -fno-omit-frame-pointer -
 # What makes a run fail besides a crash or a leak: one input taking more than this, or memory.
 FUZZ_FLAGS := -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 FUZZ_BINS := $(FUZZ_SRCS:%.c=$(FUZZ_BUILD)/%)
-FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/%.o) $(TOOLS_SRCS:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_LIB := $(FUZZ_BUILD)/libflux.a
 
 $(FUZZ_BUILD)/%.o: %.c
@@ -211,7 +221,7 @@ fuzz: SHELL := /bin/bash
 
 # ---- checks -----------------------------------------------------------------
 
-HEADERS := $(wildcard rt/*.h io/*.h devices/*.h control/*.h)
+HEADERS := $(wildcard rt/*.h io/*.h devices/*.h control/*.h tools/*.h)
 hdrcheck:
 	$(Q)set -e; for h in $(HEADERS); do \
 		printf '#include "%s"\n' $$h | \
@@ -232,7 +242,8 @@ check-rt: $(RT_SRCS:%.c=$(BUILD)/%.o)
 	if [ $$bad = 0 ]; then echo "check-rt: $(words $^) RT object(s) clean"; fi; exit $$bad
 
 CLANG_FORMAT ?= clang-format
-FORMAT_SRCS = $(wildcard rt/*.[ch] io/*.[ch] devices/*.[ch] control/*.[ch] bench/*.[ch] \
+FORMAT_SRCS = $(wildcard rt/*.[ch] io/*.[ch] devices/*.[ch] control/*.[ch] tools/*.[ch] \
+	bench/*.[ch] \
 	tests/*/*.[ch])
 format:
 	$(Q)$(CLANG_FORMAT) -i $(FORMAT_SRCS)
@@ -242,8 +253,8 @@ format-check:
 lint:
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 		--inline-suppr --suppressions-list=mk/cppcheck.supp -I. \
-		rt io devices control
-	$(Q)if command -v codespell >/dev/null; then codespell rt io devices control tests bench \
+		rt io devices control tools
+	$(Q)if command -v codespell >/dev/null; then codespell rt io devices control tools tests bench \
 		README.md; else echo "lint: codespell not installed, skipped"; fi
 
 # ---- install ----------------------------------------------------------------

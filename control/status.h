@@ -2,7 +2,7 @@
 /*
  * `flux status`: the site snapshot over a Unix socket. fluxd's telemetry thread serves it
  * (st_server_*: non-blocking, bounded work per tick, it never waits); `flux status` asks
- * (st_cli_main). Answers are formatted from a ctl_snapshot copied through the seqlock, so a
+ * (tools/cmd_status.c). Answers are formatted from a ctl_snapshot copied through the seqlock, so a
  * question never touches the control thread, and a bad, slow or flooding client costs one slot
  * until ST_CONN_TIMEOUT_NS at most, or less: when every slot is taken, a newcomer evicts the
  * oldest connection of the user holding the most slots, so one user cannot lock others out.
@@ -192,13 +192,6 @@ int st_format_text(const struct cfg *cfg, const struct ctl_snapshot *s, int64_t 
  */
 int st_format_json(const struct cfg *cfg, const struct ctl_snapshot *s, int64_t now_ns, char *buf,
 		   size_t len);
-
-/*
- * `flux status [--socket PATH] [--json] [--timeout MS]`: argv[0] is "status". Prints the
- * answer to stdout. Returns the exit code: 0 ok, 1 error answer, 2 usage,
- * ST_EXIT_UNREACHABLE (the message names the path and the errno).
- */
-int st_cli_main(int argc, char **argv);
 
 /*
  * Any thread: what the first len bytes a client sent ask. Only the first ST_REQ_MAX bytes

@@ -220,7 +220,4 @@ void sim_load_exit(struct sim_load *load);
 /* Load in kW at simulated time t_s (seconds since the device started). */
 double sim_load_kw(const struct sim_load *load, double t_s);
 
-/* `flux sim ...`: argv[0] is "sim". Returns the exit code: 0 ok, 1 failure, 2 usage. */
-int sim_cli_main(int argc, char **argv);
-
 #endif /* FLUX_DEVICES_SIM_H */

@@ -34,6 +34,7 @@
 #include "devices/powerpack.h"
 #include "rt/clock.h"
 #include "tests/support/json_check.h"
+#include "tools/tools.h"
 
 #define MS CLK_NS_PER_MS
 
@@ -985,7 +986,7 @@ static void test_cli_without_a_default_socket_asks_for_one(void **state)
 		setenv("XDG_RUNTIME_DIR", "/", 1);
 		dup2(devnull, 1);
 		dup2(devnull, 2);
-		_exit(st_cli_main(1, argv));
+		_exit(cmd_status_main(1, argv));
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
@@ -998,7 +999,7 @@ static void test_cli_without_a_default_socket_asks_for_one(void **state)
 
 /* ---- `flux status` in-process --------------------------------------------------------------- */
 
-/* stdout and stderr of st_cli_main(), captured in a file. */
+/* stdout and stderr of cmd_status_main(), captured in a file. */
 struct capture {
 	int saved_out, saved_err, fd;
 	char text[ST_RSP_MAX + 1024];
@@ -1019,7 +1020,7 @@ static int run_cli(struct capture *c, char **argv)
 	c->saved_err = dup(2);
 	dup2(c->fd, 1);
 	dup2(c->fd, 2);
-	ret = st_cli_main(argc, argv);
+	ret = cmd_status_main(argc, argv);
 	fflush(stdout);
 	fflush(stderr);
 	dup2(c->saved_out, 1);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Tests of `flux read` and `flux write` (io/cmd_read.c, io/cmd_write.c, io/tool_util.c): each
+ * Tests of `flux read` and `flux write` (tools/cmd_read.c, tools/cmd_write.c, tools/tool.c): each
  * tool runs in this process (its main called with stdout and stderr captured in a memory
  * file) against the device simulators (devices/sim.h, on a thread) and against the fault
  * server (tests/support/faultsrv.h) for every malformed reply class, checking values, exit
@@ -18,7 +18,7 @@
 #include "devices/acuvim2.h"
 #include "devices/powerpack.h"
 #include "tests/devices/helpers.h"
-#include "io/tools.h"
+#include "tools/tools.h"
 #include "tests/support/faultsrv.h"
 #include "tests/support/toolrun.h"
 #include <stdio.h>
@@ -70,17 +70,17 @@ static void test_read_prints_soe_status_and_blocks(void **state)
 	struct site *s = *state;
 	struct tt_run *r = calloc(1, sizeof(*r));
 
-	assert_int_equal(
-	    tt_run(r, rd_main, "read", "-p", s->port, "-a", "1", "-r", "2026", "127.0.0.1", NULL),
-	    0);
-	tt_has(r, "[2026]: 60\n");
-	assert_int_equal(tt_run(r, rd_main, "read", "-p", s->port, "-r", "2000", "127.0.0.1", NULL),
+	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", s->port, "-a", "1", "-r", "2026",
+				"127.0.0.1", NULL),
 			 0);
+	tt_has(r, "[2026]: 60\n");
+	assert_int_equal(
+	    tt_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2000", "127.0.0.1", NULL), 0);
 	tt_has(r, "[2000]: 1\n"); /* READY */
 	/* 100 kW of 50 kW blocks: 2 available; the whole map in one read. */
-	assert_int_equal(
-	    tt_run(r, rd_main, "read", "-p", s->port, "-r", "2000", "-c", "29", "127.0.0.1", NULL),
-	    0);
+	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2000", "-c", "29",
+				"127.0.0.1", NULL),
+			 0);
 	tt_has(r, "[2028]: 2\n");
 	tt_has(r, "[2026]: 60\n");
 	free(r);
@@ -91,8 +91,8 @@ static void test_read_names_an_exception_with_the_bytes(void **state)
 	struct site *s = *state;
 	struct tt_run *r = calloc(1, sizeof(*r));
 
-	assert_int_equal(tt_run(r, rd_main, "read", "-p", s->port, "-r", "2099", "127.0.0.1", NULL),
-			 1);
+	assert_int_equal(
+	    tt_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2099", "127.0.0.1", NULL), 1);
 	tt_has(r, "exception 0x02 illegal data address at 2099");
 	tt_has(r, "sent: 00 01 00 00 00 06 01 03 08 33 00 01");
 	tt_has(r, "recv: 00 01 00 00 00 03 01 83 02");
@@ -105,17 +105,17 @@ static void test_read_one_based_reads_the_reference_minus_one(void **state)
 	struct tt_run *r = calloc(1, sizeof(*r));
 
 	/* modpoll -r 2027 == PDU 2026 (SOE) */
-	assert_int_equal(tt_run(r, rd_main, "read", "-p", s->port, "-r", "2027", "--one-based",
-				"127.0.0.1", NULL),
+	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2027",
+				"--one-based", "127.0.0.1", NULL),
 			 0);
 	tt_has(r, "[2027]: 60\n");
-	assert_int_equal(tt_run(r, rd_main, "read", "-p", s->port, "-r", "2100", "--one-based",
-				"127.0.0.1", NULL),
+	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2100",
+				"--one-based", "127.0.0.1", NULL),
 			 1);
 	tt_has(r, "at 2099 (reference 2100)");
-	assert_int_equal(
-	    tt_run(r, rd_main, "read", "-p", s->port, "-r", "0", "--one-based", "127.0.0.1", NULL),
-	    2);
+	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", s->port, "-r", "0", "--one-based",
+				"127.0.0.1", NULL),
+			 2);
 	free(r);
 }
 
@@ -139,20 +139,20 @@ static void test_read_float_in_every_word_order(void **state)
 		snprintf(port, sizeof(port), "%d", sim_port(ts.sim, dev));
 		snprintf(other, sizeof(other), "%s", orders[(i + 1) % 4]);
 		assert_int_equal(th_sim_start(&ts), 0);
-		assert_int_equal(tt_run(r, rd_main, "read", "-p", port, "-a", "2", "-r", "0", "-t",
-					"f32", "--order", orders[i], "127.0.0.1", NULL),
+		assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", port, "-a", "2", "-r", "0",
+					"-t", "f32", "--order", orders[i], "127.0.0.1", NULL),
 				 0);
 		tt_has(r, "[0]: 230\n"); /* voltage L1-N */
 		/* The power register in W, as kW with --scale 1000; two values, 2 registers each.
 		 */
-		assert_int_equal(tt_run(r, rd_main, "read", "-p", port, "-a", "2", "-r", "0x40",
-					"-c", "2", "-t", "f32", "--order", orders[i], "--scale",
-					"1000", "127.0.0.1", NULL),
+		assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", port, "-a", "2", "-r",
+					"0x40", "-c", "2", "-t", "f32", "--order", orders[i],
+					"--scale", "1000", "127.0.0.1", NULL),
 				 0);
 		tt_has(r, "[64]: 150\n");
 		tt_has(r, "[66]: ");
-		assert_int_equal(tt_run(r, rd_main, "read", "-p", port, "-a", "2", "-r", "0", "-t",
-					"f32", "--order", other, "127.0.0.1", NULL),
+		assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", port, "-a", "2", "-r", "0",
+					"-t", "f32", "--order", other, "127.0.0.1", NULL),
 				 0);
 		tt_lacks(r, "[0]: 230\n");
 		assert_int_equal(th_sim_stop(&ts), 0);
@@ -167,36 +167,38 @@ static void test_write_target_power_after_claiming_command_source(void **state)
 	struct sim_pp_state st;
 
 	/* Not ours yet: the device refuses with 0x03, named, with both frames. */
-	assert_int_equal(tt_run(r, wr_main, "write", "-p", s->port, "-a", "1", "-r", "2008",
+	assert_int_equal(tt_run(r, cmd_write_main, "write", "-p", s->port, "-a", "1", "-r", "2008",
 				"127.0.0.1", "50", NULL),
 			 1);
 	tt_has(r, "exception 0x03 illegal data value at 2008");
 	tt_has(r, "sent: 00 01 00 00 00 06 01 06 07 d8 00 32");
 	assert_int_equal(
-	    tt_run(r, wr_main, "write", "-p", s->port, "-r", "2010", "127.0.0.1", "3", NULL), 0);
+	    tt_run(r, cmd_write_main, "write", "-p", s->port, "-r", "2010", "127.0.0.1", "3", NULL),
+	    0);
 	tt_has(r, "echo verified");
 	/* Negative: charge 50 kW, an option-looking VALUE after HOST. */
-	assert_int_equal(
-	    tt_run(r, wr_main, "write", "-p", s->port, "-r", "2008", "127.0.0.1", "-50", NULL), 0);
+	assert_int_equal(tt_run(r, cmd_write_main, "write", "-p", s->port, "-r", "2008",
+				"127.0.0.1", "-50", NULL),
+			 0);
 	tt_has(r, "function 0x06");
 	assert_int_equal(sim_pp_get(s->ts.sim, s->pp, &st), 0);
 	assert_int_equal(st.command_source, 3);
 	assert_int_equal(st.target_power_kw, -50);
-	assert_int_equal(
-	    tt_run(r, rd_main, "read", "-p", s->port, "-r", "2008", "-t", "i16", "127.0.0.1", NULL),
-	    0);
-	tt_has(r, "[2008]: -50\n");
-	assert_int_equal(tt_run(r, rd_main, "read", "-p", s->port, "-r", "2008", "127.0.0.1", NULL),
+	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2008", "-t", "i16",
+				"127.0.0.1", NULL),
 			 0);
+	tt_has(r, "[2008]: -50\n");
+	assert_int_equal(
+	    tt_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2008", "127.0.0.1", NULL), 0);
 	tt_has(r, "[2008]: 65486\n");
 	/* Beyond the rated power: refused by the device. */
-	assert_int_equal(tt_run(r, wr_main, "write", "-p", s->port, "-r", "2008", "-t", "i16",
-				"127.0.0.1", "-500", NULL),
+	assert_int_equal(tt_run(r, cmd_write_main, "write", "-p", s->port, "-r", "2008", "-t",
+				"i16", "127.0.0.1", "-500", NULL),
 			 1);
 	tt_has(r, "exception 0x03");
 	/* FC16 forced for one value. */
-	assert_int_equal(tt_run(r, wr_main, "write", "-p", s->port, "-r", "2008", "--fc", "16",
-				"127.0.0.1", "25", NULL),
+	assert_int_equal(tt_run(r, cmd_write_main, "write", "-p", s->port, "-r", "2008", "--fc",
+				"16", "127.0.0.1", "25", NULL),
 			 0);
 	tt_has(r, "function 0x10");
 	assert_int_equal(sim_pp_get(s->ts.sim, s->pp, &st), 0);
@@ -211,8 +213,8 @@ static void test_read_polls_on_an_interval_and_summarises(void **state)
 	int64_t t0 = th_now_ns(), elapsed;
 	unsigned lines = 0;
 
-	assert_int_equal(tt_run(r, rd_main, "read", "-p", s->port, "-r", "2026", "-l", "20ms", "-n",
-				"10", "127.0.0.1", NULL),
+	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2026", "-l", "20ms",
+				"-n", "10", "127.0.0.1", NULL),
 			 0);
 	elapsed = th_now_ns() - t0;
 	for (const char *p = r->out; (p = strstr(p, "Z [2026]: 60")); p++)
@@ -231,19 +233,19 @@ static void test_read_json_and_csv(void **state)
 	struct site *s = *state;
 	struct tt_run *r = calloc(1, sizeof(*r));
 
-	assert_int_equal(tt_run(r, rd_main, "read", "-p", s->port, "-r", "2026", "-c", "3",
+	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2026", "-c", "3",
 				"--json", "127.0.0.1", NULL),
 			 0);
 	tt_has(r, "\"address\":2026,\"type\":\"u16\"");
 	tt_has(r, "\"values\":[60,0,2]}"); /* SOE, 2027, blocks */
-	assert_int_equal(tt_run(r, rd_main, "read", "-p", s->port, "-r", "2026", "-l", "10ms", "-n",
-				"2", "--csv", "127.0.0.1", NULL),
+	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2026", "-l", "10ms",
+				"-n", "2", "--csv", "127.0.0.1", NULL),
 			 0);
 	tt_has(r, "time,rtt_ms,2026,error\n");
 	tt_has(r, ",60,\n");
-	assert_int_equal(
-	    tt_run(r, rd_main, "read", "-p", s->port, "-r", "2099", "--json", "127.0.0.1", NULL),
-	    1);
+	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2099", "--json",
+				"127.0.0.1", NULL),
+			 1);
 	tt_has(r, "\"error\":\"exception 0x02 illegal data address at 2099");
 	tt_has(r, "\"exit\":1,\"sent\":\"00 01 00 00 00 06 01 03 08 33 00 01\"");
 	free(r);
@@ -258,13 +260,13 @@ static void test_read_coils_of_the_fault_server(void **state)
 	(void)state;
 	assert_int_equal(fsrv_open(&srv, 1), 0);
 	snprintf(port, sizeof(port), "%u", srv.ports[0].port);
-	assert_int_equal(tt_run(r, rd_main, "read", "-p", port, "-a", "3", "-r", "10", "-c", "2",
-				"-f", "1", "127.0.0.1", NULL),
+	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", port, "-a", "3", "-r", "10", "-c",
+				"2", "-f", "1", "127.0.0.1", NULL),
 			 0);
 	snprintf(want, sizeof(want), "[10]: %u\n", fsrv_value(srv.ports[0].port, 3, 10) & 1);
 	tt_has(r, want);
-	assert_int_equal(tt_run(r, rd_main, "read", "-p", port, "-a", "3", "-r", "10", "-f", "4",
-				"-t", "hex", "127.0.0.1", NULL),
+	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", port, "-a", "3", "-r", "10", "-f",
+				"4", "-t", "hex", "127.0.0.1", NULL),
 			 0);
 	snprintf(want, sizeof(want), "[10]: 0x%04X\n", fsrv_value(srv.ports[0].port, 3, 10));
 	tt_has(r, want);
@@ -281,33 +283,33 @@ static void test_write_32_bit_types_with_fc16(void **state)
 	(void)state;
 	assert_int_equal(fsrv_open(&srv, 1), 0);
 	snprintf(port, sizeof(port), "%u", srv.ports[0].port);
-	tt_run(r, wr_main, "write", "-p", port, "-r", "2000", "-t", "f32", "--order", "cdab",
+	tt_run(r, cmd_write_main, "write", "-p", port, "-r", "2000", "-t", "f32", "--order", "cdab",
 	       "127.0.0.1", "-12.5", "1e3", NULL);
 	tt_expect(r, r->rc == 0);
 	tt_has(r, "wrote 4 registers at 2000 (function 0x10)");
-	assert_int_equal(tt_run(r, rd_main, "read", "-p", port, "-r", "2000", "-c", "2", "-t",
+	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", port, "-r", "2000", "-c", "2", "-t",
 				"f32", "--order", "cdab", "127.0.0.1", NULL),
 			 0);
 	tt_has(r, "[2000]: -12.5\n");
 	tt_has(r, "[2002]: 1000\n");
-	assert_int_equal(tt_run(r, wr_main, "write", "-p", port, "-r", "2010", "-t", "i32",
+	assert_int_equal(tt_run(r, cmd_write_main, "write", "-p", port, "-r", "2010", "-t", "i32",
 				"127.0.0.1", "-100000", NULL),
 			 0);
-	assert_int_equal(
-	    tt_run(r, rd_main, "read", "-p", port, "-r", "2010", "-t", "i32", "127.0.0.1", NULL),
-	    0);
+	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", port, "-r", "2010", "-t", "i32",
+				"127.0.0.1", NULL),
+			 0);
 	tt_has(r, "[2010]: -100000\n");
-	assert_int_equal(tt_run(r, wr_main, "write", "-p", port, "-r", "2020", "127.0.0.1", "1",
-				"2", "65535", NULL),
+	assert_int_equal(tt_run(r, cmd_write_main, "write", "-p", port, "-r", "2020", "127.0.0.1",
+				"1", "2", "65535", NULL),
 			 0);
 	tt_has(r, "wrote 3 registers at 2020 (function 0x10)");
 	/* The fault server stores no coils: it answers 0x01, which shows the frames. */
-	assert_int_equal(tt_run(r, wr_main, "write", "-p", port, "-r", "2030", "--fc", "15",
+	assert_int_equal(tt_run(r, cmd_write_main, "write", "-p", port, "-r", "2030", "--fc", "15",
 				"127.0.0.1", "1", "0", "on", NULL),
 			 1);
 	tt_has(r, "exception 0x01 illegal function at 2030 (function 0x0F, quantity 3)");
 	tt_has(r, "sent: 00 01 00 00 00 08 01 0f 07 ee 00 03 01 05");
-	assert_int_equal(tt_run(r, wr_main, "write", "-p", port, "-r", "2030", "--fc", "5",
+	assert_int_equal(tt_run(r, cmd_write_main, "write", "-p", port, "-r", "2030", "--fc", "5",
 				"127.0.0.1", "on", NULL),
 			 1);
 	tt_has(r, "sent: 00 01 00 00 00 06 01 05 07 ee ff 00");
@@ -338,11 +340,11 @@ static void run_fault_case(const struct fault_case *fc, bool is_write)
 	     i < 200 && fc->fault == FSRV_REFUSE && atomic_load(&srv.ports[0].is_listening); i++)
 		th_sleep_ms(5);
 	if (is_write)
-		tt_run(r, wr_main, "write", "-p", port, "-a", "1", "-r", "2001", "-o", "300ms",
-		       "127.0.0.1", "7", NULL);
+		tt_run(r, cmd_write_main, "write", "-p", port, "-a", "1", "-r", "2001", "-o",
+		       "300ms", "127.0.0.1", "7", NULL);
 	else
-		tt_run(r, rd_main, "read", "-p", port, "-a", "1", "-r", "100", "-c", "2", "-o",
-		       "300ms", "127.0.0.1", NULL);
+		tt_run(r, cmd_read_main, "read", "-p", port, "-a", "1", "-r", "100", "-c", "2",
+		       "-o", "300ms", "127.0.0.1", NULL);
 	tt_expect(r, r->rc == fc->rc);
 	tt_has(r, fc->needle);
 	if (fc->fault != FSRV_REFUSE)
@@ -400,14 +402,15 @@ static void test_read_retries_a_silent_device_and_drops_late_replies(void **stat
 	snprintf(port, sizeof(port), "%u", srv.ports[0].port);
 	/* Every reply comes 150 ms late against a 100 ms timeout: 3 attempts, all late. */
 	fsrv_set(&srv, 0, FSRV_DELAY, 150);
-	assert_int_equal(tt_run(r, rd_main, "read", "-p", port, "-r", "5", "-o", "100ms",
+	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", port, "-r", "5", "-o", "100ms",
 				"--retries", "2", "127.0.0.1", NULL),
 			 3);
 	tt_has(r, "no response within 100 ms (3 attempts)");
 	/* A timeout long enough: the value, not a stale late reply. */
 	fsrv_set(&srv, 0, FSRV_DELAY, 50);
 	assert_int_equal(
-	    tt_run(r, rd_main, "read", "-p", port, "-r", "6", "-o", "1s", "127.0.0.1", NULL), 0);
+	    tt_run(r, cmd_read_main, "read", "-p", port, "-r", "6", "-o", "1s", "127.0.0.1", NULL),
+	    0);
 	snprintf(want, sizeof(want), "[6]: %u\n", fsrv_value(srv.ports[0].port, 1, 6));
 	tt_has(r, want);
 	fsrv_close(&srv);
@@ -424,8 +427,8 @@ static void test_read_polling_counts_errors(void **state)
 	assert_int_equal(fsrv_open(&srv, 1), 0);
 	snprintf(port, sizeof(port), "%u", srv.ports[0].port);
 	fsrv_set(&srv, 0, FSRV_EXCEPTION, 4);
-	assert_int_equal(tt_run(r, rd_main, "read", "-p", port, "-r", "5", "-l", "10ms", "-n", "3",
-				"127.0.0.1", NULL),
+	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", port, "-r", "5", "-l", "10ms", "-n",
+				"3", "127.0.0.1", NULL),
 			 1);
 	tt_has(r, "Z error: exception 0x04 server device failure at 5");
 	tt_has(r, "3 polls, 3 errors");
@@ -440,41 +443,49 @@ static void test_usage_errors_exit_2(void **state)
 	struct tt_run *r = calloc(1, sizeof(*r));
 
 	(void)state;
-	assert_int_equal(tt_run(r, rd_main, "read", "127.0.0.1", NULL), 2);
+	assert_int_equal(tt_run(r, cmd_read_main, "read", "127.0.0.1", NULL), 2);
 	tt_has(r, "-r ADDR is required");
-	assert_int_equal(tt_run(r, rd_main, "read", "-r", "1", NULL), 2);
-	assert_int_equal(tt_run(r, rd_main, "read", "-r", "1", "-f", "5", "127.0.0.1", NULL), 2);
-	assert_int_equal(tt_run(r, rd_main, "read", "-r", "1", "-t", "f64", "127.0.0.1", NULL), 2);
-	assert_int_equal(
-	    tt_run(r, rd_main, "read", "-r", "1", "--order", "abdc", "127.0.0.1", NULL), 2);
-	assert_int_equal(tt_run(r, rd_main, "read", "-r", "65536", "127.0.0.1", NULL), 2);
-	assert_int_equal(tt_run(r, rd_main, "read", "-r", "65535", "-c", "2", "127.0.0.1", NULL),
+	assert_int_equal(tt_run(r, cmd_read_main, "read", "-r", "1", NULL), 2);
+	assert_int_equal(tt_run(r, cmd_read_main, "read", "-r", "1", "-f", "5", "127.0.0.1", NULL),
 			 2);
 	assert_int_equal(
-	    tt_run(r, rd_main, "read", "-r", "0", "-c", "63", "-t", "f32", "127.0.0.1", NULL), 2);
-	assert_int_equal(tt_run(r, rd_main, "read", "-r", "0", "-o", "5parsecs", "127.0.0.1", NULL),
-			 2);
+	    tt_run(r, cmd_read_main, "read", "-r", "1", "-t", "f64", "127.0.0.1", NULL), 2);
 	assert_int_equal(
-	    tt_run(r, rd_main, "read", "-r", "0", "-f", "1", "-t", "f32", "127.0.0.1", NULL), 2);
-	assert_int_equal(tt_run(r, rd_main, "read", "-r", "0", "not-an-address", NULL), 2);
-	assert_int_equal(tt_run(r, wr_main, "write", "-r", "1", "127.0.0.1", NULL), 2);
+	    tt_run(r, cmd_read_main, "read", "-r", "1", "--order", "abdc", "127.0.0.1", NULL), 2);
+	assert_int_equal(tt_run(r, cmd_read_main, "read", "-r", "65536", "127.0.0.1", NULL), 2);
+	assert_int_equal(
+	    tt_run(r, cmd_read_main, "read", "-r", "65535", "-c", "2", "127.0.0.1", NULL), 2);
+	assert_int_equal(
+	    tt_run(r, cmd_read_main, "read", "-r", "0", "-c", "63", "-t", "f32", "127.0.0.1", NULL),
+	    2);
+	assert_int_equal(
+	    tt_run(r, cmd_read_main, "read", "-r", "0", "-o", "5parsecs", "127.0.0.1", NULL), 2);
+	assert_int_equal(
+	    tt_run(r, cmd_read_main, "read", "-r", "0", "-f", "1", "-t", "f32", "127.0.0.1", NULL),
+	    2);
+	assert_int_equal(tt_run(r, cmd_read_main, "read", "-r", "0", "not-an-address", NULL), 2);
+	assert_int_equal(tt_run(r, cmd_write_main, "write", "-r", "1", "127.0.0.1", NULL), 2);
 	tt_has(r, "at least one VALUE");
 	assert_int_equal(
-	    tt_run(r, wr_main, "write", "-r", "1", "-t", "u16", "127.0.0.1", "-5", NULL), 2);
+	    tt_run(r, cmd_write_main, "write", "-r", "1", "-t", "u16", "127.0.0.1", "-5", NULL), 2);
 	tt_has(r, "out of range for u16");
-	assert_int_equal(tt_run(r, wr_main, "write", "-r", "1", "127.0.0.1", "70000", NULL), 2);
+	assert_int_equal(tt_run(r, cmd_write_main, "write", "-r", "1", "127.0.0.1", "70000", NULL),
+			 2);
 	assert_int_equal(
-	    tt_run(r, wr_main, "write", "-r", "1", "-t", "i16", "127.0.0.1", "40000", NULL), 2);
+	    tt_run(r, cmd_write_main, "write", "-r", "1", "-t", "i16", "127.0.0.1", "40000", NULL),
+	    2);
 	assert_int_equal(
-	    tt_run(r, wr_main, "write", "-r", "1", "--fc", "6", "127.0.0.1", "1", "2", NULL), 2);
-	assert_int_equal(tt_run(r, wr_main, "write", "-r", "1", "--fc", "6", "-t", "f32",
+	    tt_run(r, cmd_write_main, "write", "-r", "1", "--fc", "6", "127.0.0.1", "1", "2", NULL),
+	    2);
+	assert_int_equal(tt_run(r, cmd_write_main, "write", "-r", "1", "--fc", "6", "-t", "f32",
 				"127.0.0.1", "1.5", NULL),
 			 2);
 	assert_int_equal(
-	    tt_run(r, wr_main, "write", "-r", "1", "--fc", "5", "127.0.0.1", "2", NULL), 2);
+	    tt_run(r, cmd_write_main, "write", "-r", "1", "--fc", "5", "127.0.0.1", "2", NULL), 2);
 	assert_int_equal(
-	    tt_run(r, wr_main, "write", "-r", "1", "--fc", "7", "127.0.0.1", "2", NULL), 2);
-	assert_int_equal(tt_run(r, wr_main, "write", "-r", "1", "127.0.0.1", "abc", NULL), 2);
+	    tt_run(r, cmd_write_main, "write", "-r", "1", "--fc", "7", "127.0.0.1", "2", NULL), 2);
+	assert_int_equal(tt_run(r, cmd_write_main, "write", "-r", "1", "127.0.0.1", "abc", NULL),
+			 2);
 	free(r);
 }
 
@@ -483,10 +494,10 @@ static void test_help_exits_0(void **state)
 	struct tt_run *r = calloc(1, sizeof(*r));
 
 	(void)state;
-	assert_int_equal(tt_run(r, rd_main, "read", "--help", NULL), 0);
+	assert_int_equal(tt_run(r, cmd_read_main, "read", "--help", NULL), 0);
 	tt_has(r, "usage: flux read");
 	tt_has(r, "--one-based");
-	assert_int_equal(tt_run(r, wr_main, "write", "--help", NULL), 0);
+	assert_int_equal(tt_run(r, cmd_write_main, "write", "--help", NULL), 0);
 	tt_has(r, "usage: flux write");
 	free(r);
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Tests of `flux scan` (io/scan.c, io/cmd_scan.c), run in this process with its output
+ * Tests of `flux scan` (tools/scan.c, tools/cmd_scan.c), run in this process with its output
  * captured: it finds simulators bound to several 127.0.0.x addresses and nothing else, tells
  * silent, refused and misbehaving ports apart, and refuses more than a /16 without --yes
  * (only the refusal is tested: nothing large is ever scanned). Every target is in 127.0.0.0/8.
@@ -16,8 +16,8 @@
 #include <cmocka.h>
 
 #include "io/modbus.h"
-#include "io/scan.h"
-#include "io/tools.h"
+#include "tools/scan.h"
+#include "tools/tools.h"
 #include "tests/devices/helpers.h"
 #include "tests/support/faultsrv.h"
 #include "tests/support/toolrun.h"
@@ -61,15 +61,16 @@ static void test_refuses_more_than_a_slash_16_without_yes(void **state)
 
 	(void)state;
 	/* Refused before any socket is opened. */
-	assert_int_equal(tt_run(r, scan_main, "scan", "127.0.0.0/15", NULL), 2);
+	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "127.0.0.0/15", NULL), 2);
 	tt_has(r, "131070 addresses is more than a /16 (65536): refusing without --yes");
-	assert_int_equal(tt_run(r, scan_main, "scan", "127.0.0.0/16", "127.1.0.0/24", NULL), 2);
-	assert_int_equal(tt_run(r, scan_main, "scan", NULL), 2);
-	assert_int_equal(tt_run(r, scan_main, "scan", "--units", "9-2", "127.0.0.1", NULL), 2);
-	assert_int_equal(tt_run(r, scan_main, "scan", "-p", "0", "127.0.0.1", NULL), 2);
-	assert_int_equal(tt_run(r, scan_main, "scan", "-p", "502,", "127.0.0.1/40", NULL), 2);
-	assert_int_equal(tt_run(r, scan_main, "scan", "--concurrency", "0", "127.0.0.1", NULL), 2);
-	assert_int_equal(tt_run(r, scan_main, "scan", "--help", NULL), 0);
+	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "127.0.0.0/16", "127.1.0.0/24", NULL), 2);
+	assert_int_equal(tt_run(r, cmd_scan_main, "scan", NULL), 2);
+	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "--units", "9-2", "127.0.0.1", NULL), 2);
+	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "-p", "0", "127.0.0.1", NULL), 2);
+	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "-p", "502,", "127.0.0.1/40", NULL), 2);
+	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "--concurrency", "0", "127.0.0.1", NULL),
+			 2);
+	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "--help", NULL), 0);
 	tt_has(r, "usage: flux scan");
 	free(r);
 }
@@ -110,8 +111,8 @@ static void test_finds_simulators_on_several_addresses_and_nothing_else(void **s
 	assert_int_equal(th_sim_start(&ts), 0);
 
 	t0 = th_now_ns();
-	assert_int_equal(tt_run(r, scan_main, "scan", "-p", port, "--units", "1-3", "-o", "300ms",
-				"127.0.0.0/28", NULL),
+	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "-p", port, "--units", "1-3", "-o",
+				"300ms", "127.0.0.0/28", NULL),
 			 0);
 	elapsed = th_now_ns() - t0;
 	tt_expect(r, elapsed < 600 * 1000000LL); /* under 2x the timeout */
@@ -127,7 +128,7 @@ static void test_finds_simulators_on_several_addresses_and_nothing_else(void **s
 	tt_has(r, "14 address(es) x 1 port(s) in ");
 	tt_has(r, ": 3 open, 4 unit(s), 0 bad replies, 11 refused, 0 no answer, 0 error(s)");
 	/* -v lists the refused ones too. */
-	assert_int_equal(tt_run(r, scan_main, "scan", "-v", "-p", port, "--units", "1", "-o",
+	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "-v", "-p", port, "--units", "1", "-o",
 				"300ms", "127.0.0.2-4", NULL),
 			 0);
 	snprintf(want, sizeof(want), "127.0.0.2:%s: refused", port);
@@ -155,7 +156,7 @@ static void test_tells_silent_refused_and_bad_ports_apart(void **state)
 	for (int i = 0; i < 200 && atomic_load(&srv.ports[2].is_listening); i++)
 		th_sleep_ms(5);
 	snprintf(ports, sizeof(ports), "%u,%u,%u,%u", p[0], p[1], p[2], p[3]);
-	assert_int_equal(tt_run(r, scan_main, "scan", "-v", "-p", ports, "--units", "1-3", "-o",
+	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "-v", "-p", ports, "--units", "1-3", "-o",
 				"200ms", "127.0.0.1", NULL),
 			 0);
 	/* The good port: every unit answers with registers. */
@@ -188,8 +189,8 @@ static void test_drops_late_replies_by_tid(void **state)
 	assert_int_equal(fsrv_open(&srv, 1), 0);
 	fsrv_set(&srv, 0, FSRV_DELAY, 150);
 	snprintf(port, sizeof(port), "%u", srv.ports[0].port);
-	assert_int_equal(tt_run(r, scan_main, "scan", "-p", port, "--units", "1-2", "-o", "100ms",
-				"127.0.0.1", NULL),
+	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "-p", port, "--units", "1-2", "-o",
+				"100ms", "127.0.0.1", NULL),
 			 0);
 	tt_lacks(r, "bad reply");
 	tt_lacks(r, "unit 2: registers");

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "io/tools_int.h"
+#include "tools/tool.h"
 #include "rt/clock.h"
 #include "rt/hist.h"
 
@@ -421,7 +421,7 @@ static int run(const struct rd_opts *o, struct tool_conn *c, struct hist *rtt)
 	return ret;
 }
 
-int rd_main(int argc, char **argv)
+int cmd_read_main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term;
 	struct tool_conn c;

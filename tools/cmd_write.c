@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "io/tools_int.h"
+#include "tools/tool.h"
 #include "rt/clock.h"
 
 #define CMD	      "write"
@@ -249,7 +249,7 @@ static int build(struct wr_opts *o, struct mb_req *req, uint8_t *payload, uint16
 	return 0;
 }
 
-int wr_main(int argc, char **argv)
+int cmd_write_main(int argc, char **argv)
 {
 	uint8_t payload[2 * MB_MAX_WRITE_REGS + (MB_MAX_WRITE_BITS + 7) / 8];
 	uint16_t regs[WR_MAX_VALUES + 1];

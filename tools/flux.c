@@ -1,15 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * flux: the operator's tool. A table of subcommands, each living with the part of Flux it
- * exercises (`sim` in devices/, `status` in control/, `read` `write` `scan` in io/); this file
- * only dispatches and prints the usage.
+ * flux: the operator's tool. A table of subcommands, each in its own tools/cmd_<name>.c above
+ * the library it drives (tools/tools.h); this file only dispatches and prints the usage.
  */
 #include <stdio.h>
 #include <string.h>
 
-#include "control/status.h"
-#include "devices/sim.h"
-#include "io/tools.h"
+#include "tools/tools.h"
 
 #define EXIT_USAGE 2
 
@@ -21,19 +18,19 @@ struct flux_cmd {
 
 static const struct flux_cmd cmds[] = {
 	{ .name = "sim",
-	  .main = sim_cli_main,
+	  .main = cmd_sim_main,
 	  .summary = "serve simulated PowerPack and Acuvim II devices on loopback" },
 	{ .name = "status",
-	  .main = st_cli_main,
+	  .main = cmd_status_main,
 	  .summary = "ask a running fluxd for the site snapshot (Unix socket)" },
 	{ .name = "read",
-	  .main = rd_main,
+	  .main = cmd_read_main,
 	  .summary = "read Modbus TCP registers or coils, once or polling (modpoll)" },
 	{ .name = "write",
-	  .main = wr_main,
+	  .main = cmd_write_main,
 	  .summary = "write Modbus TCP registers or coils, echo verified (modpoll)" },
 	{ .name = "scan",
-	  .main = scan_main,
+	  .main = cmd_scan_main,
 	  .summary = "find Modbus TCP units on addresses, ranges, CIDR blocks (mbscan)" },
 };
 

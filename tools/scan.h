@@ -7,8 +7,8 @@
  * is present; silence is absent, and so are gateway exceptions 0x0A/0x0B ("no such target").
  * Not RT code; runs on the caller's thread and blocks until done.
  */
-#ifndef FLUX_IO_SCAN_H
-#define FLUX_IO_SCAN_H
+#ifndef FLUX_TOOLS_SCAN_H
+#define FLUX_TOOLS_SCAN_H
 
 #include <signal.h>
 #include <stdbool.h>
@@ -94,4 +94,4 @@ int scan_run(const struct scan_cfg *cfg, struct scan_stats *st);
 /* Short name of a kind ("unit", "refused", ...). */
 const char *scan_kind_name(enum scan_kind kind);
 
-#endif /* FLUX_IO_SCAN_H */
+#endif /* FLUX_TOOLS_SCAN_H */

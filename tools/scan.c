@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The scanner (io/scan.h): a fixed pool of slots, each walking one address:port at a time
+ * The scanner (tools/scan.h): a fixed pool of slots, each walking one address:port at a time
  * through connect -> probe unit -> probe next unit -> close, all on one io_uring. The one
  * idea: every operation that waits on the peer is linked to a timeout, so a slot's SQEs always
  * come back, and a slot is reused only when all of them have (its buffers stay valid).
@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "io/modbus.h"
-#include "io/scan.h"
+#include "tools/scan.h"
 #include "rt/clock.h"
 
 #define PROBE_ADDR 0 /* FC03, 1 register at 0: reads nothing a device acts on */

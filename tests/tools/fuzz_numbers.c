@@ -15,7 +15,7 @@
 
 #include "control/preflight.h"
 #include "io/modbus.h"
-#include "io/tools_int.h"
+#include "tools/tool.h"
 #include "rt/clock.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -16,6 +16,7 @@
 
 #include "control/config.h"
 #include "devices/sim.h"
+#include "tools/tools.h"
 
 #define EXIT_USAGE		 2
 #define SIM_CLI_HEARTBEAT_MS_MAX 600000 /* --heartbeat-timeout: up to 10 min */
@@ -691,7 +692,7 @@ static int serve(struct sim *sim, struct cli *cli)
 	}
 }
 
-int sim_cli_main(int argc, char **argv)
+int cmd_sim_main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct cli *cli;

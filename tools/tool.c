@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "io/tools_int.h"
+#include "tools/tool.h"
 #include "rt/clock.h"
 
 /* ---- argument parsing --------------------------------------------------------------- */

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Private to io/cmd_*.c and io/tool_*.c: argument parsing shared by the tools, value types,
+ * Private to tools/cmd_*.c and tools/tool.c: argument parsing shared by the tools, value types,
  * and a one-connection Modbus TCP client that keeps the bytes it sent and received so every
  * error can show them. Main thread of the tool only.
  */
-#ifndef FLUX_IO_TOOLS_INT_H
-#define FLUX_IO_TOOLS_INT_H
+#ifndef FLUX_TOOLS_TOOL_H
+#define FLUX_TOOLS_TOOL_H
 
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -13,7 +13,7 @@
 #include <stdio.h>
 
 #include "io/modbus.h"
-#include "io/tools.h"
+#include "tools/tools.h"
 
 #define TOOL_LATE_TIDS 8 /* TIDs of timed-out requests whose late replies are dropped */
 #define TOOL_HEX_MAX   (3 * MB_ADU_MAX + 1)
@@ -142,4 +142,4 @@ void tool_describe(char *buf, size_t cap, const struct tool_conn *c, const struc
 int tool_report(FILE *f, const char *cmd, const struct tool_conn *c, const struct mb_req *req,
 		int err, unsigned addr_base);
 
-#endif /* FLUX_IO_TOOLS_INT_H */
+#endif /* FLUX_TOOLS_TOOL_H */

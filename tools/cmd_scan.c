@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * `flux scan`: mbscan's job. Parses targets, ports and units, refuses more than a /16 without
- * --yes, runs io/scan.c and prints each finding as it is made, then a summary line.
+ * --yes, runs tools/scan.c and prints each finding as it is made, then a summary line.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -12,8 +12,8 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "io/scan.h"
-#include "io/tools_int.h"
+#include "tools/scan.h"
+#include "tools/tool.h"
 #include "rt/clock.h"
 
 #define CMD		 "scan"
@@ -156,7 +156,7 @@ static void print_result(void *arg, const struct scan_result *r)
 	fflush(stdout);
 }
 
-int scan_main(int argc, char **argv)
+int cmd_scan_main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term;
 	struct scan_cfg cfg = {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Tests of devices/sim_cli.c and the flux dispatcher (control/flux_main.c) as a user runs
+ * Tests of tools/cmd_sim.c and the flux dispatcher (tools/flux.c) as a user runs
  * them: the real build/bin/flux started as a child process, its exit codes and messages, and
  * the devices it serves read over 127.0.0.1 with the Flux codec. `flux sim --config` is run on
  * site configs written to /tmp and on deploy/site.yaml.
