@@ -254,6 +254,7 @@ lint:
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 		--inline-suppr --suppressions-list=mk/cppcheck.supp -I. \
 		rt io devices control tools
+	$(Q)mk/layers.sh
 	$(Q)if command -v codespell >/dev/null; then codespell rt io devices control tools tests bench \
 		README.md; else echo "lint: codespell not installed, skipped"; fi
 
