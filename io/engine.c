@@ -471,29 +471,6 @@ void eng_close(struct eng *e)
 	free(e);
 }
 
-unsigned eng_submit(struct eng *e, const struct eng_cmd *cmds, unsigned n)
-{
-	unsigned done = ring_push_n(&e->cmd, cmds, n);
-
-	ring_notify(&e->cmd);
-	return done;
-}
-
-unsigned eng_pop(struct eng *e, struct eng_msg *out, unsigned max)
-{
-	return ring_pop_n(&e->msg, out, max);
-}
-
-int eng_wait(struct eng *e, int64_t deadline_ns)
-{
-	return ring_wait(&e->msg, deadline_ns);
-}
-
-const struct eng_counters *eng_counters(const struct eng *e, unsigned dev)
-{
-	return dev < e->cfg.ndev ? &e->ds[dev].c : NULL;
-}
-
 int eng_read_rtt(const struct eng *e, unsigned dev, struct hist *out)
 {
 	if (dev >= e->cfg.ndev)
