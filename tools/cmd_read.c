@@ -110,7 +110,7 @@ static int parse(struct rd_opts *o, int argc, char **argv)
 	tool_common_init(&o->co);
 	optind = 0;
 	opterr = 1;
-	while ((c = getopt_long(argc, argv, "hp:a:r:c:f:t:o:l:n:1", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hp:a:r:c:f:t:o:l:n:1m:0B", options, NULL)) != -1) {
 		r = tool_common_opt(CMD, &o->co, c, optarg);
 		if (r < 0)
 			return TOOL_EXIT_USAGE;
@@ -155,6 +155,15 @@ static int parse(struct rd_opts *o, int argc, char **argv)
 			o->times = 1;
 			has_times = true;
 			break;
+		case 'm':
+		case '0':
+		case 'B':
+			/* modpoll/mbpoll-only flags: flux read stays PDU-addressed. */
+			fprintf(stderr,
+				"flux " CMD ": -%c is a modpoll/mbpoll option: use `flux modpoll` "
+				"(or `flux mbpoll`) with those tools' options and 1-based -r\n",
+				c);
+			return TOOL_EXIT_USAGE;
 		case OPT_JSON:
 			o->fmt = OUT_JSON;
 			break;

@@ -20,6 +20,12 @@ int cmd_read_main(int argc, char **argv);
 /* `flux write`: write registers (FC06/FC16) or coils (FC05/FC0F), echo verified. */
 int cmd_write_main(int argc, char **argv);
 
+/* `flux modpoll`: proconX modpoll 3.x's options and 1-based references (tools/cmd_modpoll.c). */
+int cmd_modpoll_main(int argc, char **argv);
+
+/* `flux mbpoll`: mbpoll 1.4's options, -a lists and -B (tools/cmd_modpoll.c). */
+int cmd_mbpoll_main(int argc, char **argv);
+
 /* `flux scan`: find Modbus TCP units on addresses, ranges and CIDR blocks (tools/scan.h). */
 int cmd_scan_main(int argc, char **argv);
 
