@@ -17,6 +17,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "devices/acuvim2.h"
+#include "devices/powerpack.h"
 #include "io/modbus.h"
 #include "tools/scan.h"
 #include "rt/clock.h"
@@ -81,6 +83,143 @@ const char *scan_kind_name(enum scan_kind kind)
 		return "error";
 	}
 	return "?";
+}
+
+/* ---- FC43/14 device identification -------------------------------------------------- */
+
+const char *scan_strerror(int err)
+{
+	if (err < 0)
+		err = -err;
+	switch (err) {
+	case SCAN_EDEVID_SHORT:
+		return "device identification reply too short";
+	case SCAN_EDEVID_MEI:
+		return "not a basic device identification reply (MEI type 0x0E, code 01)";
+	case SCAN_EDEVID_OBJLEN:
+		return "device identification object length past the end of the frame";
+	case SCAN_EDEVID_TRAILING:
+		return "bytes after the last device identification object";
+	}
+	if (err >= MB_ERR_BASE)
+		return mb_strerror(-err);
+	return strerror(err);
+}
+
+int scan_encode_devid_req(uint8_t *buf, size_t cap, uint16_t tid, uint8_t unit)
+{
+	if (cap < SCAN_DEVID_REQ_SIZE)
+		return -MB_ENOSPACE;
+	mb_put_u16(buf, tid);
+	mb_put_u16(buf + 2, 0);
+	mb_put_u16(buf + 4, SCAN_DEVID_REQ_SIZE - 6);
+	buf[6] = unit;
+	buf[7] = SCAN_FC_MEI;
+	buf[8] = SCAN_MEI_DEVICE_ID;
+	buf[9] = SCAN_DEVID_BASIC;
+	buf[10] = 0x00; /* from object 0, the vendor name */
+	return SCAN_DEVID_REQ_SIZE;
+}
+
+/* Keep at most SCAN_ID_MAX - 1 bytes of an object; anything not printable ASCII becomes '?'. */
+static void copy_object(char *dst, const uint8_t *src, size_t n)
+{
+	if (n > SCAN_ID_MAX - 1)
+		n = SCAN_ID_MAX - 1;
+	for (size_t i = 0; i < n; i++)
+		dst[i] = src[i] >= 0x20 && src[i] < 0x7F ? (char)src[i] : '?';
+	dst[n] = '\0';
+}
+
+int scan_decode_devid_rsp(const uint8_t *frame, size_t len, uint16_t tid, uint8_t unit,
+			  struct scan_devid *out)
+{
+	const uint8_t *pdu = frame + MB_MBAP_SIZE, *p;
+	size_t pdu_len, left;
+	unsigned n;
+
+	*out = (struct scan_devid){ 0 };
+	if (len < MB_MBAP_SIZE + 1)
+		return -SCAN_EDEVID_SHORT;
+	if (mb_get_u16(frame + 2) != 0)
+		return -MB_EPROTO;
+	if ((size_t)mb_get_u16(frame + 4) + 6 != len)
+		return -MB_EFRAMELEN;
+	if (mb_peek_tid(frame) != tid)
+		return -MB_ETID;
+	if (frame[6] != unit)
+		return -MB_EUNIT;
+	pdu_len = len - MB_MBAP_SIZE;
+	if (pdu[0] == (SCAN_FC_MEI | MB_EXC_BIT))
+		return pdu_len == 2 ? -MB_EXC(pdu[1]) : -MB_EEXCLEN;
+	if (pdu[0] != SCAN_FC_MEI)
+		return -MB_EFCMISMATCH;
+	if (pdu_len < SCAN_DEVID_HDR)
+		return -SCAN_EDEVID_SHORT;
+	if (pdu[1] != SCAN_MEI_DEVICE_ID || pdu[2] != SCAN_DEVID_BASIC)
+		return -SCAN_EDEVID_MEI;
+	out->conformity = pdu[3];
+	out->has_more = pdu[4] == 0xFF;
+	n = pdu[6];
+	p = pdu + SCAN_DEVID_HDR;
+	left = pdu_len - SCAN_DEVID_HDR;
+	for (unsigned i = 0; i < n; i++) {
+		size_t olen;
+
+		if (left < 2)
+			return -SCAN_EDEVID_OBJLEN;
+		olen = p[1];
+		if (olen > left - 2)
+			return -SCAN_EDEVID_OBJLEN;
+		if (p[0] == 0x00)
+			copy_object(out->vendor, p + 2, olen);
+		else if (p[0] == 0x01)
+			copy_object(out->product, p + 2, olen);
+		else if (p[0] == 0x02)
+			copy_object(out->revision, p + 2, olen);
+		p += 2 + olen;
+		left -= 2 + olen;
+	}
+	return left ? -SCAN_EDEVID_TRAILING : 0;
+}
+
+/* ---- fingerprints against the shipped profiles -------------------------------------- */
+
+bool scan_looks_like_powerpack(const uint16_t *regs, unsigned n, char *buf, size_t cap)
+{
+	const struct prof_point *st = &pp_profile.points[PP_PT_STATUS];
+	const struct prof_point *soe = &pp_profile.points[PP_PT_SOE];
+	struct prof_value v[PP_N_POINTS] = { 0 };
+	const char *name;
+
+	prof_decode_block(&pp_profile, 0, pp_profile.default_order, regs, n, 0, v);
+	if (!v[PP_PT_STATUS].is_valid || !v[PP_PT_SOE].is_valid)
+		return false;
+	name = prof_enum_name(st, (uint16_t)v[PP_PT_STATUS].value);
+	if (!name || v[PP_PT_SOE].value < 0 || v[PP_PT_SOE].value > 100)
+		return false;
+	snprintf(buf, cap, "%u %s, %u SOE %.0f in 0..100", st->addr, name, soe->addr,
+		 v[PP_PT_SOE].value);
+	return true;
+}
+
+bool scan_looks_like_acuvim2(const uint16_t *regs, unsigned n, char *buf, size_t cap)
+{
+	const struct prof_point *u = &acu_profile.points[ACU_PT_VOLTAGE_L1N];
+	const struct prof_point *f = &acu_profile.points[ACU_PT_FREQUENCY];
+	struct prof_value v[ACU_N_POINTS] = { 0 };
+	double volts, hz;
+
+	prof_decode_block(&acu_profile, 0, acu_profile.default_order, regs, n, 0, v);
+	if (!v[ACU_PT_VOLTAGE_L1N].is_valid || !v[ACU_PT_FREQUENCY].is_valid)
+		return false;
+	volts = v[ACU_PT_VOLTAGE_L1N].value;
+	hz = v[ACU_PT_FREQUENCY].value;
+	if (!(volts >= 50 && volts <= 1000 && hz >= 40 && hz <= 70))
+		return false;
+	snprintf(buf, cap, "0x%04X %.1f %s, 0x%04X %.1f %s", u->addr, volts, u->unit, f->addr, hz,
+		 f->unit);
+	return true;
 }
 
 /* ---- targets ------------------------------------------------------------------------ */

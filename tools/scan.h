@@ -12,10 +12,45 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define SCAN_MAX_CONCURRENCY 4096
 #define SCAN_MAX_PORTS	     64
+#define SCAN_ID_MAX	     64 /* bytes kept of each device identification object, with NUL */
+
+/*
+ * FC43/14 Read Device Identification (Modbus Application Protocol v1.1b3, 6.21), basic
+ * objects, built and parsed here because io/modbus.h does not carry FC43:
+ *
+ *   request  PDU: 2B 0E 01 00                   (MEI type, read code 01 basic, object 0)
+ *   response PDU: 2B 0E 01 conf more next n { id len value[len] } x n
+ *   exception PDU: AB code                      (0x01: not supported)
+ */
+#define SCAN_FC_MEI	    0x2B
+#define SCAN_MEI_DEVICE_ID  0x0E
+#define SCAN_DEVID_BASIC    0x01
+#define SCAN_DEVID_REQ_SIZE 11 /* MBAP 7 + PDU 4 */
+#define SCAN_DEVID_HDR	    7  /* response PDU bytes before the first object */
+
+/* Error codes of this module, returned negated; beyond io/modbus.h's range. */
+enum scan_err {
+	SCAN_ERR_BASE = 8192,
+	SCAN_EDEVID_SHORT = SCAN_ERR_BASE, /* FC43 reply shorter than its header */
+	SCAN_EDEVID_MEI,		   /* not a basic (01) reply of MEI type 0x0E */
+	SCAN_EDEVID_OBJLEN,		   /* an object runs past the end of the frame */
+	SCAN_EDEVID_TRAILING,		   /* bytes after the objects the reply counts */
+	SCAN_ERR_END,
+};
+
+/* What FC43 said about a unit: objects 0x00..0x02, printable ASCII, '?' for other bytes. */
+struct scan_devid {
+	char vendor[SCAN_ID_MAX];
+	char product[SCAN_ID_MAX];
+	char revision[SCAN_ID_MAX];
+	uint8_t conformity;
+	bool has_more; /* the device has further objects; they are not asked for */
+};
 
 /* An inclusive range of IPv4 addresses in host byte order. */
 struct scan_range {
@@ -90,6 +125,34 @@ uint64_t scan_count(const struct scan_range *r, unsigned n);
  * a bad cfg. Needs concurrency file descriptors.
  */
 int scan_run(const struct scan_cfg *cfg, struct scan_stats *st);
+
+/* Encode the FC43/14 basic request for unit into buf. Returns SCAN_DEVID_REQ_SIZE or
+ * -MB_ENOSPACE. */
+int scan_encode_devid_req(uint8_t *buf, size_t cap, uint16_t tid, uint8_t unit);
+
+/*
+ * Decode one whole FC43 reply frame (as mb_split() gives it) to the request of tid and unit.
+ * Checks the MBAP header against the frame, then every object length against what is left;
+ * no buffer is sized from the peer. Returns 0 (out filled), -MB_EXC(code) for an exception
+ * reply (0x01: not supported), -MB_E* (header, TID, unit, FC) or -SCAN_E* for a malformed one.
+ */
+int scan_decode_devid_rsp(const uint8_t *frame, size_t len, uint16_t tid, uint8_t unit,
+			  struct scan_devid *out);
+
+/*
+ * Fingerprints against the shipped profiles (devices/). regs: the registers of the profile's
+ * first poll block as read (host order, n of them). Each returns true when they look like that
+ * device and then writes the evidence to buf, e.g. "2000 READY, 2026 SOE 60 in 0..100".
+ */
+
+/* PowerPack, FC03 2000 x 29: the status is one of its named codes and SOE is in 0..100. */
+bool scan_looks_like_powerpack(const uint16_t *regs, unsigned n, char *buf, size_t cap);
+
+/* Acuvim II, FC03 0x0000 x 74 (floats, ABCD): L1-N 50..1000 V and frequency 40..70 Hz. */
+bool scan_looks_like_acuvim2(const uint16_t *regs, unsigned n, char *buf, size_t cap);
+
+/* Name of an error code: this module's, io/modbus.h's or an errno. Never NULL. */
+const char *scan_strerror(int err);
 
 /* Short name of a kind ("unit", "refused", ...). */
 const char *scan_kind_name(enum scan_kind kind);

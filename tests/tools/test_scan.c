@@ -10,11 +10,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdio.h>
 #include <sys/mman.h>
 
 #include <cmocka.h>
 
+#include "devices/acuvim2.h"
+#include "devices/powerpack.h"
 #include "io/modbus.h"
 #include "tools/scan.h"
 #include "tools/tools.h"
@@ -223,6 +226,154 @@ static void test_scan_run_rejects_a_bad_config(void **state)
 	assert_int_equal(scan_run(&cfg, &st), -EINVAL);
 }
 
+/* An FC43 reply frame: MBAP for tid 7, unit 1, then the PDU given. Returns the frame length. */
+static size_t devid_frame(uint8_t *f, const uint8_t *pdu, size_t pdu_len)
+{
+	mb_put_u16(f, 7);
+	mb_put_u16(f + 2, 0);
+	mb_put_u16(f + 4, (uint16_t)(pdu_len + 1));
+	f[6] = 1;
+	memcpy(f + 7, pdu, pdu_len);
+	return 7 + pdu_len;
+}
+
+static void test_encodes_the_basic_device_identification_request(void **state)
+{
+	static const uint8_t want[] = { 0x00, 0x07, 0x00, 0x00, 0x00, 0x05,
+					0x01, 0x2B, 0x0E, 0x01, 0x00 };
+	uint8_t buf[SCAN_DEVID_REQ_SIZE];
+
+	(void)state;
+	assert_int_equal(scan_encode_devid_req(buf, sizeof(buf), 7, 1), SCAN_DEVID_REQ_SIZE);
+	assert_memory_equal(buf, want, sizeof(want));
+	assert_int_equal(scan_encode_devid_req(buf, sizeof(buf) - 1, 7, 1), -MB_ENOSPACE);
+}
+
+static void test_decodes_device_identification_replies(void **state)
+{
+	static const uint8_t ok[] = { 0x2B, 0x0E, 0x01, 0x01, 0x00, 0x00, 0x03, 0x00,
+				      0x04, 'F',  'l',	'u',  'x',  0x01, 0x02, 'P',
+				      'P',  0x02, 0x04, '1',  '.',  0x0A, '"' };
+	static const uint8_t unsupported[] = { 0xAB, 0x01 };
+	static const uint8_t short_hdr[] = { 0x2B, 0x0E, 0x01 };
+	static const uint8_t past_end[] = { 0x2B, 0x0E, 0x01, 0x01, 0x00, 0x00,
+					    0x01, 0x00, 0x09, 'F',  'l',  'u' };
+	static const uint8_t missing_obj[] = { 0x2B, 0x0E, 0x01, 0x01, 0x00,
+					       0x00, 0x02, 0x00, 0x01, 'F' };
+	static const uint8_t trailing[] = { 0x2B, 0x0E, 0x01, 0x01, 0x00, 0x00, 0x00, 0x55 };
+	static const uint8_t wrong_mei[] = { 0x2B, 0x0D, 0x01, 0x01, 0x00, 0x00, 0x00 };
+	static const uint8_t long_exc[] = { 0xAB, 0x01, 0x00 };
+	static const uint8_t other_fc[] = { 0x03, 0x02, 0x00, 0x00 };
+	struct scan_devid id;
+	uint8_t f[MB_ADU_MAX];
+	size_t n;
+
+	(void)state;
+	n = devid_frame(f, ok, sizeof(ok));
+	assert_int_equal(scan_decode_devid_rsp(f, n, 7, 1, &id), 0);
+	assert_string_equal(id.vendor, "Flux");
+	assert_string_equal(id.product, "PP");
+	assert_string_equal(id.revision, "1.?\""); /* control bytes shown as '?' */
+	assert_int_equal(id.conformity, 1);
+	assert_false(id.has_more);
+	assert_int_equal(scan_decode_devid_rsp(f, n, 8, 1, &id), -MB_ETID);
+	assert_int_equal(scan_decode_devid_rsp(f, n, 7, 2, &id), -MB_EUNIT);
+	assert_int_equal(scan_decode_devid_rsp(f, n - 1, 7, 1, &id), -MB_EFRAMELEN);
+	assert_int_equal(scan_decode_devid_rsp(f, 5, 7, 1, &id), -SCAN_EDEVID_SHORT);
+
+	n = devid_frame(f, unsupported, sizeof(unsupported));
+	assert_int_equal(scan_decode_devid_rsp(f, n, 7, 1, &id), -MB_EXC(MB_EX_ILLEGAL_FUNCTION));
+	n = devid_frame(f, short_hdr, sizeof(short_hdr));
+	assert_int_equal(scan_decode_devid_rsp(f, n, 7, 1, &id), -SCAN_EDEVID_SHORT);
+	n = devid_frame(f, past_end, sizeof(past_end));
+	assert_int_equal(scan_decode_devid_rsp(f, n, 7, 1, &id), -SCAN_EDEVID_OBJLEN);
+	n = devid_frame(f, missing_obj, sizeof(missing_obj));
+	assert_int_equal(scan_decode_devid_rsp(f, n, 7, 1, &id), -SCAN_EDEVID_OBJLEN);
+	n = devid_frame(f, trailing, sizeof(trailing));
+	assert_int_equal(scan_decode_devid_rsp(f, n, 7, 1, &id), -SCAN_EDEVID_TRAILING);
+	n = devid_frame(f, wrong_mei, sizeof(wrong_mei));
+	assert_int_equal(scan_decode_devid_rsp(f, n, 7, 1, &id), -SCAN_EDEVID_MEI);
+	n = devid_frame(f, long_exc, sizeof(long_exc));
+	assert_int_equal(scan_decode_devid_rsp(f, n, 7, 1, &id), -MB_EEXCLEN);
+	n = devid_frame(f, other_fc, sizeof(other_fc));
+	assert_int_equal(scan_decode_devid_rsp(f, n, 7, 1, &id), -MB_EFCMISMATCH);
+	f[3] = 1;
+	assert_int_equal(scan_decode_devid_rsp(f, n, 7, 1, &id), -MB_EPROTO);
+
+	/* Every error has its own name. */
+	assert_string_equal(scan_strerror(-SCAN_EDEVID_OBJLEN),
+			    "device identification object length past the end of the frame");
+	assert_string_equal(scan_strerror(-SCAN_EDEVID_SHORT),
+			    "device identification reply too short");
+	assert_string_equal(scan_strerror(-MB_ETID), mb_strerror(-MB_ETID));
+	assert_string_equal(scan_strerror(-ETIMEDOUT), strerror(ETIMEDOUT));
+}
+
+/* Every length of a valid reply cut short, and every byte value in the object length, give
+ * an error or a value, never a read past the frame (ASan watches the heap copy). */
+static void test_device_identification_survives_cut_and_corrupt_frames(void **state)
+{
+	static const uint8_t ok[] = { 0x2B, 0x0E, 0x01, 0x01, 0x00, 0x00, 0x02,
+				      0x00, 0x02, 'A',	'B',  0x01, 0x01, 'C' };
+	uint8_t full[MB_ADU_MAX];
+	struct scan_devid id;
+	size_t n = devid_frame(full, ok, sizeof(ok));
+
+	(void)state;
+	for (size_t cut = 0; cut <= n; cut++) {
+		uint8_t *f = malloc(cut ? cut : 1);
+
+		assert_non_null(f);
+		memcpy(f, full, cut);
+		if (cut >= 6)
+			mb_put_u16(f + 4, (uint16_t)(cut - 6)); /* a consistent MBAP */
+		assert_true(scan_decode_devid_rsp(f, cut, 7, 1, &id) <= 0);
+		free(f);
+	}
+	for (unsigned v = 0; v < 256; v++) {
+		uint8_t *f = malloc(n);
+		int err;
+
+		assert_non_null(f);
+		memcpy(f, full, n);
+		f[7 + 8] = (uint8_t)v; /* the first object's length */
+		err = scan_decode_devid_rsp(f, n, 7, 1, &id);
+		assert_true(err == 0 || err == -SCAN_EDEVID_OBJLEN || err == -SCAN_EDEVID_TRAILING);
+		free(f);
+	}
+}
+
+static void test_fingerprints_powerpack_and_acuvim2_maps(void **state)
+{
+	uint16_t pp[PP_MAP_COUNT] = { 0 }, acu[74] = { 0 };
+	char buf[96];
+
+	(void)state;
+	pp[PP_REG_STATUS - PP_MAP_FIRST] = PP_STATUS_READY;
+	pp[PP_REG_SOE - PP_MAP_FIRST] = 60;
+	assert_true(scan_looks_like_powerpack(pp, PP_MAP_COUNT, buf, sizeof(buf)));
+	assert_string_equal(buf, "2000 READY, 2026 SOE 60 in 0..100");
+	assert_false(scan_looks_like_powerpack(pp, PP_REG_SOE - PP_MAP_FIRST, buf, sizeof(buf)));
+	pp[PP_REG_SOE - PP_MAP_FIRST] = 101;
+	assert_false(scan_looks_like_powerpack(pp, PP_MAP_COUNT, buf, sizeof(buf)));
+	pp[PP_REG_SOE - PP_MAP_FIRST] = 60;
+	pp[PP_REG_STATUS - PP_MAP_FIRST] = 9; /* no such status */
+	assert_false(scan_looks_like_powerpack(pp, PP_MAP_COUNT, buf, sizeof(buf)));
+
+	mb_set_f32(acu + ACU_REG_VOLTAGE_L1N, 230.0f, MB_ORDER_ABCD);
+	mb_set_f32(acu + ACU_REG_FREQUENCY, 50.0f, MB_ORDER_ABCD);
+	assert_true(scan_looks_like_acuvim2(acu, 74, buf, sizeof(buf)));
+	assert_string_equal(buf, "0x0000 230.0 V, 0x0048 50.0 Hz");
+	assert_false(scan_looks_like_acuvim2(acu, 2, buf, sizeof(buf)));
+	mb_set_f32(acu + ACU_REG_FREQUENCY, NAN, MB_ORDER_ABCD);
+	assert_false(scan_looks_like_acuvim2(acu, 74, buf, sizeof(buf)));
+	mb_set_f32(acu + ACU_REG_FREQUENCY, 50.0f, MB_ORDER_ABCD);
+	mb_set_f32(acu + ACU_REG_VOLTAGE_L1N, 0.0f, MB_ORDER_ABCD);
+	assert_false(scan_looks_like_acuvim2(acu, 74, buf, sizeof(buf)));
+	/* A PowerPack map is no meter and zeros are neither. */
+	assert_false(scan_looks_like_acuvim2(pp, PP_MAP_COUNT, buf, sizeof(buf)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -232,6 +383,10 @@ int main(void)
 		cmocka_unit_test(test_tells_silent_refused_and_bad_ports_apart),
 		cmocka_unit_test(test_drops_late_replies_by_tid),
 		cmocka_unit_test(test_scan_run_rejects_a_bad_config),
+		cmocka_unit_test(test_encodes_the_basic_device_identification_request),
+		cmocka_unit_test(test_decodes_device_identification_replies),
+		cmocka_unit_test(test_device_identification_survives_cut_and_corrupt_frames),
+		cmocka_unit_test(test_fingerprints_powerpack_and_acuvim2_maps),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
