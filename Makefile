@@ -256,7 +256,7 @@ lint:
 		rt io devices control tools
 	$(Q)mk/layers.sh
 	$(Q)if command -v codespell >/dev/null; then codespell rt io devices control tools tests bench \
-		README.md; else echo "lint: codespell not installed, skipped"; fi
+		README.md docs; else echo "lint: codespell not installed, skipped"; fi
 
 # ---- install ----------------------------------------------------------------
 #
@@ -304,6 +304,8 @@ install: $(PROGS)
 	echo "  INST  $(DATADIR)/bpf/ ($(words $(INSTALL_BT)) bpftrace scripts)"; \
 	for f in $(INSTALL_DOCS); do \
 		if [ -f $$f ]; then $(INSTALL) -m 0644 $$f "$$d$(DOCDIR)/$$(basename $$f)"; fi; done; \
+	$(INSTALL) -d "$$d$(DOCDIR)/docs"; \
+	for f in $(wildcard docs/*.md); do $(INSTALL) -m 0644 $$f "$$d$(DOCDIR)/$$f"; done; \
 	echo "  INST  $(DOCDIR)/"; \
 	if [ -e "$$d$(SYSCONFDIR)/flux/site.yaml" ]; then \
 		echo "  KEEP  $(SYSCONFDIR)/flux/site.yaml (exists; the example is $(DOCDIR)/site.yaml)"; \
@@ -312,7 +314,7 @@ install: $(PROGS)
 		$(INSTALL) -m 0644 deploy/site.yaml "$$d$(SYSCONFDIR)/flux/site.yaml"; fi; \
 	$(INSTALL) -m 0644 deploy/site.yaml "$$d$(DOCDIR)/site.yaml"; \
 	if [ -z "$$d" ]; then echo "next: systemd-sysusers; systemctl daemon-reload;" \
-		"systemctl enable --now fluxd (see $(DOCDIR)/README.md, "Deploying on an RT PC")"; fi
+		"systemctl enable --now fluxd (see $(DOCDIR)/docs/deploy.md)"; fi
 
 # Removes what install put there. The config stays if it was edited (it is the site's).
 uninstall:

@@ -1191,7 +1191,7 @@ static void meter_init(void *elem, int line)
 	m->line = line;
 }
 
-/* The seed's serial keys: RTU comes later (DESIGN.md), so they are refused by name. */
+/* The seed's serial keys: RTU comes later (docs/design.md), so they are refused by name. */
 static int modbus_post(struct ctx *c, void *base, const yaml_node_t *n, bool is_clean)
 {
 	uint32_t seen = c->seen[SCH_MODBUS];

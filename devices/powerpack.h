@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * PowerPack BESS: the seed's register map as a profile table, its status codes, and the
- * per-device parameters DESIGN.md lets a site override (status_ready, command_source_id,
+ * per-device parameters docs/design.md lets a site override (status_ready, command_source_id,
  * block_kw, soe_scale) with their defaults. Holding registers, PDU addresses.
  */
 #ifndef FLUX_DEVICES_POWERPACK_H

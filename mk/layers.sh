@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Includes run one way: rt/ <- io/ <- devices/ <- control/ <- tools/ (DESIGN.md, Layout). A
+# Includes run one way: rt/ <- io/ <- devices/ <- control/ <- tools/ (docs/design.md, Layout). A
 # file may include its own folder and the folders below it, never one above. Prints every
 # include that runs up and exits 1 if there is one.
 # usage: mk/layers.sh   (from the repository root; `make lint` runs it)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * USDT probes of fluxd: the one place their names and arguments are declared. fluxtrace
- * (bpf/fluxtrace.bpf.c), the bpftrace scripts (the .bt files in bpf/) and DESIGN.md's
+ * (bpf/fluxtrace.bpf.c), the bpftrace scripts (the .bt files in bpf/) and docs/design.md's
  * latency list use these names. Each probe has a semaphore (sys/sdt.h's
  * `_SDT_HAS_SEMAPHORES`): the kernel raises it while a tracer is attached, so an unattached
  * probe costs one load and a not-taken branch, and its arguments are not even computed.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Tests for control/config.c: the seed's YAML and DESIGN.md's example load with the right
+ * Tests for control/config.c: the seed's YAML and docs/design.md's example load with the right
  * defaults; every class of bad input gives -EINVAL and "FILE:LINE: KEY.PATH: " exactly, and
  * the _diag loaders report every error and warning of a file, in file order; the dump reads
  * back to the same struct; 2000 seeded mutations of a valid config never crash.
@@ -187,7 +187,7 @@ static void test_accepts_the_design_example_with_every_key(void **state)
 	assert_string_equal(cfg_strategy_name(cfg.site.mode), "peak_shaving");
 }
 
-/* DESIGN.md's grid_meter "meter-id" names no meter: said with the line and the key. */
+/* docs/design.md's grid_meter "meter-id" names no meter: said with the line and the key. */
 static void test_design_example_verbatim_names_its_missing_grid_meter(void **state)
 {
 	static const char text[] =

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * The controller end to end, in one process: the real engine and control thread against the
- * real simulators (devices/sim) on 127.0.0.1. Checks what DESIGN.md's Control section
+ * real simulators (devices/sim) on 127.0.0.1. Checks what docs/design.md's Control section
  * promises: peak shaving holds the import limit after a load step, SOE limits hold, a silent
  * meter means 0 kW, a BESS in FAULT or under someone else's command gets no writes, stop
  * leaves 0 kW; and, after warm-up, the RT threads allocate nothing and take no page fault.

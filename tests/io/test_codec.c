@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Tests of io/codec.c: the seed's frames byte for byte, every malformed class of DESIGN.md's
+ * Tests of io/codec.c: the seed's frames byte for byte, every malformed class of docs/design.md's
  * Modbus section rejected with its own named error, round trips for every function code, the
  * stream splitter fed byte by byte and in merged chunks, and the value helpers.
  */
