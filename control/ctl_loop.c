@@ -451,15 +451,15 @@ static bool are_inputs_fresh(const struct ctl *c, bool has_grid)
 
 /* peak_shaving at full power and still over a limit for CTL_LIMIT_WARN_NS: WARN; INFO once
  * the grid is inside the band again. */
-static void watch_limit(struct ctl *c, const struct site_view *v, double site_kw, int64_t now)
+static void watch_limit(struct ctl *c, const struct site_view *v, double site_kw, double dis,
+			double chg, int64_t now)
 {
 	const struct cfg_site *site = &c->cfg->site;
-	double dis, chg, g = v->grid_kw;
+	double g = v->grid_kw;
 	bool is_over, is_inside;
 
 	if (site->mode != CFG_STRATEGY_PEAK_SHAVING || !v->has_grid)
 		return;
-	strat_room(site, v, &dis, &chg);
 	is_over =
 	    (g > site->import_limit_kw + CTL_LIMIT_TOL_KW && site_kw >= dis - CTL_LIMIT_TOL_KW) ||
 	    (g < -site->export_limit_kw - CTL_LIMIT_TOL_KW && site_kw <= -chg + CTL_LIMIT_TOL_KW);
@@ -529,7 +529,7 @@ static void decide(struct ctl *c, int64_t now)
 	if (!is_valid)
 		site_kw = 0;
 	strat_share(site, &v, site_kw, c->share_kw);
-	watch_limit(c, &v, site_kw, now);
+	watch_limit(c, &v, site_kw, dis, chg, now);
 	inputs = c->has_started && is_valid && (!needs_grid || v.has_grid);
 	c->snap.site_kw = site_kw;
 	c->snap.is_valid = c->is_monitor ? are_inputs_fresh(c, v.has_grid) : inputs && usable > 0;
