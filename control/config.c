@@ -23,6 +23,7 @@
 #include <yaml.h>
 
 #include "control/config.h"
+#include "rt/text.h"
 
 #define CFG_FILE_MAX (1u << 20) /* a site config is a few KiB; more is not one */
 #define NS_PER_US    1000LL
@@ -419,34 +420,6 @@ static bool parse_double(const char *s, double *v)
 	return isfinite(*v);
 }
 
-/* Integer + unit. Returns 0, -EINVAL (form) or -ERANGE (overflow). */
-static int parse_dur(const char *s, int64_t *ns)
-{
-	static const struct {
-		const char *unit;
-		int64_t ns;
-	} units[] = { { "ns", 1 },
-		      { "us", NS_PER_US },
-		      { "ms", NS_PER_MS },
-		      { "s", NS_PER_S },
-		      { "m", NS_PER_MIN } };
-	size_t n = strspn(s, "0123456789");
-	long long v;
-
-	if (!n || n > 18)
-		return n ? -ERANGE : -EINVAL;
-	v = strtoll(s, NULL, 10);
-	for (unsigned i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(s + n, units[i].unit) != 0)
-			continue;
-		if (v > INT64_MAX / units[i].ns)
-			return -ERANGE;
-		*ns = v * units[i].ns;
-		return 0;
-	}
-	return -EINVAL;
-}
-
 static void store_int(void *dst, size_t size, long long v)
 {
 	if (size == 1) {
@@ -595,14 +568,14 @@ static int parse_dur_field(struct ctx *c, const yaml_node_t *n, const struct fie
 	err = scalar(c, n, "a duration like 250ms or 5s", &s);
 	if (err)
 		return err;
-	err = parse_dur(s, &v);
+	err = txt_parse_duration(s, 0, &v);
 	show(s, n->data.scalar.length, buf, sizeof(buf));
 	fmt_dur(f->lo, lo, sizeof(lo));
 	fmt_dur(f->hi, hi, sizeof(hi));
 	if (err == -EINVAL)
 		return fail(c, line_of(n),
-			    "want a duration: a whole number and a unit (ns, us, ms, s or m), "
-			    "like 250ms or 5s; got '%s'",
+			    "want a duration: a number and a unit (ns, us, ms, s or m), "
+			    "like 250ms, 1.5s or 5s; got '%s'",
 			    buf);
 	if (err || v < f->lo || v > f->hi)
 		return fail(c, line_of(n), "must be %s..%s, got %s", lo, hi, buf);

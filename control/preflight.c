@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "control/preflight.h"
+#include "rt/text.h"
 
 #define CAP_SYS_NICE_BIT 23
 #define CAP_IPC_LOCK_BIT 14
@@ -803,42 +804,26 @@ void pf_print_text(const struct pf_report *r, FILE *f)
 		n[PF_PASS], n[PF_WARN], n[PF_FAIL], pf_exit_code(r));
 }
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
-
 void pf_print_json(const struct pf_report *r, FILE *f)
 {
 	unsigned n[3];
 
 	fputs("{\"kernel\":", f);
-	json_str(f, r->kernel);
+	txt_json_fputs(f, r->kernel);
 	fputs(",\"online_cpus\":", f);
-	json_str(f, r->online);
+	txt_json_fputs(f, r->online);
 	fputs(",\"rt_cpus\":", f);
-	json_str(f, r->rt_cpus);
+	txt_json_fputs(f, r->rt_cpus);
 	fputs(",\"checks\":[", f);
 	for (unsigned i = 0; i < r->n; i++) {
 		const struct pf_check *c = &r->checks[i];
 
 		fprintf(f, "%s{\"id\":", i ? "," : "");
-		json_str(f, c->id);
+		txt_json_fputs(f, c->id);
 		fprintf(f, ",\"result\":\"%s\",\"detail\":", pf_result_name(c->result));
-		json_str(f, c->detail);
+		txt_json_fputs(f, c->detail);
 		fputs(",\"fix\":", f);
-		json_str(f, c->fix);
+		txt_json_fputs(f, c->fix);
 		fputc('}', f);
 	}
 	counts(r, n);

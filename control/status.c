@@ -26,6 +26,7 @@
 #include "devices/powerpack.h"
 #include "io/engine.h"
 #include "rt/clock.h"
+#include "rt/text.h"
 
 static const char rsp_unknown[] = "error: unknown request\n";
 static const char rsp_busy[] = "error: busy\n";
@@ -77,18 +78,16 @@ static void put_id(struct out *o, const char *id, int width)
 /* A JSON string. Ids come from the YAML parser, which only yields valid UTF-8. */
 static void put_json_str(struct out *o, const char *str)
 {
-	put(o, "\"");
-	for (const char *p = str; *p; p++) {
-		unsigned char ch = (unsigned char)*p;
+	size_t need;
 
-		if (ch == '"' || ch == '\\')
-			put(o, "\\%c", ch);
-		else if (ch < 0x20)
-			put(o, "\\u%04x", ch);
-		else
-			put(o, "%c", ch);
+	if (o->is_full)
+		return;
+	need = txt_json_escape(o->buf + o->off, o->len - o->off, str);
+	if (need >= o->len - o->off) {
+		o->is_full = true;
+		return;
 	}
-	put(o, "\"");
+	o->off += need;
 }
 
 /* A JSON number: NaN and infinities have no JSON spelling. */

@@ -16,6 +16,7 @@
 #include "tools/tool.h"
 #include "rt/clock.h"
 #include "rt/hist.h"
+#include "rt/text.h"
 
 #define CMD "read"
 
@@ -259,21 +260,6 @@ static void print_header(const struct rd_opts *o)
 	fputs(",error\n", stdout);
 }
 
-/* JSON string body: the error texts hold no quotes or control bytes but be safe. */
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
 static void print_ok(const struct rd_opts *o, const struct tool_conn *c, const struct mb_rsp *rsp,
 		     bool is_poll)
 {
@@ -338,7 +324,7 @@ static void print_err(const struct rd_opts *o, const struct tool_conn *c, const 
 		printf("{\"time\":\"%s\",\"host\":\"%s\",\"unit\":%u,\"function\":%u,"
 		       "\"address\":%u,\"error\":",
 		       ts, c->name, o->co.unit, o->fc, o->addr);
-		json_str(what);
+		txt_json_fputs(stdout, what);
 		printf(",\"exit\":%d,\"sent\":\"%s\",\"recv\":\"%s\"}\n", tool_exit_code(err),
 		       c->tx_len ? tx : "", c->rx_len ? rx : "");
 		break;

@@ -16,6 +16,8 @@
 
 #include "control/config.h"
 #include "devices/sim.h"
+#include "rt/clock.h"
+#include "tools/tool.h"
 #include "tools/tools.h"
 
 #define EXIT_USAGE		 2
@@ -225,6 +227,33 @@ static const char *opt_name(int c)
 	return "?";
 }
 
+/* A duration option in whole ms (a bare number is ms), 0..max_ms. Returns 0 or -EINVAL. */
+static int dur_ms(const char *name, const char *arg, unsigned max_ms, unsigned *out)
+{
+	char opt[40];
+	int64_t ns;
+
+	snprintf(opt, sizeof(opt), "--%s", name);
+	if (tool_parse_duration("sim", opt, arg, CLK_NS_PER_MS, 0, max_ms * CLK_NS_PER_MS, &ns))
+		return -EINVAL;
+	*out = (unsigned)((ns + CLK_NS_PER_MS / 2) / CLK_NS_PER_MS);
+	return 0;
+}
+
+/* A duration option in seconds (a bare number is seconds), 0..1e9 s. Returns 0 or -EINVAL. */
+static int dur_s(const char *name, const char *arg, double *out)
+{
+	char opt[40];
+	int64_t ns;
+
+	snprintf(opt, sizeof(opt), "--%s", name);
+	if (tool_parse_duration("sim", opt, arg, CLK_NS_PER_SEC, 0, 1000000000 * CLK_NS_PER_SEC,
+				&ns))
+		return -EINVAL;
+	*out = (double)ns / (double)CLK_NS_PER_SEC;
+	return 0;
+}
+
 /* Apply one device option to d. Returns 0 or -EINVAL (after a message). */
 static int dev_opt(struct cli_dev *d, int c, const char *arg)
 {
@@ -323,8 +352,7 @@ static int dev_opt(struct cli_dev *d, int c, const char *arg)
 		err = num(name, arg, 1e-3, 1000, &d->pp.pp.soe_scale);
 		break;
 	case OPT_HEARTBEAT_TIMEOUT:
-		err = inum(name, arg, 0, SIM_CLI_HEARTBEAT_MS_MAX, &v);
-		d->pp.heartbeat_timeout_ms = (unsigned)v;
+		err = dur_ms(name, arg, SIM_CLI_HEARTBEAT_MS_MAX, &d->pp.heartbeat_timeout_ms);
 		d->has_heartbeat_timeout = true;
 		break;
 	case OPT_CMD_SOURCE_DEFAULT:
@@ -333,10 +361,10 @@ static int dev_opt(struct cli_dev *d, int c, const char *arg)
 		d->has_cmd_source_default = true;
 		break;
 	case OPT_RESTART_AFTER:
-		err = num(name, arg, 0, 1e9, &d->restart_after_s);
+		err = dur_s(name, arg, &d->restart_after_s);
 		break;
 	case OPT_FAULT_AFTER:
-		err = num(name, arg, 0, 1e9, &d->fault_after_s);
+		err = dur_s(name, arg, &d->fault_after_s);
 		break;
 	case OPT_LOAD_KW: /* fall through: a number is a constant load spec */
 	case OPT_LOAD:
@@ -483,10 +511,9 @@ static int parse(struct cli *cli, int argc, char **argv)
 				continue;
 			}
 			if (c == OPT_HEARTBEAT_TIMEOUT && !d) {
-				if (inum("heartbeat-timeout", optarg, 0, SIM_CLI_HEARTBEAT_MS_MAX,
-					 &v))
+				if (dur_ms("heartbeat-timeout", optarg, SIM_CLI_HEARTBEAT_MS_MAX,
+					   &cli->heartbeat_timeout_ms))
 					return -EINVAL;
-				cli->heartbeat_timeout_ms = (unsigned)v;
 				cli->has_heartbeat_timeout = true;
 				continue;
 			}

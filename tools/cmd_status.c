@@ -18,6 +18,7 @@
 
 #include "control/status.h"
 #include "rt/clock.h"
+#include "tools/tool.h"
 #include "tools/tools.h"
 
 static void cli_usage(FILE *f)
@@ -30,11 +31,11 @@ static void cli_usage(FILE *f)
 	else if (err)
 		snprintf(path, sizeof(path), "(too long)");
 	fprintf(f,
-		"usage: flux status [--socket PATH] [--json] [--timeout MS]\n"
+		"usage: flux status [--socket PATH] [--json] [--timeout T]\n"
 		"  ask a running fluxd for the site snapshot\n"
 		"  -s, --socket PATH  fluxd's status socket (default %s)\n"
 		"  -j, --json         one JSON object instead of the human view\n"
-		"  -t, --timeout MS   bound on connect and answer (default %d)\n"
+		"  -t, --timeout T    bound on connect and answer (default %d ms; 2s, 500ms)\n"
 		"  -h, --help\n"
 		"exit: 0 ok, 1 fluxd answered an error, 2 usage, %d fluxd unreachable\n",
 		path, ST_CLI_TIMEOUT_MS, ST_EXIT_UNREACHABLE);
@@ -120,10 +121,11 @@ int cmd_status_main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	char path[ST_PATH_MAX], *buf, *end;
+	char path[ST_PATH_MAX], *buf;
 	const char *sock = NULL;
 	bool is_json = false;
 	long timeout_ms = ST_CLI_TIMEOUT_MS;
+	int64_t timeout_ns;
 	int opt, n, ret;
 
 	optind = 0; /* glibc: full re-initialisation (tests call this more than once) */
@@ -136,15 +138,10 @@ int cmd_status_main(int argc, char **argv)
 			is_json = true;
 			break;
 		case 't':
-			errno = 0;
-			timeout_ms = strtol(optarg, &end, 10);
-			if (errno || end == optarg || *end || timeout_ms < 1 ||
-			    timeout_ms > 600000) {
-				fprintf(stderr,
-					"flux status: --timeout must be 1..600000 ms, got '%s'\n",
-					optarg);
+			if (tool_parse_duration("status", "--timeout", optarg, CLK_NS_PER_MS,
+						CLK_NS_PER_MS, 600 * CLK_NS_PER_SEC, &timeout_ns))
 				return TOOL_EXIT_USAGE;
-			}
+			timeout_ms = (long)(timeout_ns / CLK_NS_PER_MS);
 			break;
 		case 'h':
 			cli_usage(stdout);

@@ -20,6 +20,7 @@
 
 #include "tools/tool.h"
 #include "rt/clock.h"
+#include "rt/text.h"
 
 /* ---- argument parsing --------------------------------------------------------------- */
 
@@ -121,24 +122,9 @@ int tool_common_addr(const char *cmd, const struct tool_common *co, uint16_t *ad
 int tool_parse_duration(const char *cmd, const char *opt, const char *arg, int64_t bare_unit_ns,
 			int64_t lo_ns, int64_t hi_ns, int64_t *out_ns)
 {
-	int64_t unit_ns = bare_unit_ns;
-	char *end;
-	double v;
+	int64_t v;
 
-	errno = 0;
-	v = strtod(arg, &end);
-	if (end != arg && *end) {
-		if (strcmp(end, "ms") == 0)
-			unit_ns = 1000000;
-		else if (strcmp(end, "s") == 0)
-			unit_ns = CLK_NS_PER_SEC;
-		else if (strcmp(end, "us") == 0)
-			unit_ns = 1000;
-		else
-			end = (char *)arg; /* an unknown suffix: reject below */
-	}
-	if (end == arg || errno || !isfinite(v) || v * (double)unit_ns < (double)lo_ns ||
-	    v * (double)unit_ns > (double)hi_ns) {
+	if (txt_parse_duration(arg, bare_unit_ns, &v) || v < lo_ns || v > hi_ns) {
 		fprintf(stderr,
 			"flux %s: %s %s: want a duration in %g..%g ms (e.g. 500ms, 1.5s; a bare "
 			"number is %s)\n",
@@ -146,7 +132,7 @@ int tool_parse_duration(const char *cmd, const char *opt, const char *arg, int64
 			bare_unit_ns == CLK_NS_PER_SEC ? "seconds" : "milliseconds");
 		return -EINVAL;
 	}
-	*out_ns = (int64_t)llround(v * (double)unit_ns);
+	*out_ns = v;
 	return 0;
 }
 

@@ -296,11 +296,11 @@ static const struct bad {
 	{ "cpu beyond the machine", "rt:\n  io_cpu: 4096\n" BESS5,
 	  "t.yaml:2: rt.io_cpu: ", "this machine has" },
 	{ "duration without unit", "site:\n  cycle: 100\n" BESS5, "t.yaml:2: site.cycle: ",
-	  "want a duration: a whole number and a unit (ns, us, ms, s or m), like 250ms or 5s; "
+	  "want a duration: a number and a unit (ns, us, ms, s or m), like 250ms, 1.5s or 5s; "
 	  "got '100'" },
 	{ "duration with an unknown unit", BESS_HEAD HOST "        timeout: 5h\n",
 	  "t.yaml:7: devices.bess[0].modbus.timeout: ", "want a duration" },
-	{ "fractional duration", "site:\n  heartbeat: 1.5s\n" BESS5,
+	{ "fraction without digits", "site:\n  heartbeat: 1.s\n" BESS5,
 	  "t.yaml:2: site.heartbeat: ", "want a duration" },
 	{ "duplicate id across bess and meters",
 	  BESS5 "  meters:\n    - id: b1\n      type: acuvim2\n      modbus: {host: 127.0.0.2}\n",
@@ -537,7 +537,7 @@ static void test_rejects_a_cpu_this_machine_lacks(void **state)
 static void test_accepts_every_unit_flow_style_and_optional_keys(void **state)
 {
 	static const char text[] =
-	    "site: {cycle: 10ms, stale_after: 2m, heartbeat: 30s, ramp_kw_per_s: 2.5e2,\n"
+	    "site: {cycle: 10ms, stale_after: 2m, heartbeat: 30.5s, ramp_kw_per_s: 2.5e2,\n"
 	    "       soe_min_pct: 10.5, soe_max_pct: 90, grid_meter: m1,\n"
 	    "       strategy: {mode: soe_target, target_soe_pct: 80, max_power_kw: 50,\n"
 	    "                  setpoint_kw: -20}}\n"
@@ -568,7 +568,7 @@ static void test_accepts_every_unit_flow_style_and_optional_keys(void **state)
 	assert_int_equal(cfg.site.cycle_ns, 10 * MS);
 	assert_int_equal(cfg.site.read_window_ns, 5 * MS); /* default: half the cycle */
 	assert_int_equal(cfg.site.stale_after_ns, 120 * SEC);
-	assert_int_equal(cfg.site.heartbeat_ns, 30 * SEC);
+	assert_int_equal(cfg.site.heartbeat_ns, 30 * SEC + 500 * MS); /* fractions too */
 	assert_true(cfg.site.ramp_kw_per_s == 250);
 	assert_true(cfg.site.soe_min_pct == 10.5);
 	assert_int_equal(cfg.site.mode, CFG_STRATEGY_SOE_TARGET);
