@@ -23,6 +23,7 @@
 #include <yaml.h>
 
 #include "control/config.h"
+#include "devices/powerpack.h"
 #include "rt/text.h"
 
 #define CFG_FILE_MAX (1u << 20) /* a site config is a few KiB; more is not one */
@@ -949,12 +950,14 @@ static const struct field bess_fields[] = {
 				    .size = sizeof(int),
 				    .lo = 0,
 				    .hi = 65535 },
-	INT("power_kw", struct cfg_bess, power_kw, 50, 250),
-	INT("capacity_kwh", struct cfg_bess, capacity_kwh, 100, 500),
-	INT("block_kw", struct cfg_bess, block_kw, 1, 250),
+	/* The PowerPack's ranges, from devices/powerpack.h; the config keys take whole numbers. */
+	INT("power_kw", struct cfg_bess, power_kw, PP_POWER_KW_MIN, PP_POWER_KW_MAX),
+	INT("capacity_kwh", struct cfg_bess, capacity_kwh, PP_CAPACITY_KWH_MIN,
+	    PP_CAPACITY_KWH_MAX),
+	INT("block_kw", struct cfg_bess, block_kw, PP_BLOCK_KW_MIN, PP_POWER_KW_MAX),
 	INT("status_ready", struct cfg_bess, status_ready, 0, 65535),
 	INT("command_source_id", struct cfg_bess, command_source_id, 0, 65535),
-	INT("soe_scale", struct cfg_bess, soe_scale, 1, 655), /* 100 % x 655 fits a register */
+	INT("soe_scale", struct cfg_bess, soe_scale, PP_SOE_SCALE_MIN, PP_SOE_SCALE_MAX),
 	INT("command_source_default", struct cfg_bess, command_source_default, 0, 65535),
 };
 
@@ -1139,16 +1142,17 @@ static void modbus_defaults(struct cfg_modbus *m)
 
 static void bess_init(void *elem, int line)
 {
+	const struct pp_params pp = PP_DEFAULTS;
 	struct cfg_bess *b = elem;
 
 	memset(b, 0, sizeof(*b));
 	modbus_defaults(&b->modbus);
-	b->power_kw = 100;
-	b->capacity_kwh = 200;
-	b->block_kw = 50;
-	b->status_ready = 1;
-	b->command_source_id = 3;
-	b->soe_scale = 1;
+	b->power_kw = (int)pp.power_kw;
+	b->capacity_kwh = (int)pp.capacity_kwh;
+	b->block_kw = (int)pp.block_kw;
+	b->status_ready = pp.status_ready;
+	b->command_source_id = pp.command_source_id;
+	b->soe_scale = (int)pp.soe_scale;
 	b->command_source_default = 0;
 	b->heartbeat_register = -1;
 	b->line = line;
@@ -1256,8 +1260,11 @@ static const struct {
 	int reg;
 	const char *what;
 } pp_regs[] = {
-	{ 2000, "status" },	     { 2008, "target power" },	   { 2010, "command source" },
-	{ 2026, "state of energy" }, { 2028, "available blocks" },
+	{ PP_REG_STATUS, "status" },
+	{ PP_REG_TARGET_POWER, "target power" },
+	{ PP_REG_COMMAND_SOURCE, "command source" },
+	{ PP_REG_SOE, "state of energy" },
+	{ PP_REG_AVAILABLE_BLOCKS, "available blocks" },
 };
 
 static int bess_post(struct ctx *c, void *base, const yaml_node_t *n, bool is_clean)
@@ -1273,8 +1280,9 @@ static int bess_post(struct ctx *c, void *base, const yaml_node_t *n, bool is_cl
 		old = push_key(c, "heartbeat_register");
 		fail(c, c->lines[SCH_BESS][BF_HEARTBEAT_REGISTER],
 		     "%d is the PowerPack's %s register: the heartbeat needs a register of its "
-		     "own (not 2000, 2008, 2010, 2026 or 2028)",
-		     b->heartbeat_register, pp_regs[i].what);
+		     "own (not %d, %d, %d, %d or %d)",
+		     b->heartbeat_register, pp_regs[i].what, PP_REG_STATUS, PP_REG_TARGET_POWER,
+		     PP_REG_COMMAND_SOURCE, PP_REG_SOE, PP_REG_AVAILABLE_BLOCKS);
 		pop(c, old);
 		return -EINVAL;
 	}

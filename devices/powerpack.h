@@ -22,10 +22,14 @@
 #define PP_MAP_FIRST		2000 /* the map the device answers: 2000..2028 */
 #define PP_MAP_COUNT		29
 
-#define PP_CAPACITY_KWH_MIN 100.0
-#define PP_CAPACITY_KWH_MAX 500.0
-#define PP_POWER_KW_MIN	    50.0
-#define PP_POWER_KW_MAX	    250.0
+#define PP_CAPACITY_KWH_MIN  100.0
+#define PP_CAPACITY_KWH_MAX  500.0
+#define PP_POWER_KW_MIN	     50.0
+#define PP_POWER_KW_MAX	     250.0
+#define PP_BLOCK_KW_MIN	     1.0
+#define PP_SOE_SCALE_MIN     1.0
+#define PP_SOE_SCALE_MAX     655.0 /* 100 % x 655 still fits the u16 register */
+#define PP_COMMAND_SOURCE_ID 3	   /* the seed's "3 for remote control" */
 
 enum pp_status {
 	PP_STATUS_OFFLINE = 0,
@@ -60,7 +64,7 @@ struct pp_params {
 			     .block_kw = 50,                                                       \
 			     .soe_scale = 1,                                                       \
 			     .status_ready = PP_STATUS_READY,                                      \
-			     .command_source_id = 3 })
+			     .command_source_id = PP_COMMAND_SOURCE_ID })
 
 extern const struct prof_profile pp_profile;
 
