@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Fuzz target: the small parsers of command-line and config words, each given the same
- * string: tool_parse_duration() and tool_parse_ulong() (flux's options), pf_parse_cpulist()
+ * string: txt_parse_duration() (every duration: config, fluxd, fluxtrace), tool_parse_duration()
+ * and tool_parse_ulong() (flux's options), pf_parse_cpulist()
  * (a kernel CPU list, "0-3,6"), mb_order_parse() (a word order). What one accepts it must give
  * back: the value lies in the asked range, and written out canonically it parses to itself.
  * The first byte picks the bounds and units; the rest (up to a NUL) is the string.
@@ -17,6 +18,7 @@
 #include "io/modbus.h"
 #include "tools/tool.h"
 #include "rt/clock.h"
+#include "rt/text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -89,6 +91,23 @@ static void fuzz_duration(const char *arg, uint8_t sel)
 	r = tool_parse_duration("fz", "-o", text, bare, lo - 1, hi + 1, &again);
 	caught_end(saved);
 	check(r == 0 && again == v);
+}
+
+/* The one parser underneath, over its whole range: a result is >= 0, errors leave *ns alone. */
+static void fuzz_txt_duration(const char *arg)
+{
+	int64_t v = -7, again = -1;
+	char text[32];
+	int r = txt_parse_duration(arg, 0, &v);
+
+	check(r == 0 || r == -EINVAL || r == -ERANGE);
+	if (r) {
+		check(v == -7);
+		return;
+	}
+	check(v >= 0);
+	snprintf(text, sizeof(text), "%lldns", (long long)v);
+	check(txt_parse_duration(text, 0, &again) == 0 && again == v);
 }
 
 static void fuzz_ulong(const char *arg, uint8_t sel)
@@ -164,6 +183,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(arg, data + 1, n);
 	arg[n] = '\0';
 	fuzz_duration(arg, sel);
+	fuzz_txt_duration(arg);
 	fuzz_ulong(arg, sel);
 	fuzz_cpulist(arg, sel);
 	fuzz_order(arg);
