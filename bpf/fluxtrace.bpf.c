@@ -216,7 +216,7 @@ int BPF_USDT(cycle_start, __u32 cycle, __s64 planned_ns, __s64 wake_ns)
 	if (!is_probe_target(id >> 32))
 		return 0;
 	set_role((__u32)id, FT_ROLE_CTL);
-	count(FT_C_CYCLE_START);
+	count(FT_C_PROBE(cycle_start));
 	record(FT_H_CYCLE_JITTER, since(now, (__u64)planned_ns), ~0u, cycle);
 	if (__sync_fetch_and_add(&cycles_seen, 1) >= warmup_cycles && !count_from_ns)
 		count_from_ns = now;
@@ -230,7 +230,7 @@ int BPF_USDT(cycle_end, __u32 cycle, __s64 planned_ns, __s64 end_ns)
 
 	if (!is_probe_target(id >> 32))
 		return 0;
-	count(FT_C_CYCLE_END);
+	count(FT_C_PROBE(cycle_end));
 	record(FT_H_CYCLE_TIME, since(now, (__u64)planned_ns), ~0u, cycle);
 	return 0;
 }
@@ -242,7 +242,7 @@ int BPF_USDT(poll_push, __u32 cycle, __u32 ndev, __s64 t_push_ns)
 
 	if (!is_probe_target(id >> 32))
 		return 0;
-	count(FT_C_POLL_PUSH);
+	count(FT_C_PROBE(poll_push));
 	bpf_map_update_elem(&poll_ts, &cycle, &now, BPF_ANY);
 	return 0;
 }
@@ -256,7 +256,7 @@ int BPF_USDT(request_sent, __u32 dev, __u32 fc, __u32 addr, __u32 tid, __u32 att
 	if (!is_probe_target(id >> 32))
 		return 0;
 	set_role((__u32)id, FT_ROLE_IO);
-	count(FT_C_REQUEST_SENT);
+	count(FT_C_PROBE(request_sent));
 	bpf_map_update_elem(&req_ts, &key, &now, BPF_ANY);
 	return 0;
 }
@@ -270,7 +270,7 @@ int BPF_USDT(response_parsed, __u32 dev, __u32 fc, __u32 addr, __u32 tid, __s32 
 
 	if (!is_probe_target(id >> 32))
 		return 0;
-	count(FT_C_RESPONSE_PARSED);
+	count(FT_C_PROBE(response_parsed));
 	if (err) {
 		count(FT_C_RSP_ERR);
 		if (dev < FT_MAX_DEV)
@@ -303,7 +303,7 @@ int BPF_USDT(sample_consumed, __u32 dev, __u32 cycle, __s64 soe_pct_x100, __s64 
 
 	if (!is_probe_target(id >> 32))
 		return 0;
-	count(FT_C_SAMPLE_CONSUMED);
+	count(FT_C_PROBE(sample_consumed));
 	t = bpf_map_lookup_elem(&poll_ts, &cycle);
 	if (t)
 		record(FT_H_SOE_READ, since(now, *t), dev, cycle);
@@ -318,7 +318,7 @@ int BPF_USDT(setpoint_push, __u32 dev, __s32 kw, __u32 addr, __u32 cycle)
 
 	if (!is_probe_target(id >> 32))
 		return 0;
-	count(FT_C_SETPOINT_PUSH);
+	count(FT_C_PROBE(setpoint_push));
 	bpf_map_update_elem(&write_ts, &dev, &w, BPF_ANY);
 	return 0;
 }
@@ -330,9 +330,20 @@ int BPF_USDT(write_ack, __u32 dev, __s64 kw, __u32 cycle, __s64 t_done_ns)
 
 	if (!is_probe_target(id >> 32))
 		return 0;
-	count(FT_C_WRITE_ACK);
+	count(FT_C_PROBE(write_ack));
 	return 0;
 }
+
+/*
+ * One program above per probe of rt/probe_list.h, named as the probe (the loader attaches
+ * skel->progs.NAME to flux:NAME): a probe added to the list without its program fails here.
+ * mk/probes.sh (`make lint`) checks the other way, and the arguments.
+ */
+#define FT_HAS_PROGRAM(name, thread, args)                                                         \
+	_Static_assert(__builtin_types_compatible_p(__typeof__(&name), int (*)(struct pt_regs *)), \
+		       "fluxtrace.bpf.c: no BPF_USDT program for probe " #name);
+FLUX_PROBES(FT_HAS_PROGRAM)
+#undef FT_HAS_PROGRAM
 
 /* ---- the scheduler's view of the RT threads ----------------------------------------- */
 

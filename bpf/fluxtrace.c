@@ -33,16 +33,10 @@
 #define FT_POLL_MS	  100
 #define FT_DEFAULT_PCT	  99.9
 
-static const char *const probe_names[FT_NPROBES] = {
-	[FT_C_CYCLE_START] = "cycle_start",
-	[FT_C_CYCLE_END] = "cycle_end",
-	[FT_C_POLL_PUSH] = "poll_push",
-	[FT_C_REQUEST_SENT] = "request_sent",
-	[FT_C_RESPONSE_PARSED] = "response_parsed",
-	[FT_C_SAMPLE_CONSUMED] = "sample_consumed",
-	[FT_C_SETPOINT_PUSH] = "setpoint_push",
-	[FT_C_WRITE_ACK] = "write_ack",
-};
+/* The probes, by FT_C_PROBE() index: rt/probe_list.h's names, in its order. */
+#define FT_PROBE_NAME(name, thread, args) [FT_C_PROBE(name)] = #name,
+static const char *const probe_names[FT_NPROBES] = { FLUX_PROBES(FT_PROBE_NAME) };
+#undef FT_PROBE_NAME
 
 static const char *const hist_names[FT_NLIMITS] = {
 	[FT_H_SOE_READ] = "soe_read",	      [FT_H_SETPOINT_WRITE] = "setpoint_write",
@@ -850,30 +844,23 @@ static int check_system(void)
 
 static int attach_all(struct ft *t)
 {
-	static const char *const names[FT_NPROBES] = {
-		"cycle_start",	   "cycle_end",	      "poll_push",     "request_sent",
-		"response_parsed", "sample_consumed", "setpoint_push", "write_ack",
-	};
 	struct fluxtrace_bpf *s = t->skel;
-	struct bpf_program *progs[FT_NPROBES] = {
-		s->progs.cycle_start,	s->progs.cycle_end,	  s->progs.poll_push,
-		s->progs.request_sent,	s->progs.response_parsed, s->progs.sample_consumed,
-		s->progs.setpoint_push, s->progs.write_ack,
-	};
-	struct bpf_link **links[FT_NPROBES] = {
-		&s->links.cycle_start,	 &s->links.cycle_end,	    &s->links.poll_push,
-		&s->links.request_sent,	 &s->links.response_parsed, &s->links.sample_consumed,
-		&s->links.setpoint_push, &s->links.write_ack,
-	};
+	/* Each probe's program and link are named as the probe (fluxtrace.bpf.c). */
+#define FT_PROBE_PROG(name, thread, args) [FT_C_PROBE(name)] = s->progs.name,
+#define FT_PROBE_LINK(name, thread, args) [FT_C_PROBE(name)] = &s->links.name,
+	struct bpf_program *progs[FT_NPROBES] = { FLUX_PROBES(FT_PROBE_PROG) };
+	struct bpf_link **links[FT_NPROBES] = { FLUX_PROBES(FT_PROBE_LINK) };
+#undef FT_PROBE_PROG
+#undef FT_PROBE_LINK
 	int err;
 
 	for (unsigned i = 0; i < FT_NPROBES; i++) {
 		*links[i] = bpf_program__attach_usdt(progs[i], t->pid ? t->pid : -1, t->path,
-						     "flux", names[i], NULL);
+						     "flux", probe_names[i], NULL);
 		if (!*links[i]) {
 			err = -errno;
 			fprintf(stderr, "fluxtrace: cannot attach to usdt flux:%s in %s: %s%s\n",
-				names[i], t->path, strerror(-err),
+				probe_names[i], t->path, strerror(-err),
 				err == -ENOENT ? " (built without <sys/sdt.h>?)" : "");
 			return err;
 		}

@@ -12,6 +12,8 @@
 #include <linux/types.h>
 #endif
 
+#include "rt/probe_list.h"
+
 /* ---- constants ---------------------------------------------------------------------- */
 
 #define FT_SUB_BITS 3
@@ -38,17 +40,13 @@ enum ft_hist_id {
 /* RT threads of fluxd, told apart by name (rt/thread.h names them). */
 enum ft_role { FT_ROLE_NONE, FT_ROLE_IO, FT_ROLE_CTL, FT_NROLES };
 
-/* Counters (the `counts` array in .bss). The first FT_NPROBES count probe hits. */
+/*
+ * Counters (the `counts` array in .bss). The first FT_NPROBES count probe hits, one per probe
+ * of rt/probe_list.h in its order: FT_C_PROBE(cycle_start) is cycle_start's.
+ */
+#define FT_C_PROBE(name) FLUX_PROBE_ID_##name
 enum ft_count {
-	FT_C_CYCLE_START,
-	FT_C_CYCLE_END,
-	FT_C_POLL_PUSH,
-	FT_C_REQUEST_SENT,
-	FT_C_RESPONSE_PARSED,
-	FT_C_SAMPLE_CONSUMED,
-	FT_C_SETPOINT_PUSH,
-	FT_C_WRITE_ACK,
-	FT_NPROBES,
+	FT_NPROBES = FLUX_NPROBES,
 	FT_C_RSP_ERR = FT_NPROBES, /* response_parsed with err != 0 */
 	FT_C_CQE,		   /* io_uring completions on fluxd's ring */
 	FT_C_CQE_ERR,		   /* ... with res < 0 */

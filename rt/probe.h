@@ -1,37 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * USDT probes of fluxd: the one place their names and arguments are declared. fluxtrace
- * (bpf/fluxtrace.bpf.c), the bpftrace scripts (the .bt files in bpf/) and docs/design.md's
- * latency list use these names. Each probe has a semaphore (sys/sdt.h's
+ * USDT probes of fluxd. Their names, threads and arguments are listed once, in
+ * rt/probe_list.h (FLUX_PROBES); this header turns that list into semaphores and gives the
+ * call: FLUX_PROBE(name, arg0, ...). Each probe has a semaphore (sys/sdt.h's
  * `_SDT_HAS_SEMAPHORES`): the kernel raises it while a tracer is attached, so an unattached
  * probe costs one load and a not-taken branch, and its arguments are not even computed.
- * Without <sys/sdt.h> (or with -DFLUX_NO_PROBES) every FLUX_PROBE() compiles to nothing.
- *
- * Provider "flux". Times are CLOCK_MONOTONIC ns (the clock bpf_ktime_get_ns() reads);
- * dev is the device index (BESS first, in config order, then meters); cycle is the control
- * cycle id that POLL and WRITE commands carry and their samples and acks echo.
- *
- * | probe           | thread   | arguments (arg0, arg1, ...)                                  |
- * | --------------- | -------- | ------------------------------------------------------------ |
- * | cycle_start     | flux-ctl | cycle, planned_ns (grid deadline), wake_ns (actual wake-up)   |
- * | cycle_end       | flux-ctl | cycle, planned_ns, end_ns (snapshot published)                |
- * | poll_push       | flux-ctl | cycle, ndev (POLLs pushed, one per device), t_push_ns          |
- * | request_sent    | flux-io  | dev, fc, addr, tid, attempt (1 = first)                      |
- * | response_parsed | flux-io  | dev, fc, addr, tid, err (0, -MB_EXC(code), -MB_E*: named)     |
- * | sample_consumed | flux-ctl | dev, cycle, soe_pct_x100 (SOE, 0.01 %), t_cmd_ns (its POLL)   |
- * | setpoint_push   | flux-ctl | dev, kw (int16 written), addr (register), cycle               |
- * | write_ack       | flux-ctl | dev, kw (acknowledged), cycle, t_done_ns (echo parsed)        |
- *
- * sample_consumed fires for BESS samples without error (the ones that carry an SOE);
- * setpoint_push for target-power writes (not command-source claims, not the 0 kW at stop);
- * write_ack for their successful acknowledgements. What the latencies are made of:
- *   soe_read       poll_push -> sample_consumed of the same cycle
- *   setpoint_write setpoint_push -> response_parsed of a write to (dev, addr) (FC06 echo)
- *   cycle_jitter   planned_ns -> cycle_start (as the kernel's clock sees the probe)
- *   rtt            request_sent -> response_parsed of the same (dev, tid)
+ * Without <sys/sdt.h> (or with -DFLUX_NO_PROBES) every FLUX_PROBE() compiles to nothing;
+ * either way a name that is not in the list, or the wrong number of arguments, fails to
+ * compile.
  */
 #ifndef FLUX_RT_PROBE_H
 #define FLUX_RT_PROBE_H
+
+#include "rt/probe_list.h"
+
+/* A call names a listed probe and passes as many arguments as the list gives it. */
+#define FLUX_PROBE_CHECK(name, ...)                                                                \
+	_Static_assert(FLUX_PROBE_NARGS((__VA_ARGS__)) == FLUX_PROBE_NARGS_OF_##name,              \
+		       "FLUX_PROBE(" #name "): not the argument count rt/probe_list.h gives")
 
 #if !defined(FLUX_NO_PROBES) && defined(__has_include)
 #if __has_include(<sys/sdt.h>)
@@ -51,26 +37,21 @@
  * defines them, the linker keeps one. The kernel (uprobe ref_ctr_offset) increments it
  * while a tracer is attached.
  */
-#define FLUX_PROBE_SEMAPHORE(name)                                                                 \
+#define FLUX_PROBE_SEMAPHORE(name, thread, args)                                                   \
 	unsigned short flux_##name##_semaphore                                                     \
-	    __attribute__((weak, unused, section(".probes"), visibility("hidden")))
+	    __attribute__((weak, unused, section(".probes"), visibility("hidden")));
 
-FLUX_PROBE_SEMAPHORE(cycle_start);
-FLUX_PROBE_SEMAPHORE(cycle_end);
-FLUX_PROBE_SEMAPHORE(poll_push);
-FLUX_PROBE_SEMAPHORE(request_sent);
-FLUX_PROBE_SEMAPHORE(response_parsed);
-FLUX_PROBE_SEMAPHORE(sample_consumed);
-FLUX_PROBE_SEMAPHORE(setpoint_push);
-FLUX_PROBE_SEMAPHORE(write_ack);
+FLUX_PROBES(FLUX_PROBE_SEMAPHORE)
+#undef FLUX_PROBE_SEMAPHORE
 
 /* Any thread: is a tracer attached to this probe? A volatile load: re-read every time. */
 #define FLUX_PROBE_ENABLED(name)                                                                   \
 	__builtin_expect(*(volatile unsigned short *)&flux_##name##_semaphore != 0, 0)
 
-/* Any thread: fire probe `name` with up to 12 integer arguments, evaluated only if attached. */
+/* Any thread: fire probe `name` with its integer arguments, evaluated only if attached. */
 #define FLUX_PROBE(name, ...)                                                                      \
 	do {                                                                                       \
+		FLUX_PROBE_CHECK(name, __VA_ARGS__);                                               \
 		if (FLUX_PROBE_ENABLED(name))                                                      \
 			STAP_PROBEV(flux, name, __VA_ARGS__);                                      \
 	} while (0)
@@ -80,6 +61,7 @@ FLUX_PROBE_SEMAPHORE(write_ack);
 #define FLUX_PROBE_ENABLED(name) 0
 #define FLUX_PROBE(name, ...)                                                                      \
 	do {                                                                                       \
+		FLUX_PROBE_CHECK(name, __VA_ARGS__);                                               \
 	} while (0)
 
 #endif /* FLUX_HAS_PROBES */

@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "rt/probe_list.h"
 #include "tests/devices/helpers.h"
 #include "tests/support/json_check.h"
 
@@ -34,9 +35,10 @@ static char cfg_path[256];
 static bool has_status_socket; /* this fluxd has --status-socket (then: none) */
 static struct th_proc sim;
 
-static const char *const probes[] = { "cycle_start",   "cycle_end",	  "poll_push",
-				      "request_sent",  "response_parsed", "sample_consumed",
-				      "setpoint_push", "write_ack" };
+/* Every probe fluxd declares (rt/probe_list.h): fluxtrace and bpftrace must see each. */
+#define PROBE_NAME(name, thread, args) #name,
+static const char *const probes[] = { FLUX_PROBES(PROBE_NAME) };
+#undef PROBE_NAME
 static const char *const latencies[] = { "soe_read",	"setpoint_write", "cycle_jitter",
 					 "cycle_time",	"rt_wakeup_io",	  "rt_wakeup_ctl",
 					 "cqe_to_parse" };
@@ -88,6 +90,41 @@ static long long last_status_cycle(const char *out)
 	for (const char *p = out; (p = strstr(p, "\ncycle ")); p++)
 		last = strtoll(p + strlen("\ncycle "), NULL, 10);
 	return last;
+}
+
+/*
+ * The text report's "probes: NAME N NAME N ..." line of the final report (the last one) lists
+ * every probe of the list, in its order, each with its count. Attached to a running fluxd
+ * for a short while, a probe may have none (setpoint_push fires when the setpoint changes):
+ * the counted test, from fluxd's start, wants every one above 0.
+ */
+static void assert_probes_line_counts(const char *out)
+{
+	const char *line = NULL, *p;
+
+	for (p = out; (p = strstr(p, "probes:")); p++)
+		if (p == out || p[-1] == '\n')
+			line = p;
+	if (!line)
+		fail_msg("no probes: line in:\n%s", out);
+	p = line + strlen("probes:");
+	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+		size_t n = strlen(probes[i]);
+		char *end;
+		long long count;
+
+		if (p[0] != ' ' || strncmp(p + 1, probes[i], n) || p[n + 1] != ' ')
+			fail_msg("probe %s missing or out of order in: %.*s", probes[i],
+				 (int)strcspn(line, "\n"), line);
+		count = strtoll(p + n + 2, &end, 10);
+		if (end == p + n + 2 || count < 0)
+			fail_msg("probe %s has no count in: %.*s", probes[i],
+				 (int)strcspn(line, "\n"), line);
+		p = end;
+	}
+	if (*p != '\n')
+		fail_msg("probes: line has more than the %zu probes: %.*s",
+			 sizeof(probes) / sizeof(probes[0]), (int)strcspn(line, "\n"), line);
 }
 
 /* ---- processes ---------------------------------------------------------------------- */
@@ -227,6 +264,7 @@ static void test_pid_budgets_hold_and_break(void **state)
 	assert_int_equal(th_wait_exit(&t, SLOW_MS), 0);
 	assert_non_null(strstr(t.out, "all 3 budgets hold"));
 	assert_non_null(strstr(t.out, "soe_read "));
+	assert_probes_line_counts(t.out);
 
 	assert_int_equal(th_spawn(&t, tight), 0);
 	assert_int_equal(th_wait_exit(&t, SLOW_MS), 1);
