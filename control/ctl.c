@@ -140,8 +140,7 @@ void ctl_stop(struct ctl *c)
 	if (!c)
 		return;
 	if (c->is_running) {
-		atomic_store(&c->stop, true);
-		atomic_store(&c->stall, false);
+		atomic_store(&c->stop, true); /* also ends a hold of the test seam */
 		thr_join(&c->thread, NULL);
 		c->is_running = false;
 	}
@@ -215,9 +214,10 @@ uint64_t ctl_io_turns(const struct ctl *c)
 	return eng_turns(c->eng);
 }
 
-void ctl_test_stall(struct ctl *c, bool stall)
+void ctl_set_hooks(struct ctl *c, const struct ctl_hooks *h)
 {
-	atomic_store(&c->stall, stall);
+	/* Release: pairs with the acquire in ctl_loop.c's is_held(). */
+	atomic_store_explicit(&c->hooks, h, memory_order_release);
 }
 
 static const char *dev_id(const struct ctl *c, unsigned dev)

@@ -169,7 +169,4 @@ int ctl_format_log(const struct ctl *c, const struct ctl_log *ev, char *buf, siz
 /* Not RT: the one-line live status of a snapshot. Returns length. */
 int ctl_format_status(const struct ctl *c, const struct ctl_snapshot *s, char *buf, size_t len);
 
-/* Tests: hold the control thread in its cycle while true (a stuck cycle). */
-void ctl_test_stall(struct ctl *c, bool stall);
-
 #endif /* FLUX_CONTROL_CTL_H */

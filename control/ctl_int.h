@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 
 #include "control/ctl.h"
+#include "control/ctl_hooks.h"
 #include "control/policy.h"
 #include "devices/acuvim2.h"
 #include "devices/powerpack.h"
@@ -131,7 +132,9 @@ struct ctl {
 
 	struct thr thread;
 	atomic_bool stop;
-	atomic_bool stall;
+	/* The test seam (ctl_hooks.h): set by any thread, read by the control thread each
+	 * cycle; NULL in production. */
+	_Atomic(const struct ctl_hooks *) hooks;
 	_Atomic uint64_t cycles;
 	bool is_running;
 };

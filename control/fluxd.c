@@ -1,62 +1,83 @@
 // SPDX-License-Identifier: MIT
 /*
  * fluxd: the controller daemon. Loads the site config, sets the process up for real time,
- * starts the engine and the control thread, and is itself the telemetry thread: it prints
- * the control thread's events and the live status line, answers `flux status` on a Unix socket
- * (polled each tick, never waiting on a client), and on SIGINT/SIGTERM stops the controller,
- * which leaves every BESS at 0 kW before fluxd exits. Under systemd (Type=notify) it says
- * READY=1 after the first control cycle, STATUS= lines, WATCHDOG=1 only while both RT threads
- * make progress, and STOPPING=1. `fluxd --preflight` checks the machine instead of running.
+ * starts the engine and the control thread, and is itself the telemetry thread
+ * (control/telemetry.h: the events, the live status line, `flux status` on a Unix socket,
+ * sd_notify and systemd's watchdog), until SIGINT/SIGTERM or --duration stops the controller,
+ * which leaves every BESS at 0 kW before fluxd exits. `fluxd --preflight` checks the machine
+ * instead of running, `--check-config` a file, `--failsafe` writes 0 kW and exits. The one
+ * idea: main() is a short sequence of named steps, each a function below that returns 0 to go
+ * on or the exit code.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "control/ctl.h"
+#include "control/ctl_hooks.h"
 #include "control/failsafe.h"
 #include "control/preflight.h"
 #include "control/status.h"
+#include "control/telemetry.h"
 #include "rt/clock.h"
+#include "rt/text.h"
 #include "rt/thread.h"
 
 #define EXIT_USAGE 2
 #define TICK_NS	   (50 * CLK_NS_PER_MS)
 
-static volatile sig_atomic_t got_signal;
-static bool is_journal; /* stderr goes to journald: prefix lines with <priority> */
+enum fluxd_mode {
+	FLUXD_RUN,	    /* -c FILE: the daemon */
+	FLUXD_CHECK_CONFIG, /* --check-config FILE */
+	FLUXD_PREFLIGHT,    /* --preflight [-c FILE] [--json] */
+	FLUXD_FAILSAFE,	    /* --failsafe -c FILE */
+	FLUXD_HELP,	    /* -h, --help */
+};
 
-/*
- * systemd's watchdog (WatchdogSec= sets WATCHDOG_USEC): kicked at most every half period,
- * and only when both RT threads made progress since the last kick: the control cycle count
- * advanced and the I/O thread turned its loop. A stuck thread stops the kicks, systemd
- * restarts the service. Owned by the main (telemetry) thread.
- */
-struct wdog {
-	int64_t interval_ns; /* half of WATCHDOG_USEC; 0: no watchdog asked */
-	int64_t next_ns;     /* next kick due */
-	uint64_t cycles;     /* ctl_cycles() at the last kick */
-	uint64_t turns;	     /* ctl_io_turns() at the last kick */
-	bool is_stalled;     /* said so once; kicks withheld */
+/* What the command line asked. */
+struct fluxd_args {
+	enum fluxd_mode mode;
+	const char *path; /* -c or --check-config */
+	bool is_json;
+	bool no_rt;
+	int64_t duration_ns; /* 0: until a signal */
+	struct tel_opts tel;
 };
 
 /*
  * Test only (tests/deploy/test_deploy.c), not for sites: FLUXD_TEST_STALL_AFTER_S holds the
- * control cycle (ctl_test_stall()) that many seconds after start, FLUXD_TEST_STALL_FOR_S
- * (default: until stop) releases it again, so a test can watch the watchdog kicks stop.
+ * control cycle, through the controller's test seam (control/ctl_hooks.h), that long after
+ * start, and FLUXD_TEST_STALL_FOR_S later releases it (unset or 0: held until stop), so a
+ * test can watch the watchdog kicks stop and start again. The only test path in fluxd: the
+ * section "test only" below. is_held is written by the main thread, read by the control one.
  */
 struct test_stall {
-	int64_t at_ns;	/* 0: not asked */
-	int64_t end_ns; /* INT64_MAX: until stop */
-	bool is_held;
+	int64_t after_ns; /* since the start of the run */
+	int64_t for_ns;	  /* 0: until stop */
+	bool is_asked;	  /* FLUXD_TEST_STALL_AFTER_S set, and not yet released */
+	atomic_bool is_held;
+	struct ctl_hooks hooks;
 };
+
+/* The daemon's state; owned by the main thread. */
+struct fluxd {
+	struct fluxd_args args;
+	struct cfg *cfg;
+	struct ctl *ctl;
+	struct thr_proc proc;
+	struct telemetry tel;
+	struct test_stall stall;
+	int64_t start_ns; /* the run's start: after ctl_start() */
+	int64_t end_ns;	  /* --duration's end; INT64_MAX: none */
+};
+
+static volatile sig_atomic_t got_signal;
 
 static void on_signal(int sig)
 {
@@ -84,202 +105,113 @@ static void usage(FILE *f)
 	      "                           and priorities): PASS/WARN/FAIL with the fix for each;\n"
 	      "                           exit 0 all PASS, 3 WARN only, 1 any FAIL, 2 usage\n"
 	      "      --json               --preflight prints one JSON object\n"
-	      "      --status-interval S  print the live status every S seconds (default 1, 0: "
-	      "off)\n",
+	      "      --status-interval S  print the live status every S (default 1, 0: off)\n",
 	      f);
 	fprintf(f,
 		"      --status-socket PATH answer `flux status` there (default %s;\n"
 		"                           none: no socket)\n",
 		path);
-	fputs("      --duration S         stop by itself after S seconds (default: run until "
-	      "signal)\n"
+	fputs("      --duration S         stop by itself after S (default: run until signal)\n"
 	      "      --no-rt              no SCHED_FIFO, no pinning, no mlockall (laptops, tests)\n"
-	      "  -h, --help\n",
+	      "  -h, --help\n"
+	      "S is a duration: seconds (5, 1.5) or with a unit: ns, us, ms, s, m (500ms, 2m)\n",
 	      f);
 }
 
-/* journald reads a "<N>" prefix as the priority; a terminal gets plain lines. */
-static void say(int prio, const char *fmt, const char *text)
+/* A duration argument (a bare number counts in seconds) into *ns. Returns 0 or EXIT_USAGE. */
+static int parse_duration(const char *arg, const char *name, int64_t *ns)
 {
-	if (is_journal)
-		fprintf(stderr, "<%d>", prio);
-	fprintf(stderr, fmt, text);
-	fputc('\n', stderr);
-}
-
-static void drain_logs(struct ctl *c)
-{
-	struct ctl_log ev[32];
-	unsigned n;
-
-	while ((n = ctl_pop_logs(c, ev, 32))) {
-		for (unsigned i = 0; i < n; i++) {
-			char line[256];
-			int prio = ctl_event_priority(ev[i].event);
-
-			ctl_format_log(c, &ev[i], line, sizeof(line));
-			say(prio, "fluxd: %s", line);
-		}
-	}
-}
-
-/* The status server's view of the controller: the seqlock copy, never a wait on ctl. */
-static int snapshot_of(void *arg, struct ctl_snapshot *out)
-{
-	return ctl_snapshot(arg, out);
-}
-
-/*
- * Listen for `flux status` on sock (NULL: the default path; root's /run/flux is made if
- * missing). Returns 0 or 1 after saying why.
- */
-static int open_status(struct st_server *srv, const char *sock, const struct cfg *cfg,
-		       struct ctl *c)
-{
-	char path[ST_PATH_MAX];
-	int err;
-
-	if (!sock) {
-		err = st_default_path(path, sizeof(path));
-		if (err == -ST_ENORUNDIR) {
-			/* A user without a private runtime directory runs without the socket. */
-			say(4, "fluxd: no status socket: %s; --status-socket PATH gives one",
-			    st_strerror(err));
-			return 0;
-		}
-		if (err) {
-			say(3, "fluxd: %s",
-			    "default status socket path too long: use --status-socket");
-			return 1;
-		}
-		if (geteuid() == 0)
-			mkdir("/run/flux", 0755); /* EEXIST is fine; anything else shows in bind */
-		sock = path;
-	}
-	err = st_server_open(srv, sock, cfg, snapshot_of, c);
-	if (err) {
-		fprintf(stderr, "%sfluxd: cannot open the status socket %s: %s%s\n",
-			is_journal ? "<3>" : "", sock, srv->why[0] ? srv->why : strerror(-err),
-			err == -EADDRINUSE ? " (another fluxd is running)"
-					   : " (--status-socket none runs without it)");
-		return 1;
-	}
-	say(6, "fluxd: flux status answered on %s", sock);
-	return 0;
-}
-
-/* sd_notify() when systemd (or a test) listens; a no-op otherwise. */
-static void notify(const char *fmt, const char *text)
-{
-	char msg[1200];
-
-	if (!getenv("NOTIFY_SOCKET"))
-		return;
-	snprintf(msg, sizeof(msg), fmt, text);
-	sd_notify(0, msg);
-}
-
-static void wdog_init(struct wdog *w, const struct cfg *cfg)
-{
-	uint64_t usec = 0;
-
-	*w = (struct wdog){ 0 };
-	if (sd_watchdog_enabled(0, &usec) <= 0 || !usec)
-		return;
-	w->interval_ns = (int64_t)(usec * 1000 / 2);
-	if (w->interval_ns < 2 * cfg->site.cycle_ns)
-		say(4, "fluxd: %s",
-		    "WatchdogSec= is under 4 control cycles: a slow cycle may look like a stall");
-}
-
-/* Main thread, once per tick after READY=1. */
-static void wdog_tick(struct wdog *w, const struct ctl *c, int64_t now)
-{
-	uint64_t cycles, turns;
-	char why[160];
-
-	if (!w->interval_ns || now < w->next_ns)
-		return;
-	cycles = ctl_cycles(c);
-	turns = ctl_io_turns(c);
-	if (cycles > w->cycles && turns > w->turns) {
-		notify("WATCHDOG=1%s", w->is_stalled ? "\nSTATUS=control running again" : "");
-		if (w->is_stalled)
-			say(5, "fluxd: %s", "RT threads progress again: watchdog kicked");
-		w->cycles = cycles;
-		w->turns = turns;
-		w->next_ns = now + w->interval_ns;
-		w->is_stalled = false;
-		return;
-	}
-	if (w->is_stalled)
-		return; /* checked again next tick: kick as soon as both move */
-	snprintf(why, sizeof(why), "%s made no progress for %.0f ms: watchdog not kicked",
-		 cycles == w->cycles ? "control cycle" : "I/O thread",
-		 (double)(now - w->next_ns + w->interval_ns) / 1e6);
-	say(3, "fluxd: stalled: %s", why);
-	notify("STATUS=stalled: %s", why);
-	w->is_stalled = true;
-}
-
-static int parse_seconds(const char *arg, const char *name, double *out)
-{
-	char *end;
-	double v = strtod(arg, &end);
-
-	if (*end || !(v >= 0) || v > 1e7) {
-		fprintf(stderr, "fluxd: %s must be a number of seconds >= 0, got '%s'\n", name,
-			arg);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-/* The test stall's times from the environment. Returns 0, or -1 after saying why. */
-static int test_stall_init(struct test_stall *t, int64_t start)
-{
-	const char *after = getenv("FLUXD_TEST_STALL_AFTER_S"),
-		   *len = getenv("FLUXD_TEST_STALL_FOR_S");
-	double after_s, for_s = 0;
-
-	*t = (struct test_stall){ .end_ns = INT64_MAX };
-	if (!after)
+	if (txt_parse_duration(arg, CLK_NS_PER_SEC, ns) == 0)
 		return 0;
-	if (parse_seconds(after, "FLUXD_TEST_STALL_AFTER_S", &after_s) ||
-	    (len && parse_seconds(len, "FLUXD_TEST_STALL_FOR_S", &for_s)))
-		return -1;
-	t->at_ns = start + (int64_t)(after_s * 1e9);
-	if (for_s > 0)
-		t->end_ns = t->at_ns + (int64_t)(for_s * 1e9);
-	say(4, "fluxd: %s",
-	    "FLUXD_TEST_STALL_AFTER_S set: the control cycle will be held (test only)");
-	return 0;
+	fprintf(stderr, "fluxd: %s must be a duration >= 0 (e.g. 5, 1.5s, 500ms), got '%s'\n", name,
+		arg);
+	return EXIT_USAGE;
 }
 
-static void test_stall_tick(struct test_stall *t, struct ctl *c, int64_t now)
+/* The command line into *a. Returns 0 or EXIT_USAGE after the usage. */
+static int parse_args(struct fluxd_args *a, int argc, char **argv)
 {
-	if (!t->at_ns)
-		return;
-	if (!t->is_held && now >= t->at_ns && now < t->end_ns) {
-		ctl_test_stall(c, true);
-		t->is_held = true;
-		say(4, "fluxd: %s", "test hook: control cycle held");
-		notify("STATUS=%s", "test hook: control cycle held");
-	} else if (t->is_held && now >= t->end_ns) {
-		ctl_test_stall(c, false);
-		t->is_held = false;
-		t->at_ns = 0;
-		say(4, "fluxd: %s", "test hook: control cycle released");
-		notify("STATUS=%s", "test hook: control cycle released");
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", required_argument, NULL, 'C' },
+		{ "status-interval", required_argument, NULL, 's' },
+		{ "status-socket", required_argument, NULL, 'S' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "no-rt", no_argument, NULL, 'n' },
+		{ "preflight", no_argument, NULL, 'P' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "failsafe", no_argument, NULL, 'F' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	bool check_only = false, is_preflight = false, is_failsafe = false;
+	int opt;
+
+	*a = (struct fluxd_args){ .tel.status_interval_ns = CLK_NS_PER_SEC };
+	while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			a->path = optarg;
+			break;
+		case 'C':
+			a->path = optarg;
+			check_only = true;
+			break;
+		case 's':
+			if (parse_duration(optarg, "--status-interval", &a->tel.status_interval_ns))
+				return EXIT_USAGE;
+			break;
+		case 'S':
+			a->tel.status_socket = optarg;
+			break;
+		case 'd':
+			if (parse_duration(optarg, "--duration", &a->duration_ns))
+				return EXIT_USAGE;
+			break;
+		case 'n':
+			a->no_rt = true;
+			break;
+		case 'P':
+			is_preflight = true;
+			break;
+		case 'j':
+			a->is_json = true;
+			break;
+		case 'F':
+			is_failsafe = true;
+			break;
+		case 'h':
+			a->mode = FLUXD_HELP;
+			return 0;
+		default:
+			goto out_usage;
+		}
 	}
+	if (optind != argc || (a->is_json && !is_preflight) || (is_preflight && check_only))
+		goto out_usage;
+	if (is_failsafe) {
+		if (!a->path || check_only || is_preflight)
+			goto out_usage;
+		a->mode = FLUXD_FAILSAFE;
+	} else if (is_preflight) {
+		a->mode = FLUXD_PREFLIGHT;
+	} else if (!a->path) {
+		goto out_usage;
+	} else {
+		a->mode = check_only ? FLUXD_CHECK_CONFIG : FLUXD_RUN;
+	}
+	return 0;
+
+out_usage:
+	usage(stderr);
+	return EXIT_USAGE;
 }
 
 /*
- * Load the config, saying every error and warning of the file (file:line:key each), on
- * stdout for --check-config, in the log at start. Returns 0, or -1 when it has errors.
+ * Read the config into cfg, saying every error and warning of the file (file:line:key each),
+ * on stdout (to_stdout: --check-config) or in the log. Returns 0, or -1 when it has errors.
  */
-static int load_config(struct cfg *cfg, const char *path, bool check_only)
+static int read_config(struct cfg *cfg, const char *path, bool to_stdout)
 {
 	static struct cfg_diag d; /* 16 KiB: not on the stack */
 	int ret = cfg_load_diag(cfg, path, &d);
@@ -287,25 +219,60 @@ static int load_config(struct cfg *cfg, const char *path, bool check_only)
 	for (unsigned k = 0; k < d.n; k++) {
 		const struct cfg_diag_item *it = &d.items[k];
 
-		if (check_only)
+		if (to_stdout)
 			printf("%s%s\n", it->is_warning ? "WARN " : "", it->text);
 		else
-			say(it->is_warning ? 4 : 3, it->is_warning ? "fluxd: WARN %s" : "fluxd: %s",
-			    it->text);
+			tel_say(it->is_warning ? 4 : 3,
+				it->is_warning ? "fluxd: WARN %s" : "fluxd: %s", it->text);
 	}
 	if (d.ndropped) {
 		char more[96];
 
 		snprintf(more, sizeof(more), "... and %u more (%u errors, %u warnings in all)",
 			 d.ndropped, d.nerrors, d.nwarnings);
-		if (check_only)
+		if (to_stdout)
 			printf("%s\n", more);
 		else
-			say(4, "fluxd: %s", more);
+			tel_say(4, "fluxd: %s", more);
 	}
-	if (check_only)
+	if (to_stdout)
 		fflush(stdout);
 	return ret ? -1 : 0;
+}
+
+/* fluxd --check-config FILE: every error and warning on stdout, exit 0 (valid) or 1. */
+static int check_config(const char *path)
+{
+	struct cfg *cfg = calloc(1, sizeof(*cfg));
+	int ret = 1;
+
+	if (!cfg) {
+		perror("fluxd");
+		return 1;
+	}
+	if (read_config(cfg, path, true) == 0) {
+		printf("%s: ok (%u BESS, %u meters, strategy %s, cycle %.3g ms)\n", path,
+		       cfg->nbess, cfg->nmeters, cfg_strategy_name(cfg->site.mode),
+		       (double)cfg->site.cycle_ns / 1e6);
+		ret = 0;
+	}
+	free(cfg);
+	return ret;
+}
+
+/* fluxd --failsafe -c FILE, the unit's ExecStopPost: exit 0 all acknowledged, 1 otherwise. */
+static int failsafe(const char *path)
+{
+	char err[CFG_ERR_MAX];
+	struct cfg *cfg = calloc(1, sizeof(*cfg));
+	int ret = 1;
+
+	if (!cfg || cfg_load(cfg, path, err, sizeof(err)))
+		fprintf(stderr, "fluxd: %s\n", cfg ? err : strerror(errno));
+	else
+		ret = fs_run(cfg, stdout);
+	free(cfg);
+	return ret;
 }
 
 /* fluxd --preflight [-c FILE] [--json]: the report on stdout, exit PF_EXIT_*. */
@@ -342,210 +309,194 @@ out_free:
 	return ret;
 }
 
-int main(int argc, char **argv)
+/* ---- test only: the stall (struct test_stall) ---------------------------------------- */
+
+/* RT(ctl), the seam's hook: is the cycle held? */
+static bool test_stall_holds(void *ctx)
 {
-	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "check-config", required_argument, NULL, 'C' },
-		{ "status-interval", required_argument, NULL, 's' },
-		{ "status-socket", required_argument, NULL, 'S' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "no-rt", no_argument, NULL, 'n' },
-		{ "preflight", no_argument, NULL, 'P' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "failsafe", no_argument, NULL, 'F' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	const char *path = NULL, *sock = NULL;
-	double interval_s = 1, duration_s = 0;
-	bool check_only = false, no_rt = false, is_preflight = false, is_json = false,
-	     is_failsafe = false;
-	struct cfg *cfg = NULL;
-	struct ctl *c = NULL;
-	struct st_server srv = { 0 };
-	struct thr_proc proc = { .dma_fd = -1 };
-	struct sigaction sa = { .sa_handler = on_signal };
-	struct wdog wd;
-	struct test_stall ts;
-	char err[CFG_ERR_MAX], line[1024];
-	int opt, ret = 1;
-	int64_t start, next_status, next_notify, end;
-	bool is_ready = false;
+	return atomic_load_explicit((atomic_bool *)ctx, memory_order_relaxed);
+}
 
-	while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'C':
-			path = optarg;
-			check_only = true;
-			break;
-		case 's':
-			if (parse_seconds(optarg, "--status-interval", &interval_s))
-				return EXIT_USAGE;
-			break;
-		case 'S':
-			sock = optarg;
-			break;
-		case 'd':
-			if (parse_seconds(optarg, "--duration", &duration_s))
-				return EXIT_USAGE;
-			break;
-		case 'n':
-			no_rt = true;
-			break;
-		case 'P':
-			is_preflight = true;
-			break;
-		case 'j':
-			is_json = true;
-			break;
-		case 'F':
-			is_failsafe = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (optind != argc || (is_json && !is_preflight) || (is_preflight && check_only)) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	if (is_failsafe) { /* the unit's ExecStopPost: exit 0 all acknowledged, 1 otherwise */
-		if (!path || check_only || is_preflight) {
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-		cfg = calloc(1, sizeof(*cfg));
-		if (!cfg || cfg_load(cfg, path, err, sizeof(err)))
-			fprintf(stderr, "fluxd: %s\n", cfg ? err : strerror(errno));
-		else
-			ret = fs_run(cfg, stdout);
-		free(cfg);
-		return ret;
-	}
-	if (is_preflight)
-		return preflight(path, is_json);
-	if (!path) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	is_journal = getenv("JOURNAL_STREAM") != NULL;
+/*
+ * Setup, before ctl_start(): read FLUXD_TEST_STALL_AFTER_S and _FOR_S and, when asked, hook
+ * the stall into c. Returns 0, or EXIT_USAGE after saying which is bad.
+ */
+static int test_stall_init(struct test_stall *t, struct ctl *c)
+{
+	const char *after = getenv("FLUXD_TEST_STALL_AFTER_S"),
+		   *len = getenv("FLUXD_TEST_STALL_FOR_S");
 
-	cfg = calloc(1, sizeof(*cfg));
-	if (!cfg) {
+	t->is_asked = false;
+	atomic_init(&t->is_held, false);
+	if (!after)
+		return 0;
+	if (parse_duration(after, "FLUXD_TEST_STALL_AFTER_S", &t->after_ns) ||
+	    (len && parse_duration(len, "FLUXD_TEST_STALL_FOR_S", &t->for_ns)))
+		return EXIT_USAGE;
+	t->hooks = (struct ctl_hooks){ .hold_cycle = test_stall_holds, .ctx = &t->is_held };
+	ctl_set_hooks(c, &t->hooks);
+	t->is_asked = true;
+	tel_say(4, "fluxd: %s",
+		"FLUXD_TEST_STALL_AFTER_S set: the control cycle will be held (test only)");
+	return 0;
+}
+
+/* Main thread, each tick: hold or release the cycle, elapsed_ns after the start. */
+static void test_stall_tick(struct test_stall *t, int64_t elapsed_ns)
+{
+	bool is_due =
+	    elapsed_ns >= t->after_ns && (!t->for_ns || elapsed_ns - t->after_ns < t->for_ns);
+	bool is_held = atomic_load_explicit(&t->is_held, memory_order_relaxed);
+
+	if (!t->is_asked || is_due == is_held)
+		return;
+	atomic_store_explicit(&t->is_held, is_due, memory_order_relaxed);
+	if (is_due) {
+		tel_say(4, "fluxd: %s", "test hook: control cycle held");
+		tel_notify("STATUS=%s", "test hook: control cycle held");
+	} else {
+		t->is_asked = false; /* once */
+		tel_say(4, "fluxd: %s", "test hook: control cycle released");
+		tel_notify("STATUS=%s", "test hook: control cycle released");
+	}
+}
+
+/* ---- the daemon's steps --------------------------------------------------------------- */
+
+/* Step: the site config, its errors and warnings in the log. Returns 0 or 1. */
+static int load_config(struct fluxd *d)
+{
+	d->cfg = calloc(1, sizeof(*d->cfg));
+	if (!d->cfg) {
 		perror("fluxd");
 		return 1;
 	}
-	if (load_config(cfg, path, check_only)) {
-		if (!check_only)
-			say(3, "fluxd: %s", "not started: the configuration has errors");
-		goto out;
+	if (read_config(d->cfg, d->args.path, false)) {
+		tel_say(3, "fluxd: %s", "not started: the configuration has errors");
+		return 1;
 	}
-	if (check_only) {
-		printf("%s: ok (%u BESS, %u meters, strategy %s, cycle %.3g ms)\n", path,
-		       cfg->nbess, cfg->nmeters, cfg_strategy_name(cfg->site.mode),
-		       (double)cfg->site.cycle_ns / 1e6);
-		ret = 0;
-		goto out;
-	}
+	return 0;
+}
 
-	if (!no_rt) {
-		thr_setup_process(&proc, 0);
-		thr_format_process(&proc, line, sizeof(line));
-		say(6, "fluxd: %s", line);
+/* Step: memory locked, malloc tuned, the DMA latency held, all said (unless --no-rt). */
+static int setup_process(struct fluxd *d)
+{
+	char line[1024];
+
+	if (d->args.no_rt)
+		return 0;
+	thr_setup_process(&d->proc, 0);
+	thr_format_process(&d->proc, line, sizeof(line));
+	tel_say(6, "fluxd: %s", line);
+	return 0;
+}
+
+/* Step: the controller built, the status socket open, the signals caught, the threads
+ * started. Returns 0, 1 (said why) or EXIT_USAGE (a bad test stall). */
+static int start_controller(struct fluxd *d)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	int err = ctl_open(&d->ctl, d->cfg, &(struct ctl_opts){ .no_rt = d->args.no_rt });
+
+	if (err) {
+		tel_say(3, "fluxd: cannot set up the controller: %s", strerror(-err));
+		return 1;
 	}
-	ret = ctl_open(&c, cfg, &(struct ctl_opts){ .no_rt = no_rt });
-	if (ret) {
-		say(3, "fluxd: cannot set up the controller: %s", strerror(-ret));
-		ret = 1;
-		goto out;
-	}
-	/* Before ctl_start(): st_server_open() sets the umask around bind(). */
-	if (!sock || strcmp(sock, "none") != 0) {
-		ret = open_status(&srv, sock, cfg, c);
-		if (ret)
-			goto out;
-	}
+	if (test_stall_init(&d->stall, d->ctl))
+		return EXIT_USAGE;
+	if (tel_open(&d->tel, d->ctl, d->cfg, &d->args.tel))
+		return 1;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	ret = ctl_start(c);
-	if (ret) {
-		say(3, "fluxd: cannot start: %s", strerror(-ret));
-		ret = 1;
-		goto out;
+	err = ctl_start(d->ctl);
+	if (err) {
+		tel_say(3, "fluxd: cannot start: %s", strerror(-err));
+		return 1;
 	}
+	return 0;
+}
 
-	start = clk_now_ns();
-	next_status = start + (int64_t)(interval_s * 1e9);
-	next_notify = start;
-	end = duration_s > 0 ? start + (int64_t)(duration_s * 1e9) : INT64_MAX;
-	wdog_init(&wd, cfg);
-	if (test_stall_init(&ts, start)) {
-		ret = EXIT_USAGE;
-		goto out_stop;
-	}
-	while (!got_signal && clk_now_ns() < end) {
-		struct timespec tick = clk_ns_to_ts(TICK_NS);
+static bool stop_requested(const struct fluxd *d)
+{
+	return got_signal || clk_now_ns() >= d->end_ns;
+}
+
+static void sleep_until_next_tick(void)
+{
+	struct timespec tick = clk_ns_to_ts(TICK_NS);
+
+	nanosleep(&tick, NULL); /* a signal ends it early: stop_requested() says so */
+}
+
+/* Step: the main thread's loop, one telemetry tick every TICK_NS, until a signal or
+ * --duration. Returns 0. */
+static int run(struct fluxd *d)
+{
+	d->start_ns = clk_now_ns();
+	d->end_ns = d->args.duration_ns > INT64_MAX - d->start_ns || !d->args.duration_ns
+			? INT64_MAX
+			: d->start_ns + d->args.duration_ns;
+	tel_start(&d->tel, d->start_ns);
+	while (!stop_requested(d)) {
 		int64_t now;
 
-		nanosleep(&tick, NULL);
-		drain_logs(c);
+		sleep_until_next_tick();
 		now = clk_now_ns();
-		st_server_poll(&srv, now);
-		/* Ready once the control thread has completed a cycle: it runs, on the engine. */
-		if (!is_ready && ctl_cycles(c) > 0) {
-			snprintf(
-			    line, sizeof(line),
-			    "READY=1\nSTATUS=controlling %u BESS and %u meter(s), cycle %.3g ms",
-			    cfg->nbess, cfg->nmeters, (double)cfg->site.cycle_ns / 1e6);
-			notify("%s", line);
-			is_ready = true;
-			wd.cycles = ctl_cycles(c);
-			wd.turns = ctl_io_turns(c);
-			wd.next_ns = now + wd.interval_ns;
-			next_notify = now + CLK_NS_PER_SEC;
-		}
-		test_stall_tick(&ts, c, now);
-		if (is_ready)
-			wdog_tick(&wd, c, now);
-		if (is_ready && !wd.is_stalled && now >= next_notify && getenv("NOTIFY_SOCKET")) {
-			struct ctl_snapshot snap;
-
-			if (ctl_snapshot(c, &snap) == 0) {
-				ctl_format_status(c, &snap, line, sizeof(line));
-				notify("STATUS=%s", line);
-			}
-			next_notify = now + CLK_NS_PER_SEC;
-		}
-		if (interval_s > 0 && now >= next_status) {
-			struct ctl_snapshot snap;
-
-			if (ctl_snapshot(c, &snap) == 0) {
-				ctl_format_status(c, &snap, line, sizeof(line));
-				printf("%s\n", line);
-				fflush(stdout);
-			}
-			next_status += (int64_t)(interval_s * 1e9);
-		}
+		tel_tick(&d->tel, now);
+		test_stall_tick(&d->stall, now - d->start_ns);
 	}
 	if (got_signal)
-		say(6, "fluxd: %s received, stopping", got_signal == SIGINT ? "SIGINT" : "SIGTERM");
-	ret = 0;
-out_stop:
-	notify("%s", "STOPPING=1\nSTATUS=stopping: writing 0 kW to every BESS");
-	ctl_stop(c); /* writes 0 kW to every BESS and waits for the acks, bounded */
-	drain_logs(c);
-out:
-	st_server_close(&srv); /* unlinks the socket file */
-	ctl_close(c);
-	thr_release_process(&proc);
-	free(cfg);
+		tel_say(6, "fluxd: %s received, stopping",
+			got_signal == SIGINT ? "SIGINT" : "SIGTERM");
+	return 0;
+}
+
+/* Step: 0 kW to every BESS and the acks awaited (bounded), then its report printed. */
+static void stop_controller(struct fluxd *d)
+{
+	tel_stop(&d->tel);
+	ctl_stop(d->ctl);
+	tel_close(&d->tel);
+}
+
+/* Step: everything undone, whatever the steps before reached. */
+static void release(struct fluxd *d)
+{
+	tel_close(&d->tel); /* unlinks the socket file */
+	ctl_close(d->ctl);
+	thr_release_process(&d->proc);
+	free(d->cfg);
+}
+
+int main(int argc, char **argv)
+{
+	static struct fluxd d = { .proc = { .dma_fd = -1 } };
+	int ret = parse_args(&d.args, argc, argv);
+
+	if (ret)
+		return ret;
+	switch (d.args.mode) {
+	case FLUXD_HELP:
+		usage(stdout);
+		return 0;
+	case FLUXD_CHECK_CONFIG:
+		return check_config(d.args.path);
+	case FLUXD_PREFLIGHT:
+		return preflight(d.args.path, d.args.is_json);
+	case FLUXD_FAILSAFE:
+		return failsafe(d.args.path);
+	case FLUXD_RUN:
+		break;
+	}
+	ret = load_config(&d);
+	if (!ret)
+		ret = setup_process(&d);
+	if (!ret)
+		ret = start_controller(&d);
+	if (!ret) {
+		ret = run(&d);
+		stop_controller(&d);
+	}
+	release(&d);
 	return ret;
 }

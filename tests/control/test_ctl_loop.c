@@ -10,6 +10,8 @@
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "control/ctl_hooks.h"
 #include "control/policy.h"
 #include "io/engine.h"
 #include "rt/clock.h"
@@ -73,6 +76,23 @@ static void fault(struct rig *r, int dev, unsigned flags, uint8_t exception)
 
 /* ---- 1: fluxd stalls or dies -------------------------------------------------------- */
 
+/* Through the controller's test seam: the control cycle is held while is_stalled. */
+static atomic_bool is_stalled;
+
+static bool hold_while_stalled(void *ctx)
+{
+	return atomic_load_explicit((atomic_bool *)ctx, memory_order_relaxed);
+}
+
+static const struct ctl_hooks stall_hooks = { .hold_cycle = hold_while_stalled,
+					      .ctx = &is_stalled };
+
+static void stall(struct rig *r, bool on)
+{
+	atomic_store(&is_stalled, on);
+	ctl_set_hooks(r->ctl, &stall_hooks);
+}
+
 static void test_stalled_control_thread_gets_zero_kw_from_the_io_thread(void **state)
 {
 	struct sim_pp_params pp = pp_params();
@@ -82,7 +102,7 @@ static void test_stalled_control_thread_gets_zero_kw_from_the_io_thread(void **s
 	(void)state;
 	start_and_reach(r, 60);
 	t0 = clk_now_ns();
-	ctl_test_stall(r->ctl, true);
+	stall(r, true);
 	/* stale_after is 500 ms: the I/O thread writes 0 kW by itself after it. */
 	if (!rig_wait_target(r, 0, 0, 3000))
 		fail_msg("stalled control: 2008 still holds %d kW", rig_pp(r, 0).target_power_kw);
@@ -91,11 +111,38 @@ static void test_stalled_control_thread_gets_zero_kw_from_the_io_thread(void **s
 		      (double)(clk_now_ns() - t0) / 1e6);
 	assert_true(rig_pp(r, 0).delivered_kw == 0 || rig_wait_target(r, 0, 0, 500));
 	/* Released, control says what happened and writes its setpoint again. */
-	ctl_test_stall(r->ctl, false);
+	stall(r, false);
 	assert_true(rig_wait_target(r, 0, 60, 3000));
 	for (int t = 0; t < 100 && !rig_said(r, CTL_EV_FAILSAFE, 0, NULL); t++)
 		rig_sleep_ms(20);
 	assert_true(rig_said(r, CTL_EV_FAILSAFE, 0, NULL));
+	rig_free(r);
+}
+
+/* The seam holds cycles, not the stop: ctl_stop() ends a hold and still writes 0 kW. */
+static void test_stop_ends_a_held_cycle_and_writes_zero_kw(void **state)
+{
+	struct sim_pp_params pp = pp_params();
+	struct rig *r = manual_site(&pp, 40);
+	struct ctl_log ev;
+	uint64_t cycles;
+
+	(void)state;
+	r->cfg.site.stale_after_ns = 8000 * RIG_MS; /* the I/O thread's fail-safe stays out */
+	start_and_reach(r, 40);
+	stall(r, true);
+	cycles = ctl_cycles(r->ctl);
+	for (int t = 0; t < 50 && ctl_cycles(r->ctl) != cycles; t++) {
+		cycles = ctl_cycles(r->ctl);
+		rig_sleep_ms(50);
+	}
+	assert_int_equal(ctl_cycles(r->ctl), cycles); /* held: no cycle completes */
+	assert_int_equal(rig_pp(r, 0).target_power_kw, 40);
+	ctl_stop(r->ctl); /* returns although the hook still says "hold" */
+	assert_true(rig_said(r, CTL_EV_STOPPED, -1, &ev));
+	assert_true(ev.a == 1 && ev.b == 1);
+	assert_int_equal(rig_pp(r, 0).target_power_kw, 0);
+	stall(r, false);
 	rig_free(r);
 }
 
@@ -120,7 +167,7 @@ static void test_bess_heartbeat_takes_it_to_zero_when_the_host_stops_writing(voi
 	assert_int_equal(st.heartbeat_trips, 0);
 	assert_true(st.heartbeat > 0);
 	t0 = clk_now_ns();
-	ctl_test_stall(r->ctl, true); /* a dead host: nothing is written any more */
+	stall(r, true); /* a dead host: nothing is written any more */
 	assert_true(rig_wait_target(r, 0, 0, 3000));
 	print_message("measured: host silent -> 0 kW by the BESS's heartbeat watchdog in %.0f ms "
 		      "(timeout 300 ms)\n",
@@ -128,7 +175,7 @@ static void test_bess_heartbeat_takes_it_to_zero_when_the_host_stops_writing(voi
 	st = rig_pp(r, 0);
 	assert_true(st.heartbeat_trips >= 1);
 	assert_true(st.delivered_kw == 0);
-	ctl_test_stall(r->ctl, false);
+	stall(r, false);
 	rig_free(r);
 }
 
@@ -552,6 +599,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(
 		    test_stalled_control_thread_gets_zero_kw_from_the_io_thread, teardown),
+		cmocka_unit_test_teardown(test_stop_ends_a_held_cycle_and_writes_zero_kw, teardown),
 		cmocka_unit_test_teardown(
 		    test_bess_heartbeat_takes_it_to_zero_when_the_host_stops_writing, teardown),
 		cmocka_unit_test_teardown(
