@@ -322,6 +322,47 @@ static void test_bad_arguments_exit_2(void **state)
 	assert_non_null(strstr(p.out, "usage: fluxd"));
 }
 
+/* Durations take units, or count in seconds when bare: --duration 300ms stops by itself. */
+static void test_duration_takes_units_and_refuses_junk(void **state)
+{
+	char cfg_path[256];
+	char *short_run[] = { fluxd,
+			      "-c",
+			      cfg_path,
+			      "--no-rt",
+			      "--duration",
+			      "300ms",
+			      "--status-interval",
+			      "100ms",
+			      "--status-socket",
+			      "none",
+			      NULL };
+	char *junk[] = { fluxd, "-c", cfg_path, "--duration", "5x", NULL };
+	char *bad_interval[] = { fluxd, "-c", cfg_path, "--status-interval", "-1", NULL };
+	struct th_proc sim, d;
+
+	(void)state;
+	start_site(&sim, cfg_path, sizeof(cfg_path));
+	assert_int_equal(th_spawn(&d, short_run), 0);
+	assert_int_equal(th_wait_exit(&d, TH_TIMEOUT_MS), 0); /* no signal sent */
+	if (strstr(d.out, "received, stopping") || !strstr(d.out, "stopped: ") ||
+	    !strstr(d.out, "jitter p99"))
+		fail_msg("not a run that stopped by itself with status lines:\n%s", d.out);
+
+	assert_int_equal(th_spawn(&d, junk), 0);
+	assert_int_equal(th_wait_exit(&d, TH_TIMEOUT_MS), 2);
+	if (!strstr(d.out, "fluxd: --duration must be a duration >= 0") ||
+	    !strstr(d.out, "got '5x'"))
+		fail_msg("unexpected message: %s", d.out);
+	assert_int_equal(th_spawn(&d, bad_interval), 0);
+	assert_int_equal(th_wait_exit(&d, TH_TIMEOUT_MS), 2);
+	assert_non_null(strstr(d.out, "--status-interval must be a duration >= 0"));
+
+	kill(sim.pid, SIGTERM);
+	assert_int_equal(th_wait_exit(&sim, TH_TIMEOUT_MS), 0);
+	unlink(cfg_path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -331,6 +372,7 @@ int main(void)
 		cmocka_unit_test(test_check_config_reports_every_error_and_the_seeds_warning),
 		cmocka_unit_test(test_example_config_checks_clean),
 		cmocka_unit_test(test_bad_arguments_exit_2),
+		cmocka_unit_test(test_duration_takes_units_and_refuses_junk),
 	};
 	int ret;
 
