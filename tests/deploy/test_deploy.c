@@ -876,11 +876,12 @@ static void test_sd_notify_ready_watchdog_stall_stopping(void **state)
 		assert_false(is_kick(&ns->msg[i]));
 	notes_close(ns);
 
-	/* A bad test knob is a usage error, said by name. */
+	/* A bad test knob is a usage error, said by name, before the controller starts. */
 	notes_open(ns);
 	spawn_fluxd(&d, ns, cfg_path, NULL, "soon", NULL);
 	assert_int_equal(th_wait_exit(&d, TH_TIMEOUT_MS), 2);
-	assert_non_null(strstr(d.out, "FLUXD_TEST_STALL_AFTER_S"));
+	assert_non_null(strstr(d.out, "FLUXD_TEST_STALL_AFTER_S must be a duration >= 0"));
+	assert_null(strstr(d.out, "control started"));
 	notes_close(ns);
 
 	kill(sim.pid, SIGTERM);
