@@ -255,6 +255,7 @@ lint:
 		--inline-suppr --suppressions-list=mk/cppcheck.supp -I. \
 		rt io devices control tools
 	$(Q)mk/layers.sh
+	$(Q)CC="$(CC)" mk/probes.sh
 	$(Q)if command -v codespell >/dev/null; then codespell rt io devices control tools tests bench \
 		README.md docs; else echo "lint: codespell not installed, skipped"; fi
 
