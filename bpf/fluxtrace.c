@@ -26,6 +26,7 @@
 
 #include "fluxtrace.h"
 #include "fluxtrace.skel.h"
+#include "rt/text.h"
 
 #define EXIT_USAGE	  2
 #define FT_MAX_BUDGETS	  16
@@ -175,31 +176,6 @@ static int parse_num(const char *s, double min, double max, double *out)
 	return 0;
 }
 
-/* "2ms" -> 2000000. A unit is required. */
-static int parse_time_ns(const char *s, __u64 *out)
-{
-	static const struct {
-		const char *unit;
-		double ns;
-	} units[] = { { "ns", 1 }, { "us", 1e3 }, { "ms", 1e6 }, { "s", 1e9 } };
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (end == s || errno || !(v >= 0))
-		return -EINVAL;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(end, units[i].unit) == 0) {
-			if (v * units[i].ns > 1e18)
-				return -EINVAL;
-			*out = (__u64)llround(v * units[i].ns);
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
 static int parse_count(const char *s, __u64 *out)
 {
 	char *end;
@@ -220,7 +196,9 @@ static int parse_budget(char *item, struct budget *b)
 {
 	char *eq = strchr(item, '='), *colon;
 	const char *value;
+	int64_t ns;
 	size_t k;
+	int err;
 
 	if (!eq)
 		return bad_arg("--budget: '%s' has no '=LIMIT'", item);
@@ -256,9 +234,14 @@ static int parse_budget(char *item, struct budget *b)
 			    "--budget: %s: percentile '%s' is not pN (0 < N <= 100) or max",
 			    b->name, p);
 	}
-	if (parse_time_ns(value, &b->limit))
+	/* A limit needs its unit: "2" is not a latency. */
+	err = txt_parse_duration(value, 0, &ns);
+	if (err == -ERANGE)
+		return bad_arg("--budget: %s: '%s' is too long a time", b->name, value);
+	if (err)
 		return bad_arg("--budget: %s wants a time with a unit (ns, us, ms, s), got '%s'",
 			       b->name, value);
+	b->limit = (__u64)ns;
 	return 0;
 }
 
@@ -660,20 +643,6 @@ static void json_hist(const char *name, const struct ft_hist *h, bool comma)
 	       comma ? "," : "");
 }
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", (unsigned char)*s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
 static void print_json(struct ft *t, bool is_final, unsigned broken)
 {
 	const struct fluxtrace_bpf__bss *bss = t->skel->bss;
@@ -683,9 +652,9 @@ static void print_json(struct ft *t, bool is_final, unsigned broken)
 	uname(&u);
 	printf("{\"tool\":\"fluxtrace\",\"final\":%s,\"pid\":%d,\"binary\":",
 	       is_final ? "true" : "false", (int)t->pid);
-	json_str(t->path);
+	txt_json_fputs(stdout, t->path);
 	printf(",\"kernel\":");
-	json_str(u.release);
+	txt_json_fputs(stdout, u.release);
 	printf(",\"elapsed_s\":%.3f,\"latencies\":{", elapsed_s(t));
 	for (unsigned id = 0; id < FT_H_RTT0; id++)
 		json_hist(hist_names[id], &t->hists[id], id + 1 < FT_H_RTT0);

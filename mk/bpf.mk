@@ -5,7 +5,7 @@
 #                             (VMLINUX_H=path: copy that file instead, e.g. for another kernel)
 #   build/bpf/X.bpf.o         bpf/X.bpf.c compiled by clang for the BPF target (CO-RE: -g)
 #   build/bpf/X.skel.h        bpftool gen skeleton of it
-#   build/bin/fluxtrace       bpf/fluxtrace.c + the skeleton, linked with libbpf
+#   build/bin/fluxtrace       bpf/fluxtrace.c + the skeleton + rt/text.o, linked with libbpf
 #
 # The BPF objects never see CFLAGS: sanitizer and warning flags are for the host compiler.
 
@@ -61,7 +61,7 @@ $(BPF_OUT)/fluxtrace.o: bpf/fluxtrace.c $(BPF_OUT)/fluxtrace.skel.h
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -I$(BPF_OUT) -c $< -o $@
 
-$(BUILD)/bin/fluxtrace: $(BPF_OUT)/fluxtrace.o
+$(BUILD)/bin/fluxtrace: $(BPF_OUT)/fluxtrace.o $(BUILD)/rt/text.o
 	$(call msg,LD,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(BPF_LIBS)

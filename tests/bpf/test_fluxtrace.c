@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -249,7 +250,7 @@ static void test_pid_budgets_hold_and_break(void **state)
 	char pid[16];
 	char *loose[] = { fluxtrace,	"--pid",    pid,
 			  "--duration", "2",	    "--interval",
-			  "0",		"--budget", "allocs=0,cycle_jitter:max=1s,rtt:p99=1s",
+			  "0",		"--budget", "allocs=0,cycle_jitter:max=1s,rtt:p99=999.5ms",
 			  NULL };
 	char *tight[] = { fluxtrace,	"--pid", pid,	     "--duration",   "2",
 			  "--interval", "1",	 "--budget", "soe_read=1ns", NULL };
@@ -306,6 +307,33 @@ static void test_bpftrace_scripts_run_against_live_fluxd(void **state)
 	stop(&d);
 }
 
+/* The traced binary's path is a JSON string in the report: a quote and a backslash escaped. */
+static void test_json_escapes_the_binary_path(void **state)
+{
+	char sub[512], bin[600];
+	char *cp[] = { "/bin/cp", fluxd, bin, NULL };
+	char *argv[] = { fluxtrace, "--exec",	  bin, "--json", "--interval",
+			 "0",	    "--duration", "1", NULL };
+	static char json[8192];
+	struct th_proc c, t;
+
+	(void)state;
+	snprintf(sub, sizeof(sub), "%s/q\"b\\s", dir);
+	snprintf(bin, sizeof(bin), "%s/fluxd", sub);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	assert_int_equal(th_spawn(&c, cp), 0);
+	assert_int_equal(th_wait_exit(&c, TH_TIMEOUT_MS), 0);
+	assert_int_equal(th_spawn(&t, argv), 0);
+	assert_int_equal(th_wait_exit(&t, SLOW_MS), 0); /* nothing ran: no budget, no failure */
+	unlink(bin);
+	rmdir(sub);
+	assert_true(line_starting(t.out, "{\"tool\":\"fluxtrace\"", json, sizeof(json)));
+	if (!tjson_is_valid(json))
+		fail_msg("not valid JSON: %s", json);
+	if (!strstr(json, "/q\\\"b\\\\s/fluxd\","))
+		fail_msg("binary path not escaped as a JSON string: %s", json);
+}
+
 static void test_binary_without_probes_exits_1(void **state)
 {
 	char *argv[] = { fluxtrace, "--exec", "/bin/true", "--duration", "1", NULL };
@@ -329,6 +357,9 @@ static void test_bad_arguments_exit_2(void **state)
 		{ { "--exec", "/nonexistent/fluxd" }, "not an executable file" },
 		{ { "--exec", "/bin/true", "--duration", "-1" }, "--duration" },
 		{ { "--exec", "/bin/true", "--budget", "soe_read=2" }, "with a unit" },
+		{ { "--exec", "/bin/true", "--budget", "soe_read=-2ms" }, "with a unit" },
+		{ { "--exec", "/bin/true", "--budget", "rtt=2 ms" }, "with a unit" },
+		{ { "--exec", "/bin/true", "--budget", "rtt=9999999999s" }, "too long a time" },
 		{ { "--exec", "/bin/true", "--budget", "nope=2ms" }, "unknown name 'nope'" },
 		{ { "--exec", "/bin/true", "--budget", "soe_read:q9=2ms" }, "percentile" },
 		{ { "--exec", "/bin/true", "--budget", "allocs=lots" }, "whole number" },
@@ -418,6 +449,7 @@ int main(void)
 		cmocka_unit_test(test_bad_arguments_exit_2),
 		cmocka_unit_test(test_bpftrace_lists_every_probe),
 		cmocka_unit_test(test_binary_without_probes_exits_1),
+		cmocka_unit_test(test_json_escapes_the_binary_path),
 		cmocka_unit_test(test_histograms_fill_and_counts_match_fluxd),
 		cmocka_unit_test(test_pid_budgets_hold_and_break),
 		cmocka_unit_test(test_bpftrace_scripts_run_against_live_fluxd),
