@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * Modbus TCP codec: encode/decode of MBAP frames and the eight PDUs Flux speaks.
+ * Modbus TCP codec: encode/decode of MBAP frames and the eight PDUs Flux speaks; the PDU
+ * layer (mb_pdu_*) is shared with the RTU framing in io/codec_rtu.c.
  * The one idea: the MBAP length is the frame boundary, and every other length in a frame
  * (quantity, byte count, bytes present) must agree with it exactly, or the frame is rejected
  * with a named error. Nothing here sizes a buffer from a peer's number.
@@ -9,18 +10,18 @@
 
 #include "io/modbus.h"
 
-/* MBAP lengths (UID + PDU) of the fixed-size PDUs. */
-#define LEN_ADDR_QTY	    6u /* UID FC ADDR(2) QTY|VALUE(2) */
-#define LEN_WRITE_MULTI_HDR 7u /* UID FC ADDR(2) QTY(2) BC */
-#define LEN_READ_RSP_HDR    3u /* UID FC BC */
-#define LEN_EXCEPTION	    3u /* UID FC|0x80 CODE */
+/* PDU lengths (FC + data) of the fixed-size PDUs and headers. */
+#define PDU_ADDR_QTY	    5u /* FC ADDR(2) QTY|VALUE(2) */
+#define PDU_WRITE_MULTI_HDR 6u /* FC ADDR(2) QTY(2) BC */
+#define PDU_READ_RSP_HDR    2u /* FC BC */
+#define PDU_EXCEPTION	    2u /* FC|0x80 CODE */
 
 static const char *const err_names[MB_ERR_END - MB_ERR_BASE] = {
 	[MB_ESHORT - MB_ERR_BASE] = "frame shorter than MBAP header and function code",
 	[MB_EPROTO - MB_ERR_BASE] = "MBAP protocol id is not 0",
 	[MB_EMBAPLEN - MB_ERR_BASE] = "MBAP length outside 2..254",
 	[MB_EFRAMELEN - MB_ERR_BASE] = "frame size differs from 6 + MBAP length",
-	[MB_ELENGTH - MB_ERR_BASE] = "MBAP length differs from what function and byte count imply",
+	[MB_ELENGTH - MB_ERR_BASE] = "frame length differs from what function and byte count imply",
 	[MB_EFUNC - MB_ERR_BASE] = "function code not supported",
 	[MB_EQTY - MB_ERR_BASE] = "quantity outside the function's limits",
 	[MB_EADDR - MB_ERR_BASE] = "address + quantity beyond 0x10000",
@@ -33,6 +34,9 @@ static const char *const err_names[MB_ERR_END - MB_ERR_BASE] = {
 	[MB_EFCMISMATCH - MB_ERR_BASE] = "response function code does not match the request",
 	[MB_ENOSPACE - MB_ERR_BASE] = "output buffer too small",
 	[MB_EINVAL - MB_ERR_BASE] = "invalid argument",
+	[MB_ECRC - MB_ERR_BASE] = "RTU frame CRC mismatch",
+	[MB_EBROADCAST - MB_ERR_BASE] = "unit 0 is broadcast: writes only, never answered",
+	[MB_EUNITID - MB_ERR_BASE] = "RTU unit id outside 0..247 (248..255 are reserved)",
 };
 
 /* Exception names as the Modbus spec gives them; "exception 0x02 illegal data address". */
@@ -163,39 +167,233 @@ static void put_mbap(uint8_t *buf, uint16_t tid, unsigned len, uint8_t unit, uin
 	buf[7] = fc;
 }
 
-int mb_encode_req(uint8_t *buf, size_t cap, const struct mb_req *req)
+/* ---- PDU layer: what TCP (MBAP) and RTU (unit + CRC) frames share ------------------ */
+
+/* Validate a request for encoding. Returns its PDU length or -MB_E*. */
+static int req_pdu_len(const struct mb_req *req)
 {
-	unsigned len, bc = 0;
+	unsigned bc;
 	int err;
 
-	if (!buf || !req)
-		return -MB_EINVAL;
 	if (!is_supported(req->fc))
 		return -MB_EFUNC;
 	err = check_req_fields(req->fc, req->addr, req->qty, req->value);
 	if (err)
 		return err;
+	if (!is_write_multi(req->fc))
+		return (int)PDU_ADDR_QTY;
+	bc = mb_payload_size(req->fc, req->qty);
+	if (req->byte_count != bc)
+		return -MB_EBYTECOUNT;
+	if (!req->data)
+		return -MB_EINVAL;
+	return (int)(PDU_WRITE_MULTI_HDR + bc);
+}
+
+/* Write a request validated by req_pdu_len() at pdu (FC first). */
+static void put_req_pdu(uint8_t *pdu, const struct mb_req *req)
+{
+	pdu[0] = req->fc;
+	mb_put_u16(pdu + 1, req->addr);
+	mb_put_u16(pdu + 3, is_write_single(req->fc) ? req->value : req->qty);
 	if (is_write_multi(req->fc)) {
+		pdu[5] = req->byte_count;
+		memcpy(pdu + 6, req->data, req->byte_count);
+	}
+}
+
+int mb_pdu_encode_req(uint8_t *pdu, size_t cap, const struct mb_req *req)
+{
+	int len;
+
+	if (!pdu || !req)
+		return -MB_EINVAL;
+	len = req_pdu_len(req);
+	if (len < 0)
+		return len;
+	if (cap < (size_t)len)
+		return -MB_ENOSPACE;
+	put_req_pdu(pdu, req);
+	return len;
+}
+
+int mb_pdu_decode_req(const uint8_t *pdu, size_t len, struct mb_req *req)
+{
+	unsigned bc;
+	int err;
+
+	if (!req)
+		return -MB_EINVAL;
+	req->fc = 0;
+	req->addr = req->qty = req->value = 0;
+	req->byte_count = 0;
+	req->data = NULL;
+	if (!pdu || len < 1)
+		return -MB_ESHORT;
+	req->fc = pdu[0];
+	if (!is_supported(req->fc))
+		return -MB_EFUNC;
+
+	if (is_write_multi(req->fc)) {
+		if (len < PDU_WRITE_MULTI_HDR)
+			return -MB_ELENGTH;
+		req->addr = mb_get_u16(pdu + 1);
+		req->qty = mb_get_u16(pdu + 3);
+		req->byte_count = pdu[5];
+		/* The byte count must be the bytes present... */
+		if (len != PDU_WRITE_MULTI_HDR + req->byte_count)
+			return -MB_ELENGTH;
+		err = check_req_fields(req->fc, req->addr, req->qty, 0);
+		if (err)
+			return err;
+		/* ...and what the quantity implies (libmodbus CVE-2019-14462/14463). */
 		bc = mb_payload_size(req->fc, req->qty);
 		if (req->byte_count != bc)
 			return -MB_EBYTECOUNT;
-		if (!req->data)
-			return -MB_EINVAL;
-		len = LEN_WRITE_MULTI_HDR + bc;
-	} else {
-		len = LEN_ADDR_QTY;
+		req->data = pdu + PDU_WRITE_MULTI_HDR;
+		return 0;
 	}
-	if (cap < 6 + len)
-		return -MB_ENOSPACE;
 
-	put_mbap(buf, req->tid, len, req->unit, req->fc);
-	mb_put_u16(buf + 8, req->addr);
-	mb_put_u16(buf + 10, is_write_single(req->fc) ? req->value : req->qty);
-	if (bc) {
-		buf[12] = (uint8_t)bc;
-		memcpy(buf + 13, req->data, bc);
+	if (len != PDU_ADDR_QTY)
+		return -MB_ELENGTH;
+	req->addr = mb_get_u16(pdu + 1);
+	if (is_write_single(req->fc)) {
+		req->qty = 1;
+		req->value = mb_get_u16(pdu + 3);
+	} else {
+		req->qty = mb_get_u16(pdu + 3);
 	}
-	return (int)(6 + len);
+	return check_req_fields(req->fc, req->addr, req->qty, req->value);
+}
+
+/* Validate the normal response to req for encoding. Returns its PDU length or -MB_E*. */
+static int rsp_pdu_len(const struct mb_req *req, const uint8_t *data)
+{
+	int err;
+
+	if (!is_supported(req->fc))
+		return -MB_EFUNC;
+	err = check_req_fields(req->fc, req->addr, req->qty, req->value);
+	if (err)
+		return err;
+	if (is_read_bits(req->fc) || is_read_regs(req->fc)) {
+		if (!data)
+			return -MB_EINVAL;
+		/* At most 250 bytes (2000 coils or 125 registers): PDU 2 + 250 <= 253. */
+		return (int)(PDU_READ_RSP_HDR + mb_payload_size(req->fc, req->qty));
+	}
+	return (int)PDU_ADDR_QTY;
+}
+
+/* Write a response validated by rsp_pdu_len() at pdu (FC first). */
+static void put_rsp_pdu(uint8_t *pdu, const struct mb_req *req, const uint8_t *data)
+{
+	pdu[0] = req->fc;
+	if (is_read_bits(req->fc) || is_read_regs(req->fc)) {
+		unsigned bc = mb_payload_size(req->fc, req->qty);
+
+		pdu[1] = (uint8_t)bc;
+		memcpy(pdu + 2, data, bc);
+		return;
+	}
+	/* Writes: the response echoes address and value (FC05/06) or quantity (FC0F/10). */
+	mb_put_u16(pdu + 1, req->addr);
+	mb_put_u16(pdu + 3, is_write_single(req->fc) ? req->value : req->qty);
+}
+
+int mb_pdu_encode_rsp(uint8_t *pdu, size_t cap, const struct mb_req *req, const uint8_t *data)
+{
+	int len;
+
+	if (!pdu || !req)
+		return -MB_EINVAL;
+	len = rsp_pdu_len(req, data);
+	if (len < 0)
+		return len;
+	if (cap < (size_t)len)
+		return -MB_ENOSPACE;
+	put_rsp_pdu(pdu, req, data);
+	return len;
+}
+
+int mb_pdu_encode_exception(uint8_t *pdu, size_t cap, const struct mb_req *req, uint8_t code)
+{
+	if (!pdu || !req || code == 0 || (req->fc & MB_EXC_BIT))
+		return -MB_EINVAL;
+	if (cap < PDU_EXCEPTION)
+		return -MB_ENOSPACE;
+	pdu[0] = (uint8_t)(req->fc | MB_EXC_BIT);
+	pdu[1] = code;
+	return (int)PDU_EXCEPTION;
+}
+
+int mb_pdu_decode_rsp(const struct mb_req *req, const uint8_t *pdu, size_t len, struct mb_rsp *rsp)
+{
+	if (!req || !rsp || !is_supported(req->fc))
+		return -MB_EINVAL;
+	rsp->fc = rsp->exception = rsp->byte_count = 0;
+	rsp->addr = rsp->qty = rsp->value = 0;
+	rsp->data = NULL;
+	if (!pdu || len < 1)
+		return -MB_ESHORT;
+	rsp->fc = pdu[0] & (uint8_t)~MB_EXC_BIT;
+	if (rsp->fc != req->fc)
+		return -MB_EFCMISMATCH;
+
+	if (pdu[0] & MB_EXC_BIT) {
+		if (len != PDU_EXCEPTION)
+			return -MB_EEXCLEN;
+		/* Code 0 is not an exception the spec defines: it reads as "unknown code". */
+		rsp->exception = pdu[1];
+		return -MB_EXC(rsp->exception);
+	}
+
+	if (is_read_bits(req->fc) || is_read_regs(req->fc)) {
+		if (len < PDU_READ_RSP_HDR)
+			return -MB_ELENGTH;
+		rsp->byte_count = pdu[1];
+		if (len != PDU_READ_RSP_HDR + rsp->byte_count)
+			return -MB_ELENGTH;
+		if (rsp->byte_count != mb_payload_size(req->fc, req->qty))
+			return -MB_EBYTECOUNT;
+		rsp->addr = req->addr;
+		rsp->qty = req->qty;
+		rsp->data = pdu + PDU_READ_RSP_HDR;
+		return 0;
+	}
+
+	if (len != PDU_ADDR_QTY)
+		return -MB_ELENGTH;
+	rsp->addr = mb_get_u16(pdu + 1);
+	if (is_write_single(req->fc)) {
+		rsp->qty = 1;
+		rsp->value = mb_get_u16(pdu + 3);
+		if (rsp->addr != req->addr || rsp->value != req->value)
+			return -MB_EECHO;
+	} else {
+		rsp->qty = mb_get_u16(pdu + 3);
+		if (rsp->addr != req->addr || rsp->qty != req->qty)
+			return -MB_EECHO;
+	}
+	return 0;
+}
+
+/* ---- TCP: MBAP header + PDU ------------------------------------------------------- */
+
+int mb_encode_req(uint8_t *buf, size_t cap, const struct mb_req *req)
+{
+	int len;
+
+	if (!buf || !req)
+		return -MB_EINVAL;
+	len = req_pdu_len(req);
+	if (len < 0)
+		return len;
+	if (cap < MB_MBAP_SIZE + (size_t)len)
+		return -MB_ENOSPACE;
+	put_mbap(buf, req->tid, 1u + (unsigned)len, req->unit, req->fc);
+	put_req_pdu(buf + MB_MBAP_SIZE, req);
+	return MB_MBAP_SIZE + len;
 }
 
 /* MBAP checks shared by both decoders. Returns the MBAP length or -MB_E*. */
@@ -217,7 +415,6 @@ static int check_mbap(const uint8_t *frame, size_t len)
 
 int mb_decode_req(const uint8_t *frame, size_t len, struct mb_req *req)
 {
-	unsigned bc, mbap_len;
 	int err;
 
 	if (!req)
@@ -226,43 +423,9 @@ int mb_decode_req(const uint8_t *frame, size_t len, struct mb_req *req)
 	err = check_mbap(frame, len);
 	if (err < 0)
 		return err;
-	mbap_len = (unsigned)err;
 	req->tid = mb_get_u16(frame);
 	req->unit = frame[6];
-	req->fc = frame[7];
-	if (!is_supported(req->fc))
-		return -MB_EFUNC;
-
-	if (is_write_multi(req->fc)) {
-		if (mbap_len < LEN_WRITE_MULTI_HDR)
-			return -MB_ELENGTH;
-		req->addr = mb_get_u16(frame + 8);
-		req->qty = mb_get_u16(frame + 10);
-		req->byte_count = frame[12];
-		/* The byte count must be the bytes present... */
-		if (mbap_len != LEN_WRITE_MULTI_HDR + req->byte_count)
-			return -MB_ELENGTH;
-		err = check_req_fields(req->fc, req->addr, req->qty, 0);
-		if (err)
-			return err;
-		/* ...and what the quantity implies (libmodbus CVE-2019-14462/14463). */
-		bc = mb_payload_size(req->fc, req->qty);
-		if (req->byte_count != bc)
-			return -MB_EBYTECOUNT;
-		req->data = frame + 13;
-		return 0;
-	}
-
-	if (mbap_len != LEN_ADDR_QTY)
-		return -MB_ELENGTH;
-	req->addr = mb_get_u16(frame + 8);
-	if (is_write_single(req->fc)) {
-		req->qty = 1;
-		req->value = mb_get_u16(frame + 10);
-	} else {
-		req->qty = mb_get_u16(frame + 10);
-	}
-	return check_req_fields(req->fc, req->addr, req->qty, req->value);
+	return mb_pdu_decode_req(frame + MB_MBAP_SIZE, (size_t)err - 1, req);
 }
 
 uint8_t mb_exception_for(int err)
@@ -283,54 +446,34 @@ uint8_t mb_exception_for(int err)
 
 int mb_encode_rsp(uint8_t *buf, size_t cap, const struct mb_req *req, const uint8_t *data)
 {
-	unsigned bc;
-	int err;
+	int len;
 
 	if (!buf || !req)
 		return -MB_EINVAL;
-	if (!is_supported(req->fc))
-		return -MB_EFUNC;
-	err = check_req_fields(req->fc, req->addr, req->qty, req->value);
-	if (err)
-		return err;
-
-	if (is_read_bits(req->fc) || is_read_regs(req->fc)) {
-		/* At most 250 bytes (2000 coils or 125 registers): PDU 2 + 250 <= 253. */
-		bc = mb_payload_size(req->fc, req->qty);
-		if (!data)
-			return -MB_EINVAL;
-		if (cap < 6 + LEN_READ_RSP_HDR + bc)
-			return -MB_ENOSPACE;
-		put_mbap(buf, req->tid, LEN_READ_RSP_HDR + bc, req->unit, req->fc);
-		buf[8] = (uint8_t)bc;
-		memcpy(buf + 9, data, bc);
-		return (int)(6 + LEN_READ_RSP_HDR + bc);
-	}
-
-	/* Writes: the response echoes address and value (FC05/06) or quantity (FC0F/10). */
-	if (cap < 6 + LEN_ADDR_QTY)
+	len = rsp_pdu_len(req, data);
+	if (len < 0)
+		return len;
+	if (cap < MB_MBAP_SIZE + (size_t)len)
 		return -MB_ENOSPACE;
-	put_mbap(buf, req->tid, LEN_ADDR_QTY, req->unit, req->fc);
-	mb_put_u16(buf + 8, req->addr);
-	mb_put_u16(buf + 10, is_write_single(req->fc) ? req->value : req->qty);
-	return 6 + LEN_ADDR_QTY;
+	put_mbap(buf, req->tid, 1u + (unsigned)len, req->unit, req->fc);
+	put_rsp_pdu(buf + MB_MBAP_SIZE, req, data);
+	return MB_MBAP_SIZE + len;
 }
 
 int mb_encode_exception(uint8_t *buf, size_t cap, const struct mb_req *req, uint8_t code)
 {
 	if (!buf || !req || code == 0 || (req->fc & MB_EXC_BIT))
 		return -MB_EINVAL;
-	if (cap < 6 + LEN_EXCEPTION)
+	if (cap < MB_MBAP_SIZE + PDU_EXCEPTION)
 		return -MB_ENOSPACE;
-	put_mbap(buf, req->tid, LEN_EXCEPTION, req->unit, (uint8_t)(req->fc | MB_EXC_BIT));
+	put_mbap(buf, req->tid, 1u + PDU_EXCEPTION, req->unit, (uint8_t)(req->fc | MB_EXC_BIT));
 	buf[8] = code;
-	return 6 + LEN_EXCEPTION;
+	return MB_MBAP_SIZE + PDU_EXCEPTION;
 }
 
 int mb_decode_rsp(const struct mb_req *req, const uint8_t *frame, size_t len, unsigned flags,
 		  struct mb_rsp *rsp)
 {
-	unsigned bc, mbap_len;
 	int err;
 
 	if (!req || !rsp)
@@ -341,7 +484,6 @@ int mb_decode_rsp(const struct mb_req *req, const uint8_t *frame, size_t len, un
 	err = check_mbap(frame, len);
 	if (err < 0)
 		return err;
-	mbap_len = (unsigned)err;
 	rsp->tid = mb_get_u16(frame);
 	rsp->unit = frame[6];
 	rsp->fc = frame[7] & (uint8_t)~MB_EXC_BIT;
@@ -350,46 +492,7 @@ int mb_decode_rsp(const struct mb_req *req, const uint8_t *frame, size_t len, un
 		return -MB_ETID;
 	if (rsp->unit != req->unit)
 		return -MB_EUNIT;
-	if (rsp->fc != req->fc)
-		return -MB_EFCMISMATCH;
-
-	if (frame[7] & MB_EXC_BIT) {
-		if (mbap_len != LEN_EXCEPTION)
-			return -MB_EEXCLEN;
-		/* Code 0 is not an exception the spec defines: it reads as "unknown code". */
-		rsp->exception = frame[8];
-		return -MB_EXC(rsp->exception);
-	}
-
-	if (is_read_bits(req->fc) || is_read_regs(req->fc)) {
-		if (mbap_len < LEN_READ_RSP_HDR)
-			return -MB_ELENGTH;
-		rsp->byte_count = frame[8];
-		if (mbap_len != LEN_READ_RSP_HDR + rsp->byte_count)
-			return -MB_ELENGTH;
-		bc = mb_payload_size(req->fc, req->qty);
-		if (rsp->byte_count != bc)
-			return -MB_EBYTECOUNT;
-		rsp->addr = req->addr;
-		rsp->qty = req->qty;
-		rsp->data = frame + 9;
-		return 0;
-	}
-
-	if (mbap_len != LEN_ADDR_QTY)
-		return -MB_ELENGTH;
-	rsp->addr = mb_get_u16(frame + 8);
-	if (is_write_single(req->fc)) {
-		rsp->qty = 1;
-		rsp->value = mb_get_u16(frame + 10);
-		if (rsp->addr != req->addr || rsp->value != req->value)
-			return -MB_EECHO;
-	} else {
-		rsp->qty = mb_get_u16(frame + 10);
-		if (rsp->addr != req->addr || rsp->qty != req->qty)
-			return -MB_EECHO;
-	}
-	return 0;
+	return mb_pdu_decode_rsp(req, frame + MB_MBAP_SIZE, (size_t)err - 1, rsp);
 }
 
 /*

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Modbus TCP codec: MBAP framing, request and response encoding and strict decoding for
- * function codes 0x01 0x02 0x03 0x04 0x05 0x06 0x0F 0x10, on both the client and the server
- * side, plus the 16/32-bit value helpers. No allocation, no I/O, no global state: every
- * function is safe on any thread, including the RT ones.
+ * Modbus codec: TCP (MBAP) and RTU (serial line) framing around one PDU layer, request and
+ * response encoding and strict decoding for function codes 0x01 0x02 0x03 0x04 0x05 0x06
+ * 0x0F 0x10, on both the client and the server side, plus the 16/32-bit value helpers. No
+ * allocation, no I/O, no global state: every function is safe on any thread, including the
+ * RT ones.
  *
  * Frame layout (Modbus Application Protocol v1.1b3, Modbus Messaging on TCP/IP v1.0b):
  *
@@ -12,7 +13,19 @@
  *   | TID  | PID  | LEN  | UID | FC | data ...         |   LEN = bytes after LEN = 1 + PDU
  *   +------+------+------+-----+----+------------------+   PDU = FC + data, <= 253 bytes
  *
- * All multi-byte fields are big-endian. Addresses are PDU addresses (0-based).
+ * RTU (Modbus over Serial Line v1.02): the same PDU between a unit id and a CRC-16:
+ *
+ *   0      1    2                  n-2        n
+ *   +------+----+------------------+----------+
+ *   | unit | FC | data ...         | CRC lo,hi|   CRC-16/MODBUS over unit + PDU, the
+ *   +------+----+------------------+----------+   one field sent low byte first; n <= 256
+ *
+ * An RTU frame carries no length: its end follows from the function code and the byte
+ * count (mb_rtu_rsp_size(), mb_rtu_req_size()) and is confirmed by the CRC. Unit 0 is a
+ * broadcast: writes only, never answered. 248..255 are reserved.
+ *
+ * All multi-byte fields are big-endian (but the RTU CRC). Addresses are PDU addresses
+ * (0-based).
  */
 #ifndef FLUX_IO_MODBUS_H
 #define FLUX_IO_MODBUS_H
@@ -36,6 +49,17 @@
 #define MB_COIL_ON	  0xFF00 /* FC05 wire values */
 #define MB_COIL_OFF	  0x0000
 #define MB_EXC_BIT	  0x80 /* set in the FC of an exception response */
+
+#define MB_RTU_ADU_MAX	     256 /* unit + MB_PDU_MAX + CRC */
+#define MB_RTU_MIN	     4	 /* unit + FC + CRC: shorter is never a frame */
+#define MB_RTU_CRC_SIZE	     2
+#define MB_UNIT_BROADCAST    0
+#define MB_RTU_UNIT_MAX	     247       /* 248..255 are reserved on a serial line */
+#define MB_RTU_CHAR_BITS     11	       /* start + 8 data + parity or 2nd stop + stop */
+#define MB_RTU_FIXED_BAUD    19200     /* above it t1.5 and t3.5 are fixed */
+#define MB_RTU_T15_FIXED_NS  750000    /* t1.5 above 19200 baud */
+#define MB_RTU_T35_FIXED_NS  1750000   /* t3.5 above 19200 baud */
+#define MB_RTU_TURNAROUND_NS 100000000 /* wait after a broadcast (spec: 100..200 ms) */
 
 enum mb_fc {
 	MB_FC_READ_COILS = 0x01,
@@ -83,6 +107,9 @@ enum mb_err {
 	MB_EFCMISMATCH, /* response function code is neither the request's nor its exception */
 	MB_ENOSPACE,	/* output buffer too small */
 	MB_EINVAL,	/* invalid argument given to the codec */
+	MB_ECRC,	/* RTU frame whose CRC-16 does not match its bytes */
+	MB_EBROADCAST,	/* a read, or a reply, for unit 0 (broadcast: writes only, no reply) */
+	MB_EUNITID,	/* RTU unit id 248..255 (reserved) */
 	MB_ERR_END,
 	MB_EXC_BASE = 4352, /* + exception code 1..255 */
 	MB_EXC_END = MB_EXC_BASE + 256,
@@ -141,6 +168,21 @@ struct mb_rsp {
 struct mb_splitter {
 	uint16_t len; /* bytes held in buf */
 	uint8_t buf[MB_ADU_MAX];
+};
+
+/*
+ * Incremental frame finder for one RTU byte stream (a serial line, or RTU over TCP). Owned by
+ * the bus's thread. Holds at most one candidate frame; zero-initialise before use and
+ * mb_rtu_split_reset() before each request. Bytes that cannot start the awaited frame are
+ * discarded one at a time (noise): `discarded` counts them, `last_err` says why the last one
+ * went (-MB_EUNIT, -MB_EFCMISMATCH, -MB_EBYTECOUNT, -MB_ECRC, ...; 0 when none since reset).
+ */
+struct mb_rtu_splitter {
+	uint16_t len;	    /* bytes held in buf */
+	uint16_t out;	    /* bytes of the frame returned last, dropped on the next call */
+	int last_err;	    /* why bytes were last discarded, or 0; cleared by reset */
+	uint64_t discarded; /* bytes discarded as noise since zeroed; not cleared by reset */
+	uint8_t buf[MB_RTU_ADU_MAX];
 };
 
 /* mb_decode_rsp() flags */
@@ -214,6 +256,126 @@ static inline void mb_split_reset(struct mb_splitter *s)
 	s->len = 0;
 }
 
+/*
+ * ---- PDU layer (FC + data), shared by the TCP and RTU framings -------------------------
+ * The same checks and errors as the framed functions, minus the frame's own fields: they
+ * neither read nor write tid or unit. pdu/len is the PDU alone (FC first).
+ */
+
+/* Encode req's PDU. Returns the PDU length or -MB_E* (MB_ENOSPACE when cap is too small). */
+int mb_pdu_encode_req(uint8_t *pdu, size_t cap, const struct mb_req *req);
+
+/* Decode a request PDU into req's PDU fields (tid and unit untouched). 0 or -MB_E*. */
+int mb_pdu_decode_req(const uint8_t *pdu, size_t len, struct mb_req *req);
+
+/* Encode the normal response PDU to req (data as for mb_encode_rsp()). Length or -MB_E*. */
+int mb_pdu_encode_rsp(uint8_t *pdu, size_t cap, const struct mb_req *req, const uint8_t *data);
+
+/* Encode the exception response PDU `code` to req. Length or -MB_E*. */
+int mb_pdu_encode_exception(uint8_t *pdu, size_t cap, const struct mb_req *req, uint8_t code);
+
+/*
+ * Decode a response PDU against req into rsp's PDU fields (tid and unit untouched). Returns
+ * as mb_decode_rsp(): 0, -MB_EXC(code), or -MB_E*.
+ */
+int mb_pdu_decode_rsp(const struct mb_req *req, const uint8_t *pdu, size_t len, struct mb_rsp *rsp);
+
+/*
+ * ---- RTU framing (io/codec_rtu.c) ----------------------------------------------------
+ * tid is neither sent nor checked. Every function is pure and RT-safe.
+ */
+
+/* CRC-16/MODBUS (reflected poly 0xA001, init 0xFFFF) of n bytes; on the wire low byte first. */
+uint16_t mb_rtu_crc16(const uint8_t *p, size_t n);
+
+/*
+ * Client: encode req as an RTU ADU (unit + PDU + CRC) into buf, every limit of
+ * mb_encode_req() checked, plus: a read to unit 0 is -MB_EBROADCAST, unit 248..255
+ * -MB_EUNITID. Returns the ADU length or -MB_E*.
+ */
+int mb_rtu_encode_req(uint8_t *buf, size_t cap, const struct mb_req *req);
+
+/*
+ * Client: decode one whole RTU response frame against req. Returns 0, -MB_EXC(code) (rsp
+ * filled, rsp->exception set), or -MB_E*: MB_ESHORT, MB_ECRC (checked first, before any
+ * field is believed), MB_EUNIT, MB_EFCMISMATCH, MB_EEXCLEN, MB_ELENGTH, MB_EBYTECOUNT,
+ * MB_EECHO; MB_EBROADCAST when req went to unit 0 (no reply is valid). rsp->data points into
+ * frame; rsp->tid is 0.
+ */
+int mb_rtu_decode_rsp(const struct mb_req *req, const uint8_t *frame, size_t len,
+		      struct mb_rsp *rsp);
+
+/*
+ * Server: decode one whole RTU request frame. Returns 0 or -MB_E*: MB_ESHORT, MB_ECRC,
+ * MB_EUNITID, the PDU errors of mb_decode_req() (after which unit and fc are filled, for an
+ * mb_exception_for() reply), or MB_EBROADCAST for a read sent to unit 0. A server never
+ * answers unit 0 (the RTU response encoders refuse it). req->data points into frame.
+ */
+int mb_rtu_decode_req(const uint8_t *frame, size_t len, struct mb_req *req);
+
+/* Server: the RTU normal response to req (as mb_encode_rsp()). ADU length or -MB_E*. */
+int mb_rtu_encode_rsp(uint8_t *buf, size_t cap, const struct mb_req *req, const uint8_t *data);
+
+/* Server: the RTU exception response `code` to req. ADU length or -MB_E*. */
+int mb_rtu_encode_exception(uint8_t *buf, size_t cap, const struct mb_req *req, uint8_t code);
+
+/*
+ * Client: size of the response frame to req that starts at buf, from the n bytes so far.
+ * Returns 0 when more bytes are needed to know it, the size N (> 0: whole once n >= N; 5
+ * for an exception, 8 for a write echo, 5 + byte count for a read), or -MB_EUNIT,
+ * -MB_EFCMISMATCH, -MB_EBYTECOUNT when these bytes cannot start the response to req
+ * (-MB_EINVAL, -MB_EBROADCAST for a req that has no response).
+ */
+int mb_rtu_rsp_size(const struct mb_req *req, const uint8_t *buf, size_t n);
+
+/*
+ * Server: size of the request frame that starts at buf, from the n bytes so far. Returns 0
+ * (need more), the size N (8, or 9 + byte count for FC0F/FC10), or -MB_EFUNC,
+ * -MB_EBYTECOUNT (a byte count no valid PDU has) when these bytes cannot start a request.
+ */
+int mb_rtu_req_size(const uint8_t *buf, size_t n);
+
+/*
+ * Find the next frame in an RTU stream: the response to req, or (req NULL, server side) a
+ * request to any unit. Consumes up to n bytes of `in` (*used says how many) and returns the
+ * size of a frame ready at *frame (valid until the next call), whose unit, function, byte
+ * count and CRC are the awaited ones (decode it for the rest: echo, exception); or 0 when
+ * every byte was consumed and no frame is whole yet. Never takes a byte past the frame's
+ * end. Noise is never an error: bytes that cannot start the awaited frame (another unit, a
+ * wrong function or byte count, a CRC that fails) are discarded one at a time and hunting
+ * goes on from the next byte, see struct mb_rtu_splitter. Bytes held over after a frame are
+ * looked at on the next call, so call again (n may be 0) until it returns 0. Negative only
+ * for a req that can have no response (-MB_EINVAL, -MB_EBROADCAST, -MB_EUNITID).
+ */
+int mb_rtu_split(struct mb_rtu_splitter *s, const struct mb_req *req, const uint8_t *in, size_t n,
+		 size_t *used, const uint8_t **frame);
+
+/* Forget any partial frame and the last discard reason (before each request). */
+static inline void mb_rtu_split_reset(struct mb_rtu_splitter *s)
+{
+	s->len = 0;
+	s->out = 0;
+	s->last_err = 0;
+}
+
+/*
+ * Line timing at `baud` (> 0), 11 bits per character, rounded up to the ns; -MB_EINVAL for
+ * baud 0. t3.5 is the silence that separates frames (before each request), t1.5 the longest
+ * gap allowed inside one; both are fixed above 19200 baud (1750 us, 750 us).
+ */
+int64_t mb_rtu_char_ns(uint32_t baud);
+int64_t mb_rtu_t15_ns(uint32_t baud);
+int64_t mb_rtu_t35_ns(uint32_t baud);
+
+/* Wire time of n bytes at baud (n characters of 11 bits), rounded up; -MB_EINVAL for baud 0. */
+int64_t mb_rtu_wire_ns(uint32_t baud, size_t n);
+
+/*
+ * Size of the normal RTU response to req (8 for a write, 5 + payload for a read), or 0 when
+ * none comes: a broadcast (unit 0). -MB_E* for a req that cannot be encoded.
+ */
+int mb_rtu_rsp_len(const struct mb_req *req);
+
 /* Parse "abcd", "cdab", "badc" or "dcba" (any case). Returns the order or -MB_EINVAL. */
 int mb_order_parse(const char *s);
 
@@ -231,6 +393,12 @@ static inline void mb_put_u16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)(v >> 8);
 	p[1] = (uint8_t)v;
+}
+
+/* Does an RTU req get a response? Not a broadcast (unit 0): wait MB_RTU_TURNAROUND_NS. */
+static inline bool mb_rtu_expects_rsp(const struct mb_req *req)
+{
+	return req->unit != MB_UNIT_BROADCAST;
 }
 
 /* Transaction id of a frame of at least 2 bytes: lets an engine find the request first. */
