@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * fluxtrace, the BPF side: fluxd's USDT probes (rt/probe.h) paired into latency histograms,
- * the scheduler's view of fluxd's RT threads (wake-up latency, preemptions), io_uring
- * completions, and heap allocations and page faults on the RT threads after start. The one
- * idea: every latency is timed with the kernel's clock at the probe hits, so it is measured
- * from outside the process; only samples over a budget are sent to user space.
+ * fluxtrace, the BPF side: fluxd's USDT probes (rt/probe_list.h) paired into latency
+ * histograms, the scheduler's view of fluxd's RT threads (wake-up latency, preemptions),
+ * io_uring completions, and heap allocations and page faults on the RT threads after start.
+ * The one idea: every latency is timed with the kernel's clock at the probe hits, so it is
+ * measured from outside the process; only samples over a budget are sent to user space.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -206,7 +206,7 @@ static __always_inline __u64 since(__u64 now, __u64 then)
 	return now > then ? now - then : 0;
 }
 
-/* ---- USDT probes (names and arguments: rt/probe.h) ---------------------------------- */
+/* ---- USDT probes (names and arguments: rt/probe_list.h) ----------------------------- */
 
 SEC("usdt")
 int BPF_USDT(cycle_start, __u32 cycle, __s64 planned_ns, __s64 wake_ns)

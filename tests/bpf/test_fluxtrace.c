@@ -180,6 +180,17 @@ static void test_bpftrace_lists_every_probe(void **state)
 		if (!strstr(p.out, want))
 			fail_msg("bpftrace -l does not list %s:\n%s", probes[i], p.out);
 	}
+	/* and none that the list does not have */
+	for (const char *q = p.out; (q = strstr(q, ":flux:")); q++) {
+		size_t n = strcspn(q + 6, "\n"), i;
+
+		for (i = 0; i < sizeof(probes) / sizeof(probes[0]); i++)
+			if (strlen(probes[i]) == n && !strncmp(q + 6, probes[i], n))
+				break;
+		if (i == sizeof(probes) / sizeof(probes[0]))
+			fail_msg("fluxd has probe flux:%.*s, rt/probe_list.h does not", (int)n,
+				 q + 6);
+	}
 }
 
 /*
