@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * The simulators' event loop: one poll() over every listener and connection, requests split
- * and decoded by io/modbus.h, answered by the device model the unit id names, then bent by
- * that device's faults on the way out. Each connection queues its responses with a due time,
+ * and decoded by io/modbus.h (FC43/14 device identification, which the codec does not carry,
+ * here), answered by the device model the unit id names, then bent by that device's faults
+ * on the way out. Each connection queues its responses with a due time,
  * so delay and drip never block the loop or the other clients.
  */
 #define _GNU_SOURCE
@@ -390,6 +391,59 @@ static void queue_rsp(struct sim_conn *c, struct sim_dev *d, uint8_t *rsp, int n
 	c->q_len++;
 }
 
+/* An FC43 reply header: the request's MBAP, then FC, MEI type and read code. */
+static size_t devid_header(uint8_t *rsp, const uint8_t *frame)
+{
+	memcpy(rsp, frame, MB_MBAP_SIZE);
+	rsp[7] = SIM_FC_MEI;
+	rsp[8] = SIM_MEI_DEVICE_ID;
+	rsp[9] = frame[9];
+	return 10;
+}
+
+/*
+ * Answer an FC43 request frame (MBAP checked by the splitter, FC 0x2B) for device d into rsp.
+ * Basic objects only: 0x00 VendorName, 0x01 ProductName, 0x02 MajorMinorRevision. Read codes
+ * 01..03 stream the objects from the one asked (an unknown one: from 0x00, as 6.21 says),
+ * and 02/03 get the basic ones, the level this device has; 04 gets the one object asked, and
+ * an object it does not have is exception 0x02. Another read code, or a PDU that is not 4
+ * bytes, is 0x03; another MEI type is 0x01. Returns the ADU length.
+ */
+static int serve_devid(const struct sim_dev *d, const uint8_t *frame, size_t len, uint8_t *rsp)
+{
+	const char *obj[3] = { SIM_DEVID_VENDOR, ops[d->kind]->product, SIM_DEVID_REVISION };
+	struct mb_req req = { .tid = mb_peek_tid(frame), .unit = frame[6], .fc = SIM_FC_MEI };
+	uint8_t code = 0, id, first, last;
+	size_t n;
+
+	if (len - MB_MBAP_SIZE < 2 || frame[8] != SIM_MEI_DEVICE_ID)
+		code = MB_EX_ILLEGAL_FUNCTION;
+	else if (len - MB_MBAP_SIZE != 4 || frame[9] < 0x01 || frame[9] > 0x04)
+		code = MB_EX_ILLEGAL_DATA_VALUE;
+	else if (frame[9] == 0x04 && frame[10] > 0x02)
+		code = MB_EX_ILLEGAL_DATA_ADDRESS;
+	if (code)
+		return mb_encode_exception(rsp, MB_ADU_MAX, &req, code);
+	id = frame[10];
+	first = id <= 0x02 ? id : 0x00;
+	last = frame[9] == 0x04 ? first : 0x02;
+	n = devid_header(rsp, frame);
+	rsp[n++] = 0x81; /* conformity: basic, stream and individual access */
+	rsp[n++] = 0x00; /* no more follows: every object fits in one reply */
+	rsp[n++] = 0x00; /* next object id */
+	rsp[n++] = (uint8_t)(last - first + 1);
+	for (unsigned i = first; i <= last; i++) {
+		size_t olen = strlen(obj[i]);
+
+		rsp[n++] = (uint8_t)i;
+		rsp[n++] = (uint8_t)olen;
+		memcpy(rsp + n, obj[i], olen);
+		n += olen;
+	}
+	mb_put_u16(rsp + 4, (uint16_t)(n - 6));
+	return (int)n;
+}
+
 /* Answer one whole frame. Returns 0, or -1 when the connection must be dropped. */
 static int handle_frame(struct sim *sim, struct sim_conn *c, const uint8_t *frame, size_t len,
 			int64_t now)
@@ -400,6 +454,24 @@ static int handle_frame(struct sim *sim, struct sim_conn *c, const uint8_t *fram
 	uint8_t code = 0;
 	int err, n;
 
+	if (len > MB_MBAP_SIZE && frame[7] == SIM_FC_MEI && mb_get_u16(frame + 2) == 0) {
+		d = find_dev(sim, c->lst, frame[6]);
+		req =
+		    (struct mb_req){ .tid = mb_peek_tid(frame), .unit = frame[6], .fc = frame[7] };
+		if (!d)
+			n = mb_encode_exception(rsp, sizeof(rsp), &req,
+						MB_EX_GATEWAY_TARGET_FAILED);
+		else if (d->fault.flags & SIM_F_SILENCE)
+			return 0;
+		else if (d->fault.flags & SIM_F_EXCEPTION)
+			n = mb_encode_exception(rsp, sizeof(rsp), &req, d->fault.exception);
+		else
+			n = serve_devid(d, frame, len, rsp);
+		if (n <= 0)
+			return -1;
+		queue_rsp(c, d, rsp, n, now);
+		return 0;
+	}
 	err = mb_decode_req(frame, len, &req);
 	if (err) {
 		code = mb_exception_for(err);

@@ -266,6 +266,7 @@ static int acu_serve(struct sim_dev *d, const struct mb_req *req, uint8_t *out, 
 const struct sim_ops sim_acu_ops = {
 	.step = acu_step,
 	.serve = acu_serve,
+	.product = "Acuvim II simulator",
 };
 
 int sim_acu_init(struct sim_dev *d, const struct sim_acu_params *prm)

@@ -17,6 +17,16 @@
 #define SIM_IN_CAP     1024 /* bytes read per recv() */
 #define SIM_PP_PENDING 16
 
+/*
+ * FC43/14 Read Device Identification (Modbus Application Protocol v1.1b3, 6.21): every
+ * simulated device answers the basic objects, stream (read codes 01..03, which a basic
+ * device answers at its own level) and individual (04) access, so conformity 0x81.
+ */
+#define SIM_FC_MEI	   0x2B
+#define SIM_MEI_DEVICE_ID  0x0E
+#define SIM_DEVID_VENDOR   "Flux"
+#define SIM_DEVID_REVISION "1.0"
+
 enum sim_kind {
 	SIM_POWERPACK,
 	SIM_ACUVIM2,
@@ -111,6 +121,8 @@ struct sim_ops {
 	void (*step)(struct sim *sim, struct sim_dev *d, int64_t now_ns);
 	/* Answer a decoded request into out (MB_ADU_MAX). Returns the ADU length or -MB_E*. */
 	int (*serve)(struct sim_dev *d, const struct mb_req *req, uint8_t *out, int64_t now_ns);
+	/* FC43/14 object 0x01, ProductName ("PowerPack simulator"). */
+	const char *product;
 };
 
 extern const struct sim_ops sim_pp_ops;

@@ -243,6 +243,7 @@ static int pp_serve(struct sim_dev *d, const struct mb_req *req, uint8_t *out, i
 const struct sim_ops sim_pp_ops = {
 	.step = pp_step,
 	.serve = pp_serve,
+	.product = "PowerPack simulator",
 };
 
 int sim_pp_init(struct sim_dev *d, const struct sim_pp_params *prm)
