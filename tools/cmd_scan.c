@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * `flux scan`: mbscan's job. Parses targets, ports and units, refuses more than a /16 without
- * --yes, runs tools/scan.c and prints each finding as it is made, then a summary line.
+ * --yes, runs tools/scan.c and prints each finding as it is made (a unit with what it says it
+ * is and what it looks like), then a summary line; or, with --json, keeps the findings and
+ * prints one JSON object at the end.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -15,6 +17,7 @@
 #include "tools/scan.h"
 #include "tools/tool.h"
 #include "rt/clock.h"
+#include "rt/text.h"
 
 #define CMD		 "scan"
 #define SCAN_LIMIT	 65536ULL /* a /16: more needs --yes */
@@ -28,7 +31,7 @@ static void on_signal(int sig)
 	scan_stop = 1;
 }
 
-enum { OPT_UNITS = 256, OPT_CONCURRENCY, OPT_YES };
+enum { OPT_UNITS = 256, OPT_CONCURRENCY, OPT_YES, OPT_PER_HOST, OPT_DEPTH, OPT_JSON, OPT_NO_ID };
 
 static const struct option options[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -36,6 +39,10 @@ static const struct option options[] = {
 	{ "units", required_argument, NULL, OPT_UNITS },
 	{ "timeout", required_argument, NULL, 'o' },
 	{ "concurrency", required_argument, NULL, OPT_CONCURRENCY },
+	{ "per-host", required_argument, NULL, OPT_PER_HOST },
+	{ "depth", required_argument, NULL, OPT_DEPTH },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "no-id", no_argument, NULL, OPT_NO_ID },
 	{ "yes", no_argument, NULL, OPT_YES },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ NULL, 0, NULL, 0 },
@@ -43,26 +50,43 @@ static const struct option options[] = {
 
 struct sc_out {
 	bool is_verbose;
+	bool is_json;
+	struct scan_result *res; /* --json: the findings, printed at the end */
+	size_t nres, cap;
+	bool is_short; /* --json: a finding was lost for want of memory */
 };
 
 static void usage(FILE *f)
 {
 	fputs("usage: flux scan [-p PORT[,PORT...]] [--units A-B] [-o TIMEOUT] [--concurrency N]\n"
-	      "                 [--yes] [-v] TARGET...\n"
-	      "Find Modbus TCP units (mbscan's job). TARGET: an address (10.0.0.5), a range\n"
-	      "(10.0.0.1-20 or 10.0.0.1-10.0.1.9) or a CIDR block (10.0.0.0/24: network and\n"
-	      "broadcast addresses left out). Connects to every address x port in parallel\n"
-	      "(io_uring); on each open port probes unit ids one at a time with a harmless FC03\n"
-	      "read of 1 register at 0. Registers or an exception: present. Silence, or gateway\n"
-	      "exception 0x0A/0x0B: absent. A silent port costs units x TIMEOUT: narrow --units.\n"
+	      "                 [--per-host N] [--depth N] [--no-id] [--json] [--yes] [-v]\n"
+	      "                 TARGET...\n"
+	      "Find Modbus TCP units (mbscan's job) and say what they are. TARGET: an address\n"
+	      "(10.0.0.5), a range (10.0.0.1-20 or 10.0.0.1-10.0.1.9) or a CIDR block\n"
+	      "(10.0.0.0/24: network and broadcast addresses left out). Connects to every\n"
+	      "address x port in parallel (io_uring); on each open port probes unit ids with a\n"
+	      "harmless FC03 read of 1 register at 0, several at once: --per-host connections,\n"
+	      "--depth requests outstanding on each. Registers or an exception: present. Silence,\n"
+	      "or gateway exception 0x0A/0x0B: absent. A port silent for absent units costs one\n"
+	      "TIMEOUT per per-host x depth units. Each unit found is asked FC43/14 (vendor,\n"
+	      "product, revision) and read for a fingerprint of the shipped profiles (powerpack:\n"
+	      "FC03 2000 x 29, acuvim2: FC03 0 x 74).\n"
 	      "  -p PORTS        comma-separated TCP ports (502)\n"
 	      "  --units A-B     unit ids to probe, 0..255 (1-247); one number for one unit\n"
-	      "  -o TIMEOUT      connect and per-probe timeout: 200ms, 1s; bare = seconds (500ms)\n"
+	      "  -o TIMEOUT      connect timeout, and silence after which the requests\n"
+	      "                  outstanding on a connection are absent: 200ms, 1s; bare =\n"
+	      "                  seconds (500ms)\n"
 	      "  --concurrency N connections at once (256, at most 4096 and the fd limit)\n"
+	      "  --per-host N    connections to one address:port (4, 1..16)\n"
+	      "  --depth N       requests outstanding per connection (16, 1..32); 1 for devices\n"
+	      "                  that drop requests sent before the last one is answered\n"
+	      "  --no-id         no FC43/14 and no fingerprint reads: presence only\n"
+	      "  --json          one JSON object at the end instead of lines\n"
 	      "  --yes           allow more than 65536 addresses (a /16)\n"
 	      "  -v              also list refused and silent addresses\n"
 	      "Output: ADDRESS:PORT unit U: registers [0]=V | exception 0xNN NAME | bad reply,\n"
-	      "with the probe's RTT; open ports where no unit answered; then a summary.\n"
+	      "with the probe's RTT, then its identification and the profile it looks like; open\n"
+	      "ports where no unit answered; then a summary.\n"
 	      "Exit: 0 scan done, 2 usage, 3 the scan could not run.\n"
 	      "example: flux scan -p 502 192.168.1.0/24\n",
 	      f);
@@ -114,26 +138,82 @@ static int parse_units(const char *arg, uint8_t *first, uint8_t *last)
 	return 0;
 }
 
+/* Why a unit has no identification, in a few words: "exception 0x01 illegal function". */
+static void devid_why(char *buf, size_t cap, int err)
+{
+	if (-err >= MB_EXC_BASE && -err < MB_EXC_END)
+		snprintf(buf, cap, "exception 0x%02X %s", (unsigned)(-err - MB_EXC_BASE),
+			 mb_exception_name((unsigned)(-err - MB_EXC_BASE)));
+	else if (err == -ETIMEDOUT)
+		snprintf(buf, cap, "no answer");
+	else
+		snprintf(buf, cap, "bad reply: %s", scan_strerror(err));
+}
+
+static void print_identity(const struct scan_result *r)
+{
+	char why[96];
+
+	if (r->has_devid) {
+		printf("    id: vendor \"%s\", product \"%s\", revision \"%s\"\n", r->devid.vendor,
+		       r->devid.product, r->devid.revision);
+	} else if (r->devid_err) {
+		devid_why(why, sizeof(why), r->devid_err);
+		printf("    id: none (%s)\n", why);
+	} else {
+		return; /* --no-id */
+	}
+	if (r->profile)
+		printf("    looks like %s: %s\n", r->profile, r->evidence);
+	else
+		printf("    looks like no shipped profile%s%s\n", r->fp_err ? ": bad reply: " : "",
+		       r->fp_err ? scan_strerror(r->fp_err) : "");
+}
+
+/* --json: keep r for the end. */
+static void keep_result(struct sc_out *out, const struct scan_result *r)
+{
+	if (out->nres == out->cap) {
+		size_t cap = out->cap ? 2 * out->cap : 64;
+		struct scan_result *p = realloc(out->res, cap * sizeof(*p));
+
+		if (!p) {
+			out->is_short = true;
+			return;
+		}
+		out->res = p;
+		out->cap = cap;
+	}
+	out->res[out->nres++] = *r;
+}
+
 static void print_result(void *arg, const struct scan_result *r)
 {
-	const struct sc_out *out = arg;
+	struct sc_out *out = arg;
 	char ip[INET_ADDRSTRLEN], rx[3 * 16 + 1], tx[3 * 12 + 1];
 	struct in_addr a = { .s_addr = htonl(r->addr) };
 	unsigned code;
 
+	if (out->is_json) {
+		if (out->is_verbose || (r->kind != SCAN_REFUSED && r->kind != SCAN_NO_ANSWER))
+			keep_result(out, r);
+		return;
+	}
 	inet_ntop(AF_INET, &a, ip, sizeof(ip));
 	switch (r->kind) {
 	case SCAN_UNIT:
 		printf("%s:%u unit %u: registers [0]=%u (0x%04X)  %.3f ms\n", ip, r->port, r->unit,
 		       r->value, r->value, clk_ns_to_ms(r->rtt_ns));
+		print_identity(r);
 		break;
 	case SCAN_UNIT_EXC:
 		code = (unsigned)(-r->err - MB_EXC_BASE);
 		printf("%s:%u unit %u: exception 0x%02X %s  %.3f ms\n", ip, r->port, r->unit, code,
 		       mb_exception_name(code), clk_ns_to_ms(r->rtt_ns));
+		print_identity(r);
 		break;
 	case SCAN_BAD_REPLY:
-		tool_hex(tx, sizeof(tx), r->tx, sizeof(r->tx));
+		tool_hex(tx, sizeof(tx), r->tx, r->tx_len);
 		tool_hex(rx, sizeof(rx), r->rx, r->rx_len);
 		printf("%s:%u unit %u: bad reply: %s; sent %s; recv %s%s\n", ip, r->port, r->unit,
 		       mb_strerror(r->err), tx, rx, r->rx_len == sizeof(r->rx) ? " ..." : "");
@@ -156,12 +236,186 @@ static void print_result(void *arg, const struct scan_result *r)
 	fflush(stdout);
 }
 
+/* ---- --json ------------------------------------------------------------------------- */
+
+static int rank(enum scan_kind kind)
+{
+	return kind == SCAN_UNIT_EXC ? SCAN_UNIT : (int)kind;
+}
+
+/* Findings by address, port, then kind (units before the port's verdict), then unit. */
+static int cmp_result(const void *a, const void *b)
+{
+	const struct scan_result *x = a, *y = b;
+
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	if (x->port != y->port)
+		return x->port < y->port ? -1 : 1;
+	if (rank(x->kind) != rank(y->kind))
+		return rank(x->kind) < rank(y->kind) ? -1 : 1;
+	return (int)x->unit - (int)y->unit;
+}
+
+static const char *port_state(const struct scan_result *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (r[i].kind == SCAN_REFUSED)
+			return "refused";
+		if (r[i].kind == SCAN_NO_ANSWER)
+			return "no answer";
+		if (r[i].kind == SCAN_CONN_ERR && n == 1)
+			return "error";
+	}
+	return "open";
+}
+
+static void json_unit(FILE *f, const struct scan_result *r)
+{
+	char why[96];
+
+	fprintf(f, "{\"unit\":%u,", r->unit);
+	if (r->kind == SCAN_UNIT) {
+		fprintf(f, "\"answer\":\"registers\",\"register0\":%u,", r->value);
+	} else {
+		unsigned code = (unsigned)(-r->err - MB_EXC_BASE);
+
+		fprintf(f, "\"answer\":\"exception\",\"exception\":%u,\"exception_name\":", code);
+		txt_json_fputs(f, mb_exception_name(code));
+		fputc(',', f);
+	}
+	fprintf(f, "\"rtt_ms\":%.3f,\"identification\":", clk_ns_to_ms(r->rtt_ns));
+	if (r->has_devid) {
+		fputs("{\"vendor\":", f);
+		txt_json_fputs(f, r->devid.vendor);
+		fputs(",\"product\":", f);
+		txt_json_fputs(f, r->devid.product);
+		fputs(",\"revision\":", f);
+		txt_json_fputs(f, r->devid.revision);
+		fprintf(f, ",\"conformity\":%u}", r->devid.conformity);
+	} else {
+		fputs("null", f);
+		if (r->devid_err) {
+			devid_why(why, sizeof(why), r->devid_err);
+			fputs(",\"identification_error\":", f);
+			txt_json_fputs(f, why);
+		}
+	}
+	fputs(",\"fingerprint\":", f);
+	if (r->profile) {
+		fputs("{\"profile\":", f);
+		txt_json_fputs(f, r->profile);
+		fputs(",\"evidence\":", f);
+		txt_json_fputs(f, r->evidence);
+		fputc('}', f);
+	} else {
+		fputs("null", f);
+	}
+	fputc('}', f);
+}
+
+/* One port's findings r[0..n-1] as an object. */
+static void json_port(FILE *f, const struct scan_result *r, size_t n)
+{
+	char tx[3 * 12 + 1], rx[3 * 16 + 1];
+	bool is_first = true;
+
+	fprintf(f, "{\"port\":%u,\"state\":", r[0].port);
+	txt_json_fputs(f, port_state(r, n));
+	fputs(",\"units\":[", f);
+	for (size_t i = 0; i < n; i++) {
+		if (r[i].kind != SCAN_UNIT && r[i].kind != SCAN_UNIT_EXC)
+			continue;
+		if (!is_first)
+			fputc(',', f);
+		is_first = false;
+		json_unit(f, &r[i]);
+	}
+	fputc(']', f);
+	for (size_t i = 0; i < n; i++) {
+		switch (r[i].kind) {
+		case SCAN_OPEN:
+			fprintf(f, ",\"probed\":%u", r[i].probed);
+			break;
+		case SCAN_BAD_REPLY:
+			tool_hex(tx, sizeof(tx), r[i].tx, r[i].tx_len);
+			tool_hex(rx, sizeof(rx), r[i].rx, r[i].rx_len);
+			fprintf(f, ",\"bad_reply\":{\"unit\":%u,\"error\":", r[i].unit);
+			txt_json_fputs(f, scan_strerror(r[i].err));
+			fputs(",\"sent\":", f);
+			txt_json_fputs(f, tx);
+			fputs(",\"received\":", f);
+			txt_json_fputs(f, rx);
+			fputc('}', f);
+			break;
+		case SCAN_CONN_ERR:
+			fputs(",\"error\":", f);
+			txt_json_fputs(f, scan_strerror(r[i].err));
+			fprintf(f, ",\"probed\":%u", r[i].probed);
+			break;
+		default:
+			break;
+		}
+	}
+	fputc('}', f);
+}
+
+static void print_json(struct sc_out *out, const struct scan_stats *st, uint64_t total,
+		       unsigned nports)
+{
+	struct scan_result *r = out->res;
+	size_t n = out->nres;
+	FILE *f = stdout;
+
+	qsort(r, n, sizeof(*r), cmp_result);
+	fputs("{\"hosts\":[", f);
+	for (size_t i = 0; i < n;) {
+		char ip[INET_ADDRSTRLEN];
+		struct in_addr a = { .s_addr = htonl(r[i].addr) };
+		size_t h = i;
+
+		inet_ntop(AF_INET, &a, ip, sizeof(ip));
+		fputs(i ? ",{\"address\":" : "{\"address\":", f);
+		txt_json_fputs(f, ip);
+		fputs(",\"ports\":[", f);
+		while (h < n && r[h].addr == r[i].addr) {
+			size_t p = h;
+
+			while (p < n && r[p].addr == r[h].addr && r[p].port == r[h].port)
+				p++;
+			if (h != i)
+				fputc(',', f);
+			json_port(f, r + h, p - h);
+			h = p;
+		}
+		fputs("]}", f);
+		i = h;
+	}
+	fprintf(f,
+		"],\"summary\":{\"addresses\":%llu,\"ports\":%u,\"targets\":%llu,\"open\":%llu,"
+		"\"units\":%llu,\"bad_replies\":%llu,\"refused\":%llu,\"no_answer\":%llu,"
+		"\"errors\":%llu,\"requests\":%llu,\"late_replies\":%llu,\"elapsed_s\":%.3f,"
+		"\"is_interrupted\":%s,\"is_complete\":%s}}\n",
+		(unsigned long long)total, nports, (unsigned long long)st->targets,
+		(unsigned long long)st->open, (unsigned long long)st->units,
+		(unsigned long long)st->bad_replies, (unsigned long long)st->refused,
+		(unsigned long long)st->no_answer, (unsigned long long)st->conn_err,
+		(unsigned long long)st->requests, (unsigned long long)st->late,
+		(double)st->elapsed_ns / 1e9, st->is_interrupted ? "true" : "false",
+		out->is_short ? "false" : "true");
+	fflush(f);
+}
+
 int cmd_scan_main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term;
-	struct scan_cfg cfg = {
-		.unit_first = 1, .unit_last = 247, .timeout_ns = 500 * 1000000LL, .concurrency = 256
-	};
+	struct scan_cfg cfg = { .unit_first = 1,
+				.unit_last = 247,
+				.timeout_ns = 500 * 1000000LL,
+				.concurrency = 256,
+				.per_host = 4,
+				.depth = 16,
+				.is_identifying = true };
 	struct scan_range *ranges = NULL;
 	uint16_t ports[SCAN_MAX_PORTS] = { 502 };
 	struct sc_out out = { 0 };
@@ -199,6 +453,22 @@ int cmd_scan_main(int argc, char **argv)
 					     &v))
 				return TOOL_EXIT_USAGE;
 			cfg.concurrency = (unsigned)v;
+			break;
+		case OPT_PER_HOST:
+			if (tool_parse_ulong(CMD, "--per-host", optarg, 1, SCAN_MAX_PER_HOST, &v))
+				return TOOL_EXIT_USAGE;
+			cfg.per_host = (unsigned)v;
+			break;
+		case OPT_DEPTH:
+			if (tool_parse_ulong(CMD, "--depth", optarg, 1, SCAN_MAX_DEPTH, &v))
+				return TOOL_EXIT_USAGE;
+			cfg.depth = (unsigned)v;
+			break;
+		case OPT_JSON:
+			out.is_json = true;
+			break;
+		case OPT_NO_ID:
+			cfg.is_identifying = false;
 			break;
 		case OPT_YES:
 			is_yes = true;
@@ -261,6 +531,11 @@ int cmd_scan_main(int argc, char **argv)
 		ret = TOOL_EXIT_CONN;
 		goto out_ranges;
 	}
+	if (out.is_json) {
+		print_json(&out, &st, total, nports);
+		ret = TOOL_EXIT_OK;
+		goto out_ranges;
+	}
 	printf("flux " CMD ": %llu address(es) x %u port(s) in %.3f s%s: %llu open, %llu unit(s), "
 	       "%llu bad repl%s, %llu refused, %llu no answer, %llu error(s)\n",
 	       (unsigned long long)total, nports, (double)st.elapsed_ns / 1e9,
@@ -270,6 +545,7 @@ int cmd_scan_main(int argc, char **argv)
 	       (unsigned long long)st.no_answer, (unsigned long long)st.conn_err);
 	ret = TOOL_EXIT_OK;
 out_ranges:
+	free(out.res);
 	free(ranges);
 	return ret;
 }

@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
- * The scanner (tools/scan.h): a fixed pool of slots, each walking one address:port at a time
- * through connect -> probe unit -> probe next unit -> close, all on one io_uring. The one
- * idea: every operation that waits on the peer is linked to a timeout, so a slot's SQEs always
- * come back, and a slot is reused only when all of them have (its buffers stay valid).
+ * The scanner (tools/scan.h): a fixed pool of connection slots on one io_uring, shared by the
+ * address:port targets in flight. A target hands its jobs (probe unit u, prove a connection,
+ * identify a unit found, read a fingerprint block) to its connections, each of which keeps up
+ * to depth requests outstanding and one receive armed. The one idea: every operation that
+ * waits on the peer is linked to a timeout, and a connection's requests expire together when
+ * it has been silent for a whole timeout, so a slot's SQEs always come back, a window of
+ * silent units costs one timeout, and a slot is reused only when all of them have (its
+ * buffers stay valid). The loop is: step every target (expire, refill, finish), fill idle
+ * slots, submit and wait, handle what completed.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -23,30 +28,113 @@
 #include "tools/scan.h"
 #include "rt/clock.h"
 
-#define PROBE_ADDR 0 /* FC03, 1 register at 0: reads nothing a device acts on */
+#define PROBE_ADDR	 0 /* FC03, 1 register at 0: reads nothing a device acts on */
+#define DEFAULT_PER_HOST 4
+#define DEFAULT_DEPTH	 16
+#define N_UNITS		 256
+#define REQ_MAX		 12 /* the largest request sent: FC03, 12 bytes */
 
-enum slot_state { SL_IDLE, SL_CONNECTING, SL_PROBING };
+enum slot_state { SL_IDLE, SL_CONNECTING, SL_OPEN, SL_CLOSING };
 enum op { OP_CONNECT = 1, OP_SEND, OP_RECV, OP_TIMEOUT };
 
-/* One connection in flight. Owned by the scan_run() caller's thread. */
+/* What a unit id is on one target. */
+enum ustate {
+	U_NEW,	 /* not asked yet, or asked on a connection that died: to ask */
+	U_SENT,	 /* a probe is outstanding */
+	U_DOUBT, /* silent on a connection that had not been served yet */
+	U_RETRY, /* to ask again, on a served connection */
+	U_DONE,	 /* present (in found[]) or absent */
+};
+
+/* What a request asks. */
+enum job {
+	JOB_PROBE, /* FC03 1 register at 0: is the unit there? */
+	JOB_PROOF, /* the same, of a unit known present: is this connection served? */
+	JOB_DEVID, /* FC43/14 basic */
+	JOB_FP,	   /* JOB_FP + i: FC03 of fingerprint i's first poll block */
+};
+
+struct fingerprint {
+	const char *name;
+	const struct prof_profile *prof;
+	bool (*looks_like)(const uint16_t *regs, unsigned n, char *buf, size_t cap);
+};
+
+static const struct fingerprint fps[] = {
+	{ "powerpack", &pp_profile, scan_looks_like_powerpack },
+	{ "acuvim2", &acu_profile, scan_looks_like_acuvim2 },
+};
+
+#define N_FP	   (sizeof(fps) / sizeof(fps[0]))
+#define FOLLOW_UPS ((1u << (JOB_FP + N_FP)) - (1u << JOB_DEVID)) /* job bits asked of a unit */
+
+/* A unit found, until it is reported. */
+struct found {
+	struct scan_result r;
+	unsigned todo;	  /* follow-up job bits not sent yet */
+	unsigned pending; /* ... outstanding */
+	unsigned retried; /* ... asked again after silence on a connection not served yet */
+	bool is_reported;
+};
+
+/* A request outstanding on a connection. */
+struct pend {
+	struct mb_req req; /* tid and unit; fc, addr, qty of an FC03 */
+	uint8_t job;
+	uint8_t tx_len;
+	uint8_t tx[REQ_MAX];
+	int64_t sent_ns;
+};
+
+/* One address:port being scanned. Owned by the scan_run() caller's thread, like all below. */
+struct target {
+	bool is_used;
+	bool is_connected; /* the first connection got through */
+	bool is_proven;	   /* a unit answered: proof_unit */
+	bool is_failed;	   /* a bad reply: the stream is not to be trusted */
+	bool is_closing;   /* done: its connections are closing */
+	bool is_lost;	   /* its last connection failed (conn_err) */
+	uint8_t proof_unit;
+	int conn_err;
+	unsigned conns[SCAN_MAX_PER_HOST]; /* slot indices of the connections attached */
+	unsigned nconns;
+	unsigned opened; /* connections opened so far: their serials are 0..opened-1 */
+	bool is_serial_open[SCAN_MAX_PER_HOST];
+	unsigned cursor; /* no unit below it is U_NEW */
+	unsigned probed; /* distinct units asked */
+	unsigned answered;
+	uint32_t addr;
+	uint16_t port;
+	int64_t t_start;
+	uint8_t ustate[N_UNITS];
+	uint8_t owner[N_UNITS]; /* U_DOUBT: serial of the connection that heard the silence */
+	bool was_probed[N_UNITS];
+	struct found *found;
+	unsigned nfound, found_cap;
+};
+
+/* One connection. */
 struct slot {
 	enum slot_state state;
 	int fd;
 	unsigned ops; /* SQEs submitted whose CQEs have not come back */
+	unsigned tgt;
+	unsigned serial;
+	bool is_first;	  /* the target's first connection: its connect is the port's verdict */
+	bool is_proven;	  /* something answered on it */
+	bool needs_proof; /* to send a JOB_PROOF, beyond depth */
+	bool has_send;
+	bool has_recv;
+	int res_connect;
 	struct sockaddr_in sa;
 	struct __kernel_timespec ts; /* the linked timeout: read by the kernel at submit */
-	int64_t t_start;	     /* connect or probe sent */
-	int64_t deadline;	     /* of the probe in flight */
-	int res_connect;
-	int res_send;
-	int res_recv;
-	bool has_send; /* the chain in flight began with a send */
-	unsigned unit;
-	unsigned probed;
-	unsigned answered;
-	uint16_t first_tid;
-	struct mb_req req;
-	uint8_t tx[12];
+	int64_t t_start;
+	int64_t quiet_deadline; /* silence until then with requests outstanding: they expire */
+	uint16_t next_tid;	/* TIDs 1..next_tid-1 were sent on this connection */
+	struct pend out[SCAN_MAX_DEPTH + 1]; /* + a proof */
+	unsigned nout;
+	uint8_t txbuf[(SCAN_MAX_DEPTH + 1) * REQ_MAX];
+	unsigned tx_len; /* bytes of txbuf being sent */
 	uint8_t in[MB_ADU_MAX];
 	struct mb_splitter split;
 };
@@ -57,10 +145,14 @@ struct scanner {
 	struct io_uring ring;
 	struct slot *slots;
 	unsigned nslots;
+	struct target *tgts; /* nslots of them: a target in flight holds a slot */
+	unsigned per_host;
+	unsigned depth;
 	/* target cursor: address offset in range ri, port index pi */
 	unsigned ri;
 	uint64_t off;
 	unsigned pi;
+	bool is_exhausted; /* every target handed out */
 	bool is_stopping;
 };
 
@@ -328,15 +420,11 @@ static bool next_target(struct scanner *sc, uint32_t *addr, uint16_t *port)
 
 /* ---- io_uring plumbing -------------------------------------------------------------- */
 
-static struct io_uring_sqe *get_sqe(struct scanner *sc)
+/* Room for n SQEs, submitting what is queued if need be: a linked pair is never split. */
+static void reserve_sqes(struct scanner *sc, unsigned n)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&sc->ring);
-
-	if (!sqe) {
-		io_uring_submit(&sc->ring); /* the SQ is sized so that this is rare */
-		sqe = io_uring_get_sqe(&sc->ring);
-	}
-	return sqe;
+	if (io_uring_sq_space_left(&sc->ring) < n)
+		io_uring_submit(&sc->ring);
 }
 
 static uint64_t ud(unsigned idx, enum op op)
@@ -352,47 +440,41 @@ static void set_timeout(struct slot *s, int64_t ns)
 	s->ts.tv_nsec = ns % CLK_NS_PER_SEC;
 }
 
-/* Queue op (already prepared in sqe) linked to a timeout of ns. Returns -ENOMEM without SQEs. */
-static int link_timeout(struct scanner *sc, unsigned idx, int64_t ns)
+/* Queue a timeout of ns linked to the SQE just prepared (reserve_sqes() made room). */
+static void link_timeout(struct scanner *sc, unsigned idx, int64_t ns)
 {
 	struct slot *s = &sc->slots[idx];
-	struct io_uring_sqe *sqe = get_sqe(sc);
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&sc->ring);
 
 	if (!sqe)
-		return -ENOMEM;
+		return; /* cannot happen after reserve_sqes(); the op then ends by itself */
 	set_timeout(s, ns);
 	io_uring_prep_link_timeout(sqe, &s->ts, 0);
 	io_uring_sqe_set_data64(sqe, ud(idx, OP_TIMEOUT));
 	s->ops++;
-	return 0;
 }
 
-/* Report a finding; frame/len: the reply bytes (SCAN_BAD_REPLY), value: SCAN_UNIT's register. */
-static void report_ex(struct scanner *sc, const struct slot *s, enum scan_kind kind, int err,
-		      const uint8_t *frame, size_t len, uint16_t value)
-{
-	struct scan_result r = { .kind = kind,
-				 .addr = ntohl(s->sa.sin_addr.s_addr),
-				 .port = ntohs(s->sa.sin_port),
-				 .unit = (uint8_t)s->unit,
-				 .err = err,
-				 .probed = s->probed,
-				 .value = value,
-				 .rtt_ns = clk_now_ns() - s->t_start };
+/* ---- findings ----------------------------------------------------------------------- */
 
-	switch (kind) {
+static struct scan_result tgt_result(const struct target *t, enum scan_kind kind, int err)
+{
+	return (struct scan_result){ .kind = kind,
+				     .addr = t->addr,
+				     .port = t->port,
+				     .err = err,
+				     .probed = t->probed,
+				     .rtt_ns = clk_now_ns() - t->t_start };
+}
+
+static void report(struct scanner *sc, const struct scan_result *r)
+{
+	switch (r->kind) {
 	case SCAN_UNIT:
-		sc->st->units++;
-		break;
 	case SCAN_UNIT_EXC:
 		sc->st->units++;
 		break;
 	case SCAN_BAD_REPLY:
 		sc->st->bad_replies++;
-		memcpy(r.tx, s->tx, sizeof(r.tx));
-		r.rx_len = (unsigned)(len < sizeof(r.rx) ? len : sizeof(r.rx));
-		if (frame)
-			memcpy(r.rx, frame, r.rx_len);
 		break;
 	case SCAN_REFUSED:
 		sc->st->refused++;
@@ -407,94 +489,31 @@ static void report_ex(struct scanner *sc, const struct slot *s, enum scan_kind k
 		break;
 	}
 	if (sc->cfg->report)
-		sc->cfg->report(sc->cfg->arg, &r);
+		sc->cfg->report(sc->cfg->arg, r);
 }
 
-static void report(struct scanner *sc, const struct slot *s, enum scan_kind kind, int err)
+static struct found *find_found(struct target *t, unsigned unit)
 {
-	report_ex(sc, s, kind, err, NULL, 0, 0);
+	for (unsigned i = 0; i < t->nfound; i++)
+		if (t->found[i].r.unit == unit)
+			return &t->found[i];
+	return NULL;
 }
 
-/* ---- the slot state machine --------------------------------------------------------- */
-
-static void start_next(struct scanner *sc, unsigned idx);
-
-static void finish_target(struct scanner *sc, unsigned idx)
+static void report_found(struct scanner *sc, struct found *f)
 {
-	struct slot *s = &sc->slots[idx];
-
-	if (s->fd >= 0)
-		close(s->fd);
-	s->fd = -1;
-	s->state = SL_IDLE;
-	start_next(sc, idx);
-}
-
-/* Arm a receive of the rest of the frame, linked to what is left of the probe's time. */
-static int arm_recv(struct scanner *sc, unsigned idx, unsigned flags)
-{
-	struct slot *s = &sc->slots[idx];
-	struct io_uring_sqe *sqe = get_sqe(sc);
-	size_t want =
-	    s->split.len < 6 ? 6u - s->split.len : 6u + mb_get_u16(s->split.buf + 4) - s->split.len;
-
-	if (!sqe)
-		return -ENOMEM;
-	io_uring_prep_recv(sqe, s->fd, s->in, want, 0);
-	io_uring_sqe_set_data64(sqe, ud(idx, OP_RECV));
-	sqe->flags |= IOSQE_IO_LINK | flags;
-	s->ops++;
-	s->res_recv = -ECANCELED;
-	return link_timeout(sc, idx, s->deadline - clk_now_ns());
-}
-
-/* Send the probe of s->unit and wait for its reply. */
-static void send_probe(struct scanner *sc, unsigned idx)
-{
-	struct slot *s = &sc->slots[idx];
-	struct io_uring_sqe *sqe;
-	int n;
-
-	s->req = (struct mb_req){ .tid = (uint16_t)(s->first_tid + s->probed),
-				  .unit = (uint8_t)s->unit,
-				  .fc = MB_FC_READ_HOLDING_REGISTERS,
-				  .addr = PROBE_ADDR,
-				  .qty = 1 };
-	n = mb_encode_req(s->tx, sizeof(s->tx), &s->req);
-	sqe = get_sqe(sc);
-	if (n != (int)sizeof(s->tx) || !sqe) {
-		report(sc, s, SCAN_CONN_ERR, n < 0 ? n : -ENOMEM);
-		finish_target(sc, idx);
+	if (f->is_reported)
 		return;
-	}
-	s->probed++;
-	s->t_start = clk_now_ns();
-	s->deadline = s->t_start + sc->cfg->timeout_ns;
-	io_uring_prep_send(sqe, s->fd, s->tx, sizeof(s->tx), MSG_NOSIGNAL);
-	io_uring_sqe_set_data64(sqe, ud(idx, OP_SEND));
-	sqe->flags |= IOSQE_IO_LINK;
-	s->ops++;
-	s->has_send = true;
-	s->res_send = -ECANCELED;
-	if (arm_recv(sc, idx, 0)) {
-		/* Out of SQEs mid-chain: the submitted part completes, then the slot ends. */
-		s->res_send = -ENOMEM;
-	}
+	f->is_reported = true;
+	report(sc, &f->r);
 }
 
-/* The current unit is done (answered or silent): probe the next or end the target. */
-static void next_unit(struct scanner *sc, unsigned idx)
+/* A follow-up of f answered or given up: the unit is reported when its last one is. */
+static void followup_done(struct scanner *sc, struct found *f, unsigned job)
 {
-	struct slot *s = &sc->slots[idx];
-
-	if (s->unit < sc->cfg->unit_last && !sc->is_stopping) {
-		s->unit++;
-		send_probe(sc, idx);
-		return;
-	}
-	if (!s->answered)
-		report(sc, s, SCAN_OPEN, 0);
-	finish_target(sc, idx);
+	f->pending &= ~(1u << job);
+	if (!f->todo && !f->pending)
+		report_found(sc, f);
 }
 
 static bool is_absent_exc(int err)
@@ -503,53 +522,446 @@ static bool is_absent_exc(int err)
 	       err == -MB_EXC(MB_EX_GATEWAY_TARGET_FAILED);
 }
 
-/* One whole frame arrived for the probe in flight. Returns true if the slot moved on. */
-static bool on_frame(struct scanner *sc, unsigned idx, const uint8_t *frame, size_t len)
+static bool is_exc(int err)
+{
+	return -err >= MB_EXC_BASE && -err < MB_EXC_END;
+}
+
+/* ---- units and connections of a target ---------------------------------------------- */
+
+/* The connection that heard silence `serial` was served: its silences were absences. */
+static void settle_doubts(struct target *t, unsigned serial)
+{
+	for (unsigned u = 0; u < N_UNITS; u++)
+		if (t->ustate[u] == U_DOUBT && t->owner[u] == serial)
+			t->ustate[u] = U_DONE;
+}
+
+/* Units doubted by connections gone unserved are asked again, once a unit answered. */
+static void retry_orphan_doubts(struct target *t)
+{
+	if (!t->is_proven)
+		return;
+	for (unsigned u = 0; u < N_UNITS; u++)
+		if (t->ustate[u] == U_DOUBT && !t->is_serial_open[t->owner[u]])
+			t->ustate[u] = U_RETRY;
+}
+
+static void conn_served(struct target *t, struct slot *s)
+{
+	if (s->is_proven)
+		return;
+	s->is_proven = true;
+	s->needs_proof = false;
+	settle_doubts(t, s->serial);
+}
+
+/* The first unit of t answered: every connection not served yet has to prove it is. */
+static void target_proven(struct scanner *sc, struct target *t, uint8_t unit)
+{
+	t->is_proven = true;
+	t->proof_unit = unit;
+	for (unsigned i = 0; i < t->nconns; i++) {
+		struct slot *c = &sc->slots[t->conns[i]];
+
+		if (c->state == SL_OPEN && !c->is_proven)
+			c->needs_proof = true;
+	}
+	retry_orphan_doubts(t);
+}
+
+static void add_found(struct scanner *sc, struct target *t, uint8_t unit, int err, uint16_t value,
+		      int64_t rtt_ns)
+{
+	struct scan_result r = tgt_result(t, err ? SCAN_UNIT_EXC : SCAN_UNIT, err);
+	struct found *f;
+
+	r.unit = unit;
+	r.value = value;
+	r.rtt_ns = rtt_ns;
+	if (!t->is_proven)
+		target_proven(sc, t, unit);
+	if (t->nfound == t->found_cap) {
+		unsigned cap = t->found_cap ? 2 * t->found_cap : 4;
+		struct found *p = realloc(t->found, cap * sizeof(*p));
+
+		if (!p) {
+			report(sc, &r); /* no memory to identify it: said as it is */
+			return;
+		}
+		t->found = p;
+		t->found_cap = cap;
+	}
+	f = &t->found[t->nfound++];
+	*f = (struct found){ .r = r, .todo = sc->cfg->is_identifying ? FOLLOW_UPS : 0 };
+	if (!f->todo)
+		report_found(sc, f);
+}
+
+/* The next job for connection s of t. Returns false when there is none for it now. */
+static bool pull_job(struct scanner *sc, struct slot *s, struct target *t, uint8_t *unit,
+		     unsigned *job)
+{
+	if (s->needs_proof) {
+		s->needs_proof = false;
+		*unit = t->proof_unit;
+		*job = JOB_PROOF;
+		return true;
+	}
+	if (s->is_proven)
+		for (unsigned u = sc->cfg->unit_first; u <= sc->cfg->unit_last; u++)
+			if (t->ustate[u] == U_RETRY) {
+				t->ustate[u] = U_SENT;
+				*unit = (uint8_t)u;
+				*job = JOB_PROBE;
+				return true;
+			}
+	for (unsigned i = 0; i < t->nfound; i++) {
+		struct found *f = &t->found[i];
+
+		if (f->todo) {
+			unsigned j = (unsigned)__builtin_ctz(f->todo);
+
+			f->todo &= ~(1u << j);
+			f->pending |= 1u << j;
+			*unit = f->r.unit;
+			*job = j;
+			return true;
+		}
+	}
+	for (; t->cursor <= sc->cfg->unit_last; t->cursor++) {
+		unsigned u = t->cursor;
+
+		if (t->ustate[u] != U_NEW)
+			continue;
+		t->ustate[u] = U_SENT;
+		if (!t->was_probed[u]) {
+			t->was_probed[u] = true;
+			t->probed++;
+		}
+		*unit = (uint8_t)u;
+		*job = JOB_PROBE;
+		t->cursor++;
+		return true;
+	}
+	return false;
+}
+
+/* Encode job for unit into s->out[s->nout] and the send buffer. */
+static void add_request(struct scanner *sc, struct slot *s, uint8_t unit, unsigned job, int64_t now)
+{
+	struct pend *p = &s->out[s->nout];
+	int n;
+
+	*p = (struct pend){ .job = (uint8_t)job, .sent_ns = now };
+	p->req = (struct mb_req){ .tid = s->next_tid,
+				  .unit = unit,
+				  .fc = MB_FC_READ_HOLDING_REGISTERS,
+				  .addr = PROBE_ADDR,
+				  .qty = 1 };
+	if (job == JOB_DEVID) {
+		p->req.fc = SCAN_FC_MEI;
+		n = scan_encode_devid_req(p->tx, sizeof(p->tx), p->req.tid, unit);
+	} else {
+		if (job >= JOB_FP) {
+			const struct prof_block *b = &fps[job - JOB_FP].prof->blocks[0];
+
+			p->req.fc = b->fc;
+			p->req.addr = b->start;
+			p->req.qty = b->count;
+		}
+		n = mb_encode_req(p->tx, sizeof(p->tx), &p->req);
+	}
+	if (n <= 0 || (size_t)n > sizeof(p->tx))
+		return; /* not for the tables above; the job stays outstanding on its own */
+	p->tx_len = (uint8_t)n;
+	memcpy(s->txbuf + s->tx_len, p->tx, (size_t)n);
+	s->tx_len += (unsigned)n;
+	s->nout++;
+	s->next_tid++;
+	sc->st->requests++;
+}
+
+/* Put the jobs outstanding on s back, to be asked elsewhere (s is going away). */
+static void requeue(struct scanner *sc, struct slot *s, struct target *t)
+{
+	for (unsigned i = 0; i < s->nout; i++) {
+		const struct pend *p = &s->out[i];
+		unsigned u = p->req.unit;
+		struct found *f;
+
+		if (p->job == JOB_PROBE) {
+			t->ustate[u] = U_NEW;
+			if (u < t->cursor)
+				t->cursor = u;
+		} else if (p->job >= JOB_DEVID && (f = find_found(t, u))) {
+			f->pending &= ~(1u << p->job);
+			f->todo |= 1u << p->job;
+		}
+	}
+	s->nout = 0;
+	(void)sc;
+}
+
+static void conn_release(struct scanner *sc, unsigned idx);
+
+/* Close connection idx: shut it down now, free its slot when its last CQE is back. */
+static void conn_close(struct scanner *sc, unsigned idx)
 {
 	struct slot *s = &sc->slots[idx];
-	uint16_t tid = mb_peek_tid(frame), age = (uint16_t)(s->req.tid - tid);
+
+	if (s->state == SL_OPEN) {
+		s->state = SL_CLOSING;
+		shutdown(s->fd, SHUT_RDWR); /* the receive in flight ends now */
+	}
+	if (s->state == SL_CLOSING && s->ops == 0)
+		conn_release(sc, idx);
+}
+
+/* Connection idx failed with err: its jobs go back to the target, which carries on. */
+static void conn_fail(struct scanner *sc, unsigned idx, int err)
+{
+	struct slot *s = &sc->slots[idx];
+	struct target *t = &sc->tgts[s->tgt];
+
+	t->conn_err = err;
+	requeue(sc, s, t);
+	conn_close(sc, idx);
+}
+
+static void conn_release(struct scanner *sc, unsigned idx)
+{
+	struct slot *s = &sc->slots[idx];
+	struct target *t = &sc->tgts[s->tgt];
+
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	s->state = SL_IDLE;
+	s->nout = 0;
+	for (unsigned i = 0; i < t->nconns; i++)
+		if (t->conns[i] == idx) {
+			t->conns[i] = t->conns[--t->nconns];
+			break;
+		}
+	t->is_serial_open[s->serial] = false;
+	retry_orphan_doubts(t);
+	if (t->nconns == 0 && !t->is_closing) {
+		/* The last connection of a port that was not done: it failed. */
+		t->is_lost = t->is_connected;
+		t->is_closing = true;
+	}
+}
+
+/* Every connection of t closes; the target is reported once they have. */
+static void tgt_close(struct scanner *sc, struct target *t)
+{
+	unsigned conns[SCAN_MAX_PER_HOST], n = t->nconns;
+
+	t->is_closing = true;
+	memcpy(conns, t->conns, n * sizeof(conns[0]));
+	for (unsigned i = 0; i < n; i++) {
+		requeue(sc, &sc->slots[conns[i]], t);
+		conn_close(sc, conns[i]);
+	}
+}
+
+/* ---- replies ------------------------------------------------------------------------ */
+
+/* A malformed reply, or one for no request outstanding (p NULL): the port is given up. */
+static void bad_reply(struct scanner *sc, unsigned idx, const struct pend *p, int err,
+		      const uint8_t *frame, size_t len)
+{
+	struct slot *s = &sc->slots[idx];
+	struct target *t = &sc->tgts[s->tgt];
+	struct scan_result r = tgt_result(t, SCAN_BAD_REPLY, err);
+
+	if (!p && s->nout)
+		p = &s->out[0]; /* show the oldest request outstanding */
+	r.unit = p ? p->req.unit : len > 6 ? frame[6] : 0;
+	if (p) {
+		r.tx_len = p->tx_len;
+		memcpy(r.tx, p->tx, p->tx_len);
+		r.rtt_ns = clk_now_ns() - p->sent_ns;
+	}
+	r.rx_len = (unsigned)(len < sizeof(r.rx) ? len : sizeof(r.rx));
+	if (frame)
+		memcpy(r.rx, frame, r.rx_len);
+	t->answered++;
+	t->is_failed = true;
+	report(sc, &r);
+	tgt_close(sc, t);
+}
+
+/* The reply to p (taken off s) arrived: frame, len. */
+static void on_reply(struct scanner *sc, unsigned idx, const struct pend *p, const uint8_t *frame,
+		     size_t len)
+{
+	struct slot *s = &sc->slots[idx];
+	struct target *t = &sc->tgts[s->tgt];
+	uint8_t u = p->req.unit;
+	struct found *f = p->job >= JOB_DEVID ? find_found(t, u) : NULL;
+	uint16_t regs[MB_MAX_READ_REGS];
 	struct mb_rsp rsp;
 	int err;
 
-	if (tid != s->req.tid && age < s->probed)
-		return false; /* the late reply to an earlier, timed-out probe: drop it */
-	err = mb_decode_rsp(&s->req, frame, len, 0, &rsp);
-	if (err == 0) {
-		s->answered++;
-		report_ex(sc, s, SCAN_UNIT, 0, NULL, 0, mb_get_u16(rsp.data));
-	} else if (-err >= MB_EXC_BASE && -err < MB_EXC_END) {
-		if (!is_absent_exc(err)) {
-			s->answered++;
-			report(sc, s, SCAN_UNIT_EXC, err);
-		}
-	} else {
-		s->answered++;
-		report_ex(sc, s, SCAN_BAD_REPLY, err, frame, len, 0);
-		finish_target(sc, idx); /* the stream is not to be trusted any more */
-		return true;
-	}
-	mb_split_reset(&s->split);
-	next_unit(sc, idx);
-	return true;
-}
-
-/* Every SQE of the probe chain is back. */
-static void on_probe_done(struct scanner *sc, unsigned idx)
-{
-	struct slot *s = &sc->slots[idx];
-	int r = s->res_recv;
-
-	if (s->has_send && s->res_send != (int)sizeof(s->tx)) {
-		report(sc, s, SCAN_CONN_ERR, s->res_send < 0 ? s->res_send : -EIO);
-		finish_target(sc, idx);
+	if (p->job == JOB_DEVID) {
+		if (!f)
+			return;
+		err = scan_decode_devid_rsp(frame, len, p->req.tid, u, &f->r.devid);
+		f->r.has_devid = err == 0;
+		f->r.devid_err = err;
+		if (err && !is_exc(err))
+			sc->st->bad_replies++; /* counted; the unit's line says which */
+		conn_served(t, s);
+		followup_done(sc, f, p->job);
 		return;
 	}
-	s->has_send = false;
-	if (r > 0) {
-		const uint8_t *p = s->in;
-		size_t n = (size_t)r;
+	err = mb_decode_rsp(&p->req, frame, len, 0, &rsp);
+	if (p->job >= JOB_FP) {
+		if (!f)
+			return;
+		if (err == 0) {
+			const struct fingerprint *fp = &fps[p->job - JOB_FP];
 
-		for (int i = 0; i < 4 && n; i++) {
+			mb_regs_from_wire(regs, rsp.data, p->req.qty);
+			if (!f->r.profile &&
+			    fp->looks_like(regs, p->req.qty, f->r.evidence, sizeof(f->r.evidence)))
+				f->r.profile = fp->name;
+		} else if (!is_exc(err)) {
+			f->r.fp_err = err;
+			sc->st->bad_replies++;
+		}
+		conn_served(t, s);
+		followup_done(sc, f, p->job);
+		return;
+	}
+	if (err && !is_exc(err)) {
+		bad_reply(sc, idx, p, err, frame, len);
+		return;
+	}
+	conn_served(t, s);
+	if (p->job == JOB_PROOF)
+		return;
+	t->ustate[u] = U_DONE;
+	if (is_absent_exc(err))
+		return;
+	t->answered++;
+	add_found(sc, t, u, err, err ? 0 : mb_get_u16(rsp.data), clk_now_ns() - p->sent_ns);
+}
+
+static struct pend *find_pend(struct slot *s, bool by_tid, unsigned v)
+{
+	for (unsigned i = 0; i < s->nout; i++)
+		if (by_tid ? s->out[i].req.tid == v : s->out[i].req.unit == v)
+			return &s->out[i];
+	return NULL;
+}
+
+/* One whole frame arrived on connection idx: match it by TID and unit. */
+static void on_frame(struct scanner *sc, unsigned idx, const uint8_t *frame, size_t len)
+{
+	struct slot *s = &sc->slots[idx];
+	uint16_t tid = mb_peek_tid(frame);
+	uint8_t unit = frame[6];
+	struct pend *p = find_pend(s, true, tid), *by_unit, *oldest, taken;
+
+	if (p && p->req.unit == unit) {
+		taken = *p;
+		/* out[] stays in the order sent: out[0] is the oldest */
+		memmove(p, p + 1, (size_t)(s->out + s->nout - (p + 1)) * sizeof(*p));
+		s->nout--;
+		s->quiet_deadline = clk_now_ns() + sc->cfg->timeout_ns;
+		on_reply(sc, idx, &taken, frame, len);
+		return;
+	}
+	if (!p && tid >= 1 && tid < s->next_tid) {
+		sc->st->late++; /* the reply to a request that timed out: dropped */
+		return;
+	}
+	/*
+	 * A TID never sent, or a TID and unit that do not go together. A server answers in
+	 * order, so the oldest request outstanding is the one answered: its unit with another
+	 * TID is a wrong TID, its TID with another unit a wrong unit.
+	 */
+	oldest = s->nout ? &s->out[0] : NULL;
+	by_unit = find_pend(s, false, unit);
+	if (oldest && oldest->req.unit == unit)
+		bad_reply(sc, idx, oldest, -MB_ETID, frame, len);
+	else if (oldest && oldest->req.tid == tid)
+		bad_reply(sc, idx, oldest, -MB_EUNIT, frame, len);
+	else if (p)
+		bad_reply(sc, idx, p, -MB_EUNIT, frame, len);
+	else
+		bad_reply(sc, idx, by_unit ? by_unit : oldest, -MB_ETID, frame, len);
+}
+
+/* p got no answer within the timeout. */
+static void on_silence(struct scanner *sc, unsigned idx, const struct pend *p)
+{
+	struct slot *s = &sc->slots[idx];
+	struct target *t = &sc->tgts[s->tgt];
+	unsigned u = p->req.unit, bit = 1u << p->job;
+	struct found *f;
+
+	switch (p->job) {
+	case JOB_PROBE:
+		if (s->is_proven) {
+			t->ustate[u] = U_DONE;
+		} else {
+			t->ustate[u] = U_DOUBT;
+			t->owner[u] = (uint8_t)s->serial;
+		}
+		return;
+	case JOB_PROOF:
+		/* A unit that answers elsewhere is silent here: nobody serves this connection. */
+		conn_close(sc, idx);
+		return;
+	default:
+		f = find_found(t, u);
+		if (!f)
+			return;
+		if (!s->is_proven && !(f->retried & bit)) {
+			f->retried |= bit;
+			f->pending &= ~bit;
+			f->todo |= bit;
+			return;
+		}
+		if (p->job == JOB_DEVID)
+			f->r.devid_err = -ETIMEDOUT;
+		followup_done(sc, f, p->job);
+	}
+}
+
+/* The connection was silent for a whole timeout: everything outstanding on it expires. */
+static void expire_all(struct scanner *sc, unsigned idx)
+{
+	struct slot *s = &sc->slots[idx];
+	struct pend out[SCAN_MAX_DEPTH + 1];
+	unsigned n = s->nout;
+	int proof = -1;
+
+	memcpy(out, s->out, n * sizeof(out[0]));
+	s->nout = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (out[i].job == JOB_PROOF)
+			proof = (int)i; /* last: it may close the connection */
+		else
+			on_silence(sc, idx, &out[i]);
+	}
+	if (proof >= 0)
+		on_silence(sc, idx, &out[proof]);
+}
+
+static void on_recv_done(struct scanner *sc, unsigned idx, int res)
+{
+	struct slot *s = &sc->slots[idx];
+
+	if (res > 0) {
+		const uint8_t *p = s->in;
+		size_t n = (size_t)res;
+
+		for (unsigned i = 0; n && i < sizeof(s->in); i++) {
 			const uint8_t *frame;
 			size_t used;
 			int k = mb_split(&s->split, p, n, &used, &frame);
@@ -557,110 +969,148 @@ static void on_probe_done(struct scanner *sc, unsigned idx)
 			p += used;
 			n -= used;
 			if (k < 0) {
-				s->answered++;
-				report_ex(sc, s, SCAN_BAD_REPLY, k, s->in, (size_t)r, 0);
-				finish_target(sc, idx);
+				bad_reply(sc, idx, NULL, k, s->in, (size_t)res);
 				return;
 			}
-			if (k > 0 && on_frame(sc, idx, frame, (size_t)k))
+			if (k > 0)
+				on_frame(sc, idx, frame, (size_t)k);
+			if (s->state != SL_OPEN)
 				return;
-		}
-		/* Part of a frame, or a late reply dropped: wait for the rest in the time left. */
-		if (sc->is_stopping) {
-			finish_target(sc, idx);
-		} else if (clk_now_ns() >= s->deadline) {
-			next_unit(sc, idx);
-		} else if (arm_recv(sc, idx, 0)) {
-			report(sc, s, SCAN_CONN_ERR, -ENOMEM);
-			finish_target(sc, idx);
 		}
 		return;
 	}
-	if (r == 0) {
-		report(sc, s, SCAN_CONN_ERR, -ECONNRESET);
-		finish_target(sc, idx);
-	} else if (r == -ECANCELED || r == -ETIME || r == -EINTR) {
-		/* Silence: this unit is absent. The late reply, if any, is dropped by its TID. */
-		if (sc->is_stopping)
-			finish_target(sc, idx);
-		else
-			next_unit(sc, idx);
+	if (res == 0) {
+		conn_fail(sc, idx, -ECONNRESET);
+	} else if (res == -ECANCELED || res == -ETIME || res == -EINTR) {
+		if (clk_now_ns() >= s->quiet_deadline)
+			expire_all(sc, idx);
 	} else {
-		report(sc, s, SCAN_CONN_ERR, r);
-		finish_target(sc, idx);
+		conn_fail(sc, idx, res);
 	}
+}
+
+/* ---- connections -------------------------------------------------------------------- */
+
+/* Open a connection for t on slot idx. Returns 0 or -errno (slot left idle). */
+static int conn_open(struct scanner *sc, unsigned idx, struct target *t, bool is_first)
+{
+	struct slot *s = &sc->slots[idx];
+	struct io_uring_sqe *sqe;
+	int one = 1, fd;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	*s = (struct slot){ .state = SL_CONNECTING,
+			    .fd = fd,
+			    .tgt = (unsigned)(t - sc->tgts),
+			    .serial = t->opened,
+			    .is_first = is_first,
+			    .res_connect = -ECANCELED,
+			    .next_tid = 1,
+			    .t_start = clk_now_ns() };
+	s->sa = (struct sockaddr_in){ .sin_family = AF_INET,
+				      .sin_port = htons(t->port),
+				      .sin_addr.s_addr = htonl(t->addr) };
+	t->is_serial_open[t->opened++] = true;
+	t->conns[t->nconns++] = idx;
+	reserve_sqes(sc, 2);
+	sqe = io_uring_get_sqe(&sc->ring);
+	if (!sqe) {
+		conn_release(sc, idx); /* the ring's SQ cannot be full after reserve_sqes() */
+		return -ENOMEM;
+	}
+	io_uring_prep_connect(sqe, s->fd, (struct sockaddr *)&s->sa, sizeof(s->sa));
+	io_uring_sqe_set_data64(sqe, ud(idx, OP_CONNECT));
+	sqe->flags |= IOSQE_IO_LINK;
+	s->ops++;
+	link_timeout(sc, idx, sc->cfg->timeout_ns);
+	return 0;
 }
 
 static void on_connect_done(struct scanner *sc, unsigned idx)
 {
 	struct slot *s = &sc->slots[idx];
+	struct target *t = &sc->tgts[s->tgt];
 	int r = s->res_connect;
+	struct scan_result res;
 
-	if (r == 0) {
-		sc->st->open++;
-		s->state = SL_PROBING;
+	if (r == 0 && !t->is_closing && !sc->is_stopping) {
+		if (s->is_first) {
+			sc->st->open++;
+			t->is_connected = true;
+		}
+		s->state = SL_OPEN;
+		s->needs_proof = t->is_proven;
 		mb_split_reset(&s->split);
-		if (sc->is_stopping)
-			finish_target(sc, idx);
-		else
-			send_probe(sc, idx);
 		return;
 	}
-	if (r == -ECONNREFUSED)
-		report(sc, s, SCAN_REFUSED, r);
-	else if (r == -ECANCELED || r == -ETIME || r == -EINTR)
-		report(sc, s, SCAN_NO_ANSWER, -ETIMEDOUT);
-	else
-		report(sc, s, SCAN_CONN_ERR, r);
-	finish_target(sc, idx);
+	if (s->is_first && r != 0) {
+		if (r == -ECONNREFUSED)
+			res = tgt_result(t, SCAN_REFUSED, r);
+		else if (r == -ECANCELED || r == -ETIME || r == -EINTR)
+			res = tgt_result(t, SCAN_NO_ANSWER, -ETIMEDOUT);
+		else
+			res = tgt_result(t, SCAN_CONN_ERR, r);
+		report(sc, &res);
+		t->is_closing = true; /* the port's verdict is said */
+	}
+	/* A further connection that fails is only not used. */
+	s->state = SL_CLOSING;
+	conn_release(sc, idx);
 }
 
-/* Start the next address:port on slot idx, or leave it idle when there is none. */
-static void start_next(struct scanner *sc, unsigned idx)
+/* Send what s can take now, and keep a receive armed. */
+static void pump(struct scanner *sc, unsigned idx)
 {
 	struct slot *s = &sc->slots[idx];
-	int one = 1;
+	struct target *t = &sc->tgts[s->tgt];
+	int64_t now = clk_now_ns();
+	struct io_uring_sqe *sqe;
 
-	for (;;) {
-		struct io_uring_sqe *sqe;
-		uint32_t addr;
-		uint16_t port;
+	if (s->state != SL_OPEN)
+		return;
+	if (!s->has_send && !t->is_closing) {
+		uint8_t unit;
+		unsigned job;
 
-		s->state = SL_IDLE;
-		if (sc->is_stopping || !next_target(sc, &addr, &port))
-			return;
-		sc->st->targets++;
-		s->sa = (struct sockaddr_in){ .sin_family = AF_INET,
-					      .sin_port = htons(port),
-					      .sin_addr.s_addr = htonl(addr) };
-		s->t_start = clk_now_ns();
-		s->unit = sc->cfg->unit_first;
-		s->probed = 0;
-		s->answered = 0;
-		s->first_tid = 1;
-		s->has_send = false;
-		s->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
-		if (s->fd < 0) {
-			report(sc, s, SCAN_CONN_ERR, -errno);
-			continue;
+		while (s->nout <= sc->depth && s->next_tid < UINT16_MAX) {
+			if (s->nout == sc->depth && !s->needs_proof)
+				break;
+			if (!pull_job(sc, s, t, &unit, &job))
+				break;
+			add_request(sc, s, unit, job, now);
 		}
-		setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		sqe = get_sqe(sc);
+		if (s->tx_len) {
+			reserve_sqes(sc, 1);
+			sqe = io_uring_get_sqe(&sc->ring);
+			if (!sqe) {
+				conn_fail(sc, idx, -ENOMEM);
+				return;
+			}
+			io_uring_prep_send(sqe, s->fd, s->txbuf, s->tx_len, MSG_NOSIGNAL);
+			io_uring_sqe_set_data64(sqe, ud(idx, OP_SEND));
+			s->ops++;
+			s->has_send = true;
+			s->quiet_deadline = now + sc->cfg->timeout_ns;
+		}
+	}
+	if (!s->has_recv) {
+		if (!s->nout && !s->has_send)
+			s->quiet_deadline = now + sc->cfg->timeout_ns; /* idle: a fresh wait */
+		reserve_sqes(sc, 2);
+		sqe = io_uring_get_sqe(&sc->ring);
 		if (!sqe) {
-			report(sc, s, SCAN_CONN_ERR, -ENOMEM);
-			close(s->fd);
-			s->fd = -1;
-			continue;
+			conn_fail(sc, idx, -ENOMEM);
+			return;
 		}
-		io_uring_prep_connect(sqe, s->fd, (struct sockaddr *)&s->sa, sizeof(s->sa));
-		io_uring_sqe_set_data64(sqe, ud(idx, OP_CONNECT));
+		io_uring_prep_recv(sqe, s->fd, s->in, sizeof(s->in), 0);
+		io_uring_sqe_set_data64(sqe, ud(idx, OP_RECV));
 		sqe->flags |= IOSQE_IO_LINK;
 		s->ops++;
-		s->res_connect = -ECANCELED;
-		s->state = SL_CONNECTING;
-		/* Without an SQE for the timeout the connect still ends (the kernel's own). */
-		link_timeout(sc, idx, sc->cfg->timeout_ns);
-		return;
+		s->has_recv = true;
+		link_timeout(sc, idx, s->quiet_deadline - now);
 	}
 }
 
@@ -673,35 +1123,179 @@ static void on_cqe(struct scanner *sc, const struct io_uring_cqe *cqe)
 	if (idx >= sc->nslots)
 		return;
 	s = &sc->slots[idx];
+	if (s->ops)
+		s->ops--;
 	switch ((enum op)(data & 0xFF)) {
 	case OP_CONNECT:
 		s->res_connect = cqe->res;
 		break;
 	case OP_SEND:
-		s->res_send = cqe->res;
+		s->has_send = false;
+		if (s->state == SL_OPEN && cqe->res != (int)s->tx_len)
+			conn_fail(sc, idx, cqe->res < 0 ? cqe->res : -EIO);
+		s->tx_len = 0;
 		break;
 	case OP_RECV:
-		s->res_recv = cqe->res;
+		s->has_recv = false;
+		if (s->state == SL_OPEN)
+			on_recv_done(sc, idx, cqe->res);
 		break;
 	case OP_TIMEOUT:
 		break;
 	}
-	if (s->ops && --s->ops == 0) {
-		if (s->state == SL_CONNECTING)
-			on_connect_done(sc, idx);
-		else if (s->state == SL_PROBING)
-			on_probe_done(sc, idx);
+	if (s->state == SL_CONNECTING && s->ops == 0)
+		on_connect_done(sc, idx);
+	else if (s->state == SL_CLOSING && s->ops == 0)
+		conn_release(sc, idx);
+}
+
+/* ---- targets ------------------------------------------------------------------------ */
+
+/* Is there a job for some open connection of t, or one outstanding? */
+static bool tgt_is_busy(struct scanner *sc, struct target *t)
+{
+	bool is_served = false, is_open = false;
+
+	for (unsigned i = 0; i < t->nconns; i++) {
+		const struct slot *c = &sc->slots[t->conns[i]];
+
+		if (c->state != SL_OPEN)
+			continue;
+		is_open = true;
+		is_served |= c->is_proven;
+		if (c->nout || c->has_send || c->needs_proof)
+			return true;
+	}
+	if (!is_open)
+		return !t->is_connected; /* the first connect is still under way */
+	for (unsigned i = 0; i < t->nfound; i++)
+		if (t->found[i].todo || t->found[i].pending)
+			return true;
+	for (unsigned u = t->cursor; u <= sc->cfg->unit_last; u++)
+		if (t->ustate[u] == U_NEW || (is_served && t->ustate[u] == U_RETRY))
+			return true;
+	return false;
+}
+
+static int cmp_found(const void *a, const void *b)
+{
+	const struct found *x = a, *y = b;
+
+	return (int)x->r.unit - (int)y->r.unit;
+}
+
+/* Every connection of t is gone: say what is left to say, free the target. */
+static void tgt_finish(struct scanner *sc, struct target *t)
+{
+	struct scan_result r;
+
+	qsort(t->found, t->nfound, sizeof(t->found[0]), cmp_found);
+	for (unsigned i = 0; i < t->nfound; i++)
+		report_found(sc, &t->found[i]);
+	if (t->is_connected && !t->is_failed) {
+		if (t->is_lost) {
+			r = tgt_result(t, SCAN_CONN_ERR, t->conn_err ? t->conn_err : -EIO);
+			report(sc, &r);
+		} else if (!t->answered) {
+			r = tgt_result(t, SCAN_OPEN, 0);
+			report(sc, &r);
+		}
+	}
+	free(t->found);
+	*t = (struct target){ 0 };
+}
+
+/* Start the next address:port on slot idx. Returns false when there is none. */
+static bool tgt_start(struct scanner *sc, unsigned idx)
+{
+	struct target *t = NULL;
+	uint32_t addr;
+	uint16_t port;
+	int err;
+
+	for (unsigned i = 0; i < sc->nslots && !t; i++)
+		if (!sc->tgts[i].is_used)
+			t = &sc->tgts[i];
+	if (!t)
+		return false;
+	if (sc->is_exhausted || !next_target(sc, &addr, &port)) {
+		sc->is_exhausted = true;
+		return false;
+	}
+	sc->st->targets++;
+	*t = (struct target){ .is_used = true,
+			      .addr = addr,
+			      .port = port,
+			      .cursor = sc->cfg->unit_first,
+			      .t_start = clk_now_ns() };
+	err = conn_open(sc, idx, t, true);
+	if (err) {
+		struct scan_result r = tgt_result(t, SCAN_CONN_ERR, err);
+
+		report(sc, &r);
+		t->is_closing = true;
+		if (!t->nconns)
+			tgt_finish(sc, t);
+	}
+	return true;
+}
+
+/* One turn of the loop's bookkeeping: every target refills, ends or is reported; idle slots
+ * get a further connection to a port with units left, else the next address:port. */
+static void step(struct scanner *sc)
+{
+	unsigned next_idle = 0;
+
+	for (unsigned i = 0; i < sc->nslots; i++) {
+		struct target *t = &sc->tgts[i];
+		unsigned conns[SCAN_MAX_PER_HOST], n;
+
+		if (!t->is_used)
+			continue;
+		n = t->nconns;
+		memcpy(conns, t->conns, n * sizeof(conns[0]));
+		for (unsigned k = 0; k < n && !t->is_closing && !sc->is_stopping; k++)
+			pump(sc, conns[k]);
+		if (!t->is_closing && (sc->is_stopping || !tgt_is_busy(sc, t)))
+			tgt_close(sc, t);
+		if (t->is_closing && !t->nconns)
+			tgt_finish(sc, t);
+	}
+	if (sc->is_stopping)
+		return;
+	for (unsigned i = 0; i < sc->nslots; i++) {
+		struct target *t = &sc->tgts[i];
+
+		unsigned n_new = 0, connecting = 0;
+
+		if (!t->is_used || !t->is_connected || t->is_closing)
+			continue;
+		/* The open connections took what they could: units left over want another. */
+		for (unsigned u = t->cursor; u <= sc->cfg->unit_last; u++)
+			n_new += t->ustate[u] == U_NEW;
+		for (unsigned k = 0; k < t->nconns; k++)
+			connecting += sc->slots[t->conns[k]].state == SL_CONNECTING;
+		while (t->opened < sc->per_host && n_new > connecting * sc->depth) {
+			while (next_idle < sc->nslots && sc->slots[next_idle].state != SL_IDLE)
+				next_idle++;
+			if (next_idle == sc->nslots || conn_open(sc, next_idle, t, false))
+				break;
+			connecting++;
+		}
+	}
+	for (;;) {
+		while (next_idle < sc->nslots && sc->slots[next_idle].state != SL_IDLE)
+			next_idle++;
+		if (next_idle == sc->nslots || !tgt_start(sc, next_idle))
+			break;
 	}
 }
 
-/* Stop early: start nothing new, make the receives in flight end now. */
+/* Stop early: start nothing new, close every connection now. */
 static void begin_stop(struct scanner *sc)
 {
 	sc->is_stopping = true;
 	sc->st->is_interrupted = true;
-	for (unsigned i = 0; i < sc->nslots; i++)
-		if (sc->slots[i].fd >= 0 && sc->slots[i].state == SL_PROBING)
-			shutdown(sc->slots[i].fd, SHUT_RDWR);
 }
 
 static bool is_busy(const struct scanner *sc)
@@ -722,33 +1316,41 @@ int scan_run(const struct scan_cfg *cfg, struct scan_stats *st)
 
 	if (!cfg->nranges || !cfg->nports || cfg->nports > SCAN_MAX_PORTS ||
 	    cfg->unit_first > cfg->unit_last || cfg->timeout_ns <= 0 || !cfg->concurrency ||
-	    cfg->concurrency > SCAN_MAX_CONCURRENCY)
+	    cfg->concurrency > SCAN_MAX_CONCURRENCY || cfg->per_host > SCAN_MAX_PER_HOST ||
+	    cfg->depth > SCAN_MAX_DEPTH)
 		return -EINVAL;
 	for (unsigned i = 0; i < cfg->nports; i++)
 		if (!cfg->ports[i])
 			return -EINVAL;
 	*st = (struct scan_stats){ 0 };
+	sc.per_host = cfg->per_host ? cfg->per_host : DEFAULT_PER_HOST;
+	sc.depth = cfg->depth ? cfg->depth : DEFAULT_DEPTH;
 	total = scan_count(cfg->ranges, cfg->nranges) * cfg->nports;
-	sc.nslots = total < cfg->concurrency ? (unsigned)total : cfg->concurrency;
+	sc.nslots = total * sc.per_host < cfg->concurrency ? (unsigned)total * sc.per_host
+							   : cfg->concurrency;
 	sc.slots = calloc(sc.nslots, sizeof(*sc.slots));
-	if (!sc.slots)
-		return -ENOMEM;
+	sc.tgts = calloc(sc.nslots, sizeof(*sc.tgts));
+	ret = -ENOMEM;
+	if (!sc.slots || !sc.tgts)
+		goto out_free;
 	for (unsigned i = 0; i < sc.nslots; i++)
 		sc.slots[i].fd = -1;
-	/* A slot has at most 3 SQEs (send, recv, timeout) prepared between two submits. */
-	while (entries < 3 * sc.nslots + 8)
+	/* A slot has at most 5 SQEs (connect or send, recv, and their timeouts) between two
+	 * submits; reserve_sqes() submits early if ever the SQ is short. */
+	while (entries < 4 * sc.nslots + 8 && entries < 32768)
 		entries *= 2;
 	ret = io_uring_queue_init(entries, &sc.ring, 0);
 	if (ret < 0)
-		goto out_slots;
-	for (unsigned i = 0; i < sc.nslots; i++)
-		start_next(&sc, i);
-	ret = 0;
-	while (is_busy(&sc)) {
+		goto out_free;
+	for (;;) {
 		struct io_uring_cqe *cqe;
 		unsigned head, n = 0;
-		int r = io_uring_submit_and_wait(&sc.ring, 1);
+		int r;
 
+		step(&sc);
+		if (!is_busy(&sc))
+			break;
+		r = io_uring_submit_and_wait(&sc.ring, 1);
 		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
 			ret = r; /* the ring itself failed: exiting it cancels what is left */
 			break;
@@ -763,10 +1365,13 @@ int scan_run(const struct scan_cfg *cfg, struct scan_stats *st)
 		io_uring_cq_advance(&sc.ring, n);
 	}
 	io_uring_queue_exit(&sc.ring);
-	for (unsigned i = 0; i < sc.nslots; i++)
+	for (unsigned i = 0; i < sc.nslots; i++) {
 		if (sc.slots[i].fd >= 0)
 			close(sc.slots[i].fd);
-out_slots:
+		free(sc.tgts[i].found);
+	}
+out_free:
+	free(sc.tgts);
 	free(sc.slots);
 	st->elapsed_ns = clk_now_ns() - t0;
 	return ret;

@@ -1,10 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The Modbus TCP scanner behind `flux scan`: connects to every address x port of a set of
- * IPv4 ranges in parallel through one io_uring (every connect and every reply wait bounded by
- * a linked timeout), and on each open port probes unit ids one at a time with a harmless FC03
- * read of one register at address 0. A unit that answers with registers or with an exception
- * is present; silence is absent, and so are gateway exceptions 0x0A/0x0B ("no such target").
+ * IPv4 ranges in parallel through one io_uring, and on each open port probes unit ids with a
+ * harmless FC03 read of one register at address 0, several at once: up to per_host
+ * connections to each address:port, each with up to depth requests outstanding (distinct
+ * MBAP transaction ids, matched by TID and unit). A unit that answers with registers or with
+ * an exception is present; silence is absent, and so are gateway exceptions 0x0A/0x0B ("no
+ * such target"). A server silent for absent units so costs about one timeout per window of
+ * per_host x depth units, not one per unit. Each unit found is then identified: FC43/14
+ * basic device identification (vendor, product, revision; an exception or silence is "none")
+ * and a fingerprint against the shipped profiles (devices/), from one FC03 read of each
+ * profile's first poll block.
+ *
+ * A connection counts as served once something answered on it: silence on a connection that
+ * never answered (a server that leaves extra connections in its listen backlog) is not taken
+ * for absence while another connection of the same port is served; its units are asked again.
  * Not RT code; runs on the caller's thread and blocks until done.
  */
 #ifndef FLUX_TOOLS_SCAN_H
@@ -17,7 +27,10 @@
 
 #define SCAN_MAX_CONCURRENCY 4096
 #define SCAN_MAX_PORTS	     64
+#define SCAN_MAX_PER_HOST    16 /* connections to one address:port */
+#define SCAN_MAX_DEPTH	     32 /* requests outstanding on one connection */
 #define SCAN_ID_MAX	     64 /* bytes kept of each device identification object, with NUL */
+#define SCAN_EVIDENCE_MAX    96 /* a fingerprint's evidence, with NUL */
 
 /*
  * FC43/14 Read Device Identification (Modbus Application Protocol v1.1b3, 6.21), basic
@@ -68,7 +81,10 @@ enum scan_kind {
 	SCAN_CONN_ERR,	/* other connect or connection failure (err = -errno) */
 };
 
-/* One finding, given to scan_cfg.report as it is made. */
+/*
+ * One finding, given to scan_cfg.report as it is made: a unit once its identification is done
+ * (or could not be), a port once every unit of it is.
+ */
 struct scan_result {
 	enum scan_kind kind;
 	uint32_t addr; /* host order */
@@ -78,9 +94,17 @@ struct scan_result {
 	int err;
 	unsigned probed; /* SCAN_OPEN / SCAN_CONN_ERR: units probed on the port */
 	int64_t rtt_ns;	 /* probe sent -> reply decoded, or connect time */
-	uint8_t tx[12];	 /* SCAN_BAD_REPLY: the probe and the first bytes of the reply */
+	uint8_t tx[12];	 /* SCAN_BAD_REPLY: the request (tx_len bytes) and the reply's first */
+	unsigned tx_len; /* bytes (rx_len) */
 	uint8_t rx[16];
 	unsigned rx_len;
+	/* SCAN_UNIT, SCAN_UNIT_EXC with cfg.is_identifying: */
+	bool has_devid; /* devid holds the unit's FC43/14 answer */
+	int devid_err;	/* else why not: -MB_EXC(code), -ETIMEDOUT (silence), -MB_E*, -SCAN_E* */
+	struct scan_devid devid;
+	const char *profile; /* the shipped profile it looks like ("powerpack"), or NULL */
+	char evidence[SCAN_EVIDENCE_MAX]; /* why, e.g. "2000 READY, 2026 SOE 60 in 0..100" */
+	int fp_err;			  /* a malformed reply to a fingerprint read, or 0 */
 };
 
 struct scan_stats {
@@ -90,7 +114,9 @@ struct scan_stats {
 	uint64_t no_answer;
 	uint64_t conn_err;
 	uint64_t units;
-	uint64_t bad_replies;
+	uint64_t bad_replies; /* malformed frames and unknown TIDs, identification replies too */
+	uint64_t requests;    /* frames sent */
+	uint64_t late;	      /* replies to requests that had timed out, dropped */
 	int64_t elapsed_ns;
 	bool is_interrupted;
 };
@@ -102,8 +128,11 @@ struct scan_cfg {
 	unsigned nports;
 	uint8_t unit_first;
 	uint8_t unit_last;
-	int64_t timeout_ns;   /* connect, and each probe */
+	int64_t timeout_ns;   /* connect; and silence on a connection with requests outstanding */
 	unsigned concurrency; /* connections at once, 1..SCAN_MAX_CONCURRENCY */
+	unsigned per_host;    /* connections to one address:port, 1..SCAN_MAX_PER_HOST (0: 4) */
+	unsigned depth;	      /* requests outstanding per connection, 1..SCAN_MAX_DEPTH (0: 16) */
+	bool is_identifying;  /* ask each unit found FC43/14 and read its fingerprint blocks */
 	void (*report)(void *arg, const struct scan_result *r);
 	void *arg;
 	volatile sig_atomic_t *stop; /* optional: set (by a signal handler) to end early */
@@ -122,7 +151,7 @@ uint64_t scan_count(const struct scan_range *r, unsigned n);
 /*
  * Scan. Blocks until every target is done (or *cfg->stop), calling cfg->report for each
  * finding. Returns 0 (stats filled) or -errno when the io_uring cannot be set up, -EINVAL for
- * a bad cfg. Needs concurrency file descriptors.
+ * a bad cfg. Needs min(concurrency, targets x per_host) file descriptors.
  */
 int scan_run(const struct scan_cfg *cfg, struct scan_stats *st);
 
