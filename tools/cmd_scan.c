@@ -146,6 +146,8 @@ static void devid_why(char *buf, size_t cap, int err)
 			 mb_exception_name((unsigned)(-err - MB_EXC_BASE)));
 	else if (err == -ETIMEDOUT)
 		snprintf(buf, cap, "no answer");
+	else if (err == -ECANCELED)
+		snprintf(buf, cap, "not asked: the port's scan ended first");
 	else
 		snprintf(buf, cap, "bad reply: %s", scan_strerror(err));
 }

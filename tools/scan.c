@@ -1171,9 +1171,9 @@ static bool tgt_is_busy(struct scanner *sc, struct target *t)
 	for (unsigned i = 0; i < t->nfound; i++)
 		if (t->found[i].todo || t->found[i].pending)
 			return true;
-	for (unsigned u = t->cursor; u <= sc->cfg->unit_last; u++)
+	for (unsigned u = sc->cfg->unit_first; u <= sc->cfg->unit_last; u++)
 		if (t->ustate[u] == U_NEW || (is_served && t->ustate[u] == U_RETRY))
-			return true;
+			return true; /* U_NEW is never below the cursor, U_RETRY may be */
 	return false;
 }
 
@@ -1190,8 +1190,14 @@ static void tgt_finish(struct scanner *sc, struct target *t)
 	struct scan_result r;
 
 	qsort(t->found, t->nfound, sizeof(t->found[0]), cmp_found);
-	for (unsigned i = 0; i < t->nfound; i++)
-		report_found(sc, &t->found[i]);
+	for (unsigned i = 0; i < t->nfound; i++) {
+		struct found *f = &t->found[i];
+
+		/* Identification cut short (a stop, a lost connection): say so. */
+		if ((f->todo | f->pending) & (1u << JOB_DEVID) && !f->r.has_devid)
+			f->r.devid_err = -ECANCELED;
+		report_found(sc, f);
+	}
 	if (t->is_connected && !t->is_failed) {
 		if (t->is_lost) {
 			r = tgt_result(t, SCAN_CONN_ERR, t->conn_err ? t->conn_err : -EIO);

@@ -100,7 +100,8 @@ struct scan_result {
 	unsigned rx_len;
 	/* SCAN_UNIT, SCAN_UNIT_EXC with cfg.is_identifying: */
 	bool has_devid; /* devid holds the unit's FC43/14 answer */
-	int devid_err;	/* else why not: -MB_EXC(code), -ETIMEDOUT (silence), -MB_E*, -SCAN_E* */
+	int devid_err;	/* else why not: -MB_EXC(code), -ETIMEDOUT (silence), -MB_E*, -SCAN_E*,
+			 * -ECANCELED (the port's scan ended before it was asked or answered) */
 	struct scan_devid devid;
 	const char *profile; /* the shipped profile it looks like ("powerpack"), or NULL */
 	char evidence[SCAN_EVIDENCE_MAX]; /* why, e.g. "2000 READY, 2026 SOE 60 in 0..100" */
