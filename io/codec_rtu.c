@@ -270,13 +270,14 @@ int mb_rtu_req_size(const uint8_t *buf, size_t n)
 	return (int)(RTU_MULTI_HDR + buf[6] + MB_RTU_CRC_SIZE);
 }
 
-/* Drop the first held byte as noise, for reason err. */
+/* Drop the first held byte as noise, for reason err; a CRC failure is the reason that sticks. */
 static void discard(struct mb_rtu_splitter *s, int err)
 {
 	s->len--;
 	memmove(s->buf, s->buf + 1, s->len);
 	s->discarded++;
-	s->last_err = err;
+	if (s->noise_err != -MB_ECRC)
+		s->noise_err = err;
 }
 
 /* RT(io): called by the bus's reader for each read; bounded by n + MB_RTU_ADU_MAX steps. */

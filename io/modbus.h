@@ -174,13 +174,16 @@ struct mb_splitter {
  * Incremental frame finder for one RTU byte stream (a serial line, or RTU over TCP). Owned by
  * the bus's thread. Holds at most one candidate frame; zero-initialise before use and
  * mb_rtu_split_reset() before each request. Bytes that cannot start the awaited frame are
- * discarded one at a time (noise): `discarded` counts them, `last_err` says why the last one
- * went (-MB_EUNIT, -MB_EFCMISMATCH, -MB_EBYTECOUNT, -MB_ECRC, ...; 0 when none since reset).
+ * discarded one at a time (noise): `discarded` counts them, `noise_err` says why, for an
+ * engine to report when the awaited frame never comes: -MB_ECRC once a frame of the awaited
+ * unit, function and size failed its CRC (the reply came, damaged: that sticks until reset),
+ * else the reason the last byte went (-MB_EUNIT, -MB_EFCMISMATCH, -MB_EBYTECOUNT, -MB_EFUNC);
+ * 0 when nothing was discarded since reset.
  */
 struct mb_rtu_splitter {
 	uint16_t len;	    /* bytes held in buf */
 	uint16_t out;	    /* bytes of the frame returned last, dropped on the next call */
-	int last_err;	    /* why bytes were last discarded, or 0; cleared by reset */
+	int noise_err;	    /* why bytes were discarded (see above), or 0; cleared by reset */
 	uint64_t discarded; /* bytes discarded as noise since zeroed; not cleared by reset */
 	uint8_t buf[MB_RTU_ADU_MAX];
 };
@@ -355,7 +358,7 @@ static inline void mb_rtu_split_reset(struct mb_rtu_splitter *s)
 {
 	s->len = 0;
 	s->out = 0;
-	s->last_err = 0;
+	s->noise_err = 0;
 }
 
 /*
