@@ -369,7 +369,8 @@ static void print_json(struct sc_out *out, const struct scan_stats *st, uint64_t
 	size_t n = out->nres;
 	FILE *f = stdout;
 
-	qsort(r, n, sizeof(*r), cmp_result);
+	if (n)
+		qsort(r, n, sizeof(*r), cmp_result);
 	fputs("{\"hosts\":[", f);
 	for (size_t i = 0; i < n;) {
 		char ip[INET_ADDRSTRLEN];

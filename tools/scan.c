@@ -1189,7 +1189,8 @@ static void tgt_finish(struct scanner *sc, struct target *t)
 {
 	struct scan_result r;
 
-	qsort(t->found, t->nfound, sizeof(t->found[0]), cmp_found);
+	if (t->nfound)
+		qsort(t->found, t->nfound, sizeof(t->found[0]), cmp_found);
 	for (unsigned i = 0; i < t->nfound; i++) {
 		struct found *f = &t->found[i];
 
