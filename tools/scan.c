@@ -778,7 +778,7 @@ static void bad_reply(struct scanner *sc, unsigned idx, const struct pend *p, in
 
 	if (!p && s->nout)
 		p = &s->out[0]; /* show the oldest request outstanding */
-	r.unit = p ? p->req.unit : len > 6 ? frame[6] : 0;
+	r.unit = p ? p->req.unit : frame && len > 6 ? frame[6] : 0;
 	if (p) {
 		r.tx_len = p->tx_len;
 		memcpy(r.tx, p->tx, p->tx_len);
