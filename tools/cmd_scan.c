@@ -58,19 +58,19 @@ struct sc_out {
 
 static void usage(FILE *f)
 {
-	fputs("usage: flux scan [-p PORT[,PORT...]] [--units A-B] [-o TIMEOUT] [--concurrency N]\n"
-	      "                 [--per-host N] [--depth N] [--no-id] [--json] [--yes] [-v]\n"
-	      "                 TARGET...\n"
+	fputs("usage: flux scan [-p PORT[,PORT...]] [--units A-B] [-o TIMEOUT]\n"
+	      "                 [--concurrency N] [--per-host N] [--depth N] [--no-id]\n"
+	      "                 [--json] [--yes] [-v] TARGET...\n"
 	      "Find Modbus TCP units (mbscan's job) and say what they are. TARGET: an address\n"
 	      "(10.0.0.5), a range (10.0.0.1-20 or 10.0.0.1-10.0.1.9) or a CIDR block\n"
 	      "(10.0.0.0/24: network and broadcast addresses left out). Connects to every\n"
 	      "address x port in parallel (io_uring); on each open port probes unit ids with a\n"
 	      "harmless FC03 read of 1 register at 0, several at once: --per-host connections,\n"
-	      "--depth requests outstanding on each. Registers or an exception: present. Silence,\n"
-	      "or gateway exception 0x0A/0x0B: absent. A port silent for absent units costs one\n"
-	      "TIMEOUT per per-host x depth units. Each unit found is asked FC43/14 (vendor,\n"
-	      "product, revision) and read for a fingerprint of the shipped profiles (powerpack:\n"
-	      "FC03 2000 x 29, acuvim2: FC03 0 x 74).\n"
+	      "--depth requests outstanding on each. Registers or an exception: present.\n"
+	      "Silence, or gateway exception 0x0A/0x0B: absent. A port silent for absent units\n"
+	      "costs one TIMEOUT per per-host x depth units. Each unit found is asked FC43/14\n"
+	      "(vendor, product, revision) and read for a fingerprint of the shipped profiles\n"
+	      "(powerpack: FC03 2000 x 29, acuvim2: FC03 0 x 74).\n"
 	      "  -p PORTS        comma-separated TCP ports (502)\n"
 	      "  --units A-B     unit ids to probe, 0..255 (1-247); one number for one unit\n"
 	      "  -o TIMEOUT      connect timeout, and silence after which the requests\n"
@@ -85,8 +85,8 @@ static void usage(FILE *f)
 	      "  --yes           allow more than 65536 addresses (a /16)\n"
 	      "  -v              also list refused and silent addresses\n"
 	      "Output: ADDRESS:PORT unit U: registers [0]=V | exception 0xNN NAME | bad reply,\n"
-	      "with the probe's RTT, then its identification and the profile it looks like; open\n"
-	      "ports where no unit answered; then a summary.\n"
+	      "with the probe's RTT, then its identification and the profile it looks like;\n"
+	      "open ports where no unit answered; then a summary.\n"
 	      "Exit: 0 scan done, 2 usage, 3 the scan could not run.\n"
 	      "example: flux scan -p 502 192.168.1.0/24\n",
 	      f);
