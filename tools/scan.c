@@ -1151,28 +1151,33 @@ static void on_cqe(struct scanner *sc, const struct io_uring_cqe *cqe)
 
 /* ---- targets ------------------------------------------------------------------------ */
 
-/* Is there a job for some open connection of t, or one outstanding? */
+/* Is there a job outstanding on a connection of t, or one for a connection open or opening? */
 static bool tgt_is_busy(struct scanner *sc, struct target *t)
 {
-	bool is_served = false, is_open = false;
+	bool is_served = false, is_live = false, is_opening = false;
 
 	for (unsigned i = 0; i < t->nconns; i++) {
 		const struct slot *c = &sc->slots[t->conns[i]];
 
+		if (c->state == SL_CONNECTING)
+			is_opening = true;
 		if (c->state != SL_OPEN)
 			continue;
-		is_open = true;
+		is_live = true;
 		is_served |= c->is_proven;
 		if (c->nout || c->has_send || c->needs_proof)
 			return true;
 	}
-	if (!is_open)
-		return !t->is_connected; /* the first connect is still under way */
+	if (!t->is_connected)
+		return is_opening; /* the first connect is still under way */
+	if (!is_live && !is_opening)
+		return false;
 	for (unsigned i = 0; i < t->nfound; i++)
 		if (t->found[i].todo || t->found[i].pending)
 			return true;
+	/* A connection still opening proves itself first (a proof), then may take retries. */
 	for (unsigned u = sc->cfg->unit_first; u <= sc->cfg->unit_last; u++)
-		if (t->ustate[u] == U_NEW || (is_served && t->ustate[u] == U_RETRY))
+		if (t->ustate[u] == U_NEW || ((is_served || is_opening) && t->ustate[u] == U_RETRY))
 			return true; /* U_NEW is never below the cursor, U_RETRY may be */
 	return false;
 }

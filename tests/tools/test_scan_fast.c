@@ -43,6 +43,8 @@ struct tsrv {
 	uint8_t present[8];
 	unsigned npresent;
 	uint8_t bad_tid_unit; /* if non-zero: this unit's probe is answered with another TID */
+	unsigned close_after; /* if non-zero: a connection is closed after this many requests */
+	unsigned nreq[TS_MAX_CONNS];
 	atomic_uint requests;
 	atomic_uint accepts;
 	int conns[TS_MAX_CONNS];
@@ -149,7 +151,8 @@ static void ts_read(struct tsrv *s, unsigned i)
 		atomic_fetch_add(&s->requests, 1);
 		k = ts_answer(s, frame, (size_t)r, out);
 		/* Small replies on loopback: the socket buffer takes them at once. */
-		if (k && send(s->conns[i], out, k, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)k) {
+		if ((k && send(s->conns[i], out, k, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)k) ||
+		    ++s->nreq[i] == s->close_after) {
 			ts_drop(s, i);
 			return;
 		}
@@ -192,6 +195,7 @@ static void *ts_main(void *arg)
 			for (unsigned i = 0; fd >= 0 && i < TS_MAX_CONNS; i++)
 				if (s->conns[i] < 0) {
 					s->conns[i] = fd;
+					s->nreq[i] = 0;
 					mb_split_reset(&s->split[i]);
 					fd = -1;
 				}
@@ -417,6 +421,39 @@ static void test_a_reply_with_an_unknown_tid_is_a_bad_reply(void **state)
 	free(srv);
 }
 
+/* A server that hangs up after a few requests on every connection: what was found is said,
+ * then the port's lost connection; nothing is asked forever. */
+static void test_connections_closed_by_the_server_end_the_port_with_an_error(void **state)
+{
+	struct tsrv *srv = calloc(1, sizeof(*srv));
+	struct seen *seen = calloc(1, sizeof(*seen));
+	const struct scan_result *r;
+	struct scan_stats st;
+	bool has_err = false;
+
+	(void)state;
+	*srv = (struct tsrv){
+		.max_conns = TS_MAX_CONNS, .present = { 2 }, .npresent = 1, .close_after = 5
+	};
+	assert_int_equal(ts_open(srv), 0);
+	assert_int_equal(scan_port(srv->port, 1, 40, seen, &st), 0);
+	assert_int_equal(seen->nunits, 1);
+	r = seen_unit(seen, 2);
+	assert_non_null(r);
+	assert_int_equal(r->value, 20);
+	for (unsigned i = 0; i < seen->n; i++)
+		if (seen->r[i].kind == SCAN_CONN_ERR) {
+			has_err = true;
+			assert_int_equal(seen->r[i].err, -ECONNRESET);
+		}
+	assert_true(has_err);
+	assert_int_equal(st.conn_err, 1);
+	assert_true(atomic_load(&srv->accepts) <= 4);
+	ts_close(srv);
+	free(seen);
+	free(srv);
+}
+
 /* flux sim's PowerPack (unit 1) and Acuvim II (unit 2) on one port: found and identified. */
 static void test_identifies_flux_sim_devices_in_text_and_json(void **state)
 {
@@ -524,6 +561,7 @@ int main(void)
 		cmocka_unit_test(test_scan_of_247_silent_units_takes_a_few_timeouts),
 		cmocka_unit_test(test_unserved_connections_do_not_hide_units),
 		cmocka_unit_test(test_a_reply_with_an_unknown_tid_is_a_bad_reply),
+		cmocka_unit_test(test_connections_closed_by_the_server_end_the_port_with_an_error),
 		cmocka_unit_test(test_identifies_flux_sim_devices_in_text_and_json),
 		cmocka_unit_test(test_per_host_and_depth_options),
 	};
