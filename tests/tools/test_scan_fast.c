@@ -4,7 +4,8 @@
  * small server here that is silent for absent unit ids (as pymodbus is) and against `flux
  * sim`'s devices: a 247-unit scan finds exactly the units present in a few timeouts, not one
  * timeout per unit; connections the server leaves in its listen backlog do not hide a unit;
- * a reply with a TID never sent is a counted bad reply; each unit found is asked FC43/14 and
+ * a server that answers one request at a time, or hangs up, is scanned all the same; a reply
+ * with a TID never sent is a counted bad reply; each unit found is asked FC43/14 and
  * fingerprinted, in the human output and in --json. Every address is 127.0.0.1.
  */
 #define _GNU_SOURCE
@@ -44,6 +45,7 @@ struct tsrv {
 	unsigned npresent;
 	uint8_t bad_tid_unit; /* if non-zero: this unit's probe is answered with another TID */
 	unsigned close_after; /* if non-zero: a connection is closed after this many requests */
+	int serial_ms;	      /* if non-zero: each request takes this long, one at a time */
 	unsigned nreq[TS_MAX_CONNS];
 	atomic_uint requests;
 	atomic_uint accepts;
@@ -149,6 +151,8 @@ static void ts_read(struct tsrv *s, unsigned i)
 		if (r == 0)
 			break;
 		atomic_fetch_add(&s->requests, 1);
+		if (s->serial_ms)
+			th_sleep_ms(s->serial_ms);
 		k = ts_answer(s, frame, (size_t)r, out);
 		/* Small replies on loopback: the socket buffer takes them at once. */
 		if ((k && send(s->conns[i], out, k, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)k) ||
@@ -421,6 +425,31 @@ static void test_a_reply_with_an_unknown_tid_is_a_bad_reply(void **state)
 	free(srv);
 }
 
+/* A server that takes its requests one at a time, in order, each taking a while: pipelined
+ * requests simply wait their turn, and every unit present is found. */
+static void test_a_server_answering_one_request_at_a_time_is_scanned(void **state)
+{
+	struct tsrv *srv = calloc(1, sizeof(*srv));
+	struct seen *seen = calloc(1, sizeof(*seen));
+	struct scan_stats st;
+
+	(void)state;
+	*srv = (struct tsrv){
+		.max_conns = TS_MAX_CONNS, .present = { 10, 30, 40 }, .npresent = 3, .serial_ms = 2
+	};
+	assert_int_equal(ts_open(srv), 0);
+	assert_int_equal(scan_port(srv->port, 1, 40, seen, &st), 0);
+	assert_int_equal(seen->nunits, 3);
+	assert_int_equal(seen->units[0], 10);
+	assert_int_equal(seen->units[1], 30);
+	assert_int_equal(seen->units[2], 40);
+	assert_int_equal(st.bad_replies, 0);
+	assert_int_equal(st.late, 0);
+	ts_close(srv);
+	free(seen);
+	free(srv);
+}
+
 /* A server that hangs up after a few requests on every connection: what was found is said,
  * then the port's lost connection; nothing is asked forever. */
 static void test_connections_closed_by_the_server_end_the_port_with_an_error(void **state)
@@ -561,6 +590,7 @@ int main(void)
 		cmocka_unit_test(test_scan_of_247_silent_units_takes_a_few_timeouts),
 		cmocka_unit_test(test_unserved_connections_do_not_hide_units),
 		cmocka_unit_test(test_a_reply_with_an_unknown_tid_is_a_bad_reply),
+		cmocka_unit_test(test_a_server_answering_one_request_at_a_time_is_scanned),
 		cmocka_unit_test(test_connections_closed_by_the_server_end_the_port_with_an_error),
 		cmocka_unit_test(test_identifies_flux_sim_devices_in_text_and_json),
 		cmocka_unit_test(test_per_host_and_depth_options),
