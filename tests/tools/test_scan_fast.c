@@ -435,7 +435,7 @@ static void test_a_server_answering_one_request_at_a_time_is_scanned(void **stat
 
 	(void)state;
 	*srv = (struct tsrv){
-		.max_conns = TS_MAX_CONNS, .present = { 10, 30, 40 }, .npresent = 3, .serial_ms = 2
+		.max_conns = TS_MAX_CONNS, .present = { 10, 30, 40 }, .npresent = 3, .serial_ms = 1
 	};
 	assert_int_equal(ts_open(srv), 0);
 	assert_int_equal(scan_port(srv->port, 1, 40, seen, &st), 0);
