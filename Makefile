@@ -136,6 +136,10 @@ $(BENCHES) $(BENCH_TOOLS): $(BUILD)/%: $(BUILD)/%.o $(LIB)
 
 -include $(ALL_OBJS:.o=.d) $(TESTS:=.d) $(FUZZ_REPLAYS:=.d) $(BENCHES:=.d) $(BENCH_TOOLS:=.d)
 
+# The shipped profiles are built into this object (.incbin), which -MMD does not see.
+$(BUILD)/devices/profiles_builtin.o $(FUZZ_BUILD)/devices/profiles_builtin.o: \
+	$(wildcard devices/profiles/*.yaml)
+
 # ---- the two commands -------------------------------------------------------
 
 DURATION ?= 30
