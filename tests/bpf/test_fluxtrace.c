@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,8 @@
 #include <cmocka.h>
 
 #include "rt/probe_list.h"
-#include "tests/devices/helpers.h"
+#include "tests/support/client.h"
+#include "tests/support/proc.h"
 #include "tests/support/json_check.h"
 
 #define SLOW_MS	       20000 /* bound on what compiles or loads BPF (bpftrace, fluxtrace) */
@@ -226,7 +228,7 @@ static void test_histograms_fill_and_counts_match_fluxd(void **state)
 	assert_int_equal(th_wait_exit(&t, SLOW_MS), 0); /* allocs=0 and the loose ones hold */
 
 	assert_true(line_starting(t.out, "{\"tool\":\"fluxtrace\"", json, sizeof(json)));
-	if (!tjson_is_valid(json))
+	if (!th_json_is_valid(json))
 		fail_msg("not valid JSON: %s", json);
 	for (size_t i = 0; i < sizeof(latencies) / sizeof(latencies[0]); i++) {
 		n = latency_count(json, latencies[i]);
@@ -339,7 +341,7 @@ static void test_json_escapes_the_binary_path(void **state)
 	unlink(bin);
 	rmdir(sub);
 	assert_true(line_starting(t.out, "{\"tool\":\"fluxtrace\"", json, sizeof(json)));
-	if (!tjson_is_valid(json))
+	if (!th_json_is_valid(json))
 		fail_msg("not valid JSON: %s", json);
 	if (!strstr(json, "/q\\\"b\\\\s/fluxd\","))
 		fail_msg("binary path not escaped as a JSON string: %s", json);

@@ -38,7 +38,7 @@
 static int teardown(void **state)
 {
 	(void)state;
-	rig_free(rig_live());
+	th_rig_free(th_rig_live());
 	return 0;
 }
 
@@ -59,111 +59,111 @@ static void test_peak_shaving_holds_import_limit_after_load_step(void **state)
 	struct sim_pp_params pp = pp_params(60);
 	struct sim_acu_params acu = SIM_ACU_DEFAULTS;
 	struct sim_acu_state a;
-	struct rig *r;
+	struct th_rig *r;
 	int ok_cycles = 0;
 
 	(void)state;
 	/* Load 80 kW, then 170 kW after 1.5 s; import limit 100 kW: the BESS must give 70. */
 	acu.load = (struct sim_load){ .kind = SIM_LOAD_STEP, .kw = 80, .kw2 = 170, .at_s = 1.5 };
-	r = rig_new(1, &pp, &acu);
+	r = th_rig_new(1, &pp, &acu);
 	r->cfg.site.mode = CFG_STRATEGY_PEAK_SHAVING;
 	r->cfg.site.import_limit_kw = 100;
 	r->cfg.site.export_limit_kw = 0;
-	rig_start(r);
-	rig_wait_ours(r, 0, 3000);
-	assert_true(rig_acu(r).grid_kw < 100.5); /* before the step: no shaving needed */
+	th_rig_start(r);
+	th_rig_wait_ours(r, 0, 3000);
+	assert_true(th_rig_acu(r).grid_kw < 100.5); /* before the step: no shaving needed */
 	/* Within 3 s of the step (60 cycles of 50 ms; the BESS takes 100 ms to respond), and
 	 * then for 10 consecutive checks 30 ms apart, import stays at the limit within 1 kW
 	 * (setpoints are whole kW). */
 	for (int t = 0; t < 150 && ok_cycles < 10; t++) {
-		rig_sleep_ms(30);
-		a = rig_acu(r);
+		th_sleep_ms(30);
+		a = th_rig_acu(r);
 		ok_cycles = a.load_kw > 150 && fabs(a.grid_kw - 100) <= 1.0 ? ok_cycles + 1 : 0;
 	}
-	a = rig_acu(r);
+	a = th_rig_acu(r);
 	if (ok_cycles < 10)
 		fail_msg("grid %.1f kW, load %.1f, bess %.1f: import limit not held", a.grid_kw,
 			 a.load_kw, a.bess_kw);
-	assert_true(fabs(rig_pp(r, 0).delivered_kw - 70) <= 1.0);
-	rig_free(r);
+	assert_true(fabs(th_rig_pp(r, 0).delivered_kw - 70) <= 1.0);
+	th_rig_free(r);
 }
 
 static void test_soe_min_stops_discharge(void **state)
 {
 	struct sim_pp_params pp = pp_params(6);
 	struct sim_acu_params acu = SIM_ACU_DEFAULTS;
-	struct rig *r;
+	struct th_rig *r;
 	double min_soe = 100;
 
 	(void)state;
 	/* 100 kW out of 200 kWh at 36x: 0.5 % SOE per second; soe_min 5 %. */
 	pp.time_scale = 36;
-	r = rig_new(1, &pp, &acu);
+	r = th_rig_new(1, &pp, &acu);
 	r->cfg.site.mode = CFG_STRATEGY_MANUAL;
 	r->cfg.site.setpoint_kw = 100;
-	rig_start(r);
-	rig_wait_ours(r, 0, 3000);
+	th_rig_start(r);
+	th_rig_wait_ours(r, 0, 3000);
 	for (int t = 0; t < 200; t++) {
-		struct sim_pp_state st = rig_pp(r, 0);
+		struct sim_pp_state st = th_rig_pp(r, 0);
 
 		min_soe = st.soe_pct < min_soe ? st.soe_pct : min_soe;
-		if (st.soe_pct <= 5.0 && rig_snap(r)->bess[0].setpoint_kw == 0 &&
+		if (st.soe_pct <= 5.0 && th_rig_snap(r)->bess[0].setpoint_kw == 0 &&
 		    st.delivered_kw == 0)
 			break;
-		rig_sleep_ms(25);
+		th_sleep_ms(25);
 	}
-	assert_true(rig_snap(r)->bess[0].reasons & SAFETY_SOE_MIN);
-	assert_true(rig_pp(r, 0).delivered_kw == 0);
+	assert_true(th_rig_snap(r)->bess[0].reasons & SAFETY_SOE_MIN);
+	assert_true(th_rig_pp(r, 0).delivered_kw == 0);
 	/* Overshoot bound: reading lag + response delay at 0.5 %/s is well under 0.5 %. */
-	assert_true(rig_pp(r, 0).soe_pct > 4.5);
-	rig_free(r);
+	assert_true(th_rig_pp(r, 0).soe_pct > 4.5);
+	th_rig_free(r);
 }
 
 static void test_soe_max_stops_charge(void **state)
 {
 	struct sim_pp_params pp = pp_params(94);
 	struct sim_acu_params acu = SIM_ACU_DEFAULTS;
-	struct rig *r;
+	struct th_rig *r;
 
 	(void)state;
 	pp.time_scale = 36;
-	r = rig_new(1, &pp, &acu);
+	r = th_rig_new(1, &pp, &acu);
 	r->cfg.site.mode = CFG_STRATEGY_MANUAL;
 	r->cfg.site.setpoint_kw = -100;
-	rig_start(r);
-	rig_wait_ours(r, 0, 3000);
+	th_rig_start(r);
+	th_rig_wait_ours(r, 0, 3000);
 	for (int t = 0; t < 300; t++) {
-		if (rig_pp(r, 0).soe_pct >= 95.0 && rig_pp(r, 0).delivered_kw == 0)
+		if (th_rig_pp(r, 0).soe_pct >= 95.0 && th_rig_pp(r, 0).delivered_kw == 0)
 			break;
-		rig_sleep_ms(25);
+		th_sleep_ms(25);
 	}
-	assert_true(rig_snap(r)->bess[0].reasons & SAFETY_SOE_MAX);
-	assert_true(rig_pp(r, 0).delivered_kw == 0);
-	assert_true(rig_pp(r, 0).soe_pct < 95.5);
-	rig_free(r);
+	assert_true(th_rig_snap(r)->bess[0].reasons & SAFETY_SOE_MAX);
+	assert_true(th_rig_pp(r, 0).delivered_kw == 0);
+	assert_true(th_rig_pp(r, 0).soe_pct < 95.5);
+	th_rig_free(r);
 }
 
 static void test_shares_setpoint_over_two_bess(void **state)
 {
 	struct sim_pp_params pp = pp_params(60);
 	struct sim_acu_params acu = SIM_ACU_DEFAULTS;
-	struct rig *r;
+	struct th_rig *r;
 
 	(void)state;
-	r = rig_new(2, &pp, &acu);
+	r = th_rig_new(2, &pp, &acu);
 	r->cfg.site.mode = CFG_STRATEGY_MANUAL;
 	r->cfg.site.setpoint_kw = 120;
-	rig_start(r);
-	rig_wait_ours(r, 0, 3000);
-	rig_wait_ours(r, 1, 3000);
+	th_rig_start(r);
+	th_rig_wait_ours(r, 0, 3000);
+	th_rig_wait_ours(r, 1, 3000);
 	for (int t = 0; t < 100; t++) {
-		if (rig_pp(r, 0).delivered_kw == 60 && rig_pp(r, 1).delivered_kw == 60)
+		if (th_rig_pp(r, 0).delivered_kw == 60 && th_rig_pp(r, 1).delivered_kw == 60)
 			break;
-		rig_sleep_ms(30);
+		th_sleep_ms(30);
 	}
-	assert_true(rig_pp(r, 0).delivered_kw == 60);
-	assert_true(rig_pp(r, 1).delivered_kw == 60);
-	rig_free(r);
+	assert_true(th_rig_pp(r, 0).delivered_kw == 60);
+	assert_true(th_rig_pp(r, 1).delivered_kw == 60);
+	th_rig_free(r);
 }
 
 /* ---- safety end to end -------------------------------------------------------------- */
@@ -172,28 +172,28 @@ static void test_silent_meter_leads_to_zero_kw(void **state)
 {
 	struct sim_pp_params pp = pp_params(60);
 	struct sim_acu_params acu = SIM_ACU_DEFAULTS;
-	struct rig *r;
+	struct th_rig *r;
 	int64_t t_fault, t_zero = 0;
 
 	(void)state;
 	acu.load = (struct sim_load){ .kind = SIM_LOAD_CONSTANT, .kw = 160 };
-	r = rig_new(1, &pp, &acu);
+	r = th_rig_new(1, &pp, &acu);
 	r->cfg.site.mode = CFG_STRATEGY_PEAK_SHAVING;
 	r->cfg.site.import_limit_kw = 100;
-	rig_start(r);
-	rig_wait_ours(r, 0, 3000);
-	for (int t = 0; t < 100 && rig_pp(r, 0).target_power_kw != 60; t++)
-		rig_sleep_ms(30);
-	assert_int_equal(rig_pp(r, 0).target_power_kw, 60);
+	th_rig_start(r);
+	th_rig_wait_ours(r, 0, 3000);
+	for (int t = 0; t < 100 && th_rig_pp(r, 0).target_power_kw != 60; t++)
+		th_sleep_ms(30);
+	assert_int_equal(th_rig_pp(r, 0).target_power_kw, 60);
 	t_fault = clk_now_ns();
 	assert_int_equal(
 	    sim_set_fault(r->sim, r->meter, &(struct sim_fault){ .flags = SIM_F_SILENCE }), 0);
 	for (int t = 0; t < 400; t++) {
-		if (rig_pp(r, 0).target_power_kw == 0) {
+		if (th_rig_pp(r, 0).target_power_kw == 0) {
 			t_zero = clk_now_ns();
 			break;
 		}
-		rig_sleep_ms(5);
+		th_sleep_ms(5);
 	}
 	assert_true(t_zero > 0);
 	/* The meter's last good read is at most one cycle before the fault; stale_after later
@@ -201,42 +201,42 @@ static void test_silent_meter_leads_to_zero_kw(void **state)
 	 * this test's own polling. */
 	assert_true(t_zero - t_fault <=
 		    r->cfg.site.stale_after_ns + 2 * r->cfg.site.cycle_ns + 250 * MS);
-	assert_true(rig_snap(r)->bess[0].reasons & SAFETY_STALE);
-	rig_free(r);
+	assert_true(th_rig_snap(r)->bess[0].reasons & SAFETY_STALE);
+	th_rig_free(r);
 }
 
 static void test_bess_in_fault_gets_no_writes(void **state)
 {
 	struct sim_pp_params pp = pp_params(60);
 	struct sim_acu_params acu = SIM_ACU_DEFAULTS;
-	struct rig *r;
+	struct th_rig *r;
 	uint64_t writes;
 
 	(void)state;
-	r = rig_new(1, &pp, &acu);
+	r = th_rig_new(1, &pp, &acu);
 	r->cfg.site.mode = CFG_STRATEGY_MANUAL;
 	r->cfg.site.setpoint_kw = 40;
 	r->cfg.site.heartbeat_ns = 200 * MS; /* rewrites would show quickly */
-	rig_start(r);
-	rig_wait_ours(r, 0, 3000);
+	th_rig_start(r);
+	th_rig_wait_ours(r, 0, 3000);
 	assert_int_equal(sim_pp_set_status(r->sim, r->pp[0], PP_STATUS_FAULT), 0);
-	for (int t = 0; t < 100 && rig_snap(r)->bess[0].is_ready; t++)
-		rig_sleep_ms(20);
-	assert_false(rig_snap(r)->bess[0].is_ready);
-	writes = rig_snap(r)->bess[0].writes;
-	rig_sleep_ms(800); /* four heartbeats */
-	assert_int_equal(rig_snap(r)->bess[0].writes, writes);
-	assert_true(rig_snap(r)->bess[0].reasons & SAFETY_NOT_READY);
+	for (int t = 0; t < 100 && th_rig_snap(r)->bess[0].is_ready; t++)
+		th_sleep_ms(20);
+	assert_false(th_rig_snap(r)->bess[0].is_ready);
+	writes = th_rig_snap(r)->bess[0].writes;
+	th_sleep_ms(800); /* four heartbeats */
+	assert_int_equal(th_rig_snap(r)->bess[0].writes, writes);
+	assert_true(th_rig_snap(r)->bess[0].reasons & SAFETY_NOT_READY);
 	/* Back to READY: writes resume. */
 	assert_int_equal(sim_pp_set_status(r->sim, r->pp[0], PP_STATUS_READY), 0);
-	for (int t = 0; t < 100 && rig_snap(r)->bess[0].writes == writes; t++)
-		rig_sleep_ms(20);
-	assert_true(rig_snap(r)->bess[0].writes > writes);
-	rig_free(r);
+	for (int t = 0; t < 100 && th_rig_snap(r)->bess[0].writes == writes; t++)
+		th_sleep_ms(20);
+	assert_true(th_rig_snap(r)->bess[0].writes > writes);
+	th_rig_free(r);
 }
 
 /* Another party writes its id to 2010 with a plain Modbus client. */
-static void take_command_source(struct rig *r, uint16_t id)
+static void take_command_source(struct th_rig *r, uint16_t id)
 {
 	struct mb_req q = { .tid = 77,
 			    .unit = 1,
@@ -245,12 +245,12 @@ static void take_command_source(struct rig *r, uint16_t id)
 			    .qty = 1,
 			    .value = id };
 	uint8_t buf[MB_ADU_MAX], rsp[12];
-	int fd = tnet_connect((uint16_t)r->cfg.bess[0].modbus.port, 2000);
+	int fd = th_connect((uint16_t)r->cfg.bess[0].modbus.port, 2000);
 	int n = mb_encode_req(buf, sizeof(buf), &q);
 
 	assert_true(fd >= 0);
-	assert_int_equal(tnet_send_all(fd, buf, (size_t)n, tnet_deadline_ns(2000)), 0);
-	assert_int_equal(tnet_recv_exact(fd, rsp, sizeof(rsp), tnet_deadline_ns(2000)), 0);
+	assert_int_equal(th_send_all(fd, buf, (size_t)n, th_deadline_ns(2000)), 0);
+	assert_int_equal(th_recv_exact(fd, rsp, sizeof(rsp), th_deadline_ns(2000)), 0);
 	close(fd);
 }
 
@@ -258,49 +258,49 @@ static void test_command_source_taken_by_another_stops_writes(void **state)
 {
 	struct sim_pp_params pp = pp_params(60);
 	struct sim_acu_params acu = SIM_ACU_DEFAULTS;
-	struct rig *r;
+	struct th_rig *r;
 	uint64_t writes;
 
 	(void)state;
-	r = rig_new(1, &pp, &acu);
+	r = th_rig_new(1, &pp, &acu);
 	r->cfg.site.mode = CFG_STRATEGY_MANUAL;
 	r->cfg.site.setpoint_kw = 30;
 	r->cfg.site.heartbeat_ns = 200 * MS;
-	rig_start(r);
-	rig_wait_ours(r, 0, 3000);
+	th_rig_start(r);
+	th_rig_wait_ours(r, 0, 3000);
 	take_command_source(r, 7);
-	for (int t = 0; t < 100 && rig_snap(r)->bess[0].is_ours; t++)
-		rig_sleep_ms(20);
-	assert_false(rig_snap(r)->bess[0].is_ours);
-	assert_int_equal(rig_snap(r)->bess[0].command_source, 7);
-	writes = rig_snap(r)->bess[0].writes;
-	rig_sleep_ms(800);
-	assert_int_equal(rig_snap(r)->bess[0].writes, writes);
-	assert_int_equal(rig_pp(r, 0).command_source, 7);
-	rig_free(r);
+	for (int t = 0; t < 100 && th_rig_snap(r)->bess[0].is_ours; t++)
+		th_sleep_ms(20);
+	assert_false(th_rig_snap(r)->bess[0].is_ours);
+	assert_int_equal(th_rig_snap(r)->bess[0].command_source, 7);
+	writes = th_rig_snap(r)->bess[0].writes;
+	th_sleep_ms(800);
+	assert_int_equal(th_rig_snap(r)->bess[0].writes, writes);
+	assert_int_equal(th_rig_pp(r, 0).command_source, 7);
+	th_rig_free(r);
 }
 
 static void test_stop_leaves_every_bess_at_zero(void **state)
 {
 	struct sim_pp_params pp = pp_params(60);
 	struct sim_acu_params acu = SIM_ACU_DEFAULTS;
-	struct rig *r;
+	struct th_rig *r;
 
 	(void)state;
-	r = rig_new(2, &pp, &acu);
+	r = th_rig_new(2, &pp, &acu);
 	r->cfg.site.mode = CFG_STRATEGY_MANUAL;
 	r->cfg.site.setpoint_kw = -80;
-	rig_start(r);
-	rig_wait_ours(r, 0, 3000);
-	rig_wait_ours(r, 1, 3000);
-	for (int t = 0; t < 100 && rig_pp(r, 1).target_power_kw != -40; t++)
-		rig_sleep_ms(30);
-	assert_int_equal(rig_pp(r, 0).target_power_kw, -40);
-	assert_int_equal(rig_pp(r, 1).target_power_kw, -40);
+	th_rig_start(r);
+	th_rig_wait_ours(r, 0, 3000);
+	th_rig_wait_ours(r, 1, 3000);
+	for (int t = 0; t < 100 && th_rig_pp(r, 1).target_power_kw != -40; t++)
+		th_sleep_ms(30);
+	assert_int_equal(th_rig_pp(r, 0).target_power_kw, -40);
+	assert_int_equal(th_rig_pp(r, 1).target_power_kw, -40);
 	ctl_stop(r->ctl);
-	assert_int_equal(rig_pp(r, 0).target_power_kw, 0);
-	assert_int_equal(rig_pp(r, 1).target_power_kw, 0);
-	rig_free(r);
+	assert_int_equal(th_rig_pp(r, 0).target_power_kw, 0);
+	assert_int_equal(th_rig_pp(r, 1).target_power_kw, 0);
+	th_rig_free(r);
 }
 
 /* ---- RT rules: no allocation, no page fault after warm-up ------------------------------ */
@@ -455,21 +455,21 @@ static void test_snapshot_summarises_rtt_per_device_and_site(void **state)
 	struct sim_acu_params acu = SIM_ACU_DEFAULTS;
 	const struct ctl_snapshot *s;
 	uint64_t sum;
-	struct rig *r;
+	struct th_rig *r;
 
 	(void)state;
-	r = rig_new(2, &pp, &acu);
-	rig_start(r);
-	rig_wait_ours(r, 0, 3000);
+	r = th_rig_new(2, &pp, &acu);
+	th_rig_start(r);
+	th_rig_wait_ours(r, 0, 3000);
 	/* The engine publishes each device's histogram once a second, ctl_snapshot() sums them
 	 * at most once a second: within 2.5 s every device has round trips in it. */
 	for (int t = 0; t < 125; t++) {
-		s = rig_snap(r);
+		s = th_rig_snap(r);
 		if (s->bess_rtt[0].count && s->bess_rtt[1].count && s->meter_rtt[0].count)
 			break;
-		rig_sleep_ms(20);
+		th_sleep_ms(20);
 	}
-	s = rig_snap(r);
+	s = th_rig_snap(r);
 	assert_lat_ordered(&s->bess_rtt[0]);
 	assert_lat_ordered(&s->bess_rtt[1]);
 	assert_lat_ordered(&s->meter_rtt[0]);
@@ -479,7 +479,7 @@ static void test_snapshot_summarises_rtt_per_device_and_site(void **state)
 	assert_int_equal(s->rtt.count, sum);
 	assert_true(s->rtt.max_ns >= s->bess_rtt[0].max_ns);
 	assert_true(s->rtt.max_ns >= s->meter_rtt[0].max_ns);
-	rig_free(r);
+	th_rig_free(r);
 }
 
 static void test_rt_threads_neither_allocate_nor_fault_after_warmup(void **state)
@@ -489,7 +489,7 @@ static void test_rt_threads_neither_allocate_nor_fault_after_warmup(void **state
 	unsigned long f_io, f_ctl, a0, allocs, df_io, df_ctl;
 	void *volatile probe;
 	uint64_t c0;
-	struct rig *r;
+	struct th_rig *r;
 
 	(void)state;
 	count_rt_allocs();
@@ -499,21 +499,21 @@ static void test_rt_threads_neither_allocate_nor_fault_after_warmup(void **state
 	assert_true(all_allocs >= a0 + 2); /* the counter sees allocations */
 	/* As fluxd does when allowed; without the privilege the warm-up alone has to do. */
 	mlockall(MCL_CURRENT | MCL_FUTURE);
-	r = rig_new(2, &pp, &acu);
+	r = th_rig_new(2, &pp, &acu);
 	r->cfg.site.mode = CFG_STRATEGY_PEAK_SHAVING;
 	r->cfg.site.cycle_ns = 2 * MS;
 	r->cfg.site.read_window_ns = 1 * MS;
 	r->cfg.site.heartbeat_ns = 100 * MS;
-	rig_start(r);
-	rig_wait_ours(r, 0, 3000);
-	rig_wait_ours(r, 1, 3000);
-	rig_sleep_ms(1500); /* every path once, the once-a-second statistics included */
+	th_rig_start(r);
+	th_rig_wait_ours(r, 0, 3000);
+	th_rig_wait_ours(r, 1, 3000);
+	th_sleep_ms(1500); /* every path once, the once-a-second statistics included */
 	f_io = faults_of("flux-io");
 	f_ctl = faults_of("flux-ctl");
 	a0 = rt_allocs;
 	c0 = ctl_cycles(r->ctl);
 	for (int t = 0; t < 300 && ctl_cycles(r->ctl) < c0 + 1000; t++)
-		rig_sleep_ms(20);
+		th_sleep_ms(20);
 	assert_true(ctl_cycles(r->ctl) >= c0 + 1000);
 	allocs = rt_allocs - a0;
 	df_io = faults_of("flux-io") - f_io;
@@ -530,7 +530,7 @@ static void test_rt_threads_neither_allocate_nor_fault_after_warmup(void **state
 #endif
 	assert_int_equal(allocs, 0);
 	munlockall();
-	rig_free(r);
+	th_rig_free(r);
 }
 
 int main(void)

@@ -31,7 +31,7 @@
 static int teardown(void **state)
 {
 	(void)state;
-	rig_free(rig_live());
+	th_rig_free(th_rig_live());
 	return 0;
 }
 
@@ -45,28 +45,28 @@ static struct sim_pp_params pp_params(void)
 }
 
 /* A manual site at kw on one BESS, started and delivering it. */
-static struct rig *manual_site(const struct sim_pp_params *pp, int kw)
+static struct th_rig *manual_site(const struct sim_pp_params *pp, int kw)
 {
 	struct sim_acu_params acu = SIM_ACU_DEFAULTS;
-	struct rig *r = rig_new(1, pp, &acu);
+	struct th_rig *r = th_rig_new(1, pp, &acu);
 
 	r->cfg.site.mode = CFG_STRATEGY_MANUAL;
 	r->cfg.site.setpoint_kw = kw;
 	return r;
 }
 
-static void start_and_reach(struct rig *r, int kw)
+static void start_and_reach(struct th_rig *r, int kw)
 {
-	rig_start(r);
-	rig_wait_ours(r, 0, 3000);
-	if (!rig_wait_target(r, 0, kw, 3000)) {
-		rig_dump(r);
+	th_rig_start(r);
+	th_rig_wait_ours(r, 0, 3000);
+	if (!th_rig_wait_target(r, 0, kw, 3000)) {
+		th_rig_dump(r);
 		fail_msg("the BESS never got %d kW (2008 holds %d)", kw,
-			 rig_pp(r, 0).target_power_kw);
+			 th_rig_pp(r, 0).target_power_kw);
 	}
 }
 
-static void fault(struct rig *r, int dev, unsigned flags, uint8_t exception)
+static void fault(struct th_rig *r, int dev, unsigned flags, uint8_t exception)
 {
 	assert_int_equal(
 	    sim_set_fault(r->sim, dev,
@@ -87,7 +87,7 @@ static bool hold_while_stalled(void *ctx)
 static const struct ctl_hooks stall_hooks = { .hold_cycle = hold_while_stalled,
 					      .ctx = &is_stalled };
 
-static void stall(struct rig *r, bool on)
+static void stall(struct th_rig *r, bool on)
 {
 	atomic_store(&is_stalled, on);
 	ctl_set_hooks(r->ctl, &stall_hooks);
@@ -96,7 +96,7 @@ static void stall(struct rig *r, bool on)
 static void test_stalled_control_thread_gets_zero_kw_from_the_io_thread(void **state)
 {
 	struct sim_pp_params pp = pp_params();
-	struct rig *r = manual_site(&pp, 60);
+	struct th_rig *r = manual_site(&pp, 60);
 	int64_t t0;
 
 	(void)state;
@@ -104,52 +104,53 @@ static void test_stalled_control_thread_gets_zero_kw_from_the_io_thread(void **s
 	t0 = clk_now_ns();
 	stall(r, true);
 	/* stale_after is 500 ms: the I/O thread writes 0 kW by itself after it. */
-	if (!rig_wait_target(r, 0, 0, 3000))
-		fail_msg("stalled control: 2008 still holds %d kW", rig_pp(r, 0).target_power_kw);
+	if (!th_rig_wait_target(r, 0, 0, 3000))
+		fail_msg("stalled control: 2008 still holds %d kW",
+			 th_rig_pp(r, 0).target_power_kw);
 	print_message("measured: control stalled -> 0 kW at the BESS in %.0f ms (stale_after "
 		      "500 ms)\n",
 		      (double)(clk_now_ns() - t0) / 1e6);
-	assert_true(rig_pp(r, 0).delivered_kw == 0 || rig_wait_target(r, 0, 0, 500));
+	assert_true(th_rig_pp(r, 0).delivered_kw == 0 || th_rig_wait_target(r, 0, 0, 500));
 	/* Released, control says what happened and writes its setpoint again. */
 	stall(r, false);
-	assert_true(rig_wait_target(r, 0, 60, 3000));
-	for (int t = 0; t < 100 && !rig_said(r, CTL_EV_FAILSAFE, 0, NULL); t++)
-		rig_sleep_ms(20);
-	assert_true(rig_said(r, CTL_EV_FAILSAFE, 0, NULL));
-	rig_free(r);
+	assert_true(th_rig_wait_target(r, 0, 60, 3000));
+	for (int t = 0; t < 100 && !th_rig_said(r, CTL_EV_FAILSAFE, 0, NULL); t++)
+		th_sleep_ms(20);
+	assert_true(th_rig_said(r, CTL_EV_FAILSAFE, 0, NULL));
+	th_rig_free(r);
 }
 
 /* The seam holds cycles, not the stop: ctl_stop() ends a hold and still writes 0 kW. */
 static void test_stop_ends_a_held_cycle_and_writes_zero_kw(void **state)
 {
 	struct sim_pp_params pp = pp_params();
-	struct rig *r = manual_site(&pp, 40);
+	struct th_rig *r = manual_site(&pp, 40);
 	struct ctl_log ev;
 	uint64_t cycles;
 
 	(void)state;
-	r->cfg.site.stale_after_ns = 8000 * RIG_MS; /* the I/O thread's fail-safe stays out */
+	r->cfg.site.stale_after_ns = 8000 * TH_RIG_MS; /* the I/O thread's fail-safe stays out */
 	start_and_reach(r, 40);
 	stall(r, true);
 	cycles = ctl_cycles(r->ctl);
 	for (int t = 0; t < 50 && ctl_cycles(r->ctl) != cycles; t++) {
 		cycles = ctl_cycles(r->ctl);
-		rig_sleep_ms(50);
+		th_sleep_ms(50);
 	}
 	assert_int_equal(ctl_cycles(r->ctl), cycles); /* held: no cycle completes */
-	assert_int_equal(rig_pp(r, 0).target_power_kw, 40);
+	assert_int_equal(th_rig_pp(r, 0).target_power_kw, 40);
 	ctl_stop(r->ctl); /* returns although the hook still says "hold" */
-	assert_true(rig_said(r, CTL_EV_STOPPED, -1, &ev));
+	assert_true(th_rig_said(r, CTL_EV_STOPPED, -1, &ev));
 	assert_true(ev.a == 1 && ev.b == 1);
-	assert_int_equal(rig_pp(r, 0).target_power_kw, 0);
+	assert_int_equal(th_rig_pp(r, 0).target_power_kw, 0);
 	stall(r, false);
-	rig_free(r);
+	th_rig_free(r);
 }
 
 static void test_bess_heartbeat_takes_it_to_zero_when_the_host_stops_writing(void **state)
 {
 	struct sim_pp_params pp = pp_params();
-	struct rig *r;
+	struct th_rig *r;
 	struct sim_pp_state st;
 	int64_t t0;
 
@@ -158,111 +159,111 @@ static void test_bess_heartbeat_takes_it_to_zero_when_the_host_stops_writing(voi
 	r = manual_site(&pp, 50);
 	r->cfg.bess[0].heartbeat_register = PP_REG_HEARTBEAT;
 	/* Long enough that the I/O thread's own fail-safe cannot be what acts. */
-	r->cfg.site.stale_after_ns = 8000 * RIG_MS;
-	r->cfg.site.heartbeat_ns = 10000 * RIG_MS;
+	r->cfg.site.stale_after_ns = 8000 * TH_RIG_MS;
+	r->cfg.site.heartbeat_ns = 10000 * TH_RIG_MS;
 	start_and_reach(r, 50);
-	rig_sleep_ms(1000); /* three watchdog periods: the heartbeat keeps it alive */
-	st = rig_pp(r, 0);
+	th_sleep_ms(1000); /* three watchdog periods: the heartbeat keeps it alive */
+	st = th_rig_pp(r, 0);
 	assert_int_equal(st.target_power_kw, 50);
 	assert_int_equal(st.heartbeat_trips, 0);
 	assert_true(st.heartbeat > 0);
 	t0 = clk_now_ns();
 	stall(r, true); /* a dead host: nothing is written any more */
-	assert_true(rig_wait_target(r, 0, 0, 3000));
+	assert_true(th_rig_wait_target(r, 0, 0, 3000));
 	print_message("measured: host silent -> 0 kW by the BESS's heartbeat watchdog in %.0f ms "
 		      "(timeout 300 ms)\n",
 		      (double)(clk_now_ns() - t0) / 1e6);
-	st = rig_pp(r, 0);
+	st = th_rig_pp(r, 0);
 	assert_true(st.heartbeat_trips >= 1);
 	assert_true(st.delivered_kw == 0);
 	stall(r, false);
-	rig_free(r);
+	th_rig_free(r);
 }
 
 /* ---- 3: one lost reply, a short outage ---------------------------------------------- */
 
 /* Peak shaving over 180 kW of load, limit 100 kW, the seed-shaped retry defaults. */
-static struct rig *shaving_site(void)
+static struct th_rig *shaving_site(void)
 {
 	struct sim_pp_params pp = pp_params();
 	struct sim_acu_params acu = SIM_ACU_DEFAULTS;
-	struct rig *r;
+	struct th_rig *r;
 
 	acu.load = (struct sim_load){ .kind = SIM_LOAD_CONSTANT, .kw = 180 };
-	r = rig_new(1, &pp, &acu);
+	r = th_rig_new(1, &pp, &acu);
 	r->cfg.site.mode = CFG_STRATEGY_PEAK_SHAVING;
 	r->cfg.site.import_limit_kw = 100;
-	r->cfg.site.stale_after_ns = 1000 * RIG_MS;
+	r->cfg.site.stale_after_ns = 1000 * TH_RIG_MS;
 	for (unsigned d = 0; d < 2; d++) {
 		struct cfg_modbus *m = d ? &r->cfg.meters[0].modbus : &r->cfg.bess[0].modbus;
 
-		m->timeout_ns = 250 * RIG_MS; /* the config's defaults */
+		m->timeout_ns = 250 * TH_RIG_MS; /* the config's defaults */
 		m->retry_count = 3;
-		m->retry_backoff_ns = 100 * RIG_MS;
+		m->retry_backoff_ns = 100 * TH_RIG_MS;
 	}
-	rig_start(r);
-	rig_wait_ours(r, 0, 3000);
+	th_rig_start(r);
+	th_rig_wait_ours(r, 0, 3000);
 	/* Settled: the BESS gives the 80 kW over the limit. */
-	for (int t = 0; t < 300 && abs(rig_pp(r, 0).target_power_kw - 80) > 1; t++)
-		rig_sleep_ms(20);
-	assert_true(abs(rig_pp(r, 0).target_power_kw - 80) <= 1);
+	for (int t = 0; t < 300 && abs(th_rig_pp(r, 0).target_power_kw - 80) > 1; t++)
+		th_sleep_ms(20);
+	assert_true(abs(th_rig_pp(r, 0).target_power_kw - 80) <= 1);
 	return r;
 }
 
 static void test_meter_freeze_of_600_ms_does_not_drop_the_site_to_zero(void **state)
 {
-	struct rig *r = shaving_site();
+	struct th_rig *r = shaving_site();
 	int lowest = 1000, highest = 0;
 
 	(void)state;
 	fault(r, r->meter, SIM_F_SILENCE, 0);
 	for (int t = 0; t < 60; t++) { /* 600 ms */
-		int kw = rig_pp(r, 0).target_power_kw;
+		int kw = th_rig_pp(r, 0).target_power_kw;
 
 		lowest = kw < lowest ? kw : lowest;
 		highest = kw > highest ? kw : highest;
-		rig_sleep_ms(10);
+		th_sleep_ms(10);
 	}
 	fault(r, r->meter, 0, 0);
 	for (int t = 0; t < 150; t++) { /* and 1.5 s after */
-		int kw = rig_pp(r, 0).target_power_kw;
+		int kw = th_rig_pp(r, 0).target_power_kw;
 
 		lowest = kw < lowest ? kw : lowest;
 		highest = kw > highest ? kw : highest;
-		rig_sleep_ms(10);
+		th_sleep_ms(10);
 	}
 	print_message("measured: through a 0.6 s meter freeze (and 1.5 s after) the BESS setpoint "
 		      "stayed within %d..%d kW (80 needed)\n",
 		      lowest, highest);
 	if (lowest < 70) {
-		rig_dump(r);
+		th_rig_dump(r);
 		fail_msg("through a 0.6 s meter freeze the BESS went down to %d kW", lowest);
 	}
-	assert_false(rig_said(r, CTL_EV_STALE, 1, NULL));
-	rig_free(r);
+	assert_false(th_rig_said(r, CTL_EV_STALE, 1, NULL));
+	th_rig_free(r);
 }
 
 static void test_control_resumes_from_its_last_state_after_an_outage(void **state)
 {
-	struct rig *r = shaving_site();
+	struct th_rig *r = shaving_site();
 	int first = 0;
 
 	(void)state;
 	fault(r, r->meter, SIM_F_SILENCE, 0);
 	/* 2 s: stale, 0 kW. */
-	assert_true(rig_wait_target(r, 0, 0, 4000));
+	assert_true(th_rig_wait_target(r, 0, 0, 4000));
 	fault(r, r->meter, 0, 0);
 	/* The first setpoint after it is where control was, not an integrator's restart. */
 	for (int t = 0; t < 400 && !first; t++) {
-		first = rig_pp(r, 0).target_power_kw;
+		first = th_rig_pp(r, 0).target_power_kw;
 		if (!first)
-			rig_sleep_ms(5);
+			th_sleep_ms(5);
 	}
 	if (first < 70) {
-		rig_dump(r);
+		th_rig_dump(r);
 		fail_msg("after the outage control restarted at %d kW, not near 80", first);
 	}
-	rig_free(r);
+	th_rig_free(r);
 }
 
 /* ---- 4: every fault named ------------------------------------------------------------ */
@@ -280,7 +281,7 @@ static void test_each_fault_is_named_never_superseded(void **state)
 		{ SIM_F_SILENCE, 0, -ETIMEDOUT },
 	};
 	struct sim_pp_params pp = pp_params();
-	struct rig *r = manual_site(&pp, 20);
+	struct th_rig *r = manual_site(&pp, 20);
 
 	(void)state;
 	r->cfg.bess[0].modbus.retry_count = 2;
@@ -290,63 +291,63 @@ static void test_each_fault_is_named_never_superseded(void **state)
 
 		fault(r, r->pp[0], cases[k].flags, cases[k].exception);
 		for (int t = 0; t < 300; t++) {
-			seen = rig_snap(r)->bess[0].last_err;
+			seen = th_rig_snap(r)->bess[0].last_err;
 			assert_int_not_equal(seen, -ENG_ESUPERSEDED);
 			if (seen == cases[k].err)
 				break;
-			rig_sleep_ms(10);
+			th_sleep_ms(10);
 		}
 		if (seen != cases[k].err)
 			fail_msg("fault %#x: named '%s', not '%s'", cases[k].flags,
 				 ctl_strerror(seen), ctl_strerror(cases[k].err));
 		fault(r, r->pp[0], 0, 0);
-		for (int t = 0; t < 300 && !rig_snap(r)->bess[0].is_fresh; t++)
-			rig_sleep_ms(10);
-		assert_true(rig_snap(r)->bess[0].is_fresh);
+		for (int t = 0; t < 300 && !th_rig_snap(r)->bess[0].is_fresh; t++)
+			th_sleep_ms(10);
+		assert_true(th_rig_snap(r)->bess[0].is_fresh);
 	}
-	rig_free(r);
+	th_rig_free(r);
 }
 
 static void test_a_device_that_never_answered_is_named_in_the_log(void **state)
 {
 	struct sim_pp_params pp = pp_params();
-	struct rig *r = manual_site(&pp, 20);
+	struct th_rig *r = manual_site(&pp, 20);
 	struct ctl_log ev = { 0 };
 	uint16_t port;
-	int fd = tnet_listen(&port);
+	int fd = th_listen(&port);
 
 	(void)state;
 	assert_true(fd >= 0);
 	close(fd); /* nobody listens there now */
 	r->cfg.bess[0].modbus.port = port;
-	rig_start(r);
-	for (int t = 0; t < 200 && !rig_said(r, CTL_EV_NO_ANSWER, 0, &ev); t++)
-		rig_sleep_ms(10);
-	assert_true(rig_said(r, CTL_EV_NO_ANSWER, 0, &ev));
+	th_rig_start(r);
+	for (int t = 0; t < 200 && !th_rig_said(r, CTL_EV_NO_ANSWER, 0, &ev); t++)
+		th_sleep_ms(10);
+	assert_true(th_rig_said(r, CTL_EV_NO_ANSWER, 0, &ev));
 	assert_int_equal(ev.err, -ECONNREFUSED);
-	rig_free(r);
+	th_rig_free(r);
 }
 
 static void test_writes_never_acknowledged_raise_a_named_alarm(void **state)
 {
 	struct sim_pp_params pp = pp_params();
-	struct rig *r = manual_site(&pp, 20);
+	struct th_rig *r = manual_site(&pp, 20);
 	struct ctl_log ev = { 0 };
 
 	(void)state;
 	r->cfg.bess[0].modbus.retry_count = 2;
-	r->cfg.site.heartbeat_ns = 300 * RIG_MS; /* the rewrite of 20 kW is never answered */
+	r->cfg.site.heartbeat_ns = 300 * TH_RIG_MS; /* the rewrite of 20 kW is never answered */
 	start_and_reach(r, 20);
 	fault(r, r->pp[0], SIM_F_MUTE_WRITES, 0);
-	for (int t = 0; t < 300 && !rig_said(r, CTL_EV_NO_ACK, 0, &ev); t++)
-		rig_sleep_ms(10);
-	assert_true(rig_said(r, CTL_EV_NO_ACK, 0, &ev));
+	for (int t = 0; t < 300 && !th_rig_said(r, CTL_EV_NO_ACK, 0, &ev); t++)
+		th_sleep_ms(10);
+	assert_true(th_rig_said(r, CTL_EV_NO_ACK, 0, &ev));
 	assert_int_equal(ev.err, -ETIMEDOUT);
 	assert_true(ev.a == 20);
 	/* Reads still succeed, and the status names the write's failure, not "none". */
-	assert_true(rig_snap(r)->bess[0].is_fresh);
-	assert_int_equal(rig_snap(r)->bess[0].last_err, -ETIMEDOUT);
-	rig_free(r);
+	assert_true(th_rig_snap(r)->bess[0].is_fresh);
+	assert_int_equal(th_rig_snap(r)->bess[0].last_err, -ETIMEDOUT);
+	th_rig_free(r);
 }
 
 /* ---- 5: the command source is a lock ------------------------------------------------- */
@@ -354,88 +355,89 @@ static void test_writes_never_acknowledged_raise_a_named_alarm(void **state)
 static void test_reconnect_does_not_reclaim_over_another_master(void **state)
 {
 	struct sim_pp_params pp = pp_params();
-	struct rig *r = manual_site(&pp, 30);
+	struct th_rig *r = manual_site(&pp, 30);
 	uint64_t writes;
 
 	(void)state;
 	start_and_reach(r, 30);
 	/* The link drops; meanwhile another master takes the BESS. */
 	fault(r, r->pp[0], SIM_F_REFUSE, 0);
-	rig_sleep_ms(300);
+	th_sleep_ms(300);
 	assert_int_equal(sim_pp_write(r->sim, r->pp[0], PP_REG_COMMAND_SOURCE, 7), 0);
 	fault(r, r->pp[0], 0, 0);
-	for (int t = 0; t < 300 && rig_snap(r)->bess[0].command_source != 7; t++)
-		rig_sleep_ms(10);
-	assert_int_equal(rig_snap(r)->bess[0].command_source, 7);
-	writes = rig_snap(r)->bess[0].writes;
-	rig_sleep_ms(1500); /* a claim retry period and more */
-	assert_int_equal(rig_pp(r, 0).command_source, 7);
-	assert_false(rig_snap(r)->bess[0].is_ours);
-	assert_int_equal(rig_snap(r)->bess[0].writes, writes);
-	assert_true(rig_said(r, CTL_EV_SOURCE_LOST, 0, NULL));
-	rig_free(r);
+	for (int t = 0; t < 300 && th_rig_snap(r)->bess[0].command_source != 7; t++)
+		th_sleep_ms(10);
+	assert_int_equal(th_rig_snap(r)->bess[0].command_source, 7);
+	writes = th_rig_snap(r)->bess[0].writes;
+	th_sleep_ms(1500); /* a claim retry period and more */
+	assert_int_equal(th_rig_pp(r, 0).command_source, 7);
+	assert_false(th_rig_snap(r)->bess[0].is_ours);
+	assert_int_equal(th_rig_snap(r)->bess[0].writes, writes);
+	assert_true(th_rig_said(r, CTL_EV_SOURCE_LOST, 0, NULL));
+	th_rig_free(r);
 }
 
 static void test_stop_writes_nothing_to_a_bess_another_master_holds(void **state)
 {
 	struct sim_pp_params pp = pp_params();
-	struct rig *r = manual_site(&pp, 30);
+	struct th_rig *r = manual_site(&pp, 30);
 	struct ctl_log ev = { 0 };
 
 	(void)state;
 	start_and_reach(r, 30);
 	assert_int_equal(sim_pp_write(r->sim, r->pp[0], PP_REG_COMMAND_SOURCE, 7), 0);
-	for (int t = 0; t < 300 && rig_snap(r)->bess[0].is_ours; t++)
-		rig_sleep_ms(10);
-	assert_false(rig_snap(r)->bess[0].is_ours);
-	rig_drain(r);
+	for (int t = 0; t < 300 && th_rig_snap(r)->bess[0].is_ours; t++)
+		th_sleep_ms(10);
+	assert_false(th_rig_snap(r)->bess[0].is_ours);
+	th_rig_drain(r);
 	ctl_stop(r->ctl);
-	assert_true(rig_said(r, CTL_EV_STOPPED, -1, &ev));
-	assert_true(ev.b == 0);					 /* none held */
-	assert_false(rig_said(r, CTL_EV_WRITE_FAILED, 0, NULL)); /* no refused 0 kW write */
-	assert_int_equal(rig_pp(r, 0).command_source, 7);
-	rig_free(r);
+	assert_true(th_rig_said(r, CTL_EV_STOPPED, -1, &ev));
+	assert_true(ev.b == 0);					    /* none held */
+	assert_false(th_rig_said(r, CTL_EV_WRITE_FAILED, 0, NULL)); /* no refused 0 kW write */
+	assert_int_equal(th_rig_pp(r, 0).command_source, 7);
+	th_rig_free(r);
 }
 
 static void test_source_handed_back_rearms_control(void **state)
 {
 	struct sim_pp_params pp = pp_params();
-	struct rig *r = manual_site(&pp, 30);
+	struct th_rig *r = manual_site(&pp, 30);
 
 	(void)state;
 	start_and_reach(r, 30);
 	assert_int_equal(sim_pp_write(r->sim, r->pp[0], PP_REG_COMMAND_SOURCE, 7), 0);
 	assert_int_equal(sim_pp_write(r->sim, r->pp[0], PP_REG_COMMAND_SOURCE, 7), 0);
-	for (int t = 0; t < 300 && rig_snap(r)->bess[0].is_ours; t++)
-		rig_sleep_ms(10);
-	assert_false(rig_snap(r)->bess[0].is_ours);
+	for (int t = 0; t < 300 && th_rig_snap(r)->bess[0].is_ours; t++)
+		th_sleep_ms(10);
+	assert_false(th_rig_snap(r)->bess[0].is_ours);
 	/* The other master zeroes it and hands it back with our id. */
 	assert_int_equal(sim_pp_write(r->sim, r->pp[0], PP_REG_COMMAND_SOURCE, 3), 0);
 	assert_int_equal(sim_pp_write(r->sim, r->pp[0], PP_REG_TARGET_POWER, 0), 0);
-	rig_wait_ours(r, 0, 3000);
-	assert_true(rig_wait_target(r, 0, 30, 3000));
-	assert_true(rig_said(r, CTL_EV_REARMED, 0, NULL));
-	rig_free(r);
+	th_rig_wait_ours(r, 0, 3000);
+	assert_true(th_rig_wait_target(r, 0, 30, 3000));
+	assert_true(th_rig_said(r, CTL_EV_REARMED, 0, NULL));
+	th_rig_free(r);
 }
 
 static void test_bess_restart_is_reclaimed_without_alarm(void **state)
 {
 	struct sim_pp_params pp = pp_params();
-	struct rig *r = manual_site(&pp, 40);
+	struct th_rig *r = manual_site(&pp, 40);
 
 	(void)state;
 	start_and_reach(r, 40);
 	for (int k = 0; k < 2; k++) {
 		assert_int_equal(sim_pp_restart(r->sim, r->pp[0]), 0);
-		assert_true(rig_wait_target(r, 0, 0, 1000) || rig_pp(r, 0).target_power_kw == 40);
-		assert_true(rig_wait_target(r, 0, 40, 5000));
-		assert_int_equal(rig_pp(r, 0).command_source, 3);
+		assert_true(th_rig_wait_target(r, 0, 0, 1000) ||
+			    th_rig_pp(r, 0).target_power_kw == 40);
+		assert_true(th_rig_wait_target(r, 0, 40, 5000));
+		assert_int_equal(th_rig_pp(r, 0).command_source, 3);
 	}
-	if (rig_said(r, CTL_EV_SOURCE_LOST, -1, NULL)) {
-		rig_dump(r);
+	if (th_rig_said(r, CTL_EV_SOURCE_LOST, -1, NULL)) {
+		th_rig_dump(r);
 		fail_msg("a BESS restart raised the command-source ALARM");
 	}
-	rig_free(r);
+	th_rig_free(r);
 }
 
 /* ---- 6, 7: setpoint hygiene ----------------------------------------------------------- */
@@ -443,48 +445,48 @@ static void test_bess_restart_is_reclaimed_without_alarm(void **state)
 static void test_leaving_ready_writes_zero_once(void **state)
 {
 	struct sim_pp_params pp = pp_params();
-	struct rig *r = manual_site(&pp, 50);
+	struct th_rig *r = manual_site(&pp, 50);
 	uint64_t writes;
 
 	(void)state;
-	r->cfg.site.heartbeat_ns = 10000 * RIG_MS;
+	r->cfg.site.heartbeat_ns = 10000 * TH_RIG_MS;
 	start_and_reach(r, 50);
 	assert_int_equal(sim_pp_set_status(r->sim, r->pp[0], PP_STATUS_FAULT), 0);
 	/* It must not keep 50 kW in 2008 to act on when it returns to READY. */
-	if (!rig_wait_target(r, 0, 0, 2000))
-		fail_msg("a BESS in FAULT still holds %d kW", rig_pp(r, 0).target_power_kw);
-	assert_true(rig_said(r, CTL_EV_LEFT_READY, 0, NULL));
-	writes = rig_snap(r)->bess[0].writes;
-	rig_sleep_ms(500);
-	assert_int_equal(rig_snap(r)->bess[0].writes, writes); /* once */
+	if (!th_rig_wait_target(r, 0, 0, 2000))
+		fail_msg("a BESS in FAULT still holds %d kW", th_rig_pp(r, 0).target_power_kw);
+	assert_true(th_rig_said(r, CTL_EV_LEFT_READY, 0, NULL));
+	writes = th_rig_snap(r)->bess[0].writes;
+	th_sleep_ms(500);
+	assert_int_equal(th_rig_snap(r)->bess[0].writes, writes); /* once */
 	assert_int_equal(sim_pp_set_status(r->sim, r->pp[0], PP_STATUS_READY), 0);
-	assert_true(rig_wait_target(r, 0, 50, 3000));
-	rig_free(r);
+	assert_true(th_rig_wait_target(r, 0, 50, 3000));
+	th_rig_free(r);
 }
 
 static void test_foreign_setpoint_is_restored_and_alarmed(void **state)
 {
 	struct sim_pp_params pp = pp_params();
-	struct rig *r = manual_site(&pp, 50);
+	struct th_rig *r = manual_site(&pp, 50);
 	struct ctl_log ev = { 0 };
 	int64_t t0;
 
 	(void)state;
-	r->cfg.site.heartbeat_ns = 10000 * RIG_MS; /* the restore is not a heartbeat's rewrite */
+	r->cfg.site.heartbeat_ns = 10000 * TH_RIG_MS; /* the restore is not a heartbeat's rewrite */
 	start_and_reach(r, 50);
-	rig_sleep_ms(200);
+	th_sleep_ms(200);
 	t0 = clk_now_ns();
 	assert_int_equal(sim_pp_write(r->sim, r->pp[0], PP_REG_TARGET_POWER, 90), 0);
-	assert_int_equal(rig_pp(r, 0).target_power_kw, 90);
-	if (!rig_wait_target(r, 0, 50, 2000))
+	assert_int_equal(th_rig_pp(r, 0).target_power_kw, 90);
+	if (!th_rig_wait_target(r, 0, 50, 2000))
 		fail_msg("a foreign 90 kW in 2008 stands");
 	print_message("measured: a foreign write to 2008 restored in %.0f ms (cycle 50 ms)\n",
 		      (double)(clk_now_ns() - t0) / 1e6);
-	for (int t = 0; t < 100 && !rig_said(r, CTL_EV_FOREIGN_SETPOINT, 0, &ev); t++)
-		rig_sleep_ms(10);
-	assert_true(rig_said(r, CTL_EV_FOREIGN_SETPOINT, 0, &ev));
+	for (int t = 0; t < 100 && !th_rig_said(r, CTL_EV_FOREIGN_SETPOINT, 0, &ev); t++)
+		th_sleep_ms(10);
+	assert_true(th_rig_said(r, CTL_EV_FOREIGN_SETPOINT, 0, &ev));
 	assert_true(ev.a == 90 && ev.b == 50);
-	rig_free(r);
+	th_rig_free(r);
 }
 
 /* ---- 9: plausibility and honest messages ---------------------------------------------- */
@@ -493,8 +495,8 @@ static void test_foreign_setpoint_is_restored_and_alarmed(void **state)
 static void test_implausible_samples_are_named_errors(void **state)
 {
 	struct sim_pp_params pp = pp_params();
-	struct tnet_srv *srv = calloc(1, sizeof(*srv));
-	struct rig *r = manual_site(&pp, 50);
+	struct th_srv *srv = calloc(1, sizeof(*srv));
+	struct th_rig *r = manual_site(&pp, 50);
 	struct ctl_log ev = { 0 };
 
 	(void)state;
@@ -503,72 +505,72 @@ static void test_implausible_samples_are_named_errors(void **state)
 	srv->bank.hold[PP_REG_COMMAND_SOURCE] = 3;
 	srv->bank.hold[PP_REG_SOE] = 2026; /* % */
 	srv->bank.hold[PP_REG_AVAILABLE_BLOCKS] = 2;
-	assert_int_equal(tnet_srv_open(srv, 10000), 0);
+	assert_int_equal(th_srv_open(srv, 10000), 0);
 	r->cfg.bess[0].modbus.port = srv->port;
-	rig_start(r);
-	for (int t = 0; t < 300 && rig_snap(r)->bess[0].last_err != -CTL_ESOE_RANGE; t++)
-		rig_sleep_ms(10);
-	assert_int_equal(rig_snap(r)->bess[0].last_err, -CTL_ESOE_RANGE);
-	assert_false(rig_snap(r)->bess[0].is_fresh);
-	assert_true(rig_said(r, CTL_EV_IMPLAUSIBLE, 0, &ev));
+	th_rig_start(r);
+	for (int t = 0; t < 300 && th_rig_snap(r)->bess[0].last_err != -CTL_ESOE_RANGE; t++)
+		th_sleep_ms(10);
+	assert_int_equal(th_rig_snap(r)->bess[0].last_err, -CTL_ESOE_RANGE);
+	assert_false(th_rig_snap(r)->bess[0].is_fresh);
+	assert_true(th_rig_said(r, CTL_EV_IMPLAUSIBLE, 0, &ev));
 	assert_true(ev.a == 2026);
 	pthread_mutex_lock(&srv->lock);
 	assert_int_equal(srv->bank.hold[PP_REG_TARGET_POWER], 0); /* nothing written */
 	srv->bank.hold[PP_REG_SOE] = 50;
 	srv->bank.hold[PP_REG_STATUS] = 2000;
 	pthread_mutex_unlock(&srv->lock);
-	for (int t = 0; t < 300 && rig_snap(r)->bess[0].last_err != -CTL_ESTATUS_UNKNOWN; t++)
-		rig_sleep_ms(10);
-	assert_int_equal(rig_snap(r)->bess[0].last_err, -CTL_ESTATUS_UNKNOWN);
-	assert_false(rig_snap(r)->bess[0].is_fresh);
-	rig_free(r);
-	tnet_srv_close(srv);
+	for (int t = 0; t < 300 && th_rig_snap(r)->bess[0].last_err != -CTL_ESTATUS_UNKNOWN; t++)
+		th_sleep_ms(10);
+	assert_int_equal(th_rig_snap(r)->bess[0].last_err, -CTL_ESTATUS_UNKNOWN);
+	assert_false(th_rig_snap(r)->bess[0].is_fresh);
+	th_rig_free(r);
+	th_srv_close(srv);
 	free(srv);
 }
 
 static void test_live_and_inputs_ok_only_when_true(void **state)
 {
 	struct sim_pp_params pp = pp_params();
-	struct rig *r = manual_site(&pp, 50);
+	struct th_rig *r = manual_site(&pp, 50);
 	uint16_t port;
-	int fd = tnet_listen(&port);
+	int fd = th_listen(&port);
 
 	(void)state;
 	assert_true(fd >= 0);
 	close(fd);
 	r->cfg.bess[0].modbus.port = port; /* every BESS stale */
-	rig_start(r);
-	rig_sleep_ms(1500);
-	assert_false(rig_said(r, CTL_EV_INPUTS_FRESH, -1, NULL));
-	assert_false(rig_snap(r)->is_valid);
-	assert_true(rig_snap(r)->cycles > 10);
-	rig_free(r);
+	th_rig_start(r);
+	th_sleep_ms(1500);
+	assert_false(th_rig_said(r, CTL_EV_INPUTS_FRESH, -1, NULL));
+	assert_false(th_rig_snap(r)->is_valid);
+	assert_true(th_rig_snap(r)->cycles > 10);
+	th_rig_free(r);
 }
 
 static void test_peak_shaving_says_when_it_cannot_hold_its_limit(void **state)
 {
 	struct sim_pp_params pp = pp_params();
 	struct sim_acu_params acu = SIM_ACU_DEFAULTS;
-	struct rig *r;
+	struct th_rig *r;
 	struct ctl_log ev = { 0 };
 
 	(void)state;
 	/* 400 kW of load against a 100 kW limit and a 100 kW BESS; 150 kW after 6 s. */
 	acu.load = (struct sim_load){ .kind = SIM_LOAD_STEP, .kw = 400, .kw2 = 150, .at_s = 6 };
-	r = rig_new(1, &pp, &acu);
+	r = th_rig_new(1, &pp, &acu);
 	r->cfg.site.mode = CFG_STRATEGY_PEAK_SHAVING;
 	r->cfg.site.import_limit_kw = 100;
-	rig_start(r);
-	for (int t = 0; t < 600 && !rig_said(r, CTL_EV_LIMIT_UNHELD, -1, &ev); t++)
-		rig_sleep_ms(10);
-	assert_true(rig_said(r, CTL_EV_LIMIT_UNHELD, -1, &ev));
+	th_rig_start(r);
+	for (int t = 0; t < 600 && !th_rig_said(r, CTL_EV_LIMIT_UNHELD, -1, &ev); t++)
+		th_sleep_ms(10);
+	assert_true(th_rig_said(r, CTL_EV_LIMIT_UNHELD, -1, &ev));
 	assert_true(ev.a > 250 && ev.b == 100);
-	assert_false(rig_said(r, CTL_EV_LIMIT_HELD, -1, NULL));
-	for (int t = 0; t < 800 && !rig_said(r, CTL_EV_LIMIT_HELD, -1, &ev); t++)
-		rig_sleep_ms(10);
-	assert_true(rig_said(r, CTL_EV_LIMIT_HELD, -1, &ev));
+	assert_false(th_rig_said(r, CTL_EV_LIMIT_HELD, -1, NULL));
+	for (int t = 0; t < 800 && !th_rig_said(r, CTL_EV_LIMIT_HELD, -1, &ev); t++)
+		th_sleep_ms(10);
+	assert_true(th_rig_said(r, CTL_EV_LIMIT_HELD, -1, &ev));
 	assert_true(ev.a <= 101);
-	rig_free(r);
+	th_rig_free(r);
 }
 
 /* ---- 11: a meter-only site ------------------------------------------------------------ */
@@ -576,22 +578,22 @@ static void test_peak_shaving_says_when_it_cannot_hold_its_limit(void **state)
 static void test_meter_only_site_is_monitored(void **state)
 {
 	struct sim_acu_params acu = SIM_ACU_DEFAULTS;
-	struct rig *r = rig_new(0, NULL, &acu);
+	struct th_rig *r = th_rig_new(0, NULL, &acu);
 	struct ctl_log ev = { 0 };
 
 	(void)state;
 	r->cfg.site.mode = CFG_STRATEGY_MONITOR;
 	r->cfg.site.grid_meter[0] = '\0';
 	r->cfg.site.grid_meter_index = -1;
-	rig_start(r);
-	for (int t = 0; t < 300 && !rig_said(r, CTL_EV_INPUTS_FRESH, -1, &ev); t++)
-		rig_sleep_ms(10);
-	assert_true(rig_said(r, CTL_EV_INPUTS_FRESH, -1, &ev));
+	th_rig_start(r);
+	for (int t = 0; t < 300 && !th_rig_said(r, CTL_EV_INPUTS_FRESH, -1, &ev); t++)
+		th_sleep_ms(10);
+	assert_true(th_rig_said(r, CTL_EV_INPUTS_FRESH, -1, &ev));
 	assert_true(ev.a == 1); /* "monitoring", not "control is live" */
-	assert_true(rig_snap(r)->meters[0].is_fresh);
-	assert_true(fabs(rig_snap(r)->meters[0].power_kw - 150) < 1);
-	assert_true(rig_snap(r)->is_valid);
-	rig_free(r);
+	assert_true(th_rig_snap(r)->meters[0].is_fresh);
+	assert_true(fabs(th_rig_snap(r)->meters[0].power_kw - 150) < 1);
+	assert_true(th_rig_snap(r)->is_valid);
+	th_rig_free(r);
 }
 
 int main(void)

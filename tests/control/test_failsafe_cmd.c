@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,7 +23,8 @@
 
 #include "control/failsafe.h"
 #include "devices/powerpack.h"
-#include "tests/devices/helpers.h"
+#include "tests/support/client.h"
+#include "tests/support/proc.h"
 #include "tests/support/faultsrv.h"
 #include "tests/support/net.h"
 
@@ -156,7 +158,7 @@ static void spawn_fluxd(struct th_proc *d, const char *path)
 static uint16_t dead_port(void)
 {
 	uint16_t port;
-	int fd = tnet_listen(&port);
+	int fd = th_listen(&port);
 
 	assert_true(fd >= 0);
 	close(fd);
@@ -256,7 +258,7 @@ static void test_writes_only_the_bess_whose_source_is_ours(void **state)
 				  { "theirs-store", 0, 1, "500ms", 3 } };
 	char path[256], want[128];
 	struct th_sim ts;
-	struct fsrv srv = { 0 };
+	struct th_fsrv srv = { 0 };
 	struct th_client cl;
 	struct th_proc fs;
 	uint16_t port[2];
@@ -271,7 +273,7 @@ static void test_writes_only_the_bess_whose_source_is_ours(void **state)
 	set_master(port[0], 3, 40, 3);
 	set_master(port[1], 3, 30, OTHER_ID); /* set by us, then taken over by master 7 */
 	/* A plain register store as the third: it would take a wrong write, a sim refuses it. */
-	assert_int_equal(fsrv_open(&srv, 1), 0);
+	assert_int_equal(th_fsrv_open(&srv, 1), 0);
 	b[2].port = srv.ports[0].port;
 	assert_int_equal(th_open(&cl, b[2].port), 0);
 	assert_int_equal(th_write(&cl, 1, PP_REG_TARGET_POWER, 55), 0);
@@ -298,7 +300,7 @@ static void test_writes_only_the_bess_whose_source_is_ours(void **state)
 	assert_int_equal(th_open(&cl, b[2].port), 0);
 	assert_int_equal(th_read1(&cl, 1, PP_REG_TARGET_POWER), 55);
 	th_close(&cl);
-	fsrv_close(&srv);
+	th_fsrv_close(&srv);
 	assert_int_equal(th_sim_stop(&ts), 0);
 	unlink(path);
 }
@@ -339,29 +341,29 @@ static void test_faults_are_named_in_the_line_and_exit_1(void **state)
 {
 	static const struct {
 		const char *id;
-		enum fsrv_fault fault;
+		enum th_fsrv_fault fault;
 		int param;
 		const char *line;
 	} cases[] = {
-		{ "exc4", FSRV_EXCEPTION, 4,
+		{ "exc4", TH_FSRV_EXCEPTION, 4,
 		  "exc4: read 2010 failed (exception 0x04 server device failure, 3 attempts): "
 		  "state unknown" },
-		{ "silent", FSRV_SILENT, 0,
+		{ "silent", TH_FSRV_SILENT, 0,
 		  "silent: no answer to read 2010 (timed out after 200 ms, 3 attempts): state "
 		  "unknown" },
-		{ "tid", FSRV_WRONG_TID, 0,
+		{ "tid", TH_FSRV_WRONG_TID, 0,
 		  "tid: read 2010 failed (response transaction id differs from the request's, 3 "
 		  "attempts): state unknown" },
-		{ "unit", FSRV_WRONG_UNIT, 0,
+		{ "unit", TH_FSRV_WRONG_UNIT, 0,
 		  "unit: read 2010 failed (response unit id differs from the request's, 3 "
 		  "attempts): state unknown" },
-		{ "cut", FSRV_CUT, 0,
+		{ "cut", TH_FSRV_CUT, 0,
 		  "cut: read 2010 failed (connection closed, 3 attempts): state unknown" },
 	};
 	enum { N = sizeof(cases) / sizeof(cases[0]) };
 	struct bess_spec b[N + 1];
-	struct fsrv srv = { 0 };
-	struct tnet_srv *ro = calloc(1, sizeof(*ro));
+	struct th_fsrv srv = { 0 };
+	struct th_srv *ro = calloc(1, sizeof(*ro));
 	struct th_client cl;
 	struct th_proc fs;
 	char path[256];
@@ -369,19 +371,19 @@ static void test_faults_are_named_in_the_line_and_exit_1(void **state)
 
 	(void)state;
 	assert_non_null(ro);
-	assert_int_equal(fsrv_open(&srv, N), 0);
+	assert_int_equal(th_fsrv_open(&srv, N), 0);
 	for (unsigned i = 0; i < N; i++) {
 		b[i] = (struct bess_spec){ cases[i].id, srv.ports[i].port, 1, "200ms", 3 };
 		assert_int_equal(th_open(&cl, b[i].port), 0); /* ours, so a write would follow */
 		assert_int_equal(th_write(&cl, 1, PP_REG_COMMAND_SOURCE, 3), 0);
 		th_close(&cl);
-		fsrv_set(&srv, i, cases[i].fault, cases[i].param);
+		th_fsrv_set(&srv, i, cases[i].fault, cases[i].param);
 	}
 	/* 2010 ours and readable, 2008 outside the device's map: the write is refused. */
 	ro->bank.hold[PP_REG_COMMAND_SOURCE] = 3;
 	ro->bank.win_addr = PP_REG_COMMAND_SOURCE;
 	ro->bank.win_count = 1;
-	assert_int_equal(tnet_srv_open(ro, 4 * TH_TIMEOUT_MS), 0);
+	assert_int_equal(th_srv_open(ro, 4 * TH_TIMEOUT_MS), 0);
 	b[N] = (struct bess_spec){ "refuses", ro->port, 1, "200ms", 3 };
 	write_config(path, sizeof(path), "faults", b, N + 1);
 
@@ -397,8 +399,8 @@ static void test_faults_are_named_in_the_line_and_exit_1(void **state)
 		assert_int_equal(atomic_load(&srv.ports[i].requests), 1 + 3);
 	printf("measured: 6 failing BESS handled concurrently (3 x 200 ms budget each) %.0f ms\n",
 	       ms);
-	fsrv_close(&srv);
-	tnet_srv_close(ro);
+	th_fsrv_close(&srv);
+	th_srv_close(ro);
 	free(ro);
 	unlink(path);
 }

@@ -191,7 +191,7 @@ static void test_json_is_valid_and_carries_the_fields(void **state)
 	make_example();
 	assert_true(st_format_json(&cfg, &snap, 5 * CLK_NS_PER_SEC + 20 * MS, buf, sizeof(buf)) >
 		    0);
-	if (!tjson_is_valid(buf))
+	if (!th_json_is_valid(buf))
 		fail_msg("not JSON: %s", buf);
 	assert_int_equal(buf[strlen(buf) - 1], '\n');
 	assert_has(buf, "\"cycles\":1000,\"overruns\":2,\"age_ms\":20.000,\"site_kw\":50.000");
@@ -222,7 +222,7 @@ static void test_json_escapes_ids_and_spells_nan_as_null(void **state)
 	snap.bess[1].soe_pct = NAN;
 	snap.meters[0].power_kw = INFINITY;
 	assert_true(st_format_json(&cfg, &snap, 0, buf, sizeof(buf)) > 0);
-	if (!tjson_is_valid(buf))
+	if (!th_json_is_valid(buf))
 		fail_msg("not JSON: %s", buf);
 	assert_has(buf, "\"id\":\"a\\\"b\\\\c\\u000ad\\u0001\"");
 	assert_has(buf, "\"soe_pct\":null");
@@ -278,7 +278,7 @@ static void assert_widest_site_fits(unsigned nbess, unsigned nmeters)
 		       nbess, nmeters, fills[f][0], text, json, size);
 		assert_true(text > 0);
 		assert_true(json > 0);
-		if (!tjson_is_valid(buf))
+		if (!th_json_is_valid(buf))
 			fail_msg("not JSON (fill %zu)", f);
 	}
 }
@@ -396,7 +396,7 @@ static void test_server_answers_text_and_json(void **state)
 	client_send(fd, "status json\r\n", 13);
 	assert_int_equal(st_server_poll(&s, 0), 1);
 	client_read(fd, buf, sizeof(buf));
-	assert_true(tjson_is_valid(buf));
+	assert_true(th_json_is_valid(buf));
 	close(fd);
 	assert_int_equal(s.answered, 2);
 	assert_int_equal(s.dropped, 0);
@@ -1067,7 +1067,7 @@ static void test_cli_prints_the_answer(void **state)
 	assert_int_equal(run_cli(&cap, text), 0);
 	assert_has(cap.text, "bess  bess-2   FAULT");
 	assert_int_equal(run_cli(&cap, json), 0);
-	if (!tjson_is_valid(cap.text))
+	if (!th_json_is_valid(cap.text))
 		fail_msg("not JSON: %s", cap.text);
 	atomic_store(&t.stop, true);
 	pthread_join(t.thread, NULL);

@@ -5,17 +5,23 @@
  * mode is observable on the wire, pipelined requests, many clients, the connection limit,
  * loopback-only hosts and units sharing a port, and connections dropped by a device's restart.
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "devices/powerpack.h"
-#include "tests/devices/helpers.h"
+#include "tests/support/client.h"
+#include "tests/support/proc.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -5,6 +5,7 @@
  * decoded by acu_profile, grid power = load - BESS power of the powerpacks in the same sim,
  * energy integration, and its exceptions.
  */
+#include <errno.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,11 +13,14 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "devices/acuvim2.h"
-#include "tests/devices/helpers.h"
+#include "tests/support/client.h"
+#include "tests/support/proc.h"
 
 static bool near(double a, double b, double tol)
 {

@@ -6,15 +6,18 @@
  * outside what a basic device has gets the exception Modbus 6.21 names. The replies are
  * taken apart here byte by byte, not by the scanner's decoder, so each side checks the other.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
-#include "tests/devices/helpers.h"
+#include "tests/support/client.h"
+#include "tests/support/proc.h"
 
 struct fixture {
 	struct th_sim ts;

@@ -5,16 +5,21 @@
  * watch the SOE move, see a refused write, read the meter's floats. mbpoll counts references
  * from 1 unless given -0; both forms are used, as an operator would. Skips (77) without mbpoll.
  */
+#include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
-#include "tests/devices/helpers.h"
+#include "tests/support/client.h"
+#include "tests/support/proc.h"
 
 static char flux[4096], mbpoll[4096];
 static char bess_port[8], meter_port[8];

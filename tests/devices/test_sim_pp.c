@@ -7,15 +7,19 @@
  * guarantees, never as a latency. Where an outcome holds only if this process was not stalled
  * for a whole timeout (a busy CI machine), the test measures that and says so instead.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include <cmocka.h>
 
 #include "devices/powerpack.h"
-#include "tests/devices/helpers.h"
+#include "tests/support/client.h"
+#include "tests/support/proc.h"
 
 struct fixture {
 	struct th_sim ts;

@@ -43,8 +43,8 @@ struct msglog {
 	unsigned owed; /* one per block of each POLL pushed, one per WRITE */
 };
 
-struct rig {
-	struct fsrv srv;
+struct th_rig {
+	struct th_fsrv srv;
 	struct eng *e;
 	struct eng_dev *devs;
 	unsigned ndev;
@@ -70,18 +70,18 @@ static void dev_init(struct eng_dev *d, uint16_t port, uint8_t unit)
 }
 
 /* The rig of the running test, closed by the teardown if a failed assertion skipped
- * rig_close(): a failure must not leave threads and sockets to the next test. */
-static struct rig *live_rig;
+ * th_rig_close(): a failure must not leave threads and sockets to the next test. */
+static struct th_rig *live_rig;
 
 /* Open `nports` server ports and `ndev` devices over them (device i on port i % nports,
- * unit 1 + i / nports); the caller may edit r->devs before rig_start(). */
-static struct rig *rig_open(unsigned nports, unsigned ndev)
+ * unit 1 + i / nports); the caller may edit r->devs before th_rig_start(). */
+static struct th_rig *th_rig_open(unsigned nports, unsigned ndev)
 {
-	struct rig *r = calloc(1, sizeof(*r));
+	struct th_rig *r = calloc(1, sizeof(*r));
 
 	assert_non_null(r);
 	live_rig = r;
-	assert_int_equal(fsrv_open(&r->srv, nports), 0);
+	assert_int_equal(th_fsrv_open(&r->srv, nports), 0);
 	r->ndev = ndev;
 	r->devs = calloc(ndev, sizeof(*r->devs));
 	r->msgs = calloc(4 * ndev * ENG_MAX_BLOCKS + 64, sizeof(*r->msgs));
@@ -94,7 +94,8 @@ static struct rig *rig_open(unsigned nports, unsigned ndev)
 	return r;
 }
 
-static void rig_start_with(struct rig *r, enum eng_uring uring, bool no_buf_ring, bool no_multishot)
+static void th_rig_start_with(struct th_rig *r, enum eng_uring uring, bool no_buf_ring,
+			      bool no_multishot)
 {
 	struct eng_cfg cfg = { .devs = r->devs,
 			       .ndev = r->ndev,
@@ -114,15 +115,15 @@ static void rig_start_with(struct rig *r, enum eng_uring uring, bool no_buf_ring
 		fail_msg("eng_start: %s", eng_strerror(err));
 }
 
-static void rig_start(struct rig *r)
+static void th_rig_start(struct th_rig *r)
 {
-	rig_start_with(r, ENG_URING_BEST, false, false);
+	th_rig_start_with(r, ENG_URING_BEST, false, false);
 }
 
-static void rig_close(struct rig *r)
+static void th_rig_close(struct th_rig *r)
 {
 	eng_close(r->e);
-	fsrv_close(&r->srv);
+	th_fsrv_close(&r->srv);
 	free(r->devs);
 	free(r->msgs);
 	free(r->log.m);
@@ -133,7 +134,7 @@ static void rig_close(struct rig *r)
 /*
  * A gateway with a unit-level fault, which faultsrv's per-port faults cannot make: one port,
  * one connection at a time, answering FC03 for the units in alive_units (a bit per unit) and
- * nothing for the others. Registers hold fsrv_value(), so check_sample() works.
+ * nothing for the others. Registers hold th_fsrv_value(), so check_sample() works.
  */
 struct gw {
 	int lfd;
@@ -157,10 +158,10 @@ static void gw_answer(struct gw *g, int fd, const uint8_t *frame, size_t len)
 	    !(atomic_load(&g->alive_units) & (1u << q.unit)))
 		return;
 	for (unsigned i = 0; i < q.qty; i++)
-		mb_put_u16(data + 2 * i, fsrv_value(g->port, q.unit, (uint16_t)(q.addr + i)));
+		mb_put_u16(data + 2 * i, th_fsrv_value(g->port, q.unit, (uint16_t)(q.addr + i)));
 	n = mb_encode_rsp(out, sizeof(out), &q, data);
 	if (n > 0)
-		tnet_send_all(fd, out, (size_t)n, tnet_deadline_ns(1000));
+		th_send_all(fd, out, (size_t)n, th_deadline_ns(1000));
 }
 
 static void *gw_serve(void *arg)
@@ -221,7 +222,7 @@ static struct gw *gw_open(unsigned alive_units)
 
 	assert_non_null(g);
 	live_gw = g;
-	g->lfd = tnet_listen(&g->port);
+	g->lfd = th_listen(&g->port);
 	assert_true(g->lfd >= 0);
 	atomic_store(&g->alive_units, alive_units);
 	assert_int_equal(pthread_create(&g->thread, NULL, gw_serve, g), 0);
@@ -245,14 +246,14 @@ static int close_live_rig(void **state)
 {
 	(void)state;
 	if (live_rig)
-		rig_close(live_rig);
+		th_rig_close(live_rig);
 	if (live_gw)
 		gw_close(live_gw);
 	return 0;
 }
 
 /* Collect messages until `want` arrived or WAIT_NS passed. Returns how many arrived. */
-static unsigned collect(struct rig *r, unsigned want)
+static unsigned collect(struct th_rig *r, unsigned want)
 {
 	int64_t deadline = clk_now_ns() + WAIT_NS;
 
@@ -265,7 +266,7 @@ static unsigned collect(struct rig *r, unsigned want)
 	return r->nmsgs;
 }
 
-static void push_poll(struct rig *r, unsigned dev)
+static void push_poll(struct th_rig *r, unsigned dev)
 {
 	struct eng_cmd c = { .kind = ENG_CMD_POLL,
 			     .dev = (uint16_t)dev,
@@ -276,7 +277,7 @@ static void push_poll(struct rig *r, unsigned dev)
 }
 
 /* Check a successful sample's registers against what the server holds. */
-static void check_sample(const struct rig *r, const struct eng_msg *m)
+static void check_sample(const struct th_rig *r, const struct eng_msg *m)
 {
 	const struct eng_dev *d = &r->devs[m->dev];
 	const struct eng_block *b = &d->blocks[m->block];
@@ -285,16 +286,16 @@ static void check_sample(const struct rig *r, const struct eng_msg *m)
 	assert_int_equal(m->addr, b->start);
 	assert_int_equal(m->count, b->count);
 	for (unsigned i = 0; i < b->count; i++)
-		if (m->data.regs[i] != fsrv_value(d->port, d->unit, (uint16_t)(b->start + i)))
+		if (m->data.regs[i] != th_fsrv_value(d->port, d->unit, (uint16_t)(b->start + i)))
 			fail_msg("dev %u block %u reg %u: got %u want %u", m->dev, m->block, i,
 				 m->data.regs[i],
-				 fsrv_value(d->port, d->unit, (uint16_t)(b->start + i)));
+				 th_fsrv_value(d->port, d->unit, (uint16_t)(b->start + i)));
 	assert_true(m->t_cmd_ns <= m->t_sent_ns);
 	assert_true(m->t_sent_ns <= m->t_done_ns);
 }
 
 /* Poll one device; returns the error of its first block's sample (checking data if 0). */
-static int poll_once(struct rig *r, unsigned dev)
+static int poll_once(struct th_rig *r, unsigned dev)
 {
 	int err = 0;
 
@@ -313,7 +314,7 @@ static int poll_once(struct rig *r, unsigned dev)
 }
 
 /* Poll until the device answers again (bounded: 100 tries, 5 s). Returns 0 on recovery. */
-static int poll_until_ok(struct rig *r, unsigned dev)
+static int poll_until_ok(struct th_rig *r, unsigned dev)
 {
 	int64_t deadline = clk_now_ns() + WAIT_NS;
 
@@ -328,7 +329,7 @@ static int poll_until_ok(struct rig *r, unsigned dev)
 }
 
 /* Poll every device once and check every sample. */
-static void poll_all_ok(struct rig *r)
+static void poll_all_ok(struct th_rig *r)
 {
 	unsigned want = 0;
 	struct eng_cmd *cmds = calloc(r->ndev, sizeof(*cmds));
@@ -357,11 +358,11 @@ static void poll_all_ok(struct rig *r)
 
 static void test_polls_many_devices_and_checks_every_register(void **state)
 {
-	struct rig *r;
+	struct th_rig *r;
 
 	(void)state;
-	r = rig_open(50, 50);
-	rig_start(r);
+	r = th_rig_open(50, 50);
+	th_rig_start(r);
 	for (int cycle = 0; cycle < 5; cycle++)
 		poll_all_ok(r);
 	for (unsigned i = 0; i < r->ndev; i++) {
@@ -372,13 +373,13 @@ static void test_polls_many_devices_and_checks_every_register(void **state)
 		assert_int_equal(atomic_load(&c->connects), 1);
 	}
 	assert_int_equal(eng_msg_drops(r->e), 0);
-	rig_close(r);
+	th_rig_close(r);
 }
 
 static void test_polls_1000_devices_on_1000_connections(void **state)
 {
 	struct rlimit rl;
-	struct rig *r;
+	struct th_rig *r;
 
 	(void)state;
 	/* 1000 engine sockets + 2000 server sockets in this process. */
@@ -389,26 +390,26 @@ static void test_polls_1000_devices_on_1000_connections(void **state)
 	}
 	if (rl.rlim_cur < 3100)
 		skip();
-	r = rig_open(1000, 1000);
+	r = th_rig_open(1000, 1000);
 	for (unsigned i = 0; i < r->ndev; i++)
 		r->devs[i].timeout_ns = 3 * CLK_NS_PER_SEC;
-	rig_start(r);
+	th_rig_start(r);
 	poll_all_ok(r);
 	poll_all_ok(r);
-	rig_close(r);
+	th_rig_close(r);
 }
 
 static void test_gateway_units_share_one_connection(void **state)
 {
-	struct rig *r;
+	struct th_rig *r;
 
 	(void)state;
-	r = rig_open(1, 4); /* units 1..4 behind one port */
-	rig_start(r);
+	r = th_rig_open(1, 4); /* units 1..4 behind one port */
+	th_rig_start(r);
 	for (int cycle = 0; cycle < 3; cycle++)
 		poll_all_ok(r);
 	assert_int_equal(atomic_load(&r->srv.ports[0].accepts), 1);
-	rig_close(r);
+	th_rig_close(r);
 }
 
 static bool kernel_has(int major, int minor)
@@ -435,11 +436,12 @@ static void test_works_with_every_uring_setup(void **state)
 
 	(void)state;
 	for (unsigned s = 0; s < sizeof(setups) / sizeof(setups[0]); s++) {
-		struct rig *r;
+		struct th_rig *r;
 		struct eng_features f;
 
-		r = rig_open(3, 6);
-		rig_start_with(r, setups[s].uring, setups[s].no_buf_ring, setups[s].no_multishot);
+		r = th_rig_open(3, 6);
+		th_rig_start_with(r, setups[s].uring, setups[s].no_buf_ring,
+				  setups[s].no_multishot);
 		f = eng_features(r->e);
 		assert_int_equal(f.buf_ring, !setups[s].no_buf_ring);
 		/* Multishot needs the buffer ring and a 6.0+ kernel. */
@@ -450,7 +452,7 @@ static void test_works_with_every_uring_setup(void **state)
 						      setups[s].uring == ENG_URING_BEST);
 		poll_all_ok(r);
 		poll_all_ok(r);
-		rig_close(r);
+		th_rig_close(r);
 	}
 }
 
@@ -474,12 +476,12 @@ static void test_writes_registers_and_reads_them_back(void **state)
 		  .cycle = 7,
 		  .values = { 3, 0xBEEF, 42 } },
 	};
-	struct rig *r;
+	struct th_rig *r;
 
 	(void)state;
-	r = rig_open(1, 1);
+	r = th_rig_open(1, 1);
 	r->devs[0].blocks[1] = (struct eng_block){ MB_FC_READ_HOLDING_REGISTERS, 2008, 5 };
-	rig_start(r);
+	th_rig_start(r);
 	assert_int_equal(eng_submit(r->e, w, 2), 2);
 	assert_int_equal(collect(r, 2), 2);
 	for (unsigned i = 0; i < 2; i++) {
@@ -499,7 +501,7 @@ static void test_writes_registers_and_reads_them_back(void **state)
 		assert_int_equal(r->msgs[i].data.regs[3], 0xBEEF);
 		assert_int_equal(r->msgs[i].data.regs[4], 42);
 	}
-	rig_close(r);
+	th_rig_close(r);
 }
 
 static void test_newer_write_supersedes_queued_one_and_both_are_answered(void **state)
@@ -518,13 +520,13 @@ static void test_newer_write_supersedes_queued_one_and_both_are_answered(void **
 		  .cycle = 2,
 		  .values = { 20 } },
 	};
-	struct rig *r;
+	struct th_rig *r;
 
 	(void)state;
-	r = rig_open(1, 1);
+	r = th_rig_open(1, 1);
 	r->devs[0].nblocks = 1;
 	r->devs[0].blocks[0] = (struct eng_block){ MB_FC_READ_HOLDING_REGISTERS, 2008, 1 };
-	rig_start(r);
+	th_rig_start(r);
 	assert_int_equal(eng_submit(r->e, w, 2), 2);
 	assert_int_equal(collect(r, 2), 2);
 	assert_int_equal(r->msgs[0].cycle, 1);
@@ -535,7 +537,7 @@ static void test_newer_write_supersedes_queued_one_and_both_are_answered(void **
 	assert_int_equal(collect(r, 1), 1);
 	assert_int_equal(r->msgs[0].err, 0);
 	assert_int_equal(r->msgs[0].data.regs[0], 20);
-	rig_close(r);
+	th_rig_close(r);
 }
 
 static void test_rejects_bad_commands_with_named_error(void **state)
@@ -545,11 +547,11 @@ static void test_rejects_bad_commands_with_named_error(void **state)
 		{ .kind = ENG_CMD_WRITE, .fc = MB_FC_WRITE_SINGLE_REGISTER, .dev = 0, .count = 2 },
 		{ .kind = 77, .dev = 0 },
 	};
-	struct rig *r;
+	struct th_rig *r;
 
 	(void)state;
-	r = rig_open(1, 1);
-	rig_start(r);
+	r = th_rig_open(1, 1);
+	th_rig_start(r);
 	assert_int_equal(eng_submit(r->e, bad, 3), 3);
 	assert_int_equal(collect(r, 3), 3);
 	for (unsigned i = 0; i < 3; i++)
@@ -557,142 +559,142 @@ static void test_rejects_bad_commands_with_named_error(void **state)
 	assert_string_equal(eng_strerror(-ENG_EBADCMD),
 			    "command names no device, block or valid write");
 	assert_int_equal(poll_once(r, 0), 0);
-	rig_close(r);
+	th_rig_close(r);
 }
 
 /* ---- faults ------------------------------------------------------------------------- */
 
 /* Device 1 of 3 misbehaves; the others keep being served; device 1 gets `want`, then
  * recovers once the fault is cleared. */
-static void fault_case(enum fsrv_fault fault, int param, int want)
+static void fault_case(enum th_fsrv_fault fault, int param, int want)
 {
-	struct rig *r;
+	struct th_rig *r;
 	int err;
 
-	r = rig_open(3, 3);
-	rig_start(r);
+	r = th_rig_open(3, 3);
+	th_rig_start(r);
 	poll_all_ok(r);
-	fsrv_set(&r->srv, 1, fault, param);
+	th_fsrv_set(&r->srv, 1, fault, param);
 	err = poll_once(r, 1);
 	if (err != want)
 		fail_msg("fault %d: got %d (%s), want %d (%s)", fault, err, eng_strerror(err), want,
 			 eng_strerror(want));
 	assert_int_equal(poll_once(r, 0), 0);
 	assert_int_equal(poll_once(r, 2), 0);
-	fsrv_set(&r->srv, 1, FSRV_OK, 0);
+	th_fsrv_set(&r->srv, 1, TH_FSRV_OK, 0);
 	assert_int_equal(poll_until_ok(r, 1), 0);
 	poll_all_ok(r);
-	rig_close(r);
+	th_rig_close(r);
 }
 
 static void test_silent_device_times_out(void **state)
 {
 	(void)state;
-	fault_case(FSRV_SILENT, 0, -ETIMEDOUT);
+	fault_case(TH_FSRV_SILENT, 0, -ETIMEDOUT);
 }
 
 static void test_disconnect_mid_frame_is_reported(void **state)
 {
 	(void)state;
-	fault_case(FSRV_CUT, 0, -ECONNRESET);
+	fault_case(TH_FSRV_CUT, 0, -ECONNRESET);
 }
 
 static void test_garbage_header_resets_connection(void **state)
 {
 	(void)state;
-	fault_case(FSRV_GARBAGE, 0, -MB_EPROTO);
+	fault_case(TH_FSRV_GARBAGE, 0, -MB_EPROTO);
 }
 
 static void test_wrong_tid_is_rejected(void **state)
 {
 	(void)state;
-	fault_case(FSRV_WRONG_TID, 0, -MB_ETID);
+	fault_case(TH_FSRV_WRONG_TID, 0, -MB_ETID);
 }
 
 static void test_wrong_unit_is_rejected(void **state)
 {
 	(void)state;
-	fault_case(FSRV_WRONG_UNIT, 0, -MB_EUNIT);
+	fault_case(TH_FSRV_WRONG_UNIT, 0, -MB_EUNIT);
 }
 
 static void test_short_byte_count_is_rejected(void **state)
 {
 	(void)state;
-	fault_case(FSRV_BAD_COUNT, 0, -MB_EBYTECOUNT);
+	fault_case(TH_FSRV_BAD_COUNT, 0, -MB_EBYTECOUNT);
 }
 
 static void test_exception_replies_are_named(void **state)
 {
 	(void)state;
 	for (int code = 1; code <= 4; code++)
-		fault_case(FSRV_EXCEPTION, code, -MB_EXC(code));
+		fault_case(TH_FSRV_EXCEPTION, code, -MB_EXC(code));
 }
 
 static void test_one_byte_drip_still_parses(void **state)
 {
 	(void)state;
-	fault_case(FSRV_DRIP, 0, 0);
+	fault_case(TH_FSRV_DRIP, 0, 0);
 }
 
 static void test_refused_and_restarted_device_recovers(void **state)
 {
-	struct rig *r;
+	struct th_rig *r;
 	int err = 0;
 
 	(void)state;
-	r = rig_open(2, 2);
-	rig_start(r);
+	r = th_rig_open(2, 2);
+	th_rig_start(r);
 	poll_all_ok(r);
-	fsrv_set(&r->srv, 1, FSRV_REFUSE, 0);
+	th_fsrv_set(&r->srv, 1, TH_FSRV_REFUSE, 0);
 	/* The server closes the connection, then refuses new ones: errors until restart. */
 	for (int i = 0; i < 50 && err == 0; i++)
 		err = poll_once(r, 1);
 	assert_true(err == -ECONNRESET || err == -ECONNREFUSED);
 	assert_int_equal(poll_once(r, 0), 0);
-	fsrv_set(&r->srv, 1, FSRV_OK, 0);
+	th_fsrv_set(&r->srv, 1, TH_FSRV_OK, 0);
 	assert_int_equal(poll_until_ok(r, 1), 0);
 	assert_true(atomic_load(&eng_counters(r->e, 1)->conn_failures) >= 1);
 	assert_true(atomic_load(&eng_counters(r->e, 1)->connects) >= 2);
-	rig_close(r);
+	th_rig_close(r);
 }
 
 static void test_refused_at_start_reports_connection_refused(void **state)
 {
-	struct rig *r;
+	struct th_rig *r;
 	int err = 0;
 
 	(void)state;
-	r = rig_open(1, 1);
-	fsrv_set(&r->srv, 0, FSRV_REFUSE, 0);
+	r = th_rig_open(1, 1);
+	th_fsrv_set(&r->srv, 0, TH_FSRV_REFUSE, 0);
 	/* Let the server close its listener before the engine connects. */
 	for (int i = 0; i < 100 && atomic_load(&r->srv.ports[0].is_listening); i++)
 		nanosleep(&(struct timespec){ .tv_nsec = 5 * CLK_NS_PER_MS }, NULL);
-	rig_start(r);
+	th_rig_start(r);
 	/* Until it listens again, every poll names the cause: refused (nothing is sent). */
 	for (int i = 0; i < 5; i++) {
 		err = poll_once(r, 0);
 		assert_int_equal(err, -ECONNREFUSED);
 	}
-	fsrv_set(&r->srv, 0, FSRV_OK, 0);
+	th_fsrv_set(&r->srv, 0, TH_FSRV_OK, 0);
 	assert_int_equal(poll_until_ok(r, 0), 0);
-	rig_close(r);
+	th_rig_close(r);
 }
 
 /* ---- retries and late replies ------------------------------------------------------- */
 
 static void test_retries_per_seed_rule_then_gives_up(void **state)
 {
-	struct rig *r;
+	struct th_rig *r;
 	const struct eng_counters *c;
 
 	(void)state;
-	r = rig_open(1, 1);
+	r = th_rig_open(1, 1);
 	r->devs[0].nblocks = 1;
 	r->devs[0].retry_count = 3;
 	r->devs[0].timeout_ns = 50 * CLK_NS_PER_MS;
 	r->devs[0].retry_backoff_ns = 20 * CLK_NS_PER_MS;
-	rig_start(r);
-	fsrv_set(&r->srv, 0, FSRV_SILENT, 0);
+	th_rig_start(r);
+	th_fsrv_set(&r->srv, 0, TH_FSRV_SILENT, 0);
 	assert_int_equal(poll_once(r, 0), -ETIMEDOUT);
 	assert_int_equal(r->msgs[0].attempts, 3);
 	/* Three timeouts and waits of 1x and 2x the backoff lie between command and verdict. */
@@ -702,30 +704,30 @@ static void test_retries_per_seed_rule_then_gives_up(void **state)
 	assert_int_equal(atomic_load(&c->timeouts), 3);
 	assert_int_equal(atomic_load(&c->retries), 2);
 	assert_int_equal(atomic_load(&c->requests), 3);
-	rig_close(r);
+	th_rig_close(r);
 }
 
 static void test_illegal_value_is_not_retried_but_busy_is(void **state)
 {
-	struct rig *r;
+	struct th_rig *r;
 
 	(void)state;
-	r = rig_open(1, 1);
+	r = th_rig_open(1, 1);
 	r->devs[0].nblocks = 1;
 	r->devs[0].retry_count = 3;
-	rig_start(r);
-	fsrv_set(&r->srv, 0, FSRV_EXCEPTION, MB_EX_ILLEGAL_DATA_VALUE);
+	th_rig_start(r);
+	th_fsrv_set(&r->srv, 0, TH_FSRV_EXCEPTION, MB_EX_ILLEGAL_DATA_VALUE);
 	assert_int_equal(poll_once(r, 0), -MB_EXC(3));
 	assert_int_equal(r->msgs[0].attempts, 1);
-	fsrv_set(&r->srv, 0, FSRV_EXCEPTION, MB_EX_SERVER_DEVICE_BUSY);
+	th_fsrv_set(&r->srv, 0, TH_FSRV_EXCEPTION, MB_EX_SERVER_DEVICE_BUSY);
 	assert_int_equal(poll_once(r, 0), -MB_EXC(6));
 	assert_int_equal(r->msgs[0].attempts, 3);
 	assert_int_equal(atomic_load(&eng_counters(r->e, 0)->exceptions[6]), 3);
-	rig_close(r);
+	th_rig_close(r);
 }
 
 /* Wait until the server has received at least n requests on port i (bounded). */
-static void wait_requests(struct rig *r, unsigned i, uint64_t n)
+static void wait_requests(struct th_rig *r, unsigned i, uint64_t n)
 {
 	for (int k = 0; k < 500 && atomic_load(&r->srv.ports[i].requests) < n; k++)
 		nanosleep(&(struct timespec){ .tv_nsec = 2 * CLK_NS_PER_MS }, NULL);
@@ -734,7 +736,7 @@ static void wait_requests(struct rig *r, unsigned i, uint64_t n)
 
 static void test_late_reply_is_dropped_not_matched_to_next_request(void **state)
 {
-	struct rig *r;
+	struct th_rig *r;
 	struct eng_cmd cmds[2];
 	uint64_t before;
 
@@ -742,17 +744,17 @@ static void test_late_reply_is_dropped_not_matched_to_next_request(void **state)
 	/* Two units behind one gateway port; unit 1's block times out, its late reply must not
 	 * be taken for unit 2's request that follows on the same connection. retry_count 2: one
 	 * timeout does not end the streak, so the connection stays up. */
-	r = rig_open(1, 2);
+	r = th_rig_open(1, 2);
 	for (unsigned i = 0; i < 2; i++) {
 		r->devs[i].nblocks = 1;
 		r->devs[i].timeout_ns = 100 * CLK_NS_PER_MS;
 		r->devs[i].retry_count = 2;
 	}
 	r->devs[1].blocks[0] = (struct eng_block){ MB_FC_READ_HOLDING_REGISTERS, 4000, 10 };
-	rig_start(r);
+	th_rig_start(r);
 	poll_all_ok(r);
 	before = atomic_load(&r->srv.ports[0].requests);
-	fsrv_set(&r->srv, 0, FSRV_DELAY, 400);
+	th_fsrv_set(&r->srv, 0, TH_FSRV_DELAY, 400);
 	r->cycle++;
 	for (unsigned i = 0; i < 2; i++)
 		cmds[i] = (struct eng_cmd){ .kind = ENG_CMD_POLL,
@@ -761,7 +763,7 @@ static void test_late_reply_is_dropped_not_matched_to_next_request(void **state)
 					    .t_push_ns = clk_now_ns() };
 	assert_int_equal(eng_submit(r->e, cmds, 2), 2);
 	wait_requests(r, 0, before + 1);
-	fsrv_set(&r->srv, 0, FSRV_OK, 0);
+	th_fsrv_set(&r->srv, 0, TH_FSRV_OK, 0);
 	/* Unit 1 times out; unit 2's request goes out at once and its answer comes behind the
 	 * late reply; then unit 1's retry is answered. Both carry their own registers. */
 	assert_int_equal(collect(r, 2), 2);
@@ -778,45 +780,45 @@ static void test_late_reply_is_dropped_not_matched_to_next_request(void **state)
 			 1);
 	assert_int_equal(atomic_load(&r->srv.ports[0].accepts), 1);
 	poll_all_ok(r);
-	rig_close(r);
+	th_rig_close(r);
 }
 
 static void test_late_reply_during_retry_is_dropped(void **state)
 {
-	struct rig *r;
+	struct th_rig *r;
 	uint64_t before;
 
 	(void)state;
-	r = rig_open(1, 1);
+	r = th_rig_open(1, 1);
 	r->devs[0].nblocks = 1;
 	r->devs[0].retry_count = 2;
 	r->devs[0].timeout_ns = 100 * CLK_NS_PER_MS;
-	rig_start(r);
+	th_rig_start(r);
 	poll_all_ok(r);
 	before = atomic_load(&r->srv.ports[0].requests);
-	fsrv_set(&r->srv, 0, FSRV_DELAY, 300);
+	th_fsrv_set(&r->srv, 0, TH_FSRV_DELAY, 300);
 	r->cycle++;
 	push_poll(r, 0);
 	wait_requests(r, 0, before + 1);
-	fsrv_set(&r->srv, 0, FSRV_OK, 0);
+	th_fsrv_set(&r->srv, 0, TH_FSRV_OK, 0);
 	assert_int_equal(collect(r, 1), 1);
 	assert_int_equal(r->msgs[0].err, 0);
 	assert_int_equal(r->msgs[0].attempts, 2);
 	check_sample(r, &r->msgs[0]);
 	assert_int_equal(atomic_load(&eng_counters(r->e, 0)->late), 1);
-	rig_close(r);
+	th_rig_close(r);
 }
 
 /* ---- retries belong to the device, and every fault is named ---------------------------- */
 
-static void log_pop(struct rig *r, struct msglog *l)
+static void log_pop(struct th_rig *r, struct msglog *l)
 {
 	if (l->n < LOG_CAP)
 		l->n += eng_pop(r->e, l->m + l->n, LOG_CAP - l->n);
 }
 
 /* Wait until every message owed arrived (bounded: WAIT_NS); each command gets exactly one. */
-static void log_drain(struct rig *r, struct msglog *l)
+static void log_drain(struct th_rig *r, struct msglog *l)
 {
 	int64_t deadline = clk_now_ns() + WAIT_NS;
 
@@ -833,8 +835,8 @@ static void log_drain(struct rig *r, struct msglog *l)
  * here) and keep every message in r->log, for max_cycles or until stop(r). Returns the
  * cycles run.
  */
-static unsigned run_cycles(struct rig *r, const struct eng_cmd *cmds, unsigned n,
-			   unsigned max_cycles, bool (*stop)(struct rig *r))
+static unsigned run_cycles(struct th_rig *r, const struct eng_cmd *cmds, unsigned n,
+			   unsigned max_cycles, bool (*stop)(struct th_rig *r))
 {
 	struct timespec ts;
 	unsigned k;
@@ -866,7 +868,7 @@ static unsigned run_cycles(struct rig *r, const struct eng_cmd *cmds, unsigned n
  * first one that names it on, every message does (nothing "superseded" once the device is
  * known to fail). Returns how many named it.
  */
-static unsigned check_named(const struct rig *r, unsigned dev, int want)
+static unsigned check_named(const struct th_rig *r, unsigned dev, int want)
 {
 	unsigned named = 0;
 
@@ -892,7 +894,7 @@ static int cmp_i64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static bool dev0_conn_failed(struct rig *r)
+static bool dev0_conn_failed(struct th_rig *r)
 {
 	return atomic_load(&eng_counters(r->e, 0)->conn_failures) > 0;
 }
@@ -903,19 +905,19 @@ static void test_backoff_grows_across_cycles_and_new_polls_do_not_reset_it(void 
 	const int64_t timeout = 30 * CLK_NS_PER_MS, backoff = 60 * CLK_NS_PER_MS;
 	int64_t *sent = calloc(LOG_CAP, sizeof(*sent));
 	unsigned nsent = 0;
-	struct rig *r;
+	struct th_rig *r;
 
 	(void)state;
 	assert_non_null(sent);
-	r = rig_open(1, 1);
+	r = th_rig_open(1, 1);
 	r->devs[0].nblocks = 1;
 	r->devs[0].retry_count = 4;
 	r->devs[0].timeout_ns = timeout;
 	r->devs[0].retry_backoff_ns = backoff;
-	rig_start(r);
+	th_rig_start(r);
 	assert_int_equal(poll_once(r, 0), 0);
 	/* Silent, polled every 20 ms: far shorter than timeout + backoff. */
-	fsrv_set(&r->srv, 0, FSRV_SILENT, 0);
+	th_fsrv_set(&r->srv, 0, TH_FSRV_SILENT, 0);
 	run_cycles(r, &poll, 1, 250, dev0_conn_failed);
 	assert_true(dev0_conn_failed(r)); /* the 4th failure in a row closed the connection */
 	log_drain(r, &r->log);
@@ -933,10 +935,10 @@ static void test_backoff_grows_across_cycles_and_new_polls_do_not_reset_it(void 
 	assert_true(check_named(r, 0, -ETIMEDOUT) > 0);
 	assert_true(atomic_load(&eng_counters(r->e, 0)->timeouts) >= 4);
 	free(sent);
-	rig_close(r);
+	th_rig_close(r);
 }
 
-static bool port0_reconnected(struct rig *r)
+static bool port0_reconnected(struct th_rig *r)
 {
 	return atomic_load(&r->srv.ports[0].accepts) >= 2;
 }
@@ -945,21 +947,21 @@ static void test_connected_silent_device_is_reconnected_after_retry_count_attemp
 {
 	const struct eng_cmd poll = { .kind = ENG_CMD_POLL, .dev = 0 };
 	const struct eng_counters *c;
-	struct rig *r;
+	struct th_rig *r;
 	int64_t t0;
 
 	(void)state;
-	r = rig_open(1, 1);
+	r = th_rig_open(1, 1);
 	r->devs[0].nblocks = 1;
 	/* The config's defaults (control/config.h), so that the figure printed is the site's. */
 	r->devs[0].retry_count = 3;
 	r->devs[0].timeout_ns = 250 * CLK_NS_PER_MS;
 	r->devs[0].retry_backoff_ns = 100 * CLK_NS_PER_MS;
-	rig_start(r);
+	th_rig_start(r);
 	assert_int_equal(poll_once(r, 0), 0);
 	assert_int_equal(atomic_load(&r->srv.ports[0].accepts), 1);
 	/* Connected, reading requests, answering nothing (SIGSTOP, a half-open link). */
-	fsrv_set(&r->srv, 0, FSRV_SILENT, 0);
+	th_fsrv_set(&r->srv, 0, TH_FSRV_SILENT, 0);
 	t0 = clk_now_ns();
 	run_cycles(r, &poll, 1, 250, port0_reconnected);
 	assert_true(port0_reconnected(r));
@@ -971,14 +973,14 @@ static void test_connected_silent_device_is_reconnected_after_retry_count_attemp
 	assert_true(atomic_load(&c->conn_failures) >= 1);
 	log_drain(r, &r->log);
 	assert_true(check_named(r, 0, -ETIMEDOUT) > 0);
-	fsrv_set(&r->srv, 0, FSRV_OK, 0);
+	th_fsrv_set(&r->srv, 0, TH_FSRV_OK, 0);
 	assert_int_equal(poll_until_ok(r, 0), 0);
-	rig_close(r);
+	th_rig_close(r);
 }
 
 static struct gw *the_gw;
 
-static bool gw_reconnected(struct rig *r)
+static bool gw_reconnected(struct th_rig *r)
 {
 	(void)r;
 	return atomic_load(&the_gw->accepts) >= 2;
@@ -988,11 +990,11 @@ static void test_dead_unit_behind_live_gateway_does_not_cut_the_others_off(void 
 {
 	const struct eng_cmd polls[2] = { { .kind = ENG_CMD_POLL, .dev = 0 },
 					  { .kind = ENG_CMD_POLL, .dev = 1 } };
-	struct rig *r;
+	struct th_rig *r;
 	unsigned ok = 0;
 
 	(void)state;
-	r = rig_open(1, 2);
+	r = th_rig_open(1, 2);
 	the_gw = gw_open(1u << 1 | 1u << 2);
 	for (unsigned i = 0; i < 2; i++) {
 		r->devs[i].port = the_gw->port;
@@ -1002,7 +1004,7 @@ static void test_dead_unit_behind_live_gateway_does_not_cut_the_others_off(void 
 		r->devs[i].timeout_ns = 50 * CLK_NS_PER_MS;
 		r->devs[i].retry_backoff_ns = 20 * CLK_NS_PER_MS;
 	}
-	rig_start(r);
+	th_rig_start(r);
 	poll_all_ok(r);
 	atomic_store(&the_gw->alive_units, 1u << 1); /* unit 2 dies, unit 1 keeps answering */
 	run_cycles(r, polls, 2, 40, NULL);
@@ -1026,43 +1028,43 @@ static void test_dead_unit_behind_live_gateway_does_not_cut_the_others_off(void 
 	run_cycles(r, polls, 2, 250, gw_reconnected);
 	assert_true(gw_reconnected(r));
 	log_drain(r, &r->log);
-	rig_close(r);
+	th_rig_close(r);
 	gw_close(the_gw);
 }
 
 static void test_every_fault_is_named_at_a_cycle_shorter_than_the_timeout(void **state)
 {
 	static const struct {
-		enum fsrv_fault fault;
+		enum th_fsrv_fault fault;
 		int param;
 		int want;
 	} cases[] = {
-		{ FSRV_BAD_COUNT, 0, -MB_EBYTECOUNT },
-		{ FSRV_WRONG_TID, 0, -MB_ETID },
-		{ FSRV_WRONG_UNIT, 0, -MB_EUNIT },
-		{ FSRV_EXCEPTION, MB_EX_SERVER_DEVICE_FAILURE, -MB_EXC(4) },
-		{ FSRV_SILENT, 0, -ETIMEDOUT },
+		{ TH_FSRV_BAD_COUNT, 0, -MB_EBYTECOUNT },
+		{ TH_FSRV_WRONG_TID, 0, -MB_ETID },
+		{ TH_FSRV_WRONG_UNIT, 0, -MB_EUNIT },
+		{ TH_FSRV_EXCEPTION, MB_EX_SERVER_DEVICE_FAILURE, -MB_EXC(4) },
+		{ TH_FSRV_SILENT, 0, -ETIMEDOUT },
 	};
 	const struct eng_cmd poll = { .kind = ENG_CMD_POLL, .dev = 0 };
 
 	(void)state;
 	for (unsigned k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
-		struct rig *r = rig_open(1, 1);
+		struct th_rig *r = th_rig_open(1, 1);
 
 		/* Two blocks, timeout 300 ms, polled every 20 ms. */
 		r->devs[0].retry_count = 3;
 		r->devs[0].retry_backoff_ns = 50 * CLK_NS_PER_MS;
-		rig_start(r);
+		th_rig_start(r);
 		assert_int_equal(poll_once(r, 0), 0);
-		fsrv_set(&r->srv, 0, cases[k].fault, cases[k].param);
+		th_fsrv_set(&r->srv, 0, cases[k].fault, cases[k].param);
 		run_cycles(r, &poll, 1, 30, NULL);
 		log_drain(r, &r->log);
 		if (check_named(r, 0, cases[k].want) == 0)
 			fail_msg("fault %d: no sample named \"%s\"", cases[k].fault,
 				 eng_strerror(cases[k].want));
-		fsrv_set(&r->srv, 0, FSRV_OK, 0);
+		th_fsrv_set(&r->srv, 0, TH_FSRV_OK, 0);
 		assert_int_equal(poll_until_ok(r, 0), 0);
-		rig_close(r);
+		th_rig_close(r);
 	}
 }
 
@@ -1075,17 +1077,17 @@ static void test_writes_to_a_silent_device_end_as_timeouts_never_dropped(void **
 				   .count = 1,
 				   .values = { 50 } };
 	struct eng_cmd one = w;
-	struct rig *r;
+	struct th_rig *r;
 
 	(void)state;
-	r = rig_open(1, 1);
+	r = th_rig_open(1, 1);
 	r->devs[0].nblocks = 1;
 	r->devs[0].retry_count = 2;
 	r->devs[0].timeout_ns = 50 * CLK_NS_PER_MS;
 	r->devs[0].retry_backoff_ns = 20 * CLK_NS_PER_MS;
-	rig_start(r);
+	th_rig_start(r);
 	assert_int_equal(poll_once(r, 0), 0);
-	fsrv_set(&r->srv, 0, FSRV_SILENT, 0);
+	th_fsrv_set(&r->srv, 0, TH_FSRV_SILENT, 0);
 	/* One write alone: its attempts, then an ack that names the timeout. */
 	one.cycle = ++r->cycle;
 	assert_int_equal(eng_submit(r->e, &one, 1), 1);
@@ -1105,7 +1107,7 @@ static void test_writes_to_a_silent_device_end_as_timeouts_never_dropped(void **
 			assert_int_not_equal(r->log.m[i].cycle, r->log.m[j].cycle);
 	}
 	assert_true(check_named(r, 0, -ETIMEDOUT) > 0);
-	rig_close(r);
+	th_rig_close(r);
 }
 
 /* ---- the I/O thread's fail-safe ------------------------------------------------------ */
@@ -1113,9 +1115,9 @@ static void test_writes_to_a_silent_device_end_as_timeouts_never_dropped(void **
 #define FAILSAFE_AFTER_NS (150 * CLK_NS_PER_MS)
 
 /* ndev devices on their own ports, one block reading 2008, a failsafe of 2008 := 0. */
-static struct rig *failsafe_rig(unsigned ndev)
+static struct th_rig *failsafe_rig(unsigned ndev)
 {
-	struct rig *r = rig_open(ndev, ndev);
+	struct th_rig *r = th_rig_open(ndev, ndev);
 
 	for (unsigned i = 0; i < ndev; i++) {
 		struct eng_dev *d = &r->devs[i];
@@ -1133,7 +1135,7 @@ static struct rig *failsafe_rig(unsigned ndev)
 	return r;
 }
 
-static void write_reg(struct rig *r, unsigned dev, uint16_t addr, uint16_t value)
+static void write_reg(struct th_rig *r, unsigned dev, uint16_t addr, uint16_t value)
 {
 	struct eng_cmd w = { .kind = ENG_CMD_WRITE,
 			     .fc = MB_FC_WRITE_SINGLE_REGISTER,
@@ -1152,7 +1154,7 @@ static void write_reg(struct rig *r, unsigned dev, uint16_t addr, uint16_t value
 }
 
 /* Poll a one-block device (flags: ENG_CMDF_ARM or 0); returns its first register. */
-static uint16_t read_reg0(struct rig *r, unsigned dev, uint8_t flags)
+static uint16_t read_reg0(struct th_rig *r, unsigned dev, uint8_t flags)
 {
 	struct eng_cmd c = { .kind = ENG_CMD_POLL,
 			     .dev = (uint16_t)dev,
@@ -1170,7 +1172,7 @@ static uint16_t read_reg0(struct rig *r, unsigned dev, uint8_t flags)
 }
 
 /* Wait up to max_ns for the engine's next failsafe ack; any other message fails the test. */
-static bool wait_failsafe(struct rig *r, struct eng_msg *m, int64_t max_ns)
+static bool wait_failsafe(struct th_rig *r, struct eng_msg *m, int64_t max_ns)
 {
 	int64_t deadline = clk_now_ns() + max_ns;
 
@@ -1189,13 +1191,13 @@ static bool wait_failsafe(struct rig *r, struct eng_msg *m, int64_t max_ns)
 static void test_failsafe_writes_armed_devices_when_commands_stop(void **state)
 {
 	struct eng_msg *m = calloc(1, sizeof(*m));
-	struct rig *r;
+	struct th_rig *r;
 
 	(void)state;
 	assert_non_null(m);
 	r = failsafe_rig(2);
 	r->devs[1].has_failsafe = false; /* armed, but has no failsafe to write */
-	rig_start(r);
+	th_rig_start(r);
 	for (unsigned i = 0; i < 2; i++) {
 		write_reg(r, i, 2008, 50);
 		assert_int_equal(read_reg0(r, i, ENG_CMDF_ARM), 50);
@@ -1227,18 +1229,18 @@ static void test_failsafe_writes_armed_devices_when_commands_stop(void **state)
 	assert_int_equal(atomic_load(&eng_counters(r->e, 0)->failsafe_writes), 2);
 	assert_int_equal(read_reg0(r, 0, ENG_CMDF_ARM), 0);
 	free(m);
-	rig_close(r);
+	th_rig_close(r);
 }
 
 static void test_failsafe_never_writes_an_unarmed_device(void **state)
 {
 	struct eng_msg *m = calloc(1, sizeof(*m));
-	struct rig *r;
+	struct th_rig *r;
 
 	(void)state;
 	assert_non_null(m);
 	r = failsafe_rig(1);
-	rig_start(r);
+	th_rig_start(r);
 	read_reg0(r, 0, ENG_CMDF_ARM);
 	write_reg(r, 0, 2008, 50);
 	/* A POLL without ENG_CMDF_ARM disarms (another master holds the command source). */
@@ -1247,45 +1249,45 @@ static void test_failsafe_never_writes_an_unarmed_device(void **state)
 	assert_int_equal(atomic_load(&eng_counters(r->e, 0)->failsafe_writes), 0);
 	assert_int_equal(read_reg0(r, 0, 0), 50);
 	free(m);
-	rig_close(r);
+	th_rig_close(r);
 }
 
 static void test_failsafe_is_tried_again_while_the_device_fails(void **state)
 {
 	struct eng_msg *m = calloc(1, sizeof(*m));
-	struct rig *r;
+	struct th_rig *r;
 
 	(void)state;
 	assert_non_null(m);
 	r = failsafe_rig(1);
-	rig_start(r);
+	th_rig_start(r);
 	write_reg(r, 0, 2008, 50);
 	assert_int_equal(read_reg0(r, 0, ENG_CMDF_ARM), 50);
-	fsrv_set(&r->srv, 0, FSRV_SILENT, 0);
+	th_fsrv_set(&r->srv, 0, TH_FSRV_SILENT, 0);
 	/* Silent control thread, silent device: the failsafe write fails, named, and again. */
 	for (int k = 0; k < 2; k++) {
 		assert_true(wait_failsafe(r, m, WAIT_NS));
 		assert_int_equal(m->err, -ETIMEDOUT);
 	}
-	fsrv_set(&r->srv, 0, FSRV_OK, 0);
+	th_fsrv_set(&r->srv, 0, TH_FSRV_OK, 0);
 	for (int k = 0; k < 20 && wait_failsafe(r, m, WAIT_NS) && m->err; k++)
 		;
 	assert_int_equal(m->err, 0);
 	assert_true(atomic_load(&eng_counters(r->e, 0)->failsafe_writes) >= 3);
 	assert_int_equal(read_reg0(r, 0, ENG_CMDF_ARM), 0);
 	free(m);
-	rig_close(r);
+	th_rig_close(r);
 }
 
 static void test_publishes_rtt_histogram(void **state)
 {
-	struct rig *r;
+	struct th_rig *r;
 	struct hist *h = malloc(sizeof(*h));
 
 	(void)state;
 	assert_non_null(h);
-	r = rig_open(1, 1);
-	rig_start(r);
+	r = th_rig_open(1, 1);
+	th_rig_start(r);
 	for (int i = 0; i < 5; i++)
 		poll_all_ok(r);
 	eng_stop(r->e); /* publishes the final histograms */
@@ -1294,7 +1296,7 @@ static void test_publishes_rtt_histogram(void **state)
 	assert_true(h->min_ns > 0);
 	assert_true(h->max_ns >= h->min_ns);
 	free(h);
-	rig_close(r);
+	th_rig_close(r);
 }
 
 static void test_rejects_invalid_configuration(void **state)

@@ -28,7 +28,7 @@
 /* ---- libmodbus client -> codec server ----------------------------------------------- */
 
 struct xa {
-	struct tnet_srv *srv;
+	struct th_srv *srv;
 	modbus_t *mb;
 };
 
@@ -55,7 +55,7 @@ static uint8_t discrete_seed(unsigned addr)
 static int setup_codec_server(void **state)
 {
 	struct xa *x = calloc(1, sizeof(*x));
-	struct tnet_bank *b;
+	struct th_bank *b;
 	int err;
 
 	if (!x)
@@ -64,15 +64,15 @@ static int setup_codec_server(void **state)
 	if (!x->srv)
 		goto out_free_x;
 	b = &x->srv->bank;
-	for (unsigned i = 0; i < TNET_NADDR; i++) {
+	for (unsigned i = 0; i < TH_NADDR; i++) {
 		b->hold[i] = hold_seed(i);
 		b->input[i] = input_seed(i);
 		b->coils[i] = coil_seed(i);
 		b->discrete[i] = discrete_seed(i);
 	}
-	err = tnet_srv_open(x->srv, TNET_TIMEOUT_MS);
+	err = th_srv_open(x->srv, TH_TIMEOUT_MS);
 	if (err) {
-		fprintf(stderr, "tnet_srv_open: %s\n", strerror(-err));
+		fprintf(stderr, "th_srv_open: %s\n", strerror(-err));
 		goto out_free_srv;
 	}
 	x->mb = modbus_new_tcp("127.0.0.1", x->srv->port);
@@ -89,7 +89,7 @@ static int setup_codec_server(void **state)
 out_free_mb:
 	modbus_free(x->mb);
 out_close_srv:
-	tnet_srv_close(x->srv);
+	th_srv_close(x->srv);
 out_free_srv:
 	free(x->srv);
 out_free_x:
@@ -104,7 +104,7 @@ static int teardown_codec_server(void **state)
 
 	modbus_close(x->mb);
 	modbus_free(x->mb);
-	err = tnet_srv_close(x->srv);
+	err = th_srv_close(x->srv);
 	if (err)
 		fprintf(stderr, "codec server ended with %d: %s / %s\n", err, strerror(-err),
 			mb_strerror(err));
@@ -299,7 +299,7 @@ static void *lmb_server_main(void *arg)
 	uint8_t query[MODBUS_TCP_MAX_ADU_LENGTH];
 	int fd, rc;
 
-	fd = tnet_accept(x->lfd, TNET_TIMEOUT_MS);
+	fd = th_accept(x->lfd, TH_TIMEOUT_MS);
 	if (fd < 0) {
 		x->err = fd;
 		return NULL;
@@ -329,7 +329,7 @@ static int setup_libmodbus_server(void **state)
 	if (!x)
 		return -1;
 	x->feed = SIZE_MAX;
-	x->lfd = tnet_listen(&x->port);
+	x->lfd = th_listen(&x->port);
 	if (x->lfd < 0)
 		goto out_free;
 	x->map =
@@ -353,9 +353,9 @@ static int setup_libmodbus_server(void **state)
 	if (err)
 		goto out_free_mb;
 	x->has_thread = true;
-	x->cfd = tnet_connect(x->port, TNET_TIMEOUT_MS);
+	x->cfd = th_connect(x->port, TH_TIMEOUT_MS);
 	if (x->cfd < 0) {
-		fprintf(stderr, "tnet_connect: %s\n", strerror(-x->cfd));
+		fprintf(stderr, "th_connect: %s\n", strerror(-x->cfd));
 		goto out_join;
 	}
 	*state = x;
@@ -393,7 +393,7 @@ static int teardown_libmodbus_server(void **state)
  */
 static int xfer(struct xb *x, struct mb_req *req, struct mb_rsp *rsp)
 {
-	int64_t deadline_ns = tnet_deadline_ns(TNET_TIMEOUT_MS);
+	int64_t deadline_ns = th_deadline_ns(TH_TIMEOUT_MS);
 	uint8_t buf[MB_ADU_MAX];
 	const uint8_t *frame;
 	size_t off, used, step;
@@ -404,11 +404,11 @@ static int xfer(struct xb *x, struct mb_req *req, struct mb_rsp *rsp)
 	n = mb_encode_req(buf, sizeof(buf), req);
 	if (n < 0)
 		return n;
-	ret = tnet_send_all(x->cfd, buf, (size_t)n, deadline_ns);
+	ret = th_send_all(x->cfd, buf, (size_t)n, deadline_ns);
 	if (ret)
 		return ret;
 	for (int reads = 0; reads < MB_ADU_MAX; reads++) {
-		n = tnet_recv_some(x->cfd, buf, sizeof(buf), deadline_ns);
+		n = th_recv_some(x->cfd, buf, sizeof(buf), deadline_ns);
 		if (n <= 0)
 			return n ? n : -ECONNRESET;
 		for (off = 0; off < (size_t)n; off += used) {
@@ -633,7 +633,7 @@ static void test_codec_client_refuses_to_encode_126_holding_registers(void **sta
 static void test_codec_client_splits_two_pipelined_responses_from_libmodbus_server(void **state)
 {
 	struct xb *x = *state;
-	int64_t deadline_ns = tnet_deadline_ns(TNET_TIMEOUT_MS);
+	int64_t deadline_ns = th_deadline_ns(TH_TIMEOUT_MS);
 	struct mb_req req[2] = {
 		{ .tid = 7,
 		  .unit = UNIT,
@@ -658,9 +658,9 @@ static void test_codec_client_splits_two_pipelined_responses_from_libmodbus_serv
 		assert_true(n > 0);
 		len += (size_t)n;
 	}
-	assert_int_equal(tnet_send_all(x->cfd, out, len, deadline_ns), 0);
+	assert_int_equal(th_send_all(x->cfd, out, len, deadline_ns), 0);
 	/* 2 x (9 + payload) bytes expected: 15 + 13. */
-	assert_int_equal(tnet_recv_exact(x->cfd, in, 28, deadline_ns), 0);
+	assert_int_equal(th_recv_exact(x->cfd, in, 28, deadline_ns), 0);
 	while (off < 28 && nframes < 3) {
 		n = mb_split(&x->sp, in + off, 28 - off, &used, &frame);
 		assert_true(n > 0);

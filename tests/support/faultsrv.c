@@ -16,14 +16,7 @@
 #include <unistd.h>
 
 #include "tests/support/faultsrv.h"
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
+#include "tests/support/net.h"
 
 /* Listen on 127.0.0.1:port (0: any). Returns the fd or -errno; *port gets the port. */
 static int listen_on(uint16_t *port)
@@ -48,7 +41,7 @@ static int listen_on(uint16_t *port)
 	return fd;
 }
 
-static void drop_conn(struct fsrv_conn *c)
+static void drop_conn(struct th_fsrv_conn *c)
 {
 	if (c->fd >= 0)
 		close(c->fd);
@@ -56,20 +49,21 @@ static void drop_conn(struct fsrv_conn *c)
 	c->fd = -1;
 }
 
-static uint16_t reg_value(const struct fsrv_port *p, uint8_t unit, uint16_t addr)
+static uint16_t reg_value(const struct th_fsrv_port *p, uint8_t unit, uint16_t addr)
 {
-	if (addr >= FSRV_WRITABLE && addr < FSRV_WRITABLE + FSRV_NWRITABLE)
-		return p->regs[addr - FSRV_WRITABLE];
-	return fsrv_value(p->port, unit, addr);
+	if (addr >= TH_FSRV_WRITABLE && addr < TH_FSRV_WRITABLE + TH_FSRV_NWRITABLE)
+		return p->regs[addr - TH_FSRV_WRITABLE];
+	return th_fsrv_value(p->port, unit, addr);
 }
 
 static bool is_writable(const struct mb_req *q)
 {
-	return q->addr >= FSRV_WRITABLE && q->addr + q->qty <= FSRV_WRITABLE + FSRV_NWRITABLE;
+	return q->addr >= TH_FSRV_WRITABLE &&
+	       q->addr + q->qty <= TH_FSRV_WRITABLE + TH_FSRV_NWRITABLE;
 }
 
 /* The normal answer to q, into out. Returns its length, or 0 to drop the connection. */
-static int normal_answer(struct fsrv_port *p, const struct mb_req *q, uint8_t *out, size_t cap)
+static int normal_answer(struct th_fsrv_port *p, const struct mb_req *q, uint8_t *out, size_t cap)
 {
 	uint8_t data[256] = { 0 };
 
@@ -89,9 +83,9 @@ static int normal_answer(struct fsrv_port *p, const struct mb_req *q, uint8_t *o
 		if (!is_writable(q))
 			return mb_encode_exception(out, cap, q, MB_EX_ILLEGAL_DATA_ADDRESS);
 		if (q->fc == MB_FC_WRITE_SINGLE_REGISTER)
-			p->regs[q->addr - FSRV_WRITABLE] = q->value;
+			p->regs[q->addr - TH_FSRV_WRITABLE] = q->value;
 		else
-			mb_regs_from_wire(&p->regs[q->addr - FSRV_WRITABLE], q->data, q->qty);
+			mb_regs_from_wire(&p->regs[q->addr - TH_FSRV_WRITABLE], q->data, q->qty);
 		return mb_encode_rsp(out, cap, q, NULL);
 	default:
 		return mb_encode_exception(out, cap, q, MB_EX_ILLEGAL_FUNCTION);
@@ -99,7 +93,7 @@ static int normal_answer(struct fsrv_port *p, const struct mb_req *q, uint8_t *o
 }
 
 /* Answer one request frame as the port's fault says. */
-static void answer(struct fsrv_port *p, struct fsrv_conn *c, const uint8_t *frame, size_t len)
+static void answer(struct th_fsrv_port *p, struct th_fsrv_conn *c, const uint8_t *frame, size_t len)
 {
 	int fault = atomic_load(&p->fault), param = atomic_load(&p->param);
 	uint8_t *out = c->out + c->out_len;
@@ -108,7 +102,7 @@ static void answer(struct fsrv_port *p, struct fsrv_conn *c, const uint8_t *fram
 	int n, err;
 
 	atomic_fetch_add(&p->requests, 1);
-	if (fault == FSRV_SILENT || cap < MB_ADU_MAX)
+	if (fault == TH_FSRV_SILENT || cap < MB_ADU_MAX)
 		return;
 	err = mb_decode_req(frame, len, &q);
 	if (err) {
@@ -119,9 +113,9 @@ static void answer(struct fsrv_port *p, struct fsrv_conn *c, const uint8_t *fram
 			return;
 		}
 		n = mb_encode_exception(out, cap, &q, code);
-	} else if (fault == FSRV_EXCEPTION) {
+	} else if (fault == TH_FSRV_EXCEPTION) {
 		n = mb_encode_exception(out, cap, &q, (uint8_t)param);
-	} else if (fault == FSRV_GARBAGE) {
+	} else if (fault == TH_FSRV_GARBAGE) {
 		static const uint8_t junk[] = { 0xDE, 0xAD, 0xBE, 0xEF, 0xFF, 0xFF, 0x01, 0x03 };
 
 		memcpy(out, junk, sizeof(junk));
@@ -133,26 +127,26 @@ static void answer(struct fsrv_port *p, struct fsrv_conn *c, const uint8_t *fram
 		c->close_after = true;
 		return;
 	}
-	if (fault == FSRV_WRONG_TID)
+	if (fault == TH_FSRV_WRONG_TID)
 		mb_put_u16(out, (uint16_t)(q.tid + 1));
-	if (fault == FSRV_WRONG_UNIT)
+	if (fault == TH_FSRV_WRONG_UNIT)
 		out[6] = (uint8_t)(q.unit + 1);
-	if (fault == FSRV_BAD_COUNT && !err && q.fc <= MB_FC_READ_INPUT_REGISTERS) {
+	if (fault == TH_FSRV_BAD_COUNT && !err && q.fc <= MB_FC_READ_INPUT_REGISTERS) {
 		/* One data byte fewer, MBAP length and byte count both saying so. */
 		out[8]--;
 		mb_put_u16(out + 4, (uint16_t)(mb_get_u16(out + 4) - 1));
 		n--;
 	}
 	c->out_len += (unsigned)n;
-	c->send_at_ns = fault == FSRV_DELAY ? now_ns() + param * 1000000LL : 0;
-	c->is_drip = fault == FSRV_DRIP;
-	if (fault == FSRV_CUT) {
+	c->send_at_ns = fault == TH_FSRV_DELAY ? th_now_ns() + param * 1000000LL : 0;
+	c->is_drip = fault == TH_FSRV_DRIP;
+	if (fault == TH_FSRV_CUT) {
 		c->out_len -= (unsigned)n / 2;
 		c->close_after = true;
 	}
 }
 
-static void on_readable(struct fsrv_port *p, struct fsrv_conn *c)
+static void on_readable(struct th_fsrv_port *p, struct th_fsrv_conn *c)
 {
 	uint8_t in[1024];
 	ssize_t n = recv(c->fd, in, sizeof(in), MSG_DONTWAIT);
@@ -180,7 +174,7 @@ static void on_readable(struct fsrv_port *p, struct fsrv_conn *c)
 	}
 }
 
-static void flush_out(struct fsrv_conn *c, int64_t now)
+static void flush_out(struct th_fsrv_conn *c, int64_t now)
 {
 	size_t left = c->out_len - c->out_off;
 	ssize_t n;
@@ -203,14 +197,14 @@ static void flush_out(struct fsrv_conn *c, int64_t now)
 	}
 }
 
-static void on_accept(struct fsrv_port *p)
+static void on_accept(struct th_fsrv_port *p)
 {
 	int fd = accept4(p->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 	if (fd < 0)
 		return;
 	atomic_fetch_add(&p->accepts, 1);
-	for (unsigned k = 0; k < FSRV_MAX_CONNS; k++)
+	for (unsigned k = 0; k < TH_FSRV_MAX_CONNS; k++)
 		if (p->conns[k].fd < 0) {
 			p->conns[k].fd = fd;
 			return;
@@ -219,15 +213,15 @@ static void on_accept(struct fsrv_port *p)
 }
 
 /* Apply REFUSE: listener and connections closed while set, the listener back once cleared. */
-static void apply_refuse(struct fsrv_port *p)
+static void apply_refuse(struct th_fsrv_port *p)
 {
-	bool refuse = atomic_load(&p->fault) == FSRV_REFUSE;
+	bool refuse = atomic_load(&p->fault) == TH_FSRV_REFUSE;
 
 	if (refuse && p->lfd >= 0) {
 		close(p->lfd);
 		p->lfd = -1;
 		atomic_store(&p->is_listening, false);
-		for (unsigned k = 0; k < FSRV_MAX_CONNS; k++)
+		for (unsigned k = 0; k < TH_FSRV_MAX_CONNS; k++)
 			drop_conn(&p->conns[k]);
 	} else if (!refuse && p->lfd < 0) {
 		uint16_t port = p->port;
@@ -240,28 +234,28 @@ static void apply_refuse(struct fsrv_port *p)
 
 static void *serve(void *arg)
 {
-	struct fsrv *s = arg;
-	unsigned max = s->nports * (1 + FSRV_MAX_CONNS);
+	struct th_fsrv *s = arg;
+	unsigned max = s->nports * (1 + TH_FSRV_MAX_CONNS);
 	struct pollfd *pfd = calloc(max, sizeof(*pfd));
 	int *owner = calloc(max, sizeof(*owner)); /* port index x 8 + 1 + conn, or x 8 + 0 */
 
 	if (!pfd || !owner)
 		goto out;
 	while (!atomic_load(&s->stop)) {
-		int64_t now = now_ns();
+		int64_t now = th_now_ns();
 		unsigned n = 0;
 		int timeout = 20;
 
 		for (unsigned i = 0; i < s->nports; i++) {
-			struct fsrv_port *p = &s->ports[i];
+			struct th_fsrv_port *p = &s->ports[i];
 
 			apply_refuse(p);
 			if (p->lfd >= 0) {
 				pfd[n] = (struct pollfd){ .fd = p->lfd, .events = POLLIN };
 				owner[n++] = (int)i * 8;
 			}
-			for (unsigned k = 0; k < FSRV_MAX_CONNS; k++) {
-				struct fsrv_conn *c = &p->conns[k];
+			for (unsigned k = 0; k < TH_FSRV_MAX_CONNS; k++) {
+				struct th_fsrv_conn *c = &p->conns[k];
 
 				if (c->fd < 0)
 					continue;
@@ -278,7 +272,7 @@ static void *serve(void *arg)
 		if (poll(pfd, n, timeout) <= 0)
 			continue;
 		for (unsigned j = 0; j < n; j++) {
-			struct fsrv_port *p = &s->ports[owner[j] / 8];
+			struct th_fsrv_port *p = &s->ports[owner[j] / 8];
 			int k = owner[j] % 8 - 1;
 
 			if (!pfd[j].revents)
@@ -295,7 +289,7 @@ out:
 	return NULL;
 }
 
-int fsrv_open(struct fsrv *s, unsigned n)
+int th_fsrv_open(struct th_fsrv *s, unsigned n)
 {
 	int err;
 
@@ -305,36 +299,36 @@ int fsrv_open(struct fsrv *s, unsigned n)
 		return -ENOMEM;
 	s->nports = n;
 	for (unsigned i = 0; i < n; i++) {
-		struct fsrv_port *p = &s->ports[i];
+		struct th_fsrv_port *p = &s->ports[i];
 
-		for (unsigned k = 0; k < FSRV_MAX_CONNS; k++)
+		for (unsigned k = 0; k < TH_FSRV_MAX_CONNS; k++)
 			p->conns[k].fd = -1;
 		p->lfd = -1;
 	}
 	for (unsigned i = 0; i < n; i++) {
-		struct fsrv_port *p = &s->ports[i];
+		struct th_fsrv_port *p = &s->ports[i];
 
 		p->lfd = listen_on(&p->port);
 		if (p->lfd < 0) {
 			err = p->lfd;
 			p->lfd = -1;
-			fsrv_close(s);
+			th_fsrv_close(s);
 			return err;
 		}
 		atomic_store(&p->is_listening, true);
-		for (unsigned r = 0; r < FSRV_NWRITABLE; r++)
-			p->regs[r] = fsrv_value(p->port, 0, (uint16_t)(FSRV_WRITABLE + r));
+		for (unsigned r = 0; r < TH_FSRV_NWRITABLE; r++)
+			p->regs[r] = th_fsrv_value(p->port, 0, (uint16_t)(TH_FSRV_WRITABLE + r));
 	}
 	err = pthread_create(&s->thread, NULL, serve, s);
 	if (err) {
-		fsrv_close(s);
+		th_fsrv_close(s);
 		return -err;
 	}
 	s->is_running = true;
 	return 0;
 }
 
-void fsrv_close(struct fsrv *s)
+void th_fsrv_close(struct th_fsrv *s)
 {
 	if (s->is_running) {
 		atomic_store(&s->stop, true);
@@ -342,11 +336,11 @@ void fsrv_close(struct fsrv *s)
 		s->is_running = false;
 	}
 	for (unsigned i = 0; s->ports && i < s->nports; i++) {
-		struct fsrv_port *p = &s->ports[i];
+		struct th_fsrv_port *p = &s->ports[i];
 
 		if (p->lfd >= 0)
 			close(p->lfd);
-		for (unsigned k = 0; k < FSRV_MAX_CONNS; k++)
+		for (unsigned k = 0; k < TH_FSRV_MAX_CONNS; k++)
 			if (p->conns[k].fd >= 0)
 				close(p->conns[k].fd);
 	}
@@ -355,9 +349,9 @@ void fsrv_close(struct fsrv *s)
 	s->nports = 0;
 }
 
-void fsrv_set(struct fsrv *s, unsigned port_index, enum fsrv_fault fault, int param)
+void th_fsrv_set(struct th_fsrv *s, unsigned port_index, enum th_fsrv_fault fault, int param)
 {
-	struct fsrv_port *p = &s->ports[port_index];
+	struct th_fsrv_port *p = &s->ports[port_index];
 
 	atomic_store(&p->param, param);
 	atomic_store(&p->fault, (int)fault);

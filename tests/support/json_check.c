@@ -96,7 +96,7 @@ static const char *json_value(const char *p, int depth)
 	return json_number(p);
 }
 
-bool tjson_is_valid(const char *text)
+bool th_json_is_valid(const char *text)
 {
 	const char *end = json_value(text, 0);
 

@@ -6,6 +6,6 @@
 #include <stdbool.h>
 
 /* True if text is one JSON value, with only whitespace around it. */
-bool tjson_is_valid(const char *text);
+bool th_json_is_valid(const char *text);
 
 #endif /* FLUX_TESTS_SUPPORT_JSON_CHECK_H */

@@ -2,7 +2,7 @@
 /*
  * Test support: loopback sockets with deadlines, and a one-connection Modbus TCP server on
  * the Flux codec. The one idea: every wait is a poll() against an absolute CLOCK_MONOTONIC
- * deadline, and the server thread waits in short slices so that tnet_srv_close() stops it.
+ * deadline, and the server thread waits in short slices so that th_srv_close() stops it.
  */
 #define _GNU_SOURCE /* accept4() */
 #include <errno.h>
@@ -21,7 +21,7 @@
 #define SLICE_MS      50      /* server thread checks its stop flag this often */
 #define SRV_MAX_READS 1000000 /* bound on the server loop besides its deadlines */
 
-int64_t tnet_now_ns(void)
+int64_t th_now_ns(void)
 {
 	struct timespec ts;
 
@@ -29,16 +29,23 @@ int64_t tnet_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int64_t tnet_deadline_ns(int timeout_ms)
+void th_sleep_ms(long ms)
 {
-	return tnet_now_ns() + (int64_t)timeout_ms * 1000000;
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+int64_t th_deadline_ns(int timeout_ms)
+{
+	return th_now_ns() + (int64_t)timeout_ms * 1000000;
 }
 
 /* Wait for events on fd until deadline_ns, at most max_ms. Returns 0 ready, or -errno. */
 static int wait_fd(int fd, short events, int64_t deadline_ns, int max_ms)
 {
 	struct pollfd pfd = { .fd = fd, .events = events };
-	int64_t left_ns = deadline_ns - tnet_now_ns();
+	int64_t left_ns = deadline_ns - th_now_ns();
 	int ms, ret;
 
 	if (left_ns <= 0)
@@ -73,7 +80,7 @@ static struct sockaddr_in loopback(uint16_t port)
 	return sa;
 }
 
-int tnet_listen(uint16_t *port)
+int th_listen(uint16_t *port)
 {
 	struct sockaddr_in sa = loopback(0);
 	socklen_t len = sizeof(sa);
@@ -92,9 +99,9 @@ int tnet_listen(uint16_t *port)
 	return fd;
 }
 
-int tnet_accept(int lfd, int timeout_ms)
+int th_accept(int lfd, int timeout_ms)
 {
-	int ret = wait_until(lfd, POLLIN, tnet_deadline_ns(timeout_ms));
+	int ret = wait_until(lfd, POLLIN, th_deadline_ns(timeout_ms));
 
 	if (ret)
 		return ret;
@@ -102,7 +109,7 @@ int tnet_accept(int lfd, int timeout_ms)
 	return ret < 0 ? -errno : ret;
 }
 
-int tnet_connect(uint16_t port, int timeout_ms)
+int th_connect(uint16_t port, int timeout_ms)
 {
 	struct sockaddr_in sa = loopback(port);
 	int fd, err, one = 1;
@@ -115,7 +122,7 @@ int tnet_connect(uint16_t port, int timeout_ms)
 		err = -errno;
 		goto out_close;
 	}
-	err = wait_until(fd, POLLOUT, tnet_deadline_ns(timeout_ms));
+	err = wait_until(fd, POLLOUT, th_deadline_ns(timeout_ms));
 	if (err)
 		goto out_close;
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)) {
@@ -137,7 +144,7 @@ out_close:
 	return err;
 }
 
-int tnet_set_timeouts(int fd, int timeout_ms)
+int th_set_timeouts(int fd, int timeout_ms)
 {
 	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = timeout_ms % 1000 * 1000 };
 
@@ -147,7 +154,7 @@ int tnet_set_timeouts(int fd, int timeout_ms)
 	return 0;
 }
 
-int tnet_send_all(int fd, const void *buf, size_t len, int64_t deadline_ns)
+int th_send_all(int fd, const void *buf, size_t len, int64_t deadline_ns)
 {
 	const uint8_t *p = buf;
 	ssize_t n;
@@ -169,7 +176,7 @@ int tnet_send_all(int fd, const void *buf, size_t len, int64_t deadline_ns)
 	return 0;
 }
 
-int tnet_recv_some(int fd, void *buf, size_t cap, int64_t deadline_ns)
+int th_recv_some(int fd, void *buf, size_t cap, int64_t deadline_ns)
 {
 	ssize_t n;
 	int ret;
@@ -186,13 +193,13 @@ int tnet_recv_some(int fd, void *buf, size_t cap, int64_t deadline_ns)
 	}
 }
 
-int tnet_recv_exact(int fd, void *buf, size_t len, int64_t deadline_ns)
+int th_recv_exact(int fd, void *buf, size_t len, int64_t deadline_ns)
 {
 	uint8_t *p = buf;
 	int n;
 
 	while (len) {
-		n = tnet_recv_some(fd, p, len, deadline_ns);
+		n = th_recv_some(fd, p, len, deadline_ns);
 		if (n < 0)
 			return n;
 		if (n == 0)
@@ -209,9 +216,9 @@ int tnet_recv_exact(int fd, void *buf, size_t len, int64_t deadline_ns)
  * Answer one decoded request from the bank (called with srv->lock held). Returns the ADU
  * length written to out, or -MB_E*.
  */
-static int serve_req(struct tnet_bank *b, const struct mb_req *req, uint8_t *out, size_t cap)
+static int serve_req(struct th_bank *b, const struct mb_req *req, uint8_t *out, size_t cap)
 {
-	uint32_t end = b->win_count ? (uint32_t)b->win_addr + b->win_count : TNET_NADDR;
+	uint32_t end = b->win_count ? (uint32_t)b->win_addr + b->win_count : TH_NADDR;
 	uint8_t payload[MB_PDU_MAX] = { 0 };
 	unsigned i;
 
@@ -252,7 +259,7 @@ static int serve_req(struct tnet_bank *b, const struct mb_req *req, uint8_t *out
 }
 
 /* Decode one frame and send its answer. Returns 0, or -errno / -MB_E* to drop the peer. */
-static int serve_frame(struct tnet_srv *srv, int fd, const uint8_t *frame, size_t len)
+static int serve_frame(struct th_srv *srv, int fd, const uint8_t *frame, size_t len)
 {
 	uint8_t out[MB_ADU_MAX];
 	struct mb_req req;
@@ -273,13 +280,13 @@ static int serve_frame(struct tnet_srv *srv, int fd, const uint8_t *frame, size_
 	if (n < 0)
 		return n;
 	atomic_fetch_add_explicit(&srv->served, 1, memory_order_relaxed);
-	return tnet_send_all(fd, out, (size_t)n, tnet_deadline_ns(srv->timeout_ms));
+	return th_send_all(fd, out, (size_t)n, th_deadline_ns(srv->timeout_ms));
 }
 
 /* Wait for input on fd in slices, watching the stop flag. 0 ready, 1 stopped, or -errno. */
-static int srv_wait(struct tnet_srv *srv, int fd)
+static int srv_wait(struct th_srv *srv, int fd)
 {
-	int64_t deadline_ns = tnet_deadline_ns(srv->timeout_ms);
+	int64_t deadline_ns = th_deadline_ns(srv->timeout_ms);
 	int ret;
 
 	do {
@@ -291,7 +298,7 @@ static int srv_wait(struct tnet_srv *srv, int fd)
 }
 
 /* Serve one connection on fd until it ends. Returns the thread's err (see net.h). */
-static int srv_serve(struct tnet_srv *srv, int fd)
+static int srv_serve(struct th_srv *srv, int fd)
 {
 	struct mb_splitter sp = { 0 };
 	const uint8_t *frame;
@@ -327,7 +334,7 @@ static int srv_serve(struct tnet_srv *srv, int fd)
 
 static void *srv_main(void *arg)
 {
-	struct tnet_srv *srv = arg;
+	struct th_srv *srv = arg;
 	int fd, err, one = 1;
 
 	err = srv_wait(srv, srv->lfd);
@@ -343,11 +350,11 @@ static void *srv_main(void *arg)
 	} else if (err > 0) {
 		err = 0; /* stopped before anyone connected */
 	}
-	srv->err = err; /* read by tnet_srv_close() after the join */
+	srv->err = err; /* read by th_srv_close() after the join */
 	return NULL;
 }
 
-int tnet_srv_open(struct tnet_srv *srv, int timeout_ms)
+int th_srv_open(struct th_srv *srv, int timeout_ms)
 {
 	int err;
 
@@ -355,7 +362,7 @@ int tnet_srv_open(struct tnet_srv *srv, int timeout_ms)
 	srv->err = 0;
 	atomic_store(&srv->stop, false);
 	atomic_store(&srv->served, 0);
-	srv->lfd = tnet_listen(&srv->port);
+	srv->lfd = th_listen(&srv->port);
 	if (srv->lfd < 0)
 		return srv->lfd;
 	err = -pthread_mutex_init(&srv->lock, NULL);
@@ -375,7 +382,7 @@ out_close:
 	return err;
 }
 
-int tnet_srv_close(struct tnet_srv *srv)
+int th_srv_close(struct th_srv *srv)
 {
 	if (!srv->is_running)
 		return srv->err;

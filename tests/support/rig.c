@@ -17,49 +17,42 @@
 
 #include "tests/support/rig.h"
 
-static struct rig *live;
+static struct th_rig *live;
 
 static void *run_sim(void *arg)
 {
-	sim_run(arg, 120 * 1000 * RIG_MS);
+	sim_run(arg, 120 * 1000 * TH_RIG_MS);
 	return NULL;
-}
-
-void rig_sleep_ms(long ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = ms % 1000 * RIG_MS };
-
-	nanosleep(&ts, NULL);
 }
 
 static void modbus_of(struct cfg_modbus *m, uint16_t port, uint8_t unit)
 {
 	*m = (struct cfg_modbus){ .port = port,
 				  .address = unit,
-				  .timeout_ns = 200 * RIG_MS,
+				  .timeout_ns = 200 * TH_RIG_MS,
 				  .retry_count = 1,
-				  .retry_backoff_ns = 50 * RIG_MS,
+				  .retry_backoff_ns = 50 * TH_RIG_MS,
 				  .match_tid = true };
 	snprintf(m->host, sizeof(m->host), "127.0.0.1");
 }
 
-struct rig *rig_new(unsigned nbess, const struct sim_pp_params *pp,
-		    const struct sim_acu_params *acu)
+struct th_rig *th_rig_new(unsigned nbess, const struct sim_pp_params *pp,
+			  const struct sim_acu_params *acu)
 {
-	struct rig *r = calloc(1, sizeof(*r));
+	struct th_rig *r = calloc(1, sizeof(*r));
 	struct cfg *c;
 
 	assert_non_null(r);
-	assert_true(nbess <= RIG_MAX_BESS);
+	assert_true(nbess <= TH_RIG_MAX_BESS);
 	live = r;
 	r->meter = -1;
 	r->sim = sim_new();
 	assert_non_null(r->sim);
 	c = &r->cfg;
 	cfg_defaults(c);
-	c->site.cycle_ns = 50 * RIG_MS;
-	c->site.read_window_ns = 25 * RIG_MS;
-	c->site.stale_after_ns = 500 * RIG_MS;
+	c->site.cycle_ns = 50 * TH_RIG_MS;
+	c->site.read_window_ns = 25 * TH_RIG_MS;
+	c->site.stale_after_ns = 500 * TH_RIG_MS;
 	c->site.ramp_kw_per_s = 10000;
 	c->rt.io_cpu = c->rt.control_cpu = -1;
 	for (unsigned i = 0; i < nbess; i++) {
@@ -92,13 +85,13 @@ struct rig *rig_new(unsigned nbess, const struct sim_pp_params *pp,
 	return r;
 }
 
-void rig_start(struct rig *r)
+void th_rig_start(struct th_rig *r)
 {
 	assert_int_equal(ctl_open(&r->ctl, &r->cfg, &(struct ctl_opts){ .no_rt = true }), 0);
 	assert_int_equal(ctl_start(r->ctl), 0);
 }
 
-void rig_free(struct rig *r)
+void th_rig_free(struct th_rig *r)
 {
 	if (!r)
 		return;
@@ -111,12 +104,12 @@ void rig_free(struct rig *r)
 	free(r);
 }
 
-struct rig *rig_live(void)
+struct th_rig *th_rig_live(void)
 {
 	return live;
 }
 
-const struct ctl_snapshot *rig_snap(struct rig *r)
+const struct ctl_snapshot *th_rig_snap(struct th_rig *r)
 {
 	static struct ctl_snapshot s; /* large (~100 KiB at CFG_MAX_BESS): not on the stack */
 
@@ -124,7 +117,7 @@ const struct ctl_snapshot *rig_snap(struct rig *r)
 	return &s;
 }
 
-struct sim_pp_state rig_pp(struct rig *r, int i)
+struct sim_pp_state th_rig_pp(struct th_rig *r, int i)
 {
 	struct sim_pp_state st;
 
@@ -132,7 +125,7 @@ struct sim_pp_state rig_pp(struct rig *r, int i)
 	return st;
 }
 
-struct sim_acu_state rig_acu(struct rig *r)
+struct sim_acu_state th_rig_acu(struct th_rig *r)
 {
 	struct sim_acu_state st;
 
@@ -140,37 +133,37 @@ struct sim_acu_state rig_acu(struct rig *r)
 	return st;
 }
 
-void rig_wait_ours(struct rig *r, int i, long ms)
+void th_rig_wait_ours(struct th_rig *r, int i, long ms)
 {
 	for (long t = 0; t < ms; t += 20) {
-		if (rig_snap(r)->bess[i].is_ours)
+		if (th_rig_snap(r)->bess[i].is_ours)
 			return;
-		rig_sleep_ms(20);
+		th_sleep_ms(20);
 	}
-	rig_dump(r);
+	th_rig_dump(r);
 	fail_msg("bess %d: command source never became ours", i);
 }
 
-bool rig_wait_target(struct rig *r, int i, int kw, long ms)
+bool th_rig_wait_target(struct th_rig *r, int i, int kw, long ms)
 {
 	for (long t = 0; t < ms; t += 10) {
-		if (rig_pp(r, i).target_power_kw == kw)
+		if (th_rig_pp(r, i).target_power_kw == kw)
 			return true;
-		rig_sleep_ms(10);
+		th_sleep_ms(10);
 	}
 	return false;
 }
 
-unsigned rig_drain(struct rig *r)
+unsigned th_rig_drain(struct th_rig *r)
 {
-	if (r->ctl && r->nlogs < RIG_MAX_LOGS)
-		r->nlogs += ctl_pop_logs(r->ctl, r->logs + r->nlogs, RIG_MAX_LOGS - r->nlogs);
+	if (r->ctl && r->nlogs < TH_RIG_MAX_LOGS)
+		r->nlogs += ctl_pop_logs(r->ctl, r->logs + r->nlogs, TH_RIG_MAX_LOGS - r->nlogs);
 	return r->nlogs;
 }
 
-bool rig_said(struct rig *r, unsigned event, int dev, struct ctl_log *out)
+bool th_rig_said(struct th_rig *r, unsigned event, int dev, struct ctl_log *out)
 {
-	rig_drain(r);
+	th_rig_drain(r);
 	for (unsigned k = 0; k < r->nlogs; k++) {
 		const struct ctl_log *ev = &r->logs[k];
 
@@ -183,11 +176,11 @@ bool rig_said(struct rig *r, unsigned event, int dev, struct ctl_log *out)
 	return false;
 }
 
-void rig_dump(struct rig *r)
+void th_rig_dump(struct th_rig *r)
 {
 	char line[256];
 
-	rig_drain(r);
+	th_rig_drain(r);
 	for (unsigned k = 0; k < r->nlogs; k++) {
 		ctl_format_log(r->ctl, &r->logs[k], line, sizeof(line));
 		print_message("  event: %s\n", line);

@@ -13,22 +13,22 @@
 #include "tests/support/toolrun.h"
 
 /* Run main_fn with the NULL-terminated words as argv (argv[0] first). Returns the exit code. */
-int tt_run(struct tt_run *r, int (*main_fn)(int, char **), ...)
+int th_tool_run(struct th_tool_run *r, int (*main_fn)(int, char **), ...)
 {
-	char *argv[TT_ARGS_MAX + 1];
+	char *argv[TH_TOOL_ARGS_MAX + 1];
 	int argc = 0, fd, save_out, save_err;
 	va_list ap;
 	ssize_t n;
 
 	va_start(ap, main_fn);
-	for (char *w = va_arg(ap, char *); w && argc < TT_ARGS_MAX; w = va_arg(ap, char *))
+	for (char *w = va_arg(ap, char *); w && argc < TH_TOOL_ARGS_MAX; w = va_arg(ap, char *))
 		argv[argc++] = w;
 	va_end(ap);
 	argv[argc] = NULL;
 
 	fflush(stdout);
 	fflush(stderr);
-	fd = memfd_create("tt_out", MFD_CLOEXEC);
+	fd = memfd_create("th_tool_out", MFD_CLOEXEC);
 	save_out = dup(1);
 	save_err = dup(2);
 	if (fd < 0 || save_out < 0 || save_err < 0)

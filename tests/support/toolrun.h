@@ -10,27 +10,27 @@
 #include <stdio.h>
 #include <string.h>
 
-#define TT_OUT_MAX  65536
-#define TT_ARGS_MAX 32
+#define TH_TOOL_OUT_MAX	 65536
+#define TH_TOOL_ARGS_MAX 32
 
-struct tt_run {
+struct th_tool_run {
 	int rc;
-	char out[TT_OUT_MAX]; /* stdout and stderr, interleaved as written */
+	char out[TH_TOOL_OUT_MAX]; /* stdout and stderr, interleaved as written */
 };
 
 /* Run main_fn with the NULL-terminated words as argv (argv[0] first). Returns the exit code,
  * or -1 if the output could not be captured. */
-int tt_run(struct tt_run *r, int (*main_fn)(int, char **), ...);
+int th_tool_run(struct th_tool_run *r, int (*main_fn)(int, char **), ...);
 
 /* Print the output when a check fails (use inside a cmocka test). */
-#define tt_expect(r, cond)                                                                         \
+#define th_tool_expect(r, cond)                                                                    \
 	do {                                                                                       \
 		if (!(cond))                                                                       \
 			fprintf(stderr, "--- tool output (rc %d):\n%s---\n", (r)->rc, (r)->out);   \
 		assert_true(cond);                                                                 \
 	} while (0)
 
-#define tt_has(r, needle)   tt_expect(r, strstr((r)->out, (needle)) != NULL)
-#define tt_lacks(r, needle) tt_expect(r, strstr((r)->out, (needle)) == NULL)
+#define th_tool_has(r, needle)	 th_tool_expect(r, strstr((r)->out, (needle)) != NULL)
+#define th_tool_lacks(r, needle) th_tool_expect(r, strstr((r)->out, (needle)) == NULL)
 
 #endif /* FLUX_TESTS_SUPPORT_TOOLRUN_H */

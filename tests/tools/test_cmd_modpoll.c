@@ -43,24 +43,24 @@ struct rec_srv {
 	uint8_t req[REC_MAX][MB_ADU_MAX];
 	size_t len[REC_MAX];
 	unsigned nreq;
-	uint16_t regs[TNET_NADDR]; /* holding and input registers alike; coil i = regs[i] & 1 */
+	uint16_t regs[TH_NADDR]; /* holding and input registers alike; coil i = regs[i] & 1 */
 };
 
 /* Read one whole request frame into buf. Returns its length, 0 when idle, or < 0 to close. */
 static int rec_read_frame(struct rec_srv *s, int fd, uint8_t *buf)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
-	int64_t deadline = tnet_deadline_ns(2000);
+	int64_t deadline = th_deadline_ns(2000);
 	size_t n;
 
 	if (poll(&p, 1, 100) <= 0 || atomic_load(&s->stop))
 		return 0;
-	if (tnet_recv_exact(fd, buf, 6, deadline))
+	if (th_recv_exact(fd, buf, 6, deadline))
 		return -ECONNRESET;
 	n = mb_get_u16(buf + 4);
 	if (n < MB_MBAP_LEN_MIN || n > MB_MBAP_LEN_MAX)
 		return -EPROTO;
-	if (tnet_recv_exact(fd, buf + 6, n, deadline))
+	if (th_recv_exact(fd, buf + 6, n, deadline))
 		return -ECONNRESET;
 	return (int)(6 + n);
 }
@@ -104,22 +104,22 @@ static void rec_answer(struct rec_srv *s, int fd, const uint8_t *frame, size_t l
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (n > 0)
-		tnet_send_all(fd, out, (size_t)n, tnet_deadline_ns(2000));
+		th_send_all(fd, out, (size_t)n, th_deadline_ns(2000));
 }
 
 /* Serve connections one after another until stop (bounded: 60 s in all). */
 static void *rec_thread(void *arg)
 {
 	struct rec_srv *s = arg;
-	int64_t end = tnet_deadline_ns(60000);
+	int64_t end = th_deadline_ns(60000);
 	uint8_t frame[MB_ADU_MAX];
 
-	while (!atomic_load(&s->stop) && tnet_now_ns() < end) {
-		int fd = tnet_accept(s->lfd, 100), n;
+	while (!atomic_load(&s->stop) && th_now_ns() < end) {
+		int fd = th_accept(s->lfd, 100), n;
 
 		if (fd < 0)
 			continue;
-		while (!atomic_load(&s->stop) && tnet_now_ns() < end) {
+		while (!atomic_load(&s->stop) && th_now_ns() < end) {
 			n = rec_read_frame(s, fd, frame);
 			if (n < 0)
 				break;
@@ -137,7 +137,7 @@ static int srv_setup(void **state)
 
 	assert_non_null(s);
 	pthread_mutex_init(&s->lock, NULL);
-	s->lfd = tnet_listen(&s->port);
+	s->lfd = th_listen(&s->port);
 	assert_true(s->lfd >= 0);
 	snprintf(s->port_s, sizeof(s->port_s), "%u", s->port);
 	s->regs[2025] = 60;
@@ -206,7 +206,7 @@ static void expect_req(struct rec_srv *s, unsigned i, const uint8_t *want, size_
  */
 static size_t run_real_mbpoll(struct rec_srv *s, uint8_t *first, ...)
 {
-	char *argv[TT_ARGS_MAX] = { "mbpoll" };
+	char *argv[TH_TOOL_ARGS_MAX] = { "mbpoll" };
 	int argc = 1, status = 0;
 	size_t len = 0;
 	va_list ap;
@@ -215,7 +215,7 @@ static size_t run_real_mbpoll(struct rec_srv *s, uint8_t *first, ...)
 	if (access(MBPOLL_BIN, X_OK) != 0)
 		return 0;
 	va_start(ap, first);
-	for (char *a; argc < TT_ARGS_MAX - 1 && (a = va_arg(ap, char *));)
+	for (char *a; argc < TH_TOOL_ARGS_MAX - 1 && (a = va_arg(ap, char *));)
 		argv[argc++] = a;
 	va_end(ap);
 	argv[argc] = NULL;
@@ -261,18 +261,18 @@ static void test_modpoll_seed_read_sends_pdu_2025(void **state)
 	static const uint8_t want[] = { 0x00, 0x01, 0x00, 0x00, 0x00, 0x06,
 					0x01, 0x03, 0x07, 0xE9, 0x00, 0x01 };
 	struct rec_srv *s = *state;
-	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_tool_run *r = calloc(1, sizeof(*r));
 	uint8_t real[MB_ADU_MAX];
 	size_t n;
 
 	assert_non_null(r);
 	rec_reset(s);
 	/* The seed's line, plus -p (a test port) and -1 (modpoll polls until Ctrl-C). */
-	assert_int_equal(tt_run(r, cmd_modpoll_main, "modpoll", "-m", "tcp", "-a", "1", "-r",
-				"2026", "-c", "1", "-1", "-p", s->port_s, "127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_modpoll_main, "modpoll", "-m", "tcp", "-a", "1", "-r",
+				     "2026", "-c", "1", "-1", "-p", s->port_s, "127.0.0.1", NULL),
 			 0);
-	tt_has(r, "-- Polling slave...\n[2026]: 60\n");
-	tt_has(r, "start reference = 2026, count = 1");
+	th_tool_has(r, "-- Polling slave...\n[2026]: 60\n");
+	th_tool_has(r, "start reference = 2026, count = 1");
 	assert_int_equal(rec_count(s), 1);
 	expect_req(s, 0, want, sizeof(want));
 	n = run_real_mbpoll(s, real, "-m", "tcp", "-a", "1", "-r", "2026", "-c", "1", "-1", "-p",
@@ -289,16 +289,16 @@ static void test_modpoll_seed_write_sends_fc06_at_pdu_2007(void **state)
 	static const uint8_t want[] = { 0x00, 0x01, 0x00, 0x00, 0x00, 0x06,
 					0x01, 0x06, 0x07, 0xD7, 0x00, 0x32 };
 	struct rec_srv *s = *state;
-	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_tool_run *r = calloc(1, sizeof(*r));
 	uint8_t real[MB_ADU_MAX];
 	size_t n;
 
 	assert_non_null(r);
 	rec_reset(s);
-	assert_int_equal(tt_run(r, cmd_modpoll_main, "modpoll", "-m", "tcp", "-a", "1", "-r",
-				"2008", "-c", "1", "-p", s->port_s, "127.0.0.1", "50", NULL),
+	assert_int_equal(th_tool_run(r, cmd_modpoll_main, "modpoll", "-m", "tcp", "-a", "1", "-r",
+				     "2008", "-c", "1", "-p", s->port_s, "127.0.0.1", "50", NULL),
 			 0);
-	tt_has(r, "Written 1 reference.");
+	th_tool_has(r, "Written 1 reference.");
 	assert_int_equal(rec_count(s), 1);
 	expect_req(s, 0, want, sizeof(want));
 	/* mbpoll's -c turns a write into a read: the same line without it. */
@@ -316,17 +316,17 @@ static void test_mbpoll_float_big_endian_matches_real_mbpoll(void **state)
 	static const uint8_t want[] = { 0x00, 0x01, 0x00, 0x00, 0x00, 0x06,
 					0x01, 0x03, 0x07, 0xEA, 0x00, 0x02 };
 	struct rec_srv *s = *state;
-	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_tool_run *r = calloc(1, sizeof(*r));
 	uint8_t real[MB_ADU_MAX];
 	size_t n;
 
 	assert_non_null(r);
 	rec_reset(s);
-	assert_int_equal(tt_run(r, cmd_mbpoll_main, "mbpoll", "-t", "4:float", "-B", "-r", "2027",
-				"-c", "1", "-1", "-p", s->port_s, "127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_mbpoll_main, "mbpoll", "-t", "4:float", "-B", "-r",
+				     "2027", "-c", "1", "-1", "-p", s->port_s, "127.0.0.1", NULL),
 			 0);
-	tt_has(r, "-- Polling slave 1...\n[2027]: \t3.14159\n");
-	tt_has(r, "32-bit float (big endian), output (holding) register table");
+	th_tool_has(r, "-- Polling slave 1...\n[2027]: \t3.14159\n");
+	th_tool_has(r, "32-bit float (big endian), output (holding) register table");
 	expect_req(s, 0, want, sizeof(want));
 	n = run_real_mbpoll(s, real, "-t", "4:float", "-B", "-r", "2027", "-c", "1", "-1", "-p",
 			    s->port_s, "127.0.0.1", NULL);
@@ -344,26 +344,26 @@ static void test_zero_based_and_one_based_send_the_same_pdu(void **state)
 	static const uint8_t want[] = { 0x00, 0x01, 0x00, 0x00, 0x00, 0x06,
 					0x01, 0x03, 0x07, 0xE9, 0x00, 0x01 };
 	struct rec_srv *s = *state;
-	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_tool_run *r = calloc(1, sizeof(*r));
 
 	assert_non_null(r);
 	rec_reset(s);
-	assert_int_equal(tt_run(r, cmd_modpoll_main, "modpoll", "-0", "-r", "2025", "-1", "-p",
-				s->port_s, "127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_modpoll_main, "modpoll", "-0", "-r", "2025", "-1", "-p",
+				     s->port_s, "127.0.0.1", NULL),
 			 0);
-	tt_has(r, "[2025]: 60\n");
+	th_tool_has(r, "[2025]: 60\n");
 	expect_req(s, 0, want, sizeof(want));
 	rec_reset(s);
-	assert_int_equal(tt_run(r, cmd_mbpoll_main, "mbpoll", "-0", "-r", "2025", "-1", "-p",
-				s->port_s, "127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_mbpoll_main, "mbpoll", "-0", "-r", "2025", "-1", "-p",
+				     s->port_s, "127.0.0.1", NULL),
 			 0);
-	tt_has(r, "[2025]: \t60\n");
+	th_tool_has(r, "[2025]: \t60\n");
 	expect_req(s, 0, want, sizeof(want));
 	rec_reset(s);
-	assert_int_equal(tt_run(r, cmd_mbpoll_main, "mbpoll", "-r", "2026", "-1", "-p", s->port_s,
-				"127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_mbpoll_main, "mbpoll", "-r", "2026", "-1", "-p",
+				     s->port_s, "127.0.0.1", NULL),
 			 0);
-	tt_has(r, "[2026]: \t60\n");
+	th_tool_has(r, "[2026]: \t60\n");
 	expect_req(s, 0, want, sizeof(want));
 	free(r);
 }
@@ -371,23 +371,24 @@ static void test_zero_based_and_one_based_send_the_same_pdu(void **state)
 static void test_mbpoll_unit_list_and_range_poll_each(void **state)
 {
 	struct rec_srv *s = *state;
-	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_tool_run *r = calloc(1, sizeof(*r));
 
 	assert_non_null(r);
 	rec_reset(s);
-	assert_int_equal(tt_run(r, cmd_mbpoll_main, "mbpoll", "-a", "1,2", "-r", "2026", "-1", "-p",
-				s->port_s, "127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_mbpoll_main, "mbpoll", "-a", "1,2", "-r", "2026", "-1",
+				     "-p", s->port_s, "127.0.0.1", NULL),
 			 0);
-	tt_has(r, "address = [1,2]");
-	tt_has(r, "-- Polling slave 1...\n[2026]: \t60\n-- Polling slave 2...\n[2026]: \t60\n");
+	th_tool_has(r, "address = [1,2]");
+	th_tool_has(r,
+		    "-- Polling slave 1...\n[2026]: \t60\n-- Polling slave 2...\n[2026]: \t60\n");
 	assert_int_equal(rec_count(s), 2);
 	pthread_mutex_lock(&s->lock);
 	assert_int_equal(s->req[0][6], 1);
 	assert_int_equal(s->req[1][6], 2);
 	pthread_mutex_unlock(&s->lock);
 	rec_reset(s);
-	assert_int_equal(tt_run(r, cmd_mbpoll_main, "mbpoll", "-a", "3:5,9", "-r", "2026", "-1",
-				"-p", s->port_s, "127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_mbpoll_main, "mbpoll", "-a", "3:5,9", "-r", "2026",
+				     "-1", "-p", s->port_s, "127.0.0.1", NULL),
 			 0);
 	assert_int_equal(rec_count(s), 4);
 	pthread_mutex_lock(&s->lock);
@@ -401,47 +402,47 @@ static void test_mbpoll_unit_list_and_range_poll_each(void **state)
 static void test_word_order_flags_decode_known_values(void **state)
 {
 	struct rec_srv *s = *state;
-	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_tool_run *r = calloc(1, sizeof(*r));
 
 	assert_non_null(r);
 	/* Default of both: low word first. */
-	assert_int_equal(tt_run(r, cmd_mbpoll_main, "mbpoll", "-t", "4:float", "-r", "101", "-1",
-				"-p", s->port_s, "127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_mbpoll_main, "mbpoll", "-t", "4:float", "-r", "101",
+				     "-1", "-p", s->port_s, "127.0.0.1", NULL),
 			 0);
-	tt_has(r, "[101]: \t3.14159\n");
-	tt_has(r, "32-bit float (little endian)");
-	assert_int_equal(tt_run(r, cmd_modpoll_main, "modpoll", "-t", "4:float", "-r", "101", "-1",
-				"-p", s->port_s, "127.0.0.1", NULL),
+	th_tool_has(r, "[101]: \t3.14159\n");
+	th_tool_has(r, "32-bit float (little endian)");
+	assert_int_equal(th_tool_run(r, cmd_modpoll_main, "modpoll", "-t", "4:float", "-r", "101",
+				     "-1", "-p", s->port_s, "127.0.0.1", NULL),
 			 0);
-	tt_has(r, "[101]: 3.14159\n");
-	assert_int_equal(tt_run(r, cmd_modpoll_main, "modpoll", "-t", "3:float", "-f", "-r", "2027",
-				"-1", "-p", s->port_s, "127.0.0.1", NULL),
+	th_tool_has(r, "[101]: 3.14159\n");
+	assert_int_equal(th_tool_run(r, cmd_modpoll_main, "modpoll", "-t", "3:float", "-f", "-r",
+				     "2027", "-1", "-p", s->port_s, "127.0.0.1", NULL),
 			 0);
-	tt_has(r, "[2027]: 3.14159\n");
-	tt_has(r, "input register table");
+	th_tool_has(r, "[2027]: 3.14159\n");
+	th_tool_has(r, "input register table");
 	/* -i applies to integers only, -f to floats only. */
-	assert_int_equal(tt_run(r, cmd_modpoll_main, "modpoll", "-t", "4:int", "-i", "-r", "201",
-				"-c", "2", "-1", "-p", s->port_s, "127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_modpoll_main, "modpoll", "-t", "4:int", "-i", "-r",
+				     "201", "-c", "2", "-1", "-p", s->port_s, "127.0.0.1", NULL),
 			 0);
-	tt_has(r, "[201]: 65538\n");
-	tt_has(r, "[203]: 131073\n");
-	assert_int_equal(tt_run(r, cmd_modpoll_main, "modpoll", "-t", "4:int", "-f", "-r", "203",
-				"-1", "-p", s->port_s, "127.0.0.1", NULL),
+	th_tool_has(r, "[201]: 65538\n");
+	th_tool_has(r, "[203]: 131073\n");
+	assert_int_equal(th_tool_run(r, cmd_modpoll_main, "modpoll", "-t", "4:int", "-f", "-r",
+				     "203", "-1", "-p", s->port_s, "127.0.0.1", NULL),
 			 0);
-	tt_has(r, "[203]: 65538\n");
-	assert_int_equal(tt_run(r, cmd_mbpoll_main, "mbpoll", "-t", "4:int", "-B", "-r", "201",
-				"-1", "-p", s->port_s, "127.0.0.1", NULL),
+	th_tool_has(r, "[203]: 65538\n");
+	assert_int_equal(th_tool_run(r, cmd_mbpoll_main, "mbpoll", "-t", "4:int", "-B", "-r", "201",
+				     "-1", "-p", s->port_s, "127.0.0.1", NULL),
 			 0);
-	tt_has(r, "[201]: \t65538\n");
+	th_tool_has(r, "[201]: \t65538\n");
 	/* 16-bit: mbpoll shows 65535 (-1), hex 0xFFFF. */
-	assert_int_equal(tt_run(r, cmd_mbpoll_main, "mbpoll", "-r", "301", "-1", "-p", s->port_s,
-				"127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_mbpoll_main, "mbpoll", "-r", "301", "-1", "-p",
+				     s->port_s, "127.0.0.1", NULL),
 			 0);
-	tt_has(r, "[301]: \t65535 (-1)\n");
-	assert_int_equal(tt_run(r, cmd_mbpoll_main, "mbpoll", "-t", "4:hex", "-r", "301", "-1",
-				"-p", s->port_s, "127.0.0.1", NULL),
+	th_tool_has(r, "[301]: \t65535 (-1)\n");
+	assert_int_equal(th_tool_run(r, cmd_mbpoll_main, "mbpoll", "-t", "4:hex", "-r", "301", "-1",
+				     "-p", s->port_s, "127.0.0.1", NULL),
 			 0);
-	tt_has(r, "[301]: \t0xFFFF\n");
+	th_tool_has(r, "[301]: \t0xFFFF\n");
 	free(r);
 }
 
@@ -454,24 +455,24 @@ static void test_writes_pick_fc16_and_coil_functions(void **state)
 	static const uint8_t fc15[] = { 0x00, 0x01, 0x00, 0x00, 0x00, 0x08, 0x01,
 					0x0F, 0x00, 0x09, 0x00, 0x03, 0x01, 0x05 };
 	struct rec_srv *s = *state;
-	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_tool_run *r = calloc(1, sizeof(*r));
 
 	assert_non_null(r);
 	rec_reset(s);
-	assert_int_equal(tt_run(r, cmd_modpoll_main, "modpoll", "-r", "501", "-p", s->port_s,
-				"127.0.0.1", "7", "8", NULL),
+	assert_int_equal(th_tool_run(r, cmd_modpoll_main, "modpoll", "-r", "501", "-p", s->port_s,
+				     "127.0.0.1", "7", "8", NULL),
 			 0);
-	tt_has(r, "Written 2 references.");
+	th_tool_has(r, "Written 2 references.");
 	expect_req(s, 0, fc16, sizeof(fc16));
 	rec_reset(s);
-	assert_int_equal(tt_run(r, cmd_mbpoll_main, "mbpoll", "-t", "0", "-r", "10", "-p",
-				s->port_s, "127.0.0.1", "1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_mbpoll_main, "mbpoll", "-t", "0", "-r", "10", "-p",
+				     s->port_s, "127.0.0.1", "1", NULL),
 			 0);
-	tt_has(r, "Written 1 references.");
+	th_tool_has(r, "Written 1 references.");
 	expect_req(s, 0, fc05, sizeof(fc05));
 	rec_reset(s);
-	assert_int_equal(tt_run(r, cmd_modpoll_main, "modpoll", "-t", "0", "-r", "10", "-p",
-				s->port_s, "127.0.0.1", "1", "0", "1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_modpoll_main, "modpoll", "-t", "0", "-r", "10", "-p",
+				     s->port_s, "127.0.0.1", "1", "0", "1", NULL),
 			 0);
 	expect_req(s, 0, fc15, sizeof(fc15));
 	free(r);
@@ -498,20 +499,20 @@ static void *interrupt_after_polls(void *arg)
 static void test_polls_until_ctrl_c_with_statistics(void **state)
 {
 	struct rec_srv *s = *state;
-	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_tool_run *r = calloc(1, sizeof(*r));
 	struct interrupter in = { .s = s };
 
 	assert_non_null(r);
 	rec_reset(s);
 	assert_int_equal(pthread_create(&in.thread, NULL, interrupt_after_polls, &in), 0);
-	assert_int_equal(tt_run(r, cmd_mbpoll_main, "mbpoll", "-r", "2026", "-l", "50", "-p",
-				s->port_s, "127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_mbpoll_main, "mbpoll", "-r", "2026", "-l", "50", "-p",
+				     s->port_s, "127.0.0.1", NULL),
 			 0);
 	pthread_join(in.thread, NULL);
 	assert_true(rec_count(s) >= 3);
-	tt_has(r, "-- Polling slave 1... Ctrl-C to stop)\n[2026]: \t60\n");
-	tt_has(r, "poll statistics ---\n");
-	tt_has(r, " received, 0 errors, 0.0% frame loss\n");
+	th_tool_has(r, "-- Polling slave 1... Ctrl-C to stop)\n[2026]: \t60\n");
+	th_tool_has(r, "poll statistics ---\n");
+	th_tool_has(r, " received, 0 errors, 0.0% frame loss\n");
 	free(r);
 }
 
@@ -519,56 +520,62 @@ static void test_polls_until_ctrl_c_with_statistics(void **state)
 
 static void test_bad_options_exit_2_with_a_named_error(void **state)
 {
-	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_tool_run *r = calloc(1, sizeof(*r));
 
 	(void)state;
 	assert_non_null(r);
-	assert_int_equal(tt_run(r, cmd_modpoll_main, "modpoll", "-m", "rtu", "/dev/ttyS0", NULL),
+	assert_int_equal(
+	    th_tool_run(r, cmd_modpoll_main, "modpoll", "-m", "rtu", "/dev/ttyS0", NULL), 2);
+	th_tool_has(r, "flux modpoll: -m rtu: Modbus RTU is not supported yet");
+	assert_int_equal(th_tool_run(r, cmd_modpoll_main, "modpoll", "-t", "5", "127.0.0.1", NULL),
 			 2);
-	tt_has(r, "flux modpoll: -m rtu: Modbus RTU is not supported yet");
-	assert_int_equal(tt_run(r, cmd_modpoll_main, "modpoll", "-t", "5", "127.0.0.1", NULL), 2);
-	tt_has(r, "flux modpoll: -t: want 0, 1, 3");
-	assert_int_equal(tt_run(r, cmd_mbpoll_main, "mbpoll", "-t", "4:double", "127.0.0.1", NULL),
+	th_tool_has(r, "flux modpoll: -t: want 0, 1, 3");
+	assert_int_equal(
+	    th_tool_run(r, cmd_mbpoll_main, "mbpoll", "-t", "4:double", "127.0.0.1", NULL), 2);
+	th_tool_has(r, "flux mbpoll: -t: want");
+	assert_int_equal(th_tool_run(r, cmd_mbpoll_main, "mbpoll", "-x", "127.0.0.1", NULL), 2);
+	th_tool_has(r, "flux mbpoll: unknown option -x");
+	assert_int_equal(th_tool_run(r, cmd_modpoll_main, "modpoll", "-B", "127.0.0.1", NULL), 2);
+	th_tool_has(r, "flux modpoll: unknown option -B");
+	assert_int_equal(
+	    th_tool_run(r, cmd_modpoll_main, "modpoll", "-a", "1,2", "127.0.0.1", NULL), 2);
+	th_tool_has(r, "-a: modpoll takes one slave address");
+	assert_int_equal(th_tool_run(r, cmd_mbpoll_main, "mbpoll", "-a", "5:2", "127.0.0.1", NULL),
 			 2);
-	tt_has(r, "flux mbpoll: -t: want");
-	assert_int_equal(tt_run(r, cmd_mbpoll_main, "mbpoll", "-x", "127.0.0.1", NULL), 2);
-	tt_has(r, "flux mbpoll: unknown option -x");
-	assert_int_equal(tt_run(r, cmd_modpoll_main, "modpoll", "-B", "127.0.0.1", NULL), 2);
-	tt_has(r, "flux modpoll: unknown option -B");
-	assert_int_equal(tt_run(r, cmd_modpoll_main, "modpoll", "-a", "1,2", "127.0.0.1", NULL), 2);
-	tt_has(r, "-a: modpoll takes one slave address");
-	assert_int_equal(tt_run(r, cmd_mbpoll_main, "mbpoll", "-a", "5:2", "127.0.0.1", NULL), 2);
-	tt_has(r, "flux mbpoll: -a 2: want a whole number in 5..255");
-	assert_int_equal(tt_run(r, cmd_mbpoll_main, "mbpoll", "-r", "0", "127.0.0.1", NULL), 2);
-	tt_has(r, "-r: references start at 1 (or give -0)");
-	assert_int_equal(tt_run(r, cmd_mbpoll_main, "mbpoll", "-l", "5", "127.0.0.1", NULL), 2);
-	tt_has(r, "flux mbpoll: -l 5: want a duration");
-	assert_int_equal(tt_run(r, cmd_mbpoll_main, "mbpoll", "-r", NULL), 2);
-	tt_has(r, "option -r needs a value");
-	assert_int_equal(tt_run(r, cmd_mbpoll_main, "mbpoll", "-1", NULL), 2);
-	tt_has(r, "HOST is required");
-	assert_int_equal(tt_run(r, cmd_mbpoll_main, "mbpoll", "-t", "3", "127.0.0.1", "5", NULL),
+	th_tool_has(r, "flux mbpoll: -a 2: want a whole number in 5..255");
+	assert_int_equal(th_tool_run(r, cmd_mbpoll_main, "mbpoll", "-r", "0", "127.0.0.1", NULL),
 			 2);
-	tt_has(r, "inputs (-t 1, -t 3) are read-only");
-	assert_int_equal(tt_run(r, cmd_modpoll_main, "modpoll", "127.0.0.1", "x", NULL), 2);
-	tt_has(r, "writevalue 'x'");
-	assert_int_equal(tt_run(r, cmd_modpoll_main, "modpoll", "-h", NULL), 0);
-	tt_has(r, "-r 2026 is PDU");
+	th_tool_has(r, "-r: references start at 1 (or give -0)");
+	assert_int_equal(th_tool_run(r, cmd_mbpoll_main, "mbpoll", "-l", "5", "127.0.0.1", NULL),
+			 2);
+	th_tool_has(r, "flux mbpoll: -l 5: want a duration");
+	assert_int_equal(th_tool_run(r, cmd_mbpoll_main, "mbpoll", "-r", NULL), 2);
+	th_tool_has(r, "option -r needs a value");
+	assert_int_equal(th_tool_run(r, cmd_mbpoll_main, "mbpoll", "-1", NULL), 2);
+	th_tool_has(r, "HOST is required");
+	assert_int_equal(
+	    th_tool_run(r, cmd_mbpoll_main, "mbpoll", "-t", "3", "127.0.0.1", "5", NULL), 2);
+	th_tool_has(r, "inputs (-t 1, -t 3) are read-only");
+	assert_int_equal(th_tool_run(r, cmd_modpoll_main, "modpoll", "127.0.0.1", "x", NULL), 2);
+	th_tool_has(r, "writevalue 'x'");
+	assert_int_equal(th_tool_run(r, cmd_modpoll_main, "modpoll", "-h", NULL), 0);
+	th_tool_has(r, "-r 2026 is PDU");
 	free(r);
 }
 
 static void test_flux_read_names_flux_modpoll_for_its_flags(void **state)
 {
-	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_tool_run *r = calloc(1, sizeof(*r));
 
 	(void)state;
 	assert_non_null(r);
-	assert_int_equal(tt_run(r, cmd_read_main, "read", "-m", "tcp", "-a", "1", "-r", "2026",
-				"-c", "1", "127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-m", "tcp", "-a", "1", "-r", "2026",
+				     "-c", "1", "127.0.0.1", NULL),
 			 2);
-	tt_has(r, "flux read: -m is a modpoll/mbpoll option: use `flux modpoll`");
-	assert_int_equal(tt_run(r, cmd_read_main, "read", "-0", "-r", "1", "127.0.0.1", NULL), 2);
-	tt_has(r, "`flux modpoll`");
+	th_tool_has(r, "flux read: -m is a modpoll/mbpoll option: use `flux modpoll`");
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-0", "-r", "1", "127.0.0.1", NULL),
+			 2);
+	th_tool_has(r, "`flux modpoll`");
 	free(r);
 }
 

@@ -5,18 +5,26 @@
  * the devices it serves read over 127.0.0.1 with the Flux codec. `flux sim --config` is run on
  * site configs written to /tmp and on deploy/site.yaml.
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "devices/acuvim2.h"
 #include "devices/powerpack.h"
-#include "tests/devices/helpers.h"
+#include "tests/support/client.h"
+#include "tests/support/proc.h"
 
 static char flux[4096];
 

@@ -6,12 +6,15 @@
  * (only the refusal is tested: nothing large is ever scanned). Every target is in 127.0.0.0/8.
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include <cmocka.h>
@@ -21,7 +24,8 @@
 #include "io/modbus.h"
 #include "tools/scan.h"
 #include "tools/tools.h"
-#include "tests/devices/helpers.h"
+#include "tests/support/client.h"
+#include "tests/support/proc.h"
 #include "tests/support/faultsrv.h"
 #include "tests/support/toolrun.h"
 
@@ -60,21 +64,24 @@ static void test_parses_addresses_ranges_and_cidr(void **state)
 
 static void test_refuses_more_than_a_slash_16_without_yes(void **state)
 {
-	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_tool_run *r = calloc(1, sizeof(*r));
 
 	(void)state;
 	/* Refused before any socket is opened. */
-	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "127.0.0.0/15", NULL), 2);
-	tt_has(r, "131070 addresses is more than a /16 (65536): refusing without --yes");
-	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "127.0.0.0/16", "127.1.0.0/24", NULL), 2);
-	assert_int_equal(tt_run(r, cmd_scan_main, "scan", NULL), 2);
-	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "--units", "9-2", "127.0.0.1", NULL), 2);
-	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "-p", "0", "127.0.0.1", NULL), 2);
-	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "-p", "502,", "127.0.0.1/40", NULL), 2);
-	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "--concurrency", "0", "127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_scan_main, "scan", "127.0.0.0/15", NULL), 2);
+	th_tool_has(r, "131070 addresses is more than a /16 (65536): refusing without --yes");
+	assert_int_equal(
+	    th_tool_run(r, cmd_scan_main, "scan", "127.0.0.0/16", "127.1.0.0/24", NULL), 2);
+	assert_int_equal(th_tool_run(r, cmd_scan_main, "scan", NULL), 2);
+	assert_int_equal(th_tool_run(r, cmd_scan_main, "scan", "--units", "9-2", "127.0.0.1", NULL),
 			 2);
-	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "--help", NULL), 0);
-	tt_has(r, "usage: flux scan");
+	assert_int_equal(th_tool_run(r, cmd_scan_main, "scan", "-p", "0", "127.0.0.1", NULL), 2);
+	assert_int_equal(th_tool_run(r, cmd_scan_main, "scan", "-p", "502,", "127.0.0.1/40", NULL),
+			 2);
+	assert_int_equal(
+	    th_tool_run(r, cmd_scan_main, "scan", "--concurrency", "0", "127.0.0.1", NULL), 2);
+	assert_int_equal(th_tool_run(r, cmd_scan_main, "scan", "--help", NULL), 0);
+	th_tool_has(r, "usage: flux scan");
 	free(r);
 }
 
@@ -84,7 +91,7 @@ static void test_finds_simulators_on_several_addresses_and_nothing_else(void **s
 	static const char *const hosts[] = { "127.0.0.1", "127.0.0.3", "127.0.0.5" };
 	struct sim_pp_params pp = SIM_PP_DEFAULTS;
 	struct sim_acu_params acu = SIM_ACU_DEFAULTS;
-	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_tool_run *r = calloc(1, sizeof(*r));
 	struct th_sim ts = { .sim = sim_new() };
 	struct sim_endpoint ep = { .host = hosts[0], .port = 0, .unit = 1 };
 	char port[8], want[64];
@@ -114,91 +121,91 @@ static void test_finds_simulators_on_several_addresses_and_nothing_else(void **s
 	assert_int_equal(th_sim_start(&ts), 0);
 
 	t0 = th_now_ns();
-	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "-p", port, "--units", "1-3", "-o",
-				"300ms", "127.0.0.0/28", NULL),
+	assert_int_equal(th_tool_run(r, cmd_scan_main, "scan", "-p", port, "--units", "1-3", "-o",
+				     "300ms", "127.0.0.0/28", NULL),
 			 0);
 	elapsed = th_now_ns() - t0;
-	tt_expect(r, elapsed < 600 * 1000000LL); /* under 2x the timeout */
+	th_tool_expect(r, elapsed < 600 * 1000000LL); /* under 2x the timeout */
 	for (unsigned i = 0; i < 3; i++) {
 		/* The powerpack answers a read of 0 with 0x02: present. */
 		snprintf(want, sizeof(want), "%s:%s unit 1: exception 0x02 illegal data address",
 			 hosts[i], port);
-		tt_has(r, want);
+		th_tool_has(r, want);
 	}
 	snprintf(want, sizeof(want), "127.0.0.1:%s unit 2: registers [0]=", port);
-	tt_has(r, want);
-	tt_lacks(r, "unit 3"); /* the sim answers unknown units with 0x0B: absent */
-	tt_has(r, "14 address(es) x 1 port(s) in ");
-	tt_has(r, ": 3 open, 4 unit(s), 0 bad replies, 11 refused, 0 no answer, 0 error(s)");
+	th_tool_has(r, want);
+	th_tool_lacks(r, "unit 3"); /* the sim answers unknown units with 0x0B: absent */
+	th_tool_has(r, "14 address(es) x 1 port(s) in ");
+	th_tool_has(r, ": 3 open, 4 unit(s), 0 bad replies, 11 refused, 0 no answer, 0 error(s)");
 	/* -v lists the refused ones too. */
-	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "-v", "-p", port, "--units", "1", "-o",
-				"300ms", "127.0.0.2-4", NULL),
+	assert_int_equal(th_tool_run(r, cmd_scan_main, "scan", "-v", "-p", port, "--units", "1",
+				     "-o", "300ms", "127.0.0.2-4", NULL),
 			 0);
 	snprintf(want, sizeof(want), "127.0.0.2:%s: refused", port);
-	tt_has(r, want);
+	th_tool_has(r, want);
 	snprintf(want, sizeof(want), "127.0.0.3:%s unit 1: exception 0x02", port);
-	tt_has(r, want);
+	th_tool_has(r, want);
 	assert_int_equal(th_sim_stop(&ts), 0);
 	free(r);
 }
 
 static void test_tells_silent_refused_and_bad_ports_apart(void **state)
 {
-	struct tt_run *r = calloc(1, sizeof(*r));
-	struct fsrv srv = { 0 };
+	struct th_tool_run *r = calloc(1, sizeof(*r));
+	struct th_fsrv srv = { 0 };
 	char ports[64], want[96];
 	uint16_t p[4];
 
 	(void)state;
-	assert_int_equal(fsrv_open(&srv, 4), 0);
+	assert_int_equal(th_fsrv_open(&srv, 4), 0);
 	for (unsigned i = 0; i < 4; i++)
 		p[i] = srv.ports[i].port;
-	fsrv_set(&srv, 1, FSRV_SILENT, 0);
-	fsrv_set(&srv, 2, FSRV_REFUSE, 0);
-	fsrv_set(&srv, 3, FSRV_WRONG_TID, 0);
+	th_fsrv_set(&srv, 1, TH_FSRV_SILENT, 0);
+	th_fsrv_set(&srv, 2, TH_FSRV_REFUSE, 0);
+	th_fsrv_set(&srv, 3, TH_FSRV_WRONG_TID, 0);
 	for (int i = 0; i < 200 && atomic_load(&srv.ports[2].is_listening); i++)
 		th_sleep_ms(5);
 	snprintf(ports, sizeof(ports), "%u,%u,%u,%u", p[0], p[1], p[2], p[3]);
-	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "-v", "-p", ports, "--units", "1-3", "-o",
-				"200ms", "127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_scan_main, "scan", "-v", "-p", ports, "--units", "1-3",
+				     "-o", "200ms", "127.0.0.1", NULL),
 			 0);
 	/* The good port: every unit answers with registers. */
 	for (unsigned u = 1; u <= 3; u++) {
 		snprintf(want, sizeof(want), "127.0.0.1:%u unit %u: registers [0]=%u ", p[0], u,
-			 fsrv_value(p[0], (uint8_t)u, 0));
-		tt_has(r, want);
+			 th_fsrv_value(p[0], (uint8_t)u, 0));
+		th_tool_has(r, want);
 	}
 	snprintf(want, sizeof(want), "127.0.0.1:%u: open, no unit answered (3 probed)", p[1]);
-	tt_has(r, want);
+	th_tool_has(r, want);
 	snprintf(want, sizeof(want), "127.0.0.1:%u: refused", p[2]);
-	tt_has(r, want);
+	th_tool_has(r, want);
 	snprintf(want, sizeof(want),
 		 "127.0.0.1:%u unit 1: bad reply: response transaction id differs", p[3]);
-	tt_has(r, want);
-	tt_has(r, "sent 00 01 00 00 00 06 01 03 00 00 00 01; recv 00 02 00 00 00 05 01 03 02");
-	tt_has(r, ": 3 open, 3 unit(s), 1 bad reply, 1 refused, 0 no answer, 0 error(s)");
-	fsrv_close(&srv);
+	th_tool_has(r, want);
+	th_tool_has(r, "sent 00 01 00 00 00 06 01 03 00 00 00 01; recv 00 02 00 00 00 05 01 03 02");
+	th_tool_has(r, ": 3 open, 3 unit(s), 1 bad reply, 1 refused, 0 no answer, 0 error(s)");
+	th_fsrv_close(&srv);
 	free(r);
 }
 
 /* A late reply to a timed-out probe is not taken for the next unit's answer. */
 static void test_drops_late_replies_by_tid(void **state)
 {
-	struct tt_run *r = calloc(1, sizeof(*r));
-	struct fsrv srv = { 0 };
+	struct th_tool_run *r = calloc(1, sizeof(*r));
+	struct th_fsrv srv = { 0 };
 	char port[8];
 
 	(void)state;
-	assert_int_equal(fsrv_open(&srv, 1), 0);
-	fsrv_set(&srv, 0, FSRV_DELAY, 150);
+	assert_int_equal(th_fsrv_open(&srv, 1), 0);
+	th_fsrv_set(&srv, 0, TH_FSRV_DELAY, 150);
 	snprintf(port, sizeof(port), "%u", srv.ports[0].port);
-	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "-p", port, "--units", "1-2", "-o",
-				"100ms", "127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_scan_main, "scan", "-p", port, "--units", "1-2", "-o",
+				     "100ms", "127.0.0.1", NULL),
 			 0);
-	tt_lacks(r, "bad reply");
-	tt_lacks(r, "unit 2: registers");
-	tt_has(r, "open, no unit answered (2 probed)");
-	fsrv_close(&srv);
+	th_tool_lacks(r, "bad reply");
+	th_tool_lacks(r, "unit 2: registers");
+	th_tool_has(r, "open, no unit answered (2 probed)");
+	th_fsrv_close(&srv);
 	free(r);
 }
 

@@ -9,12 +9,21 @@
  * fingerprinted, in the human output and in --json. Every address is 127.0.0.1.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -22,7 +31,8 @@
 #include "io/modbus.h"
 #include "tools/scan.h"
 #include "tools/tools.h"
-#include "tests/devices/helpers.h"
+#include "tests/support/client.h"
+#include "tests/support/proc.h"
 #include "tests/support/json_check.h"
 #include "tests/support/toolrun.h"
 
@@ -488,7 +498,7 @@ static void test_identifies_flux_sim_devices_in_text_and_json(void **state)
 {
 	struct sim_pp_params pp = SIM_PP_DEFAULTS;
 	struct sim_acu_params acu = SIM_ACU_DEFAULTS;
-	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_tool_run *r = calloc(1, sizeof(*r));
 	struct th_sim ts = { .sim = sim_new() };
 	struct sim_endpoint ep = { .unit = 1 };
 	char port[8], want[128];
@@ -506,48 +516,53 @@ static void test_identifies_flux_sim_devices_in_text_and_json(void **state)
 	assert_int_equal(th_sim_start(&ts), 0);
 	snprintf(port, sizeof(port), "%u", ep.port);
 
-	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "-p", port, "--units", "1-10", "-o",
-				"300ms", "127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_scan_main, "scan", "-p", port, "--units", "1-10", "-o",
+				     "300ms", "127.0.0.1", NULL),
 			 0);
 	snprintf(want, sizeof(want), "127.0.0.1:%s unit 1: exception 0x02 illegal data address",
 		 port);
-	tt_has(r, want);
-	tt_has(r, "    id: vendor \"Flux\", product \"PowerPack simulator\", revision \"1.0\"\n"
-		  "    looks like powerpack: 2000 READY, 2026 SOE 60 in 0..100\n");
+	th_tool_has(r, want);
+	th_tool_has(r,
+		    "    id: vendor \"Flux\", product \"PowerPack simulator\", revision \"1.0\"\n"
+		    "    looks like powerpack: 2000 READY, 2026 SOE 60 in 0..100\n");
 	snprintf(want, sizeof(want), "127.0.0.1:%s unit 2: registers [0]=", port);
-	tt_has(r, want);
-	tt_has(r, "    id: vendor \"Flux\", product \"Acuvim II simulator\", revision \"1.0\"\n"
-		  "    looks like acuvim2: 0x0000 230.0 V, 0x0048 50.0 Hz\n");
-	tt_has(r, ": 1 open, 2 unit(s), 0 bad replies, 0 refused, 0 no answer, 0 error(s)");
+	th_tool_has(r, want);
+	th_tool_has(r,
+		    "    id: vendor \"Flux\", product \"Acuvim II simulator\", revision \"1.0\"\n"
+		    "    looks like acuvim2: 0x0000 230.0 V, 0x0048 50.0 Hz\n");
+	th_tool_has(r, ": 1 open, 2 unit(s), 0 bad replies, 0 refused, 0 no answer, 0 error(s)");
 
-	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "--json", "-p", port, "--units", "1-10",
-				"-o", "300ms", "127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_scan_main, "scan", "--json", "-p", port, "--units",
+				     "1-10", "-o", "300ms", "127.0.0.1", NULL),
 			 0);
-	tt_expect(r, tjson_is_valid(r->out));
+	th_tool_expect(r, th_json_is_valid(r->out));
 	snprintf(
 	    want, sizeof(want),
 	    "{\"hosts\":[{\"address\":\"127.0.0.1\",\"ports\":[{\"port\":%s,\"state\":\"open\","
 	    "\"units\":[{\"unit\":1,\"answer\":\"exception\",\"exception\":2,",
 	    port);
-	tt_has(r, want);
-	tt_has(r, "\"identification\":{\"vendor\":\"Flux\",\"product\":\"PowerPack simulator\","
-		  "\"revision\":\"1.0\",\"conformity\":129},\"fingerprint\":{\"profile\":"
-		  "\"powerpack\",\"evidence\":\"2000 READY, 2026 SOE 60 in 0..100\"}}");
-	tt_has(r, "{\"unit\":2,\"answer\":\"registers\",\"register0\":");
-	tt_has(r, "\"identification\":{\"vendor\":\"Flux\",\"product\":\"Acuvim II simulator\","
-		  "\"revision\":\"1.0\",\"conformity\":129},\"fingerprint\":{\"profile\":"
-		  "\"acuvim2\",\"evidence\":\"0x0000 230.0 V, 0x0048 50.0 Hz\"}}");
-	tt_has(r, "\"summary\":{\"addresses\":1,\"ports\":1,\"targets\":1,\"open\":1,\"units\":2,"
-		  "\"bad_replies\":0,\"refused\":0,\"no_answer\":0,\"errors\":0,");
-	tt_lacks(r, "flux scan:"); /* no text line around the JSON */
+	th_tool_has(r, want);
+	th_tool_has(r,
+		    "\"identification\":{\"vendor\":\"Flux\",\"product\":\"PowerPack simulator\","
+		    "\"revision\":\"1.0\",\"conformity\":129},\"fingerprint\":{\"profile\":"
+		    "\"powerpack\",\"evidence\":\"2000 READY, 2026 SOE 60 in 0..100\"}}");
+	th_tool_has(r, "{\"unit\":2,\"answer\":\"registers\",\"register0\":");
+	th_tool_has(r,
+		    "\"identification\":{\"vendor\":\"Flux\",\"product\":\"Acuvim II simulator\","
+		    "\"revision\":\"1.0\",\"conformity\":129},\"fingerprint\":{\"profile\":"
+		    "\"acuvim2\",\"evidence\":\"0x0000 230.0 V, 0x0048 50.0 Hz\"}}");
+	th_tool_has(r,
+		    "\"summary\":{\"addresses\":1,\"ports\":1,\"targets\":1,\"open\":1,\"units\":2,"
+		    "\"bad_replies\":0,\"refused\":0,\"no_answer\":0,\"errors\":0,");
+	th_tool_lacks(r, "flux scan:"); /* no text line around the JSON */
 
 	/* --no-id: presence only, one request per unit. */
-	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "--no-id", "-p", port, "--units", "1-2",
-				"-o", "300ms", "127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_scan_main, "scan", "--no-id", "-p", port, "--units",
+				     "1-2", "-o", "300ms", "127.0.0.1", NULL),
 			 0);
-	tt_lacks(r, "id: ");
-	tt_lacks(r, "looks like");
-	tt_has(r, "2 unit(s)");
+	th_tool_lacks(r, "id: ");
+	th_tool_lacks(r, "looks like");
+	th_tool_has(r, "2 unit(s)");
 	assert_int_equal(th_sim_stop(&ts), 0);
 	free(r);
 }
@@ -555,30 +570,33 @@ static void test_identifies_flux_sim_devices_in_text_and_json(void **state)
 /* --per-host and --depth are bounded; the JSON of an empty scan still parses. */
 static void test_per_host_and_depth_options(void **state)
 {
-	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_tool_run *r = calloc(1, sizeof(*r));
 	struct tsrv *srv = calloc(1, sizeof(*srv));
 	char port[8];
 
 	(void)state;
-	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "--per-host", "0", "127.0.0.1", NULL), 2);
-	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "--per-host", "17", "127.0.0.1", NULL),
+	assert_int_equal(
+	    th_tool_run(r, cmd_scan_main, "scan", "--per-host", "0", "127.0.0.1", NULL), 2);
+	assert_int_equal(
+	    th_tool_run(r, cmd_scan_main, "scan", "--per-host", "17", "127.0.0.1", NULL), 2);
+	assert_int_equal(th_tool_run(r, cmd_scan_main, "scan", "--depth", "33", "127.0.0.1", NULL),
 			 2);
-	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "--depth", "33", "127.0.0.1", NULL), 2);
 	*srv = (struct tsrv){ .max_conns = TS_MAX_CONNS, .present = { 7 }, .npresent = 1 };
 	assert_int_equal(ts_open(srv), 0);
 	snprintf(port, sizeof(port), "%u", srv->port);
 	/* One connection, one request at a time: still finds unit 7, only slower. */
-	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "--per-host", "1", "--depth", "1", "-p",
-				port, "--units", "6-8", "-o", "100ms", "127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_scan_main, "scan", "--per-host", "1", "--depth", "1",
+				     "-p", port, "--units", "6-8", "-o", "100ms", "127.0.0.1",
+				     NULL),
 			 0);
-	tt_has(r, "unit 7: registers [0]=70 ");
-	tt_has(r, "1 unit(s)");
+	th_tool_has(r, "unit 7: registers [0]=70 ");
+	th_tool_has(r, "1 unit(s)");
 	/* A port where nothing answers, in JSON. */
-	assert_int_equal(tt_run(r, cmd_scan_main, "scan", "--json", "-p", port, "--units", "1-2",
-				"-o", "100ms", "127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_scan_main, "scan", "--json", "-p", port, "--units",
+				     "1-2", "-o", "100ms", "127.0.0.1", NULL),
 			 0);
-	tt_expect(r, tjson_is_valid(r->out));
-	tt_has(r, "\"state\":\"open\",\"units\":[],\"probed\":2}");
+	th_tool_expect(r, th_json_is_valid(r->out));
+	th_tool_has(r, "\"state\":\"open\",\"units\":[],\"probed\":2}");
 	ts_close(srv);
 	free(srv);
 	free(r);

@@ -8,21 +8,26 @@
  * every wait is bounded by the tools' own timeouts.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "devices/acuvim2.h"
 #include "devices/powerpack.h"
-#include "tests/devices/helpers.h"
-#include "tools/tools.h"
+#include "tests/support/client.h"
 #include "tests/support/faultsrv.h"
+#include "tests/support/proc.h"
 #include "tests/support/toolrun.h"
-#include <stdio.h>
-#include <sys/mman.h>
+#include "tools/tools.h"
 
 /* ---- a site simulator on a thread: one powerpack (unit 1), one acuvim2 (unit 2) ---------- */
 
@@ -68,53 +73,55 @@ static int site_teardown(void **state)
 static void test_read_prints_soe_status_and_blocks(void **state)
 {
 	struct site *s = *state;
-	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_tool_run *r = calloc(1, sizeof(*r));
 
-	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", s->port, "-a", "1", "-r", "2026",
-				"127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-p", s->port, "-a", "1", "-r",
+				     "2026", "127.0.0.1", NULL),
 			 0);
-	tt_has(r, "[2026]: 60\n");
+	th_tool_has(r, "[2026]: 60\n");
 	assert_int_equal(
-	    tt_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2000", "127.0.0.1", NULL), 0);
-	tt_has(r, "[2000]: 1\n"); /* READY */
+	    th_tool_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2000", "127.0.0.1", NULL),
+	    0);
+	th_tool_has(r, "[2000]: 1\n"); /* READY */
 	/* 100 kW of 50 kW blocks: 2 available; the whole map in one read. */
-	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2000", "-c", "29",
-				"127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2000", "-c",
+				     "29", "127.0.0.1", NULL),
 			 0);
-	tt_has(r, "[2028]: 2\n");
-	tt_has(r, "[2026]: 60\n");
+	th_tool_has(r, "[2028]: 2\n");
+	th_tool_has(r, "[2026]: 60\n");
 	free(r);
 }
 
 static void test_read_names_an_exception_with_the_bytes(void **state)
 {
 	struct site *s = *state;
-	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_tool_run *r = calloc(1, sizeof(*r));
 
 	assert_int_equal(
-	    tt_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2099", "127.0.0.1", NULL), 1);
-	tt_has(r, "exception 0x02 illegal data address at 2099");
-	tt_has(r, "sent: 00 01 00 00 00 06 01 03 08 33 00 01");
-	tt_has(r, "recv: 00 01 00 00 00 03 01 83 02");
+	    th_tool_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2099", "127.0.0.1", NULL),
+	    1);
+	th_tool_has(r, "exception 0x02 illegal data address at 2099");
+	th_tool_has(r, "sent: 00 01 00 00 00 06 01 03 08 33 00 01");
+	th_tool_has(r, "recv: 00 01 00 00 00 03 01 83 02");
 	free(r);
 }
 
 static void test_read_one_based_reads_the_reference_minus_one(void **state)
 {
 	struct site *s = *state;
-	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_tool_run *r = calloc(1, sizeof(*r));
 
 	/* modpoll -r 2027 == PDU 2026 (SOE) */
-	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2027",
-				"--one-based", "127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2027",
+				     "--one-based", "127.0.0.1", NULL),
 			 0);
-	tt_has(r, "[2027]: 60\n");
-	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2100",
-				"--one-based", "127.0.0.1", NULL),
+	th_tool_has(r, "[2027]: 60\n");
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2100",
+				     "--one-based", "127.0.0.1", NULL),
 			 1);
-	tt_has(r, "at 2099 (reference 2100)");
-	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", s->port, "-r", "0", "--one-based",
-				"127.0.0.1", NULL),
+	th_tool_has(r, "at 2099 (reference 2100)");
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-p", s->port, "-r", "0",
+				     "--one-based", "127.0.0.1", NULL),
 			 2);
 	free(r);
 }
@@ -122,7 +129,7 @@ static void test_read_one_based_reads_the_reference_minus_one(void **state)
 static void test_read_float_in_every_word_order(void **state)
 {
 	static const char *const orders[] = { "abcd", "cdab", "badc", "dcba" };
-	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_tool_run *r = calloc(1, sizeof(*r));
 
 	(void)state;
 	for (unsigned i = 0; i < 4; i++) {
@@ -139,22 +146,23 @@ static void test_read_float_in_every_word_order(void **state)
 		snprintf(port, sizeof(port), "%d", sim_port(ts.sim, dev));
 		snprintf(other, sizeof(other), "%s", orders[(i + 1) % 4]);
 		assert_int_equal(th_sim_start(&ts), 0);
-		assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", port, "-a", "2", "-r", "0",
-					"-t", "f32", "--order", orders[i], "127.0.0.1", NULL),
+		assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-p", port, "-a", "2", "-r",
+					     "0", "-t", "f32", "--order", orders[i], "127.0.0.1",
+					     NULL),
 				 0);
-		tt_has(r, "[0]: 230\n"); /* voltage L1-N */
+		th_tool_has(r, "[0]: 230\n"); /* voltage L1-N */
 		/* The power register in W, as kW with --scale 1000; two values, 2 registers each.
 		 */
-		assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", port, "-a", "2", "-r",
-					"0x40", "-c", "2", "-t", "f32", "--order", orders[i],
-					"--scale", "1000", "127.0.0.1", NULL),
+		assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-p", port, "-a", "2", "-r",
+					     "0x40", "-c", "2", "-t", "f32", "--order", orders[i],
+					     "--scale", "1000", "127.0.0.1", NULL),
 				 0);
-		tt_has(r, "[64]: 150\n");
-		tt_has(r, "[66]: ");
-		assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", port, "-a", "2", "-r", "0",
-					"-t", "f32", "--order", other, "127.0.0.1", NULL),
+		th_tool_has(r, "[64]: 150\n");
+		th_tool_has(r, "[66]: ");
+		assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-p", port, "-a", "2", "-r",
+					     "0", "-t", "f32", "--order", other, "127.0.0.1", NULL),
 				 0);
-		tt_lacks(r, "[0]: 230\n");
+		th_tool_lacks(r, "[0]: 230\n");
 		assert_int_equal(th_sim_stop(&ts), 0);
 	}
 	free(r);
@@ -163,44 +171,45 @@ static void test_read_float_in_every_word_order(void **state)
 static void test_write_target_power_after_claiming_command_source(void **state)
 {
 	struct site *s = *state;
-	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_tool_run *r = calloc(1, sizeof(*r));
 	struct sim_pp_state st;
 
 	/* Not ours yet: the device refuses with 0x03, named, with both frames. */
-	assert_int_equal(tt_run(r, cmd_write_main, "write", "-p", s->port, "-a", "1", "-r", "2008",
-				"127.0.0.1", "50", NULL),
+	assert_int_equal(th_tool_run(r, cmd_write_main, "write", "-p", s->port, "-a", "1", "-r",
+				     "2008", "127.0.0.1", "50", NULL),
 			 1);
-	tt_has(r, "exception 0x03 illegal data value at 2008");
-	tt_has(r, "sent: 00 01 00 00 00 06 01 06 07 d8 00 32");
-	assert_int_equal(
-	    tt_run(r, cmd_write_main, "write", "-p", s->port, "-r", "2010", "127.0.0.1", "3", NULL),
-	    0);
-	tt_has(r, "echo verified");
-	/* Negative: charge 50 kW, an option-looking VALUE after HOST. */
-	assert_int_equal(tt_run(r, cmd_write_main, "write", "-p", s->port, "-r", "2008",
-				"127.0.0.1", "-50", NULL),
+	th_tool_has(r, "exception 0x03 illegal data value at 2008");
+	th_tool_has(r, "sent: 00 01 00 00 00 06 01 06 07 d8 00 32");
+	assert_int_equal(th_tool_run(r, cmd_write_main, "write", "-p", s->port, "-r", "2010",
+				     "127.0.0.1", "3", NULL),
 			 0);
-	tt_has(r, "function 0x06");
+	th_tool_has(r, "echo verified");
+	/* Negative: charge 50 kW, an option-looking VALUE after HOST. */
+	assert_int_equal(th_tool_run(r, cmd_write_main, "write", "-p", s->port, "-r", "2008",
+				     "127.0.0.1", "-50", NULL),
+			 0);
+	th_tool_has(r, "function 0x06");
 	assert_int_equal(sim_pp_get(s->ts.sim, s->pp, &st), 0);
 	assert_int_equal(st.command_source, 3);
 	assert_int_equal(st.target_power_kw, -50);
-	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2008", "-t", "i16",
-				"127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2008", "-t",
+				     "i16", "127.0.0.1", NULL),
 			 0);
-	tt_has(r, "[2008]: -50\n");
+	th_tool_has(r, "[2008]: -50\n");
 	assert_int_equal(
-	    tt_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2008", "127.0.0.1", NULL), 0);
-	tt_has(r, "[2008]: 65486\n");
+	    th_tool_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2008", "127.0.0.1", NULL),
+	    0);
+	th_tool_has(r, "[2008]: 65486\n");
 	/* Beyond the rated power: refused by the device. */
-	assert_int_equal(tt_run(r, cmd_write_main, "write", "-p", s->port, "-r", "2008", "-t",
-				"i16", "127.0.0.1", "-500", NULL),
+	assert_int_equal(th_tool_run(r, cmd_write_main, "write", "-p", s->port, "-r", "2008", "-t",
+				     "i16", "127.0.0.1", "-500", NULL),
 			 1);
-	tt_has(r, "exception 0x03");
+	th_tool_has(r, "exception 0x03");
 	/* FC16 forced for one value. */
-	assert_int_equal(tt_run(r, cmd_write_main, "write", "-p", s->port, "-r", "2008", "--fc",
-				"16", "127.0.0.1", "25", NULL),
+	assert_int_equal(th_tool_run(r, cmd_write_main, "write", "-p", s->port, "-r", "2008",
+				     "--fc", "16", "127.0.0.1", "25", NULL),
 			 0);
-	tt_has(r, "function 0x10");
+	th_tool_has(r, "function 0x10");
 	assert_int_equal(sim_pp_get(s->ts.sim, s->pp, &st), 0);
 	assert_int_equal(st.target_power_kw, 25);
 	free(r);
@@ -209,19 +218,19 @@ static void test_write_target_power_after_claiming_command_source(void **state)
 static void test_read_polls_on_an_interval_and_summarises(void **state)
 {
 	struct site *s = *state;
-	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_tool_run *r = calloc(1, sizeof(*r));
 	int64_t t0 = th_now_ns(), elapsed;
 	unsigned lines = 0;
 
-	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2026", "-l", "20ms",
-				"-n", "10", "127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2026", "-l",
+				     "20ms", "-n", "10", "127.0.0.1", NULL),
 			 0);
 	elapsed = th_now_ns() - t0;
 	for (const char *p = r->out; (p = strstr(p, "Z [2026]: 60")); p++)
 		lines++;
-	tt_expect(r, lines == 10);
-	tt_has(r, "10 polls, 0 errors, 0 missed intervals, rtt p50 ");
-	tt_has(r, " p99 ");
+	th_tool_expect(r, lines == 10);
+	th_tool_has(r, "10 polls, 0 errors, 0 missed intervals, rtt p50 ");
+	th_tool_has(r, " p99 ");
 	/* 9 intervals of 20 ms on absolute deadlines: at least 180 ms, and no pile-up. */
 	assert_true(elapsed >= 180 * 1000000LL);
 	assert_true(elapsed < 2000 * 1000000LL);
@@ -231,96 +240,96 @@ static void test_read_polls_on_an_interval_and_summarises(void **state)
 static void test_read_json_and_csv(void **state)
 {
 	struct site *s = *state;
-	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_tool_run *r = calloc(1, sizeof(*r));
 
-	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2026", "-c", "3",
-				"--json", "127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2026", "-c",
+				     "3", "--json", "127.0.0.1", NULL),
 			 0);
-	tt_has(r, "\"address\":2026,\"type\":\"u16\"");
-	tt_has(r, "\"values\":[60,0,2]}"); /* SOE, 2027, blocks */
-	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2026", "-l", "10ms",
-				"-n", "2", "--csv", "127.0.0.1", NULL),
+	th_tool_has(r, "\"address\":2026,\"type\":\"u16\"");
+	th_tool_has(r, "\"values\":[60,0,2]}"); /* SOE, 2027, blocks */
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2026", "-l",
+				     "10ms", "-n", "2", "--csv", "127.0.0.1", NULL),
 			 0);
-	tt_has(r, "time,rtt_ms,2026,error\n");
-	tt_has(r, ",60,\n");
-	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2099", "--json",
-				"127.0.0.1", NULL),
+	th_tool_has(r, "time,rtt_ms,2026,error\n");
+	th_tool_has(r, ",60,\n");
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-p", s->port, "-r", "2099",
+				     "--json", "127.0.0.1", NULL),
 			 1);
-	tt_has(r, "\"error\":\"exception 0x02 illegal data address at 2099");
-	tt_has(r, "\"exit\":1,\"sent\":\"00 01 00 00 00 06 01 03 08 33 00 01\"");
+	th_tool_has(r, "\"error\":\"exception 0x02 illegal data address at 2099");
+	th_tool_has(r, "\"exit\":1,\"sent\":\"00 01 00 00 00 06 01 03 08 33 00 01\"");
 	free(r);
 }
 
 static void test_read_coils_of_the_fault_server(void **state)
 {
-	struct fsrv srv = { 0 };
-	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_fsrv srv = { 0 };
+	struct th_tool_run *r = calloc(1, sizeof(*r));
 	char port[8], want[32];
 
 	(void)state;
-	assert_int_equal(fsrv_open(&srv, 1), 0);
+	assert_int_equal(th_fsrv_open(&srv, 1), 0);
 	snprintf(port, sizeof(port), "%u", srv.ports[0].port);
-	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", port, "-a", "3", "-r", "10", "-c",
-				"2", "-f", "1", "127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-p", port, "-a", "3", "-r", "10",
+				     "-c", "2", "-f", "1", "127.0.0.1", NULL),
 			 0);
-	snprintf(want, sizeof(want), "[10]: %u\n", fsrv_value(srv.ports[0].port, 3, 10) & 1);
-	tt_has(r, want);
-	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", port, "-a", "3", "-r", "10", "-f",
-				"4", "-t", "hex", "127.0.0.1", NULL),
+	snprintf(want, sizeof(want), "[10]: %u\n", th_fsrv_value(srv.ports[0].port, 3, 10) & 1);
+	th_tool_has(r, want);
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-p", port, "-a", "3", "-r", "10",
+				     "-f", "4", "-t", "hex", "127.0.0.1", NULL),
 			 0);
-	snprintf(want, sizeof(want), "[10]: 0x%04X\n", fsrv_value(srv.ports[0].port, 3, 10));
-	tt_has(r, want);
-	fsrv_close(&srv);
+	snprintf(want, sizeof(want), "[10]: 0x%04X\n", th_fsrv_value(srv.ports[0].port, 3, 10));
+	th_tool_has(r, want);
+	th_fsrv_close(&srv);
 	free(r);
 }
 
 static void test_write_32_bit_types_with_fc16(void **state)
 {
-	struct fsrv srv = { 0 };
-	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_fsrv srv = { 0 };
+	struct th_tool_run *r = calloc(1, sizeof(*r));
 	char port[8];
 
 	(void)state;
-	assert_int_equal(fsrv_open(&srv, 1), 0);
+	assert_int_equal(th_fsrv_open(&srv, 1), 0);
 	snprintf(port, sizeof(port), "%u", srv.ports[0].port);
-	tt_run(r, cmd_write_main, "write", "-p", port, "-r", "2000", "-t", "f32", "--order", "cdab",
-	       "127.0.0.1", "-12.5", "1e3", NULL);
-	tt_expect(r, r->rc == 0);
-	tt_has(r, "wrote 4 registers at 2000 (function 0x10)");
-	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", port, "-r", "2000", "-c", "2", "-t",
-				"f32", "--order", "cdab", "127.0.0.1", NULL),
+	th_tool_run(r, cmd_write_main, "write", "-p", port, "-r", "2000", "-t", "f32", "--order",
+		    "cdab", "127.0.0.1", "-12.5", "1e3", NULL);
+	th_tool_expect(r, r->rc == 0);
+	th_tool_has(r, "wrote 4 registers at 2000 (function 0x10)");
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-p", port, "-r", "2000", "-c", "2",
+				     "-t", "f32", "--order", "cdab", "127.0.0.1", NULL),
 			 0);
-	tt_has(r, "[2000]: -12.5\n");
-	tt_has(r, "[2002]: 1000\n");
-	assert_int_equal(tt_run(r, cmd_write_main, "write", "-p", port, "-r", "2010", "-t", "i32",
-				"127.0.0.1", "-100000", NULL),
+	th_tool_has(r, "[2000]: -12.5\n");
+	th_tool_has(r, "[2002]: 1000\n");
+	assert_int_equal(th_tool_run(r, cmd_write_main, "write", "-p", port, "-r", "2010", "-t",
+				     "i32", "127.0.0.1", "-100000", NULL),
 			 0);
-	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", port, "-r", "2010", "-t", "i32",
-				"127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-p", port, "-r", "2010", "-t",
+				     "i32", "127.0.0.1", NULL),
 			 0);
-	tt_has(r, "[2010]: -100000\n");
-	assert_int_equal(tt_run(r, cmd_write_main, "write", "-p", port, "-r", "2020", "127.0.0.1",
-				"1", "2", "65535", NULL),
+	th_tool_has(r, "[2010]: -100000\n");
+	assert_int_equal(th_tool_run(r, cmd_write_main, "write", "-p", port, "-r", "2020",
+				     "127.0.0.1", "1", "2", "65535", NULL),
 			 0);
-	tt_has(r, "wrote 3 registers at 2020 (function 0x10)");
+	th_tool_has(r, "wrote 3 registers at 2020 (function 0x10)");
 	/* The fault server stores no coils: it answers 0x01, which shows the frames. */
-	assert_int_equal(tt_run(r, cmd_write_main, "write", "-p", port, "-r", "2030", "--fc", "15",
-				"127.0.0.1", "1", "0", "on", NULL),
+	assert_int_equal(th_tool_run(r, cmd_write_main, "write", "-p", port, "-r", "2030", "--fc",
+				     "15", "127.0.0.1", "1", "0", "on", NULL),
 			 1);
-	tt_has(r, "exception 0x01 illegal function at 2030 (function 0x0F, quantity 3)");
-	tt_has(r, "sent: 00 01 00 00 00 08 01 0f 07 ee 00 03 01 05");
-	assert_int_equal(tt_run(r, cmd_write_main, "write", "-p", port, "-r", "2030", "--fc", "5",
-				"127.0.0.1", "on", NULL),
+	th_tool_has(r, "exception 0x01 illegal function at 2030 (function 0x0F, quantity 3)");
+	th_tool_has(r, "sent: 00 01 00 00 00 08 01 0f 07 ee 00 03 01 05");
+	assert_int_equal(th_tool_run(r, cmd_write_main, "write", "-p", port, "-r", "2030", "--fc",
+				     "5", "127.0.0.1", "on", NULL),
 			 1);
-	tt_has(r, "sent: 00 01 00 00 00 06 01 05 07 ee ff 00");
-	fsrv_close(&srv);
+	th_tool_has(r, "sent: 00 01 00 00 00 06 01 05 07 ee ff 00");
+	th_fsrv_close(&srv);
 	free(r);
 }
 
 /* ---- each malformed reply class of the fault server ------------------------------------ */
 
 struct fault_case {
-	enum fsrv_fault fault;
+	enum th_fsrv_fault fault;
 	int param;
 	int rc;
 	const char *needle;
@@ -328,43 +337,43 @@ struct fault_case {
 
 static void run_fault_case(const struct fault_case *fc, bool is_write)
 {
-	struct fsrv srv = { 0 };
-	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_fsrv srv = { 0 };
+	struct th_tool_run *r = calloc(1, sizeof(*r));
 	char port[8];
 
-	assert_int_equal(fsrv_open(&srv, 1), 0);
+	assert_int_equal(th_fsrv_open(&srv, 1), 0);
 	snprintf(port, sizeof(port), "%u", srv.ports[0].port);
-	fsrv_set(&srv, 0, fc->fault, fc->param);
+	th_fsrv_set(&srv, 0, fc->fault, fc->param);
 	/* The server closes its listener on its next loop turn (<= 20 ms): wait for it. */
 	for (int i = 0;
-	     i < 200 && fc->fault == FSRV_REFUSE && atomic_load(&srv.ports[0].is_listening); i++)
+	     i < 200 && fc->fault == TH_FSRV_REFUSE && atomic_load(&srv.ports[0].is_listening); i++)
 		th_sleep_ms(5);
 	if (is_write)
-		tt_run(r, cmd_write_main, "write", "-p", port, "-a", "1", "-r", "2001", "-o",
-		       "300ms", "127.0.0.1", "7", NULL);
+		th_tool_run(r, cmd_write_main, "write", "-p", port, "-a", "1", "-r", "2001", "-o",
+			    "300ms", "127.0.0.1", "7", NULL);
 	else
-		tt_run(r, cmd_read_main, "read", "-p", port, "-a", "1", "-r", "100", "-c", "2",
-		       "-o", "300ms", "127.0.0.1", NULL);
-	tt_expect(r, r->rc == fc->rc);
-	tt_has(r, fc->needle);
-	if (fc->fault != FSRV_REFUSE)
-		tt_has(r, is_write ? "sent: 00 01 00 00 00 06 01 06 07 d1 00 07"
-				   : "sent: 00 01 00 00 00 06 01 03 00 64 00 02");
-	fsrv_close(&srv);
+		th_tool_run(r, cmd_read_main, "read", "-p", port, "-a", "1", "-r", "100", "-c", "2",
+			    "-o", "300ms", "127.0.0.1", NULL);
+	th_tool_expect(r, r->rc == fc->rc);
+	th_tool_has(r, fc->needle);
+	if (fc->fault != TH_FSRV_REFUSE)
+		th_tool_has(r, is_write ? "sent: 00 01 00 00 00 06 01 06 07 d1 00 07"
+					: "sent: 00 01 00 00 00 06 01 03 00 64 00 02");
+	th_fsrv_close(&srv);
 	free(r);
 }
 
 static const struct fault_case fault_cases[] = {
-	{ FSRV_WRONG_TID, 0, 1, "response TID mismatch: sent 0x0001, got 0x0002" },
-	{ FSRV_WRONG_UNIT, 0, 1, "response unit id mismatch: sent 1, got 2" },
-	{ FSRV_GARBAGE, 0, 1, "MBAP protocol id 0xBEEF is not 0" },
-	{ FSRV_EXCEPTION, 1, 1, "exception 0x01 illegal function at " },
-	{ FSRV_EXCEPTION, 2, 1, "exception 0x02 illegal data address at " },
-	{ FSRV_EXCEPTION, 3, 1, "exception 0x03 illegal data value at " },
-	{ FSRV_EXCEPTION, 4, 1, "exception 0x04 server device failure at " },
-	{ FSRV_SILENT, 0, 3, "no response within 300 ms (1 attempt)" },
-	{ FSRV_CUT, 0, 3, "connection closed by the peer" },
-	{ FSRV_REFUSE, 0, 3, "connect: Connection refused" },
+	{ TH_FSRV_WRONG_TID, 0, 1, "response TID mismatch: sent 0x0001, got 0x0002" },
+	{ TH_FSRV_WRONG_UNIT, 0, 1, "response unit id mismatch: sent 1, got 2" },
+	{ TH_FSRV_GARBAGE, 0, 1, "MBAP protocol id 0xBEEF is not 0" },
+	{ TH_FSRV_EXCEPTION, 1, 1, "exception 0x01 illegal function at " },
+	{ TH_FSRV_EXCEPTION, 2, 1, "exception 0x02 illegal data address at " },
+	{ TH_FSRV_EXCEPTION, 3, 1, "exception 0x03 illegal data value at " },
+	{ TH_FSRV_EXCEPTION, 4, 1, "exception 0x04 server device failure at " },
+	{ TH_FSRV_SILENT, 0, 3, "no response within 300 ms (1 attempt)" },
+	{ TH_FSRV_CUT, 0, 3, "connection closed by the peer" },
+	{ TH_FSRV_REFUSE, 0, 3, "connect: Connection refused" },
 };
 
 static void test_read_names_each_malformed_reply(void **state)
@@ -376,7 +385,7 @@ static void test_read_names_each_malformed_reply(void **state)
 
 static void test_read_names_a_bad_byte_count(void **state)
 {
-	static const struct fault_case bad_count = { FSRV_BAD_COUNT, 0, 1,
+	static const struct fault_case bad_count = { TH_FSRV_BAD_COUNT, 0, 1,
 						     "bad byte count: 2 register(s) want 4 bytes, "
 						     "got 3" };
 
@@ -393,46 +402,46 @@ static void test_write_names_each_malformed_reply(void **state)
 
 static void test_read_retries_a_silent_device_and_drops_late_replies(void **state)
 {
-	struct fsrv srv = { 0 };
-	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_fsrv srv = { 0 };
+	struct th_tool_run *r = calloc(1, sizeof(*r));
 	char port[8], want[32];
 
 	(void)state;
-	assert_int_equal(fsrv_open(&srv, 1), 0);
+	assert_int_equal(th_fsrv_open(&srv, 1), 0);
 	snprintf(port, sizeof(port), "%u", srv.ports[0].port);
 	/* Every reply comes 150 ms late against a 100 ms timeout: 3 attempts, all late. */
-	fsrv_set(&srv, 0, FSRV_DELAY, 150);
-	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", port, "-r", "5", "-o", "100ms",
-				"--retries", "2", "127.0.0.1", NULL),
+	th_fsrv_set(&srv, 0, TH_FSRV_DELAY, 150);
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-p", port, "-r", "5", "-o", "100ms",
+				     "--retries", "2", "127.0.0.1", NULL),
 			 3);
-	tt_has(r, "no response within 100 ms (3 attempts)");
+	th_tool_has(r, "no response within 100 ms (3 attempts)");
 	/* A timeout long enough: the value, not a stale late reply. */
-	fsrv_set(&srv, 0, FSRV_DELAY, 50);
-	assert_int_equal(
-	    tt_run(r, cmd_read_main, "read", "-p", port, "-r", "6", "-o", "1s", "127.0.0.1", NULL),
-	    0);
-	snprintf(want, sizeof(want), "[6]: %u\n", fsrv_value(srv.ports[0].port, 1, 6));
-	tt_has(r, want);
-	fsrv_close(&srv);
+	th_fsrv_set(&srv, 0, TH_FSRV_DELAY, 50);
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-p", port, "-r", "6", "-o", "1s",
+				     "127.0.0.1", NULL),
+			 0);
+	snprintf(want, sizeof(want), "[6]: %u\n", th_fsrv_value(srv.ports[0].port, 1, 6));
+	th_tool_has(r, want);
+	th_fsrv_close(&srv);
 	free(r);
 }
 
 static void test_read_polling_counts_errors(void **state)
 {
-	struct fsrv srv = { 0 };
-	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_fsrv srv = { 0 };
+	struct th_tool_run *r = calloc(1, sizeof(*r));
 	char port[8];
 
 	(void)state;
-	assert_int_equal(fsrv_open(&srv, 1), 0);
+	assert_int_equal(th_fsrv_open(&srv, 1), 0);
 	snprintf(port, sizeof(port), "%u", srv.ports[0].port);
-	fsrv_set(&srv, 0, FSRV_EXCEPTION, 4);
-	assert_int_equal(tt_run(r, cmd_read_main, "read", "-p", port, "-r", "5", "-l", "10ms", "-n",
-				"3", "127.0.0.1", NULL),
+	th_fsrv_set(&srv, 0, TH_FSRV_EXCEPTION, 4);
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-p", port, "-r", "5", "-l", "10ms",
+				     "-n", "3", "127.0.0.1", NULL),
 			 1);
-	tt_has(r, "Z error: exception 0x04 server device failure at 5");
-	tt_has(r, "3 polls, 3 errors");
-	fsrv_close(&srv);
+	th_tool_has(r, "Z error: exception 0x04 server device failure at 5");
+	th_tool_has(r, "3 polls, 3 errors");
+	th_fsrv_close(&srv);
 	free(r);
 }
 
@@ -440,65 +449,72 @@ static void test_read_polling_counts_errors(void **state)
 
 static void test_usage_errors_exit_2(void **state)
 {
-	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_tool_run *r = calloc(1, sizeof(*r));
 
 	(void)state;
-	assert_int_equal(tt_run(r, cmd_read_main, "read", "127.0.0.1", NULL), 2);
-	tt_has(r, "-r ADDR is required");
-	assert_int_equal(tt_run(r, cmd_read_main, "read", "-r", "1", NULL), 2);
-	assert_int_equal(tt_run(r, cmd_read_main, "read", "-r", "1", "-f", "5", "127.0.0.1", NULL),
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "127.0.0.1", NULL), 2);
+	th_tool_has(r, "-r ADDR is required");
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-r", "1", NULL), 2);
+	assert_int_equal(
+	    th_tool_run(r, cmd_read_main, "read", "-r", "1", "-f", "5", "127.0.0.1", NULL), 2);
+	assert_int_equal(
+	    th_tool_run(r, cmd_read_main, "read", "-r", "1", "-t", "f64", "127.0.0.1", NULL), 2);
+	assert_int_equal(
+	    th_tool_run(r, cmd_read_main, "read", "-r", "1", "--order", "abdc", "127.0.0.1", NULL),
+	    2);
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-r", "65536", "127.0.0.1", NULL),
 			 2);
 	assert_int_equal(
-	    tt_run(r, cmd_read_main, "read", "-r", "1", "-t", "f64", "127.0.0.1", NULL), 2);
-	assert_int_equal(
-	    tt_run(r, cmd_read_main, "read", "-r", "1", "--order", "abdc", "127.0.0.1", NULL), 2);
-	assert_int_equal(tt_run(r, cmd_read_main, "read", "-r", "65536", "127.0.0.1", NULL), 2);
-	assert_int_equal(
-	    tt_run(r, cmd_read_main, "read", "-r", "65535", "-c", "2", "127.0.0.1", NULL), 2);
-	assert_int_equal(
-	    tt_run(r, cmd_read_main, "read", "-r", "0", "-c", "63", "-t", "f32", "127.0.0.1", NULL),
-	    2);
-	assert_int_equal(
-	    tt_run(r, cmd_read_main, "read", "-r", "0", "-o", "5parsecs", "127.0.0.1", NULL), 2);
-	assert_int_equal(
-	    tt_run(r, cmd_read_main, "read", "-r", "0", "-f", "1", "-t", "f32", "127.0.0.1", NULL),
-	    2);
-	assert_int_equal(tt_run(r, cmd_read_main, "read", "-r", "0", "not-an-address", NULL), 2);
-	assert_int_equal(tt_run(r, cmd_write_main, "write", "-r", "1", "127.0.0.1", NULL), 2);
-	tt_has(r, "at least one VALUE");
-	assert_int_equal(
-	    tt_run(r, cmd_write_main, "write", "-r", "1", "-t", "u16", "127.0.0.1", "-5", NULL), 2);
-	tt_has(r, "out of range for u16");
-	assert_int_equal(tt_run(r, cmd_write_main, "write", "-r", "1", "127.0.0.1", "70000", NULL),
+	    th_tool_run(r, cmd_read_main, "read", "-r", "65535", "-c", "2", "127.0.0.1", NULL), 2);
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-r", "0", "-c", "63", "-t", "f32",
+				     "127.0.0.1", NULL),
 			 2);
 	assert_int_equal(
-	    tt_run(r, cmd_write_main, "write", "-r", "1", "-t", "i16", "127.0.0.1", "40000", NULL),
+	    th_tool_run(r, cmd_read_main, "read", "-r", "0", "-o", "5parsecs", "127.0.0.1", NULL),
 	    2);
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-r", "0", "-f", "1", "-t", "f32",
+				     "127.0.0.1", NULL),
+			 2);
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-r", "0", "not-an-address", NULL),
+			 2);
+	assert_int_equal(th_tool_run(r, cmd_write_main, "write", "-r", "1", "127.0.0.1", NULL), 2);
+	th_tool_has(r, "at least one VALUE");
+	assert_int_equal(th_tool_run(r, cmd_write_main, "write", "-r", "1", "-t", "u16",
+				     "127.0.0.1", "-5", NULL),
+			 2);
+	th_tool_has(r, "out of range for u16");
 	assert_int_equal(
-	    tt_run(r, cmd_write_main, "write", "-r", "1", "--fc", "6", "127.0.0.1", "1", "2", NULL),
-	    2);
-	assert_int_equal(tt_run(r, cmd_write_main, "write", "-r", "1", "--fc", "6", "-t", "f32",
-				"127.0.0.1", "1.5", NULL),
+	    th_tool_run(r, cmd_write_main, "write", "-r", "1", "127.0.0.1", "70000", NULL), 2);
+	assert_int_equal(th_tool_run(r, cmd_write_main, "write", "-r", "1", "-t", "i16",
+				     "127.0.0.1", "40000", NULL),
+			 2);
+	assert_int_equal(th_tool_run(r, cmd_write_main, "write", "-r", "1", "--fc", "6",
+				     "127.0.0.1", "1", "2", NULL),
+			 2);
+	assert_int_equal(th_tool_run(r, cmd_write_main, "write", "-r", "1", "--fc", "6", "-t",
+				     "f32", "127.0.0.1", "1.5", NULL),
 			 2);
 	assert_int_equal(
-	    tt_run(r, cmd_write_main, "write", "-r", "1", "--fc", "5", "127.0.0.1", "2", NULL), 2);
+	    th_tool_run(r, cmd_write_main, "write", "-r", "1", "--fc", "5", "127.0.0.1", "2", NULL),
+	    2);
 	assert_int_equal(
-	    tt_run(r, cmd_write_main, "write", "-r", "1", "--fc", "7", "127.0.0.1", "2", NULL), 2);
-	assert_int_equal(tt_run(r, cmd_write_main, "write", "-r", "1", "127.0.0.1", "abc", NULL),
-			 2);
+	    th_tool_run(r, cmd_write_main, "write", "-r", "1", "--fc", "7", "127.0.0.1", "2", NULL),
+	    2);
+	assert_int_equal(
+	    th_tool_run(r, cmd_write_main, "write", "-r", "1", "127.0.0.1", "abc", NULL), 2);
 	free(r);
 }
 
 static void test_help_exits_0(void **state)
 {
-	struct tt_run *r = calloc(1, sizeof(*r));
+	struct th_tool_run *r = calloc(1, sizeof(*r));
 
 	(void)state;
-	assert_int_equal(tt_run(r, cmd_read_main, "read", "--help", NULL), 0);
-	tt_has(r, "usage: flux read");
-	tt_has(r, "--one-based");
-	assert_int_equal(tt_run(r, cmd_write_main, "write", "--help", NULL), 0);
-	tt_has(r, "usage: flux write");
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "--help", NULL), 0);
+	th_tool_has(r, "usage: flux read");
+	th_tool_has(r, "--one-based");
+	assert_int_equal(th_tool_run(r, cmd_write_main, "write", "--help", NULL), 0);
+	th_tool_has(r, "usage: flux write");
 	free(r);
 }
 
