@@ -124,6 +124,45 @@ const char *prof_enum_name(const struct prof_point *pt, uint16_t value)
 	return NULL;
 }
 
+static const char *const role_names[PROF_ROLE_N] = {
+	[PROF_ROLE_SOE] = "soe",
+	[PROF_ROLE_STATUS] = "status",
+	[PROF_ROLE_TARGET_POWER] = "target_power",
+	[PROF_ROLE_COMMAND_SOURCE] = "command_source",
+	[PROF_ROLE_AVAILABLE_BLOCKS] = "available_blocks",
+	[PROF_ROLE_HEARTBEAT] = "heartbeat",
+	[PROF_ROLE_ACTIVE_POWER] = "active_power",
+	[PROF_ROLE_MAX_CHARGE_POWER] = "max_charge_power",
+	[PROF_ROLE_MAX_DISCHARGE_POWER] = "max_discharge_power",
+	[PROF_ROLE_GRID_POWER] = "grid_power",
+	[PROF_ROLE_FREQUENCY] = "frequency",
+	[PROF_ROLE_ENERGY_IMPORT] = "energy_import",
+	[PROF_ROLE_ENERGY_EXPORT] = "energy_export",
+};
+
+const char *prof_role_name(enum prof_role role)
+{
+	return (unsigned)role < PROF_ROLE_N ? role_names[role] : NULL;
+}
+
+int prof_role_point(const struct prof_profile *p, enum prof_role role)
+{
+	int idx;
+
+	if ((unsigned)role >= PROF_ROLE_N)
+		return -ENOENT;
+	idx = p->roles[role] - 1;
+	return idx >= 0 && (unsigned)idx < p->n_points ? idx : -ENOENT;
+}
+
+int prof_enum_value(const struct prof_point *pt, unsigned flag)
+{
+	for (unsigned i = 0; i < pt->n_enums; i++)
+		if (pt->enums[i].flags & flag)
+			return pt->enums[i].value;
+	return -ENOENT;
+}
+
 static enum mb_order point_order(const struct prof_point *pt, enum mb_order device)
 {
 	return pt->flags & PROF_F_DEVICE_ORDER ? device : pt->order;
@@ -166,7 +205,7 @@ void prof_decode_block(const struct prof_profile *p, unsigned block, enum mb_ord
 		values[i] = (struct prof_value){ .value = 0, .is_valid = false };
 		if (err || !regs || off + width > nregs)
 			continue;
-		v = raw_value(pt, regs + off, point_order(pt, order)) / pt->scale;
+		v = raw_value(pt, regs + off, point_order(pt, order)) / pt->scale + pt->offset;
 		if (!isfinite(v))
 			continue;
 		values[i] = (struct prof_value){ .value = v, .is_valid = true };
@@ -197,7 +236,7 @@ int prof_encode(const struct prof_profile *p, unsigned idx, enum mb_order order,
 	if (idx >= p->n_points || !isfinite(value))
 		return -EINVAL;
 	pt = &p->points[idx];
-	raw = value * pt->scale;
+	raw = (value - pt->offset) * pt->scale;
 	order = point_order(pt, order);
 	if (pt->type == PROF_F32) {
 		if (!isfinite((float)raw))

@@ -1,0 +1,805 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Tests of devices/profile_load.c, devices/profile_plan.c and devices/profiles_builtin.c:
+ * every shipped profile loads (embedded and from its file, the same text); powerpack.yaml and
+ * acuvim2.yaml describe exactly the C tables pp_profile and acu_profile; acuvim2-manual.yaml
+ * has the manual's addresses and decodes them; each bad input gets its named code at its
+ * file:line and key; poll blocks are the fewest reads (checked against an exhaustive search),
+ * with holes, 125-register bounds, FC03/FC04 mixes and the split fallback.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "devices/acuvim2.h"
+#include "devices/powerpack.h"
+#include "devices/profile.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define ERR_MAX	      512
+
+static struct prof_profile *load_ok(const char *text)
+{
+	struct prof_profile *p = NULL;
+	char err[ERR_MAX] = "";
+	int ret = prof_load_text("t.yaml", text, strlen(text), &p, err, sizeof(err));
+
+	if (ret)
+		fail_msg("load failed (%d): %s", ret, err);
+	assert_non_null(p);
+	assert_int_equal(prof_check(p), 0);
+	return p;
+}
+
+/* Whether loading `text` fails with -code and a message "t.yaml:LINE: KEY: ...SAYS...". */
+static bool is_err(const char *text, int code, int line, const char *key, const char *says)
+{
+	struct prof_profile *p = (struct prof_profile *)1;
+	char err[ERR_MAX] = "", head[128];
+	int ret = prof_load_text("t.yaml", text, strlen(text), &p, err, sizeof(err));
+
+	snprintf(head, sizeof(head), "t.yaml:%d: %s: ", line, key);
+	if (ret != -code || strncmp(err, head, strlen(head)) != 0 || !strstr(err, says) || p) {
+		print_error("want -%d (%s) \"%s...%s\", got %d: \"%s\"\n---\n%s---\n", code,
+			    prof_strerror(-code), head, says, ret, err, text);
+		if (!ret)
+			prof_free(p);
+		return false;
+	}
+	return true;
+}
+
+static void expect_err(const char *text, int code, int line, const char *key, const char *says)
+{
+	assert_true(is_err(text, code, line, key, says));
+}
+
+/* ---- shipped profiles ------------------------------------------------------------------ */
+
+static char *read_all(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+
+	assert_non_null(f);
+	buf = malloc(PROF_FILE_MAX);
+	assert_non_null(buf);
+	*len = fread(buf, 1, PROF_FILE_MAX, f);
+	fclose(f);
+	return buf;
+}
+
+static void test_every_shipped_profile_loads_embedded_and_from_its_file(void **state)
+{
+	unsigned n = 0;
+
+	(void)state;
+	for (const char *name; (name = prof_builtin_name(n)); n++) {
+		struct prof_profile *a, *b;
+		char path[128], err[ERR_MAX] = "";
+		const char *text;
+		size_t len, flen;
+		char *file;
+
+		assert_int_equal(prof_builtin_text(name, &text, &len), 0);
+		assert_int_equal(text[len], '\0');
+		snprintf(path, sizeof(path), "devices/profiles/%s.yaml", name);
+		file = read_all(path, &flen);
+		assert_int_equal(flen, len); /* the binary has the file as it is */
+		assert_memory_equal(file, text, len);
+		free(file);
+		assert_int_equal(prof_load_builtin(name, &a, err, sizeof(err)), 0);
+		assert_int_equal(prof_load_file(path, &b, err, sizeof(err)), 0);
+		assert_string_equal(a->name, name);
+		assert_int_equal(prof_check(a), 0);
+		assert_int_equal(a->n_points, b->n_points);
+		assert_int_equal(a->n_blocks, b->n_blocks);
+		for (unsigned i = 0; i < a->n_points; i++)
+			assert_string_equal(a->points[i].name, b->points[i].name);
+		prof_free(a);
+		prof_free(b);
+	}
+	assert_int_equal(n, 3);
+	assert_int_equal(prof_builtin_text("sunspec", &(const char *){ NULL }, &(size_t){ 0 }),
+			 -ENOENT);
+	{
+		struct prof_profile *p = (struct prof_profile *)1;
+		char err[ERR_MAX];
+
+		assert_int_equal(prof_load_builtin("sunspec", &p, err, sizeof(err)), -ENOENT);
+		assert_null(p);
+		assert_non_null(strstr(err, "sunspec"));
+	}
+}
+
+/* Every point of the C table is in the loaded one, field for field. */
+static void assert_same_points(const struct prof_profile *c, const struct prof_profile *y)
+{
+	for (unsigned i = 0; i < c->n_points; i++) {
+		const struct prof_point *a = &c->points[i];
+		int j = prof_point_index(y, a->name);
+		const struct prof_point *b;
+
+		if (j < 0)
+			fail_msg("%s: point %s is missing", y->name, a->name);
+		b = &y->points[j];
+		assert_string_equal(a->unit, b->unit);
+		assert_int_equal(a->fc, b->fc);
+		assert_int_equal(a->addr, b->addr);
+		assert_int_equal(a->type, b->type);
+		assert_int_equal(a->order, b->order);
+		assert_int_equal(a->flags, b->flags);
+		assert_true(a->scale == b->scale);
+		assert_true(b->offset == 0);
+		assert_int_equal(a->n_enums, b->n_enums);
+		for (unsigned k = 0; k < a->n_enums; k++) {
+			assert_int_equal(a->enums[k].value, b->enums[k].value);
+			assert_string_equal(a->enums[k].name, b->enums[k].name);
+		}
+	}
+	assert_int_equal(c->default_order, y->default_order);
+	assert_int_equal(c->n_blocks, y->n_blocks);
+	for (unsigned i = 0; i < c->n_blocks; i++) {
+		assert_int_equal(c->blocks[i].fc, y->blocks[i].fc);
+		assert_int_equal(c->blocks[i].start, y->blocks[i].start);
+		assert_int_equal(c->blocks[i].count, y->blocks[i].count);
+	}
+}
+
+static void test_powerpack_yaml_is_the_c_table_plus_the_heartbeat(void **state)
+{
+	struct prof_profile *p;
+	char err[ERR_MAX];
+	int hb, st;
+
+	(void)state;
+	assert_int_equal(prof_load_builtin("powerpack", &p, err, sizeof(err)), 0);
+	assert_same_points(&pp_profile, p);
+	assert_int_equal(p->n_points, pp_profile.n_points + 1);
+	hb = prof_point_index(p, "heartbeat");
+	assert_true(hb >= 0);
+	assert_int_equal(p->points[hb].addr, PP_REG_HEARTBEAT);
+	assert_int_equal(p->points[hb].type, PROF_U16);
+	assert_true(p->points[hb].flags & PROF_F_WRITABLE);
+	assert_int_equal(p->kind, PROF_KIND_BESS);
+	assert_int_equal(p->unit_id, 1);
+	assert_int_equal(prof_role_point(p, PROF_ROLE_HEARTBEAT), hb);
+	st = prof_role_point(p, PROF_ROLE_STATUS);
+	assert_int_equal(st, prof_point_index(p, "status"));
+	assert_int_equal(prof_enum_value(&p->points[st], PROF_E_READY), PP_STATUS_READY);
+	assert_int_equal(prof_enum_value(&p->points[st], PROF_E_FAULT), PP_STATUS_FAULT);
+	assert_int_equal(p->points[prof_role_point(p, PROF_ROLE_SOE)].addr, PP_REG_SOE);
+	assert_int_equal(p->points[prof_role_point(p, PROF_ROLE_TARGET_POWER)].addr,
+			 PP_REG_TARGET_POWER);
+	assert_int_equal(p->points[prof_role_point(p, PROF_ROLE_COMMAND_SOURCE)].addr,
+			 PP_REG_COMMAND_SOURCE);
+	assert_int_equal(p->points[prof_role_point(p, PROF_ROLE_AVAILABLE_BLOCKS)].addr,
+			 PP_REG_AVAILABLE_BLOCKS);
+	assert_int_equal(prof_role_point(p, PROF_ROLE_GRID_POWER), -ENOENT);
+	assert_true(p->points[prof_role_point(p, PROF_ROLE_TARGET_POWER)].has_limits);
+	assert_true(p->points[prof_role_point(p, PROF_ROLE_TARGET_POWER)].write_max ==
+		    PP_POWER_KW_MAX);
+	prof_free(p);
+}
+
+static void test_acuvim2_yaml_is_the_c_table(void **state)
+{
+	struct prof_profile *p;
+	char err[ERR_MAX];
+
+	(void)state;
+	assert_int_equal(prof_load_builtin("acuvim2", &p, err, sizeof(err)), 0);
+	assert_same_points(&acu_profile, p);
+	assert_int_equal(p->n_points, acu_profile.n_points);
+	assert_int_equal(p->kind, PROF_KIND_METER);
+	assert_int_equal(prof_role_point(p, PROF_ROLE_GRID_POWER), ACU_PT_POWER_TOTAL);
+	assert_int_equal(prof_role_point(p, PROF_ROLE_FREQUENCY), ACU_PT_FREQUENCY);
+	prof_free(p);
+}
+
+static void test_acuvim2_manual_has_the_manual_map_and_decodes_it(void **state)
+{
+	static const struct {
+		const char *name;
+		uint16_t addr;
+	} want[] = {
+		{ "frequency_hz", 0x4000 },	  { "voltage_l1n_v", 0x4002 },
+		{ "voltage_l3n_v", 0x4006 },	  { "voltage_ln_avg_v", 0x4008 },
+		{ "voltage_l1l2_v", 0x400A },	  { "voltage_l3l1_v", 0x400E },
+		{ "current_l1_a", 0x4012 },	  { "current_l3_a", 0x4016 },
+		{ "current_n_a", 0x401A },	  { "power_l1_kw", 0x401C },
+		{ "power_total_kw", 0x4022 },	  { "reactive_total_kvar", 0x402A },
+		{ "apparent_total_kva", 0x4032 }, { "power_factor", 0x403A },
+		{ "energy_import_kwh", 0x4048 },  { "energy_export_kwh", 0x404A },
+	};
+	struct prof_value v[PROF_MAX_POINTS];
+	uint16_t regs[MB_MAX_READ_REGS] = { 0 };
+	struct prof_profile *p;
+	char err[ERR_MAX];
+	int e, pw;
+
+	(void)state;
+	assert_int_equal(prof_load_builtin("acuvim2-manual", &p, err, sizeof(err)), 0);
+	for (unsigned i = 0; i < ARRAY_SIZE(want); i++) {
+		int j = prof_point_index(p, want[i].name);
+
+		assert_true(j >= 0);
+		assert_int_equal(p->points[j].addr, want[i].addr);
+		assert_int_equal(p->points[j].fc, MB_FC_READ_HOLDING_REGISTERS);
+	}
+	/* Every float of 0x4000..0x403B, the two energies: two reads with the default gap. */
+	assert_int_equal(p->max_gap, PROF_MAX_GAP_DEFAULT);
+	assert_int_equal(p->n_blocks, 2);
+	assert_int_equal(p->blocks[0].start, 0x4000);
+	assert_int_equal(p->blocks[0].count, 0x3C);
+	assert_int_equal(p->blocks[1].start, 0x4048);
+	assert_int_equal(p->blocks[1].count, 4);
+	e = prof_point_index(p, "energy_import_kwh");
+	assert_int_equal(p->points[e].type, PROF_U32);
+	assert_string_equal(p->points[e].unit, "kWh");
+	/* 1234567 x 0.1 kWh, high word first; -12.5 kW in W. */
+	mb_set_u32(regs, 1234567, MB_ORDER_ABCD);
+	prof_decode_block(p, 1, p->default_order, regs, 4, 0, v);
+	assert_true(v[e].is_valid);
+	assert_true(fabs(v[e].value - 123456.7) < 1e-6);
+	pw = prof_point_index(p, "power_total_kw");
+	memset(regs, 0, sizeof(regs));
+	mb_set_f32(regs + (0x4022 - 0x4000), -12500.0f, MB_ORDER_ABCD);
+	prof_decode_block(p, 0, p->default_order, regs, 0x3C, 0, v);
+	assert_true(v[pw].is_valid);
+	assert_true(v[pw].value == -12.5);
+	assert_string_equal(p->points[pw].unit, "kW");
+	assert_int_equal(prof_role_point(p, PROF_ROLE_GRID_POWER), pw);
+	prof_free(p);
+}
+
+/* ---- the format ------------------------------------------------------------------------ */
+
+#define HEAD  "name: t\nkind: bess\n"
+#define ROLES "roles: { status: status, soe: soe_pct, target_power: power_kw }\n"
+#define ENUMS                                                                                      \
+	"enums:\n  status: { values: { 0: OFF, 1: READY, 3: FAULT }, ready: READY, fault: 3 }\n"
+#define PTS                                                                                        \
+	"points:\n"                                                                                \
+	"  - { name: status, address: 0, type: u16 }\n"                                            \
+	"  - { name: soe_pct, address: 1, type: u16, unit: \"%\" }\n"                              \
+	"  - { name: power_kw, address: 2, type: i16, unit: kW, access: rw }\n"
+
+static void test_a_minimal_profile_loads_with_its_defaults(void **state)
+{
+	struct prof_profile *p;
+	int st;
+
+	(void)state;
+	p = load_ok(HEAD PTS ENUMS ROLES);
+	assert_string_equal(p->name, "t");
+	assert_int_equal(p->n_points, 3);
+	assert_int_equal(p->unit_id, 1);
+	assert_int_equal(p->default_order, MB_ORDER_ABCD);
+	assert_int_equal(p->max_gap, PROF_MAX_GAP_DEFAULT);
+	assert_int_equal(p->n_blocks, 1);
+	assert_int_equal(p->blocks[0].count, 3);
+	st = prof_role_point(p, PROF_ROLE_STATUS);
+	assert_int_equal(st, 0);
+	assert_int_equal(p->points[st].n_enums, 3);
+	assert_int_equal(prof_enum_value(&p->points[st], PROF_E_READY), 1);
+	assert_int_equal(prof_enum_value(&p->points[st], PROF_E_FAULT), 3);
+	assert_string_equal(prof_enum_name(&p->points[st], 3), "FAULT");
+	assert_false(p->points[1].flags & PROF_F_WRITABLE);
+	assert_true(p->points[2].flags & PROF_F_WRITABLE);
+	assert_int_equal(p->points[0].fc, MB_FC_READ_HOLDING_REGISTERS);
+	prof_free(p);
+	prof_free(NULL);
+}
+
+static void test_every_key_is_read(void **state)
+{
+	struct prof_profile *p;
+	uint16_t regs[4] = { 0 };
+	struct prof_value v[4];
+	const struct prof_point *t, *w;
+
+	(void)state;
+	p = load_ok("name: every-key\nkind: meter\ndescription: all of them\n"
+		    "defaults: { unit_id: 7, word_order: cdab }\nmax_gap: 0\n"
+		    "points:\n"
+		    "  - name: temp_c\n    address: 0x10\n    function: 4\n    type: i32\n"
+		    "    word_order: BADC\n    scale: 10\n    offset: -40\n    unit: C\n"
+		    "    access: ro\n    range: [-40, 125]\n"
+		    "  - { name: p_kw, address: 0x10, type: f32, access: rw }\n"
+		    "  - { name: setp, address: 0x12, type: u16, access: rw, scale: 2 }\n"
+		    "limits:\n  setp: { min: 0, max: 1000 }\n"
+		    "roles: { grid_power: p_kw }\n");
+	assert_int_equal(p->unit_id, 7);
+	assert_int_equal(p->default_order, MB_ORDER_CDAB);
+	assert_int_equal(p->max_gap, 0);
+	t = &p->points[0];
+	assert_int_equal(t->fc, MB_FC_READ_INPUT_REGISTERS);
+	assert_int_equal(t->type, PROF_I32);
+	assert_int_equal(t->order, MB_ORDER_BADC);
+	assert_false(t->flags & PROF_F_DEVICE_ORDER); /* its own order, fixed */
+	assert_true(t->has_range && t->range_lo == -40 && t->range_hi == 125);
+	assert_true(p->points[1].flags & PROF_F_DEVICE_ORDER);
+	assert_int_equal(p->points[1].order, MB_ORDER_CDAB);
+	w = &p->points[2];
+	assert_true(w->has_limits && w->write_min == 0 && w->write_max == 1000);
+	/* FC03 (0x10..0x12: adjacent) and FC04: never one read. */
+	assert_int_equal(p->n_blocks, 2);
+	assert_int_equal(p->blocks[0].fc, MB_FC_READ_HOLDING_REGISTERS);
+	assert_int_equal(p->blocks[0].count, 3);
+	assert_int_equal(p->blocks[1].fc, MB_FC_READ_INPUT_REGISTERS);
+	/* raw 650 / 10 - 40 = 25 C, and back. */
+	mb_set_i32(regs, 650, MB_ORDER_BADC);
+	prof_decode_block(p, 1, p->default_order, regs, 2, 0, v);
+	assert_true(v[0].is_valid && v[0].value == 25);
+	memset(regs, 0, sizeof(regs));
+	assert_int_equal(prof_encode(p, 0, p->default_order, 25, regs), 2);
+	assert_int_equal(mb_get_i32(regs, MB_ORDER_BADC), 650);
+	prof_free(p);
+}
+
+static void test_bad_inputs_get_their_named_error_at_their_line(void **state)
+{
+	static const struct {
+		const char *text;
+		int code, line;
+		const char *key, *says;
+	} cases[] = {
+		/* overlapping points */
+		{ HEAD "points:\n  - { name: a, address: 10, type: u32 }\n"
+		       "  - { name: b, address: 11, type: u16 }\n",
+		  PROF_EOVERLAP, 5, "points[1].address", "overlap point 'a' (line 4" },
+		/* past 65535 */
+		{ HEAD "points:\n  - { name: a, address: 65535, type: f32 }\n", PROF_EPAST, 4,
+		  "points[0].address", "past the last, 65535" },
+		{ HEAD "points:\n  - { name: a, address: 65536, type: u16 }\n", PROF_EVALUE, 4,
+		  "points[0].address", "must be 0..65535" },
+		/* a role naming a missing point */
+		{ HEAD PTS ENUMS
+		  "roles: { status: status, soe: soc_pct, target_power: power_kw }\n",
+		  PROF_ENOPOINT, 9, "roles.soe", "no point named 'soc_pct'" },
+		/* types that cannot serve their role */
+		{ HEAD "points:\n  - { name: status, address: 0, type: f32 }\n"
+		       "  - { name: soe_pct, address: 2, type: u16 }\n"
+		       "  - { name: power_kw, address: 3, type: i16, access: rw }\n" ROLES,
+		  PROF_ETYPE, 7, "roles.status", "'status' (line 4) is ro f32" },
+		{ HEAD PTS ENUMS "roles: { status: status, soe: status, target_power: power_kw }\n",
+		  PROF_ETYPE, 9, "roles.soe", "with an enum" },
+		{ HEAD PTS "  - { name: src, address: 3, type: f32, access: rw }\n" ENUMS
+			   "roles: { status: status, soe: soe_pct, target_power: power_kw, "
+			   "command_source: src }\n",
+		  PROF_ETYPE, 10, "roles.command_source", "an rw u16" },
+		{ HEAD PTS ENUMS "roles: { status: status, soe: soe_pct, target_power: soe_pct }\n",
+		  PROF_ETYPE, 9, "roles.target_power", "an rw number" },
+		{ HEAD "points:\n  - { name: status, address: 0, type: f32 }\n"
+		       "enums:\n  status: { values: { 0: OFF } }\n",
+		  PROF_ETYPE, 6, "enums.status", "must be u16" },
+		/* unknown enum values for READY / FAULT */
+		{ HEAD PTS "enums:\n  status:\n    values: { 0: OFF, 1: READY }\n"
+			   "    ready: BUSY\n",
+		  PROF_EENUM, 10, "enums.status.ready",
+		  "'BUSY' is not one of values (OFF, READY)" },
+		{ HEAD PTS "enums:\n  status:\n    values: { 0: OFF, 1: READY }\n"
+			   "    ready: 1\n    fault: 3\n",
+		  PROF_EENUM, 11, "enums.status.fault", "'3' is not one of values" },
+		{ HEAD PTS "enums:\n  status:\n    values: { 0: OFF, 1: READY }\n"
+			   "    ready: 1\n    fault: READY\n",
+		  PROF_EVALUE, 11, "enums.status.fault", "already the ready code" },
+		{ HEAD PTS "enums:\n  stat: { values: { 0: OFF } }\n", PROF_ENOPOINT, 8,
+		  "enums.stat", "no point named 'stat'" },
+		{ HEAD PTS "enums:\n  status: { values: { 0: OFF, 0x0: ON } }\n", PROF_EDUPNAME, 8,
+		  "enums.status.values", "code 0 is already named at line 8" },
+		{ HEAD PTS "enums:\n  status: { values: { 0: OFF, 1: OFF } }\n", PROF_EDUPNAME, 8,
+		  "enums.status.values", "name OFF is already used" },
+		{ HEAD PTS "roles: { status: status, soe: soe_pct, target_power: power_kw }\n",
+		  PROF_EMISSING, 7, "roles.status", "has no ready code" },
+		/* unknown keys */
+		{ HEAD PTS "colour: red\n", PROF_EKEY, 7, "colour",
+		  "unknown key (want name, kind" },
+		{ HEAD "points:\n  - { name: a, adress: 3, type: u16 }\n", PROF_EKEY, 4,
+		  "points[0].adress", "unknown key (want name, address, function" },
+		{ HEAD PTS ENUMS "roles: { state: status }\n", PROF_EKEY, 9, "roles.state",
+		  "want soe, status, target_power" },
+		{ HEAD "defaults: { unit: 3 }\n" PTS, PROF_EKEY, 3, "defaults.unit", "unit_id" },
+		/* wrong types and values */
+		{ HEAD "points:\n  - { name: a, address: \"12\", type: u16 }\n", PROF_EVALUE, 4,
+		  "points[0].address", "(quoted: a string)" },
+		{ HEAD "points:\n  - { name: a, address: twelve, type: u16 }\n", PROF_EVALUE, 4,
+		  "points[0].address", "got 'twelve'" },
+		{ HEAD "points:\n  - { name: a, address: 012, type: u16 }\n", PROF_EVALUE, 4,
+		  "points[0].address", "got '012'" },
+		{ HEAD "points:\n  - { name: a, address: 1, type: f64 }\n", PROF_EVALUE, 4,
+		  "points[0].type", "want u16, i16, u32, i32 or f32, got 'f64'" },
+		{ HEAD "points:\n  - { name: a, address: 1, type: u16, function: 6 }\n",
+		  PROF_EVALUE, 4, "points[0].function", "must be 3..4" },
+		{ HEAD "points:\n  - { name: a, address: 1, type: u16, scale: 0 }\n", PROF_EVALUE,
+		  4, "points[0].scale", "must not be 0" },
+		{ HEAD "points:\n  - { name: a, address: 1, type: u16, scale: 1e999 }\n",
+		  PROF_EVALUE, 4, "points[0].scale", "want a number" },
+		{ HEAD "points:\n  - { name: a, address: 1, type: u16, access: wo }\n", PROF_EVALUE,
+		  4, "points[0].access", "want ro or rw" },
+		{ HEAD "points:\n  - { name: a, address: 1, type: u16, range: [5, 1] }\n",
+		  PROF_EVALUE, 4, "points[0].range", "lo 5 is above hi 1" },
+		{ HEAD "points:\n  - { name: a, address: 1, type: u16, range: 5 }\n", PROF_EVALUE,
+		  4, "points[0].range", "want [lo, hi]" },
+		{ HEAD "points:\n  - { name: a, address: 1, type: u16, word_order: CDAB }\n",
+		  PROF_EVALUE, 4, "points[0].word_order", "for 32-bit types" },
+		{ HEAD "points:\n  - { name: a, address: 1, type: u32, word_order: ACBD }\n",
+		  PROF_EVALUE, 4, "points[0].word_order", "want ABCD, CDAB, BADC or DCBA" },
+		{ HEAD "points:\n  - { name: 9a, address: 1, type: u16 }\n", PROF_EVALUE, 4,
+		  "points[0].name", "a letter, then" },
+		{ HEAD "points:\n  - { name: a, address: 1, type: u16, unit: \"k\\tW\" }\n",
+		  PROF_EVALUE, 4, "points[0].unit", "control characters" },
+		{ HEAD "points: 3\n", PROF_EVALUE, 3, "points", "want a list of points" },
+		{ HEAD "points: []\n", PROF_EVALUE, 3, "points", "want a list of points" },
+		{ HEAD "points:\n  - 3\n", PROF_EVALUE, 4, "points[0]", "want a mapping" },
+		{ "name: t\nkind: ups\n" PTS, PROF_EVALUE, 2, "kind", "want bess or meter" },
+		{ HEAD "defaults: { unit_id: 248 }\n" PTS, PROF_EVALUE, 3, "defaults.unit_id",
+		  "must be 1..247" },
+		{ HEAD "max_gap: -1\n" PTS, PROF_EVALUE, 3, "max_gap", "must be 0..123" },
+		{ "- a\n- b\n", PROF_EVALUE, 1, "top level", "want a mapping" },
+		/* limits */
+		{ HEAD PTS "limits:\n  soe_pct: { min: 0, max: 100 }\n", PROF_EVALUE, 8,
+		  "limits.soe_pct", "not access: rw" },
+		{ HEAD PTS "limits:\n  power_kw: { min: -40000, max: 100 }\n", PROF_EVALUE, 8,
+		  "limits.power_kw.min", "-40000 does not fit 'power_kw' (i16" },
+		{ HEAD PTS "limits:\n  power_kw: { min: 10, max: -10 }\n", PROF_EVALUE, 8,
+		  "limits.power_kw", "min 10 is above max -10" },
+		{ HEAD PTS "limits:\n  power_kw: { min: 10 }\n", PROF_EMISSING, 8,
+		  "limits.power_kw.max", "missing" },
+		{ HEAD PTS "limits:\n  pwr: { min: 0, max: 1 }\n", PROF_ENOPOINT, 8, "limits.pwr",
+		  "no point named 'pwr'" },
+		/* duplicate names and keys */
+		{ HEAD "points:\n  - { name: a, address: 1, type: u16 }\n"
+		       "  - { name: a, address: 2, type: u16 }\n",
+		  PROF_EDUPNAME, 5, "points[1].name", "'a' is already defined at line 4" },
+		{ HEAD "name: u\n" PTS, PROF_EDUPKEY, 3, "name",
+		  "duplicate key (first at line 1)" },
+		{ HEAD "points:\n  - { name: a, address: 1, address: 2, type: u16 }\n",
+		  PROF_EDUPKEY, 4, "points[0].address", "duplicate key" },
+		/* missing keys and roles */
+		{ "name: t\n" PTS, PROF_EMISSING, 1, "kind", "missing (required)" },
+		{ HEAD "points:\n  - { name: a, type: u16 }\n", PROF_EMISSING, 4,
+		  "points[0].address", "missing (required)" },
+		{ HEAD PTS ENUMS "roles: { status: status, soe: soe_pct }\n", PROF_EMISSING, 9,
+		  "roles", "target_power missing: a bess profile needs" },
+		{ "name: m\nkind: meter\npoints:\n  - { name: a, address: 1, type: f32 }\n",
+		  PROF_EMISSING, 1, "roles", "grid_power missing" },
+		{ "", PROF_EMISSING, 1, "top level", "empty" },
+		/* YAML itself */
+		{ HEAD "points: [\n", PROF_ESYNTAX, 4, "YAML", "" },
+		{ HEAD PTS ENUMS ROLES "---\nname: again\n", PROF_ESYNTAX, 10, "YAML",
+		  "a second document" },
+		{ HEAD "points:\n  - {name: a, address: 1, type: u16}\n\xff\n", PROF_ESYNTAX, 5,
+		  "YAML", "invalid" },
+	};
+
+	unsigned nbad = 0;
+
+	(void)state;
+	for (unsigned i = 0; i < ARRAY_SIZE(cases); i++)
+		nbad += !is_err(cases[i].text, cases[i].code, cases[i].line, cases[i].key,
+				cases[i].says);
+	assert_int_equal(nbad, 0);
+}
+
+static void test_too_many_points_or_reads_are_refused(void **state)
+{
+	char text[8192];
+	size_t n;
+
+	(void)state;
+	n = (size_t)snprintf(text, sizeof(text), "name: m\nkind: meter\npoints:\n");
+	for (unsigned i = 0; i <= PROF_MAX_POINTS; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+				      "  - { name: p%u, address: %u, type: u16 }\n", i, i);
+	expect_err(text, PROF_ETOOMANY, 4 + PROF_MAX_POINTS, "points[32]", "at most 32");
+	/* 9 points 200 registers apart: 9 reads, one more than a profile polls. */
+	n = (size_t)snprintf(text, sizeof(text), "name: m\nkind: meter\npoints:\n");
+	for (unsigned i = 0; i < PROF_MAX_BLOCKS + 1; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+				      "  - { name: p%u, address: %u, type: f32 }\n", i, i * 200);
+	snprintf(text + n, sizeof(text) - n, "roles: { grid_power: p0 }\n");
+	expect_err(text, PROF_ETOOMANY, 3, "points", "need 9 reads");
+	{
+		const char *many = "name: t\nkind: bess\npoints:\n"
+				   "  - { name: status, address: 0, type: u16 }\n"
+				   "enums:\n  status:\n    values: { 0: A0, 1: A1, 2: A2, 3: A3, "
+				   "4: A4, 5: A5, 6: A6, 7: A7, 8: A8, 9: A9, 10: B0, 11: B1, 12: "
+				   "B2, 13: B3, 14: B4, 15: B5, 16: B6 }\n";
+
+		expect_err(many, PROF_ETOOMANY, 7, "enums.status.values", "at most 16");
+	}
+}
+
+static void test_file_errors_name_the_file_and_errno(void **state)
+{
+	char dir[] = "/tmp/flux-prof-XXXXXX", path[64], err[ERR_MAX];
+	struct prof_profile *p = (struct prof_profile *)1;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/none.yaml", dir);
+	assert_int_equal(prof_load_file(path, &p, err, sizeof(err)), -ENOENT);
+	assert_null(p);
+	assert_true(strncmp(err, path, strlen(path)) == 0);
+	assert_non_null(strstr(err, ": cannot read: No such file or directory"));
+	assert_int_equal(prof_load_file(dir, &p, err, sizeof(err)), -EISDIR);
+	assert_non_null(strstr(err, "is a directory"));
+	snprintf(path, sizeof(path), "%s/p.yaml", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(HEAD PTS ENUMS "roles: { status: status }\n", f);
+	fclose(f);
+	/* A file's errors carry its path and line. */
+	assert_int_equal(prof_load_file(path, &p, err, sizeof(err)), -PROF_EMISSING);
+	assert_true(strncmp(err, path, strlen(path)) == 0);
+	assert_non_null(strstr(err, ".yaml:9: roles: soe missing"));
+	if (geteuid() != 0) { /* root reads a mode 000 file anyway */
+		assert_int_equal(chmod(path, 0), 0);
+		assert_int_equal(prof_load_file(path, &p, err, sizeof(err)), -EACCES);
+		assert_non_null(strstr(err, "cannot read: Permission denied"));
+	}
+	unlink(path);
+	rmdir(dir);
+	assert_int_equal(prof_load_file(NULL, &p, err, sizeof(err)), -EINVAL);
+	assert_int_equal(prof_load_text("big.yaml", "", PROF_FILE_MAX + 1, &p, err, sizeof(err)),
+			 -EFBIG);
+	assert_null(p);
+	/* No error buffer: the code alone. */
+	assert_int_equal(prof_load_text("t.yaml", "kind: 1", 7, &p, NULL, 0), -PROF_EMISSING);
+	assert_string_equal(prof_strerror(-PROF_EOVERLAP), "overlapping points");
+	assert_string_equal(prof_strerror(-ENOENT), strerror(ENOENT));
+}
+
+/* ---- poll blocks ----------------------------------------------------------------------- */
+
+struct fake {
+	struct prof_point pts[PROF_MAX_POINTS];
+	struct prof_profile p;
+};
+
+/* Points (fc, addr, width) as a profile; width 1: u16, 2: u32. */
+static void fake_init(struct fake *f, const uint16_t (*spec)[3], unsigned n)
+{
+	memset(f, 0, sizeof(*f));
+	for (unsigned i = 0; i < n; i++)
+		f->pts[i] = (struct prof_point){ .name = "x",
+						 .unit = "",
+						 .fc = (uint8_t)spec[i][0],
+						 .addr = spec[i][1],
+						 .type = spec[i][2] == 2 ? PROF_U32 : PROF_U16,
+						 .scale = 1 };
+	f->p = (struct prof_profile){ .name = "fake", .points = f->pts, .n_points = n };
+}
+
+static void assert_block(const struct prof_block *b, uint8_t fc, uint16_t start, uint16_t count)
+{
+	if (b->fc != fc || b->start != start || b->count != count)
+		fail_msg("block FC%02u %u x %u, want FC%02u %u x %u", b->fc, b->start, b->count, fc,
+			 start, count);
+}
+
+static void test_plan_merges_holes_up_to_max_gap(void **state)
+{
+	static const uint16_t spec[][3] = { { 3, 20, 1 }, { 3, 0, 1 }, { 3, 1, 1 }, { 3, 5, 1 } };
+	struct prof_block b[8];
+	struct fake f;
+
+	(void)state;
+	fake_init(&f, spec, 4);
+	assert_int_equal(prof_plan_blocks(&f.p, NULL, 0, 8, b, 8), 2);
+	assert_block(&b[0], 3, 0, 6);  /* hole 2..4 spanned */
+	assert_block(&b[1], 3, 20, 1); /* hole 6..19 is 14 > 8 */
+	assert_int_equal(prof_plan_blocks(&f.p, NULL, 0, 14, b, 8), 1);
+	assert_block(&b[0], 3, 0, 21);
+	assert_int_equal(prof_plan_blocks(&f.p, NULL, 0, 3, b, 8), 2);
+	assert_int_equal(prof_plan_blocks(&f.p, NULL, 0, 2, b, 8), 3);
+	/* max_gap 0: only neighbours share a read. */
+	assert_int_equal(prof_plan_blocks(&f.p, NULL, 0, 0, b, 8), 3);
+	assert_block(&b[0], 3, 0, 2);
+	assert_block(&b[1], 3, 5, 1);
+	assert_block(&b[2], 3, 20, 1);
+	/* A subset: only what the caller needs. */
+	assert_int_equal(prof_plan_blocks(&f.p, (const unsigned[]){ 3, 0 }, 2, 8, b, 8), 2);
+	assert_block(&b[0], 3, 5, 1);
+	assert_block(&b[1], 3, 20, 1);
+	assert_int_equal(prof_plan_blocks(&f.p, (const unsigned[]){ 1, 1 }, 2, 8, b, 8), 1);
+	assert_block(&b[0], 3, 0, 1);
+	assert_int_equal(prof_plan_blocks(&f.p, (const unsigned[]){ 4 }, 1, 8, b, 8), -EINVAL);
+	assert_int_equal(prof_plan_blocks(&f.p, NULL, 0, 0, b, 2), -E2BIG);
+	assert_int_equal(prof_plan_blocks(&f.p, (const unsigned[]){ 0 }, 0, 8, b, 8), 0);
+}
+
+static void test_plan_keeps_every_read_within_125_registers(void **state)
+{
+	static const uint16_t at124[][3] = { { 3, 0, 1 }, { 3, 124, 1 } };
+	static const uint16_t at125[][3] = { { 3, 0, 1 }, { 3, 125, 1 } };
+	static const uint16_t u32at123[][3] = { { 3, 0, 1 }, { 3, 123, 2 } };
+	static const uint16_t u32at124[][3] = { { 3, 0, 1 }, { 3, 124, 2 } };
+	static const uint16_t top[][3] = { { 3, 65534, 2 }, { 3, 65500, 1 } };
+	struct prof_block b[8];
+	struct fake f;
+
+	(void)state;
+	fake_init(&f, at124, 2);
+	assert_int_equal(prof_plan_blocks(&f.p, NULL, 0, 123, b, 8), 1);
+	assert_block(&b[0], 3, 0, 125);
+	assert_int_equal(prof_plan_blocks(&f.p, NULL, 0, 122, b, 8), 2);
+	fake_init(&f, at125, 2);
+	assert_int_equal(prof_plan_blocks(&f.p, NULL, 0, 1000, b, 8), 2);
+	assert_block(&b[1], 3, 125, 1);
+	fake_init(&f, u32at123, 2);
+	assert_int_equal(prof_plan_blocks(&f.p, NULL, 0, 1000, b, 8), 1);
+	assert_block(&b[0], 3, 0, 125);
+	fake_init(&f, u32at124, 2);
+	assert_int_equal(prof_plan_blocks(&f.p, NULL, 0, 1000, b, 8), 2);
+	assert_block(&b[1], 3, 124, 2);
+	fake_init(&f, top, 2);
+	assert_int_equal(prof_plan_blocks(&f.p, NULL, 0, 100, b, 8), 1);
+	assert_block(&b[0], 3, 65500, 36);
+}
+
+static void test_plan_never_mixes_function_codes(void **state)
+{
+	static const uint16_t spec[][3] = {
+		{ 4, 11, 1 }, { 3, 10, 1 }, { 3, 12, 2 }, { 4, 13, 1 }, { 4, 200, 1 }
+	};
+	struct prof_block b[8];
+	struct fake f;
+
+	(void)state;
+	fake_init(&f, spec, 5);
+	assert_int_equal(prof_plan_blocks(&f.p, NULL, 0, 8, b, 8), 3);
+	assert_block(&b[0], 3, 10, 4);
+	assert_block(&b[1], 4, 11, 3);
+	assert_block(&b[2], 4, 200, 1);
+}
+
+/* The fewest blocks by exhaustive search over where runs end (sorted points). */
+static unsigned fewest(const uint16_t (*s)[3], unsigned n, unsigned gap)
+{
+	unsigned best[PROF_MAX_POINTS + 1];
+
+	best[0] = 0;
+	for (unsigned j = 1; j <= n; j++) {
+		best[j] = ~0u;
+		for (unsigned i = 0; i < j; i++) { /* points i..j-1 as one read */
+			bool ok = true;
+			uint32_t end = s[i][1] + s[i][2];
+
+			for (unsigned k = i + 1; k < j && ok; k++) {
+				ok = s[k][0] == s[i][0] && s[k][1] >= end && s[k][1] - end <= gap;
+				end = s[k][1] + s[k][2];
+			}
+			ok = ok && end - s[i][1] <= MB_MAX_READ_REGS;
+			if (ok && best[i] + 1 < best[j])
+				best[j] = best[i] + 1;
+		}
+	}
+	return best[n];
+}
+
+static void test_plan_is_the_fewest_reads_and_covers_every_point(void **state)
+{
+	uint64_t rng = 0x243F6A8885A308D3ull;
+	struct prof_block b[PROF_MAX_POINTS];
+	struct fake f;
+
+	(void)state;
+	for (unsigned round = 0; round < 500; round++) {
+		uint16_t s[12][3];
+		unsigned n = 1 + round % 12, gap = (unsigned)(round / 12) % 20;
+		uint32_t addr[2] = { 0, 0 };
+		int nb;
+
+		for (unsigned i = 0; i < n; i++) {
+			unsigned fc;
+
+			rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+			fc = (rng >> 8) % 5 == 0 ? 1 : 0;
+			s[i][0] = (uint16_t)(3 + fc);
+			s[i][2] = (uint16_t)(1 + (rng >> 16) % 2);
+			s[i][1] = (uint16_t)(addr[fc] + (rng >> 24) % 40);
+			addr[fc] = s[i][1] + s[i][2];
+		}
+		/* fewest() wants them sorted by (fc, addr): FC03 ones first. */
+		{
+			uint16_t t[12][3];
+			unsigned k = 0;
+
+			for (unsigned want = 3; want <= 4; want++)
+				for (unsigned i = 0; i < n; i++)
+					if (s[i][0] == want)
+						memcpy(t[k++], s[i], sizeof(t[0]));
+			fake_init(&f, (const uint16_t(*)[3])s, n);
+			nb = prof_plan_blocks(&f.p, NULL, 0, gap, b, PROF_MAX_POINTS);
+			assert_int_equal(nb, fewest((const uint16_t(*)[3])t, n, gap));
+		}
+		for (unsigned i = 0; i < n; i++) { /* each point in exactly one block */
+			unsigned in = 0;
+
+			for (int k = 0; k < nb; k++)
+				in += b[k].fc == s[i][0] && s[i][1] >= b[k].start &&
+				      s[i][1] + s[i][2] <= b[k].start + b[k].count;
+			assert_int_equal(in, 1);
+		}
+		for (int k = 0; k < nb; k++)
+			assert_true(b[k].count >= 1 && b[k].count <= MB_MAX_READ_REGS);
+	}
+}
+
+static void test_split_fallback_reads_a_refused_block_without_its_holes(void **state)
+{
+	static const uint16_t spec[][3] = { { 3, 0, 1 }, { 3, 1, 2 }, { 3, 5, 1 },
+					    { 3, 9, 2 }, { 4, 2, 1 }, { 3, 40, 1 } };
+	struct prof_block merged[8], b[8];
+	struct fake f;
+	struct prof_profile *p;
+	char err[ERR_MAX];
+
+	(void)state;
+	fake_init(&f, spec, 6);
+	assert_int_equal(prof_plan_blocks(&f.p, NULL, 0, 8, merged, 8), 3);
+	assert_block(&merged[0], 3, 0, 11);
+	/* The device answered 0x02 to 0..10: read the runs 0..2, 5, 9..10 instead. */
+	assert_int_equal(prof_plan_split(&f.p, &merged[0], NULL, 0, b, 8), 3);
+	assert_block(&b[0], 3, 0, 3);
+	assert_block(&b[1], 3, 5, 1);
+	assert_block(&b[2], 3, 9, 2);
+	/* Only the needed points; the FC04 point at 2 and the one at 40 are not in it. */
+	assert_int_equal(prof_plan_split(&f.p, &merged[0], (const unsigned[]){ 3, 0, 4 }, 3, b, 8),
+			 2);
+	assert_block(&b[0], 3, 0, 1);
+	assert_block(&b[1], 3, 9, 2);
+	assert_int_equal(prof_plan_split(&f.p, &merged[0], NULL, 0, b, 2), -E2BIG);
+	assert_int_equal(prof_plan_split(&f.p, &(struct prof_block){ 3, 100, 10 }, NULL, 0, b, 8),
+			 0);
+	assert_int_equal(prof_plan_split(&f.p, NULL, NULL, 0, b, 8), -EINVAL);
+	/* The shipped manual map: its float block splits into one read of 0x4000..0x403B. */
+	assert_int_equal(prof_load_builtin("acuvim2-manual", &p, err, sizeof(err)), 0);
+	assert_int_equal(prof_plan_split(p, &p->blocks[0], NULL, 0, b, 8), 1);
+	assert_block(&b[0], 3, 0x4000, 0x3C);
+	/* ...and the seed map's spanning read splits at its holes. */
+	prof_free(p);
+	assert_int_equal(prof_load_builtin("acuvim2", &p, err, sizeof(err)), 0);
+	assert_int_equal(prof_plan_split(p, &p->blocks[0], NULL, 0, b, 8), 3);
+	assert_block(&b[0], 3, 0x0000, 12);
+	assert_block(&b[1], 3, 0x0010, 6);
+	assert_block(&b[2], 3, 0x0040, 10);
+	prof_free(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_every_shipped_profile_loads_embedded_and_from_its_file),
+		cmocka_unit_test(test_powerpack_yaml_is_the_c_table_plus_the_heartbeat),
+		cmocka_unit_test(test_acuvim2_yaml_is_the_c_table),
+		cmocka_unit_test(test_acuvim2_manual_has_the_manual_map_and_decodes_it),
+		cmocka_unit_test(test_a_minimal_profile_loads_with_its_defaults),
+		cmocka_unit_test(test_every_key_is_read),
+		cmocka_unit_test(test_bad_inputs_get_their_named_error_at_their_line),
+		cmocka_unit_test(test_too_many_points_or_reads_are_refused),
+		cmocka_unit_test(test_file_errors_name_the_file_and_errno),
+		cmocka_unit_test(test_plan_merges_holes_up_to_max_gap),
+		cmocka_unit_test(test_plan_keeps_every_read_within_125_registers),
+		cmocka_unit_test(test_plan_never_mixes_function_codes),
+		cmocka_unit_test(test_plan_is_the_fewest_reads_and_covers_every_point),
+		cmocka_unit_test(test_split_fallback_reads_a_refused_block_without_its_holes),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
