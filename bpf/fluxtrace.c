@@ -163,6 +163,21 @@ static int bad_arg(const char *fmt, ...)
 
 /* ---- arguments ---------------------------------------------------------------------- */
 
+/* A duration option: bare seconds or a unit (rt/text.h), in [min, max] s. 0 or -EINVAL. */
+static int parse_seconds(const char *s, double min, double max, double *out)
+{
+	int64_t ns;
+	double v;
+
+	if (txt_parse_duration(s, 1000000000, &ns))
+		return -EINVAL;
+	v = (double)ns / 1e9;
+	if (!(v >= min) || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
 static int parse_num(const char *s, double min, double max, double *out)
 {
 	char *end;
@@ -239,7 +254,7 @@ static int parse_budget(char *item, struct budget *b)
 	if (err == -ERANGE)
 		return bad_arg("--budget: %s: '%s' is too long a time", b->name, value);
 	if (err)
-		return bad_arg("--budget: %s wants a time with a unit (ns, us, ms, s), got '%s'",
+		return bad_arg("--budget: %s wants a time with a unit (ns, us, ms, s, m), got '%s'",
 			       b->name, value);
 	b->limit = (__u64)ns;
 	return 0;
@@ -295,11 +310,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->exec = optarg;
 			break;
 		case 'd':
-			if (parse_num(optarg, 0.001, 1e7, &o->duration_s))
-				return bad_arg("--duration wants seconds > 0, got '%s'", optarg);
+			if (parse_seconds(optarg, 0.001, 1e7, &o->duration_s))
+				return bad_arg(
+				    "--duration wants seconds > 0 (5, 1.5, 500ms), got '%s'",
+				    optarg);
 			break;
 		case 'i':
-			if (parse_num(optarg, 0, 1e6, &o->interval_s) ||
+			if (parse_seconds(optarg, 0, 1e6, &o->interval_s) ||
 			    (o->interval_s > 0 && o->interval_s < 0.1))
 				return bad_arg("--interval wants 0 or seconds >= 0.1, got '%s'",
 					       optarg);

@@ -121,10 +121,16 @@ static void usage(FILE *f)
 /* A duration argument (a bare number counts in seconds) into *ns. Returns 0 or EXIT_USAGE. */
 static int parse_duration(const char *arg, const char *name, int64_t *ns)
 {
-	if (txt_parse_duration(arg, CLK_NS_PER_SEC, ns) == 0)
+	int err = txt_parse_duration(arg, CLK_NS_PER_SEC, ns);
+
+	if (!err)
 		return 0;
-	fprintf(stderr, "fluxd: %s must be a duration >= 0 (e.g. 5, 1.5s, 500ms), got '%s'\n", name,
-		arg);
+	if (err == -ERANGE)
+		fprintf(stderr, "fluxd: %s %s: too long (at most about 292 years)\n", name, arg);
+	else
+		fprintf(stderr,
+			"fluxd: %s must be a duration >= 0 (e.g. 5, 1.5s, 500ms), got '%s'\n", name,
+			arg);
 	return EXIT_USAGE;
 }
 

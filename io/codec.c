@@ -17,7 +17,7 @@
 #define PDU_EXCEPTION	    2u /* FC|0x80 CODE */
 
 static const char *const err_names[MB_ERR_END - MB_ERR_BASE] = {
-	[MB_ESHORT - MB_ERR_BASE] = "frame shorter than MBAP header and function code",
+	[MB_ESHORT - MB_ERR_BASE] = "frame shorter than its header and function code",
 	[MB_EPROTO - MB_ERR_BASE] = "MBAP protocol id is not 0",
 	[MB_EMBAPLEN - MB_ERR_BASE] = "MBAP length outside 2..254",
 	[MB_EFRAMELEN - MB_ERR_BASE] = "frame size differs from 6 + MBAP length",

@@ -90,7 +90,7 @@ enum mb_exception {
  */
 enum mb_err {
 	MB_ERR_BASE = 4096,
-	MB_ESHORT = MB_ERR_BASE, /* frame shorter than MBAP header + function code */
+	MB_ESHORT = MB_ERR_BASE, /* shorter than the header (MBAP, or RTU unit) + function code */
 	MB_EPROTO,		 /* MBAP protocol id is not 0 */
 	MB_EMBAPLEN,		 /* MBAP length outside 2..254 */
 	MB_EFRAMELEN,		 /* frame size differs from 6 + MBAP length */

@@ -19,9 +19,9 @@ int txt_parse_duration(const char *s, int64_t bare_unit_ns, int64_t *ns)
 	int64_t unit_ns = 0;
 	unsigned __int128 v = 0, f = 0, scale = 1;
 
-	if (!nint)
+	if (!nint && *unit != '.')
 		return -EINVAL;
-	if (*unit == '.') {
+	if (*unit == '.') { /* ".5s" as well as "0.5s" */
 		frac = unit + 1;
 		nfrac = strspn(frac, "0123456789");
 		if (!nfrac)
@@ -42,7 +42,7 @@ int txt_parse_duration(const char *s, int64_t bare_unit_ns, int64_t *ns)
 		if (v > INT64_MAX)
 			return -ERANGE;
 	}
-	/* Digits past the 18th cannot move a result of at most 60e9 ns per unit by 1 ns. */
+	/* Fraction digits past the 18th are dropped: under 1e-18 of a unit (0.06 ns for m). */
 	for (size_t i = 0; i < nfrac && i < 18; i++) {
 		f = f * 10 + (unsigned)(frac[i] - '0');
 		scale *= 10;

@@ -15,7 +15,7 @@
 /* ---- prototypes --------------------------------------------------------------------- */
 
 /*
- * Any thread: a duration: decimal digits, an optional fraction ("1.5"), then a unit: ns, us,
+ * Any thread: a duration: decimal digits, an optional fraction ("1.5", ".5"), then a unit: ns, us,
  * ms, s or m (minutes). No sign, no spaces. A bare number counts in bare_unit_ns; with
  * bare_unit_ns 0 a unit is required. A fraction finer than 1 ns is rounded to the nearest ns.
  * Returns 0 and sets *ns, -EINVAL (not a duration, or a unit missing), -ERANGE (more than

@@ -227,7 +227,8 @@ static const char *opt_name(int c)
 	return "?";
 }
 
-/* A duration option in whole ms (a bare number is ms), 0..max_ms. Returns 0 or -EINVAL. */
+/* A duration option in whole ms, rounded up (a bare number is ms), 0..max_ms. Returns 0 or
+ * -EINVAL. */
 static int dur_ms(const char *name, const char *arg, unsigned max_ms, unsigned *out)
 {
 	char opt[40];
@@ -236,7 +237,8 @@ static int dur_ms(const char *name, const char *arg, unsigned max_ms, unsigned *
 	snprintf(opt, sizeof(opt), "--%s", name);
 	if (tool_parse_duration("sim", opt, arg, CLK_NS_PER_MS, 0, max_ms * CLK_NS_PER_MS, &ns))
 		return -EINVAL;
-	*out = (unsigned)((ns + CLK_NS_PER_MS / 2) / CLK_NS_PER_MS);
+	/* Up to the next ms: a short timeout must not become 0, which turns the watchdog off. */
+	*out = (unsigned)((ns + CLK_NS_PER_MS - 1) / CLK_NS_PER_MS);
 	return 0;
 }
 
@@ -525,7 +527,8 @@ static int parse(struct cli *cli, int argc, char **argv)
 				continue;
 			}
 			if (c == OPT_DURATION) {
-				if (num("duration", optarg, 1e-3, 1e9, &cli->duration_s))
+				if (dur_s("duration", optarg, &cli->duration_s) ||
+				    cli->duration_s <= 0)
 					return -EINVAL;
 				continue;
 			}

@@ -16,7 +16,6 @@
 
 static void test_duration_takes_every_unit_and_fractions(void **state)
 {
-	(void)state;
 	static const struct {
 		const char *s;
 		int64_t bare, want;
@@ -26,6 +25,8 @@ static void test_duration_takes_every_unit_and_fractions(void **state)
 		{ "2m", 0, 120000000000LL },
 		{ "100us", 0, 100000 },
 		{ "7ns", 0, 7 },
+		{ ".5s", 0, 500000000 }, /* no integer part, as strtod allowed */
+		{ ".25", 1000000000, 250000000 },
 		{ "0s", 0, 0 },
 		{ "0.0005ms", 0, 500 },
 		{ "1.0000000004s", 0, 1000000000 }, /* rounds to the nearest ns */
@@ -35,6 +36,8 @@ static void test_duration_takes_every_unit_and_fractions(void **state)
 		{ "9223372036854775807ns", 0, INT64_MAX },
 		{ "0.000000000000000000000001s", 0, 0 }, /* long fraction: bounded, no overflow */
 	};
+
+	(void)state;
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		int64_t ns = -1;
 
@@ -45,12 +48,12 @@ static void test_duration_takes_every_unit_and_fractions(void **state)
 
 static void test_duration_names_bad_forms_and_leaves_the_output(void **state)
 {
-	(void)state;
-	static const char *const inval[] = { "",      "ms",    "-1s",	"+1s", " 1s",  "1 s",
-					     "1.s",   ".5s",   "1.5",	"1x",  "1sec", "1S",
-					     "1e3ms", "1..2s", "0x10s", "1s ", "1ms5" };
+	static const char *const inval[] = { "",    "ms",    "-1s",   "+1s",   " 1s", "1 s",
+					     "1.s", ".s",    ".",     "1.5",   "1x",  "1sec",
+					     "1S",  "1e3ms", "1..2s", "0x10s", "1s ", "1ms5" };
 	int64_t ns = 42;
 
+	(void)state;
 	for (size_t i = 0; i < sizeof(inval) / sizeof(inval[0]); i++) {
 		/* bare numbers need a unit when bare_unit_ns is 0 ("1.5") */
 		assert_int_equal(txt_parse_duration(inval[i], 0, &ns), -EINVAL);

@@ -207,9 +207,11 @@ static void test_stops_after_duration_and_injects_faults_from_flags(void **state
 	int port;
 
 	(void)state;
-	start(&p, (char *const[]){ "sim", "--duration", "0.5", "powerpack", "--port", "0",
-				   "--exception", "4", NULL });
+	/* Durations take units; a timeout under 1 ms rounds up to 1 ms, never to 0 (= off). */
+	start(&p, (char *const[]){ "sim", "--duration", "500ms", "powerpack", "--port", "0",
+				   "--exception", "4", "--heartbeat-timeout", "400us", NULL });
 	assert_non_null(strstr(p.out, "faults: exception"));
+	assert_non_null(strstr(p.out, "heartbeat timeout 1 ms"));
 	port = th_printed_port(p.out, "powerpack unit 1");
 	assert_int_equal(th_open(&c, (uint16_t)port), 0);
 	assert_int_equal(th_read1(&c, 1, PP_REG_SOE), -MB_EXC(MB_EX_SERVER_DEVICE_FAILURE));
