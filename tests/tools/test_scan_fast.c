@@ -483,7 +483,9 @@ static void test_connections_closed_by_the_server_end_the_port_with_an_error(voi
 	for (unsigned i = 0; i < seen->n; i++)
 		if (seen->r[i].kind == SCAN_CONN_ERR) {
 			has_err = true;
-			assert_int_equal(seen->r[i].err, -ECONNRESET);
+			/* the hang-up shows as a reset on recv or a broken pipe on send,
+			 * whichever the scanner meets first */
+			assert_true(seen->r[i].err == -ECONNRESET || seen->r[i].err == -EPIPE);
 		}
 	assert_true(has_err);
 	assert_int_equal(st.conn_err, 1);
