@@ -944,14 +944,14 @@ static int parse_roles(struct lctx *c, const yaml_node_t *n)
 	for (unsigned r = 0; !err && r < PROF_ROLE_N; r++) {
 		const struct prof_point *pt;
 		const char *misfit;
-		unsigned pi;
+		unsigned pi = 0;
 		size_t old;
 
 		if (!v[r])
 			continue;
 		old = push_key(c, names[r]);
 		err = find_point(c, v[r], &pi);
-		pt = &c->o->points[pi];
+		pt = &c->o->points[pi]; /* read only when found */
 		misfit = err ? NULL : role_misfit((enum prof_role)r, pt);
 		if (misfit)
 			err = fail(c, PROF_ETYPE, line_of(v[r]),
