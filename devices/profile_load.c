@@ -521,7 +521,7 @@ static int point_fields(struct lctx *c, const yaml_node_t **v, enum mb_order dfl
 {
 	static const char *const access_names[] = { "ro", "rw" };
 	long long fc = MB_FC_READ_HOLDING_REGISTERS;
-	unsigned u;
+	unsigned u = 0;
 	size_t old;
 	int err = 0;
 
@@ -734,14 +734,14 @@ static int parse_values(struct lctx *c, const yaml_node_t *n, unsigned pi)
 	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
 	     p++, k++) {
 		const yaml_node_t *key = node(c, p->key), *val = node(c, p->value);
-		struct prof_enum *e = &o->enums[pi][k];
 		long long v;
-		char *name = o->enum_names[pi][k];
+		char *name;
 		int err;
 
 		if (k == PROF_MAX_ENUMS)
 			return fail(c, PROF_ETOOMANY, line_of(key), "too many codes: at most %u",
 				    PROF_MAX_ENUMS);
+		name = o->enum_names[pi][k];
 		err = get_int(c, key, 0, 65535, &v);
 		if (!err)
 			err = get_name(c, val, false, name, PROF_NAME_MAX);
@@ -755,7 +755,7 @@ static int parse_values(struct lctx *c, const yaml_node_t *n, unsigned pi)
 		}
 		if (err)
 			return err;
-		*e = (struct prof_enum){ .value = (uint16_t)v, .name = name };
+		o->enums[pi][k] = (struct prof_enum){ .value = (uint16_t)v, .name = name };
 		lines[k] = line_of(key);
 		pt->enums = o->enums[pi];
 		pt->n_enums = k + 1;
