@@ -564,6 +564,37 @@ static void test_file_errors_name_the_file_and_errno(void **state)
 	assert_string_equal(prof_strerror(-ENOENT), strerror(ENOENT));
 }
 
+/* The complete example of docs/profiles.md loads, and plans as the page says. */
+static void test_the_documented_example_loads(void **state)
+{
+	const char *start, *end;
+	struct prof_profile *p;
+	size_t len;
+	char *doc = read_all("docs/profiles.md", &len), err[ERR_MAX];
+	int t;
+
+	(void)state;
+	doc[len < PROF_FILE_MAX ? len : PROF_FILE_MAX - 1] = '\0';
+	start = strstr(doc, "```yaml\n");
+	assert_non_null(start);
+	start += strlen("```yaml\n");
+	end = strstr(start, "```");
+	assert_non_null(end);
+	assert_int_equal(
+	    prof_load_text("docs/profiles.md", start, (size_t)(end - start), &p, err, sizeof(err)),
+	    0);
+	assert_int_equal(p->kind, PROF_KIND_BESS);
+	assert_int_equal(p->n_blocks, 3); /* 2000..2010, 2026 (15 > max_gap 8), FC04 0x10 */
+	assert_int_equal(p->blocks[0].count, 11);
+	assert_int_equal(p->blocks[2].fc, MB_FC_READ_INPUT_REGISTERS);
+	t = prof_point_index(p, "cell_temp_c");
+	assert_int_equal(p->points[t].order, MB_ORDER_CDAB);
+	assert_true(p->points[t].offset == -40);
+	assert_int_equal(prof_enum_value(&p->points[0], PROF_E_FAULT), 3);
+	prof_free(p);
+	free(doc);
+}
+
 /* ---- poll blocks ----------------------------------------------------------------------- */
 
 struct fake {
@@ -794,6 +825,7 @@ int main(void)
 		cmocka_unit_test(test_bad_inputs_get_their_named_error_at_their_line),
 		cmocka_unit_test(test_too_many_points_or_reads_are_refused),
 		cmocka_unit_test(test_file_errors_name_the_file_and_errno),
+		cmocka_unit_test(test_the_documented_example_loads),
 		cmocka_unit_test(test_plan_merges_holes_up_to_max_gap),
 		cmocka_unit_test(test_plan_keeps_every_read_within_125_registers),
 		cmocka_unit_test(test_plan_never_mixes_function_codes),
