@@ -53,6 +53,26 @@ static int check_blocks(const struct prof_profile *p)
 	return 0;
 }
 
+/* The fields loaded profiles added: finite, ordered, limits only on writable points. */
+static bool check_added(const struct prof_point *pt)
+{
+	unsigned ready = 0, fault = 0;
+
+	if (!isfinite(pt->offset))
+		return false;
+	if (pt->has_range &&
+	    !(isfinite(pt->range_lo) && isfinite(pt->range_hi) && pt->range_lo <= pt->range_hi))
+		return false;
+	if (pt->has_limits && !(isfinite(pt->write_min) && isfinite(pt->write_max) &&
+				pt->write_min <= pt->write_max && (pt->flags & PROF_F_WRITABLE)))
+		return false;
+	for (unsigned i = 0; i < pt->n_enums; i++) {
+		ready += !!(pt->enums[i].flags & PROF_E_READY);
+		fault += !!(pt->enums[i].flags & PROF_E_FAULT);
+	}
+	return ready <= 1 && fault <= 1;
+}
+
 int prof_check(const struct prof_profile *p)
 {
 	int err;
@@ -64,6 +84,9 @@ int prof_check(const struct prof_profile *p)
 		return err;
 	if (!p->n_points || p->n_points > PROF_MAX_POINTS)
 		return -EINVAL;
+	for (unsigned r = 0; r < PROF_ROLE_N; r++)
+		if (p->roles[r] < 0 || (unsigned)p->roles[r] > p->n_points)
+			return -EINVAL;
 	for (unsigned i = 0; i < p->n_points; i++) {
 		const struct prof_point *pt = &p->points[i];
 
@@ -71,6 +94,8 @@ int prof_check(const struct prof_profile *p)
 		    (unsigned)pt->order > MB_ORDER_DCBA || !isfinite(pt->scale) || pt->scale == 0)
 			return -EINVAL;
 		if (pt->n_enums && !pt->enums)
+			return -EINVAL;
+		if (!check_added(pt))
 			return -EINVAL;
 		if (prof_point_block(p, i) < 0)
 			return -EINVAL;

@@ -157,7 +157,9 @@ struct prof_value {
 /*
  * Check a table: 1..PROF_MAX_BLOCKS blocks of 1..125 registers, FC03 or FC04, not
  * overlapping; every point inside one block, no two points sharing a register, names unique,
- * scales non-zero and finite. Returns 0 or -EINVAL. Cold path.
+ * scales non-zero and finite; offsets finite, ranges and limits ordered (limits on writable
+ * points only), at most one READY and one FAULT code per enum, roles naming points. Returns 0
+ * or -EINVAL. Cold path.
  */
 int prof_check(const struct prof_profile *p);
 

@@ -595,6 +595,41 @@ static void test_the_documented_example_loads(void **state)
 	free(doc);
 }
 
+static void test_check_rejects_broken_added_fields(void **state)
+{
+	struct prof_profile *p =
+	    load_ok(HEAD PTS ENUMS ROLES "limits:\n  power_kw: { min: -5, max: 5 }\n");
+	struct prof_point *pt = (struct prof_point *)&p->points[2];
+	struct prof_enum *e = (struct prof_enum *)&p->points[0].enums[0];
+
+	(void)state;
+	pt->offset = NAN;
+	assert_int_equal(prof_check(p), -EINVAL);
+	pt->offset = 0;
+	pt->write_min = 6;
+	assert_int_equal(prof_check(p), -EINVAL);
+	pt->write_min = -5;
+	pt->flags &= ~(unsigned)PROF_F_WRITABLE;
+	assert_int_equal(prof_check(p), -EINVAL);
+	pt->flags |= PROF_F_WRITABLE;
+	pt->has_range = true;
+	pt->range_lo = 1;
+	pt->range_hi = 0;
+	assert_int_equal(prof_check(p), -EINVAL);
+	pt->has_range = false;
+	e->flags = PROF_E_READY; /* a second READY code */
+	assert_int_equal(prof_check(p), -EINVAL);
+	e->flags = 0;
+	p->roles[PROF_ROLE_FREQUENCY] = (int)p->n_points + 1;
+	assert_int_equal(prof_check(p), -EINVAL);
+	assert_int_equal(prof_role_point(p, PROF_ROLE_FREQUENCY), -ENOENT);
+	p->roles[PROF_ROLE_FREQUENCY] = 0;
+	assert_int_equal(prof_check(p), 0);
+	assert_int_equal(prof_role_point(p, PROF_ROLE_N), -ENOENT);
+	assert_null(prof_role_name(PROF_ROLE_N));
+	prof_free(p);
+}
+
 /* ---- poll blocks ----------------------------------------------------------------------- */
 
 struct fake {
@@ -826,6 +861,7 @@ int main(void)
 		cmocka_unit_test(test_too_many_points_or_reads_are_refused),
 		cmocka_unit_test(test_file_errors_name_the_file_and_errno),
 		cmocka_unit_test(test_the_documented_example_loads),
+		cmocka_unit_test(test_check_rejects_broken_added_fields),
 		cmocka_unit_test(test_plan_merges_holes_up_to_max_gap),
 		cmocka_unit_test(test_plan_keeps_every_read_within_125_registers),
 		cmocka_unit_test(test_plan_never_mixes_function_codes),
