@@ -284,12 +284,13 @@ SYSCONFDIR ?= /etc
 INSTALL ?= install
 INSTALL_PROGS := fluxd flux fluxtrace
 INSTALL_BT := $(notdir $(wildcard bpf/*.bt))
+INSTALL_PROFILES := $(notdir $(wildcard devices/profiles/*.yaml))
 INSTALL_DOCS := README.md LICENSE
 
 install: $(PROGS)
 	$(Q)set -e; d='$(DESTDIR)'; \
 	$(INSTALL) -d "$$d$(BINDIR)" "$$d$(SBINDIR)" "$$d$(UNITDIR)" "$$d$(SYSUSERSDIR)" \
-		"$$d$(DATADIR)/bpf" "$$d$(DOCDIR)" "$$d$(SYSCONFDIR)/flux"; \
+		"$$d$(DATADIR)/bpf" "$$d$(DATADIR)/profiles" "$$d$(DOCDIR)" "$$d$(SYSCONFDIR)/flux"; \
 	for p in $(INSTALL_PROGS); do \
 		if [ -x $(BUILD)/bin/$$p ]; then \
 			echo "  INST  $(BINDIR)/$$p"; \
@@ -307,6 +308,9 @@ install: $(PROGS)
 	$(INSTALL) -m 0644 deploy/flux.conf "$$d$(SYSUSERSDIR)/flux.conf"; \
 	for f in $(INSTALL_BT); do $(INSTALL) -m 0644 bpf/$$f "$$d$(DATADIR)/bpf/$$f"; done; \
 	echo "  INST  $(DATADIR)/bpf/ ($(words $(INSTALL_BT)) bpftrace scripts)"; \
+	for f in $(INSTALL_PROFILES); do \
+		$(INSTALL) -m 0644 devices/profiles/$$f "$$d$(DATADIR)/profiles/$$f"; done; \
+	echo "  INST  $(DATADIR)/profiles/ ($(words $(INSTALL_PROFILES)) device profiles, also built in)"; \
 	for f in $(INSTALL_DOCS); do \
 		if [ -f $$f ]; then $(INSTALL) -m 0644 $$f "$$d$(DOCDIR)/$$(basename $$f)"; fi; done; \
 	$(INSTALL) -d "$$d$(DOCDIR)/docs"; \

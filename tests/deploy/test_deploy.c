@@ -295,7 +295,13 @@ static void test_make_install_lays_out_files_and_uninstall_removes_them(void **s
 		assert_true(is_file(root, path, 0644));
 		nbt++;
 	}
-	printf("installed: programs, unit, sysusers, %d bpftrace scripts, docs, site.yaml\n", nbt);
+	/* The shipped device profiles, beside the copies built into the programs. */
+	assert_true(is_file(root, "/usr/local/share/flux/profiles/powerpack.yaml", 0644));
+	assert_true(is_file(root, "/usr/local/share/flux/profiles/acuvim2.yaml", 0644));
+	assert_true(is_file(root, "/usr/local/share/flux/profiles/acuvim2-manual.yaml", 0644));
+	printf("installed: programs, unit, sysusers, %d bpftrace scripts, profiles, docs, "
+	       "site.yaml\n",
+	       nbt);
 	/* The unit as installed with the default prefix is the checked-in one. */
 	snprintf(path, sizeof(path), "%s/usr/local/lib/systemd/system/fluxd.service", root);
 	slurp(path, text, sizeof(text));
