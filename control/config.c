@@ -12,7 +12,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +25,6 @@
 #include <yaml.h>
 
 #include "control/config.h"
-#include "devices/powerpack.h"
 #include "rt/text.h"
 
 #define CFG_FILE_MAX (1u << 20) /* a site config is a few KiB; more is not one */
@@ -54,12 +55,13 @@ enum ftype {
 	FT_STR,	   /* any scalar, no control characters, shorter than `size` */
 	FT_HOST,   /* dotted IPv4 */
 	FT_BOOL,
-	FT_TYPE,  /* the device type; must equal `want` */
-	FT_ORDER, /* enum mb_order */
-	FT_MODE,  /* enum cfg_strategy */
-	FT_RTU,	  /* a serial (RTU) key of the seed: recognised, then refused */
-	FT_MAP,	  /* nested mapping, `sub` at base + off */
-	FT_SEQ,	  /* list of `sub` mappings, elements of `size` bytes, count at count_off */
+	FT_TYPE,    /* a shipped profile's name (the device's `type`), resolved by its post */
+	FT_PROFILE, /* a profile file's path, kept in the ctx for its post */
+	FT_ORDER,   /* enum mb_order */
+	FT_MODE,    /* enum cfg_strategy */
+	FT_RTU,	    /* a serial (RTU) key of the seed: recognised, then refused */
+	FT_MAP,	    /* nested mapping, `sub` at base + off */
+	FT_SEQ,	    /* list of `sub` mappings, elements of `size` bytes, count at count_off */
 };
 
 #define F_REQ	   0x1	/* required */
@@ -79,7 +81,6 @@ struct field {
 	size_t size;		  /* FT_INT, FT_STR, FT_HOST: of the member; FT_SEQ: element */
 	int64_t lo, hi;		  /* FT_INT, FT_DUR (ns): inclusive range */
 	double dlo, dhi;	  /* FT_DOUBLE */
-	const char *want;	  /* FT_TYPE */
 	const struct schema *sub; /* FT_MAP, FT_SEQ */
 	size_t count_off;	  /* FT_SEQ: unsigned element count in the table's struct */
 	unsigned max;		  /* FT_SEQ: capacity */
@@ -122,6 +123,7 @@ struct ctx {
 	int root_line;
 	bool dev_bad[DEV_N];		   /* a device with an error: no check compares with it */
 	struct dev_lines dev_lines[DEV_N]; /* of the clean devices */
+	char profile_arg[CFG_PATH_MAX];	   /* the current device's `profile:` as written */
 };
 
 /* ---- messages ------------------------------------------------------------------------ */
@@ -604,22 +606,24 @@ static int parse_bool(struct ctx *c, const yaml_node_t *n, bool *dst)
 		    show(s, n->data.scalar.length, buf, sizeof(buf)));
 }
 
-static int parse_type(struct ctx *c, const yaml_node_t *n, const struct field *f)
+/* `type: NAME` or `profile: PATH`: a non-empty string, resolved once the device is read. */
+static int parse_profile_key(struct ctx *c, const yaml_node_t *n, char *dst, size_t cap)
 {
-	char buf[SHOW_MAX + 4];
-	const char *s, *hint = "";
-	int err = scalar(c, n, f->want, &s);
+	const char *s;
+	int err = scalar(c, n, "a string", &s);
 
 	if (err)
 		return err;
-	if (!strcmp(s, f->want))
-		return 0;
-	if (!strcmp(s, "acuvim2"))
-		hint = " (acuvim2 is a meter: list it under devices.meters)";
-	else if (!strcmp(s, "powerpack"))
-		hint = " (powerpack is a BESS: list it under devices.bess)";
-	return fail(c, line_of(n), "unsupported type '%s' here: want %s%s",
-		    show(s, n->data.scalar.length, buf, sizeof(buf)), f->want, hint);
+	if (!*s)
+		return fail(c, line_of(n), "must not be empty");
+	if (n->data.scalar.length >= cap)
+		return fail(c, line_of(n), "too long: at most %zu bytes, got %zu", cap - 1,
+			    n->data.scalar.length);
+	for (size_t i = 0; i < n->data.scalar.length; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return fail(c, line_of(n), "control characters are not allowed");
+	memcpy(dst, s, n->data.scalar.length + 1);
+	return 0;
 }
 
 static int parse_order(struct ctx *c, const yaml_node_t *n, enum mb_order *dst)
@@ -743,7 +747,9 @@ static int parse_value(struct ctx *c, const yaml_node_t *n, const struct field *
 	case FT_BOOL:
 		return parse_bool(c, n, dst);
 	case FT_TYPE:
-		return parse_type(c, n, f);
+		return parse_profile_key(c, n, dst, f->size);
+	case FT_PROFILE:
+		return parse_profile_key(c, n, c->profile_arg, sizeof(c->profile_arg));
 	case FT_ORDER:
 		return parse_order(c, n, dst);
 	case FT_MODE:
@@ -932,17 +938,43 @@ static const struct schema modbus_schema = {
 	.post = modbus_post,
 };
 
-enum { BF_ID, BF_NAME, BF_TYPE, BF_MODBUS, BF_HEARTBEAT_REGISTER };
+enum {
+	BF_ID,
+	BF_NAME,
+	BF_TYPE,
+	BF_MODBUS,
+	BF_PROFILE,
+	BF_HEARTBEAT_REGISTER,
+	BF_POWER_KW,
+	BF_CAPACITY_KWH,
+	BF_BLOCK_KW,
+	BF_STATUS_READY,
+	BF_COMMAND_SOURCE_ID,
+	BF_SOE_SCALE,
+	BF_COMMAND_SOURCE_DEFAULT,
+};
+
+/* `type:` and `profile:` of a device list; exactly one of them (resolve_profile()). */
+#define TYPE_FIELD(st)                                                                             \
+	{                                                                                          \
+		.key = "type", .type = FT_TYPE, .off = offsetof(st, type),                         \
+		.size = sizeof(((st *)0)->type)                                                    \
+	}
+#define PROFILE_FIELD                                                                              \
+	{                                                                                          \
+		.key = "profile", .type = FT_PROFILE                                               \
+	}
 
 static const struct field bess_fields[] = {
 	[BF_ID] = STR("id", struct cfg_bess, id, F_REQ | F_NONEMPTY),
 	[BF_NAME] = STR("name", struct cfg_bess, name, 0),
-	[BF_TYPE] = { .key = "type", .type = FT_TYPE, .flags = F_REQ, .want = "powerpack" },
+	[BF_TYPE] = TYPE_FIELD(struct cfg_bess),
 	[BF_MODBUS] = { .key = "modbus",
 			.type = FT_MAP,
 			.flags = F_REQ,
 			.off = offsetof(struct cfg_bess, modbus),
 			.sub = &modbus_schema },
+	[BF_PROFILE] = PROFILE_FIELD,
 	[BF_HEARTBEAT_REGISTER] = { .key = "heartbeat_register",
 				    .type = FT_INT,
 				    .flags = F_NULL,
@@ -950,42 +982,51 @@ static const struct field bess_fields[] = {
 				    .size = sizeof(int),
 				    .lo = 0,
 				    .hi = 65535 },
-	/* The PowerPack's ranges, from devices/powerpack.h; the config keys take whole numbers. */
-	INT("power_kw", struct cfg_bess, power_kw, PP_POWER_KW_MIN, PP_POWER_KW_MAX),
-	INT("capacity_kwh", struct cfg_bess, capacity_kwh, PP_CAPACITY_KWH_MIN,
-	    PP_CAPACITY_KWH_MAX),
-	INT("block_kw", struct cfg_bess, block_kw, PP_BLOCK_KW_MIN, PP_POWER_KW_MAX),
-	INT("status_ready", struct cfg_bess, status_ready, 0, 65535),
-	INT("command_source_id", struct cfg_bess, command_source_id, 0, 65535),
-	INT("soe_scale", struct cfg_bess, soe_scale, PP_SOE_SCALE_MIN, PP_SOE_SCALE_MAX),
-	INT("command_source_default", struct cfg_bess, command_source_default, 0, 65535),
+	/* The config's BESS ranges (config.h); a profile's target power limits cap power_kw. */
+	[BF_POWER_KW] =
+	    INT("power_kw", struct cfg_bess, power_kw, CFG_POWER_KW_MIN, CFG_POWER_KW_MAX),
+	[BF_CAPACITY_KWH] = INT("capacity_kwh", struct cfg_bess, capacity_kwh, CFG_CAPACITY_KWH_MIN,
+				CFG_CAPACITY_KWH_MAX),
+	[BF_BLOCK_KW] =
+	    INT("block_kw", struct cfg_bess, block_kw, CFG_BLOCK_KW_MIN, CFG_POWER_KW_MAX),
+	[BF_STATUS_READY] = INT("status_ready", struct cfg_bess, status_ready, 0, 65535),
+	[BF_COMMAND_SOURCE_ID] =
+	    INT("command_source_id", struct cfg_bess, command_source_id, 0, 65535),
+	[BF_SOE_SCALE] = INT("soe_scale", struct cfg_bess, soe_scale, 1, CFG_SOE_SCALE_MAX),
+	[BF_COMMAND_SOURCE_DEFAULT] =
+	    INT("command_source_default", struct cfg_bess, command_source_default, 0, 65535),
 };
 
 static const struct schema bess_schema = {
 	.id = SCH_BESS,
-	.what = "id, name, type, modbus...",
+	.what = "id, name, type or profile, modbus...",
 	.fields = bess_fields,
 	.n = sizeof(bess_fields) / sizeof(bess_fields[0]),
 	.init = bess_init,
 	.post = bess_post,
 };
 
+enum { MTF_WORD_ORDER = BF_PROFILE + 1 };
+
 /* Same first indices as bess_fields: device_post() reads both through BF_*. */
 static const struct field meter_fields[] = {
 	[BF_ID] = STR("id", struct cfg_meter, id, F_REQ | F_NONEMPTY),
 	[BF_NAME] = STR("name", struct cfg_meter, name, 0),
-	[BF_TYPE] = { .key = "type", .type = FT_TYPE, .flags = F_REQ, .want = "acuvim2" },
+	[BF_TYPE] = TYPE_FIELD(struct cfg_meter),
 	[BF_MODBUS] = { .key = "modbus",
 			.type = FT_MAP,
 			.flags = F_REQ,
 			.off = offsetof(struct cfg_meter, modbus),
 			.sub = &modbus_schema },
-	{ .key = "word_order", .type = FT_ORDER, .off = offsetof(struct cfg_meter, word_order) },
+	[BF_PROFILE] = PROFILE_FIELD,
+	[MTF_WORD_ORDER] = { .key = "word_order",
+			     .type = FT_ORDER,
+			     .off = offsetof(struct cfg_meter, word_order) },
 };
 
 static const struct schema meter_schema = {
 	.id = SCH_METER,
-	.what = "id, name, type, modbus...",
+	.what = "id, name, type or profile, modbus...",
 	.fields = meter_fields,
 	.n = sizeof(meter_fields) / sizeof(meter_fields[0]),
 	.init = meter_init,
@@ -1142,17 +1183,17 @@ static void modbus_defaults(struct cfg_modbus *m)
 
 static void bess_init(void *elem, int line)
 {
-	const struct pp_params pp = PP_DEFAULTS;
 	struct cfg_bess *b = elem;
 
 	memset(b, 0, sizeof(*b));
 	modbus_defaults(&b->modbus);
-	b->power_kw = (int)pp.power_kw;
-	b->capacity_kwh = (int)pp.capacity_kwh;
-	b->block_kw = (int)pp.block_kw;
-	b->status_ready = pp.status_ready;
-	b->command_source_id = pp.command_source_id;
-	b->soe_scale = (int)pp.soe_scale;
+	b->profile_file = -1;
+	b->power_kw = 100;
+	b->capacity_kwh = 200;
+	b->block_kw = 50;
+	b->status_ready = 1; /* until the profile's READY replaces it (bess_post) */
+	b->command_source_id = CFG_COMMAND_SOURCE_ID;
+	b->soe_scale = 1;
 	b->command_source_default = 0;
 	b->heartbeat_register = -1;
 	b->line = line;
@@ -1164,6 +1205,7 @@ static void meter_init(void *elem, int line)
 
 	memset(m, 0, sizeof(*m));
 	modbus_defaults(&m->modbus);
+	m->profile_file = -1;
 	m->word_order = MB_ORDER_ABCD;
 	m->line = line;
 }
@@ -1255,45 +1297,317 @@ static int device_post(struct ctx *c, enum sch_id sch, const char *id, const str
 	return is_dup_id || is_dup_ep ? -EINVAL : 0;
 }
 
-/* The PowerPack registers the controller reads or writes: a heartbeat must not be one. */
-static const struct {
-	int reg;
-	const char *what;
-} pp_regs[] = {
-	{ PP_REG_STATUS, "status" },
-	{ PP_REG_TARGET_POWER, "target power" },
-	{ PP_REG_COMMAND_SOURCE, "command source" },
-	{ PP_REG_SOE, "state of energy" },
-	{ PP_REG_AVAILABLE_BLOCKS, "available blocks" },
-};
+/* ---- profiles ------------------------------------------------------------------------- */
+
+/*
+ * The shipped profiles, loaded once per process on first use and shared by every config and
+ * device that names them, as the C tables were: immutable, never freed (so a cfg that is
+ * never cfg_free()d holds nothing of them).
+ */
+static pthread_mutex_t builtin_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	char name[PROF_NAME_MAX];
+	struct prof_profile *p;
+} builtins[16];
+
+/* The shipped profile `name`, or -ENOENT (none by that name) / the loader's error in err. */
+static int builtin_profile(const char *name, const struct prof_profile **out, char *err, size_t cap)
+{
+	unsigned i;
+	int ret = 0;
+
+	pthread_mutex_lock(&builtin_lock);
+	for (i = 0; i < sizeof(builtins) / sizeof(builtins[0]) && builtins[i].p; i++)
+		if (!strcmp(builtins[i].name, name))
+			goto out_found;
+	if (i == sizeof(builtins) / sizeof(builtins[0])) {
+		ret = -ENOSPC; /* more shipped profiles than slots: cannot happen with 16 */
+		snprintf(err, cap, "too many shipped profiles in use");
+		goto out_unlock;
+	}
+	ret = prof_load_builtin(name, &builtins[i].p, err, cap);
+	if (ret) {
+		builtins[i].p = NULL;
+		goto out_unlock;
+	}
+	snprintf(builtins[i].name, sizeof(builtins[i].name), "%s", name);
+out_found:
+	*out = builtins[i].p;
+out_unlock:
+	pthread_mutex_unlock(&builtin_lock);
+	return ret;
+}
+
+/* "powerpack, acuvim2 or acuvim2-manual": the shipped profiles, for messages. */
+static const char *builtin_list(char *buf, size_t cap)
+{
+	size_t n = 0;
+	const char *name;
+	unsigned count = 0;
+
+	while (prof_builtin_name(count))
+		count++;
+	buf[0] = '\0';
+	for (unsigned i = 0; (name = prof_builtin_name(i)) && n < cap; i++)
+		n += (size_t)snprintf(buf + n, cap - n, "%s%s",
+				      !i	       ? ""
+				      : i + 1 == count ? " or "
+						       : ", ",
+				      name);
+	return buf;
+}
+
+/* A `profile:` path as given, made relative to the config file's directory. */
+static void profile_path(const struct ctx *c, const char *arg, char *out, size_t cap)
+{
+	const char *slash = strrchr(c->name, '/');
+
+	if (arg[0] == '/' || !slash)
+		snprintf(out, cap, "%s", arg);
+	else
+		snprintf(out, cap, "%.*s/%s", (int)(slash - c->name), c->name, arg);
+}
+
+/* Load the current device's `profile:` file, or find it among those this config loaded. */
+static int file_profile(struct ctx *c, int line, int *file, const struct prof_profile **out)
+{
+	static char path[CFG_PATH_MAX + CFG_NAME_MAX], real[PATH_MAX]; /* setup: one thread */
+	char perr[CFG_ERR_MAX];
+	struct cfg *cfg = c->cfg;
+	struct prof_profile *p;
+	const char *key;
+	struct stat st;
+	int ret;
+
+	profile_path(c, c->profile_arg, path, sizeof(path));
+	key = realpath(path, real) ? real : path;
+	for (unsigned i = 0; i < cfg->nprofiles; i++) {
+		if (!strcmp(cfg->profiles[i].path, key)) {
+			*file = (int)i;
+			*out = cfg->profiles[i].p;
+			return 0;
+		}
+	}
+	if (cfg->nprofiles == CFG_MAX_PROFILES)
+		return fail(c, line, "more than %d profile files in one site", CFG_MAX_PROFILES);
+	if (strlen(key) >= CFG_PATH_MAX)
+		return fail(c, line, "path too long: at most %d bytes", CFG_PATH_MAX - 1);
+	/* A FIFO or a terminal would never end: a profile is a regular file. */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+		return fail(c, line, "%s: not a regular file", path);
+	ret = prof_load_file(path, &p, perr, sizeof(perr));
+	if (ret)
+		return fail(c, line, "%s", perr);
+	snprintf(cfg->profiles[cfg->nprofiles].path, CFG_PATH_MAX, "%s", key);
+	cfg->profiles[cfg->nprofiles].p = p;
+	*file = (int)cfg->nprofiles++;
+	*out = p;
+	return 0;
+}
+
+static const char *kind_name(enum prof_kind k)
+{
+	return k == PROF_KIND_BESS ? "bess" : k == PROF_KIND_METER ? "meter" : "unset";
+}
+
+/*
+ * Exactly one of `type:` (a shipped profile) and `profile:` (a file): load it and check its
+ * kind. `sch` is the device's table, `type` its type member. Returns 0 with *out, or -EINVAL
+ * (said).
+ */
+static int resolve_profile(struct ctx *c, enum sch_id sch, const yaml_node_t *n, const char *type,
+			   int *file, const struct prof_profile **out)
+{
+	enum prof_kind want = sch == SCH_BESS ? PROF_KIND_BESS : PROF_KIND_METER;
+	bool has_type = c->seen[sch] & (1u << BF_TYPE),
+	     has_file = c->seen[sch] & (1u << BF_PROFILE);
+	const char *list = sch == SCH_BESS ? "devices.bess" : "devices.meters";
+	const char *other = sch == SCH_BESS ? "devices.meters" : "devices.bess";
+	int *lines = c->lines[sch], line;
+	char names[128], buf[SHOW_MAX + 4], perr[CFG_ERR_MAX];
+	const struct prof_profile *p = NULL;
+	size_t old;
+	int ret;
+
+	*out = NULL;
+	*file = -1;
+	if (is_bad(c, sch, BF_TYPE) || is_bad(c, sch, BF_PROFILE))
+		return -EINVAL; /* said */
+	if (!has_type && !has_file) {
+		old = push_key(c, "type");
+		fail(c, n ? line_of(n) : c->root_line,
+		     "missing (required: type: NAME, a shipped profile (%s), or profile: PATH, a "
+		     "profile file)",
+		     builtin_list(names, sizeof(names)));
+		pop(c, old);
+		return -EINVAL;
+	}
+	if (has_type && has_file) {
+		bool is_type_last = lines[BF_TYPE] > lines[BF_PROFILE];
+
+		old = push_key(c, is_type_last ? "type" : "profile");
+		fail(c, is_type_last ? lines[BF_TYPE] : lines[BF_PROFILE],
+		     "give type or profile, not both (%s is at line %d)",
+		     is_type_last ? "profile" : "type",
+		     is_type_last ? lines[BF_PROFILE] : lines[BF_TYPE]);
+		pop(c, old);
+		return -EINVAL;
+	}
+	old = push_key(c, has_type ? "type" : "profile");
+	line = lines[has_type ? BF_TYPE : BF_PROFILE];
+	if (has_type) {
+		show(type, strlen(type), buf, sizeof(buf));
+		ret = builtin_profile(type, &p, perr, sizeof(perr));
+		if (ret == -ENOENT)
+			ret = fail(c, line,
+				   "unknown type '%s': want a shipped profile (%s), or profile: "
+				   "PATH for a site's own",
+				   buf, builtin_list(names, sizeof(names)));
+		else if (ret)
+			ret = fail(c, line, "%s", perr);
+		else if (p->kind != want)
+			ret = fail(c, line,
+				   "unsupported type '%s' here: want a %s profile (%s is a "
+				   "%s: list it under %s)",
+				   buf, kind_name(want), buf, kind_name(p->kind), other);
+	} else {
+		ret = file_profile(c, line, file, &p);
+		if (!ret && p->kind != want)
+			ret = fail(c, line, "%s is a %s profile (kind: %s), but %s takes kind %s",
+				   show(c->profile_arg, strlen(c->profile_arg), buf, sizeof(buf)),
+				   kind_name(p->kind), kind_name(p->kind), list, kind_name(want));
+	}
+	if (!ret && want == PROF_KIND_BESS) {
+		int cs = prof_role_point(p, PROF_ROLE_COMMAND_SOURCE);
+		int tp = prof_role_point(p, PROF_ROLE_TARGET_POWER);
+
+		if (cs < 0)
+			ret = fail(c, line,
+				   "profile '%s' has no command_source role: the controller claims "
+				   "the command source before it writes power",
+				   p->name);
+		else if (tp < 0 || prof_type_width(p->points[tp].type) != 1)
+			ret = fail(c, line,
+				   "profile '%s': its target_power must be one register (u16 or "
+				   "i16); 32-bit setpoints are not supported yet",
+				   p->name);
+	}
+	pop(c, old);
+	if (ret) {
+		*file = -1;
+		return ret;
+	}
+	*out = p;
+	return 0;
+}
+
+/* The profile's unit id where the device's modbus block gave none. */
+static void default_unit(struct ctx *c, enum sch_id sch, const struct prof_profile *p,
+			 struct cfg_modbus *mb)
+{
+	if ((c->seen[sch] & (1u << BF_MODBUS)) && !(c->seen[SCH_MODBUS] & (1u << MF_ADDRESS)) &&
+	    p->unit_id)
+		mb->address = p->unit_id;
+}
+
+/* The registers of the profile's roles but the heartbeat's: a heartbeat must not be one. */
+static int check_heartbeat(struct ctx *c, const struct cfg_bess *b, const struct prof_profile *p)
+{
+	char regs[160], *at = regs;
+	unsigned list[PROF_ROLE_N], n = 0;
+	const char *role = NULL;
+	const struct prof_point *hit = NULL;
+	size_t old;
+
+	if (b->heartbeat_register < 0 || is_bad(c, SCH_BESS, BF_HEARTBEAT_REGISTER))
+		return 0;
+	for (unsigned r = 0; r < PROF_ROLE_N; r++) {
+		int k = prof_role_point(p, (enum prof_role)r);
+		const struct prof_point *pt;
+		unsigned j;
+
+		if (r == PROF_ROLE_HEARTBEAT || k < 0)
+			continue;
+		pt = &p->points[k];
+		if (b->heartbeat_register >= pt->addr &&
+		    b->heartbeat_register < pt->addr + (int)prof_type_width(pt->type) && !hit) {
+			hit = pt;
+			role = prof_role_name((enum prof_role)r);
+		}
+		for (j = n; j > 0 && list[j - 1] > pt->addr; j--)
+			list[j] = list[j - 1];
+		list[j] = pt->addr;
+		n++;
+	}
+	if (!hit)
+		return 0;
+	regs[0] = '\0';
+	for (unsigned i = 0; i < n; i++)
+		at += snprintf(at, sizeof(regs) - (size_t)(at - regs), "%s%u",
+			       !i	    ? ""
+			       : i + 1 == n ? " or "
+					    : ", ",
+			       list[i]);
+	old = push_key(c, "heartbeat_register");
+	fail(c, c->lines[SCH_BESS][BF_HEARTBEAT_REGISTER],
+	     "%d is the %s profile's %s register (%s): the heartbeat needs a register of its own "
+	     "(not %s)",
+	     b->heartbeat_register, p->name, role, hit->name, regs);
+	pop(c, old);
+	return -EINVAL;
+}
+
+/* A rated power the profile's target power limits would refuse to be set to. */
+static int check_power(struct ctx *c, const struct cfg_bess *b, const struct prof_profile *p)
+{
+	const struct prof_point *pt = &p->points[prof_role_point(p, PROF_ROLE_TARGET_POWER)];
+	double cap;
+	size_t old;
+
+	if (!pt->has_limits || !(pt->write_min < 0 && pt->write_max > 0) ||
+	    is_bad(c, SCH_BESS, BF_POWER_KW))
+		return 0;
+	cap = pt->write_max < -pt->write_min ? pt->write_max : -pt->write_min;
+	if (b->power_kw <= cap)
+		return 0;
+	old = push_key(c, "power_kw");
+	fail(c, c->lines[SCH_BESS][BF_POWER_KW] ? c->lines[SCH_BESS][BF_POWER_KW] : b->line,
+	     "must be at most %g: the %s profile's %s takes %g..%g, got %d", cap, p->name, pt->name,
+	     pt->write_min, pt->write_max, b->power_kw);
+	pop(c, old);
+	return -EINVAL;
+}
 
 static int bess_post(struct ctx *c, void *base, const yaml_node_t *n, bool is_clean)
 {
 	struct cfg_bess *b = base;
-	size_t old;
+	const struct prof_profile *p;
+	int ready;
 
-	(void)n;
-	for (unsigned i = 0; i < sizeof(pp_regs) / sizeof(pp_regs[0]); i++) {
-		if (b->heartbeat_register != pp_regs[i].reg ||
-		    is_bad(c, SCH_BESS, BF_HEARTBEAT_REGISTER))
-			continue;
-		old = push_key(c, "heartbeat_register");
-		fail(c, c->lines[SCH_BESS][BF_HEARTBEAT_REGISTER],
-		     "%d is the PowerPack's %s register: the heartbeat needs a register of its "
-		     "own (not %d, %d, %d, %d or %d)",
-		     b->heartbeat_register, pp_regs[i].what, PP_REG_STATUS, PP_REG_TARGET_POWER,
-		     PP_REG_COMMAND_SOURCE, PP_REG_SOE, PP_REG_AVAILABLE_BLOCKS);
-		pop(c, old);
+	if (resolve_profile(c, SCH_BESS, n, b->type, &b->profile_file, &p))
 		return -EINVAL;
-	}
+	b->profile = p;
+	default_unit(c, SCH_BESS, p, &b->modbus);
+	/* The profile's READY, unless the site says which code it is. */
+	ready = prof_enum_value(&p->points[prof_role_point(p, PROF_ROLE_STATUS)], PROF_E_READY);
+	if (!(c->seen[SCH_BESS] & (1u << BF_STATUS_READY)) && ready >= 0)
+		b->status_ready = (unsigned)ready;
+	if (check_heartbeat(c, b, p) || check_power(c, b, p))
+		return -EINVAL;
 	return device_post(c, SCH_BESS, b->id, &b->modbus, is_clean);
 }
 
 static int meter_post(struct ctx *c, void *base, const yaml_node_t *n, bool is_clean)
 {
 	struct cfg_meter *m = base;
+	const struct prof_profile *p;
 
-	(void)n;
+	if (resolve_profile(c, SCH_METER, n, m->type, &m->profile_file, &p))
+		return -EINVAL;
+	m->profile = p;
+	default_unit(c, SCH_METER, p, &m->modbus);
+	if (!(c->seen[SCH_METER] & (1u << MTF_WORD_ORDER)))
+		m->word_order = p->default_order;
 	return device_post(c, SCH_METER, m->id, &m->modbus, is_clean);
 }
 
@@ -1510,6 +1824,15 @@ void cfg_defaults(struct cfg *cfg)
 	};
 }
 
+void cfg_free(struct cfg *cfg)
+{
+	if (!cfg)
+		return;
+	for (unsigned i = 0; i < cfg->nprofiles && i < CFG_MAX_PROFILES; i++)
+		prof_free(cfg->profiles[i].p);
+	cfg_defaults(cfg);
+}
+
 const char *cfg_strategy_name(enum cfg_strategy mode)
 {
 	if ((unsigned)mode < sizeof(strategy_names) / sizeof(strategy_names[0]))
@@ -1672,7 +1995,7 @@ static int finish(struct ctx *c, int ret)
 		c->d->ndropped = c->nerrors + c->nwarnings - c->d->n;
 	}
 	if (ret)
-		cfg_defaults(c->cfg);
+		cfg_free(c->cfg); /* and the defaults */
 	return ret;
 }
 
@@ -1810,6 +2133,18 @@ static void put_modbus(struct out *o, const struct cfg_modbus *m)
 	    fmt_dur(m->retry_backoff_ns, b, sizeof(b)), m->match_tid ? "true" : "false");
 }
 
+/* `type: NAME`, or `profile: PATH` with the path resolved (so the dump loads from anywhere). */
+static void put_profile(struct out *o, const struct cfg *cfg, const char *type, int file)
+{
+	if (file >= 0 && (unsigned)file < cfg->nprofiles) {
+		put(o, "      profile: ");
+		put_str(o, cfg->profiles[file].path);
+	} else {
+		put(o, "      type: ");
+		put_str(o, type);
+	}
+}
+
 int cfg_dump(const struct cfg *cfg, char *out, size_t len)
 {
 	const struct cfg_site *s = &cfg->site;
@@ -1850,11 +2185,13 @@ int cfg_dump(const struct cfg *cfg, char *out, size_t len)
 		put_str(&o, b->id);
 		put(&o, "      name: ");
 		put_str(&o, b->name);
+		put_profile(&o, cfg, b->type, b->profile_file);
 		put(&o,
-		    "      type: powerpack\n      power_kw: %d\n      capacity_kwh: %d\n"
+		    "      power_kw: %d\n      capacity_kwh: %d\n"
 		    "      block_kw: %d\n      status_ready: %u\n      command_source_id: %u\n"
 		    "      soe_scale: %u\n"
-		    "      command_source_default: %u  # what 2010 holds after a restart\n",
+		    "      command_source_default: %u  # what the command source holds after a "
+		    "restart\n",
 		    b->power_kw, b->capacity_kwh, b->block_kw, b->status_ready,
 		    b->command_source_id, b->soe_scale, b->command_source_default);
 		if (b->heartbeat_register < 0)
@@ -1871,8 +2208,8 @@ int cfg_dump(const struct cfg *cfg, char *out, size_t len)
 		put_str(&o, m->id);
 		put(&o, "      name: ");
 		put_str(&o, m->name);
-		put(&o, "      type: acuvim2\n      word_order: %s\n",
-		    mb_order_name(m->word_order));
+		put_profile(&o, cfg, m->type, m->profile_file);
+		put(&o, "      word_order: %s\n", mb_order_name(m->word_order));
 		put_modbus(&o, &m->modbus);
 	}
 	if (o.len >= o.cap)

@@ -13,17 +13,32 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "devices/profile.h"
 #include "io/modbus.h"
 
 /* ---- constants ---------------------------------------------------------------------- */
 
-#define CFG_ID_MAX     64 /* bytes with the NUL */
-#define CFG_NAME_MAX   128
-#define CFG_HOST_MAX   64
-#define CFG_MAX_BESS   1024 /* a 1,000-device site fits (bench/run-budget.sh measures it) */
-#define CFG_MAX_METERS 16
-#define CFG_ERR_MAX    512 /* a buffer this large holds any error message */
-#define CFG_DIAG_MAX   32  /* diagnostics kept; more are counted in ndropped */
+#define CFG_ID_MAX	 64 /* bytes with the NUL */
+#define CFG_NAME_MAX	 128
+#define CFG_HOST_MAX	 64
+#define CFG_MAX_BESS	 1024 /* a 1,000-device site fits (bench/run-budget.sh measures it) */
+#define CFG_MAX_METERS	 16
+#define CFG_ERR_MAX	 512  /* a buffer this large holds any error message */
+#define CFG_DIAG_MAX	 32   /* diagnostics kept; more are counted in ndropped */
+#define CFG_MAX_PROFILES 16   /* distinct `profile:` files per site */
+#define CFG_PATH_MAX	 4096 /* bytes of a profile file's path, with the NUL */
+
+/*
+ * The BESS parameters the config accepts (the seed's PowerPack: 50-250 kW, 100-500 kWh). A
+ * profile with write limits on its target power caps power_kw further (config.c, bess_post).
+ */
+#define CFG_POWER_KW_MIN      50
+#define CFG_POWER_KW_MAX      250
+#define CFG_CAPACITY_KWH_MIN  100
+#define CFG_CAPACITY_KWH_MAX  500
+#define CFG_BLOCK_KW_MIN      1
+#define CFG_SOE_SCALE_MAX     655 /* 100 % x 655 still fits a u16 register */
+#define CFG_COMMAND_SOURCE_ID 3	  /* the seed's "3 for remote control" */
 
 enum cfg_strategy {
 	CFG_STRATEGY_MANUAL,
@@ -50,37 +65,47 @@ struct cfg_modbus {
 	bool match_tid; /* default true; false for gateways that do not echo the TID */
 };
 
-/* One entry of devices.bess (type powerpack). */
+/*
+ * One entry of devices.bess: `type: NAME` (a shipped profile of kind bess) or `profile: PATH`
+ * (a site's own file). The profile is immutable; a shipped one lives as long as the process,
+ * a file's as long as the cfg (cfg_free()).
+ */
 struct cfg_bess {
 	char id[CFG_ID_MAX];
 	char name[CFG_NAME_MAX];
+	char type[PROF_NAME_MAX]; /* the shipped profile's name, or "" for a profile: file */
+	int profile_file;	  /* index into cfg.profiles of a profile: file, or -1 */
+	const struct prof_profile *profile;
 	struct cfg_modbus modbus;
 	int power_kw;		    /* rated power, 50..250, default 100 */
 	int capacity_kwh;	    /* 100..500, default 200 */
 	int block_kw;		    /* kW per inverter block, default 50 */
-	unsigned status_ready;	    /* status value meaning READY, default 1 */
-	unsigned command_source_id; /* the controller's id for 2010, default 3 */
+	unsigned status_ready;	    /* status value meaning READY, default the profile's READY */
+	unsigned command_source_id; /* the controller's id for the command source, default 3 */
 	unsigned soe_scale;	    /* soe register = percent x this, default 1 */
 	/*
-	 * What 2010 holds after the BESS restarts, default 0. The controller re-claims a command
-	 * source that shows its own id or this default, never another master's.
+	 * What the command source holds after the BESS restarts, default 0. The controller
+	 * re-claims a command source that shows its own id or this default, never another master's.
 	 */
 	unsigned command_source_default;
 	/*
 	 * PDU address of a register the controller writes a counter to every cycle, so that the
-	 * BESS's own watchdog takes it to 0 kW if the host dies; never one of the profile's
-	 * registers (2000, 2008, 2010, 2026, 2028).
+	 * BESS's own watchdog takes it to 0 kW if the host dies; never a register of one of the
+	 * profile's other roles (the PowerPack's 2000, 2008, 2010, 2026, 2028).
 	 */
 	int heartbeat_register; /* -1: none (the default; `heartbeat_register: null`) */
 	int line;		/* where it starts in the file */
 };
 
-/* One entry of devices.meters (type acuvim2). */
+/* One entry of devices.meters: `type: NAME` or `profile: PATH`, of kind meter. */
 struct cfg_meter {
 	char id[CFG_ID_MAX];
 	char name[CFG_NAME_MAX];
+	char type[PROF_NAME_MAX];
+	int profile_file;
+	const struct prof_profile *profile;
 	struct cfg_modbus modbus;
-	enum mb_order word_order; /* default abcd */
+	enum mb_order word_order; /* default the profile's (acuvim2: abcd) */
 	int line;
 };
 
@@ -116,6 +141,12 @@ struct cfg {
 	unsigned nmeters;
 	struct cfg_bess bess[CFG_MAX_BESS];
 	struct cfg_meter meters[CFG_MAX_METERS];
+	/* The `profile:` files, each loaded once however many devices name it; owned. */
+	unsigned nprofiles;
+	struct cfg_profile {
+		char path[CFG_PATH_MAX]; /* resolved (realpath) */
+		struct prof_profile *p;
+	} profiles[CFG_MAX_PROFILES];
 };
 
 /*
@@ -144,7 +175,9 @@ void cfg_defaults(struct cfg *cfg);
  * Load and validate the YAML file at path into cfg. Returns 0, or -EINVAL (bad content) /
  * -errno (cannot read) with a one-line message in err ("FILE:LINE: KEY: what is wrong"): the
  * first error in file order. Warnings are not reported here (see cfg_load_diag()). On failure
- * cfg holds the defaults, never half a config.
+ * cfg holds the defaults, never half a config. A `profile: PATH` is read relative to the
+ * config file's directory (from memory: the name's). cfg must not hold a loaded config
+ * (cfg_free() it first): what it owned would leak.
  */
 int cfg_load(struct cfg *cfg, const char *path, char *err, size_t errlen);
 
@@ -163,6 +196,9 @@ int cfg_load_diag(struct cfg *cfg, const char *path, struct cfg_diag *d);
 /* The same from memory; `name` stands for the file name in messages. */
 int cfg_parse_diag(struct cfg *cfg, const char *name, const char *text, size_t len,
 		   struct cfg_diag *d);
+
+/* Free the profile files a load gave cfg and leave the defaults. Safe twice, and on defaults. */
+void cfg_free(struct cfg *cfg);
 
 /* Name of a strategy ("peak_shaving", "monitor"). */
 const char *cfg_strategy_name(enum cfg_strategy mode);

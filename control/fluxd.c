@@ -262,6 +262,7 @@ static int check_config(const char *path)
 		       (double)cfg->site.cycle_ns / 1e6);
 		ret = 0;
 	}
+	cfg_free(cfg);
 	free(cfg);
 	return ret;
 }
@@ -277,6 +278,7 @@ static int failsafe(const char *path)
 		fprintf(stderr, "fluxd: %s\n", cfg ? err : strerror(errno));
 	else
 		ret = fs_run(cfg, stdout);
+	cfg_free(cfg);
 	free(cfg);
 	return ret;
 }
@@ -311,6 +313,7 @@ static int preflight(const char *path, bool is_json)
 	fflush(stdout);
 out_free:
 	free(r);
+	cfg_free(cfg);
 	free(cfg);
 	return ret;
 }
@@ -471,6 +474,7 @@ static void release(struct fluxd *d)
 	tel_close(&d->tel); /* unlinks the socket file */
 	ctl_close(d->ctl);
 	thr_release_process(&d->proc);
+	cfg_free(d->cfg);
 	free(d->cfg);
 }
 

@@ -44,5 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n2 = cfg_dump(&cfg2, dump2, sizeof(dump2));
 	if (n2 != n1 || memcmp(dump1, dump2, (size_t)n1) != 0)
 		fail("parse -> dump -> parse -> dump differs; second dump", dump1, dump2);
+	cfg_free(&cfg1); /* what profile: files were loaded */
+	cfg_free(&cfg2);
 	return 0;
 }

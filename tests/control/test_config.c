@@ -268,7 +268,8 @@ static const struct bad {
 	{ "list where a mapping belongs", "site: [1, 2]\n" BESS5,
 	  "t.yaml:1: site: ", "want a mapping (cycle, read_window, strategy...), got a list" },
 	{ "scalar where a device belongs", "devices:\n  bess:\n    - b1\n",
-	  "t.yaml:3: devices.bess[0]: ", "want a mapping (id, name, type, modbus...), got 'b1'" },
+	  "t.yaml:3: devices.bess[0]: ",
+	  "want a mapping (id, name, type or profile, modbus...), got 'b1'" },
 	{ "mapping where a number belongs", BESS_HEAD HOST "        port: {a: 1}\n",
 	  "t.yaml:7: devices.bess[0].modbus.port: ", "got a mapping" },
 	{ "port out of range", BESS_HEAD HOST "        port: 70000\n",
@@ -318,7 +319,8 @@ static const struct bad {
 	{ "empty id", "devices:\n  bess:\n    - id: \"\"\n      type: powerpack\n",
 	  "t.yaml:3: devices.bess[0].id: ", "must not be empty", 2 /* and modbus missing */ },
 	{ "missing type", "devices:\n  bess:\n    - id: b1\n      modbus: {host: 127.0.0.1}\n",
-	  "t.yaml:3: devices.bess[0].type: ", "missing (required)" },
+	  "t.yaml:3: devices.bess[0].type: ",
+	  "missing (required: type: NAME, a shipped profile (powerpack, acuvim2" },
 	{ "missing modbus", "devices:\n  bess:\n    - id: b1\n      type: powerpack\n",
 	  "t.yaml:3: devices.bess[0].modbus: ", "missing (required)" },
 	{ "missing modbus.host", BESS_HEAD "        port: 502\n",
@@ -328,10 +330,12 @@ static const struct bad {
 	{ "meter type under bess",
 	  "devices:\n  bess:\n    - id: b1\n      type: acuvim2\n      modbus: {host: 127.0.0.1}\n",
 	  "t.yaml:4: devices.bess[0].type: ",
-	  "unsupported type 'acuvim2' here: want powerpack (acuvim2 is a meter" },
+	  "unsupported type 'acuvim2' here: want a bess profile (acuvim2 is a meter: list it "
+	  "under devices.meters)" },
 	{ "bess type under meters",
 	  BESS5 "  meters:\n    - id: m1\n      type: powerpack\n      modbus: {host: 127.0.0.2}\n",
-	  "t.yaml:8: devices.meters[0].type: ", "want acuvim2 (powerpack is a BESS" },
+	  "t.yaml:8: devices.meters[0].type: ",
+	  "want a meter profile (powerpack is a bess: list it under devices.bess)" },
 	{ "grid_meter naming no meter", "site:\n  grid_meter: m9\n" BESS5,
 	  "t.yaml:2: site.grid_meter: ", "'m9' names no meter in devices.meters (there are none)" },
 	{ "peak shaving without a grid meter", PS_SITE BESS5,
@@ -393,12 +397,11 @@ static const struct bad {
 	{ "heartbeat_register on the target power register",
 	  BESS5 "      heartbeat_register: 2008\n",
 	  "t.yaml:6: devices.bess[0].heartbeat_register: ",
-	  "2008 is the PowerPack's target power register: the heartbeat needs a register of its "
-	  "own "
-	  "(not 2000, 2008, 2010, 2026 or 2028)" },
+	  "2008 is the powerpack profile's target_power register (target_power_kw): the heartbeat "
+	  "needs a register of its own (not 2000, 2008, 2010, 2026 or 2028)" },
 	{ "heartbeat_register on the command source", BESS5 "      heartbeat_register: 2010\n",
 	  "t.yaml:6: devices.bess[0].heartbeat_register: ",
-	  "the PowerPack's command source register" },
+	  "the powerpack profile's command_source register (command_source)" },
 	{ "seed's RTU keys without host",
 	  "devices:\n  meters:\n    - id: m1\n      type: acuvim2\n      modbus:\n        address: "
 	  "1\n"
@@ -1095,11 +1098,277 @@ static void test_parses_range_checks_and_dumps_the_fail_safe_keys(void **state)
 	    "t.yaml:6: devices.bess[0].command_source_default: must be 0..65535, got 70000");
 	assert_item(
 	    1, false, 7,
-	    "t.yaml:7: devices.bess[0].heartbeat_register: 2026 is the PowerPack's state of "
-	    "energy register: the heartbeat needs a register of its own (not 2000, 2008, "
+	    "t.yaml:7: devices.bess[0].heartbeat_register: 2026 is the powerpack profile's soe "
+	    "register (soe_pct): the heartbeat needs a register of its own (not 2000, 2008, "
 	    "2010, 2026 or 2028)");
 	assert_item(2, false, 8,
 		    "t.yaml:8: devices.bess[1].heartbeat_register: must be 0..65535, got 65536");
+}
+
+/* ---- profile: PATH ------------------------------------------------------------------ */
+
+static const char site_bess_profile[] =
+    "name: site-bess\n"
+    "kind: bess\n"
+    "defaults: { unit_id: 7 }\n"
+    "points:\n"
+    "  - { name: state, address: 100, type: u16 }\n"
+    "  - { name: setpoint_kw, address: 101, type: i16, access: rw }\n"
+    "  - { name: owner, address: 102, type: u16, access: rw }\n"
+    "  - { name: soc, address: 103, type: u16, unit: \"%\" }\n"
+    "enums:\n"
+    "  state:\n"
+    "    values: { 0: OFF, 5: RUN, 9: TRIP }\n"
+    "    ready: RUN\n"
+    "    fault: TRIP\n"
+    "roles: { status: state, target_power: setpoint_kw, "
+    "command_source: owner, soe: soc }\n"
+    "limits:\n"
+    "  setpoint_kw: { min: -120, max: 120 }\n";
+
+static const char site_meter_profile[] = "name: site-meter\n"
+					 "kind: meter\n"
+					 "defaults: { word_order: CDAB }\n"
+					 "points:\n"
+					 "  - { name: p_kw, address: 0, type: f32, unit: kW }\n"
+					 "roles: { grid_power: p_kw }\n";
+
+/* A directory of its own for a site and its profile files. */
+struct site_dir {
+	char dir[64];
+	char site[128];
+};
+
+static void site_dir_init(struct site_dir *d)
+{
+	snprintf(d->dir, sizeof(d->dir), "/tmp/flux-test-profile-XXXXXX");
+	assert_non_null(mkdtemp(d->dir));
+	snprintf(d->site, sizeof(d->site), "%s/site.yaml", d->dir);
+}
+
+static void site_dir_put(const struct site_dir *d, const char *name, const char *text)
+{
+	char path[192];
+
+	snprintf(path, sizeof(path), "%s/%s", d->dir, name);
+	write_file(path, text, strlen(text));
+}
+
+static void site_dir_exit(struct site_dir *d)
+{
+	static const char *const names[] = { "site.yaml", "bess.yaml",	"meter.yaml",
+					     "bad.yaml",  "small.yaml", "nosource.yaml" };
+	char path[192];
+
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", d->dir, names[i]);
+		unlink(path);
+	}
+	rmdir(d->dir);
+}
+
+/* Load d's site.yaml, written from text. Returns cfg_load()'s result (message in err). */
+static int load_site(const struct site_dir *d, const char *text)
+{
+	site_dir_put(d, "site.yaml", text);
+	return cfg_load(&cfg, d->site, err, sizeof(err));
+}
+
+static void test_profile_key_loads_a_site_file_relative_to_the_config(void **state)
+{
+	static const char text[] =
+	    "devices:\n"
+	    "  bess:\n"
+	    "    - {id: b1, profile: bess.yaml, modbus: {host: 127.0.0.1}}\n"
+	    "    - {id: b2, profile: ./bess.yaml, status_ready: 0,\n"
+	    "       modbus: {host: 127.0.0.2, address: 3}}\n"
+	    "    - {id: b3, type: powerpack, modbus: {host: 127.0.0.3}}\n"
+	    "  meters:\n"
+	    "    - {id: m1, profile: meter.yaml, modbus: {host: 127.0.0.4}}\n"
+	    "    - {id: m2, profile: meter.yaml, word_order: abcd,\n"
+	    "       modbus: {host: 127.0.0.5}}\n";
+	static char dump[65536];
+	const struct prof_profile *p;
+	struct site_dir d;
+	int n;
+
+	(void)state;
+	site_dir_init(&d);
+	site_dir_put(&d, "bess.yaml", site_bess_profile);
+	site_dir_put(&d, "meter.yaml", site_meter_profile);
+	if (load_site(&d, text))
+		fail_msg("%s", err);
+	/* One file, loaded once, however many devices (and spellings) name it. */
+	assert_int_equal(cfg.nprofiles, 2);
+	p = cfg.bess[0].profile;
+	assert_non_null(p);
+	assert_ptr_equal(cfg.bess[1].profile, p);
+	assert_string_equal(p->name, "site-bess");
+	assert_int_equal(p->kind, PROF_KIND_BESS);
+	assert_int_equal(cfg.bess[0].profile_file, cfg.bess[1].profile_file);
+	assert_string_equal(cfg.bess[0].type, "");
+	/* The profile's READY code and unit id, where the site gives none. */
+	assert_int_equal(cfg.bess[0].status_ready, 5);
+	assert_int_equal(cfg.bess[0].modbus.address, 7);
+	assert_int_equal(cfg.bess[1].status_ready, 0);
+	assert_int_equal(cfg.bess[1].modbus.address, 3);
+	/* type: still means the shipped profile, READY 1. */
+	assert_string_equal(cfg.bess[2].type, "powerpack");
+	assert_int_equal(cfg.bess[2].profile_file, -1);
+	assert_string_equal(cfg.bess[2].profile->name, "powerpack");
+	assert_int_equal(cfg.bess[2].status_ready, 1);
+	/* The meter's word order is its profile's unless the site says. */
+	assert_string_equal(cfg.meters[0].profile->name, "site-meter");
+	assert_int_equal(cfg.meters[0].word_order, MB_ORDER_CDAB);
+	assert_int_equal(cfg.meters[1].word_order, MB_ORDER_ABCD);
+	/* The dump names the files by full path, and reads back from anywhere. */
+	n = cfg_dump(&cfg, dump, sizeof(dump));
+	assert_true(n > 0);
+	assert_non_null(strstr(dump, "      profile: \"/"));
+	assert_non_null(strstr(dump, "/bess.yaml\"\n"));
+	assert_int_equal(cfg_parse(&cfg2, "elsewhere/dump.yaml", dump, (size_t)n, err, sizeof(err)),
+			 0);
+	assert_int_equal(cfg2.nprofiles, 2);
+	assert_string_equal(cfg2.bess[1].profile->name, "site-bess");
+	assert_int_equal(cfg2.bess[1].status_ready, 0);
+	assert_int_equal(cfg2.meters[0].word_order, MB_ORDER_CDAB);
+	assert_ptr_equal(cfg2.bess[2].profile, cfg.bess[2].profile); /* shipped: shared */
+	cfg_free(&cfg2);
+	/* cfg_free() gives the files back and leaves the defaults; twice is fine. */
+	cfg_free(&cfg);
+	assert_int_equal(cfg.nprofiles, 0);
+	assert_int_equal(cfg.nbess, 0);
+	cfg_free(&cfg);
+	site_dir_exit(&d);
+}
+
+static void test_profile_key_errors_name_the_config_key_and_the_profile_file(void **state)
+{
+	static const char bad_yaml[] = "name: bad\n"
+				       "kind: meter\n"
+				       "points:\n"
+				       "  - { name: p_kw, address: 0, type: f32 }\n"
+				       "  - { name: q, address: 1, type: float }\n"
+				       "roles: { grid_power: p_kw }\n";
+	static const char small[] =
+	    "name: small\n"
+	    "kind: bess\n"
+	    "points:\n"
+	    "  - { name: st, address: 0, type: u16 }\n"
+	    "  - { name: sp, address: 1, type: i16, access: rw }\n"
+	    "  - { name: src, address: 2, type: u16, access: rw }\n"
+	    "  - { name: soe, address: 3, type: u16 }\n"
+	    "enums: { st: { values: { 1: ON }, ready: ON } }\n"
+	    "roles: { status: st, target_power: sp, command_source: src, soe: soe }\n"
+	    "limits: { sp: { min: -60, max: 80 } }\n";
+	static const char nosource[] = "name: nosource\n"
+				       "kind: bess\n"
+				       "points:\n"
+				       "  - { name: st, address: 0, type: u16 }\n"
+				       "  - { name: sp, address: 1, type: i16, access: rw }\n"
+				       "  - { name: soe, address: 3, type: u16 }\n"
+				       "enums: { st: { values: { 1: ON }, ready: ON } }\n"
+				       "roles: { status: st, target_power: sp, soe: soe }\n";
+	char want[512];
+	struct site_dir d;
+
+	(void)state;
+	site_dir_init(&d);
+	site_dir_put(&d, "bad.yaml", bad_yaml);
+	site_dir_put(&d, "meter.yaml", site_meter_profile);
+	site_dir_put(&d, "small.yaml", small);
+	site_dir_put(&d, "nosource.yaml", nosource);
+
+	/* A missing file: the config's file:line:key, then the loader's "FILE: cannot read". */
+	assert_int_equal(
+	    load_site(&d, "devices:\n  meters:\n"
+			  "    - {id: m1, profile: nope.yaml, modbus: {host: 127.0.0.1}}\n"),
+	    -EINVAL);
+	snprintf(want, sizeof(want),
+		 "%s:3: devices.meters[0].profile: %s/nope.yaml: cannot read: No such file or "
+		 "directory",
+		 d.site, d.dir);
+	assert_string_equal(err, want);
+	assert_int_equal(cfg.nmeters, 0); /* defaults, never half a config */
+
+	/* A directory is no profile either. */
+	assert_int_equal(load_site(&d, "devices:\n  meters:\n"
+				       "    - {id: m1, profile: /, modbus: {host: 127.0.0.1}}\n"),
+			 -EINVAL);
+	assert_non_null(strstr(err, ":3: devices.meters[0].profile: /: "));
+
+	/* A bad profile: its own file:line: key and message after the config's. */
+	assert_int_equal(
+	    load_site(&d, "devices:\n  meters:\n"
+			  "    - {id: m1, profile: bad.yaml, modbus: {host: 127.0.0.1}}\n"),
+	    -EINVAL);
+	snprintf(want, sizeof(want), "%s:3: devices.meters[0].profile: %s/bad.yaml:5: ", d.site,
+		 d.dir);
+	if (strncmp(err, want, strlen(want)))
+		fail_msg("got '%s'\nwant '%s...'", err, want);
+	assert_non_null(strstr(err, "float"));
+
+	/* A meter profile under bess, a BESS profile under meters. */
+	assert_int_equal(
+	    load_site(&d, "devices:\n  bess:\n"
+			  "    - {id: b1, profile: meter.yaml, modbus: {host: 127.0.0.1}}\n"),
+	    -EINVAL);
+	snprintf(want, sizeof(want),
+		 "%s:3: devices.bess[0].profile: meter.yaml is a meter profile (kind: meter), but "
+		 "devices.bess takes kind bess",
+		 d.site);
+	assert_string_equal(err, want);
+	assert_int_equal(load_site(&d,
+				   "devices:\n  meters:\n"
+				   "    - {id: m1, type: powerpack, modbus: {host: 127.0.0.1}}\n"),
+			 -EINVAL);
+	assert_non_null(strstr(err,
+			       ":3: devices.meters[0].type: unsupported type 'powerpack' here: "
+			       "want a meter profile (powerpack is a bess"));
+
+	/* type and profile both: said at the second one, naming the first one's line. */
+	assert_int_equal(load_site(&d,
+				   "devices:\n  meters:\n    - id: m1\n      type: acuvim2\n"
+				   "      profile: meter.yaml\n      modbus: {host: 127.0.0.1}\n"),
+			 -EINVAL);
+	snprintf(want, sizeof(want),
+		 "%s:5: devices.meters[0].profile: give type or profile, not both (type is at "
+		 "line 4)",
+		 d.site);
+	assert_string_equal(err, want);
+
+	/* An unknown type names the shipped ones. */
+	assert_int_equal(load_site(&d,
+				   "devices:\n  meters:\n"
+				   "    - {id: m1, type: acuvim3, modbus: {host: 127.0.0.1}}\n"),
+			 -EINVAL);
+	assert_non_null(strstr(err, ":3: devices.meters[0].type: unknown type 'acuvim3': want a "
+				    "shipped profile (powerpack, acuvim2"));
+
+	/* What the controller needs of a BESS profile beyond what the loader checks. */
+	assert_int_equal(load_site(&d, "devices:\n  bess:\n"
+				       "    - {id: b1, profile: nosource.yaml, modbus: {host: "
+				       "127.0.0.1}}\n"),
+			 -EINVAL);
+	assert_non_null(strstr(err, ":3: devices.bess[0].profile: profile 'nosource' has no "
+				    "command_source role"));
+	/* Its target power limits cap the rated power: -60..80 allows 60 kW each way. */
+	assert_int_equal(load_site(&d, "devices:\n  bess:\n"
+				       "    - {id: b1, profile: small.yaml, power_kw: 70,\n"
+				       "       modbus: {host: 127.0.0.1}}\n"),
+			 -EINVAL);
+	snprintf(want, sizeof(want),
+		 "%s:3: devices.bess[0].power_kw: must be at most 60: the small profile's sp takes "
+		 "-60..80, got 70",
+		 d.site);
+	assert_string_equal(err, want);
+	assert_int_equal(load_site(&d, "devices:\n  bess:\n"
+				       "    - {id: b1, profile: small.yaml, power_kw: 60,\n"
+				       "       modbus: {host: 127.0.0.1}}\n"),
+			 0);
+	assert_int_equal(cfg.nprofiles, 1);
+	cfg_free(&cfg);
+	site_dir_exit(&d);
 }
 
 /* parse -> dump -> parse is the identity for every example config of the tree. */
@@ -1345,6 +1614,8 @@ int main(void)
 		cmocka_unit_test(test_accepts_a_meter_only_site_in_monitor_mode),
 		cmocka_unit_test(test_parses_range_checks_and_dumps_the_fail_safe_keys),
 		cmocka_unit_test(test_every_example_config_round_trips_through_the_dump),
+		cmocka_unit_test(test_profile_key_loads_a_site_file_relative_to_the_config),
+		cmocka_unit_test(test_profile_key_errors_name_the_config_key_and_the_profile_file),
 		cmocka_unit_test(test_survives_2000_mutations_of_a_valid_config),
 	};
 

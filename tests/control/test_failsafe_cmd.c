@@ -463,6 +463,7 @@ static void test_fs_run_returns_1_unless_every_owned_bess_acknowledged(void **st
 	assert_non_null(strstr(buf, "nothing to do"));
 	free(buf);
 	assert_int_equal(th_sim_stop(&ts), 0);
+	cfg_free(cfg);
 	free(cfg);
 	unlink(path);
 }
