@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "devices/profile.h"
 #include "tools/tool.h"
 #include "rt/clock.h"
 #include "rt/hist.h"
@@ -40,9 +41,10 @@ struct rd_opts {
 	int64_t interval_ns; /* 0: no polling */
 	long times;	     /* polls; < 0 forever */
 	enum out_fmt fmt;
+	const char *profile; /* --profile NAME|FILE: every point of a device */
 };
 
-enum { OPT_SCALE = TOOL_OPT_OWN, OPT_JSON, OPT_CSV };
+enum { OPT_SCALE = TOOL_OPT_OWN, OPT_JSON, OPT_CSV, OPT_PROFILE };
 
 static const struct option options[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -61,6 +63,7 @@ static const struct option options[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "csv", no_argument, NULL, OPT_CSV },
 	{ "one-based", no_argument, NULL, TOOL_OPT_ONE_BASED },
+	{ "profile", required_argument, NULL, OPT_PROFILE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -70,6 +73,8 @@ static void usage(FILE *f)
 	      "                 [-t u16|i16|u32|i32|f32|hex] [--order abcd|cdab|badc|dcba]\n"
 	      "                 [--scale S] [-o TIMEOUT] [--retries N] [-l INTERVAL]\n"
 	      "                 [-n TIMES | -1] [--json|--csv] [--one-based] HOST\n"
+	      "       flux read --profile NAME|FILE [-p PORT] [-a UNIT] [--order O] [-o TIMEOUT]\n"
+	      "                 [--retries N] [--json] HOST\n"
 	      "Read COUNT values from a Modbus TCP unit and print them (modpoll's job).\n"
 	      "  -p PORT         TCP port (502)\n"
 	      "  -a UNIT         unit id 0..255 (1)\n"
@@ -86,6 +91,9 @@ static void usage(FILE *f)
 	      "  -1              poll once (the default without -l and -n)\n"
 	      "  --json | --csv  machine-readable output (one JSON object or CSV row per poll)\n"
 	      "  --one-based     ADDR is a 1-based reference as modpoll's -r (2027 reads 2026)\n"
+	      "  --profile P     read every point of a device profile, a shipped one (powerpack,\n"
+	      "                  acuvim2, acuvim2-manual) or a FILE.yaml, and print each with its\n"
+	      "                  unit; -a and --order default to the profile's\n"
 	      "Polling prints a timestamped line per poll and a summary (polls, errors, RTT\n"
 	      "p50/p99/max) when TIMES is reached or on SIGINT.\n"
 	      "Exit: 0 ok, 1 Modbus exception or protocol error, 2 usage, 3 connection/timeout.\n"
@@ -171,15 +179,26 @@ static int parse(struct rd_opts *o, int argc, char **argv)
 		case OPT_CSV:
 			o->fmt = OUT_CSV;
 			break;
+		case OPT_PROFILE:
+			o->profile = optarg;
+			break;
 		default:
 			return bad_usage("unknown option");
 		}
 	}
-	if (tool_common_addr(CMD, &o->co, &o->addr))
-		return TOOL_EXIT_USAGE;
 	if (optind != argc - 1)
 		return bad_usage(optind >= argc ? "HOST is required" : "one HOST only");
 	o->host = argv[optind];
+	if (o->profile) {
+		if (o->co.has_ref || o->co.has_type || o->scale != 0 || o->interval_ns ||
+		    has_times || o->count != 1 || o->fc != MB_FC_READ_HOLDING_REGISTERS ||
+		    o->fmt == OUT_CSV)
+			return bad_usage("--profile reads the profile's points: -r, -c, -f, -t, "
+					 "--scale, -l, -n and --csv do not apply");
+		return 0;
+	}
+	if (tool_common_addr(CMD, &o->co, &o->addr))
+		return TOOL_EXIT_USAGE;
 	if (o->fc <= MB_FC_READ_DISCRETE_INPUTS && o->co.has_type)
 		return bad_usage("-t applies to registers (-f 3 or 4), not to coils or inputs");
 	if (o->fc <= MB_FC_READ_DISCRETE_INPUTS && o->scale != 0)
@@ -416,6 +435,116 @@ static int run(const struct rd_opts *o, struct tool_conn *c, struct hist *rtt)
 	return ret;
 }
 
+/* ---- --profile: every point of a device ----------------------------------------------- */
+
+/* A shipped profile by name, or a file (a name with a '/' or ending in .yaml). */
+static struct prof_profile *load_profile(const char *arg)
+{
+	struct prof_profile *p = NULL;
+	size_t len = strlen(arg);
+	char err[512];
+	int r;
+
+	if (strchr(arg, '/') || (len > 5 && strcmp(arg + len - 5, ".yaml") == 0))
+		r = prof_load_file(arg, &p, err, sizeof(err));
+	else
+		r = prof_load_builtin(arg, &p, err, sizeof(err));
+	if (r == -ENOENT && !strchr(arg, '/')) {
+		fprintf(stderr, "flux " CMD ": --profile %s: no such shipped profile (", arg);
+		for (unsigned i = 0; prof_builtin_name(i); i++)
+			fprintf(stderr, "%s%s", i ? ", " : "", prof_builtin_name(i));
+		fputs("; or give a FILE.yaml)\n", stderr);
+	} else if (r) {
+		fprintf(stderr, "flux " CMD ": --profile: %s\n", err);
+	}
+	return r ? NULL : p;
+}
+
+static void print_point(const struct rd_opts *o, const struct prof_point *pt,
+			const struct prof_value *v, bool *is_first)
+{
+	const char *name =
+	    v->is_valid && pt->n_enums ? prof_enum_name(pt, (uint16_t)v->value) : NULL;
+
+	if (o->fmt == OUT_JSON) {
+		printf("%s{\"name\":", *is_first ? "" : ",");
+		txt_json_fputs(stdout, pt->name);
+		printf(",\"function\":%u,\"address\":%u,\"unit\":", pt->fc, pt->addr);
+		txt_json_fputs(stdout, pt->unit);
+		if (v->is_valid)
+			printf(",\"value\":%.10g", v->value);
+		else
+			fputs(",\"value\":null", stdout);
+		if (name) {
+			fputs(",\"enum\":", stdout);
+			txt_json_fputs(stdout, name);
+		}
+		fputs("}", stdout);
+	} else if (!v->is_valid) {
+		printf("%-28s %12s %-6s  FC%02u %u (0x%04X)\n", pt->name, "-", pt->unit, pt->fc,
+		       pt->addr, pt->addr);
+	} else {
+		char val[48];
+
+		if (name)
+			snprintf(val, sizeof(val), "%.0f %s", v->value, name);
+		else
+			snprintf(val, sizeof(val), "%.7g", v->value);
+		printf("%-28s %12s %-6s  FC%02u %u (0x%04X)\n", pt->name, val, pt->unit, pt->fc,
+		       pt->addr, pt->addr);
+	}
+	*is_first = false;
+}
+
+/* Read each of the profile's poll blocks once, decode every point, print them. */
+static int run_profile(const struct rd_opts *o, struct tool_conn *c, const struct prof_profile *p)
+{
+	struct prof_value *values = calloc(p->n_points ? p->n_points : 1, sizeof(*values));
+	uint8_t unit = o->co.has_unit || !p->unit_id ? o->co.unit : p->unit_id;
+	enum mb_order order = o->co.has_order ? o->co.order : p->default_order;
+	int ret = TOOL_EXIT_OK, nerr = 0;
+	bool is_first = true;
+
+	if (!values) {
+		perror("flux " CMD);
+		return TOOL_EXIT_CONN;
+	}
+	for (unsigned b = 0; b < p->n_blocks; b++) {
+		struct mb_req req = { .unit = unit,
+				      .fc = p->blocks[b].fc,
+				      .addr = p->blocks[b].start,
+				      .qty = p->blocks[b].count };
+		uint16_t regs[MB_MAX_READ_REGS];
+		struct mb_rsp rsp;
+		int err = tool_xfer(c, &req, &rsp, o->co.retries);
+
+		if (!err)
+			mb_regs_from_wire(regs, rsp.data, req.qty);
+		else if (o->fmt == OUT_TEXT)
+			tool_report(stderr, CMD, c, &req, err, 0);
+		if (err) {
+			nerr++;
+			if (ret == TOOL_EXIT_OK || tool_exit_code(err) == TOOL_EXIT_CONN)
+				ret = tool_exit_code(err);
+		}
+		prof_decode_block(p, b, order, regs, err ? 0 : req.qty, err, values);
+	}
+	if (o->fmt == OUT_JSON) {
+		printf("{\"host\":\"%s\",\"unit\":%u,\"profile\":", c->name, unit);
+		txt_json_fputs(stdout, p->name);
+		printf(",\"reads\":%u,\"errors\":%d,\"points\":[", p->n_blocks, nerr);
+	} else {
+		printf("%s unit %u: profile %s, %u points in %u read(s)\n", c->name, unit, p->name,
+		       p->n_points, p->n_blocks);
+	}
+	for (unsigned i = 0; i < p->n_points; i++)
+		print_point(o, &p->points[i], &values[i], &is_first);
+	if (o->fmt == OUT_JSON)
+		fputs("]}\n", stdout);
+	free(values);
+	return ret;
+}
+
 int cmd_read_main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term;
@@ -437,6 +566,15 @@ int cmd_read_main(int argc, char **argv)
 		return TOOL_EXIT_CONN;
 	}
 	hist_reset(rtt);
+	if (o.profile) {
+		struct prof_profile *p = load_profile(o.profile);
+
+		ret = p ? run_profile(&o, &c, p) : TOOL_EXIT_USAGE;
+		prof_free(p);
+		tool_conn_close(&c);
+		free(rtt);
+		return ret;
+	}
 	rd_stop = 0;
 	sigemptyset(&sa.sa_mask); /* no SA_RESTART: SIGINT ends a wait at once */
 	sigaction(SIGINT, &sa, &old_int);

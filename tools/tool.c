@@ -69,6 +69,7 @@ int tool_common_opt(const char *cmd, struct tool_common *co, int c, const char *
 		if (tool_parse_ulong(cmd, "-a", arg, 0, 255, &v))
 			return -EINVAL;
 		co->unit = (uint8_t)v;
+		co->has_unit = true;
 		return 1;
 	case 'r':
 		if (tool_parse_ulong(cmd, "-r", arg, 0, 65536, &co->ref))
@@ -87,6 +88,7 @@ int tool_common_opt(const char *cmd, struct tool_common *co, int c, const char *
 		if (r < 0)
 			return tool_usage_error(cmd, "--order: want abcd, cdab, badc or dcba");
 		co->order = (enum mb_order)r;
+		co->has_order = true;
 		return 1;
 	case 'o':
 		if (tool_parse_duration(cmd, "-o", arg, CLK_NS_PER_SEC, 1000000,

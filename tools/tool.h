@@ -45,11 +45,13 @@ enum { TOOL_OPT_ORDER = 256, TOOL_OPT_RETRIES, TOOL_OPT_ONE_BASED, TOOL_OPT_OWN 
 struct tool_common {
 	uint16_t port;
 	uint8_t unit;
+	bool has_unit;	   /* -a given */
 	unsigned long ref; /* -r as given: a PDU address, or 1-based with --one-based */
 	bool has_ref;
 	enum tool_type type;
 	bool has_type;
 	enum mb_order order;
+	bool has_order; /* --order given */
 	int64_t timeout_ns;
 	unsigned retries;
 	unsigned base; /* 1 with --one-based */

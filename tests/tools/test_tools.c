@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +26,7 @@
 #include "devices/powerpack.h"
 #include "tests/support/client.h"
 #include "tests/support/faultsrv.h"
+#include "tests/support/json_check.h"
 #include "tests/support/proc.h"
 #include "tests/support/toolrun.h"
 #include "tools/tools.h"
@@ -68,6 +70,77 @@ static int site_teardown(void **state)
 	assert_int_equal(th_sim_stop(&s->ts), 0);
 	free(s);
 	return 0;
+}
+
+/* The value printed on the line of point `name` in `flux read --profile` output, or NAN. */
+static double point_value(const char *out, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (const char *l = out; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+		double v;
+
+		if (strncmp(l, name, len) == 0 && l[len] == ' ' && sscanf(l + len, "%lf", &v) == 1)
+			return v;
+	}
+	return NAN;
+}
+
+/* `flux read --profile`: every point of a shipped profile (or a file), decoded, with units. */
+static void test_read_profile_prints_every_point_with_its_unit(void **state)
+{
+	struct site *s = *state;
+	struct th_tool_run *r = calloc(1, sizeof(*r));
+	char *json;
+
+	assert_non_null(r);
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "--profile", "powerpack", "-p",
+				     s->port, "127.0.0.1", NULL),
+			 0);
+	th_tool_has(r, "unit 1: profile powerpack, 6 points in 1 read(s)");
+	th_tool_has(r, " 1 READY ");
+	th_tool_expect(r, point_value(r->out, "soe_pct") == 60);
+	th_tool_expect(r, point_value(r->out, "available_blocks") == 2);
+	th_tool_has(r, " % ");
+	/* The meter at unit 2, from the profile file rather than the built-in copy. */
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "--profile",
+				     "devices/profiles/acuvim2.yaml", "-p", s->port, "-a", "2",
+				     "127.0.0.1", NULL),
+			 0);
+	th_tool_has(r, "profile acuvim2, 16 points in 2 read(s)");
+	th_tool_expect(r, point_value(r->out, "voltage_l1n_v") == 230);
+	th_tool_expect(r, point_value(r->out, "frequency_hz") == 50);
+	/* JSON: one object that parses, enum names beside the codes. */
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "--profile", "powerpack", "--json",
+				     "-p", s->port, "127.0.0.1", NULL),
+			 0);
+	json = strstr(r->out, "{\"host\"");
+	th_tool_expect(r, json && th_json_is_valid(json));
+	th_tool_has(r, "\"name\":\"status\",\"function\":3,\"address\":2000,\"unit\":\"\","
+		       "\"value\":1,\"enum\":\"READY\"");
+	th_tool_has(r, "\"name\":\"soe_pct\",\"function\":3,\"address\":2026,\"unit\":\"%\","
+		       "\"value\":60}");
+	/* A map the device does not have: each read's exception named, the points shown as
+	 * unread, exit 1. */
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "--profile", "acuvim2-manual", "-p",
+				     s->port, "-a", "2", "127.0.0.1", NULL),
+			 1);
+	th_tool_has(r, "exception 0x02 illegal data address at 16384");
+	th_tool_expect(r, isnan(point_value(r->out, "frequency_hz")));
+	/* Bad input: named, exit 2, nothing sent. */
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "--profile", "inverter", "-p",
+				     s->port, "127.0.0.1", NULL),
+			 2);
+	th_tool_has(r, "--profile inverter: no such shipped profile (powerpack, acuvim2");
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "--profile", "/nonexistent.yaml",
+				     "127.0.0.1", NULL),
+			 2);
+	th_tool_has(r, "/nonexistent.yaml: cannot read: No such file or directory");
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "--profile", "powerpack", "-r",
+				     "2026", "127.0.0.1", NULL),
+			 2);
+	th_tool_has(r, "--profile reads the profile's points: -r");
+	free(r);
 }
 
 static void test_read_prints_soe_status_and_blocks(void **state)
@@ -560,6 +633,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_polls_on_an_interval_and_summarises,
 						site_setup, site_teardown),
 		cmocka_unit_test_setup_teardown(test_read_json_and_csv, site_setup, site_teardown),
+		cmocka_unit_test_setup_teardown(test_read_profile_prints_every_point_with_its_unit,
+						site_setup, site_teardown),
 		cmocka_unit_test(test_read_coils_of_the_fault_server),
 		cmocka_unit_test(test_write_32_bit_types_with_fc16),
 		cmocka_unit_test(test_read_names_each_malformed_reply),
