@@ -260,7 +260,7 @@ lint:
 		rt io devices control tools
 	$(Q)mk/layers.sh
 	$(Q)CC="$(CC)" mk/probes.sh
-	$(Q)if command -v codespell >/dev/null; then codespell rt io devices control tools tests bench \
+	$(Q)if command -v codespell >/dev/null; then codespell -L nd,adress rt io devices control tools tests bench \
 		README.md docs; else echo "lint: codespell not installed, skipped"; fi
 
 # ---- install ----------------------------------------------------------------
