@@ -1310,8 +1310,8 @@ static struct {
 	struct prof_profile *p;
 } builtins[16];
 
-/* The shipped profile `name`, or -ENOENT (none by that name) / the loader's error in err. */
-static int builtin_profile(const char *name, const struct prof_profile **out, char *err, size_t cap)
+/* See config.h. */
+int cfg_builtin_profile(const char *name, const struct prof_profile **out, char *err, size_t cap)
 {
 	unsigned i;
 	int ret = 0;
@@ -1457,7 +1457,7 @@ static int resolve_profile(struct ctx *c, enum sch_id sch, const yaml_node_t *n,
 	line = lines[has_type ? BF_TYPE : BF_PROFILE];
 	if (has_type) {
 		show(type, strlen(type), buf, sizeof(buf));
-		ret = builtin_profile(type, &p, perr, sizeof(perr));
+		ret = cfg_builtin_profile(type, &p, perr, sizeof(perr));
 		if (ret == -ENOENT)
 			ret = fail(c, line,
 				   "unknown type '%s': want a shipped profile (%s), or profile: "

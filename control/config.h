@@ -200,6 +200,13 @@ int cfg_parse_diag(struct cfg *cfg, const char *name, const char *text, size_t l
 /* Free the profile files a load gave cfg and leave the defaults. Safe twice, and on defaults. */
 void cfg_free(struct cfg *cfg);
 
+/*
+ * The shipped profile `name` ("powerpack"), loaded on first use and shared for the life of the
+ * process (never freed): what `type: NAME` gives. Returns 0, -ENOENT (no such profile), or the
+ * loader's error with its message in err. Thread-safe; cold path.
+ */
+int cfg_builtin_profile(const char *name, const struct prof_profile **out, char *err, size_t cap);
+
 /* Name of a strategy ("peak_shaving", "monitor"). */
 const char *cfg_strategy_name(enum cfg_strategy mode);
 

@@ -35,6 +35,39 @@ static void blocks_to_dev(const struct prof_profile *p, struct eng_dev *d)
 						   .count = p->blocks[b].count };
 }
 
+/* The role points control reads of profile p (config.c made sure a BESS has what it needs). */
+static void roles_of(const struct prof_profile *p, enum mb_order order, struct ctl_roles *r)
+{
+	uint16_t regs[2] = { 0 };
+
+	*r = (struct ctl_roles){ .p = p,
+				 .order = order,
+				 .status = prof_role_point(p, PROF_ROLE_STATUS),
+				 .soe = prof_role_point(p, PROF_ROLE_SOE),
+				 .target = prof_role_point(p, PROF_ROLE_TARGET_POWER),
+				 .source = prof_role_point(p, PROF_ROLE_COMMAND_SOURCE),
+				 .blocks = prof_role_point(p, PROF_ROLE_AVAILABLE_BLOCKS),
+				 .grid_power = prof_role_point(p, PROF_ROLE_GRID_POWER) };
+	if (r->target >= 0) {
+		r->target_addr = p->points[r->target].addr;
+		if (prof_encode(p, (unsigned)r->target, order, 0, regs) == 1)
+			r->zero_raw = regs[0];
+	}
+	if (r->source >= 0)
+		r->source_addr = p->points[r->source].addr;
+}
+
+/* Name of a BESS's status code in its profile's enum, or "unknown". */
+static const char *status_name(const struct ctl *c, unsigned dev, double code)
+{
+	const struct ctl_roles *r = dev < c->cfg->nbess ? &c->bess[dev].r : NULL;
+	const char *name = NULL;
+
+	if (r && r->status >= 0)
+		name = prof_enum_name(&r->p->points[r->status], (uint16_t)code);
+	return name ? name : "unknown";
+}
+
 int ctl_open(struct ctl **out, const struct cfg *cfg, const struct ctl_opts *opts)
 {
 	struct eng_cfg ecfg = { 0 };
@@ -45,6 +78,19 @@ int ctl_open(struct ctl **out, const struct cfg *cfg, const struct ctl_opts *opt
 	if (!cfg || cfg->nbess + cfg->nmeters == 0 || cfg->nbess > CFG_MAX_BESS ||
 	    cfg->nmeters > CFG_MAX_METERS)
 		return -EINVAL;
+	for (unsigned i = 0; i < cfg->nbess; i++) {
+		const struct prof_profile *p = cfg->bess[i].profile;
+
+		if (!p || p->n_points > PROF_MAX_POINTS ||
+		    prof_role_point(p, PROF_ROLE_STATUS) < 0 ||
+		    prof_role_point(p, PROF_ROLE_SOE) < 0 ||
+		    prof_role_point(p, PROF_ROLE_TARGET_POWER) < 0 ||
+		    prof_role_point(p, PROF_ROLE_COMMAND_SOURCE) < 0)
+			return -EINVAL; /* not a config from cfg_load() */
+	}
+	for (unsigned j = 0; j < cfg->nmeters; j++)
+		if (!cfg->meters[j].profile || cfg->meters[j].profile->n_points > PROF_MAX_POINTS)
+			return -EINVAL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
@@ -61,18 +107,22 @@ int ctl_open(struct ctl **out, const struct cfg *cfg, const struct ctl_opts *opt
 	for (unsigned i = 0; i < cfg->nbess; i++) {
 		struct eng_dev *d = &c->devs[c->ndev++];
 
+		struct ctl_roles *r = &c->bess[i].r;
+
+		roles_of(cfg->bess[i].profile, cfg->bess[i].profile->default_order, r);
 		modbus_to_dev(&cfg->bess[i].modbus, d);
-		blocks_to_dev(&pp_profile, d);
+		blocks_to_dev(r->p, d);
 		/* What the I/O thread writes by itself if this thread falls silent (armed only
 		 * while we hold the command source: see ENG_CMDF_ARM in ctl_loop.c). */
 		d->has_failsafe = !c->is_monitor;
-		d->failsafe_addr = PP_REG_TARGET_POWER;
-		d->failsafe_value = 0;
+		d->failsafe_addr = r->target_addr;
+		d->failsafe_value = r->zero_raw;
 		c->bess[i].claim = CLAIM_CHECK;
 	}
 	for (unsigned i = 0; i < cfg->nmeters; i++) {
+		roles_of(cfg->meters[i].profile, cfg->meters[i].word_order, &c->meters[i].r);
 		modbus_to_dev(&cfg->meters[i].modbus, &c->devs[c->ndev]);
-		blocks_to_dev(&acu_profile, &c->devs[c->ndev++]);
+		blocks_to_dev(c->meters[i].r.p, &c->devs[c->ndev++]);
 	}
 	for (unsigned i = 0; i < c->ndev; i++)
 		c->nblocks += c->devs[i].nblocks;
@@ -310,10 +360,10 @@ int ctl_format_log(const struct ctl *c, const struct ctl_log *ev, char *buf, siz
 		return snprintf(buf, len, "%s: command source write failed: %s", id, why);
 	case CTL_EV_STATUS:
 		return snprintf(buf, len, "%s: status %s (was %s)", id,
-				pp_status_name((uint16_t)ev->a), pp_status_name((uint16_t)ev->b));
+				status_name(c, ev->dev, ev->a), status_name(c, ev->dev, ev->b));
 	case CTL_EV_LEFT_READY:
 		return snprintf(buf, len, "%s: left READY (%s): 0 kW written", id,
-				pp_status_name((uint16_t)ev->a));
+				status_name(c, ev->dev, ev->a));
 	case CTL_EV_FOREIGN_SETPOINT:
 		return snprintf(
 		    buf, len,
@@ -370,7 +420,7 @@ int ctl_format_status(const struct ctl *c, const struct ctl_snapshot *s, char *b
 		const struct ctl_bess_snap *b = &s->bess[i];
 
 		n = snprintf(buf + off, len - off, " | %s %s SOE %.0f%% %+.0f kW%s",
-			     c->cfg->bess[i].id, pp_status_name(b->status), b->soe_pct,
+			     c->cfg->bess[i].id, status_name(c, i, b->status), b->soe_pct,
 			     b->setpoint_kw, b->is_ours ? "" : " (not ours)");
 		off += n > 0 ? (size_t)n : 0;
 		stale += !b->is_fresh;

@@ -12,8 +12,7 @@
 #include "control/ctl.h"
 #include "control/ctl_hooks.h"
 #include "control/policy.h"
-#include "devices/acuvim2.h"
-#include "devices/powerpack.h"
+#include "devices/profile.h"
 #include "io/engine.h"
 #include "rt/cycle.h"
 #include "rt/hist.h"
@@ -44,9 +43,22 @@ enum claim_state {
 	CLAIM_LOST,   /* another master's id: nothing is written, 2010 is watched */
 };
 
+/*
+ * What control reads of a device's profile, found once at ctl_open(): the points of its roles
+ * (-1: the profile lacks it) and the registers it writes. The control thread only indexes.
+ */
+struct ctl_roles {
+	const struct prof_profile *p;
+	enum mb_order order; /* for the profile's device-order points */
+	int status, soe, target, source, blocks, grid_power;
+	uint16_t target_addr, source_addr;
+	uint16_t zero_raw; /* 0 kW as the target power register holds it */
+};
+
 /* One BESS as the control thread tracks it. */
 struct ctl_bess {
-	struct prof_value v[PP_N_POINTS];
+	struct ctl_roles r;
+	struct prof_value v[PROF_MAX_POINTS];
 	int64_t last_ok_ns; /* t_done of the last good sample; 0: never */
 	bool is_fresh;
 	bool has_said_err;   /* its first failure was logged (a device never fresh) */
@@ -54,7 +66,7 @@ struct ctl_bess {
 	uint16_t status;
 	uint16_t command_source;
 	uint16_t blocks;
-	int16_t target_seen; /* 2008 as last read */
+	int target_seen; /* the target power as last read, kW */
 	double soe_pct;
 	enum claim_state claim;
 	int64_t check_ns; /* CLAIM_CHECK since: a read sent after it decides */
@@ -79,7 +91,8 @@ struct ctl_bess {
 };
 
 struct ctl_meter {
-	struct prof_value v[ACU_N_POINTS];
+	struct ctl_roles r;
+	struct prof_value v[PROF_MAX_POINTS];
 	uint32_t block_cycle[PROF_MAX_BLOCKS]; /* cycle of each block's last good read */
 	int64_t last_ok_ns;
 	uint64_t readings; /* whole readings taken (the strategy integrates each once) */

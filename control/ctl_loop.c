@@ -44,14 +44,32 @@ static bool push_write(struct ctl *c, unsigned bess, uint16_t addr, uint16_t val
 	return eng_submit(c->eng, &w, 1) == 1;
 }
 
-/* Push a setpoint (2008) and account for it: one ack per push comes back. */
+/* RT(ctl): the engineering value of a one-register point from its raw register. */
+static double reg_value(const struct prof_point *pt, uint16_t raw)
+{
+	double v = pt->type == PROF_I16 ? (double)mb_get_i16(raw) : (double)raw;
+
+	return v / pt->scale + pt->offset;
+}
+
+/* RT(ctl): the kW a write of the target power register carried. */
+static double written_kw(const struct ctl_bess *b, uint16_t raw)
+{
+	return reg_value(&b->r.p->points[b->r.target], raw);
+}
+
+/* Push a setpoint (the target power role) and account for it: one ack per push comes back. */
 static void push_setpoint(struct ctl *c, unsigned i, int kw, int64_t now)
 {
 	struct ctl_bess *b = &c->bess[i];
+	uint16_t raw[2];
 
-	if (!push_write(c, i, PP_REG_TARGET_POWER, mb_from_i16((int16_t)kw)))
+	/* One register (config.c checks); out of the type's range: not written. */
+	if (prof_encode(b->r.p, (unsigned)b->r.target, b->r.order, kw, raw) != 1)
+		return;
+	if (!push_write(c, i, b->r.target_addr, raw[0]))
 		return; /* counted as a drop; the next cycle decides again */
-	FLUX_PROBE(setpoint_push, i, kw, PP_REG_TARGET_POWER, c->cycle);
+	FLUX_PROBE(setpoint_push, i, kw, b->r.target_addr, c->cycle);
 	if (!b->in_flight++)
 		b->oldest_push_ns = now;
 	b->last_written_kw = kw;
@@ -73,7 +91,7 @@ static void claim(struct ctl *c, unsigned i, int64_t now)
 		b->check_ns = now;
 		return;
 	}
-	if (!push_write(c, i, PP_REG_COMMAND_SOURCE, id))
+	if (!push_write(c, i, b->r.source_addr, id))
 		return;
 	b->claim = CLAIM_SENT;
 	b->claim_sent_ns = now;
@@ -159,13 +177,13 @@ static void watch_setpoint(struct ctl *c, unsigned i, const struct eng_msg *m, i
 /* ---- messages from the engine ------------------------------------------------------- */
 
 /* A sample breaking the profile's ranges is an error, not fresh data. Returns 0 or -CTL_E*. */
-static int check_bess(const struct cfg_bess *cb, const struct prof_value *v, double *value)
+static int check_bess(const struct ctl_roles *r, const struct cfg_bess *cb,
+		      const struct prof_value *v, double *value)
 {
-	double status = v[PP_PT_STATUS].value, soe = v[PP_PT_SOE].value;
-	double blocks = v[PP_PT_AVAILABLE_BLOCKS].value;
+	double status = v[r->status].value, soe = v[r->soe].value;
 
 	if (status != cb->status_ready &&
-	    !prof_enum_name(&pp_profile.points[PP_PT_STATUS], (uint16_t)status)) {
+	    !prof_enum_name(&r->p->points[r->status], (uint16_t)status)) {
 		*value = status;
 		return -CTL_ESTATUS_UNKNOWN;
 	}
@@ -173,9 +191,13 @@ static int check_bess(const struct cfg_bess *cb, const struct prof_value *v, dou
 		*value = soe;
 		return -CTL_ESOE_RANGE;
 	}
-	if (!(blocks >= 0 && blocks <= ceil((double)cb->power_kw / cb->block_kw))) {
-		*value = blocks;
-		return -CTL_EBLOCKS_RANGE;
+	if (r->blocks >= 0) {
+		double blocks = v[r->blocks].value;
+
+		if (!(blocks >= 0 && blocks <= ceil((double)cb->power_kw / cb->block_kw))) {
+			*value = blocks;
+			return -CTL_EBLOCKS_RANGE;
+		}
 	}
 	return 0;
 }
@@ -184,7 +206,8 @@ static void on_bess_sample(struct ctl *c, unsigned i, const struct eng_msg *m, i
 {
 	const struct cfg_bess *cb = &c->cfg->bess[i];
 	struct ctl_bess *b = &c->bess[i];
-	struct prof_value v[PP_N_POINTS];
+	const struct ctl_roles *r = &b->r;
+	struct prof_value v[PROF_MAX_POINTS];
 	uint16_t old_status = b->status;
 	double bad = 0;
 	int err;
@@ -196,8 +219,8 @@ static void on_bess_sample(struct ctl *c, unsigned i, const struct eng_msg *m, i
 		return;
 	}
 	memcpy(v, b->v, sizeof(v));
-	prof_decode_block(&pp_profile, m->block, MB_ORDER_ABCD, m->data.regs, m->count, 0, v);
-	err = check_bess(cb, v, &bad);
+	prof_decode_block(r->p, m->block, r->order, m->data.regs, m->count, 0, v);
+	err = check_bess(r, cb, v, &bad);
 	if (err) {
 		if (!b->is_implausible || b->last_err != err)
 			log_event(c, CTL_EV_IMPLAUSIBLE, i, err, bad, 0);
@@ -207,11 +230,11 @@ static void on_bess_sample(struct ctl *c, unsigned i, const struct eng_msg *m, i
 	}
 	b->is_implausible = false;
 	memcpy(b->v, v, sizeof(v));
-	b->status = (uint16_t)v[PP_PT_STATUS].value;
-	b->command_source = (uint16_t)v[PP_PT_COMMAND_SOURCE].value;
-	b->blocks = (uint16_t)v[PP_PT_AVAILABLE_BLOCKS].value;
-	b->target_seen = mb_get_i16((uint16_t)v[PP_PT_TARGET_POWER].value);
-	b->soe_pct = v[PP_PT_SOE].value / cb->soe_scale;
+	b->status = (uint16_t)v[r->status].value;
+	b->command_source = (uint16_t)v[r->source].value;
+	b->blocks = r->blocks >= 0 ? (uint16_t)v[r->blocks].value : 0;
+	b->target_seen = (int)lround(v[r->target].value);
+	b->soe_pct = v[r->soe].value / cb->soe_scale;
 	if (b->last_ok_ns && b->status != old_status)
 		log_event(c, CTL_EV_STATUS, i, 0, b->status, old_status);
 	b->last_ok_ns = m->t_done_ns;
@@ -232,13 +255,14 @@ static void on_meter_sample(struct ctl *c, unsigned j, const struct eng_msg *m)
 			mt->last_err = m->err;
 		return;
 	}
-	prof_decode_block(&acu_profile, m->block, c->cfg->meters[j].word_order, m->data.regs,
-			  m->count, 0, mt->v);
+	if (m->block >= mt->r.p->n_blocks)
+		return;
+	prof_decode_block(mt->r.p, m->block, mt->r.order, m->data.regs, m->count, 0, mt->v);
 	mt->block_cycle[m->block] = m->cycle;
 	/* Fresh only when every block of the meter was read in the same cycle. */
-	for (unsigned b = 0; b < acu_profile.n_blocks; b++)
+	for (unsigned b = 0; b < mt->r.p->n_blocks; b++)
 		is_whole &= mt->block_cycle[b] == m->cycle;
-	if (is_whole && mt->v[ACU_PT_POWER_TOTAL].is_valid) {
+	if (is_whole && (mt->r.grid_power < 0 || mt->v[mt->r.grid_power].is_valid)) {
 		mt->last_ok_ns = m->t_done_ns;
 		mt->last_err = 0;
 		mt->readings++;
@@ -269,7 +293,7 @@ static void on_ack(struct ctl *c, unsigned i, const struct eng_msg *m)
 
 	if (m->flags & ENG_MSGF_FAILSAFE) {
 		/* The I/O thread wrote 0 kW by itself while this thread was silent. */
-		if (m->addr == PP_REG_TARGET_POWER && !m->err) {
+		if (m->addr == b->r.target_addr && !m->err) {
 			b->acked_kw = 0;
 			b->has_acked = true;
 			b->acked_ns = m->t_done_ns;
@@ -277,7 +301,7 @@ static void on_ack(struct ctl *c, unsigned i, const struct eng_msg *m)
 		log_event(c, CTL_EV_FAILSAFE, i, m->err, 0, 0);
 		return;
 	}
-	if (m->addr == PP_REG_COMMAND_SOURCE) {
+	if (m->addr == b->r.source_addr) {
 		on_claim_ack(c, i, m);
 		return;
 	}
@@ -288,7 +312,7 @@ static void on_ack(struct ctl *c, unsigned i, const struct eng_msg *m)
 			b->heartbeat_err = m->err;
 		return;
 	}
-	if (m->addr != PP_REG_TARGET_POWER)
+	if (m->addr != b->r.target_addr)
 		return;
 	if (b->in_flight)
 		b->in_flight--;
@@ -301,11 +325,11 @@ static void on_ack(struct ctl *c, unsigned i, const struct eng_msg *m)
 
 		if (!is_silent || b->write_err != m->err)
 			log_event(c, is_silent ? CTL_EV_NO_ACK : CTL_EV_WRITE_FAILED, i, m->err,
-				  mb_get_i16(m->data.regs[0]), m->attempts);
+				  written_kw(b, m->data.regs[0]), m->attempts);
 		b->write_err = m->err;
 		return;
 	}
-	b->acked_kw = mb_get_i16(m->data.regs[0]);
+	b->acked_kw = written_kw(b, m->data.regs[0]);
 	b->has_acked = true;
 	b->acked_ns = m->t_done_ns;
 	b->write_err = 0;
@@ -493,7 +517,7 @@ static void decide(struct ctl *c, int64_t now)
 	unsigned usable = 0;
 
 	v.has_grid = grid && grid->is_fresh;
-	v.grid_kw = grid ? grid->v[ACU_PT_POWER_TOTAL].value : 0;
+	v.grid_kw = grid && grid->r.grid_power >= 0 ? grid->v[grid->r.grid_power].value : 0;
 	v.is_grid_repeat = grid && grid->readings == c->grid_seen;
 	if (!c->has_started && are_inputs_fresh(c, v.has_grid)) {
 		c->has_started = true;
@@ -503,7 +527,8 @@ static void decide(struct ctl *c, int64_t now)
 		const struct ctl_bess *b = &c->bess[i];
 		const struct cfg_bess *cb = &cfg->bess[i];
 		struct bess_view *bv = &c->views[i];
-		double blocks_kw = b->blocks * (double)cb->block_kw;
+		double blocks_kw =
+		    b->r.blocks >= 0 ? b->blocks * (double)cb->block_kw : (double)cb->power_kw;
 
 		bv->is_fresh = b->is_fresh;
 		bv->is_ready = b->status == cb->status_ready;
@@ -593,7 +618,9 @@ static void publish(struct ctl *c, int64_t now)
 		o->writes = b->writes;
 	}
 	for (unsigned j = 0; j < c->cfg->nmeters; j++) {
-		s->meters[j].power_kw = c->meters[j].v[ACU_PT_POWER_TOTAL].value;
+		const struct ctl_meter *mt = &c->meters[j];
+
+		s->meters[j].power_kw = mt->r.grid_power >= 0 ? mt->v[mt->r.grid_power].value : NAN;
 		s->meters[j].is_fresh = c->meters[j].is_fresh;
 		s->meters[j].last_err = c->meters[j].last_err;
 	}
@@ -622,7 +649,7 @@ static void shutdown_bess(struct ctl *c)
 		if (c->bess[i].claim != CLAIM_HELD || c->is_monitor)
 			continue;
 		held++;
-		if (!push_write(c, i, PP_REG_TARGET_POWER, 0))
+		if (!push_write(c, i, c->bess[i].r.target_addr, c->bess[i].r.zero_raw))
 			continue;
 		pending[i] = true;
 		want++;
@@ -634,7 +661,7 @@ static void shutdown_bess(struct ctl *c)
 			const struct eng_msg *m = &c->msgs[k];
 
 			if (m->kind != ENG_MSG_WRITE_ACK || m->dev >= c->cfg->nbess ||
-			    m->cycle != c->cycle || m->addr != PP_REG_TARGET_POWER ||
+			    m->cycle != c->cycle || m->addr != c->bess[m->dev].r.target_addr ||
 			    !pending[m->dev])
 				continue;
 			pending[m->dev] = false;

@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include "control/failsafe.h"
-#include "devices/powerpack.h"
 #include "io/engine.h"
 #include "rt/clock.h"
 
@@ -57,6 +56,8 @@ struct fs_dev {
 	enum fs_step where; /* the step that failed last */
 	uint16_t source;    /* 2010 as last read */
 	uint16_t readback;  /* 2008 as last read back */
+	/* From the BESS's profile: its target power and command source registers, 0 kW raw. */
+	uint16_t target_addr, source_addr, zero_raw;
 	uint16_t tid;
 	int64_t timeout_ns; /* per request, at least FS_TIMEOUT_MIN_NS */
 	int64_t end_ns;	    /* budget: attempts x timeout from the start */
@@ -215,11 +216,11 @@ static int send_req(struct fs_dev *d, enum fs_step step, int64_t now)
 	d->req = (struct mb_req){ .tid = ++d->tid, .unit = d->cb->modbus.address, .qty = 1 };
 	if (step == FS_WRITE_ZERO) {
 		d->req.fc = MB_FC_WRITE_SINGLE_REGISTER;
-		d->req.addr = PP_REG_TARGET_POWER;
-		d->req.value = 0;
+		d->req.addr = d->target_addr;
+		d->req.value = d->zero_raw;
 	} else {
 		d->req.fc = MB_FC_READ_HOLDING_REGISTERS;
-		d->req.addr = step == FS_READ_SOURCE ? PP_REG_COMMAND_SOURCE : PP_REG_TARGET_POWER;
+		d->req.addr = step == FS_READ_SOURCE ? d->source_addr : d->target_addr;
 	}
 	d->step = step;
 	d->due_ns = min64(now + d->timeout_ns, d->end_ns);
@@ -291,7 +292,7 @@ static void on_frame(struct fs_dev *d, const uint8_t *frame, size_t len, int64_t
 		break;
 	case FS_READ_BACK:
 		d->readback = mb_get_u16(rsp.data);
-		if (d->readback == 0) {
+		if (d->readback == d->zero_raw) {
 			finish(d, FS_ACKED, t, out);
 			return;
 		}
@@ -377,6 +378,22 @@ static unsigned max_open(unsigned n)
 	return rl.rlim_cur - FS_FD_RESERVE < n ? (unsigned)(rl.rlim_cur - FS_FD_RESERVE) : n;
 }
 
+/* The registers of p's target power and command source roles (config.c: both there). */
+static void set_registers(struct fs_dev *d, const struct prof_profile *p)
+{
+	int tp = p ? prof_role_point(p, PROF_ROLE_TARGET_POWER) : -ENOENT;
+	int cs = p ? prof_role_point(p, PROF_ROLE_COMMAND_SOURCE) : -ENOENT;
+	uint16_t regs[2] = { 0 };
+
+	if (tp >= 0) {
+		d->target_addr = p->points[tp].addr;
+		if (prof_encode(p, (unsigned)tp, p->default_order, 0, regs) == 1)
+			d->zero_raw = regs[0];
+	}
+	if (cs >= 0)
+		d->source_addr = p->points[cs].addr;
+}
+
 int fs_run(const struct cfg *cfg, FILE *out)
 {
 	struct fs_tally t = { 0 };
@@ -388,6 +405,18 @@ int fs_run(const struct cfg *cfg, FILE *out)
 	if (n == 0) {
 		fprintf(out, "failsafe: no BESS in the config: nothing to do\n");
 		return 0;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		const struct prof_profile *p = cfg->bess[i].profile;
+
+		if (!p || prof_role_point(p, PROF_ROLE_TARGET_POWER) < 0 ||
+		    prof_role_point(p, PROF_ROLE_COMMAND_SOURCE) < 0) {
+			fprintf(out,
+				"failsafe: %s: no profile with a target power and a command "
+				"source: no BESS written\n",
+				cfg->bess[i].id);
+			return 1;
+		}
 	}
 	slots = max_open(n);
 	devs = calloc(n, sizeof(*devs));
@@ -406,6 +435,7 @@ int fs_run(const struct cfg *cfg, FILE *out)
 		devs[i].timeout_ns =
 		    mb->timeout_ns > FS_TIMEOUT_MIN_NS ? mb->timeout_ns : FS_TIMEOUT_MIN_NS;
 		devs[i].tid = (uint16_t)(0x4653 + i); /* any start: each reply must match its own */
+		set_registers(&devs[i], cfg->bess[i].profile);
 	}
 
 	/* Bounded: each pass either waits in poll() until a deadline or moves a BESS on, and

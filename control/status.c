@@ -23,7 +23,6 @@
 
 #include "control/policy.h"
 #include "control/status.h"
-#include "devices/powerpack.h"
 #include "io/engine.h"
 #include "rt/clock.h"
 #include "rt/text.h"
@@ -104,6 +103,16 @@ static const char *yes_no(bool b)
 	return b ? "true" : "false";
 }
 
+/* Name of BESS i's status code in its profile's enum, or "unknown". */
+static const char *status_name(const struct cfg *cfg, unsigned i, uint16_t code)
+{
+	const struct prof_profile *p = cfg->bess[i].profile;
+	int k = p ? prof_role_point(p, PROF_ROLE_STATUS) : -ENOENT;
+	const char *name = k >= 0 ? prof_enum_name(&p->points[k], code) : NULL;
+
+	return name ? name : "unknown";
+}
+
 static double age_ms(const struct ctl_snapshot *s, int64_t now_ns)
 {
 	return s->cycles && now_ns >= s->t_ns ? clk_ns_to_ms(now_ns - s->t_ns) : NAN;
@@ -175,7 +184,7 @@ int st_format_text(const struct cfg *cfg, const struct ctl_snapshot *s, int64_t 
 		put(&o, "bess  ");
 		put_id(&o, cfg->bess[i].id, w);
 		put(&o, "  %-8s  SOE %5.1f %%  setpoint %+7.1f kW  %s  %s  safety ",
-		    pp_status_name(b->status), b->soe_pct, b->setpoint_kw,
+		    status_name(cfg, i, b->status), b->soe_pct, b->setpoint_kw,
 		    b->is_fresh ? "fresh" : "stale", b->is_ours ? "ours" : "NOT OURS");
 		put_reasons(&o, b->reasons, false);
 		put(&o, "  error %s\n", b->last_err ? ctl_strerror(b->last_err) : "none");
@@ -234,8 +243,9 @@ int st_format_json(const struct cfg *cfg, const struct ctl_snapshot *s, int64_t 
 
 		put(&o, "%s{\"id\":", i ? "," : "");
 		put_json_str(&o, cfg->bess[i].id);
-		put(&o, ",\"status\":\"%s\",\"status_code\":%u,", pp_status_name(b->status),
-		    b->status);
+		put(&o, ",\"status\":");
+		put_json_str(&o, status_name(cfg, i, b->status));
+		put(&o, ",\"status_code\":%u,", b->status);
 		put_json_num(&o, "soe_pct", b->soe_pct);
 		put(&o, ",");
 		put_json_num(&o, "setpoint_kw", b->setpoint_kw);

@@ -533,6 +533,68 @@ static void test_rt_threads_neither_allocate_nor_fault_after_warmup(void **state
 	th_rig_free(r);
 }
 
+/* ---- roles, not device types -------------------------------------------------------- */
+
+/*
+ * The PowerPack's map with other scales and names: SOE in tenths of a percent, target power in
+ * half kW, READY called RUNNING. Control must decode, encode and name through it.
+ */
+static const char scaled_bess[] =
+    "name: scaled\n"
+    "kind: bess\n"
+    "max_gap: 16\n"
+    "points:\n"
+    "  - { name: state, address: 2000, type: u16 }\n"
+    "  - { name: p_set, address: 2008, type: i16, scale: 2, access: rw }\n"
+    "  - { name: owner, address: 2010, type: u16, access: rw }\n"
+    "  - { name: soc, address: 2026, type: u16, scale: 10 }\n"
+    "  - { name: blocks, address: 2028, type: u16 }\n"
+    "enums:\n"
+    "  state: { values: { 0: DOWN, 1: RUNNING, 2: IDLE, 3: TRIPPED },\n"
+    "           ready: RUNNING, fault: TRIPPED }\n"
+    "roles: { status: state, target_power: p_set, command_source: owner,\n"
+    "         soe: soc, available_blocks: blocks }\n";
+
+static void test_control_reads_and_writes_through_the_profiles_roles(void **state)
+{
+	struct sim_pp_params pp = pp_params(60);
+	struct sim_acu_params acu = SIM_ACU_DEFAULTS;
+	struct prof_profile *p = NULL;
+	char err[512], line[512];
+	struct th_rig *r;
+	struct ctl_snapshot snap;
+
+	(void)state;
+	assert_int_equal(
+	    prof_load_text("scaled.yaml", scaled_bess, strlen(scaled_bess), &p, err, sizeof(err)),
+	    0);
+	r = th_rig_new(1, &pp, &acu);
+	r->cfg.bess[0].profile = p;
+	r->cfg.site.mode = CFG_STRATEGY_MANUAL;
+	r->cfg.site.setpoint_kw = -40; /* charge: raw -80 in 2008 */
+	th_rig_start(r);
+	th_rig_wait_ours(r, 0, 3000);
+	if (!th_rig_wait_target(r, 0, -80, 3000)) {
+		th_rig_dump(r);
+		fail_msg("2008 holds %d, want -80 (-40 kW at scale 2)",
+			 th_rig_pp(r, 0).target_power_kw);
+	}
+	/* The ack and the read-back decode to -40 kW again: no foreign-setpoint alarm. */
+	for (int t = 0; t < 100 && th_rig_snap(r)->bess[0].setpoint_kw != -40; t++)
+		th_sleep_ms(20);
+	snap = *th_rig_snap(r);
+	assert_true(snap.bess[0].setpoint_kw == -40);
+	/* SOE 60 % in the register reads 6.0 % through scale 10. */
+	assert_true(fabs(snap.bess[0].soe_pct - th_rig_pp(r, 0).soe_pct / 10) < 0.2);
+	assert_true(snap.bess[0].is_ready);
+	ctl_format_status(r->ctl, &snap, line, sizeof(line));
+	if (!strstr(line, "bess-1 RUNNING"))
+		fail_msg("status line: %s", line);
+	assert_false(th_rig_said(r, CTL_EV_FOREIGN_SETPOINT, -1, NULL));
+	th_rig_free(r);
+	prof_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -546,6 +608,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_command_source_taken_by_another_stops_writes,
 					  teardown),
 		cmocka_unit_test_teardown(test_stop_leaves_every_bess_at_zero, teardown),
+		cmocka_unit_test_teardown(test_control_reads_and_writes_through_the_profiles_roles,
+					  teardown),
 		cmocka_unit_test_teardown(test_snapshot_summarises_rtt_per_device_and_site,
 					  teardown),
 		cmocka_unit_test_teardown(test_rt_threads_neither_allocate_nor_fault_after_warmup,

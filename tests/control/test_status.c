@@ -51,10 +51,16 @@ static void make_site(unsigned nbess, unsigned nmeters)
 	memset(&snap, 0, sizeof(snap));
 	cfg.nbess = snap.nbess = nbess;
 	cfg.nmeters = snap.nmeters = nmeters;
-	for (unsigned i = 0; i < nbess; i++)
+	for (unsigned i = 0; i < nbess; i++) {
 		snprintf(cfg.bess[i].id, CFG_ID_MAX, "bess-%u", i + 1);
-	for (unsigned i = 0; i < nmeters; i++)
+		assert_int_equal(cfg_builtin_profile("powerpack", &cfg.bess[i].profile, NULL, 0),
+				 0);
+	}
+	for (unsigned i = 0; i < nmeters; i++) {
 		snprintf(cfg.meters[i].id, CFG_ID_MAX, "meter-%u", i + 1);
+		assert_int_equal(cfg_builtin_profile("acuvim2", &cfg.meters[i].profile, NULL, 0),
+				 0);
+	}
 }
 
 /* Two BESS (one fine, one in trouble) and a stale meter, 1000 cycles in. */

@@ -36,6 +36,17 @@ static void modbus_of(struct cfg_modbus *m, uint16_t port, uint8_t unit)
 	snprintf(m->host, sizeof(m->host), "127.0.0.1");
 }
 
+/* A shipped profile, as `type: name` gives it. */
+static const struct prof_profile *shipped(const char *name)
+{
+	const struct prof_profile *p = NULL;
+	char err[CFG_ERR_MAX];
+
+	if (cfg_builtin_profile(name, &p, err, sizeof(err)))
+		fail_msg("%s: %s", name, err);
+	return p;
+}
+
 struct th_rig *th_rig_new(unsigned nbess, const struct sim_pp_params *pp,
 			  const struct sim_acu_params *acu)
 {
@@ -61,6 +72,9 @@ struct th_rig *th_rig_new(unsigned nbess, const struct sim_pp_params *pp,
 		r->pp[i] = sim_add_powerpack(r->sim, &(struct sim_endpoint){ .unit = 1 }, pp);
 		assert_true(r->pp[i] >= 0);
 		snprintf(b->id, sizeof(b->id), "bess-%u", i + 1);
+		snprintf(b->type, sizeof(b->type), "powerpack");
+		b->profile = shipped("powerpack");
+		b->profile_file = -1;
 		modbus_of(&b->modbus, (uint16_t)sim_port(r->sim, r->pp[i]), 1);
 		b->power_kw = (int)pp->pp.power_kw;
 		b->capacity_kwh = (int)pp->pp.capacity_kwh;
@@ -75,6 +89,9 @@ struct th_rig *th_rig_new(unsigned nbess, const struct sim_pp_params *pp,
 		r->meter = sim_add_acuvim2(r->sim, &(struct sim_endpoint){ .unit = 2 }, acu);
 		assert_true(r->meter >= 0);
 		snprintf(c->meters[0].id, sizeof(c->meters[0].id), "grid");
+		snprintf(c->meters[0].type, sizeof(c->meters[0].type), "acuvim2");
+		c->meters[0].profile = shipped("acuvim2");
+		c->meters[0].profile_file = -1;
 		modbus_of(&c->meters[0].modbus, (uint16_t)sim_port(r->sim, r->meter), 2);
 		c->meters[0].word_order = acu->order;
 		c->nmeters = 1;
