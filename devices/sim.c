@@ -28,6 +28,7 @@
 static const struct sim_ops *const ops[] = {
 	[SIM_POWERPACK] = &sim_pp_ops,
 	[SIM_ACUVIM2] = &sim_acu_ops,
+	[SIM_PROFILE] = &sim_prof_ops,
 };
 
 int64_t sim_now_ns(void)
@@ -237,7 +238,18 @@ static int add_device(struct sim *sim, enum sim_kind kind, const struct sim_endp
 	*d = (struct sim_dev){ .kind = kind, .unit = ep->unit, .lst = lst };
 	d->start_ns = d->last_ns = sim_now_ns();
 	d->rng = 0x9E3779B9u ^ (uint32_t)(sim->n_dev + 1) * 2654435761u;
-	err = kind == SIM_POWERPACK ? sim_pp_init(d, prm) : sim_acu_init(d, prm);
+	switch (kind) {
+	case SIM_POWERPACK:
+		err = sim_pp_init(d, prm);
+		break;
+	case SIM_ACUVIM2:
+		err = sim_acu_init(d, prm);
+		break;
+	case SIM_PROFILE:
+	default:
+		err = sim_prof_init(d, prm);
+		break;
+	}
 	if (err)
 		goto out_unlock;
 	err = (int)sim->n_dev++;
@@ -259,6 +271,14 @@ int sim_add_acuvim2(struct sim *sim, const struct sim_endpoint *ep,
 		    const struct sim_acu_params *prm)
 {
 	return add_device(sim, SIM_ACUVIM2, ep, prm);
+}
+
+int sim_add_profile(struct sim *sim, const struct sim_endpoint *ep, const struct prof_profile *p,
+		    const struct sim_prof_params *prm)
+{
+	struct sim_prof_args args = { .p = p, .prm = prm };
+
+	return add_device(sim, SIM_PROFILE, ep, &args);
 }
 
 int sim_port(struct sim *sim, int dev)
@@ -411,7 +431,9 @@ static size_t devid_header(uint8_t *rsp, const uint8_t *frame)
  */
 static int serve_devid(const struct sim_dev *d, const uint8_t *frame, size_t len, uint8_t *rsp)
 {
-	const char *obj[3] = { SIM_DEVID_VENDOR, ops[d->kind]->product, SIM_DEVID_REVISION };
+	const struct sim_ops *o = ops[d->kind];
+	const char *obj[3] = { SIM_DEVID_VENDOR, o->product_of ? o->product_of(d) : o->product,
+			       SIM_DEVID_REVISION };
 	struct mb_req req = { .tid = mb_peek_tid(frame), .unit = frame[6], .fc = SIM_FC_MEI };
 	uint8_t code = 0, id, first, last;
 	size_t n;

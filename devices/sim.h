@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Device simulators: PowerPack BESS and Acuvim II meters served over Modbus TCP on loopback
- * (127.0.0.0/8 only) by one poll() loop, framed by io/modbus.h. Many devices, many ports,
- * several unit ids per port. Each device has a physical model (SOE, load, grid power) and
- * injectable faults. Not RT code: the loop may block, allocate and print nothing.
+ * Device simulators: PowerPack BESS and Acuvim II meters, and a device for any profile
+ * (devices/profile.h), served over Modbus TCP on loopback (127.0.0.0/8 only) by one poll()
+ * loop, framed by io/modbus.h. Many devices, many ports, several unit ids per port. Each
+ * device has a physical model (SOE, load, grid power) and injectable faults. Not RT code: the
+ * loop may block, allocate and print nothing.
  *
  * Threads: sim_run() runs the loop on the caller's thread; every other function may be called
  * from any thread while it runs (a mutex guards the state; the loop never holds it in poll()).
@@ -12,9 +13,11 @@
 #define FLUX_DEVICES_SIM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "devices/powerpack.h"
+#include "devices/profile.h"
 #include "io/modbus.h"
 
 #define SIM_MAX_DEVICES	    256
@@ -98,6 +101,50 @@ struct sim_acu_params {
 				  .frequency_hz = 50,                                              \
 				  .time_scale = 1 })
 
+/*
+ * A profile's values over time, from a CSV file (sim_prof_csv_load()): a header `t,NAME,...`
+ * naming points, then rows of seconds since the device started and one engineering value per
+ * point. Each row's values hold from its t until the next row's (stepped, not interpolated).
+ */
+#define SIM_PROF_CSV_BYTES_MAX (4u << 20) /* a larger file is refused, not read */
+#define SIM_PROF_CSV_ROWS_MAX  100000u
+#define SIM_PROF_CSV_LINE_MAX  4096u /* a line: at most this - 2 bytes and its newline */
+
+struct sim_prof_csv {
+	unsigned n_cols;	       /* value columns */
+	unsigned col[PROF_MAX_POINTS]; /* point index of each */
+	unsigned n_rows;
+	double *t_s; /* n_rows, rising; owned: sim_prof_csv_exit() frees */
+	double *v;   /* n_rows x n_cols, row after row */
+};
+
+/*
+ * Profile simulator parameters (sim_add_profile()). Every point holds one engineering value:
+ * value[i] where has_value[i], else the middle of its range, else 0 (the soe role: 0..100 when
+ * it has no range). Physics for the roles the profile has, on points neither set here nor in
+ * the CSV: status reads its initial value, then the enum's READY code startup_ms after the
+ * start; active_power follows target_power (0 unless status is READY, and while the SOE is
+ * empty or full in that direction); soe, a percentage of capacity_kwh, integrates
+ * -active power (its value here is where it starts); energy_import and energy_export
+ * integrate grid_power. Every other point keeps its value until a write or a CSV row.
+ */
+struct sim_prof_params {
+	enum mb_order order; /* word order of PROF_F_DEVICE_ORDER points, if has_order */
+	bool has_order;	     /* else the profile's default_order */
+	double capacity_kwh; /* the battery behind the soe role, > 0 */
+	unsigned startup_ms; /* status -> READY this long after the add, <= 600000 */
+	double time_scale;   /* simulated seconds per real second, > 0 (the CSV's t too) */
+	/* Reads covering any register no point holds get exception 0x02, even inside a planned
+	 * block (else such holes read as 0, as the profile's max_gap says the device answers). */
+	bool is_strict_holes;
+	bool has_value[PROF_MAX_POINTS];
+	double value[PROF_MAX_POINTS];	/* engineering units, indexed like the profile's points */
+	const struct sim_prof_csv *csv; /* NULL: none; borrowed, must outlive the device */
+};
+
+#define SIM_PROF_DEFAULTS                                                                          \
+	((struct sim_prof_params){ .capacity_kwh = 200, .startup_ms = 300, .time_scale = 1 })
+
 /* Fault flags: what a device does to each request addressed to it. */
 #define SIM_F_SILENCE	  0x001 /* never answer */
 #define SIM_F_DELAY	  0x002 /* answer delay_ms late */
@@ -159,6 +206,17 @@ int sim_add_powerpack(struct sim *sim, const struct sim_endpoint *ep,
 int sim_add_acuvim2(struct sim *sim, const struct sim_endpoint *ep,
 		    const struct sim_acu_params *prm);
 
+/*
+ * A device serving every point of profile p (which must pass prof_check() and outlive the
+ * sim) at its function and address: FC03/FC04 reads inside p's poll blocks (holes read as 0;
+ * elsewhere exception 0x02), FC06/FC16 writes of whole rw holding-register points (0x02 for
+ * another register, 0x03 for a value outside the point's write limits), FC43/14 as
+ * "<name> simulator". Same returns as sim_add_powerpack(); -ERANGE for a value the point's type
+ * cannot hold.
+ */
+int sim_add_profile(struct sim *sim, const struct sim_endpoint *ep, const struct prof_profile *p,
+		    const struct sim_prof_params *prm);
+
 /* Port device `dev` is served on, or -ENOENT. */
 int sim_port(struct sim *sim, int dev);
 
@@ -205,6 +263,32 @@ int sim_pp_write(struct sim *sim, int dev, uint16_t addr, uint16_t value);
 /* Read a model's current state. Return 0 or -ENOENT. */
 int sim_pp_get(struct sim *sim, int dev, struct sim_pp_state *st);
 int sim_acu_get(struct sim *sim, int dev, struct sim_acu_state *st);
+
+/* A profile device's engineering values now, into values[cap] (indexed like its profile's
+ * points). Returns the point count (values past cap are not copied) or -ENOENT. */
+int sim_prof_get(struct sim *sim, int dev, double *values, unsigned cap);
+
+/*
+ * Parse s as a value of point idx of p: a number, or the name of one of its enum codes.
+ * Returns 0, -EINVAL (neither), -ERANGE (a number its register cannot hold).
+ */
+int sim_prof_parse_value(const struct prof_profile *p, unsigned idx, const char *s, double *v);
+
+/*
+ * Load a CSV of point values for profile p (see struct sim_prof_csv): '#' comments and blank
+ * lines allowed, fields separated by ',', each value as sim_prof_parse_value() takes it, t in
+ * seconds, >= 0, rising. Returns 0; -EINVAL with "FILE:LINE: ..." in err for a bad header or
+ * row, -EFBIG for a file past SIM_PROF_CSV_BYTES_MAX, -errno when it cannot be read ("FILE:
+ * ..."); on error nothing stays allocated.
+ */
+int sim_prof_csv_load(const char *path, const struct prof_profile *p, struct sim_prof_csv *csv,
+		      char *err, size_t cap);
+
+/* Free what sim_prof_csv_load() allocated; safe on a zeroed struct and twice. */
+void sim_prof_csv_exit(struct sim_prof_csv *csv);
+
+/* The row in effect at t_s (the last whose t <= t_s), or -1 before the first. */
+int sim_prof_csv_row(const struct sim_prof_csv *csv, double t_s);
 
 /*
  * Parse a load spec: "150" (constant kW), "step:KW1:KW2:AT_S", "daily:MEAN_KW:AMPLITUDE_KW",

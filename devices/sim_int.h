@@ -30,6 +30,7 @@
 enum sim_kind {
 	SIM_POWERPACK,
 	SIM_ACUVIM2,
+	SIM_PROFILE,
 };
 
 struct sim_pp {
@@ -65,6 +66,26 @@ struct sim_acu {
 	double export_kwh;
 };
 
+/* A device made from a profile (sim_prof.c): one engineering value per point. */
+struct sim_prof {
+	const struct prof_profile *p; /* borrowed: outlives the sim */
+	struct sim_prof_params prm;   /* prm.csv borrowed too */
+	enum mb_order order;	      /* of PROF_F_DEVICE_ORDER points */
+	double val[PROF_MAX_POINTS];
+	bool is_held[PROF_MAX_POINTS]; /* set by the user or the CSV: the physics leaves it */
+	bool is_started;	       /* status went READY (or was forced) */
+	int64_t ready_ns;
+	int csv_row; /* the last CSV row applied; -1: none yet */
+	double delivered_kw;
+	char product[PROF_NAME_MAX + 16]; /* FC43 ProductName: "<name> simulator" */
+};
+
+/* What sim_add_profile() hands sim_prof_init() through add_device(). */
+struct sim_prof_args {
+	const struct prof_profile *p;
+	const struct sim_prof_params *prm;
+};
+
 struct sim_dev {
 	enum sim_kind kind;
 	uint8_t unit;
@@ -76,6 +97,7 @@ struct sim_dev {
 	union {
 		struct sim_pp pp;
 		struct sim_acu acu;
+		struct sim_prof prof;
 	};
 };
 
@@ -123,10 +145,13 @@ struct sim_ops {
 	int (*serve)(struct sim_dev *d, const struct mb_req *req, uint8_t *out, int64_t now_ns);
 	/* FC43/14 object 0x01, ProductName ("PowerPack simulator"). */
 	const char *product;
+	/* When set, the device's own ProductName instead of `product`. */
+	const char *(*product_of)(const struct sim_dev *d);
 };
 
 extern const struct sim_ops sim_pp_ops;
 extern const struct sim_ops sim_acu_ops;
+extern const struct sim_ops sim_prof_ops;
 
 /* Monotonic clock, ns. */
 int64_t sim_now_ns(void);
@@ -149,5 +174,6 @@ void sim_drop_conns(struct sim *sim, int lst);
 int sim_pp_init(struct sim_dev *d, const struct sim_pp_params *prm);
 int sim_acu_init(struct sim_dev *d, const struct sim_acu_params *prm);
 void sim_acu_exit(struct sim_dev *d);
+int sim_prof_init(struct sim_dev *d, const struct sim_prof_args *args);
 
 #endif /* FLUX_DEVICES_SIM_INT_H */
