@@ -2,8 +2,10 @@
 /*
  * `flux sim`: serve simulated devices on loopback. Each device is a type word followed by its
  * options, and several may follow one another, so one process can serve a site whose meter
- * sees its batteries: `flux sim powerpack --port 1502 acuvim2 --port 1503`. Or `--config FILE`
- * serves every device of a Flux site config (control/config.h) on its host:port and unit.
+ * sees its batteries: `flux sim powerpack --port 1502 acuvim2 --port 1503`. `--profile NAME|FILE`
+ * starts a device made from any device profile (devices/profile.h) the same way. Or
+ * `--config FILE` serves every device of a Flux site config (control/config.h) on its
+ * host:port and unit.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,7 +29,7 @@ static struct sim *running; /* for the signal handler */
 static volatile sig_atomic_t got_signal;
 
 struct cli_dev {
-	const char *type;
+	const char *type;   /* "powerpack", "acuvim2", or "profile" (--profile) */
 	const char *cfg_id; /* the device's id in --config, else NULL */
 	struct sim_endpoint ep;
 	bool has_port;
@@ -40,6 +42,11 @@ struct cli_dev {
 	struct sim_fault fault;
 	double fault_after_s;	/* < 0: never */
 	double restart_after_s; /* < 0: never */
+	/* --profile: the loaded profile, its parameters and CSV (the sim borrows all three) */
+	struct prof_profile *prof;
+	struct sim_prof_params prm;
+	const char *csv_path;
+	struct sim_prof_csv csv;
 	int id;
 };
 
@@ -94,6 +101,11 @@ enum opt {
 	OPT_LOAD,
 	OPT_WORD_ORDER,
 	OPT_PF,
+	/* --profile (which also takes --capacity-kwh, --startup-ms, --load-kw, --word-order) */
+	OPT_PROFILE,
+	OPT_SET,
+	OPT_CSV,
+	OPT_STRICT_HOLES,
 };
 
 static const struct option options[] = {
@@ -131,6 +143,10 @@ static const struct option options[] = {
 	{ "load", required_argument, NULL, OPT_LOAD },
 	{ "word-order", required_argument, NULL, OPT_WORD_ORDER },
 	{ "pf", required_argument, NULL, OPT_PF },
+	{ "profile", required_argument, NULL, OPT_PROFILE },
+	{ "set", required_argument, NULL, OPT_SET },
+	{ "csv", required_argument, NULL, OPT_CSV },
+	{ "strict-holes", no_argument, NULL, OPT_STRICT_HOLES },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -139,9 +155,10 @@ static void usage(FILE *f)
 	fputs("usage: flux sim [--duration S] [--time-scale X] DEVICE [options]...\n"
 	      "       flux sim --config FILE [--duration S] [--time-scale X]\n"
 	      "Serve simulated devices over Modbus TCP on loopback (127.0.0.0/8 only) until\n"
-	      "SIGINT/SIGTERM or --duration S. DEVICE is powerpack or acuvim2; devices given\n"
-	      "together run in one process, and each meter's grid power is its load minus the\n"
-	      "power the powerpacks deliver. Addresses are PDU addresses (0-based).\n"
+	      "SIGINT/SIGTERM or --duration S. DEVICE is powerpack, acuvim2 or --profile P;\n"
+	      "devices given together run in one process, and each acuvim2's grid power is\n"
+	      "its load minus the power the powerpacks deliver. Addresses are PDU addresses\n"
+	      "(0-based).\n"
 	      "\n"
 	      "every device:\n"
 	      "  --host H            loopback IPv4 address or localhost (default 127.0.0.1)\n"
@@ -169,6 +186,20 @@ static void usage(FILE *f)
 	      "acuvim2:\n"
 	      "  --load-kw KW (150) or --load SPEC: KW | step:KW1:KW2:AT_S | daily:MEAN:AMPL |\n"
 	      "  csv:FILE (seconds,kw) --word-order abcd|cdab|badc|dcba (abcd) --pf PF (0.98)\n"
+	      "--profile NAME|FILE: a device made from a profile, a shipped one (powerpack,\n"
+	      "  acuvim2, acuvim2-manual) or a FILE.yaml: every point at its address, FC03/FC04\n"
+	      "  reads within its poll blocks (holes read 0, elsewhere exception 0x02), FC06/FC16\n"
+	      "  writes to rw points (0x02 for ro, 0x03 outside its limits). --unit and\n"
+	      "  --word-order default to the profile's.\n"
+	      "  --set NAME=VALUE    a point's value (a number or an enum name; repeatable);\n"
+	      "                      unset: the middle of its range, else 0 (soe: 50)\n"
+	      "  --csv FILE          header t,NAME,...; rows: seconds since start, then values,\n"
+	      "                      each held from its t to the next row's\n"
+	      "  --strict-holes      exception 0x02 for a read covering any register no point\n"
+	      "                      holds (a device that refuses reads spanning holes)\n"
+	      "  --startup-ms MS (300): then status reads its READY code; --capacity-kwh KWH\n"
+	      "  (200): soe (%) integrates -active_power, which follows target_power;\n"
+	      "  --load-kw KW: a meter's grid_power (constant; energy integrates it)\n"
 	      "global:\n"
 	      "  --duration S        stop after S seconds\n"
 	      "  --time-scale X      before any DEVICE: the default of every device\n"
@@ -181,6 +212,7 @@ static void usage(FILE *f)
 	      "                      word_order; every host must be loopback. No DEVICE with\n"
 	      "                      it. A bad config or host exits 2.\n"
 	      "examples: flux sim powerpack --port 1502 --unit 1 acuvim2 --port 1502 --unit 2\n"
+	      "          flux sim --profile acuvim2-manual --port 1503 --set frequency_hz=49.9\n"
 	      "          flux sim --config deploy/site.yaml --time-scale 60\n",
 	      f);
 }
@@ -256,15 +288,116 @@ static int dur_s(const char *name, const char *arg, double *out)
 	return 0;
 }
 
+/* Whether device option c applies to d's type. */
+static bool opt_applies(const struct cli_dev *d, int c)
+{
+	if (c < OPT_SOE)
+		return true; /* every device's */
+	if (strcmp(d->type, "powerpack") == 0)
+		return c <= OPT_FAULT_AFTER;
+	if (strcmp(d->type, "acuvim2") == 0)
+		return c >= OPT_LOAD_KW && c <= OPT_PF;
+	return c == OPT_CAPACITY || c == OPT_STARTUP || c == OPT_LOAD_KW || c == OPT_WORD_ORDER ||
+	       c >= OPT_SET;
+}
+
+/* Store value v of point idx for d's profile, checked against its register. Returns 0 or
+ * -EINVAL (after a message naming what). */
+static int set_point(struct cli_dev *d, const char *what, unsigned idx, double v)
+{
+	uint16_t regs[2];
+
+	if (prof_encode(d->prof, idx, d->prof->default_order, v, regs) < 0) {
+		fprintf(stderr, "flux sim: %s: %g does not fit %s's %s register(s)\n", what, v,
+			d->prof->points[idx].name,
+			prof_type_width(d->prof->points[idx].type) == 1 ? "16-bit" : "32-bit");
+		return -EINVAL;
+	}
+	d->prm.value[idx] = v;
+	d->prm.has_value[idx] = true;
+	return 0;
+}
+
+/* --set NAME=VALUE for d's profile. Returns 0 or -EINVAL (after a message). */
+static int set_opt(struct cli_dev *d, const char *arg)
+{
+	const struct prof_profile *p = d->prof;
+	const char *eq = strchr(arg, '=');
+	char name[PROF_NAME_MAX], what[PROF_NAME_MAX + 80];
+	int idx, err;
+	double v;
+
+	if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof(name)) {
+		fprintf(stderr, "flux sim: --set %s: want NAME=VALUE, NAME a point of %s\n", arg,
+			p->name);
+		return -EINVAL;
+	}
+	memcpy(name, arg, (size_t)(eq - arg));
+	name[eq - arg] = '\0';
+	idx = prof_point_index(p, name);
+	if (idx < 0) {
+		fprintf(stderr, "flux sim: --set %s: profile %s has no point '%s'\n", arg, p->name,
+			name);
+		return -EINVAL;
+	}
+	snprintf(what, sizeof(what), "--set %s", arg);
+	err = sim_prof_parse_value(p, (unsigned)idx, eq + 1, &v);
+	if (err == -EINVAL) {
+		const struct prof_point *pt = &p->points[idx];
+
+		fprintf(stderr, "flux sim: %s: want a number", what);
+		for (unsigned i = 0; i < pt->n_enums; i++)
+			fprintf(stderr, "%s%s", i ? ", " : " or a name of its codes (",
+				pt->enums[i].name);
+		fputs(pt->n_enums ? ")\n" : "\n", stderr);
+		return -EINVAL;
+	}
+	return set_point(d, what, (unsigned)idx, v);
+}
+
+/* --load-kw for a profile: the value of its grid_power point. */
+static int prof_load_kw(struct cli_dev *d, const char *arg)
+{
+	int idx = prof_role_point(d->prof, PROF_ROLE_GRID_POWER);
+	double v;
+
+	if (idx < 0) {
+		fprintf(stderr, "flux sim: --load-kw: profile %s has no grid_power point\n",
+			d->prof->name);
+		return -EINVAL;
+	}
+	if (num("load-kw", arg, -1e9, 1e9, &v))
+		return -EINVAL;
+	return set_point(d, "--load-kw", (unsigned)idx, v);
+}
+
+/* --csv FILE for d's profile. Returns 0 or -EINVAL (after a message). */
+static int csv_opt(struct cli_dev *d, const char *arg)
+{
+	char msg[512];
+
+	if (d->csv_path) {
+		fprintf(stderr, "flux sim: --csv given twice for profile %s\n", d->prof->name);
+		return -EINVAL;
+	}
+	if (sim_prof_csv_load(arg, d->prof, &d->csv, msg, sizeof(msg))) {
+		fprintf(stderr, "flux sim: --csv: %s\n", msg);
+		return -EINVAL;
+	}
+	d->csv_path = arg;
+	d->prm.csv = &d->csv;
+	return 0;
+}
+
 /* Apply one device option to d. Returns 0 or -EINVAL (after a message). */
 static int dev_opt(struct cli_dev *d, int c, const char *arg)
 {
-	bool is_pp = strcmp(d->type, "powerpack") == 0;
+	bool is_prof = d->prof != NULL;
 	const char *name = opt_name(c);
 	double v = 0;
 	int err = 0;
 
-	if ((c >= OPT_SOE && c <= OPT_FAULT_AFTER && !is_pp) || (c >= OPT_LOAD_KW && is_pp)) {
+	if (!opt_applies(d, c)) {
 		fprintf(stderr, "flux sim: --%s does not apply to %s\n", name, d->type);
 		return -EINVAL;
 	}
@@ -283,7 +416,7 @@ static int dev_opt(struct cli_dev *d, int c, const char *arg)
 		break;
 	case OPT_TIME_SCALE:
 		err = num(name, arg, 1e-3, 1e6, &v);
-		d->pp.time_scale = d->acu.time_scale = v;
+		d->pp.time_scale = d->acu.time_scale = d->prm.time_scale = v;
 		d->has_time_scale = true;
 		break;
 	case OPT_SILENCE:
@@ -321,8 +454,11 @@ static int dev_opt(struct cli_dev *d, int c, const char *arg)
 		err = num(name, arg, 0, 100, &d->pp.soe_pct);
 		break;
 	case OPT_CAPACITY:
-		err = num(name, arg, PP_CAPACITY_KWH_MIN, PP_CAPACITY_KWH_MAX,
-			  &d->pp.pp.capacity_kwh);
+		if (is_prof)
+			err = num(name, arg, 1e-3, 1e6, &d->prm.capacity_kwh);
+		else
+			err = num(name, arg, PP_CAPACITY_KWH_MIN, PP_CAPACITY_KWH_MAX,
+				  &d->pp.pp.capacity_kwh);
 		break;
 	case OPT_POWER:
 		err = num(name, arg, PP_POWER_KW_MIN, PP_POWER_KW_MAX, &d->pp.pp.power_kw);
@@ -340,7 +476,7 @@ static int dev_opt(struct cli_dev *d, int c, const char *arg)
 		break;
 	case OPT_STARTUP:
 		err = inum(name, arg, 0, 600000, &v);
-		d->pp.startup_ms = (unsigned)v;
+		d->pp.startup_ms = d->prm.startup_ms = (unsigned)v;
 		break;
 	case OPT_STATUS_READY:
 		err = inum(name, arg, 0, 65535, &v);
@@ -368,7 +504,10 @@ static int dev_opt(struct cli_dev *d, int c, const char *arg)
 	case OPT_FAULT_AFTER:
 		err = dur_s(name, arg, &d->fault_after_s);
 		break;
-	case OPT_LOAD_KW: /* fall through: a number is a constant load spec */
+	case OPT_LOAD_KW: /* acuvim2: fall through, a number is a constant load spec */
+		if (is_prof)
+			return prof_load_kw(d, arg);
+		/* fall through */
 	case OPT_LOAD:
 		d->load_spec = arg;
 		break;
@@ -379,11 +518,19 @@ static int dev_opt(struct cli_dev *d, int c, const char *arg)
 				"flux sim: --word-order %s: want abcd, cdab, badc or dcba\n", arg);
 			return -EINVAL;
 		}
-		d->acu.order = (enum mb_order)err;
+		d->acu.order = d->prm.order = (enum mb_order)err;
+		d->prm.has_order = true;
 		err = 0;
 		break;
 	case OPT_PF:
 		err = num(name, arg, 0.01, 1, &d->acu.pf);
+		break;
+	case OPT_SET:
+		return set_opt(d, arg);
+	case OPT_CSV:
+		return csv_opt(d, arg);
+	case OPT_STRICT_HOLES:
+		d->prm.is_strict_holes = true;
 		break;
 	default:
 		return -EINVAL;
@@ -395,8 +542,11 @@ static struct cli_dev *new_dev(struct cli *cli, const char *type)
 {
 	struct cli_dev *d;
 
-	if (strcmp(type, "powerpack") != 0 && strcmp(type, "acuvim2") != 0) {
-		fprintf(stderr, "flux sim: unknown device type '%s' (powerpack or acuvim2)\n",
+	if (strcmp(type, "powerpack") != 0 && strcmp(type, "acuvim2") != 0 &&
+	    strcmp(type, "profile") != 0) {
+		fprintf(stderr,
+			"flux sim: unknown device type '%s' (powerpack, acuvim2, or --profile "
+			"NAME|FILE)\n",
 			type);
 		return NULL;
 	}
@@ -409,9 +559,63 @@ static struct cli_dev *new_dev(struct cli *cli, const char *type)
 			       .ep = { .host = "127.0.0.1", .unit = 1 },
 			       .pp = SIM_PP_DEFAULTS,
 			       .acu = SIM_ACU_DEFAULTS,
+			       .prm = SIM_PROF_DEFAULTS,
 			       .fault_after_s = -1,
 			       .restart_after_s = -1 };
 	return d;
+}
+
+/* A shipped profile by name, or a file (a name with a '/' or ending in .yaml). Returns NULL
+ * after a message. */
+static struct prof_profile *load_profile(const char *arg)
+{
+	struct prof_profile *p = NULL;
+	size_t len = strlen(arg);
+	char err[512];
+	int r;
+
+	if (strchr(arg, '/') || (len > 5 && strcmp(arg + len - 5, ".yaml") == 0))
+		r = prof_load_file(arg, &p, err, sizeof(err));
+	else
+		r = prof_load_builtin(arg, &p, err, sizeof(err));
+	if (r == -ENOENT && !strchr(arg, '/')) {
+		fprintf(stderr, "flux sim: --profile %s: no such shipped profile (", arg);
+		for (unsigned i = 0; prof_builtin_name(i); i++)
+			fprintf(stderr, "%s%s", i ? ", " : "", prof_builtin_name(i));
+		fputs("; or give a FILE.yaml)\n", stderr);
+	} else if (r) {
+		fprintf(stderr, "flux sim: --profile: %s\n", err);
+	}
+	return r ? NULL : p;
+}
+
+/* --profile NAME|FILE: a new device of that profile, on its default unit. */
+static struct cli_dev *new_prof_dev(struct cli *cli, const char *arg)
+{
+	struct prof_profile *p = load_profile(arg);
+	struct cli_dev *d;
+
+	if (!p)
+		return NULL;
+	d = new_dev(cli, "profile");
+	if (!d) {
+		prof_free(p);
+		return NULL;
+	}
+	d->prof = p;
+	if (p->unit_id)
+		d->ep.unit = p->unit_id;
+	return d;
+}
+
+/* Give back what the devices' --profile and --csv loaded. */
+static void free_devs(struct cli *cli)
+{
+	for (unsigned i = 0; i < cli->n_dev; i++) {
+		sim_prof_csv_exit(&cli->dev[i].csv);
+		prof_free(cli->dev[i].prof);
+		cli->dev[i].prof = NULL;
+	}
 }
 
 /* A config device's host must be loopback: say which device, by path and id, if it is not. */
@@ -506,6 +710,12 @@ static int parse(struct cli *cli, int argc, char **argv)
 				cli->config_path = optarg;
 				continue;
 			}
+			if (c == OPT_PROFILE) {
+				d = new_prof_dev(cli, optarg);
+				if (!d)
+					return -EINVAL;
+				continue;
+			}
 			if (c == OPT_TIME_SCALE && !d) {
 				if (num("time-scale", optarg, 1e-3, 1e6, &cli->time_scale))
 					return -EINVAL;
@@ -567,7 +777,7 @@ static int parse(struct cli *cli, int argc, char **argv)
 	for (unsigned i = 0; cli->has_time_scale && i < cli->n_dev; i++) {
 		d = &cli->dev[i];
 		if (!d->has_time_scale)
-			d->pp.time_scale = d->acu.time_scale = cli->time_scale;
+			d->pp.time_scale = d->acu.time_scale = d->prm.time_scale = cli->time_scale;
 	}
 	for (unsigned i = 0; i < cli->n_dev; i++) {
 		d = &cli->dev[i];
@@ -583,8 +793,8 @@ static int parse(struct cli *cli, int argc, char **argv)
 	for (unsigned i = 0; i < cli->n_dev; i++) {
 		d = &cli->dev[i];
 		if (!d->has_port) {
-			fprintf(stderr, "flux sim: %s needs --port (0 picks a free one)\n",
-				d->type);
+			fprintf(stderr, "flux sim: %s%s%s needs --port (0 picks a free one)\n",
+				d->type, d->prof ? " " : "", d->prof ? d->prof->name : "");
 			return -EINVAL;
 		}
 		c = sim_check_host(d->ep.host);
@@ -601,19 +811,44 @@ static int parse(struct cli *cli, int argc, char **argv)
 	return 0;
 }
 
+/* A profile device's particulars, after its "profile NAME unit U on HOST:PORT". */
+static void print_prof(const struct cli_dev *d)
+{
+	const struct prof_profile *p = d->prof;
+	enum mb_order order = d->prm.has_order ? d->prm.order : p->default_order;
+
+	printf(" (%s, %u points in %u read(s), word order %s",
+	       p->kind == PROF_KIND_METER  ? "meter"
+	       : p->kind == PROF_KIND_BESS ? "bess"
+					   : "device",
+	       p->n_points, p->n_blocks, mb_order_name(order));
+	if (prof_role_point(p, PROF_ROLE_SOE) >= 0)
+		printf(", %g kWh", d->prm.capacity_kwh);
+	if (d->csv_path)
+		printf(", csv %s: %u row(s)", d->csv_path, d->csv.n_rows);
+	if (d->prm.is_strict_holes)
+		printf(", strict holes");
+	putchar(')');
+}
+
 static void print_dev(const struct cli_dev *d, int port)
 {
 	bool is_pp = strcmp(d->type, "powerpack") == 0;
 	const struct sim_fault *f = &d->fault;
+	char label[PROF_NAME_MAX + 16];
 
 	if (d->cfg_id)
 		printf("flux sim: %s: ", d->cfg_id);
 	else
 		printf("flux sim: ");
-	if (d->ep.host && strcmp(d->ep.host, "localhost") != 0)
-		printf("%s unit %u on %s:%d", d->type, d->ep.unit, d->ep.host, port);
+	if (d->prof)
+		snprintf(label, sizeof(label), "profile %s", d->prof->name);
 	else
-		printf("%s unit %u on 127.0.0.1:%d", d->type, d->ep.unit, port);
+		snprintf(label, sizeof(label), "%s", d->type);
+	if (d->ep.host && strcmp(d->ep.host, "localhost") != 0)
+		printf("%s unit %u on %s:%d", label, d->ep.unit, d->ep.host, port);
+	else
+		printf("%s unit %u on 127.0.0.1:%d", label, d->ep.unit, port);
 	if (is_pp)
 		printf(" (%g kWh, %g kW, SOE %g %%, response %u ms, command source %u)",
 		       d->pp.pp.capacity_kwh, d->pp.pp.power_kw, d->pp.soe_pct, d->pp.response_ms,
@@ -622,7 +857,9 @@ static void print_dev(const struct cli_dev *d, int port)
 		printf(" heartbeat timeout %u ms", d->pp.heartbeat_timeout_ms);
 	if (is_pp && d->pp.command_source_default)
 		printf(" 2010 at power-up %u", d->pp.command_source_default);
-	if (!is_pp)
+	if (d->prof)
+		print_prof(d);
+	else if (!is_pp)
 		printf(" (load %s kW, word order %s, pf %g)", d->load_spec ? d->load_spec : "150",
 		       mb_order_name(d->acu.order), d->acu.pf);
 	if (f->flags) {
@@ -650,6 +887,20 @@ static int add_devices(struct sim *sim, struct cli *cli)
 		bool is_pp = strcmp(d->type, "powerpack") == 0;
 		int err = 0, port;
 
+		if (d->prof) {
+			d->id = sim_add_profile(sim, &d->ep, d->prof, &d->prm);
+			if (d->id < 0) {
+				fprintf(stderr, "flux sim: profile %s on %s:%u: %s\n",
+					d->prof->name, d->ep.host, d->ep.port,
+					d->id == -EINVAL ? "unit already served on that port"
+							 : strerror(-d->id));
+				return d->id == -EADDRINUSE ? 1 : EXIT_USAGE;
+			}
+			if (d->fault.flags)
+				sim_set_fault(sim, d->id, &d->fault);
+			print_dev(d, sim_port(sim, d->id));
+			continue;
+		}
 		if (!is_pp && d->load_spec) {
 			err = sim_load_parse(d->load_spec, &d->acu.load);
 			if (err) {
@@ -775,6 +1026,7 @@ int cmd_sim_main(int argc, char **argv)
 out_sim:
 	sim_free(sim);
 out_cli:
+	free_devs(cli);
 	free(cli);
 	return ret;
 }

@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -25,6 +26,8 @@
 #include "devices/powerpack.h"
 #include "tests/support/client.h"
 #include "tests/support/proc.h"
+#include "tests/support/toolrun.h"
+#include "tools/tools.h"
 
 static char flux[4096];
 
@@ -537,6 +540,181 @@ static void test_config_serves_the_example_site(void **state)
 	assert_non_null(strstr(p.out, "flux sim: stopped"));
 }
 
+/* The value printed on the line of point `name` in `flux read --profile` output, or NAN. */
+static double point_value(const char *out, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (const char *l = out; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+		double v;
+
+		if (strncmp(l, name, len) == 0 && l[len] == ' ' && sscanf(l + len, "%lf", &v) == 1)
+			return v;
+	}
+	return NAN;
+}
+
+/* `flux read --profile PROFILE -p PORT -a UNIT 127.0.0.1` in this process, into r. */
+static int read_profile(struct th_tool_run *r, const char *profile, int port, const char *unit)
+{
+	char p[8];
+
+	snprintf(p, sizeof(p), "%d", port);
+	return th_tool_run(r, cmd_read_main, "read", "--profile", profile, "-p", p, "-a", unit,
+			   "127.0.0.1", NULL);
+}
+
+static void test_sim_profile_is_read_back_by_flux_read_profile(void **state)
+{
+	struct th_tool_run *r = calloc(1, sizeof(*r));
+	char csv[] = "/tmp/flux-simprof-csv-XXXXXX";
+	const char *rows = "t,frequency_hz,voltage_l1n_v\n0,50.1,229.5\n";
+	struct th_proc p;
+	int port, bess, fd;
+
+	(void)state;
+	assert_non_null(r);
+	fd = mkstemp(csv);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, rows, strlen(rows)), (ssize_t)strlen(rows));
+	close(fd);
+	start(&p, (char *const[]){ "sim",
+				   "--duration",
+				   "60",
+				   "--profile",
+				   "acuvim2-manual",
+				   "--port",
+				   "0",
+				   "--unit",
+				   "2",
+				   "--set",
+				   "frequency_hz=49.9",
+				   "--set",
+				   "energy_import_kwh=1234.5",
+				   "--load-kw",
+				   "80",
+				   "--profile",
+				   "devices/profiles/powerpack.yaml",
+				   "--port",
+				   "0",
+				   "--startup-ms",
+				   "0",
+				   "--set",
+				   "soe_pct=64",
+				   "--set",
+				   "available_blocks=2",
+				   "--profile",
+				   "acuvim2-manual",
+				   "--port",
+				   "0",
+				   "--unit",
+				   "3",
+				   "--csv",
+				   csv,
+				   "--strict-holes",
+				   NULL });
+	unlink(csv);
+	assert_non_null(strstr(p.out, "(meter, 32 points in 2 read(s), word order abcd)"));
+	assert_non_null(strstr(p.out, "profile powerpack unit 1 on 127.0.0.1:"));
+	assert_non_null(strstr(p.out, "(bess, 6 points in 1 read(s), word order abcd, 200 kWh)"));
+	assert_non_null(strstr(p.out, "csv /tmp/flux-simprof-csv-"));
+	assert_non_null(strstr(p.out, ": 1 row(s), strict holes)"));
+
+	port = th_printed_port(p.out, "profile acuvim2-manual unit 2");
+	assert_true(port > 0);
+	assert_int_equal(read_profile(r, "acuvim2-manual", port, "2"), 0);
+	th_tool_has(r, "unit 2: profile acuvim2-manual, 32 points in 2 read(s)");
+	th_tool_expect(r, point_value(r->out, "frequency_hz") == 49.9);
+	th_tool_expect(r, point_value(r->out, "energy_import_kwh") == 1234.5);
+	th_tool_expect(r, point_value(r->out, "power_total_kw") == 80);
+	th_tool_expect(r, point_value(r->out, "voltage_l1n_v") == 0);
+
+	bess = th_printed_port(p.out, "profile powerpack unit 1");
+	assert_true(bess > 0);
+	assert_int_equal(read_profile(r, "powerpack", bess, "1"), 0);
+	th_tool_has(r, "status                            1 READY");
+	th_tool_expect(r, point_value(r->out, "soe_pct") == 64);
+	th_tool_expect(r, point_value(r->out, "available_blocks") == 2);
+
+	/* The CSV's values; with --strict-holes the planned blocks have no holes to refuse. */
+	port = th_printed_port(p.out, "profile acuvim2-manual unit 3");
+	assert_true(port > 0);
+	assert_int_equal(read_profile(r, "acuvim2-manual", port, "3"), 0);
+	th_tool_expect(r, point_value(r->out, "frequency_hz") == 50.1);
+	th_tool_expect(r, point_value(r->out, "voltage_l1n_v") == 229.5);
+
+	kill(p.pid, SIGTERM);
+	assert_int_equal(th_wait_exit(&p, 5000), 0);
+	assert_non_null(strstr(p.out, "flux sim: stopped"));
+	free(r);
+}
+
+static void test_sim_profile_refuses_bad_input_with_exit_2(void **state)
+{
+	char csv[] = "/tmp/flux-simprof-bad-XXXXXX";
+	const char *rows = "t,status\n0,READY\n1,BUSY\n";
+	struct {
+		const char *args[12];
+		const char *says;
+	} bad[] = {
+		{ { "sim", "--profile", "inverter", "--port", "0" },
+		  "--profile inverter: no such shipped profile (powerpack, acuvim2, "
+		  "acuvim2-manual" },
+		{ { "sim", "--profile", "/nonexistent/x.yaml", "--port", "0" },
+		  "--profile: /nonexistent/x.yaml: cannot" },
+		{ { "sim", "--profile", "powerpack" }, "profile powerpack needs --port" },
+		{ { "sim", "--profile", "acuvim2-manual", "--port", "0", "--set", "bogus=1" },
+		  "--set bogus=1: profile acuvim2-manual has no point 'bogus'" },
+		{ { "sim", "--profile", "acuvim2-manual", "--port", "0", "--set", "frequency_hz" },
+		  "--set frequency_hz: want NAME=VALUE" },
+		{ { "sim", "--profile", "acuvim2-manual", "--port", "0", "--set",
+		    "frequency_hz=x" },
+		  "--set frequency_hz=x: want a number" },
+		{ { "sim", "--profile", "powerpack", "--port", "0", "--set", "status=BUSY" },
+		  "want a number or a name of its codes (OFFLINE, READY, STANDBY, FAULT)" },
+		{ { "sim", "--profile", "acuvim2-manual", "--port", "0", "--set",
+		    "energy_import_kwh=-1" },
+		  "--set energy_import_kwh=-1: -1 does not fit energy_import_kwh's 32-bit" },
+		{ { "sim", "--profile", "powerpack", "--port", "0", "--csv", "/nonexistent/v.csv" },
+		  "--csv: /nonexistent/v.csv: cannot open: No such file" },
+		{ { "sim", "--profile", "powerpack", "--port", "0", "--csv", csv },
+		  ":3: status: want a number or a code name, got 'BUSY'" },
+		{ { "sim", "--profile", "powerpack", "--port", "0", "--load-kw", "5" },
+		  "--load-kw: profile powerpack has no grid_power point" },
+		{ { "sim", "--profile", "powerpack", "--port", "0", "--soe", "50" },
+		  "--soe does not apply to profile" },
+		{ { "sim", "--profile", "powerpack", "--port", "0", "--capacity-kwh", "0" },
+		  "--capacity-kwh 0" },
+		{ { "sim", "powerpack", "--port", "0", "--strict-holes" },
+		  "--strict-holes does not apply to powerpack" },
+		{ { "sim", "acuvim2", "--port", "0", "--set", "a=1" },
+		  "--set does not apply to acuvim2" },
+		{ { "sim", "--set", "a=1", "--profile", "powerpack", "--port", "0" },
+		  "--set must follow a device type" },
+		{ { "sim", "--config", "/dev/null", "--profile", "powerpack", "--port", "0" },
+		  "no device type" },
+	};
+	struct th_proc p;
+	int fd;
+
+	(void)state;
+	fd = mkstemp(csv);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, rows, strlen(rows)), (ssize_t)strlen(rows));
+	close(fd);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc = run(&p, (char *const *)bad[i].args);
+
+		if (rc != 2 || !strstr(p.out, bad[i].says))
+			fail_msg("case %u: exit %d, output '%s', want 2 and '%s'", i, rc, p.out,
+				 bad[i].says);
+	}
+	unlink(csv);
+	assert_int_equal(RUN(&p, "sim", "--help"), 0);
+	assert_non_null(strstr(p.out, "--profile NAME|FILE"));
+	assert_non_null(strstr(p.out, "--strict-holes"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -553,6 +731,8 @@ int main(void)
 		cmocka_unit_test(test_config_with_errors_exits_2_naming_file_line_and_key),
 		cmocka_unit_test(test_config_takes_the_global_heartbeat_options),
 		cmocka_unit_test(test_config_serves_the_example_site),
+		cmocka_unit_test(test_sim_profile_is_read_back_by_flux_read_profile),
+		cmocka_unit_test(test_sim_profile_refuses_bad_input_with_exit_2),
 	};
 	int err = th_flux_path(flux, sizeof(flux));
 
