@@ -80,6 +80,16 @@ struct ctl_lat {
 	uint64_t count;
 };
 
+/*
+ * Every point of a device's profile as last decoded, indexed like its profile's points: bit i
+ * of valid says points[i] holds a value (a point of a block never read so far does not).
+ */
+struct ctl_points_snap {
+	uint32_t valid;
+	double points[PROF_MAX_POINTS];
+};
+_Static_assert(PROF_MAX_POINTS <= 32, "ctl_points_snap.valid has a bit per point");
+
 struct ctl_bess_snap {
 	double soe_pct;
 	double setpoint_kw; /* last acknowledged */
@@ -90,12 +100,14 @@ struct ctl_bess_snap {
 	unsigned reasons; /* SAFETY_* bits of the last cycle */
 	int last_err;	  /* of the last read or, while it stands, of the last write */
 	uint64_t writes;  /* setpoint writes pushed since start */
+	struct ctl_points_snap pt;
 };
 
 struct ctl_meter_snap {
-	double power_kw; /* + import */
+	double power_kw; /* its grid_power role, + import; NaN without one */
 	bool is_fresh;
 	int last_err;
+	struct ctl_points_snap pt;
 };
 
 /*

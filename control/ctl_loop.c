@@ -593,6 +593,17 @@ static void decide(struct ctl *c, int64_t now)
 
 /* ---- publishing --------------------------------------------------------------------- */
 
+/* RT(ctl): a device's decoded points into its snapshot (a copy, no allocation). */
+static void snap_points(const struct prof_profile *p, const struct prof_value *v,
+			struct ctl_points_snap *o)
+{
+	o->valid = 0;
+	for (unsigned k = 0; k < p->n_points && k < PROF_MAX_POINTS; k++) {
+		o->points[k] = v[k].value;
+		o->valid |= (uint32_t)v[k].is_valid << k;
+	}
+}
+
 static void publish(struct ctl *c, int64_t now)
 {
 	struct ctl_snapshot *s = &c->snap;
@@ -616,6 +627,7 @@ static void publish(struct ctl *c, int64_t now)
 		o->reasons = b->reasons;
 		o->last_err = b->last_err ? b->last_err : b->write_err;
 		o->writes = b->writes;
+		snap_points(b->r.p, b->v, &o->pt);
 	}
 	for (unsigned j = 0; j < c->cfg->nmeters; j++) {
 		const struct ctl_meter *mt = &c->meters[j];
@@ -623,6 +635,7 @@ static void publish(struct ctl *c, int64_t now)
 		s->meters[j].power_kw = mt->r.grid_power >= 0 ? mt->v[mt->r.grid_power].value : NAN;
 		s->meters[j].is_fresh = c->meters[j].is_fresh;
 		s->meters[j].last_err = c->meters[j].last_err;
+		snap_points(mt->r.p, mt->v, &s->meters[j].pt);
 	}
 	if (now - c->stats_ns >= CTL_STATS_NS) {
 		ctl_lat_of(&c->jitter, &s->jitter);

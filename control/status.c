@@ -145,6 +145,60 @@ static void put_reasons(struct out *o, unsigned reasons, bool is_json)
 		put(o, "]");
 }
 
+/* Significant digits a point's value carries: a float32 has 7, the integers up to 10. */
+static int point_digits(const struct prof_point *pt)
+{
+	return pt->type == PROF_F32 ? 7 : 10;
+}
+
+/* The enum name of a valid point's value, or NULL. */
+static const char *point_text(const struct prof_point *pt, const struct ctl_points_snap *ps,
+			      unsigned k)
+{
+	double v = ps->points[k];
+
+	if (!pt->n_enums || !(ps->valid & (1u << k)) || !(v >= 0 && v <= 65535))
+		return NULL;
+	return prof_enum_name(pt, (uint16_t)v);
+}
+
+/* Every point of a device's profile, one indented line each: name, value, unit (or enum). */
+static void put_points_text(struct out *o, const struct prof_profile *p,
+			    const struct ctl_points_snap *ps)
+{
+	int w = 1;
+
+	if (!p)
+		return;
+	for (unsigned k = 0; k < p->n_points && k < PROF_MAX_POINTS; k++) {
+		int n = (int)strlen(p->points[k].name);
+
+		w = n > w ? n : w;
+	}
+	for (unsigned k = 0; k < p->n_points && k < PROF_MAX_POINTS; k++) {
+		const struct prof_point *pt = &p->points[k];
+		const char *text = point_text(pt, ps, k);
+		char unit[PROF_UNIT_MAX];
+		size_t i;
+
+		/* A unit is the profile's free text: control bytes become '?', as ids do. */
+		for (i = 0; i + 1 < sizeof(unit) && pt->unit && pt->unit[i]; i++)
+			unit[i] = (unsigned char)pt->unit[i] < 0x20 || pt->unit[i] == 0x7f
+				      ? '?'
+				      : pt->unit[i];
+		unit[i] = '\0';
+		put(o, "      %-*s ", w, pt->name);
+		if (ps->valid & (1u << k))
+			put(o, "%14.*g", point_digits(pt), ps->points[k]);
+		else
+			put(o, "%14s", "-");
+		put(o, "%s%s", *unit ? " " : "", unit);
+		if (text)
+			put(o, "  (%s)", text);
+		put(o, "\n");
+	}
+}
+
 static void put_lat_text(struct out *o, const char *name, const struct ctl_lat *l)
 {
 	put(o, "latency %-15s p50 %.1f us  p99 %.1f us  p99.9 %.1f us  max %.1f us  n %llu\n", name,
@@ -188,6 +242,7 @@ int st_format_text(const struct cfg *cfg, const struct ctl_snapshot *s, int64_t 
 		    b->is_fresh ? "fresh" : "stale", b->is_ours ? "ours" : "NOT OURS");
 		put_reasons(&o, b->reasons, false);
 		put(&o, "  error %s\n", b->last_err ? ctl_strerror(b->last_err) : "none");
+		put_points_text(&o, cfg->bess[i].profile, &b->pt);
 	}
 	for (unsigned i = 0; i < nmeters; i++) {
 		const struct ctl_meter_snap *m = &s->meters[i];
@@ -196,6 +251,7 @@ int st_format_text(const struct cfg *cfg, const struct ctl_snapshot *s, int64_t 
 		put_id(&o, cfg->meters[i].id, w);
 		put(&o, "  %+.1f kW  %s  error %s\n", m->power_kw, m->is_fresh ? "fresh" : "stale",
 		    m->last_err ? ctl_strerror(m->last_err) : "none");
+		put_points_text(&o, cfg->meters[i].profile, &m->pt);
 	}
 	put_lat_text(&o, "jitter", &s->jitter);
 	put_lat_text(&o, "soe_read", &s->soe_read);
@@ -209,6 +265,33 @@ static void put_lat_json(struct out *o, const char *name, const struct ctl_lat *
 	put(o, "\"%s\":{\"p50\":%lld,\"p99\":%lld,\"p999\":%lld,\"max\":%lld,\"count\":%llu}", name,
 	    (long long)l->p50_ns, (long long)l->p99_ns, (long long)l->p999_ns, (long long)l->max_ns,
 	    (unsigned long long)l->count);
+}
+
+/* "points":[{"name":..,"value":..,"unit":..}, ...]: value null until read; "text": its enum name.
+ */
+static void put_points_json(struct out *o, const struct prof_profile *p,
+			    const struct ctl_points_snap *ps)
+{
+	put(o, "\"points\":[");
+	for (unsigned k = 0; p && k < p->n_points && k < PROF_MAX_POINTS; k++) {
+		const struct prof_point *pt = &p->points[k];
+		const char *text = point_text(pt, ps, k);
+		double v = ps->points[k];
+
+		put(o, "%s{\"name\":", k ? "," : "");
+		put_json_str(o, pt->name);
+		if ((ps->valid & (1u << k)) && isfinite(v))
+			put(o, ",\"value\":%.*g,\"unit\":", point_digits(pt), v);
+		else
+			put(o, ",\"value\":null,\"unit\":");
+		put_json_str(o, pt->unit ? pt->unit : "");
+		if (text) {
+			put(o, ",\"text\":");
+			put_json_str(o, text);
+		}
+		put(o, "}");
+	}
+	put(o, "]");
 }
 
 static void put_err_json(struct out *o, int err)
@@ -258,6 +341,8 @@ int st_format_json(const struct cfg *cfg, const struct ctl_snapshot *s, int64_t 
 		put(&o, ",");
 		put_err_json(&o, b->last_err);
 		put(&o, ",\"writes\":%llu,", (unsigned long long)b->writes);
+		put_points_json(&o, cfg->bess[i].profile, &b->pt);
+		put(&o, ",");
 		put_lat_json(&o, "rtt_ns", &s->bess_rtt[i]);
 		put(&o, "}");
 	}
@@ -271,6 +356,8 @@ int st_format_json(const struct cfg *cfg, const struct ctl_snapshot *s, int64_t 
 		put_json_num(&o, "power_kw", m->power_kw);
 		put(&o, ",\"is_fresh\":%s,", yes_no(m->is_fresh));
 		put_err_json(&o, m->last_err);
+		put(&o, ",");
+		put_points_json(&o, cfg->meters[i].profile, &m->pt);
 		put(&o, ",");
 		put_lat_json(&o, "rtt_ns", &s->meter_rtt[i]);
 		put(&o, "}");

@@ -39,14 +39,21 @@
 
 /* ---- constants ---------------------------------------------------------------------- */
 
-#define ST_REQ_MAX	   64 /* bytes of a request line, '\n' included */
-/* Bytes of an answer: ST_RSP_BASE + ST_RSP_PER_DEV per device. A site at its widest (every
- * id, number and error the longest it can be) fits: test_status proves it at 1 device and at
- * the config's maximum, and prints the margin (1040 devices: 1172 KiB of 1316 KiB). The server
- * sizes its buffers for the site it serves (st_rsp_size()); the client for any site. */
-#define ST_RSP_BASE	   (16 * 1024)
-#define ST_RSP_PER_DEV	   1280
-#define ST_RSP_MAX	   (ST_RSP_BASE + (CFG_MAX_BESS + CFG_MAX_METERS) * ST_RSP_PER_DEV)
+#define ST_REQ_MAX	 64 /* bytes of a request line, '\n' included */
+/*
+ * Bytes of an answer: ST_RSP_BASE, ST_RSP_PER_DEV per device and ST_RSP_PER_POINT per point of
+ * its profile. A site at its widest (every id, number and error the longest it can be) fits:
+ * test_status proves it at 1 device and at the config's maximum, and prints the margin. A
+ * point's line or JSON object is bounded by its name (47 bytes of [A-Za-z0-9_]), its unit
+ * (15 bytes, 6 each when escaped), a %.10g number (17) and an enum name (47). The server sizes
+ * its buffers for the site it serves (st_rsp_size()); the client for any site.
+ */
+#define ST_RSP_BASE	 (16 * 1024)
+#define ST_RSP_PER_DEV	 1280
+#define ST_RSP_PER_POINT 320
+#define ST_RSP_MAX                                                                                 \
+	(ST_RSP_BASE +                                                                             \
+	 (CFG_MAX_BESS + CFG_MAX_METERS) * (ST_RSP_PER_DEV + PROF_MAX_POINTS * ST_RSP_PER_POINT))
 #define ST_PATH_MAX	   108 /* sizeof(sockaddr_un.sun_path), NUL included */
 #define ST_MAX_CONNS	   8   /* connections served at once; a newcomer evicts one beyond */
 #define ST_BACKLOG	   16  /* listen() backlog */
@@ -119,7 +126,16 @@ struct st_server {
 /* Any thread: the bytes an answer about cfg's site can take (<= ST_RSP_MAX). */
 static inline size_t st_rsp_size(const struct cfg *cfg)
 {
-	return ST_RSP_BASE + (size_t)(cfg->nbess + cfg->nmeters) * ST_RSP_PER_DEV;
+	size_t n = ST_RSP_BASE + (size_t)(cfg->nbess + cfg->nmeters) * ST_RSP_PER_DEV;
+
+	for (unsigned i = 0; i < cfg->nbess + cfg->nmeters; i++) {
+		const struct prof_profile *p =
+		    i < cfg->nbess ? cfg->bess[i].profile : cfg->meters[i - cfg->nbess].profile;
+		unsigned np = p ? p->n_points : 0;
+
+		n += (size_t)(np < PROF_MAX_POINTS ? np : PROF_MAX_POINTS) * ST_RSP_PER_POINT;
+	}
+	return n;
 }
 
 /*

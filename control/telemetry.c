@@ -162,13 +162,12 @@ static void say_ready(struct telemetry *t, int64_t now)
 }
 
 /* The live status line of the latest snapshot into line. Returns 0 or -errno. */
-static int format_status(const struct telemetry *t, char *line, size_t len)
+static int format_status(struct telemetry *t, char *line, size_t len)
 {
-	struct ctl_snapshot snap;
-	int err = ctl_snapshot(t->ctl, &snap);
+	int err = ctl_snapshot(t->ctl, &t->line_snap);
 
 	if (!err)
-		ctl_format_status(t->ctl, &snap, line, len);
+		ctl_format_status(t->ctl, &t->line_snap, line, len);
 	return err;
 }
 

@@ -46,6 +46,7 @@ struct telemetry {
 	const struct cfg *cfg;
 	struct tel_opts opts;
 	struct st_server srv;
+	struct ctl_snapshot line_snap; /* the status line's copy (too large for a stack) */
 	struct tel_wdog wd;
 	int64_t next_status_ns; /* the status line on stdout */
 	int64_t next_notify_ns; /* STATUS= with the live line, once a second */

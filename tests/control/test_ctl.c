@@ -562,7 +562,7 @@ static void test_control_reads_and_writes_through_the_profiles_roles(void **stat
 	struct prof_profile *p = NULL;
 	char err[512], line[512];
 	struct th_rig *r;
-	struct ctl_snapshot snap;
+	const struct ctl_snapshot *snap;
 
 	(void)state;
 	assert_int_equal(
@@ -582,12 +582,16 @@ static void test_control_reads_and_writes_through_the_profiles_roles(void **stat
 	/* The ack and the read-back decode to -40 kW again: no foreign-setpoint alarm. */
 	for (int t = 0; t < 100 && th_rig_snap(r)->bess[0].setpoint_kw != -40; t++)
 		th_sleep_ms(20);
-	snap = *th_rig_snap(r);
-	assert_true(snap.bess[0].setpoint_kw == -40);
+	snap = th_rig_snap(r); /* its one static copy */
+	assert_true(snap->bess[0].setpoint_kw == -40);
 	/* SOE 60 % in the register reads 6.0 % through scale 10. */
-	assert_true(fabs(snap.bess[0].soe_pct - th_rig_pp(r, 0).soe_pct / 10) < 0.2);
-	assert_true(snap.bess[0].is_ready);
-	ctl_format_status(r->ctl, &snap, line, sizeof(line));
+	assert_true(fabs(snap->bess[0].soe_pct - th_rig_pp(r, 0).soe_pct / 10) < 0.2);
+	assert_true(snap->bess[0].is_ready);
+	/* Every point of the profile, decoded through it: p_set is -80 / 2, soc 60 / 10. */
+	assert_true(snap->bess[0].pt.valid == 0x1f);
+	assert_true(snap->bess[0].pt.points[1] == -40);
+	assert_true(fabs(snap->bess[0].pt.points[3] - snap->bess[0].soe_pct) < 1e-9);
+	ctl_format_status(r->ctl, snap, line, sizeof(line));
 	if (!strstr(line, "bess-1 RUNNING"))
 		fail_msg("status line: %s", line);
 	assert_false(th_rig_said(r, CTL_EV_FOREIGN_SETPOINT, -1, NULL));

@@ -72,21 +72,29 @@ static void make_example(void)
 	snap.t_ns = 5 * CLK_NS_PER_SEC;
 	snap.site_kw = 50;
 	snap.is_valid = snap.has_started = true;
-	snap.bess[0] = (struct ctl_bess_snap){ .soe_pct = 61.5,
-					       .setpoint_kw = 50,
-					       .status = PP_STATUS_READY,
-					       .command_source = 3,
-					       .blocks = 2,
-					       .is_fresh = true,
-					       .is_ready = true,
-					       .is_ours = true,
-					       .writes = 7 };
+	snap.bess[0] =
+	    (struct ctl_bess_snap){ .soe_pct = 61.5,
+				    .setpoint_kw = 50,
+				    .status = PP_STATUS_READY,
+				    .command_source = 3,
+				    .blocks = 2,
+				    .is_fresh = true,
+				    .is_ready = true,
+				    .is_ours = true,
+				    .writes = 7,
+				    /* heartbeat (bit 3) never read */
+				    .pt = { .valid = 0x37, .points = { 1, 50, 3, 0, 61.5, 2 } } };
 	snap.bess[1] = (struct ctl_bess_snap){ .soe_pct = 4,
 					       .status = PP_STATUS_FAULT,
 					       .command_source = 9,
 					       .reasons = SAFETY_STALE | SAFETY_NOT_READY | 0x400,
 					       .last_err = -ECONNREFUSED };
 	snap.meters[0] = (struct ctl_meter_snap){ .power_kw = -12.5, .last_err = -ETIMEDOUT };
+	/* acuvim2: voltage_l1n_v, power_total_kw and frequency_hz read, the rest not yet. */
+	snap.meters[0].pt.valid = 1u | 1u << 9 | 1u << 13;
+	snap.meters[0].pt.points[0] = 230.25;
+	snap.meters[0].pt.points[9] = -12.5;
+	snap.meters[0].pt.points[13] = 50.01;
 	snap.jitter = (struct ctl_lat){
 		.p50_ns = 12000, .p99_ns = 45000, .p999_ns = 80000, .max_ns = 120000, .count = 999
 	};
@@ -185,10 +193,73 @@ static void test_text_keeps_one_line_per_device_whatever_the_id(void **state)
 	make_example();
 	snprintf(cfg.bess[0].id, CFG_ID_MAX, "evil\nbess\r\x1b[2J");
 	assert_true(st_format_text(&cfg, &snap, 0, buf, sizeof(buf)) > 0);
+	/* Lines that do not start with a space: the head, the devices, the latencies (points
+	 * are indented under their device). */
 	for (const char *p = buf; *p; p++)
-		lines += *p == '\n';
+		lines += *p == '\n' && p[1] != ' ';
 	assert_int_equal(lines, 1 + 2 + 1 + 4);
 	assert_has(buf, "evil?bess??[2J");
+}
+
+/* Every point of each device's profile, under the device, with its unit or enum name. */
+static void test_text_and_json_show_every_point_with_its_unit(void **state)
+{
+	const struct prof_profile *acu = NULL;
+	char line[512], name[64];
+	const char *meter, *p;
+	unsigned n = 0;
+
+	(void)state;
+	make_example();
+	assert_true(st_format_text(&cfg, &snap, 0, buf, sizeof(buf)) > 0);
+	/* Under bess-1: the status code with its name, kW, %, and "-" for what was never read. */
+	assert_true(find_line(buf, "      status ", line, sizeof(line)));
+	assert_has(line, " 1  (READY)");
+	assert_true(find_line(buf, "      target_power_kw ", line, sizeof(line)));
+	assert_has(line, " 50 kW");
+	assert_true(find_line(buf, "      soe_pct ", line, sizeof(line)));
+	assert_has(line, " 61.5 %");
+	assert_true(find_line(buf, "      heartbeat ", line, sizeof(line)));
+	assert_true(strlen(line) > 2 && !strcmp(line + strlen(line) - 2, " -")); /* no unit */
+	/* The meter's 16 points follow its line, in the profile's order, each with its unit. */
+	meter = strstr(buf, "\nmeter meter-1");
+	assert_non_null(meter);
+	assert_int_equal(cfg_builtin_profile("acuvim2", &acu, NULL, 0), 0);
+	p = strchr(meter + 1, '\n') + 1;
+	for (unsigned k = 0; k < acu->n_points; k++, n++) {
+		const char *nl = strchr(p, '\n');
+
+		assert_non_null(nl);
+		snprintf(name, sizeof(name), "      %s ", acu->points[k].name);
+		if (strncmp(p, name, strlen(name)))
+			fail_msg("point %u: want '%s...', got '%.*s'", k, name, (int)(nl - p), p);
+		snprintf(line, sizeof(line), "%.*s", (int)(nl - p), p);
+		snprintf(name, sizeof(name), " %s", acu->points[k].unit);
+		assert_has(line, name);
+		p = nl + 1;
+	}
+	assert_int_equal(n, 16);
+	assert_true(find_line(meter + 1, "      voltage_l1n_v ", line, sizeof(line)));
+	assert_has(line, " 230.25 V");
+	assert_true(find_line(meter + 1, "      power_total_kw ", line, sizeof(line)));
+	assert_has(line, " -12.5 kW");
+	assert_true(find_line(meter + 1, "      frequency_hz ", line, sizeof(line)));
+	assert_has(line, " 50.01 Hz");
+	assert_true(find_line(meter + 1, "      current_l1_a ", line, sizeof(line)));
+	assert_has(line, " - A");
+
+	/* The same in JSON: one object per point, null until read. */
+	assert_true(st_format_json(&cfg, &snap, 0, buf, sizeof(buf)) > 0);
+	if (!th_json_is_valid(buf))
+		fail_msg("not JSON: %s", buf);
+	assert_has(buf, "\"points\":[{\"name\":\"voltage_l1n_v\",\"value\":230.25,\"unit\":\"V\"},"
+			"{\"name\":\"voltage_l2n_v\",\"value\":null,\"unit\":\"V\"}");
+	assert_has(buf, "{\"name\":\"power_total_kw\",\"value\":-12.5,\"unit\":\"kW\"}");
+	assert_has(buf, "{\"name\":\"energy_export_kwh\",\"value\":null,\"unit\":\"kWh\"}],"
+			"\"rtt_ns\"");
+	/* bess-2 never had a good sample: its status point has no value and no name. */
+	assert_has(buf,
+		   "\"writes\":0,\"points\":[{\"name\":\"status\",\"value\":null,\"unit\":\"\"}");
 }
 
 static void test_json_is_valid_and_carries_the_fields(void **state)
@@ -205,6 +276,12 @@ static void test_json_is_valid_and_carries_the_fields(void **state)
 			"\"soe_pct\":61.500,\"setpoint_kw\":50.000,\"is_fresh\":true,"
 			"\"is_ready\":true,\"is_ours\":true,\"command_source\":3,\"blocks\":2,"
 			"\"safety\":[],\"last_error\":null,\"last_errno\":0,\"writes\":7,"
+			"\"points\":[{\"name\":\"status\",\"value\":1,\"unit\":\"\","
+			"\"text\":\"READY\"},{\"name\":\"target_power_kw\",\"value\":50,"
+			"\"unit\":\"kW\"},{\"name\":\"command_source\",\"value\":3,\"unit\":\"\"},"
+			"{\"name\":\"heartbeat\",\"value\":null,\"unit\":\"\"},"
+			"{\"name\":\"soe_pct\",\"value\":61.5,\"unit\":\"%\"},"
+			"{\"name\":\"available_blocks\",\"value\":2,\"unit\":\"\"}],"
 			"\"rtt_ns\":{\"p50\":0,\"p99\":0,\"p999\":0,\"max\":0,\"count\":0}}");
 	assert_has(buf, "\"rtt_ns\":{\"p50\":91000,\"p99\":0,\"p999\":0,\"max\":800000,"
 			"\"count\":1000}}],\"meters\":");
@@ -214,7 +291,8 @@ static void test_json_is_valid_and_carries_the_fields(void **state)
 			"\"last_error\":\"Connection timed out\"");
 	assert_has(buf, "\"jitter\":{\"p50\":12000,\"p99\":45000,\"p999\":80000,\"max\":120000,"
 			"\"count\":999}");
-	assert_has(buf, "\"last_errno\":-110,\"rtt_ns\":{\"p50\":88000,\"p99\":0,\"p999\":0,"
+	assert_has(buf, "\"last_errno\":-110,\"points\":[{\"name\":\"voltage_l1n_v\"");
+	assert_has(buf, "\"unit\":\"kWh\"}],\"rtt_ns\":{\"p50\":88000,\"p99\":0,\"p999\":0,"
 			"\"max\":900000,\"count\":1000}}]");
 	assert_has(buf, "\"rtt\":{\"p50\":90000,\"p99\":150000,\"p999\":400000,\"max\":900000,"
 			"\"count\":3000}}}\n");
@@ -273,6 +351,15 @@ static void assert_widest_site_fits(unsigned nbess, unsigned nmeters)
 		for (unsigned i = 0; i < CFG_MAX_METERS; i++)
 			snap.meters[i] = (struct ctl_meter_snap){ .power_kw = -1e15,
 								  .last_err = -ENOTRECOVERABLE };
+		/* Every point read, each the widest %.10g there is. */
+		for (unsigned i = 0; i < CFG_MAX_BESS + CFG_MAX_METERS; i++) {
+			struct ctl_points_snap *ps =
+			    i < CFG_MAX_BESS ? &snap.bess[i].pt : &snap.meters[i - CFG_MAX_BESS].pt;
+
+			ps->valid = ~0u;
+			for (unsigned k = 0; k < PROF_MAX_POINTS; k++)
+				ps->points[k] = -1.234567891e-300;
+		}
 		snap.jitter = snap.soe_read = snap.setpoint_write = snap.rtt = widest;
 		for (unsigned i = 0; i < CFG_MAX_BESS; i++)
 			snap.bess_rtt[i] = widest;
@@ -1194,6 +1281,7 @@ int main(void)
 		cmocka_unit_test(test_text_before_the_first_cycle_has_no_age),
 		cmocka_unit_test(test_text_keeps_one_line_per_device_whatever_the_id),
 		cmocka_unit_test(test_json_is_valid_and_carries_the_fields),
+		cmocka_unit_test(test_text_and_json_show_every_point_with_its_unit),
 		cmocka_unit_test(test_json_escapes_ids_and_spells_nan_as_null),
 		cmocka_unit_test(test_full_site_fits_one_answer),
 		cmocka_unit_test(test_short_buffer_is_enospc),
