@@ -1357,21 +1357,23 @@ static const char *builtin_list(char *buf, size_t cap)
 	return buf;
 }
 
-/* A `profile:` path as given, made relative to the config file's directory. */
-static void profile_path(const struct ctx *c, const char *arg, char *out, size_t cap)
+/* A `profile:` path as given, made relative to the config file's directory. False: too long. */
+static bool profile_path(const struct ctx *c, const char *arg, char *out, size_t cap)
 {
 	const char *slash = strrchr(c->name, '/');
+	int n;
 
 	if (arg[0] == '/' || !slash)
-		snprintf(out, cap, "%s", arg);
+		n = snprintf(out, cap, "%s", arg);
 	else
-		snprintf(out, cap, "%.*s/%s", (int)(slash - c->name), c->name, arg);
+		n = snprintf(out, cap, "%.*s/%s", (int)(slash - c->name), c->name, arg);
+	return n >= 0 && (size_t)n < cap;
 }
 
 /* Load the current device's `profile:` file, or find it among those this config loaded. */
 static int file_profile(struct ctx *c, int line, int *file, const struct prof_profile **out)
 {
-	static char path[CFG_PATH_MAX + CFG_NAME_MAX], real[PATH_MAX]; /* setup: one thread */
+	char path[CFG_PATH_MAX + CFG_NAME_MAX], real[PATH_MAX]; /* 8 KiB: setup code */
 	char perr[CFG_ERR_MAX];
 	struct cfg *cfg = c->cfg;
 	struct prof_profile *p;
@@ -1379,7 +1381,9 @@ static int file_profile(struct ctx *c, int line, int *file, const struct prof_pr
 	struct stat st;
 	int ret;
 
-	profile_path(c, c->profile_arg, path, sizeof(path));
+	if (!profile_path(c, c->profile_arg, path, sizeof(path)))
+		return fail(c, line, "path too long: at most %d bytes with the config's directory",
+			    CFG_PATH_MAX - 1);
 	key = realpath(path, real) ? real : path;
 	for (unsigned i = 0; i < cfg->nprofiles; i++) {
 		if (!strcmp(cfg->profiles[i].path, key)) {

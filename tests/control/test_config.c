@@ -1371,6 +1371,29 @@ static void test_profile_key_errors_name_the_config_key_and_the_profile_file(voi
 	site_dir_exit(&d);
 }
 
+/* A path that does not fit, as given or joined to the config's directory, is said, not cut. */
+static void test_profile_paths_too_long_are_refused(void **state)
+{
+	static char text[8192], name[400], arg[CFG_PATH_MAX + 1];
+
+	(void)state;
+	memset(arg, 'a', sizeof(arg) - 1);
+	snprintf(text, sizeof(text),
+		 "devices:\n  meters:\n    - {id: m1, profile: %s, modbus: {host: 127.0.0.1}}\n",
+		 arg);
+	assert_int_equal(parse(text), -EINVAL);
+	assert_non_null(strstr(err, "t.yaml:3: devices.meters[0].profile: too long: at most 4095"));
+	/* 4000 bytes fit the key, not under a 300-byte directory. */
+	arg[4000] = '\0';
+	memset(name, 'd', 300);
+	strcpy(name + 300, "/site.yaml");
+	snprintf(text, sizeof(text),
+		 "devices:\n  meters:\n    - {id: m1, profile: %s, modbus: {host: 127.0.0.1}}\n",
+		 arg);
+	assert_int_equal(cfg_parse(&cfg, name, text, strlen(text), err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":3: devices.meters[0].profile: path too long"));
+}
+
 /* parse -> dump -> parse is the identity for every example config of the tree. */
 static void test_every_example_config_round_trips_through_the_dump(void **state)
 {
@@ -1616,6 +1639,7 @@ int main(void)
 		cmocka_unit_test(test_every_example_config_round_trips_through_the_dump),
 		cmocka_unit_test(test_profile_key_loads_a_site_file_relative_to_the_config),
 		cmocka_unit_test(test_profile_key_errors_name_the_config_key_and_the_profile_file),
+		cmocka_unit_test(test_profile_paths_too_long_are_refused),
 		cmocka_unit_test(test_survives_2000_mutations_of_a_valid_config),
 	};
 
