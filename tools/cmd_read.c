@@ -437,29 +437,6 @@ static int run(const struct rd_opts *o, struct tool_conn *c, struct hist *rtt)
 
 /* ---- --profile: every point of a device ----------------------------------------------- */
 
-/* A shipped profile by name, or a file (a name with a '/' or ending in .yaml). */
-static struct prof_profile *load_profile(const char *arg)
-{
-	struct prof_profile *p = NULL;
-	size_t len = strlen(arg);
-	char err[512];
-	int r;
-
-	if (strchr(arg, '/') || (len > 5 && strcmp(arg + len - 5, ".yaml") == 0))
-		r = prof_load_file(arg, &p, err, sizeof(err));
-	else
-		r = prof_load_builtin(arg, &p, err, sizeof(err));
-	if (r == -ENOENT && !strchr(arg, '/')) {
-		fprintf(stderr, "flux " CMD ": --profile %s: no such shipped profile (", arg);
-		for (unsigned i = 0; prof_builtin_name(i); i++)
-			fprintf(stderr, "%s%s", i ? ", " : "", prof_builtin_name(i));
-		fputs("; or give a FILE.yaml)\n", stderr);
-	} else if (r) {
-		fprintf(stderr, "flux " CMD ": --profile: %s\n", err);
-	}
-	return r ? NULL : p;
-}
-
 static void print_point(const struct rd_opts *o, const struct prof_point *pt,
 			const struct prof_value *v, bool *is_first)
 {
@@ -567,7 +544,7 @@ int cmd_read_main(int argc, char **argv)
 	}
 	hist_reset(rtt);
 	if (o.profile) {
-		struct prof_profile *p = load_profile(o.profile);
+		struct prof_profile *p = tool_load_profile(CMD, o.profile);
 
 		ret = p ? run_profile(&o, &c, p) : TOOL_EXIT_USAGE;
 		prof_free(p);

@@ -565,34 +565,10 @@ static struct cli_dev *new_dev(struct cli *cli, const char *type)
 	return d;
 }
 
-/* A shipped profile by name, or a file (a name with a '/' or ending in .yaml). Returns NULL
- * after a message. */
-static struct prof_profile *load_profile(const char *arg)
-{
-	struct prof_profile *p = NULL;
-	size_t len = strlen(arg);
-	char err[512];
-	int r;
-
-	if (strchr(arg, '/') || (len > 5 && strcmp(arg + len - 5, ".yaml") == 0))
-		r = prof_load_file(arg, &p, err, sizeof(err));
-	else
-		r = prof_load_builtin(arg, &p, err, sizeof(err));
-	if (r == -ENOENT && !strchr(arg, '/')) {
-		fprintf(stderr, "flux sim: --profile %s: no such shipped profile (", arg);
-		for (unsigned i = 0; prof_builtin_name(i); i++)
-			fprintf(stderr, "%s%s", i ? ", " : "", prof_builtin_name(i));
-		fputs("; or give a FILE.yaml)\n", stderr);
-	} else if (r) {
-		fprintf(stderr, "flux sim: --profile: %s\n", err);
-	}
-	return r ? NULL : p;
-}
-
 /* --profile NAME|FILE: a new device of that profile, on its default unit. */
 static struct cli_dev *new_prof_dev(struct cli *cli, const char *arg)
 {
-	struct prof_profile *p = load_profile(arg);
+	struct prof_profile *p = tool_load_profile("sim", arg);
 	struct cli_dev *d;
 
 	if (!p)

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "tools/tool.h"
+#include "devices/profile.h"
 #include "rt/clock.h"
 #include "rt/text.h"
 
@@ -136,6 +137,28 @@ int tool_parse_duration(const char *cmd, const char *opt, const char *arg, int64
 	}
 	*out_ns = v;
 	return 0;
+}
+
+struct prof_profile *tool_load_profile(const char *cmd, const char *arg)
+{
+	struct prof_profile *p = NULL;
+	size_t len = strlen(arg);
+	char err[512];
+	int r;
+
+	if (strchr(arg, '/') || (len > 5 && strcmp(arg + len - 5, ".yaml") == 0))
+		r = prof_load_file(arg, &p, err, sizeof(err));
+	else
+		r = prof_load_builtin(arg, &p, err, sizeof(err));
+	if (r == -ENOENT && !strchr(arg, '/')) {
+		fprintf(stderr, "flux %s: --profile %s: no such shipped profile (", cmd, arg);
+		for (unsigned i = 0; prof_builtin_name(i); i++)
+			fprintf(stderr, "%s%s", i ? ", " : "", prof_builtin_name(i));
+		fputs("; or give a FILE.yaml)\n", stderr);
+	} else if (r) {
+		fprintf(stderr, "flux %s: --profile: %s\n", cmd, err);
+	}
+	return r ? NULL : p;
 }
 
 static const char *const type_names[] = {

@@ -71,6 +71,15 @@ int tool_common_opt(const char *cmd, struct tool_common *co, int c, const char *
  * -EINVAL after printing why. */
 int tool_common_addr(const char *cmd, const struct tool_common *co, uint16_t *addr);
 
+struct prof_profile;
+
+/*
+ * --profile NAME|FILE: a shipped profile by name, or a file (an argument with a '/' or ending
+ * in .yaml). Returns it (prof_free() it), or NULL after saying why on stderr as "flux CMD:
+ * --profile ...", listing the shipped names when NAME is none of them.
+ */
+struct prof_profile *tool_load_profile(const char *cmd, const char *arg);
+
 /* Registers one value of type t takes (1 or 2). */
 static inline unsigned tool_type_regs(enum tool_type t)
 {
