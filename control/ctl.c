@@ -321,6 +321,9 @@ int ctl_event_priority(unsigned event)
 int ctl_format_log(const struct ctl *c, const struct ctl_log *ev, char *buf, size_t len)
 {
 	const char *id = dev_id(c, ev->dev), *why = ctl_strerror(ev->err);
+	/* The BESS's command source and target power registers, as its profile places them. */
+	unsigned src = ev->dev < c->cfg->nbess ? c->bess[ev->dev].r.source_addr : 0;
+	unsigned tgt = ev->dev < c->cfg->nbess ? c->bess[ev->dev].r.target_addr : 0;
 
 	switch (ev->event) {
 	case CTL_EV_STARTED:
@@ -338,10 +341,10 @@ int ctl_format_log(const struct ctl *c, const struct ctl_log *ev, char *buf, siz
 	case CTL_EV_NO_ANSWER:
 		return snprintf(buf, len, "%s: no good reply yet (%s)", id, why);
 	case CTL_EV_CLAIM:
-		return snprintf(buf, len, "%s: command source free: claiming it (2010 := %.0f)", id,
-				ev->a);
+		return snprintf(buf, len, "%s: command source free: claiming it (%u := %.0f)", id,
+				src, ev->a);
 	case CTL_EV_CLAIMED:
-		return snprintf(buf, len, "%s: command source is ours (2010 = %.0f)", id, ev->a);
+		return snprintf(buf, len, "%s: command source is ours (%u = %.0f)", id, src, ev->a);
 	case CTL_EV_SOURCE_LOST:
 		return snprintf(buf, len,
 				"ALARM %s: command source held by id %.0f, not ours: nothing is "
@@ -349,8 +352,8 @@ int ctl_format_log(const struct ctl *c, const struct ctl_log *ev, char *buf, siz
 				id, ev->a);
 	case CTL_EV_REARMED:
 		return snprintf(buf, len,
-				"%s: command source handed back (2010 = %.0f): control re-armed",
-				id, ev->a);
+				"%s: command source handed back (%u = %.0f): control re-armed", id,
+				src, ev->a);
 	case CTL_EV_SOURCE_RESET:
 		return snprintf(buf, len,
 				"%s: command source shows the BESS's default %.0f (restarted or "
@@ -365,11 +368,10 @@ int ctl_format_log(const struct ctl *c, const struct ctl_log *ev, char *buf, siz
 		return snprintf(buf, len, "%s: left READY (%s): 0 kW written", id,
 				status_name(c, ev->dev, ev->a));
 	case CTL_EV_FOREIGN_SETPOINT:
-		return snprintf(
-		    buf, len,
-		    "ALARM %s: target power 2008 holds %.0f kW, not our %.0f kW: another "
-		    "master wrote it; restored",
-		    id, ev->a, ev->b);
+		return snprintf(buf, len,
+				"ALARM %s: target power %u holds %.0f kW, not our %.0f kW: another "
+				"master wrote it; restored",
+				id, tgt, ev->a, ev->b);
 	case CTL_EV_WRITE_FAILED:
 		return snprintf(buf, len, "%s: setpoint %.0f kW not accepted: %s", id, ev->a, why);
 	case CTL_EV_NO_ACK:
