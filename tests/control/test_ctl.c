@@ -28,6 +28,7 @@
 
 #include "control/ctl.h"
 #include "control/policy.h"
+#include "control/status.h"
 #include "devices/sim.h"
 #include "rt/clock.h"
 #include "tests/support/net.h"
@@ -599,6 +600,75 @@ static void test_control_reads_and_writes_through_the_profiles_roles(void **stat
 	prof_free(p);
 }
 
+/*
+ * A meter of the manual's Acuvim II map (type: acuvim2-manual, all 32 points, 0x4000.. and the
+ * 0.1 kWh integers at 0x4048) served by the profile simulator with a distinct value per point:
+ * fluxd decodes every one on the control thread and flux status shows each with its unit.
+ */
+static void test_every_point_of_acuvim2_manual_is_decoded_and_shown(void **state)
+{
+	static char text[ST_RSP_MAX];
+	struct sim_prof_params prm = SIM_PROF_DEFAULTS;
+	const struct ctl_snapshot *snap = NULL;
+	const struct prof_profile *p;
+	char want[160];
+	struct th_rig *r;
+	int t;
+
+	(void)state;
+	assert_int_equal(cfg_builtin_profile("acuvim2-manual", &p, NULL, 0), 0);
+	assert_int_equal(p->n_points, 32);
+	for (unsigned k = 0; k < p->n_points; k++) {
+		const struct prof_point *pt = &p->points[k];
+
+		prm.has_value[k] = true;
+		/* Exact in a float32 and in 0.1 kWh; inside the point's range where it has one. */
+		prm.value[k] = pt->has_range ? pt->range_lo + (pt->range_hi - pt->range_lo) * 0.75
+			       : pt->type == PROF_U32 ? 12345.6 + k
+						      : 100 + 1.25 * k;
+	}
+	r = th_rig_new_meter(p, &prm);
+	th_rig_start(r);
+	for (t = 0; t < 150; t++) {
+		snap = th_rig_snap(r);
+		if (snap->meters[0].is_fresh && snap->meters[0].pt.valid == 0xffffffffu)
+			break;
+		th_sleep_ms(20);
+	}
+	if (t == 150) {
+		th_rig_dump(r);
+		fail_msg("meter never fresh with every point (valid 0x%x)",
+			 snap->meters[0].pt.valid);
+	}
+	for (unsigned k = 0; k < p->n_points; k++) {
+		double got = snap->meters[0].pt.points[k], exp = prm.value[k];
+
+		if (fabs(got - exp) > 1e-6 * fabs(exp))
+			fail_msg("%s: decoded %.9g, the device holds %.9g", p->points[k].name, got,
+				 exp);
+	}
+	assert_true(snap->meters[0].power_kw ==
+		    prm.value[prof_role_point(p, PROF_ROLE_GRID_POWER)]);
+	/* flux status: one line per point, its name, value and unit. */
+	assert_true(st_format_text(&r->cfg, snap, clk_now_ns(), text, sizeof(text)) > 0);
+	for (unsigned k = 0; k < p->n_points; k++) {
+		const struct prof_point *pt = &p->points[k];
+		const char *line = strstr(text, pt->name), *nl;
+		char value[32];
+
+		assert_non_null(line);
+		nl = strchr(line, '\n');
+		snprintf(value, sizeof(value), "%.7g", prm.value[k]);
+		snprintf(want, sizeof(want), " %s%s%s", value, *pt->unit ? " " : "", pt->unit);
+		if (!strstr(line, want) || strstr(line, want) > nl)
+			fail_msg("%s: want '%s' in '%.*s'", pt->name, want, (int)(nl - line), line);
+	}
+	assert_true(st_format_json(&r->cfg, snap, clk_now_ns(), text, sizeof(text)) > 0);
+	assert_non_null(strstr(text, "{\"name\":\"energy_import_kwh\",\"value\":12375.6,"
+				     "\"unit\":\"kWh\"}"));
+	th_rig_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -613,6 +683,8 @@ int main(void)
 					  teardown),
 		cmocka_unit_test_teardown(test_stop_leaves_every_bess_at_zero, teardown),
 		cmocka_unit_test_teardown(test_control_reads_and_writes_through_the_profiles_roles,
+					  teardown),
+		cmocka_unit_test_teardown(test_every_point_of_acuvim2_manual_is_decoded_and_shown,
 					  teardown),
 		cmocka_unit_test_teardown(test_snapshot_summarises_rtt_per_device_and_site,
 					  teardown),

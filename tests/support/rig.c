@@ -102,6 +102,26 @@ struct th_rig *th_rig_new(unsigned nbess, const struct sim_pp_params *pp,
 	return r;
 }
 
+struct th_rig *th_rig_new_meter(const struct prof_profile *p, const struct sim_prof_params *prm)
+{
+	struct th_rig *r = th_rig_new(0, NULL, NULL);
+	struct cfg_meter *m = &r->cfg.meters[0];
+
+	/* The sim runs already; adding a device takes its lock, and its loop listens anew. */
+	r->meter = sim_add_profile(r->sim, &(struct sim_endpoint){ .unit = 1 }, p, prm);
+	assert_true(r->meter >= 0);
+	snprintf(m->id, sizeof(m->id), "grid");
+	m->profile = p;
+	m->profile_file = -1;
+	modbus_of(&m->modbus, (uint16_t)sim_port(r->sim, r->meter), 1);
+	m->word_order = p->default_order;
+	r->cfg.nmeters = 1;
+	r->cfg.site.mode = CFG_STRATEGY_MONITOR;
+	snprintf(r->cfg.site.grid_meter, sizeof(r->cfg.site.grid_meter), "grid");
+	r->cfg.site.grid_meter_index = 0;
+	return r;
+}
+
 void th_rig_start(struct th_rig *r)
 {
 	assert_int_equal(ctl_open(&r->ctl, &r->cfg, &(struct ctl_opts){ .no_rt = true }), 0);

@@ -39,6 +39,12 @@ struct th_rig {
 struct th_rig *th_rig_new(unsigned nbess, const struct sim_pp_params *pp,
 			  const struct sim_acu_params *acu);
 
+/*
+ * A monitor site of one meter of profile p (borrowed: it must outlive the rig), served by the
+ * profile simulator with prm, unit 1, as the grid meter "grid"; the timing of th_rig_new().
+ */
+struct th_rig *th_rig_new_meter(const struct prof_profile *p, const struct sim_prof_params *prm);
+
 /* Open and start the controller (no RT) on r->cfg. */
 void th_rig_start(struct th_rig *r);
 
