@@ -214,7 +214,7 @@ int prof_enum_value(const struct prof_point *pt, unsigned flag);
 /*
  * Load a profile from a YAML file (format: docs/profiles.md) into a new allocation, *out,
  * freed with prof_free(). Returns 0; or -PROF_E* with "FILE:LINE: KEY: message" in err (the
- * first error found), or -errno when the file cannot be read ("FILE: cannot open: ..."), and
+ * first error found), or -errno when the file cannot be read ("FILE: cannot read: ..."), and
  * *out is NULL. The result passes prof_check() and its blocks are prof_plan_blocks() of all
  * its points.
  */

@@ -1003,6 +1003,7 @@ out_sim:
 	sim_free(sim);
 out_cli:
 	free_devs(cli);
+	cfg_free(&cli->cfg); /* the profile: files it loaded (zeroed without --config: no-op) */
 	free(cli);
 	return ret;
 }
