@@ -984,15 +984,16 @@ static const struct field bess_fields[] = {
 				    .hi = 65535 },
 	/* The config's BESS ranges (config.h); a profile's target power limits cap power_kw. */
 	[BF_POWER_KW] =
-	    INT("power_kw", struct cfg_bess, power_kw, CFG_POWER_KW_MIN, CFG_POWER_KW_MAX),
-	[BF_CAPACITY_KWH] = INT("capacity_kwh", struct cfg_bess, capacity_kwh, CFG_CAPACITY_KWH_MIN,
-				CFG_CAPACITY_KWH_MAX),
+	    INT("power_kw", struct cfg_bess, power_kw, BESS_POWER_KW_MIN, BESS_POWER_KW_MAX),
+	[BF_CAPACITY_KWH] = INT("capacity_kwh", struct cfg_bess, capacity_kwh,
+				BESS_CAPACITY_KWH_MIN, BESS_CAPACITY_KWH_MAX),
 	[BF_BLOCK_KW] =
-	    INT("block_kw", struct cfg_bess, block_kw, CFG_BLOCK_KW_MIN, CFG_POWER_KW_MAX),
+	    INT("block_kw", struct cfg_bess, block_kw, BESS_BLOCK_KW_MIN, BESS_POWER_KW_MAX),
 	[BF_STATUS_READY] = INT("status_ready", struct cfg_bess, status_ready, 0, 65535),
 	[BF_COMMAND_SOURCE_ID] =
 	    INT("command_source_id", struct cfg_bess, command_source_id, 0, 65535),
-	[BF_SOE_SCALE] = INT("soe_scale", struct cfg_bess, soe_scale, 1, CFG_SOE_SCALE_MAX),
+	[BF_SOE_SCALE] =
+	    INT("soe_scale", struct cfg_bess, soe_scale, BESS_SOE_SCALE_MIN, BESS_SOE_SCALE_MAX),
 	[BF_COMMAND_SOURCE_DEFAULT] =
 	    INT("command_source_default", struct cfg_bess, command_source_default, 0, 65535),
 };
@@ -1188,12 +1189,12 @@ static void bess_init(void *elem, int line)
 	memset(b, 0, sizeof(*b));
 	modbus_defaults(&b->modbus);
 	b->profile_file = -1;
-	b->power_kw = 100;
-	b->capacity_kwh = 200;
-	b->block_kw = 50;
+	b->power_kw = BESS_POWER_KW_DEFAULT;
+	b->capacity_kwh = BESS_CAPACITY_KWH_DEFAULT;
+	b->block_kw = BESS_BLOCK_KW_DEFAULT;
 	b->status_ready = 1; /* until the profile's READY replaces it (bess_post) */
-	b->command_source_id = CFG_COMMAND_SOURCE_ID;
-	b->soe_scale = 1;
+	b->command_source_id = BESS_COMMAND_SOURCE_ID;
+	b->soe_scale = BESS_SOE_SCALE_DEFAULT;
 	b->command_source_default = 0;
 	b->heartbeat_register = -1;
 	b->line = line;

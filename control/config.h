@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "devices/bess.h"
 #include "devices/profile.h"
 #include "io/modbus.h"
 
@@ -27,18 +28,6 @@
 #define CFG_DIAG_MAX	 32   /* diagnostics kept; more are counted in ndropped */
 #define CFG_MAX_PROFILES 16   /* distinct `profile:` files per site */
 #define CFG_PATH_MAX	 4096 /* bytes of a profile file's path, with the NUL */
-
-/*
- * The BESS parameters the config accepts (the seed's PowerPack: 50-250 kW, 100-500 kWh). A
- * profile with write limits on its target power caps power_kw further (config.c, bess_post).
- */
-#define CFG_POWER_KW_MIN      50
-#define CFG_POWER_KW_MAX      250
-#define CFG_CAPACITY_KWH_MIN  100
-#define CFG_CAPACITY_KWH_MAX  500
-#define CFG_BLOCK_KW_MIN      1
-#define CFG_SOE_SCALE_MAX     655 /* 100 % x 655 still fits a u16 register */
-#define CFG_COMMAND_SOURCE_ID 3	  /* the seed's "3 for remote control" */
 
 enum cfg_strategy {
 	CFG_STRATEGY_MANUAL,

@@ -58,9 +58,10 @@ int pp_check_params(const struct pp_params *pp)
 	if (!pp || !(pp->block_kw > 0) || !(pp->soe_scale > 0) || !isfinite(pp->block_kw) ||
 	    !isfinite(pp->soe_scale))
 		return -EINVAL;
-	if (!(pp->power_kw >= PP_POWER_KW_MIN && pp->power_kw <= PP_POWER_KW_MAX))
+	if (!(pp->power_kw >= BESS_POWER_KW_MIN && pp->power_kw <= BESS_POWER_KW_MAX))
 		return -ERANGE;
-	if (!(pp->capacity_kwh >= PP_CAPACITY_KWH_MIN && pp->capacity_kwh <= PP_CAPACITY_KWH_MAX))
+	if (!(pp->capacity_kwh >= BESS_CAPACITY_KWH_MIN &&
+	      pp->capacity_kwh <= BESS_CAPACITY_KWH_MAX))
 		return -ERANGE;
 	return 0;
 }

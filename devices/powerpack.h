@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "devices/bess.h"
 #include "devices/profile.h"
 
 #define PP_REG_STATUS		2000 /* RO u16, enum pp_status */
@@ -21,15 +22,6 @@
 #define PP_REG_AVAILABLE_BLOCKS 2028 /* RO u16, inverter blocks available */
 #define PP_MAP_FIRST		2000 /* the map the device answers: 2000..2028 */
 #define PP_MAP_COUNT		29
-
-#define PP_CAPACITY_KWH_MIN  100.0
-#define PP_CAPACITY_KWH_MAX  500.0
-#define PP_POWER_KW_MIN	     50.0
-#define PP_POWER_KW_MAX	     250.0
-#define PP_BLOCK_KW_MIN	     1.0
-#define PP_SOE_SCALE_MIN     1.0
-#define PP_SOE_SCALE_MAX     655.0 /* 100 % x 655 still fits the u16 register */
-#define PP_COMMAND_SOURCE_ID 3	   /* the seed's "3 for remote control" */
 
 enum pp_status {
 	PP_STATUS_OFFLINE = 0,
@@ -59,12 +51,12 @@ struct pp_params {
 };
 
 #define PP_DEFAULTS                                                                                \
-	((struct pp_params){ .power_kw = 100,                                                      \
-			     .capacity_kwh = 200,                                                  \
-			     .block_kw = 50,                                                       \
-			     .soe_scale = 1,                                                       \
+	((struct pp_params){ .power_kw = BESS_POWER_KW_DEFAULT,                                    \
+			     .capacity_kwh = BESS_CAPACITY_KWH_DEFAULT,                            \
+			     .block_kw = BESS_BLOCK_KW_DEFAULT,                                    \
+			     .soe_scale = BESS_SOE_SCALE_DEFAULT,                                  \
 			     .status_ready = PP_STATUS_READY,                                      \
-			     .command_source_id = PP_COMMAND_SOURCE_ID })
+			     .command_source_id = BESS_COMMAND_SOURCE_ID })
 
 extern const struct prof_profile pp_profile;
 

@@ -457,14 +457,14 @@ static int dev_opt(struct cli_dev *d, int c, const char *arg)
 		if (is_prof)
 			err = num(name, arg, 1e-3, 1e6, &d->prm.capacity_kwh);
 		else
-			err = num(name, arg, PP_CAPACITY_KWH_MIN, PP_CAPACITY_KWH_MAX,
+			err = num(name, arg, BESS_CAPACITY_KWH_MIN, BESS_CAPACITY_KWH_MAX,
 				  &d->pp.pp.capacity_kwh);
 		break;
 	case OPT_POWER:
-		err = num(name, arg, PP_POWER_KW_MIN, PP_POWER_KW_MAX, &d->pp.pp.power_kw);
+		err = num(name, arg, BESS_POWER_KW_MIN, BESS_POWER_KW_MAX, &d->pp.pp.power_kw);
 		break;
 	case OPT_BLOCK_KW:
-		err = num(name, arg, 1, PP_POWER_KW_MAX, &d->pp.pp.block_kw);
+		err = num(name, arg, BESS_BLOCK_KW_MIN, BESS_POWER_KW_MAX, &d->pp.pp.block_kw);
 		break;
 	case OPT_BLOCKS:
 		err = inum(name, arg, 0, 1000, &v);

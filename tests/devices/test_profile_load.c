@@ -189,7 +189,7 @@ static void test_powerpack_yaml_is_the_c_table_plus_the_heartbeat(void **state)
 	assert_int_equal(prof_role_point(p, PROF_ROLE_GRID_POWER), -ENOENT);
 	assert_true(p->points[prof_role_point(p, PROF_ROLE_TARGET_POWER)].has_limits);
 	assert_true(p->points[prof_role_point(p, PROF_ROLE_TARGET_POWER)].write_max ==
-		    PP_POWER_KW_MAX);
+		    BESS_POWER_KW_MAX);
 	prof_free(p);
 }
 
