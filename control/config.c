@@ -25,6 +25,7 @@
 #include <yaml.h>
 
 #include "control/config.h"
+#include "devices/keypath.h"
 #include "rt/text.h"
 
 #define CFG_FILE_MAX (1u << 20) /* a site config is a few KiB; more is not one */
@@ -115,8 +116,7 @@ struct ctx {
 	bool has_err;
 	unsigned nerrors, nwarnings;
 	int ncpu;
-	char path[160];
-	size_t plen;
+	struct keypath kp;	      /* where the checker is */
 	uint32_t seen[SCH_N];	      /* bit i: field i of that table was given */
 	uint32_t bad[SCH_N];	      /* bit i: field i's value had an error; ~0: table rejected */
 	int lines[SCH_N][MAX_FIELDS]; /* line of each given key (last mapping of the table) */
@@ -232,38 +232,9 @@ __attribute__((format(printf, 3, 4))) static int fail(struct ctx *c, int line, c
 	int ret;
 
 	va_start(ap, fmt);
-	ret = vfail(c, line, c->path, fmt, ap);
+	ret = vfail(c, line, c->kp.s, fmt, ap);
 	va_end(ap);
 	return ret;
-}
-
-static size_t push_key(struct ctx *c, const char *key)
-{
-	size_t old = c->plen;
-
-	snprintf(c->path + old, sizeof(c->path) - old, "%s%s", old ? "." : "", key);
-	c->plen = strlen(c->path);
-	return old;
-}
-
-static size_t push_index(struct ctx *c, unsigned i)
-{
-	size_t old = c->plen;
-
-	snprintf(c->path + old, sizeof(c->path) - old, "[%u]", i);
-	c->plen = strlen(c->path);
-	return old;
-}
-
-static void pop(struct ctx *c, size_t old)
-{
-	c->plen = old;
-	c->path[old] = '\0';
-}
-
-static int line_of(const yaml_node_t *n)
-{
-	return (int)n->start_mark.line + 1;
 }
 
 /* User text made safe to print: at most SHOW_MAX bytes, control characters as '?'. */
@@ -348,9 +319,9 @@ static int scalar(struct ctx *c, const yaml_node_t *n, const char *want, const c
 	char k[SHOW_MAX + 32];
 
 	if (n->type != YAML_SCALAR_NODE || is_null(n))
-		return fail(c, line_of(n), "want %s, got %s", want, kind(n, k, sizeof(k)));
+		return fail(c, kp_line(n), "want %s, got %s", want, kind(n, k, sizeof(k)));
 	if (memchr(n->data.scalar.value, 0, n->data.scalar.length))
-		return fail(c, line_of(n), "contains a NUL character");
+		return fail(c, kp_line(n), "contains a NUL character");
 	*s = (const char *)n->data.scalar.value;
 	return 0;
 }
@@ -362,7 +333,7 @@ static int plain(struct ctx *c, const yaml_node_t *n, const char *want, const ch
 	int err = scalar(c, n, want, s);
 
 	if (!err && n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return fail(c, line_of(n), "want %s, got %s", want, kind(n, k, sizeof(k)));
+		return fail(c, kp_line(n), "want %s, got %s", want, kind(n, k, sizeof(k)));
 	return err;
 }
 
@@ -445,11 +416,11 @@ static int check_str(struct ctx *c, const yaml_node_t *n, const struct field *f,
 	size_t len = n->data.scalar.length;
 
 	if (len >= f->size)
-		return fail(c, line_of(n), "too long: at most %zu bytes, got %zu", f->size - 1,
+		return fail(c, kp_line(n), "too long: at most %zu bytes, got %zu", f->size - 1,
 			    len);
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return fail(c, line_of(n), "control characters are not allowed");
+			return fail(c, kp_line(n), "control characters are not allowed");
 	return 0;
 }
 
@@ -466,7 +437,7 @@ static int parse_string(struct ctx *c, const yaml_node_t *n, const struct field 
 	if (err)
 		return err;
 	if (!*s && (f->flags & F_NONEMPTY))
-		return fail(c, line_of(n), "must not be empty");
+		return fail(c, kp_line(n), "must not be empty");
 	err = check_str(c, n, f, s);
 	if (err)
 		return err;
@@ -487,13 +458,13 @@ static int parse_host(struct ctx *c, const yaml_node_t *n, const struct field *f
 	if (err)
 		return err;
 	if (inet_pton(AF_INET, s, &a) != 1)
-		return fail(c, line_of(n),
+		return fail(c, kp_line(n),
 			    "want an IPv4 address like 192.168.1.100 (names are not resolved), "
 			    "got '%s'",
 			    show(s, n->data.scalar.length, buf, sizeof(buf)));
 	h = ntohl(a.s_addr);
 	if (h == 0 || h == 0xffffffffu || (h >> 28) == 0xe)
-		return fail(c, line_of(n), "%s is not a device address", s);
+		return fail(c, kp_line(n), "%s is not a device address", s);
 	err = check_str(c, n, f, s);
 	if (!err)
 		snprintf(dst, f->size, "%s", s);
@@ -518,16 +489,16 @@ static int parse_int_field(struct ctx *c, const yaml_node_t *n, const struct fie
 	if (err)
 		return err;
 	if (!parse_int(s, &v))
-		return fail(c, line_of(n), "want a whole number in %lld..%lld, got '%s'",
+		return fail(c, kp_line(n), "want a whole number in %lld..%lld, got '%s'",
 			    (long long)f->lo, (long long)hi,
 			    show(s, n->data.scalar.length, buf, sizeof(buf)));
 	if (v < f->lo || v > hi) {
 		if (f->flags & F_CPU)
-			return fail(c, line_of(n),
+			return fail(c, kp_line(n),
 				    "must be %lld..%lld (-1: not pinned; this machine has %d "
 				    "CPUs), got %s",
 				    (long long)f->lo, (long long)hi, c->ncpu, s);
-		return fail(c, line_of(n), "must be %lld..%lld, got %s", (long long)f->lo,
+		return fail(c, kp_line(n), "must be %lld..%lld, got %s", (long long)f->lo,
 			    (long long)hi, s);
 	}
 	store_int(dst, f->size, v);
@@ -547,15 +518,15 @@ static int parse_double_field(struct ctx *c, const yaml_node_t *n, const struct 
 	if (err)
 		return err;
 	if (!parse_double(s, &v))
-		return fail(c, line_of(n), "want a number, got '%s'",
+		return fail(c, kp_line(n), "want a number, got '%s'",
 			    show(s, n->data.scalar.length, buf, sizeof(buf)));
 	if ((is_open ? v <= f->dlo : v < f->dlo) || v > f->dhi) {
 		fmt_double(f->dlo, lo, sizeof(lo));
 		fmt_double(f->dhi, hi, sizeof(hi));
 		if (isinf(f->dhi))
-			return fail(c, line_of(n), "must be %s %s, got %s",
+			return fail(c, kp_line(n), "must be %s %s, got %s",
 				    is_open ? ">" : ">=", lo, s);
-		return fail(c, line_of(n), "must be %s..%s, got %s", lo, hi, s);
+		return fail(c, kp_line(n), "must be %s..%s, got %s", lo, hi, s);
 	}
 	*dst = v;
 	return 0;
@@ -576,12 +547,12 @@ static int parse_dur_field(struct ctx *c, const yaml_node_t *n, const struct fie
 	fmt_dur(f->lo, lo, sizeof(lo));
 	fmt_dur(f->hi, hi, sizeof(hi));
 	if (err == -EINVAL)
-		return fail(c, line_of(n),
+		return fail(c, kp_line(n),
 			    "want a duration: a number and a unit (ns, us, ms, s or m), "
 			    "like 250ms, 1.5s or 5s; got '%s'",
 			    buf);
 	if (err || v < f->lo || v > f->hi)
-		return fail(c, line_of(n), "must be %s..%s, got %s", lo, hi, buf);
+		return fail(c, kp_line(n), "must be %s..%s, got %s", lo, hi, buf);
 	*dst = v;
 	return 0;
 }
@@ -602,7 +573,7 @@ static int parse_bool(struct ctx *c, const yaml_node_t *n, bool *dst)
 			return 0;
 		}
 	}
-	return fail(c, line_of(n), "want true or false, got '%s'",
+	return fail(c, kp_line(n), "want true or false, got '%s'",
 		    show(s, n->data.scalar.length, buf, sizeof(buf)));
 }
 
@@ -615,13 +586,13 @@ static int parse_profile_key(struct ctx *c, const yaml_node_t *n, char *dst, siz
 	if (err)
 		return err;
 	if (!*s)
-		return fail(c, line_of(n), "must not be empty");
+		return fail(c, kp_line(n), "must not be empty");
 	if (n->data.scalar.length >= cap)
-		return fail(c, line_of(n), "too long: at most %zu bytes, got %zu", cap - 1,
+		return fail(c, kp_line(n), "too long: at most %zu bytes, got %zu", cap - 1,
 			    n->data.scalar.length);
 	for (size_t i = 0; i < n->data.scalar.length; i++)
 		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return fail(c, line_of(n), "control characters are not allowed");
+			return fail(c, kp_line(n), "control characters are not allowed");
 	memcpy(dst, s, n->data.scalar.length + 1);
 	return 0;
 }
@@ -636,7 +607,7 @@ static int parse_order(struct ctx *c, const yaml_node_t *n, enum mb_order *dst)
 		return err;
 	err = mb_order_parse(s);
 	if (err < 0)
-		return fail(c, line_of(n), "want abcd, cdab, badc or dcba, got '%s'",
+		return fail(c, kp_line(n), "want abcd, cdab, badc or dcba, got '%s'",
 			    show(s, n->data.scalar.length, buf, sizeof(buf)));
 	*dst = (enum mb_order)err;
 	return 0;
@@ -663,7 +634,7 @@ static int parse_mode(struct ctx *c, const yaml_node_t *n, enum cfg_strategy *ds
 			return 0;
 		}
 	}
-	return fail(c, line_of(n), "want manual, soe_target, peak_shaving or monitor, got '%s'",
+	return fail(c, kp_line(n), "want manual, soe_target, peak_shaving or monitor, got '%s'",
 		    show(s, n->data.scalar.length, buf, sizeof(buf)));
 }
 
@@ -675,7 +646,7 @@ static int want_map(struct ctx *c, const yaml_node_t *n, const struct schema *s)
 {
 	char k[SHOW_MAX + 32];
 
-	return fail(c, line_of(n), "want a mapping (%s), got %s", s->what, kind(n, k, sizeof(k)));
+	return fail(c, kp_line(n), "want a mapping (%s), got %s", s->what, kind(n, k, sizeof(k)));
 }
 
 /* A mapping that was not one: none of its keys (nor of the mappings in it) can be trusted. */
@@ -703,28 +674,28 @@ static int parse_seq(struct ctx *c, const yaml_node_t *n, const struct field *f,
 	if (is_null(n))
 		return 0;
 	if (n->type != YAML_SEQUENCE_NODE)
-		return fail(c, line_of(n), "want a list of devices ('- id: ...' items), got %s",
+		return fail(c, kp_line(n), "want a list of devices ('- id: ...' items), got %s",
 			    kind(n, k, sizeof(k)));
 	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
 	     it++, i++) {
 		const yaml_node_t *item = yaml_document_get_node(&c->doc, *it);
 		void *elem = (char *)base + f->off + (size_t)i * f->size;
-		size_t old = push_index(c, i);
+		size_t old = kp_push_index(&c->kp, i);
 		unsigned nerr = c->nerrors;
 
 		if (i >= f->max) {
-			fail(c, line_of(item), "too many devices: at most %u", f->max);
-			pop(c, old);
+			fail(c, kp_line(item), "too many devices: at most %u", f->max);
+			kp_pop(&c->kp, old);
 			break;
 		}
-		f->sub->init(elem, line_of(item));
+		f->sub->init(elem, kp_line(item));
 		if (item->type != YAML_MAPPING_NODE)
 			want_map(c, item, f->sub);
 		else
 			parse_map(c, item, f->sub, elem);
 		c->dev_bad[dev0 + i] = c->nerrors != nerr;
 		(*count)++;
-		pop(c, old);
+		kp_pop(&c->kp, old);
 	}
 	return 0;
 }
@@ -791,8 +762,8 @@ static int unknown_key(struct ctx *c, const yaml_node_t *key, const struct schem
 	if (s->id == SCH_ROOT &&
 	    (!strcmp(buf, "bess") || !strcmp(buf, "meters") || !strcmp(buf, "meter")))
 		hint = "; devices go under devices: {bess: [...], meters: [...]}";
-	push_key(c, buf);
-	return fail(c, line_of(key), "unknown key (want %s)%s", key_list(s, keys, sizeof(keys)),
+	kp_push_key(&c->kp, buf);
+	return fail(c, kp_line(key), "unknown key (want %s)%s", key_list(s, keys, sizeof(keys)),
 		    hint);
 }
 
@@ -806,9 +777,9 @@ static int parse_map(struct ctx *c, const yaml_node_t *n, const struct schema *s
 {
 	bool is_map = n && n->type == YAML_MAPPING_NODE;
 	int *lines = c->lines[s->id];
-	int line = n ? line_of(n) : c->root_line;
+	int line = n ? kp_line(n) : c->root_line;
 	unsigned nerr = c->nerrors;
-	size_t top = c->plen;
+	size_t top = c->kp.len;
 
 	c->seen[s->id] = 0;
 	c->bad[s->id] = 0;
@@ -822,7 +793,7 @@ static int parse_map(struct ctx *c, const yaml_node_t *n, const struct schema *s
 		unsigned i, nerr_key;
 
 		if (key->type != YAML_SCALAR_NODE) {
-			fail(c, line_of(key), "keys must be plain words, got %s",
+			fail(c, kp_line(key), "keys must be plain words, got %s",
 			     kind(key, k, sizeof(k)));
 			continue;
 		}
@@ -836,33 +807,33 @@ static int parse_map(struct ctx *c, const yaml_node_t *n, const struct schema *s
 		}
 		if (!f) {
 			unknown_key(c, key, s);
-			pop(c, top);
+			kp_pop(&c->kp, top);
 			continue;
 		}
-		push_key(c, f->key);
+		kp_push_key(&c->kp, f->key);
 		if (c->seen[s->id] & (1u << i)) { /* the first one stands */
-			fail(c, line_of(key), "duplicate key (first at line %d)", lines[i]);
-			pop(c, top);
+			fail(c, kp_line(key), "duplicate key (first at line %d)", lines[i]);
+			kp_pop(&c->kp, top);
 			continue;
 		}
 		c->seen[s->id] |= 1u << i;
-		lines[i] = line_of(key);
+		lines[i] = kp_line(key);
 		nerr_key = c->nerrors;
 		parse_value(c, val, f, base);
 		if (c->nerrors != nerr_key)
 			c->bad[s->id] |= 1u << i;
-		pop(c, top);
+		kp_pop(&c->kp, top);
 	}
 	for (unsigned i = 0; i < s->n; i++) {
 		if ((s->fields[i].flags & F_REQ) && !(c->seen[s->id] & (1u << i))) {
-			push_key(c, s->fields[i].key);
+			kp_push_key(&c->kp, s->fields[i].key);
 			fail(c, line, "missing (required)");
-			pop(c, top);
+			kp_pop(&c->kp, top);
 		}
 	}
 	if (s->post)
 		s->post(c, base, n, c->nerrors == nerr);
-	pop(c, top);
+	kp_pop(&c->kp, top);
 	return c->nerrors == nerr ? 0 : -EINVAL;
 }
 
@@ -1223,7 +1194,7 @@ static int modbus_post(struct ctx *c, void *base, const yaml_node_t *n, bool is_
 	for (unsigned i = MF_BAUD; i <= MF_STOP_BITS; i++) {
 		if (!(seen & (1u << i)))
 			continue;
-		old = push_key(c, modbus_fields[i].key);
+		old = kp_push_key(&c->kp, modbus_fields[i].key);
 		if (!(seen & (1u << MF_HOST)))
 			return fail(c, lines[i],
 				    "serial Modbus RTU is not supported yet; use host/port "
@@ -1231,12 +1202,12 @@ static int modbus_post(struct ctx *c, void *base, const yaml_node_t *n, bool is_
 		fail(c, lines[i],
 		     "a serial (RTU) setting, but this device is Modbus TCP (host "
 		     "is set): remove it");
-		pop(c, old);
+		kp_pop(&c->kp, old);
 		return -EINVAL;
 	}
 	if (!(seen & (1u << MF_HOST))) {
-		push_key(c, "host");
-		return fail(c, line_of(n), "missing (required: the device's IPv4 address)");
+		kp_push_key(&c->kp, "host");
+		return fail(c, kp_line(n), "missing (required: the device's IPv4 address)");
 	}
 	return 0;
 }
@@ -1279,20 +1250,20 @@ static int device_post(struct ctx *c, enum sch_id sch, const char *id, const str
 			continue;
 		if (!is_dup_id && !strcmp(id, oid)) {
 			is_dup_id = true;
-			old = push_key(c, "id");
+			old = kp_push_key(&c->kp, "id");
 			fail(c, lines[BF_ID], "duplicate id '%s': devices.%s[%u] (line %d) has it",
 			     show(id, strlen(id), buf, sizeof(buf)), kind_name, j, oline);
-			pop(c, old);
+			kp_pop(&c->kp, old);
 		}
 		if (!is_dup_ep && !strcmp(mb->host, omb->host) && mb->port == omb->port &&
 		    mb->address == omb->address) {
 			is_dup_ep = true;
-			old = push_key(c, "modbus");
+			old = kp_push_key(&c->kp, "modbus");
 			fail(c, lines[BF_MODBUS],
 			     "%s:%u unit %u is also devices.%s[%u] (line %d): each device needs "
 			     "its own host:port/address",
 			     mb->host, mb->port, mb->address, kind_name, j, oline);
-			pop(c, old);
+			kp_pop(&c->kp, old);
 		}
 	}
 	return is_dup_id || is_dup_ep ? -EINVAL : 0;
@@ -1439,26 +1410,26 @@ static int resolve_profile(struct ctx *c, enum sch_id sch, const yaml_node_t *n,
 	if (is_bad(c, sch, BF_TYPE) || is_bad(c, sch, BF_PROFILE))
 		return -EINVAL; /* said */
 	if (!has_type && !has_file) {
-		old = push_key(c, "type");
-		fail(c, n ? line_of(n) : c->root_line,
+		old = kp_push_key(&c->kp, "type");
+		fail(c, n ? kp_line(n) : c->root_line,
 		     "missing (required: type: NAME, a shipped profile (%s), or profile: PATH, a "
 		     "profile file)",
 		     builtin_list(names, sizeof(names)));
-		pop(c, old);
+		kp_pop(&c->kp, old);
 		return -EINVAL;
 	}
 	if (has_type && has_file) {
 		bool is_type_last = lines[BF_TYPE] > lines[BF_PROFILE];
 
-		old = push_key(c, is_type_last ? "type" : "profile");
+		old = kp_push_key(&c->kp, is_type_last ? "type" : "profile");
 		fail(c, is_type_last ? lines[BF_TYPE] : lines[BF_PROFILE],
 		     "give type or profile, not both (%s is at line %d)",
 		     is_type_last ? "profile" : "type",
 		     is_type_last ? lines[BF_PROFILE] : lines[BF_TYPE]);
-		pop(c, old);
+		kp_pop(&c->kp, old);
 		return -EINVAL;
 	}
-	old = push_key(c, has_type ? "type" : "profile");
+	old = kp_push_key(&c->kp, has_type ? "type" : "profile");
 	line = lines[has_type ? BF_TYPE : BF_PROFILE];
 	if (has_type) {
 		show(type, strlen(type), buf, sizeof(buf));
@@ -1497,7 +1468,7 @@ static int resolve_profile(struct ctx *c, enum sch_id sch, const yaml_node_t *n,
 				   "i16); 32-bit setpoints are not supported yet",
 				   p->name);
 	}
-	pop(c, old);
+	kp_pop(&c->kp, old);
 	if (ret) {
 		*file = -1;
 		return ret;
@@ -1553,12 +1524,12 @@ static int check_heartbeat(struct ctx *c, const struct cfg_bess *b, const struct
 			       : i + 1 == n ? " or "
 					    : ", ",
 			       list[i]);
-	old = push_key(c, "heartbeat_register");
+	old = kp_push_key(&c->kp, "heartbeat_register");
 	fail(c, c->lines[SCH_BESS][BF_HEARTBEAT_REGISTER],
 	     "%d is the %s profile's %s register (%s): the heartbeat needs a register of its own "
 	     "(not %s)",
 	     b->heartbeat_register, p->name, role, hit->name, regs);
-	pop(c, old);
+	kp_pop(&c->kp, old);
 	return -EINVAL;
 }
 
@@ -1575,11 +1546,11 @@ static int check_power(struct ctx *c, const struct cfg_bess *b, const struct pro
 	cap = pt->write_max < -pt->write_min ? pt->write_max : -pt->write_min;
 	if (b->power_kw <= cap)
 		return 0;
-	old = push_key(c, "power_kw");
+	old = kp_push_key(&c->kp, "power_kw");
 	fail(c, c->lines[SCH_BESS][BF_POWER_KW] ? c->lines[SCH_BESS][BF_POWER_KW] : b->line,
 	     "must be at most %g: the %s profile's %s takes %g..%g, got %d", cap, p->name, pt->name,
 	     pt->write_min, pt->write_max, b->power_kw);
-	pop(c, old);
+	kp_pop(&c->kp, old);
 	return -EINVAL;
 }
 
@@ -1954,7 +1925,7 @@ static int load(struct cfg *cfg, struct ctx *c, yaml_parser_t *p, const struct r
 		parse_map(c, NULL, &root_schema, cfg);
 		goto out_doc;
 	}
-	c->root_line = line_of(root);
+	c->root_line = kp_line(root);
 	if (root->type != YAML_MAPPING_NODE)
 		want_map(c, root, &root_schema);
 	else

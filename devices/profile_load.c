@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "devices/keypath.h"
 #include "devices/profile.h"
 
 #define SHOW_MAX 48 /* bytes of user text quoted in a message */
@@ -43,8 +44,7 @@ struct lctx {
 	const char *name;
 	char *err;
 	size_t cap;
-	char path[160];
-	size_t plen;
+	struct keypath kp; /* where the checker is */
 	struct prof_owned *o;
 	int point_line[PROF_MAX_POINTS];    /* of each point's name */
 	bool has_enum_key[PROF_MAX_POINTS]; /* enums: already given for this point */
@@ -95,7 +95,7 @@ __attribute__((format(printf, 4, 5))) static int fail(struct lctx *c, int code, 
 		return -code;
 	if (line > 0)
 		w = snprintf(c->err, c->cap, "%s:%d: %s: ", c->name, line,
-			     c->plen ? c->path : "top level");
+			     c->kp.len ? c->kp.s : "top level");
 	else
 		w = snprintf(c->err, c->cap, "%s: ", c->name);
 	n = w < 0 ? 0 : (size_t)w;
@@ -104,35 +104,6 @@ __attribute__((format(printf, 4, 5))) static int fail(struct lctx *c, int code, 
 		vsnprintf(c->err + n, c->cap - n, fmt, ap);
 	va_end(ap);
 	return -code;
-}
-
-static size_t push_key(struct lctx *c, const char *key)
-{
-	size_t old = c->plen;
-
-	snprintf(c->path + old, sizeof(c->path) - old, "%s%s", old ? "." : "", key);
-	c->plen = strlen(c->path);
-	return old;
-}
-
-static size_t push_index(struct lctx *c, unsigned i)
-{
-	size_t old = c->plen;
-
-	snprintf(c->path + old, sizeof(c->path) - old, "[%u]", i);
-	c->plen = strlen(c->path);
-	return old;
-}
-
-static void pop(struct lctx *c, size_t old)
-{
-	c->plen = old;
-	c->path[old] = '\0';
-}
-
-static int line_of(const yaml_node_t *n)
-{
-	return (int)n->start_mark.line + 1;
 }
 
 static const yaml_node_t *node(struct lctx *c, yaml_node_item_t id)
@@ -183,7 +154,7 @@ static int want(struct lctx *c, const yaml_node_t *n, const char *what)
 {
 	char k[SHOW_MAX + 32];
 
-	return fail(c, PROF_EVALUE, line_of(n), "want %s, got %s", what, kind(n, k, sizeof(k)));
+	return fail(c, PROF_EVALUE, kp_line(n), "want %s, got %s", what, kind(n, k, sizeof(k)));
 }
 
 /* ---- scalars ------------------------------------------------------------------------- */
@@ -194,7 +165,7 @@ static int scalar(struct lctx *c, const yaml_node_t *n, const char *what, const 
 	if (n->type != YAML_SCALAR_NODE || is_null(n))
 		return want(c, n, what);
 	if (memchr(n->data.scalar.value, 0, n->data.scalar.length))
-		return fail(c, PROF_EVALUE, line_of(n), "contains a NUL character");
+		return fail(c, PROF_EVALUE, kp_line(n), "contains a NUL character");
 	*s = (const char *)n->data.scalar.value;
 	return 0;
 }
@@ -277,10 +248,10 @@ static int get_int(struct lctx *c, const yaml_node_t *n, long long lo, long long
 	if (err)
 		return err;
 	if (!parse_int(s, v))
-		return fail(c, PROF_EVALUE, line_of(n), "want %s, got '%s'", what,
+		return fail(c, PROF_EVALUE, kp_line(n), "want %s, got '%s'", what,
 			    show(n, buf, sizeof(buf)));
 	if (*v < lo || *v > hi)
-		return fail(c, PROF_EVALUE, line_of(n), "must be %lld..%lld, got %s", lo, hi, s);
+		return fail(c, PROF_EVALUE, kp_line(n), "must be %lld..%lld, got %s", lo, hi, s);
 	return 0;
 }
 
@@ -298,7 +269,7 @@ static int get_double(struct lctx *c, const yaml_node_t *n, double *v)
 		return 0;
 	}
 	if (!parse_double(s, v))
-		return fail(c, PROF_EVALUE, line_of(n), "want a number, got '%s'",
+		return fail(c, PROF_EVALUE, kp_line(n), "want a number, got '%s'",
 			    show(n, buf, sizeof(buf)));
 	return 0;
 }
@@ -319,7 +290,7 @@ static int get_word(struct lctx *c, const yaml_node_t *n, const char *const *nam
 			return 0;
 		}
 	}
-	return fail(c, PROF_EVALUE, line_of(n), "want %s, got '%s'", list,
+	return fail(c, PROF_EVALUE, kp_line(n), "want %s, got '%s'", list,
 		    show(n, buf, sizeof(buf)));
 }
 
@@ -337,7 +308,7 @@ static int get_name(struct lctx *c, const yaml_node_t *n, bool dash, char *dst, 
 		return err;
 	len = n->data.scalar.length;
 	if (!len || len >= cap)
-		return fail(c, PROF_EVALUE, line_of(n), "want a name of 1..%zu bytes, got %zu",
+		return fail(c, PROF_EVALUE, kp_line(n), "want a name of 1..%zu bytes, got %zu",
 			    cap - 1, len);
 	for (size_t i = 0; i < len; i++) {
 		unsigned char ch = (unsigned char)s[i];
@@ -347,7 +318,7 @@ static int get_name(struct lctx *c, const yaml_node_t *n, bool dash, char *dst, 
 		if (!ok) {
 			char buf[SHOW_MAX + 4];
 
-			return fail(c, PROF_EVALUE, line_of(n),
+			return fail(c, PROF_EVALUE, kp_line(n),
 				    "want a name: a letter, then letters, digits or '_'%s; "
 				    "got '%s'",
 				    dash ? " or '-'" : "", show(n, buf, sizeof(buf)));
@@ -374,11 +345,11 @@ static int get_text(struct lctx *c, const yaml_node_t *n, char *dst, size_t cap)
 		return err;
 	len = n->data.scalar.length;
 	if (len >= cap)
-		return fail(c, PROF_EVALUE, line_of(n), "too long: at most %zu bytes, got %zu",
+		return fail(c, PROF_EVALUE, kp_line(n), "too long: at most %zu bytes, got %zu",
 			    cap - 1, len);
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return fail(c, PROF_EVALUE, line_of(n),
+			return fail(c, PROF_EVALUE, kp_line(n),
 				    "control characters are not allowed");
 	memcpy(dst, s, len);
 	dst[len] = '\0';
@@ -413,7 +384,7 @@ static int get_map(struct lctx *c, const yaml_node_t *n, const char *const *keys
 		int err;
 
 		if (key->type != YAML_SCALAR_NODE)
-			return fail(c, PROF_EKEY, line_of(key), "keys must be words, got %s",
+			return fail(c, PROF_EKEY, kp_line(key), "keys must be words, got %s",
 				    kind(key, k, sizeof(k)));
 		for (i = 0; i < nkeys; i++)
 			if (strlen(keys[i]) == key->data.scalar.length &&
@@ -424,30 +395,30 @@ static int get_map(struct lctx *c, const yaml_node_t *n, const char *const *keys
 			for (unsigned j = 0; j < nkeys && len < sizeof(list); j++)
 				len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
 							j ? ", " : "", keys[j]);
-			old = push_key(c, show(key, buf, sizeof(buf)));
-			err = fail(c, PROF_EKEY, line_of(key), "unknown key (want %s)", list);
-			pop(c, old);
+			old = kp_push_key(&c->kp, show(key, buf, sizeof(buf)));
+			err = fail(c, PROF_EKEY, kp_line(key), "unknown key (want %s)", list);
+			kp_pop(&c->kp, old);
 			return err;
 		}
 		if (vals[i]) {
-			old = push_key(c, keys[i]);
-			err = fail(c, PROF_EDUPKEY, line_of(key),
+			old = kp_push_key(&c->kp, keys[i]);
+			err = fail(c, PROF_EDUPKEY, kp_line(key),
 				   "duplicate key (first at line %d)", lines[i]);
-			pop(c, old);
+			kp_pop(&c->kp, old);
 			return err;
 		}
 		vals[i] = val;
-		lines[i] = line_of(key);
+		lines[i] = kp_line(key);
 	}
 	return 0;
 }
 
 static int missing(struct lctx *c, int line, const char *key)
 {
-	size_t old = push_key(c, key);
+	size_t old = kp_push_key(&c->kp, key);
 	int err = fail(c, PROF_EMISSING, line, "missing (required)");
 
-	pop(c, old);
+	kp_pop(&c->kp, old);
 	return err;
 }
 
@@ -491,7 +462,7 @@ static int get_order(struct lctx *c, const yaml_node_t *n, enum mb_order *dst)
 		return err;
 	err = mb_order_parse(s);
 	if (err < 0)
-		return fail(c, PROF_EVALUE, line_of(n), "want ABCD, CDAB, BADC or DCBA, got '%s'",
+		return fail(c, PROF_EVALUE, kp_line(n), "want ABCD, CDAB, BADC or DCBA, got '%s'",
 			    show(n, buf, sizeof(buf)));
 	*dst = (enum mb_order)err;
 	return 0;
@@ -511,7 +482,7 @@ static int get_range(struct lctx *c, const yaml_node_t *n, double *lo, double *h
 	if (!err)
 		err = get_double(c, b, hi);
 	if (!err && *lo > *hi)
-		return fail(c, PROF_EVALUE, line_of(n), "lo %g is above hi %g", *lo, *hi);
+		return fail(c, PROF_EVALUE, kp_line(n), "lo %g is above hi %g", *lo, *hi);
 	return err;
 }
 
@@ -528,9 +499,9 @@ static int point_fields(struct lctx *c, const yaml_node_t **v, enum mb_order dfl
 #define FIELD(k, expr)                                                                             \
 	do {                                                                                       \
 		if (v[k]) {                                                                        \
-			old = push_key(c, point_keys[k]);                                          \
+			old = kp_push_key(&c->kp, point_keys[k]);                                  \
 			err = (expr);                                                              \
-			pop(c, old);                                                               \
+			kp_pop(&c->kp, old);                                                       \
 			if (err)                                                                   \
 				return err;                                                        \
 		}                                                                                  \
@@ -547,11 +518,11 @@ static int point_fields(struct lctx *c, const yaml_node_t **v, enum mb_order dfl
 	else
 		pt->order = MB_ORDER_ABCD;
 	if (v[PK_WORD_ORDER] && prof_type_width(pt->type) == 1) {
-		old = push_key(c, point_keys[PK_WORD_ORDER]);
-		err = fail(c, PROF_EVALUE, line_of(v[PK_WORD_ORDER]),
+		old = kp_push_key(&c->kp, point_keys[PK_WORD_ORDER]);
+		err = fail(c, PROF_EVALUE, kp_line(v[PK_WORD_ORDER]),
 			   "a %s is one register: word_order is for 32-bit types",
 			   type_names[pt->type]);
-		pop(c, old);
+		kp_pop(&c->kp, old);
 		return err;
 	}
 	FIELD(PK_WORD_ORDER, get_order(c, v[PK_WORD_ORDER], &pt->order));
@@ -561,10 +532,10 @@ static int point_fields(struct lctx *c, const yaml_node_t **v, enum mb_order dfl
 	pt->scale = 1;
 	FIELD(PK_SCALE, get_double(c, v[PK_SCALE], &pt->scale));
 	if (pt->scale == 0) {
-		old = push_key(c, point_keys[PK_SCALE]);
-		err = fail(c, PROF_EVALUE, line_of(v[PK_SCALE]),
+		old = kp_push_key(&c->kp, point_keys[PK_SCALE]);
+		err = fail(c, PROF_EVALUE, kp_line(v[PK_SCALE]),
 			   "must not be 0 (value = raw / scale)");
-		pop(c, old);
+		kp_pop(&c->kp, old);
 		return err;
 	}
 	FIELD(PK_OFFSET, get_double(c, v[PK_OFFSET], &pt->offset));
@@ -594,32 +565,32 @@ static int parse_point(struct lctx *c, const yaml_node_t *n, unsigned i, enum mb
 	if (err)
 		return err;
 	if (!v[PK_NAME])
-		return missing(c, line_of(n), "name");
+		return missing(c, kp_line(n), "name");
 	if (!v[PK_ADDRESS])
-		return missing(c, line_of(n), "address");
+		return missing(c, kp_line(n), "address");
 	if (!v[PK_TYPE])
-		return missing(c, line_of(n), "type");
-	old = push_key(c, "name");
+		return missing(c, kp_line(n), "type");
+	old = kp_push_key(&c->kp, "name");
 	err = get_name(c, v[PK_NAME], false, o->point_names[i], PROF_NAME_MAX);
 	for (unsigned j = 0; !err && j < i; j++)
 		if (!strcmp(o->point_names[j], o->point_names[i]))
-			err = fail(c, PROF_EDUPNAME, line_of(v[PK_NAME]),
+			err = fail(c, PROF_EDUPNAME, kp_line(v[PK_NAME]),
 				   "point '%s' is already defined at line %d", o->point_names[i],
 				   c->point_line[j]);
-	pop(c, old);
+	kp_pop(&c->kp, old);
 	if (err)
 		return err;
 	pt->name = o->point_names[i];
 	pt->unit = o->units[i];
-	c->point_line[i] = line_of(v[PK_NAME]);
+	c->point_line[i] = kp_line(v[PK_NAME]);
 	err = point_fields(c, v, dflt, pt, o->units[i]);
 	if (err)
 		return err;
-	old = push_key(c, "address");
+	old = kp_push_key(&c->kp, "address");
 	err = get_int(c, v[PK_ADDRESS], 0, 65535, &addr);
 	end = (uint32_t)addr + prof_type_width(pt->type);
 	if (!err && end > 0x10000)
-		err = fail(c, PROF_EPAST, line_of(v[PK_ADDRESS]),
+		err = fail(c, PROF_EPAST, kp_line(v[PK_ADDRESS]),
 			   "a %s at %lld takes registers %lld..%lu: past the last, 65535",
 			   type_names[pt->type], addr, addr, (unsigned long)end - 1);
 	pt->addr = (uint16_t)addr;
@@ -628,12 +599,12 @@ static int parse_point(struct lctx *c, const yaml_node_t *n, unsigned i, enum mb
 		uint32_t qend = (uint32_t)q->addr + prof_type_width(q->type);
 
 		if (q->fc == pt->fc && pt->addr < qend && q->addr < end)
-			err = fail(c, PROF_EOVERLAP, line_of(v[PK_ADDRESS]),
+			err = fail(c, PROF_EOVERLAP, kp_line(v[PK_ADDRESS]),
 				   "registers %u..%lu overlap point '%s' (line %d: %u..%lu)",
 				   pt->addr, (unsigned long)end - 1, q->name, c->point_line[j],
 				   q->addr, (unsigned long)qend - 1);
 	}
-	pop(c, old);
+	kp_pop(&c->kp, old);
 	return err;
 }
 
@@ -648,14 +619,14 @@ static int parse_points(struct lctx *c, const yaml_node_t *n, enum mb_order dflt
 	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
 	     it++, i++) {
 		const yaml_node_t *item = node(c, *it);
-		size_t old = push_index(c, i);
+		size_t old = kp_push_index(&c->kp, i);
 
 		if (i == PROF_MAX_POINTS)
-			err = fail(c, PROF_ETOOMANY, line_of(item), "too many points: at most %u",
+			err = fail(c, PROF_ETOOMANY, kp_line(item), "too many points: at most %u",
 				   PROF_MAX_POINTS);
 		else
 			err = parse_point(c, item, i, dflt);
-		pop(c, old);
+		kp_pop(&c->kp, old);
 		if (err)
 			return err;
 	}
@@ -679,7 +650,7 @@ static int find_point(struct lctx *c, const yaml_node_t *n, unsigned *idx)
 			return 0;
 		}
 	}
-	return fail(c, PROF_ENOPOINT, line_of(n), "no point named '%s' in points",
+	return fail(c, PROF_ENOPOINT, kp_line(n), "no point named '%s' in points",
 		    show(n, buf, sizeof(buf)));
 }
 
@@ -707,7 +678,7 @@ static int mark_code(struct lctx *c, const yaml_node_t *n, struct prof_point *pt
 
 		if (!strcmp(e->name, s) || e->value == v) {
 			if (e->flags) /* ready and fault: one code cannot be both */
-				return fail(c, PROF_EVALUE, line_of(n),
+				return fail(c, PROF_EVALUE, kp_line(n),
 					    "%s is already the ready code", e->name);
 			e->flags |= flag;
 			return 0;
@@ -717,7 +688,7 @@ static int mark_code(struct lctx *c, const yaml_node_t *n, struct prof_point *pt
 	for (unsigned i = 0; i < pt->n_enums && len < sizeof(list); i++)
 		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "",
 					pt->enums[i].name);
-	return fail(c, PROF_EENUM, line_of(n), "'%s' is not one of values (%s)",
+	return fail(c, PROF_EENUM, kp_line(n), "'%s' is not one of values (%s)",
 		    show(n, buf, sizeof(buf)), list);
 }
 
@@ -739,7 +710,7 @@ static int parse_values(struct lctx *c, const yaml_node_t *n, unsigned pi)
 		int err;
 
 		if (k == PROF_MAX_ENUMS)
-			return fail(c, PROF_ETOOMANY, line_of(key), "too many codes: at most %u",
+			return fail(c, PROF_ETOOMANY, kp_line(key), "too many codes: at most %u",
 				    PROF_MAX_ENUMS);
 		name = o->enum_names[pi][k];
 		err = get_int(c, key, 0, 65535, &v);
@@ -747,16 +718,16 @@ static int parse_values(struct lctx *c, const yaml_node_t *n, unsigned pi)
 			err = get_name(c, val, false, name, PROF_NAME_MAX);
 		for (unsigned j = 0; !err && j < k; j++) {
 			if (o->enums[pi][j].value == v)
-				err = fail(c, PROF_EDUPNAME, line_of(key),
+				err = fail(c, PROF_EDUPNAME, kp_line(key),
 					   "code %lld is already named at line %d", v, lines[j]);
 			else if (!strcmp(o->enums[pi][j].name, name))
-				err = fail(c, PROF_EDUPNAME, line_of(val),
+				err = fail(c, PROF_EDUPNAME, kp_line(val),
 					   "name %s is already used at line %d", name, lines[j]);
 		}
 		if (err)
 			return err;
 		o->enums[pi][k] = (struct prof_enum){ .value = (uint16_t)v, .name = name };
-		lines[k] = line_of(key);
+		lines[k] = kp_line(key);
 		pt->enums = o->enums[pi];
 		pt->n_enums = k + 1;
 	}
@@ -776,26 +747,26 @@ static int parse_enum(struct lctx *c, const yaml_node_t *key, const yaml_node_t 
 		return err;
 	pt = &c->o->points[pi];
 	if (c->has_enum_key[pi])
-		return fail(c, PROF_EDUPKEY, line_of(key), "duplicate key");
+		return fail(c, PROF_EDUPKEY, kp_line(key), "duplicate key");
 	c->has_enum_key[pi] = true;
 	if (pt->type != PROF_U16)
-		return fail(c, PROF_ETYPE, line_of(key),
+		return fail(c, PROF_ETYPE, kp_line(key),
 			    "an enum point holds codes: it must be u16, '%s' is %s (line %d)",
 			    pt->name, type_names[pt->type], c->point_line[pi]);
 	err = get_map(c, n, enum_keys, EK_N, "values, ready, fault", v, lines);
 	if (err)
 		return err;
 	if (!v[EK_VALUES])
-		return missing(c, line_of(n), "values");
-	old = push_key(c, "values");
+		return missing(c, kp_line(n), "values");
+	old = kp_push_key(&c->kp, "values");
 	err = parse_values(c, v[EK_VALUES], pi);
-	pop(c, old);
+	kp_pop(&c->kp, old);
 	for (unsigned k = EK_READY; !err && k <= EK_FAULT; k++) {
 		if (!v[k])
 			continue;
-		old = push_key(c, enum_keys[k]);
+		old = kp_push_key(&c->kp, enum_keys[k]);
 		err = mark_code(c, v[k], pt, k == EK_READY ? PROF_E_READY : PROF_E_FAULT);
-		pop(c, old);
+		kp_pop(&c->kp, old);
 	}
 	return err;
 }
@@ -813,9 +784,9 @@ static int parse_enums(struct lctx *c, const yaml_node_t *n)
 
 		if (key->type != YAML_SCALAR_NODE)
 			return want(c, key, "a point name");
-		old = push_key(c, show(key, buf, sizeof(buf)));
+		old = kp_push_key(&c->kp, show(key, buf, sizeof(buf)));
 		err = parse_enum(c, key, node(c, p->value));
-		pop(c, old);
+		kp_pop(&c->kp, old);
 		if (err)
 			return err;
 	}
@@ -856,9 +827,9 @@ static int parse_limit(struct lctx *c, const yaml_node_t *key, const yaml_node_t
 		return err;
 	pt = &c->o->points[pi];
 	if (pt->has_limits)
-		return fail(c, PROF_EDUPKEY, line_of(key), "duplicate key");
+		return fail(c, PROF_EDUPKEY, kp_line(key), "duplicate key");
 	if (!(pt->flags & PROF_F_WRITABLE))
-		return fail(c, PROF_EVALUE, line_of(key),
+		return fail(c, PROF_EVALUE, kp_line(key),
 			    "limits are write rules: '%s' (line %d) is not access: rw", pt->name,
 			    c->point_line[pi]);
 	err = get_map(c, n, keys, 2, "min, max", v, lines);
@@ -866,19 +837,19 @@ static int parse_limit(struct lctx *c, const yaml_node_t *key, const yaml_node_t
 		size_t old;
 
 		if (!v[k])
-			return missing(c, line_of(n), keys[k]);
-		old = push_key(c, keys[k]);
+			return missing(c, kp_line(n), keys[k]);
+		old = kp_push_key(&c->kp, keys[k]);
 		err = get_double(c, v[k], &lim[k]);
 		if (!err && !fits(pt, lim[k]))
-			err = fail(c, PROF_EVALUE, line_of(v[k]),
+			err = fail(c, PROF_EVALUE, kp_line(v[k]),
 				   "%g does not fit '%s' (%s, scale %g, offset %g)", lim[k],
 				   pt->name, type_names[pt->type], pt->scale, pt->offset);
-		pop(c, old);
+		kp_pop(&c->kp, old);
 	}
 	if (err)
 		return err;
 	if (lim[0] > lim[1])
-		return fail(c, PROF_EVALUE, line_of(v[0]), "min %g is above max %g", lim[0],
+		return fail(c, PROF_EVALUE, kp_line(v[0]), "min %g is above max %g", lim[0],
 			    lim[1]);
 	pt->has_limits = true;
 	pt->write_min = lim[0];
@@ -899,9 +870,9 @@ static int parse_limits(struct lctx *c, const yaml_node_t *n)
 
 		if (key->type != YAML_SCALAR_NODE)
 			return want(c, key, "a point name");
-		old = push_key(c, show(key, buf, sizeof(buf)));
+		old = kp_push_key(&c->kp, show(key, buf, sizeof(buf)));
 		err = parse_limit(c, key, node(c, p->value));
-		pop(c, old);
+		kp_pop(&c->kp, old);
 		if (err)
 			return err;
 	}
@@ -949,23 +920,23 @@ static int parse_roles(struct lctx *c, const yaml_node_t *n)
 
 		if (!v[r])
 			continue;
-		old = push_key(c, names[r]);
+		old = kp_push_key(&c->kp, names[r]);
 		err = find_point(c, v[r], &pi);
 		pt = &c->o->points[pi]; /* read only when found */
 		misfit = err ? NULL : role_misfit((enum prof_role)r, pt);
 		if (misfit)
-			err = fail(c, PROF_ETYPE, line_of(v[r]),
+			err = fail(c, PROF_ETYPE, kp_line(v[r]),
 				   "%s must be %s: '%s' (line %d) is %s %s%s", names[r], misfit,
 				   pt->name, c->point_line[pi],
 				   pt->flags & PROF_F_WRITABLE ? "rw" : "ro", type_names[pt->type],
 				   pt->n_enums ? " with an enum" : "");
 		if (!err && r == PROF_ROLE_STATUS && prof_enum_value(pt, PROF_E_READY) < 0)
-			err = fail(c, PROF_EMISSING, line_of(v[r]),
+			err = fail(c, PROF_EMISSING, kp_line(v[r]),
 				   "'%s' has no ready code: give enums.%s.values and .ready",
 				   pt->name, pt->name);
 		if (!err)
 			c->o->prof.roles[r] = (int)pi + 1;
-		pop(c, old);
+		kp_pop(&c->kp, old);
 	}
 	return err;
 }
@@ -983,13 +954,13 @@ static int check_required_roles(struct lctx *c, int line)
 	for (unsigned i = 0; i < n; i++) {
 		if (p->roles[need[i]])
 			continue;
-		size_t old = push_key(c, "roles");
+		size_t old = kp_push_key(&c->kp, "roles");
 		int err =
 		    fail(c, PROF_EMISSING, line, "%s missing: a %s profile needs %s",
 			 prof_role_name(need[i]), kind_names[p->kind],
 			 p->kind == PROF_KIND_BESS ? "status, soe and target_power" : "grid_power");
 
-		pop(c, old);
+		kp_pop(&c->kp, old);
 		return err;
 	}
 	return 0;
@@ -1029,15 +1000,15 @@ static int parse_defaults(struct lctx *c, const yaml_node_t *n)
 		return 0;
 	err = get_map(c, n, keys, 2, "unit_id, word_order", v, lines);
 	if (!err && v[0]) {
-		old = push_key(c, keys[0]);
+		old = kp_push_key(&c->kp, keys[0]);
 		err = get_int(c, v[0], 1, 247, &unit);
-		pop(c, old);
+		kp_pop(&c->kp, old);
 	}
 	p->unit_id = (uint8_t)unit;
 	if (!err && v[1]) {
-		old = push_key(c, keys[1]);
+		old = kp_push_key(&c->kp, keys[1]);
 		err = get_order(c, v[1], &p->default_order);
-		pop(c, old);
+		kp_pop(&c->kp, old);
 	}
 	return err;
 }
@@ -1050,12 +1021,12 @@ static int plan_all(struct lctx *c, int line)
 	size_t old;
 
 	if (n > PROF_MAX_BLOCKS) {
-		old = push_key(c, "points");
+		old = kp_push_key(&c->kp, "points");
 		n = fail(c, PROF_ETOOMANY, line,
 			 "the points need %d reads of at most %u registers (max_gap %u); a "
 			 "profile polls at most %u",
 			 n, MB_MAX_READ_REGS, p->max_gap, PROF_MAX_BLOCKS);
-		pop(c, old);
+		kp_pop(&c->kp, old);
 		return n;
 	}
 	if (n <= 0)
@@ -1081,16 +1052,16 @@ static int parse_root(struct lctx *c, const yaml_node_t *root)
 		return err;
 	for (unsigned k = TK_NAME; k <= TK_KIND; k++)
 		if (!v[k])
-			return missing(c, line_of(root), top_keys[k]);
+			return missing(c, kp_line(root), top_keys[k]);
 	if (!v[TK_POINTS])
-		return missing(c, line_of(root), "points");
+		return missing(c, kp_line(root), "points");
 
 #define TOP(k, expr)                                                                               \
 	do {                                                                                       \
 		if (v[k]) {                                                                        \
-			old = push_key(c, top_keys[k]);                                            \
+			old = kp_push_key(&c->kp, top_keys[k]);                                    \
 			err = (expr);                                                              \
-			pop(c, old);                                                               \
+			kp_pop(&c->kp, old);                                                       \
 			if (err)                                                                   \
 				return err;                                                        \
 		}                                                                                  \
@@ -1112,11 +1083,11 @@ static int parse_root(struct lctx *c, const yaml_node_t *root)
 	TOP(TK_LIMITS, parse_limits(c, v[TK_LIMITS]));
 	TOP(TK_ROLES, parse_roles(c, v[TK_ROLES]));
 #undef TOP
-	err = check_required_roles(c, v[TK_ROLES] ? lines[TK_ROLES] : line_of(root));
+	err = check_required_roles(c, v[TK_ROLES] ? lines[TK_ROLES] : kp_line(root));
 	if (!err)
 		err = plan_all(c, lines[TK_POINTS]);
 	if (!err && prof_check(p) < 0) /* what the walk checked, once more by the table rules */
-		err = fail(c, PROF_EVALUE, line_of(root), "the profile fails prof_check()");
+		err = fail(c, PROF_EVALUE, kp_line(root), "the profile fails prof_check()");
 	return err;
 }
 
@@ -1131,12 +1102,12 @@ static int yaml_error(struct lctx *c, const yaml_parser_t *yp, const char *text,
 		line = 1;
 		for (size_t i = 0; i < yp->problem_offset && i < len; i++)
 			line += text[i] == '\n';
-		c->plen = 0;
-		push_key(c, "YAML");
+		c->kp.len = 0;
+		kp_push_key(&c->kp, "YAML");
 		return fail(c, PROF_ESYNTAX, line, "%s at byte %zu", yp->problem,
 			    yp->problem_offset);
 	}
-	push_key(c, "YAML");
+	kp_push_key(&c->kp, "YAML");
 	line = (int)yp->problem_mark.line + 1;
 	if (yp->context)
 		return fail(c, PROF_ESYNTAX, line, "%s %s (line %d)", yp->problem, yp->context,
@@ -1187,8 +1158,8 @@ int prof_load_text(const char *name, const char *text, size_t len, struct prof_p
 		goto out_parser;
 	}
 	if (yaml_document_get_root_node(&extra)) {
-		c.plen = 0;
-		push_key(&c, "YAML");
+		kp_pop(&c.kp, 0);
+		kp_push_key(&c.kp, "YAML");
 		ret = fail(&c, PROF_ESYNTAX, (int)extra.start_mark.line + 1,
 			   "a second document: a profile is one document");
 	}
