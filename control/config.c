@@ -25,7 +25,7 @@
 #include <yaml.h>
 
 #include "control/config.h"
-#include "devices/keypath.h"
+#include "devices/yamlcheck.h"
 #include "rt/text.h"
 
 #define CFG_FILE_MAX (1u << 20) /* a site config is a few KiB; more is not one */
@@ -34,7 +34,6 @@
 #define NS_PER_S     1000000000LL
 #define NS_PER_MIN   (60 * NS_PER_S)
 #define MAX_FIELDS   16
-#define SHOW_MAX     48 /* bytes of user text quoted in a message */
 
 /* One table per mapping of the schema; the walker keeps per-table state in struct ctx. */
 enum sch_id {
@@ -237,46 +236,6 @@ __attribute__((format(printf, 3, 4))) static int fail(struct ctx *c, int line, c
 	return ret;
 }
 
-/* User text made safe to print: at most SHOW_MAX bytes, control characters as '?'. */
-static const char *show(const char *s, size_t len, char *buf, size_t cap)
-{
-	size_t n = len < cap - 4 ? len : cap - 4;
-
-	for (size_t i = 0; i < n; i++)
-		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-	strcpy(buf + n, n < len ? "..." : "");
-	return buf;
-}
-
-static bool is_null(const yaml_node_t *n)
-{
-	const char *v = (const char *)n->data.scalar.value;
-
-	return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-	       (!*v || !strcmp(v, "~") || !strcasecmp(v, "null"));
-}
-
-/* What a node is, for "want X, got Y". */
-static const char *kind(const yaml_node_t *n, char *buf, size_t cap)
-{
-	char s[SHOW_MAX + 4];
-
-	if (n->type == YAML_MAPPING_NODE)
-		return "a mapping";
-	if (n->type == YAML_SEQUENCE_NODE)
-		return "a list";
-	if (n->type != YAML_SCALAR_NODE)
-		return "nothing";
-	if (is_null(n))
-		return "nothing";
-	show((const char *)n->data.scalar.value, n->data.scalar.length, s, sizeof(s));
-	if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
-		snprintf(buf, cap, "'%s'", s);
-	else
-		snprintf(buf, cap, "\"%s\" (quoted: a string)", s);
-	return buf;
-}
-
 /* Durations print in the largest unit that holds them exactly (100ms, 5s), minutes from 2m. */
 static const char *fmt_dur(int64_t ns, char *buf, size_t cap)
 {
@@ -316,10 +275,10 @@ static const char *fmt_double(double v, char *buf, size_t cap)
 /* The scalar text of n, or an error naming `want`. */
 static int scalar(struct ctx *c, const yaml_node_t *n, const char *want, const char **s)
 {
-	char k[SHOW_MAX + 32];
+	char k[YC_SHOW_MAX + 32];
 
-	if (n->type != YAML_SCALAR_NODE || is_null(n))
-		return fail(c, kp_line(n), "want %s, got %s", want, kind(n, k, sizeof(k)));
+	if (n->type != YAML_SCALAR_NODE || yc_is_null(n))
+		return fail(c, kp_line(n), "want %s, got %s", want, yc_kind(n, k, sizeof(k)));
 	if (memchr(n->data.scalar.value, 0, n->data.scalar.length))
 		return fail(c, kp_line(n), "contains a NUL character");
 	*s = (const char *)n->data.scalar.value;
@@ -329,11 +288,11 @@ static int scalar(struct ctx *c, const yaml_node_t *n, const char *want, const c
 /* A number must be written as one: plain, not quoted (YAML makes "502" a string). */
 static int plain(struct ctx *c, const yaml_node_t *n, const char *want, const char **s)
 {
-	char k[SHOW_MAX + 32];
+	char k[YC_SHOW_MAX + 32];
 	int err = scalar(c, n, want, s);
 
 	if (!err && n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return fail(c, kp_line(n), "want %s, got %s", want, kind(n, k, sizeof(k)));
+		return fail(c, kp_line(n), "want %s, got %s", want, yc_kind(n, k, sizeof(k)));
 	return err;
 }
 
@@ -429,7 +388,7 @@ static int parse_string(struct ctx *c, const yaml_node_t *n, const struct field 
 	const char *s = "";
 	int err;
 
-	if (!(f->flags & F_NONEMPTY) && n->type == YAML_SCALAR_NODE && is_null(n)) {
+	if (!(f->flags & F_NONEMPTY) && n->type == YAML_SCALAR_NODE && yc_is_null(n)) {
 		memset(dst, 0, f->size);
 		return 0;
 	}
@@ -448,7 +407,7 @@ static int parse_string(struct ctx *c, const yaml_node_t *n, const struct field 
 
 static int parse_host(struct ctx *c, const yaml_node_t *n, const struct field *f, char *dst)
 {
-	char buf[SHOW_MAX + 4];
+	char buf[YC_SHOW_MAX + 4];
 	struct in_addr a;
 	const char *s;
 	uint32_t h;
@@ -461,7 +420,7 @@ static int parse_host(struct ctx *c, const yaml_node_t *n, const struct field *f
 		return fail(c, kp_line(n),
 			    "want an IPv4 address like 192.168.1.100 (names are not resolved), "
 			    "got '%s'",
-			    show(s, n->data.scalar.length, buf, sizeof(buf)));
+			    yc_show(s, n->data.scalar.length, buf, sizeof(buf)));
 	h = ntohl(a.s_addr);
 	if (h == 0 || h == 0xffffffffu || (h >> 28) == 0xe)
 		return fail(c, kp_line(n), "%s is not a device address", s);
@@ -473,7 +432,7 @@ static int parse_host(struct ctx *c, const yaml_node_t *n, const struct field *f
 
 static int parse_int_field(struct ctx *c, const yaml_node_t *n, const struct field *f, void *dst)
 {
-	char buf[SHOW_MAX + 4];
+	char buf[YC_SHOW_MAX + 4];
 	int64_t hi = f->hi;
 	const char *s;
 	long long v;
@@ -481,7 +440,7 @@ static int parse_int_field(struct ctx *c, const yaml_node_t *n, const struct fie
 
 	if (f->flags & F_CPU)
 		hi = c->ncpu - 1;
-	if ((f->flags & F_NULL) && n->type == YAML_SCALAR_NODE && is_null(n)) {
+	if ((f->flags & F_NULL) && n->type == YAML_SCALAR_NODE && yc_is_null(n)) {
 		store_int(dst, f->size, -1);
 		return 0;
 	}
@@ -491,7 +450,7 @@ static int parse_int_field(struct ctx *c, const yaml_node_t *n, const struct fie
 	if (!parse_int(s, &v))
 		return fail(c, kp_line(n), "want a whole number in %lld..%lld, got '%s'",
 			    (long long)f->lo, (long long)hi,
-			    show(s, n->data.scalar.length, buf, sizeof(buf)));
+			    yc_show(s, n->data.scalar.length, buf, sizeof(buf)));
 	if (v < f->lo || v > hi) {
 		if (f->flags & F_CPU)
 			return fail(c, kp_line(n),
@@ -508,7 +467,7 @@ static int parse_int_field(struct ctx *c, const yaml_node_t *n, const struct fie
 static int parse_double_field(struct ctx *c, const yaml_node_t *n, const struct field *f,
 			      double *dst)
 {
-	char buf[SHOW_MAX + 4], lo[32], hi[32];
+	char buf[YC_SHOW_MAX + 4], lo[32], hi[32];
 	bool is_open = f->flags & F_LO_OPEN;
 	const char *s;
 	double v;
@@ -519,7 +478,7 @@ static int parse_double_field(struct ctx *c, const yaml_node_t *n, const struct 
 		return err;
 	if (!parse_double(s, &v))
 		return fail(c, kp_line(n), "want a number, got '%s'",
-			    show(s, n->data.scalar.length, buf, sizeof(buf)));
+			    yc_show(s, n->data.scalar.length, buf, sizeof(buf)));
 	if ((is_open ? v <= f->dlo : v < f->dlo) || v > f->dhi) {
 		fmt_double(f->dlo, lo, sizeof(lo));
 		fmt_double(f->dhi, hi, sizeof(hi));
@@ -534,7 +493,7 @@ static int parse_double_field(struct ctx *c, const yaml_node_t *n, const struct 
 
 static int parse_dur_field(struct ctx *c, const yaml_node_t *n, const struct field *f, int64_t *dst)
 {
-	char buf[SHOW_MAX + 4], lo[32], hi[32];
+	char buf[YC_SHOW_MAX + 4], lo[32], hi[32];
 	const char *s;
 	int64_t v = 0;
 	int err;
@@ -543,7 +502,7 @@ static int parse_dur_field(struct ctx *c, const yaml_node_t *n, const struct fie
 	if (err)
 		return err;
 	err = txt_parse_duration(s, 0, &v);
-	show(s, n->data.scalar.length, buf, sizeof(buf));
+	yc_show(s, n->data.scalar.length, buf, sizeof(buf));
 	fmt_dur(f->lo, lo, sizeof(lo));
 	fmt_dur(f->hi, hi, sizeof(hi));
 	if (err == -EINVAL)
@@ -561,7 +520,7 @@ static int parse_bool(struct ctx *c, const yaml_node_t *n, bool *dst)
 {
 	static const char *const yes[] = { "true", "yes", "on" }, *const no[] = { "false", "no",
 										  "off" };
-	char buf[SHOW_MAX + 4];
+	char buf[YC_SHOW_MAX + 4];
 	const char *s;
 	int err = plain(c, n, "true or false", &s);
 
@@ -574,7 +533,7 @@ static int parse_bool(struct ctx *c, const yaml_node_t *n, bool *dst)
 		}
 	}
 	return fail(c, kp_line(n), "want true or false, got '%s'",
-		    show(s, n->data.scalar.length, buf, sizeof(buf)));
+		    yc_show(s, n->data.scalar.length, buf, sizeof(buf)));
 }
 
 /* `type: NAME` or `profile: PATH`: a non-empty string, resolved once the device is read. */
@@ -599,7 +558,7 @@ static int parse_profile_key(struct ctx *c, const yaml_node_t *n, char *dst, siz
 
 static int parse_order(struct ctx *c, const yaml_node_t *n, enum mb_order *dst)
 {
-	char buf[SHOW_MAX + 4];
+	char buf[YC_SHOW_MAX + 4];
 	const char *s;
 	int err = scalar(c, n, "abcd, cdab, badc or dcba", &s);
 
@@ -608,7 +567,7 @@ static int parse_order(struct ctx *c, const yaml_node_t *n, enum mb_order *dst)
 	err = mb_order_parse(s);
 	if (err < 0)
 		return fail(c, kp_line(n), "want abcd, cdab, badc or dcba, got '%s'",
-			    show(s, n->data.scalar.length, buf, sizeof(buf)));
+			    yc_show(s, n->data.scalar.length, buf, sizeof(buf)));
 	*dst = (enum mb_order)err;
 	return 0;
 }
@@ -622,7 +581,7 @@ static const char *const strategy_names[] = {
 
 static int parse_mode(struct ctx *c, const yaml_node_t *n, enum cfg_strategy *dst)
 {
-	char buf[SHOW_MAX + 4];
+	char buf[YC_SHOW_MAX + 4];
 	const char *s;
 	int err = scalar(c, n, "manual, soe_target, peak_shaving or monitor", &s);
 
@@ -635,7 +594,7 @@ static int parse_mode(struct ctx *c, const yaml_node_t *n, enum cfg_strategy *ds
 		}
 	}
 	return fail(c, kp_line(n), "want manual, soe_target, peak_shaving or monitor, got '%s'",
-		    show(s, n->data.scalar.length, buf, sizeof(buf)));
+		    yc_show(s, n->data.scalar.length, buf, sizeof(buf)));
 }
 
 /* ---- the walker ---------------------------------------------------------------------- */
@@ -644,9 +603,10 @@ static int parse_map(struct ctx *c, const yaml_node_t *n, const struct schema *s
 
 static int want_map(struct ctx *c, const yaml_node_t *n, const struct schema *s)
 {
-	char k[SHOW_MAX + 32];
+	char k[YC_SHOW_MAX + 32];
 
-	return fail(c, kp_line(n), "want a mapping (%s), got %s", s->what, kind(n, k, sizeof(k)));
+	return fail(c, kp_line(n), "want a mapping (%s), got %s", s->what,
+		    yc_kind(n, k, sizeof(k)));
 }
 
 /* A mapping that was not one: none of its keys (nor of the mappings in it) can be trusted. */
@@ -668,14 +628,14 @@ static int parse_seq(struct ctx *c, const yaml_node_t *n, const struct field *f,
 {
 	unsigned *count = (unsigned *)((char *)base + f->count_off);
 	size_t dev0 = f->sub->id == SCH_BESS ? 0 : CFG_MAX_BESS;
-	char k[SHOW_MAX + 32];
+	char k[YC_SHOW_MAX + 32];
 	unsigned i = 0;
 
-	if (is_null(n))
+	if (yc_is_null(n))
 		return 0;
 	if (n->type != YAML_SEQUENCE_NODE)
 		return fail(c, kp_line(n), "want a list of devices ('- id: ...' items), got %s",
-			    kind(n, k, sizeof(k)));
+			    yc_kind(n, k, sizeof(k)));
 	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
 	     it++, i++) {
 		const yaml_node_t *item = yaml_document_get_node(&c->doc, *it);
@@ -728,7 +688,7 @@ static int parse_value(struct ctx *c, const yaml_node_t *n, const struct field *
 	case FT_RTU:
 		return 0; /* judged with the whole modbus block (modbus_post) */
 	case FT_MAP:
-		if (n->type != YAML_MAPPING_NODE && !is_null(n)) {
+		if (n->type != YAML_MAPPING_NODE && !yc_is_null(n)) {
 			reject_map(c, f->sub);
 			return want_map(c, n, f->sub);
 		}
@@ -755,10 +715,10 @@ static const char *key_list(const struct schema *s, char *buf, size_t cap)
 
 static int unknown_key(struct ctx *c, const yaml_node_t *key, const struct schema *s)
 {
-	char buf[SHOW_MAX + 4], keys[256];
+	char buf[YC_SHOW_MAX + 4], keys[256];
 	const char *hint = "";
 
-	show((const char *)key->data.scalar.value, key->data.scalar.length, buf, sizeof(buf));
+	yc_show((const char *)key->data.scalar.value, key->data.scalar.length, buf, sizeof(buf));
 	if (s->id == SCH_ROOT &&
 	    (!strcmp(buf, "bess") || !strcmp(buf, "meters") || !strcmp(buf, "meter")))
 		hint = "; devices go under devices: {bess: [...], meters: [...]}";
@@ -789,12 +749,12 @@ static int parse_map(struct ctx *c, const yaml_node_t *n, const struct schema *s
 		const yaml_node_t *key = yaml_document_get_node(&c->doc, p->key);
 		const yaml_node_t *val = yaml_document_get_node(&c->doc, p->value);
 		const struct field *f = NULL;
-		char k[SHOW_MAX + 32];
+		char k[YC_SHOW_MAX + 32];
 		unsigned i, nerr_key;
 
 		if (key->type != YAML_SCALAR_NODE) {
 			fail(c, kp_line(key), "keys must be plain words, got %s",
-			     kind(key, k, sizeof(k)));
+			     yc_kind(key, k, sizeof(k)));
 			continue;
 		}
 		for (i = 0; i < s->n; i++) {
@@ -1222,7 +1182,7 @@ static int device_post(struct ctx *c, enum sch_id sch, const char *id, const str
 	bool is_dup_id = false, is_dup_ep = false;
 	int *lines = c->lines[sch];
 	struct cfg *cfg = c->cfg;
-	char buf[SHOW_MAX + 4];
+	char buf[YC_SHOW_MAX + 4];
 	struct dev_lines *dl;
 	size_t old;
 
@@ -1252,7 +1212,7 @@ static int device_post(struct ctx *c, enum sch_id sch, const char *id, const str
 			is_dup_id = true;
 			old = kp_push_key(&c->kp, "id");
 			fail(c, lines[BF_ID], "duplicate id '%s': devices.%s[%u] (line %d) has it",
-			     show(id, strlen(id), buf, sizeof(buf)), kind_name, j, oline);
+			     yc_show(id, strlen(id), buf, sizeof(buf)), kind_name, j, oline);
 			kp_pop(&c->kp, old);
 		}
 		if (!is_dup_ep && !strcmp(mb->host, omb->host) && mb->port == omb->port &&
@@ -1400,7 +1360,7 @@ static int resolve_profile(struct ctx *c, enum sch_id sch, const yaml_node_t *n,
 	const char *list = sch == SCH_BESS ? "devices.bess" : "devices.meters";
 	const char *other = sch == SCH_BESS ? "devices.meters" : "devices.bess";
 	int *lines = c->lines[sch], line;
-	char names[128], buf[SHOW_MAX + 4], perr[CFG_ERR_MAX];
+	char names[128], buf[YC_SHOW_MAX + 4], perr[CFG_ERR_MAX];
 	const struct prof_profile *p = NULL;
 	size_t old;
 	int ret;
@@ -1432,7 +1392,7 @@ static int resolve_profile(struct ctx *c, enum sch_id sch, const yaml_node_t *n,
 	old = kp_push_key(&c->kp, has_type ? "type" : "profile");
 	line = lines[has_type ? BF_TYPE : BF_PROFILE];
 	if (has_type) {
-		show(type, strlen(type), buf, sizeof(buf));
+		yc_show(type, strlen(type), buf, sizeof(buf));
 		ret = cfg_builtin_profile(type, &p, perr, sizeof(perr));
 		if (ret == -ENOENT)
 			ret = fail(c, line,
@@ -1449,9 +1409,10 @@ static int resolve_profile(struct ctx *c, enum sch_id sch, const yaml_node_t *n,
 	} else {
 		ret = file_profile(c, line, file, &p);
 		if (!ret && p->kind != want)
-			ret = fail(c, line, "%s is a %s profile (kind: %s), but %s takes kind %s",
-				   show(c->profile_arg, strlen(c->profile_arg), buf, sizeof(buf)),
-				   kind_name(p->kind), kind_name(p->kind), list, kind_name(want));
+			ret =
+			    fail(c, line, "%s is a %s profile (kind: %s), but %s takes kind %s",
+				 yc_show(c->profile_arg, strlen(c->profile_arg), buf, sizeof(buf)),
+				 kind_name(p->kind), kind_name(p->kind), list, kind_name(want));
 	}
 	if (!ret && want == PROF_KIND_BESS) {
 		int cs = prof_role_point(p, PROF_ROLE_COMMAND_SOURCE);
@@ -1629,7 +1590,7 @@ static void warn_stale(struct ctx *c, unsigned dev)
 	const struct cfg_modbus *mb = is_bess ? &cfg->bess[j].modbus : &cfg->meters[j].modbus;
 	const char *id = is_bess ? cfg->bess[j].id : cfg->meters[j].id;
 	const struct dev_lines *dl = &c->dev_lines[dev];
-	char path[96], t[32], b[32], st[32], buf[SHOW_MAX + 4];
+	char path[96], t[32], b[32], st[32], buf[YC_SHOW_MAX + 4];
 	const char *what = "";
 	int n;
 
@@ -1639,7 +1600,7 @@ static void warn_stale(struct ctx *c, unsigned dev)
 	fmt_dur(mb->timeout_ns, t, sizeof(t));
 	fmt_dur(mb->retry_backoff_ns, b, sizeof(b));
 	fmt_dur(cfg->site.stale_after_ns, st, sizeof(st));
-	show(id, strlen(id), buf, sizeof(buf));
+	yc_show(id, strlen(id), buf, sizeof(buf));
 	if (is_bess && cfg->site.mode != CFG_STRATEGY_MONITOR)
 		what = " (0 kW)";
 	else if (!is_bess && (int)j == cfg->site.grid_meter_index &&
@@ -1705,7 +1666,7 @@ static int site_post(struct ctx *c, void *base, const yaml_node_t *n, bool is_cl
 	bool is_stale_ok = !is_bad(c, SCH_SITE, SF_STALE_AFTER);
 	bool is_mode_ok = !is_bad(c, SCH_STRATEGY, TF_MODE);
 	bool is_grid_ok = !is_bad(c, SCH_SITE, SF_GRID_METER);
-	char a[32], b[32], buf[SHOW_MAX + 4];
+	char a[32], b[32], buf[YC_SHOW_MAX + 4];
 	unsigned nerr = c->nerrors;
 
 	(void)base;
@@ -1745,7 +1706,7 @@ static int site_post(struct ctx *c, void *base, const yaml_node_t *n, bool is_cl
 		if (s->grid_meter_index < 0 && !is_bad(c, SCH_DEVICES, DF_METERS))
 			fail_path(c, site_line(c, SF_GRID_METER, SF_GRID_METER), "site.grid_meter",
 				  "'%s' names no meter in devices.meters%s",
-				  show(s->grid_meter, strlen(s->grid_meter), buf, sizeof(buf)),
+				  yc_show(s->grid_meter, strlen(s->grid_meter), buf, sizeof(buf)),
 				  cfg->nmeters ? "" : " (there are none)");
 	}
 	if (s->mode == CFG_STRATEGY_PEAK_SHAVING && is_mode_ok && cfg->nbess && !s->grid_meter[0] &&

@@ -20,10 +20,9 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#include "devices/keypath.h"
+#include "devices/yamlcheck.h"
 #include "devices/profile.h"
 
-#define SHOW_MAX 48 /* bytes of user text quoted in a message */
 #define KEYS_MAX 12 /* keys of the widest mapping */
 
 /* A loaded profile and everything it points to, freed as one. */
@@ -111,50 +110,11 @@ static const yaml_node_t *node(struct lctx *c, yaml_node_item_t id)
 	return yaml_document_get_node(&c->doc, id);
 }
 
-/* User text made safe to print: at most SHOW_MAX bytes, control characters as '?'. */
-static const char *show(const yaml_node_t *n, char *buf, size_t cap)
-{
-	const char *s = (const char *)n->data.scalar.value;
-	size_t len = n->data.scalar.length, k = len < cap - 4 ? len : cap - 4;
-
-	for (size_t i = 0; i < k; i++)
-		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-	strcpy(buf + k, k < len ? "..." : "");
-	return buf;
-}
-
-static bool is_null(const yaml_node_t *n)
-{
-	const char *v = (const char *)n->data.scalar.value;
-
-	return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-	       (!*v || !strcmp(v, "~") || !strcasecmp(v, "null"));
-}
-
-/* What a node is, for "want X, got Y". */
-static const char *kind(const yaml_node_t *n, char *buf, size_t cap)
-{
-	char s[SHOW_MAX + 4];
-
-	if (n->type == YAML_MAPPING_NODE)
-		return "a mapping";
-	if (n->type == YAML_SEQUENCE_NODE)
-		return "a list";
-	if (n->type != YAML_SCALAR_NODE || is_null(n))
-		return "nothing";
-	show(n, s, sizeof(s));
-	if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
-		snprintf(buf, cap, "'%s'", s);
-	else
-		snprintf(buf, cap, "\"%s\" (quoted: a string)", s);
-	return buf;
-}
-
 static int want(struct lctx *c, const yaml_node_t *n, const char *what)
 {
-	char k[SHOW_MAX + 32];
+	char k[YC_SHOW_MAX + 32];
 
-	return fail(c, PROF_EVALUE, kp_line(n), "want %s, got %s", what, kind(n, k, sizeof(k)));
+	return fail(c, PROF_EVALUE, kp_line(n), "want %s, got %s", what, yc_kind(n, k, sizeof(k)));
 }
 
 /* ---- scalars ------------------------------------------------------------------------- */
@@ -162,7 +122,7 @@ static int want(struct lctx *c, const yaml_node_t *n, const char *what)
 /* The text of a scalar (no NUL inside), or an error naming what was wanted. */
 static int scalar(struct lctx *c, const yaml_node_t *n, const char *what, const char **s)
 {
-	if (n->type != YAML_SCALAR_NODE || is_null(n))
+	if (n->type != YAML_SCALAR_NODE || yc_is_null(n))
 		return want(c, n, what);
 	if (memchr(n->data.scalar.value, 0, n->data.scalar.length))
 		return fail(c, PROF_EVALUE, kp_line(n), "contains a NUL character");
@@ -239,7 +199,7 @@ static bool parse_double(const char *s, double *v)
 
 static int get_int(struct lctx *c, const yaml_node_t *n, long long lo, long long hi, long long *v)
 {
-	char buf[SHOW_MAX + 4], what[64];
+	char buf[YC_SHOW_MAX + 4], what[64];
 	const char *s;
 	int err;
 
@@ -249,7 +209,7 @@ static int get_int(struct lctx *c, const yaml_node_t *n, long long lo, long long
 		return err;
 	if (!parse_int(s, v))
 		return fail(c, PROF_EVALUE, kp_line(n), "want %s, got '%s'", what,
-			    show(n, buf, sizeof(buf)));
+			    yc_show_node(n, buf, sizeof(buf)));
 	if (*v < lo || *v > hi)
 		return fail(c, PROF_EVALUE, kp_line(n), "must be %lld..%lld, got %s", lo, hi, s);
 	return 0;
@@ -257,7 +217,7 @@ static int get_int(struct lctx *c, const yaml_node_t *n, long long lo, long long
 
 static int get_double(struct lctx *c, const yaml_node_t *n, double *v)
 {
-	char buf[SHOW_MAX + 4];
+	char buf[YC_SHOW_MAX + 4];
 	long long i;
 	const char *s;
 	int err = plain(c, n, "a number", &s);
@@ -270,7 +230,7 @@ static int get_double(struct lctx *c, const yaml_node_t *n, double *v)
 	}
 	if (!parse_double(s, v))
 		return fail(c, PROF_EVALUE, kp_line(n), "want a number, got '%s'",
-			    show(n, buf, sizeof(buf)));
+			    yc_show_node(n, buf, sizeof(buf)));
 	return 0;
 }
 
@@ -278,7 +238,7 @@ static int get_double(struct lctx *c, const yaml_node_t *n, double *v)
 static int get_word(struct lctx *c, const yaml_node_t *n, const char *const *names, unsigned count,
 		    const char *list, unsigned *v)
 {
-	char buf[SHOW_MAX + 4];
+	char buf[YC_SHOW_MAX + 4];
 	const char *s;
 	int err = scalar(c, n, list, &s);
 
@@ -291,7 +251,7 @@ static int get_word(struct lctx *c, const yaml_node_t *n, const char *const *nam
 		}
 	}
 	return fail(c, PROF_EVALUE, kp_line(n), "want %s, got '%s'", list,
-		    show(n, buf, sizeof(buf)));
+		    yc_show_node(n, buf, sizeof(buf)));
 }
 
 /*
@@ -316,12 +276,12 @@ static int get_name(struct lctx *c, const yaml_node_t *n, bool dash, char *dst, 
 			  (i && ((ch >= '0' && ch <= '9') || ch == '_' || (dash && ch == '-')));
 
 		if (!ok) {
-			char buf[SHOW_MAX + 4];
+			char buf[YC_SHOW_MAX + 4];
 
 			return fail(c, PROF_EVALUE, kp_line(n),
 				    "want a name: a letter, then letters, digits or '_'%s; "
 				    "got '%s'",
-				    dash ? " or '-'" : "", show(n, buf, sizeof(buf)));
+				    dash ? " or '-'" : "", yc_show_node(n, buf, sizeof(buf)));
 		}
 	}
 	memcpy(dst, s, len);
@@ -336,7 +296,7 @@ static int get_text(struct lctx *c, const yaml_node_t *n, char *dst, size_t cap)
 	const char *s;
 	int err;
 
-	if (is_null(n)) {
+	if (yc_is_null(n)) {
 		dst[0] = '\0';
 		return 0;
 	}
@@ -365,7 +325,7 @@ static int get_text(struct lctx *c, const yaml_node_t *n, char *dst, size_t cap)
 static int get_map(struct lctx *c, const yaml_node_t *n, const char *const *keys, unsigned nkeys,
 		   const char *what, const yaml_node_t **vals, int *lines)
 {
-	char k[SHOW_MAX + 32];
+	char k[YC_SHOW_MAX + 32];
 
 	for (unsigned i = 0; i < nkeys; i++) {
 		vals[i] = NULL;
@@ -378,14 +338,14 @@ static int get_map(struct lctx *c, const yaml_node_t *n, const char *const *keys
 	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
 	     p++) {
 		const yaml_node_t *key = node(c, p->key), *val = node(c, p->value);
-		char buf[SHOW_MAX + 4], list[256];
+		char buf[YC_SHOW_MAX + 4], list[256];
 		unsigned i;
 		size_t old, len = 0;
 		int err;
 
 		if (key->type != YAML_SCALAR_NODE)
 			return fail(c, PROF_EKEY, kp_line(key), "keys must be words, got %s",
-				    kind(key, k, sizeof(k)));
+				    yc_kind(key, k, sizeof(k)));
 		for (i = 0; i < nkeys; i++)
 			if (strlen(keys[i]) == key->data.scalar.length &&
 			    !memcmp(keys[i], key->data.scalar.value, key->data.scalar.length))
@@ -395,7 +355,7 @@ static int get_map(struct lctx *c, const yaml_node_t *n, const char *const *keys
 			for (unsigned j = 0; j < nkeys && len < sizeof(list); j++)
 				len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
 							j ? ", " : "", keys[j]);
-			old = kp_push_key(&c->kp, show(key, buf, sizeof(buf)));
+			old = kp_push_key(&c->kp, yc_show_node(key, buf, sizeof(buf)));
 			err = fail(c, PROF_EKEY, kp_line(key), "unknown key (want %s)", list);
 			kp_pop(&c->kp, old);
 			return err;
@@ -454,7 +414,7 @@ static const char *const point_keys[PK_N] = {
 /* ABCD, CDAB, BADC, DCBA, in any case (as the site config's word_order). */
 static int get_order(struct lctx *c, const yaml_node_t *n, enum mb_order *dst)
 {
-	char buf[SHOW_MAX + 4];
+	char buf[YC_SHOW_MAX + 4];
 	const char *s;
 	int err = scalar(c, n, "ABCD, CDAB, BADC or DCBA", &s);
 
@@ -463,7 +423,7 @@ static int get_order(struct lctx *c, const yaml_node_t *n, enum mb_order *dst)
 	err = mb_order_parse(s);
 	if (err < 0)
 		return fail(c, PROF_EVALUE, kp_line(n), "want ABCD, CDAB, BADC or DCBA, got '%s'",
-			    show(n, buf, sizeof(buf)));
+			    yc_show_node(n, buf, sizeof(buf)));
 	*dst = (enum mb_order)err;
 	return 0;
 }
@@ -637,7 +597,7 @@ static int parse_points(struct lctx *c, const yaml_node_t *n, enum mb_order dflt
 /* The point named by a scalar, or PROF_ENOPOINT at its line. */
 static int find_point(struct lctx *c, const yaml_node_t *n, unsigned *idx)
 {
-	char buf[SHOW_MAX + 4];
+	char buf[YC_SHOW_MAX + 4];
 	const char *s;
 	int err = scalar(c, n, "a point name", &s);
 
@@ -651,7 +611,7 @@ static int find_point(struct lctx *c, const yaml_node_t *n, unsigned *idx)
 		}
 	}
 	return fail(c, PROF_ENOPOINT, kp_line(n), "no point named '%s' in points",
-		    show(n, buf, sizeof(buf)));
+		    yc_show_node(n, buf, sizeof(buf)));
 }
 
 /* ---- enums --------------------------------------------------------------------------- */
@@ -663,7 +623,7 @@ static const char *const enum_keys[EK_N] = { "values", "ready", "fault" };
 /* ready:/fault: as a code's name or its number; marks the code with `flag`. */
 static int mark_code(struct lctx *c, const yaml_node_t *n, struct prof_point *pt, unsigned flag)
 {
-	char buf[SHOW_MAX + 4], list[256];
+	char buf[YC_SHOW_MAX + 4], list[256];
 	size_t len = 0;
 	long long v = -1;
 	const char *s;
@@ -689,7 +649,7 @@ static int mark_code(struct lctx *c, const yaml_node_t *n, struct prof_point *pt
 		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "",
 					pt->enums[i].name);
 	return fail(c, PROF_EENUM, kp_line(n), "'%s' is not one of values (%s)",
-		    show(n, buf, sizeof(buf)), list);
+		    yc_show_node(n, buf, sizeof(buf)), list);
 }
 
 static int parse_values(struct lctx *c, const yaml_node_t *n, unsigned pi)
@@ -778,13 +738,13 @@ static int parse_enums(struct lctx *c, const yaml_node_t *n)
 	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
 	     p++) {
 		const yaml_node_t *key = node(c, p->key);
-		char buf[SHOW_MAX + 4];
+		char buf[YC_SHOW_MAX + 4];
 		size_t old;
 		int err;
 
 		if (key->type != YAML_SCALAR_NODE)
 			return want(c, key, "a point name");
-		old = kp_push_key(&c->kp, show(key, buf, sizeof(buf)));
+		old = kp_push_key(&c->kp, yc_show_node(key, buf, sizeof(buf)));
 		err = parse_enum(c, key, node(c, p->value));
 		kp_pop(&c->kp, old);
 		if (err)
@@ -864,13 +824,13 @@ static int parse_limits(struct lctx *c, const yaml_node_t *n)
 	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
 	     p++) {
 		const yaml_node_t *key = node(c, p->key);
-		char buf[SHOW_MAX + 4];
+		char buf[YC_SHOW_MAX + 4];
 		size_t old;
 		int err;
 
 		if (key->type != YAML_SCALAR_NODE)
 			return want(c, key, "a point name");
-		old = kp_push_key(&c->kp, show(key, buf, sizeof(buf)));
+		old = kp_push_key(&c->kp, yc_show_node(key, buf, sizeof(buf)));
 		err = parse_limit(c, key, node(c, p->value));
 		kp_pop(&c->kp, old);
 		if (err)
@@ -996,7 +956,7 @@ static int parse_defaults(struct lctx *c, const yaml_node_t *n)
 	int lines[2], err;
 	size_t old;
 
-	if (is_null(n))
+	if (yc_is_null(n))
 		return 0;
 	err = get_map(c, n, keys, 2, "unit_id, word_order", v, lines);
 	if (!err && v[0]) {
