@@ -33,7 +33,16 @@ JITTER_RATIO = 1.2  # cycle_jitter p99.9 <= 1.2 x cyclictest's
 CODEC_NS = 50.0  # issue 2: encode and decode of the 10-register FC03 exchange, each
 RING_RATIO = 5.0  # issue 3: ring push+pop >= 5x the mutex+condvar queue
 RING_JUDGED = ("ring_1_1", "ring_batch16")  # one at a time, and batched
-MICRO_FILES = ("bench_codec.json", "bench_rt_ring.json", "bench_rt_cycle.json")
+MICRO_FILES = ("bench_codec.json", "bench_rt_ring.json", "bench_rt_cycle.json",
+               "bench_profile.json")
+# bench_profile's figures per mode (issue 16): (JSON key, metric here, unit).
+PROFILE_FIGS = (("requests_per_cycle", "requests_per_cycle", "req"),
+                ("wall_p50_us", "wall_p50", "us"), ("wall_p99_us", "wall_p99", "us"),
+                ("wall_max_us", "wall_max", "us"), ("ctl_cpu_p50_us", "ctl_cpu_p50", "us"),
+                ("ctl_cpu_p99_us", "ctl_cpu_p99", "us"),
+                ("flux_cpu_us_per_cycle", "flux_cpu_per_cycle", "us"),
+                ("engine_cpu_us_per_cycle", "engine_cpu_per_cycle", "us"),
+                ("sim_cpu_us_per_cycle", "sim_cpu_per_cycle", "us"))
 # fluxd's latencies in `flux status --json` (key in latency_ns -> metric name here).
 STATUS_LATS = (("jitter", "cycle_jitter"), ("soe_read", "soe_read"),
                ("setpoint_write", "setpoint_write"), ("rtt", "rtt"))
@@ -448,6 +457,17 @@ def fold_micro(results, figs, checks, notes):
         if c is None:
             notes.append("bench_rt_cycle: cyclictest did not run: no jitter floor")
         checks.append(ck)
+    d = docs.get("bench_profile.json")
+    if d:
+        # Issue 16: merged poll blocks against one read per point; measured, never judged.
+        p = dict(profile=d.get("profile"), points=d.get("points"), meters=d.get("meters"),
+                 cycles=d.get("cycles"), rounds=d.get("rounds"), max_gap=d.get("max_gap"))
+        for m in d.get("modes", []):
+            for key, metric, unit in PROFILE_FIGS:
+                figs.add("micro/profile", m["mode"], metric, m.get(key), unit,
+                         label=m.get("label"), blocks_per_meter=m.get("blocks_per_meter"), **p)
+        for key, v in (d.get("ratios") or {}).items():
+            figs.add("micro/profile", "merged", f"{key}_vs_per_point", v, "ratio", **p)
 
 
 # ---- from the JSON: tables -------------------------------------------------------------
@@ -756,6 +776,34 @@ def micro_md(view, doc):
     return out + [f"{held} of {len(checks)} micro-benchmark targets hold.", ""]
 
 
+def profile_md(view):
+    """bench_profile (issue 16): merged poll blocks against one read per point."""
+    p = view.params("micro/profile")
+    if not p:
+        return ["No poll-block results (make bench runs bench_profile with --json).", ""]
+    out = [f"{p.get('meters')} simulated meters of {p.get('profile')} ({p.get('points')} points"
+           f" each), every point read and decoded each cycle through Flux's engine; "
+           f"{fmt(p.get('cycles'))} cycles per mode back to back in {p.get('rounds')} "
+           f"interleaved rounds. Wall: POLL pushed -> last block decoded. CPU in us per cycle: "
+           f"the control thread's p50 and p99; Flux (control + engine threads) and the "
+           f"simulator as means over the window. Measured, not judged.", ""]
+    metrics = ("requests_per_cycle", "wall_p50", "wall_p99", "wall_max", "ctl_cpu_p50",
+               "ctl_cpu_p99", "flux_cpu_per_cycle", "sim_cpu_per_cycle")
+    rows = []
+    for impl in ("merged", "per_point"):
+        f = view.idx.get(("micro/profile", impl, "requests_per_cycle"))
+        if f is not None:
+            rows.append([f["params"].get("label"), fmt(f["params"].get("blocks_per_meter"))] +
+                        [fmt(view.v("micro/profile", impl, m)) for m in metrics])
+    rows.append(["merged / per point", "-"] +
+                [fmt(view.v("micro/profile", "merged", f"{m}_vs_per_point"), 3)
+                 for m in metrics])
+    out += table(["mode", "blocks/meter", "requests/cycle", "wall p50 us", "wall p99 us",
+                  "wall max us", "ctl CPU p50 us", "ctl CPU p99 us", "Flux CPU us",
+                  "sim CPU us"], rows, "lrrrrrrrrr")
+    return out + [""]
+
+
 def checks_md(doc):
     cs = [c for c in doc["checks"] if c.get("source") == "issue 4"]
     if not cs:
@@ -792,6 +840,8 @@ def write_md(doc, path):
     lines += trace_md(view, doc)
     lines += ["", "### Micro-benchmarks: codec and rt/", ""]
     lines += micro_md(view, doc)
+    lines += ["### Poll blocks: merged against one read per point (issue 16)", ""]
+    lines += profile_md(view)
     lines += load_md(view)
     lines += checks_md(doc)
     if doc["notes"]:
