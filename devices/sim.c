@@ -148,6 +148,7 @@ void sim_free(struct sim *sim)
 	for (unsigned i = 0; i < sim->n_dev; i++)
 		if (sim->dev[i].kind == SIM_ACUVIM2)
 			sim_acu_exit(&sim->dev[i]);
+	prof_free(sim->acu_prof);
 	close(sim->wake_fd);
 	pthread_mutex_destroy(&sim->lock);
 	free(sim);
@@ -243,7 +244,7 @@ static int add_device(struct sim *sim, enum sim_kind kind, const struct sim_endp
 		err = sim_pp_init(d, prm);
 		break;
 	case SIM_ACUVIM2:
-		err = sim_acu_init(d, prm);
+		err = sim_acu_init(sim, d, prm);
 		break;
 	case SIM_PROFILE:
 	default:

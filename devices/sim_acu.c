@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * Acuvim II simulator model and site load profiles. The meter sits at the grid connection:
- * grid power = site load - what the simulated batteries in the same process deliver. Its
- * registers are encoded through acu_profile itself, so the simulator and the decoder cannot
- * disagree about an address, a scale or a word order.
+ * grid power = site load - what the simulated batteries in the same process deliver. It serves
+ * the shipped profile devices/profiles/acuvim2.yaml (loaded once per sim, sim->acu_prof), its
+ * registers encoded through that profile itself, so the simulator and the decoder cannot
+ * disagree about an address, a scale or a word order. Each point of the profile is one of the
+ * quantities below, found by role or by name; a point it cannot measure is a setup error.
  */
 #include <errno.h>
 #include <math.h>
@@ -11,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "devices/acuvim2.h"
 #include "devices/sim_int.h"
 
 #define DAY_S 86400.0
@@ -208,7 +209,64 @@ static void acu_step(struct sim *sim, struct sim_dev *d, int64_t now_ns)
 	d->last_ns = now_ns;
 }
 
-/* Engineering value of each point now. */
+/* What the meter measures; each point of its profile is one of them (sim_acu.qty). */
+enum acu_qty {
+	ACU_Q_VOLTAGE_LN,
+	ACU_Q_VOLTAGE_LL,
+	ACU_Q_CURRENT,
+	ACU_Q_POWER,
+	ACU_Q_REACTIVE,
+	ACU_Q_APPARENT,
+	ACU_Q_POWER_FACTOR,
+	ACU_Q_FREQUENCY,
+	ACU_Q_ENERGY_IMPORT,
+	ACU_Q_ENERGY_EXPORT,
+	ACU_Q_N,
+};
+
+/* The quantities that have a role, and those known by the point's name (acuvim2.yaml's). */
+static const struct {
+	enum prof_role role;
+	enum acu_qty qty;
+} acu_roles[] = {
+	{ PROF_ROLE_GRID_POWER, ACU_Q_POWER },
+	{ PROF_ROLE_FREQUENCY, ACU_Q_FREQUENCY },
+	{ PROF_ROLE_ENERGY_IMPORT, ACU_Q_ENERGY_IMPORT },
+	{ PROF_ROLE_ENERGY_EXPORT, ACU_Q_ENERGY_EXPORT },
+};
+
+static const struct {
+	const char *name;
+	enum acu_qty qty;
+} acu_names[] = {
+	{ "voltage_l1n_v", ACU_Q_VOLTAGE_LN },	  { "voltage_l2n_v", ACU_Q_VOLTAGE_LN },
+	{ "voltage_l3n_v", ACU_Q_VOLTAGE_LN },	  { "voltage_l1l2_v", ACU_Q_VOLTAGE_LL },
+	{ "voltage_l2l3_v", ACU_Q_VOLTAGE_LL },	  { "voltage_l3l1_v", ACU_Q_VOLTAGE_LL },
+	{ "current_l1_a", ACU_Q_CURRENT },	  { "current_l2_a", ACU_Q_CURRENT },
+	{ "current_l3_a", ACU_Q_CURRENT },	  { "reactive_total_kvar", ACU_Q_REACTIVE },
+	{ "apparent_total_kva", ACU_Q_APPARENT }, { "power_factor", ACU_Q_POWER_FACTOR },
+};
+
+/* The quantity of each point of p into qty[]: 0, or -EINVAL when one is none of them. */
+static int map_points(const struct prof_profile *p, uint8_t *qty)
+{
+	for (unsigned i = 0; i < p->n_points; i++) {
+		int q = -1;
+
+		for (unsigned r = 0; r < sizeof(acu_roles) / sizeof(acu_roles[0]); r++)
+			if (prof_role_point(p, acu_roles[r].role) == (int)i)
+				q = (int)acu_roles[r].qty;
+		for (unsigned k = 0; q < 0 && k < sizeof(acu_names) / sizeof(acu_names[0]); k++)
+			if (strcmp(p->points[i].name, acu_names[k].name) == 0)
+				q = (int)acu_names[k].qty;
+		if (q < 0)
+			return -EINVAL;
+		qty[i] = (uint8_t)q;
+	}
+	return 0;
+}
+
+/* Engineering value of each quantity now. */
 static void measure(const struct sim_acu *acu, double *v)
 {
 	double p_kw = acu->grid_kw, s_kva = fabs(p_kw) / acu->prm.pf;
@@ -216,46 +274,56 @@ static void measure(const struct sim_acu *acu, double *v)
 	double vln = acu->prm.voltage_ln_v, vll = vln * sqrt(3.0);
 	double i_a = s_kva * 1000.0 / (3.0 * vln);
 
-	v[ACU_PT_VOLTAGE_L1N] = v[ACU_PT_VOLTAGE_L2N] = v[ACU_PT_VOLTAGE_L3N] = vln;
-	v[ACU_PT_VOLTAGE_L1L2] = v[ACU_PT_VOLTAGE_L2L3] = v[ACU_PT_VOLTAGE_L3L1] = vll;
-	v[ACU_PT_CURRENT_L1] = v[ACU_PT_CURRENT_L2] = v[ACU_PT_CURRENT_L3] = i_a;
-	v[ACU_PT_POWER_TOTAL] = p_kw;
-	v[ACU_PT_REACTIVE_TOTAL] = q_kvar;
-	v[ACU_PT_APPARENT_TOTAL] = s_kva;
-	v[ACU_PT_POWER_FACTOR] = acu->prm.pf;
-	v[ACU_PT_FREQUENCY] = acu->prm.frequency_hz;
-	v[ACU_PT_ENERGY_IMPORT] = acu->import_kwh;
-	v[ACU_PT_ENERGY_EXPORT] = acu->export_kwh;
+	v[ACU_Q_VOLTAGE_LN] = vln;
+	v[ACU_Q_VOLTAGE_LL] = vll;
+	v[ACU_Q_CURRENT] = i_a;
+	v[ACU_Q_POWER] = p_kw;
+	v[ACU_Q_REACTIVE] = q_kvar;
+	v[ACU_Q_APPARENT] = s_kva;
+	v[ACU_Q_POWER_FACTOR] = acu->prm.pf;
+	v[ACU_Q_FREQUENCY] = acu->prm.frequency_hz;
+	v[ACU_Q_ENERGY_IMPORT] = acu->import_kwh;
+	v[ACU_Q_ENERGY_EXPORT] = acu->export_kwh;
 }
 
+/* Reads inside one of the profile's poll blocks, of its function code; nothing else. */
 static int acu_serve(struct sim_dev *d, const struct mb_req *req, uint8_t *out, int64_t now_ns)
 {
+	const struct prof_profile *p = d->acu.p;
 	uint16_t regs[MB_MAX_READ_REGS] = { 0 }, two[2];
 	uint8_t wire[2 * MB_MAX_READ_REGS];
 	uint32_t end = (uint32_t)req->addr + req->qty;
-	double v[ACU_N_POINTS];
+	double v[ACU_Q_N];
+	bool is_fc_served = false;
 	int block = -1;
 
 	(void)now_ns;
-	if (req->fc != MB_FC_READ_HOLDING_REGISTERS)
-		return mb_encode_exception(out, MB_ADU_MAX, req, MB_EX_ILLEGAL_FUNCTION);
-	for (unsigned b = 0; b < acu_profile.n_blocks; b++) {
-		const struct prof_block *pb = &acu_profile.blocks[b];
+	for (unsigned b = 0; b < p->n_blocks; b++) {
+		const struct prof_block *pb = &p->blocks[b];
 
+		if (pb->fc != req->fc)
+			continue;
+		is_fc_served = true;
 		if (req->addr >= pb->start && end <= (uint32_t)pb->start + pb->count)
 			block = (int)b;
 	}
+	if (!is_fc_served)
+		return mb_encode_exception(out, MB_ADU_MAX, req, MB_EX_ILLEGAL_FUNCTION);
 	if (block < 0)
 		return mb_encode_exception(out, MB_ADU_MAX, req, MB_EX_ILLEGAL_DATA_ADDRESS);
 
 	measure(&d->acu, v);
-	for (unsigned i = 0; i < ACU_N_POINTS; i++) {
-		const struct prof_point *pt = &acu_profile.points[i];
+	for (unsigned i = 0; i < p->n_points; i++) {
+		const struct prof_point *pt = &p->points[i];
+		int n;
 
-		if (prof_encode(&acu_profile, i, d->acu.prm.order, v[i], two) != 2)
+		if (pt->fc != req->fc)
+			continue;
+		n = prof_encode(p, i, d->acu.prm.order, v[d->acu.qty[i]], two);
+		if (n < 0)
 			continue; /* not representable: reads as zero */
 		/* Copy the registers of this point that the request covers (it may cut a float). */
-		for (unsigned k = 0; k < 2; k++)
+		for (unsigned k = 0; k < (unsigned)n; k++)
 			if (pt->addr + k >= req->addr && pt->addr + k < end)
 				regs[pt->addr + k - req->addr] = two[k];
 	}
@@ -269,10 +337,21 @@ const struct sim_ops sim_acu_ops = {
 	.product = "Acuvim II simulator",
 };
 
-int sim_acu_init(struct sim_dev *d, const struct sim_acu_params *prm)
+/* The shipped acuvim2 profile, loaded by the sim's first meter. Returns 0 or -errno/-PROF_E*. */
+static int get_profile(struct sim *sim)
+{
+	char err[256];
+
+	if (sim->acu_prof)
+		return 0;
+	return prof_load_builtin("acuvim2", &sim->acu_prof, err, sizeof(err));
+}
+
+int sim_acu_init(struct sim *sim, struct sim_dev *d, const struct sim_acu_params *prm)
 {
 	struct sim_acu *acu = &d->acu;
 	const struct sim_load *l = &prm->load;
+	int err;
 
 	if (!(prm->pf > 0 && prm->pf <= 1) || !(prm->time_scale > 0) ||
 	    !isfinite(prm->time_scale) || !(prm->voltage_ln_v > 0) ||
@@ -280,7 +359,13 @@ int sim_acu_init(struct sim_dev *d, const struct sim_acu_params *prm)
 	    !isfinite(prm->frequency_hz) || (unsigned)prm->order > MB_ORDER_DCBA ||
 	    (unsigned)l->kind > SIM_LOAD_CSV || (l->kind == SIM_LOAD_CSV && !l->n))
 		return -EINVAL;
-	*acu = (struct sim_acu){ .prm = *prm };
+	err = get_profile(sim);
+	if (err)
+		return err;
+	*acu = (struct sim_acu){ .prm = *prm, .p = sim->acu_prof };
+	err = map_points(acu->p, acu->qty);
+	if (err)
+		return err;
 	acu->prm.load.t_s = NULL;
 	acu->prm.load.csv_kw = NULL;
 	if (l->kind == SIM_LOAD_CSV) {

@@ -58,7 +58,9 @@ struct sim_pp {
 };
 
 struct sim_acu {
-	struct sim_acu_params prm; /* prm.load owned */
+	struct sim_acu_params prm;    /* prm.load owned */
+	const struct prof_profile *p; /* sim->acu_prof: the points it serves */
+	uint8_t qty[PROF_MAX_POINTS]; /* what each point measures (enum acu_qty, sim_acu.c) */
 	double load_kw;
 	double bess_kw;
 	double grid_kw;
@@ -135,6 +137,9 @@ struct sim {
 	struct sim_dev dev[SIM_MAX_DEVICES];
 	struct sim_lst lst[SIM_MAX_LISTENERS];
 	struct sim_conn conn[SIM_MAX_CONNS];
+	/* devices/profiles/acuvim2.yaml, loaded by the first sim_add_acuvim2(), shared by its
+	 * meters, freed by sim_free(). */
+	struct prof_profile *acu_prof;
 };
 
 /* A device model's part of the loop; both called with sim->lock held. */
@@ -172,7 +177,7 @@ void sim_drop_conns(struct sim *sim, int lst);
 
 /* Model setup, called by sim_add_*() with the lock held. Return 0 or -errno. */
 int sim_pp_init(struct sim_dev *d, const struct sim_pp_params *prm);
-int sim_acu_init(struct sim_dev *d, const struct sim_acu_params *prm);
+int sim_acu_init(struct sim *sim, struct sim_dev *d, const struct sim_acu_params *prm);
 void sim_acu_exit(struct sim_dev *d);
 int sim_prof_init(struct sim_dev *d, const struct sim_prof_args *args);
 

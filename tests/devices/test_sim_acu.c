@@ -2,8 +2,8 @@
 /*
  * Tests of devices/sim_acu.c: load profiles (constant, step, daily, CSV and their parse
  * errors), and the Acuvim II simulator over real sockets: every float in every word order
- * decoded by acu_profile, grid power = load - BESS power of the powerpacks in the same sim,
- * energy integration, and its exceptions.
+ * decoded by the shipped acuvim2 profile (prof_load_builtin(), as fluxd reads it), grid power =
+ * load - BESS power of the powerpacks in the same sim, energy integration, and its exceptions.
  */
 #include <errno.h>
 #include <math.h>
@@ -18,13 +18,46 @@
 
 #include <cmocka.h>
 
-#include "devices/acuvim2.h"
+#include "devices/powerpack.h"
+#include "devices/profile.h"
 #include "tests/support/client.h"
 #include "tests/support/proc.h"
 
 static bool near(double a, double b, double tol)
 {
 	return fabs(a - b) <= tol;
+}
+
+/* devices/profiles/acuvim2.yaml, loaded once for the group: what the meters are read with. */
+static struct prof_profile *meter_prof;
+
+static int load_profile(void **state)
+{
+	char err[256] = "";
+
+	(void)state;
+	if (prof_load_builtin("acuvim2", &meter_prof, err, sizeof(err))) {
+		print_error("%s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int free_profile(void **state)
+{
+	(void)state;
+	prof_free(meter_prof);
+	return 0;
+}
+
+/* Index of the acuvim2 point `name`, which it must have. */
+static unsigned pt(const char *name)
+{
+	int i = prof_point_index(meter_prof, name);
+
+	if (i < 0)
+		fail_msg("acuvim2 has no point %s", name);
+	return (unsigned)i;
 }
 
 static void test_parses_every_load_profile_kind(void **state)
@@ -157,23 +190,27 @@ static void stop_site(struct site *s)
 	free(s);
 }
 
-/* Read both blocks of a meter and decode them with acu_profile. Returns 0 or an error. */
+/* Read every block of a meter and decode them with the profile. Returns 0 or an error. */
 static int read_meter(struct th_client *c, uint8_t unit, enum mb_order order, struct prof_value *v)
 {
 	struct prof_sample smp = { 0 };
+	int err = 0;
 
-	for (unsigned b = 0; b < acu_profile.n_blocks; b++)
-		smp.err[b] = th_read(c, unit, acu_profile.blocks[b].start,
-				     acu_profile.blocks[b].count, smp.regs[b]);
-	prof_decode(&acu_profile, order, &smp, v);
-	return smp.err[0] ? smp.err[0] : smp.err[1];
+	for (unsigned b = 0; b < meter_prof->n_blocks; b++) {
+		smp.err[b] = th_read(c, unit, meter_prof->blocks[b].start,
+				     meter_prof->blocks[b].count, smp.regs[b]);
+		if (!err)
+			err = smp.err[b];
+	}
+	prof_decode(meter_prof, order, &smp, v);
+	return err;
 }
 
 static void test_serves_every_measurement_in_every_word_order(void **state)
 {
 	struct sim_load load = { .kind = SIM_LOAD_CONSTANT, .kw = 150 };
 	struct site *s = start_site(&load, 1);
-	struct prof_value v[ACU_N_POINTS];
+	struct prof_value v[PROF_MAX_POINTS];
 	struct th_client c;
 	double s_kva = 150 / 0.98, i_a = s_kva * 1000 / (3 * 230);
 
@@ -181,25 +218,25 @@ static void test_serves_every_measurement_in_every_word_order(void **state)
 	assert_int_equal(th_open(&c, s->acu_port), 0);
 	for (unsigned o = 0; o < 4; o++) {
 		assert_int_equal(read_meter(&c, (uint8_t)(2 + o), (enum mb_order)o, v), 0);
-		for (unsigned i = 0; i < ACU_N_POINTS; i++)
+		for (unsigned i = 0; i < meter_prof->n_points; i++)
 			assert_true(v[i].is_valid);
-		assert_true(near(v[ACU_PT_VOLTAGE_L1N].value, 230, 1e-3));
-		assert_true(near(v[ACU_PT_VOLTAGE_L3N].value, 230, 1e-3));
-		assert_true(near(v[ACU_PT_VOLTAGE_L1L2].value, 398.37, 0.01));
-		assert_true(near(v[ACU_PT_VOLTAGE_L3L1].value, 398.37, 0.01));
-		assert_true(near(v[ACU_PT_CURRENT_L2].value, i_a, 0.01));
-		assert_true(near(v[ACU_PT_POWER_TOTAL].value, 150, 1e-3));
-		assert_true(near(v[ACU_PT_APPARENT_TOTAL].value, s_kva, 1e-3));
-		assert_true(
-		    near(v[ACU_PT_REACTIVE_TOTAL].value, sqrt(s_kva * s_kva - 150 * 150), 1e-2));
-		assert_true(near(v[ACU_PT_POWER_FACTOR].value, 0.98, 1e-6));
-		assert_true(near(v[ACU_PT_FREQUENCY].value, 50, 1e-6));
-		assert_true(v[ACU_PT_ENERGY_IMPORT].value >= 0);
-		assert_true(v[ACU_PT_ENERGY_EXPORT].value == 0);
+		assert_true(near(v[pt("voltage_l1n_v")].value, 230, 1e-3));
+		assert_true(near(v[pt("voltage_l3n_v")].value, 230, 1e-3));
+		assert_true(near(v[pt("voltage_l1l2_v")].value, 398.37, 0.01));
+		assert_true(near(v[pt("voltage_l3l1_v")].value, 398.37, 0.01));
+		assert_true(near(v[pt("current_l2_a")].value, i_a, 0.01));
+		assert_true(near(v[pt("power_total_kw")].value, 150, 1e-3));
+		assert_true(near(v[pt("apparent_total_kva")].value, s_kva, 1e-3));
+		assert_true(near(v[pt("reactive_total_kvar")].value,
+				 sqrt(s_kva * s_kva - 150 * 150), 1e-2));
+		assert_true(near(v[pt("power_factor")].value, 0.98, 1e-6));
+		assert_true(near(v[pt("frequency_hz")].value, 50, 1e-6));
+		assert_true(v[pt("energy_import_kwh")].value >= 0);
+		assert_true(v[pt("energy_export_kwh")].value == 0);
 		/* Decoded with another word order, the voltage is not 230 V. */
 		read_meter(&c, (uint8_t)(2 + o), (enum mb_order)((o + 1) % 4), v);
-		assert_false(v[ACU_PT_VOLTAGE_L1N].is_valid &&
-			     near(v[ACU_PT_VOLTAGE_L1N].value, 230, 1));
+		assert_false(v[pt("voltage_l1n_v")].is_valid &&
+			     near(v[pt("voltage_l1n_v")].value, 230, 1));
 	}
 	th_close(&c);
 	stop_site(s);
@@ -209,7 +246,7 @@ static void test_grid_power_is_load_minus_bess_power(void **state)
 {
 	struct sim_load load = { .kind = SIM_LOAD_CONSTANT, .kw = 150 };
 	struct site *s = start_site(&load, 1);
-	struct prof_value v[ACU_N_POINTS];
+	struct prof_value v[PROF_MAX_POINTS];
 	struct sim_acu_state st;
 	struct th_client bess, meter;
 
@@ -220,20 +257,20 @@ static void test_grid_power_is_load_minus_bess_power(void **state)
 	assert_int_equal(th_write(&bess, 1, PP_REG_TARGET_POWER, 100), 0);
 	for (int i = 0; i < 600; i++) {
 		assert_int_equal(read_meter(&meter, 2, MB_ORDER_ABCD, v), 0);
-		if (near(v[ACU_PT_POWER_TOTAL].value, 50, 1e-3))
+		if (near(v[pt("power_total_kw")].value, 50, 1e-3))
 			break;
 		th_sleep_ms(5);
 	}
-	assert_true(near(v[ACU_PT_POWER_TOTAL].value, 50, 1e-3));
+	assert_true(near(v[pt("power_total_kw")].value, 50, 1e-3));
 	/* Charging at 100 kW adds to the import. */
 	assert_int_equal(th_write(&bess, 1, PP_REG_TARGET_POWER, mb_from_i16(-100)), 0);
 	for (int i = 0; i < 600; i++) {
 		assert_int_equal(read_meter(&meter, 3, MB_ORDER_CDAB, v), 0);
-		if (near(v[ACU_PT_POWER_TOTAL].value, 250, 1e-3))
+		if (near(v[pt("power_total_kw")].value, 250, 1e-3))
 			break;
 		th_sleep_ms(5);
 	}
-	assert_true(near(v[ACU_PT_POWER_TOTAL].value, 250, 1e-3));
+	assert_true(near(v[pt("power_total_kw")].value, 250, 1e-3));
 	assert_int_equal(sim_acu_get(s->ts.sim, s->acu[0], &st), 0);
 	assert_true(st.load_kw == 150);
 	assert_true(st.bess_kw == -100);
@@ -248,7 +285,7 @@ static void test_exports_when_bess_exceeds_load_and_integrates_energy(void **sta
 {
 	struct sim_load load = { .kind = SIM_LOAD_CONSTANT, .kw = 20 };
 	struct site *s = start_site(&load, 3600); /* 1 s = 1 h */
-	struct prof_value v[ACU_N_POINTS];
+	struct prof_value v[PROF_MAX_POINTS];
 	struct sim_acu_state st = { 0 };
 	struct th_client bess, meter;
 	double import0;
@@ -257,13 +294,13 @@ static void test_exports_when_bess_exceeds_load_and_integrates_energy(void **sta
 	assert_int_equal(th_open(&bess, s->pp_port), 0);
 	assert_int_equal(th_open(&meter, s->acu_port), 0);
 	assert_int_equal(read_meter(&meter, 2, MB_ORDER_ABCD, v), 0);
-	import0 = v[ACU_PT_ENERGY_IMPORT].value;
-	for (int i = 0; i < 600 && v[ACU_PT_ENERGY_IMPORT].value < import0 + 1; i++) {
+	import0 = v[pt("energy_import_kwh")].value;
+	for (int i = 0; i < 600 && v[pt("energy_import_kwh")].value < import0 + 1; i++) {
 		th_sleep_ms(5);
 		assert_int_equal(read_meter(&meter, 2, MB_ORDER_ABCD, v), 0);
 	}
-	assert_true(v[ACU_PT_ENERGY_IMPORT].value >= import0 + 1);
-	assert_true(v[ACU_PT_ENERGY_EXPORT].value == 0);
+	assert_true(v[pt("energy_import_kwh")].value >= import0 + 1);
+	assert_true(v[pt("energy_export_kwh")].value == 0);
 	assert_int_equal(th_write(&bess, 1, PP_REG_COMMAND_SOURCE, 3), 0);
 	assert_int_equal(th_write(&bess, 1, PP_REG_TARGET_POWER, 70), 0);
 	for (int i = 0; i < 600 && st.export_kwh < 1; i++) {
@@ -273,9 +310,9 @@ static void test_exports_when_bess_exceeds_load_and_integrates_energy(void **sta
 	assert_true(st.grid_kw == -50);
 	assert_true(st.export_kwh >= 1);
 	assert_int_equal(read_meter(&meter, 3, MB_ORDER_CDAB, v), 0);
-	assert_true(near(v[ACU_PT_POWER_TOTAL].value, -50, 1e-3));
-	assert_true(v[ACU_PT_POWER_FACTOR].value > 0);
-	assert_true(v[ACU_PT_ENERGY_EXPORT].value >= 1);
+	assert_true(near(v[pt("power_total_kw")].value, -50, 1e-3));
+	assert_true(v[pt("power_factor")].value > 0);
+	assert_true(v[pt("energy_export_kwh")].value >= 1);
 	th_close(&bess);
 	th_close(&meter);
 	stop_site(s);
@@ -285,18 +322,18 @@ static void test_follows_a_step_load_over_the_socket(void **state)
 {
 	struct sim_load load = { .kind = SIM_LOAD_STEP, .kw = 100, .kw2 = 300, .at_s = 60 };
 	struct site *s = start_site(&load, 600); /* the step comes 0.1 s after start */
-	struct prof_value v[ACU_N_POINTS];
+	struct prof_value v[PROF_MAX_POINTS];
 	struct th_client meter;
 
 	(void)state;
 	assert_int_equal(th_open(&meter, s->acu_port), 0);
 	for (int i = 0; i < 600; i++) {
 		assert_int_equal(read_meter(&meter, 4, MB_ORDER_BADC, v), 0);
-		if (near(v[ACU_PT_POWER_TOTAL].value, 300, 1e-3))
+		if (near(v[pt("power_total_kw")].value, 300, 1e-3))
 			break;
 		th_sleep_ms(5);
 	}
-	assert_true(near(v[ACU_PT_POWER_TOTAL].value, 300, 1e-3));
+	assert_true(near(v[pt("power_total_kw")].value, 300, 1e-3));
 	th_close(&meter);
 	stop_site(s);
 }
@@ -356,5 +393,5 @@ int main(void)
 		cmocka_unit_test(test_rejects_bad_meter_params),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, load_profile, free_profile);
 }
