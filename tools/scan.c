@@ -22,8 +22,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "devices/acuvim2.h"
-#include "devices/powerpack.h"
+#include "devices/profile.h"
 #include "io/modbus.h"
 #include "tools/scan.h"
 #include "rt/clock.h"
@@ -54,15 +53,16 @@ enum job {
 	JOB_FP,	   /* JOB_FP + i: FC03 of fingerprint i's first poll block */
 };
 
+/* A fingerprint: a shipped profile (loaded by scan_run(), scanner.fp_prof) and its test. */
 struct fingerprint {
 	const char *name;
-	const struct prof_profile *prof;
-	bool (*looks_like)(const uint16_t *regs, unsigned n, char *buf, size_t cap);
+	bool (*looks_like)(const struct prof_profile *p, const uint16_t *regs, unsigned n,
+			   char *buf, size_t cap);
 };
 
 static const struct fingerprint fps[] = {
-	{ "powerpack", &pp_profile, scan_looks_like_powerpack },
-	{ "acuvim2", &acu_profile, scan_looks_like_acuvim2 },
+	{ "powerpack", scan_looks_like_powerpack },
+	{ "acuvim2", scan_looks_like_acuvim2 },
 };
 
 #define N_FP	   (sizeof(fps) / sizeof(fps[0]))
@@ -154,6 +154,7 @@ struct scanner {
 	unsigned pi;
 	bool is_exhausted; /* every target handed out */
 	bool is_stopping;
+	struct prof_profile *fp_prof[N_FP]; /* fps[i]'s shipped profile, loaded by scan_run() */
 };
 
 const char *scan_kind_name(enum scan_kind kind)
@@ -277,40 +278,56 @@ int scan_decode_devid_rsp(const uint8_t *frame, size_t len, uint16_t tid, uint8_
 
 /* ---- fingerprints against the shipped profiles -------------------------------------- */
 
-bool scan_looks_like_powerpack(const uint16_t *regs, unsigned n, char *buf, size_t cap)
+/* The point's plausible range when the profile gives one, else [lo, hi]. */
+static void plausible(const struct prof_point *pt, double *lo, double *hi)
 {
-	const struct prof_point *st = &pp_profile.points[PP_PT_STATUS];
-	const struct prof_point *soe = &pp_profile.points[PP_PT_SOE];
-	struct prof_value v[PP_N_POINTS] = { 0 };
+	if (pt->has_range) {
+		*lo = pt->range_lo;
+		*hi = pt->range_hi;
+	}
+}
+
+bool scan_looks_like_powerpack(const struct prof_profile *p, const uint16_t *regs, unsigned n,
+			       char *buf, size_t cap)
+{
+	int st = prof_role_point(p, PROF_ROLE_STATUS), soe = prof_role_point(p, PROF_ROLE_SOE);
+	struct prof_value v[PROF_MAX_POINTS] = { 0 };
+	double lo = 0, hi = 100;
 	const char *name;
 
-	prof_decode_block(&pp_profile, 0, pp_profile.default_order, regs, n, 0, v);
-	if (!v[PP_PT_STATUS].is_valid || !v[PP_PT_SOE].is_valid)
+	if (st < 0 || soe < 0 || !p->n_blocks)
 		return false;
-	name = prof_enum_name(st, (uint16_t)v[PP_PT_STATUS].value);
-	if (!name || v[PP_PT_SOE].value < 0 || v[PP_PT_SOE].value > 100)
+	prof_decode_block(p, 0, p->default_order, regs, n, 0, v);
+	if (!v[st].is_valid || !v[soe].is_valid)
 		return false;
-	snprintf(buf, cap, "%u %s, %u SOE %.0f in 0..100", st->addr, name, soe->addr,
-		 v[PP_PT_SOE].value);
+	name = prof_enum_name(&p->points[st], (uint16_t)v[st].value);
+	plausible(&p->points[soe], &lo, &hi);
+	if (!name || v[soe].value < lo || v[soe].value > hi)
+		return false;
+	snprintf(buf, cap, "%u %s, %u SOE %.0f in %g..%g", p->points[st].addr, name,
+		 p->points[soe].addr, v[soe].value, lo, hi);
 	return true;
 }
 
-bool scan_looks_like_acuvim2(const uint16_t *regs, unsigned n, char *buf, size_t cap)
+bool scan_looks_like_acuvim2(const struct prof_profile *p, const uint16_t *regs, unsigned n,
+			     char *buf, size_t cap)
 {
-	const struct prof_point *u = &acu_profile.points[ACU_PT_VOLTAGE_L1N];
-	const struct prof_point *f = &acu_profile.points[ACU_PT_FREQUENCY];
-	struct prof_value v[ACU_N_POINTS] = { 0 };
-	double volts, hz;
+	int u = prof_point_index(p, "voltage_l1n_v"), f = prof_role_point(p, PROF_ROLE_FREQUENCY);
+	struct prof_value v[PROF_MAX_POINTS] = { 0 };
+	double hz_lo = 40, hz_hi = 70, volts, hz;
 
-	prof_decode_block(&acu_profile, 0, acu_profile.default_order, regs, n, 0, v);
-	if (!v[ACU_PT_VOLTAGE_L1N].is_valid || !v[ACU_PT_FREQUENCY].is_valid)
+	if (u < 0 || f < 0 || !p->n_blocks)
 		return false;
-	volts = v[ACU_PT_VOLTAGE_L1N].value;
-	hz = v[ACU_PT_FREQUENCY].value;
-	if (!(volts >= 50 && volts <= 1000 && hz >= 40 && hz <= 70))
+	prof_decode_block(p, 0, p->default_order, regs, n, 0, v);
+	if (!v[u].is_valid || !v[f].is_valid)
 		return false;
-	snprintf(buf, cap, "0x%04X %.1f %s, 0x%04X %.1f %s", u->addr, volts, u->unit, f->addr, hz,
-		 f->unit);
+	volts = v[u].value;
+	hz = v[f].value;
+	plausible(&p->points[f], &hz_lo, &hz_hi);
+	if (!(volts >= 50 && volts <= 1000 && hz >= hz_lo && hz <= hz_hi))
+		return false;
+	snprintf(buf, cap, "0x%04X %.1f %s, 0x%04X %.1f %s", p->points[u].addr, volts,
+		 p->points[u].unit, p->points[f].addr, hz, p->points[f].unit);
 	return true;
 }
 
@@ -664,7 +681,7 @@ static void add_request(struct scanner *sc, struct slot *s, uint8_t unit, unsign
 		n = scan_encode_devid_req(p->tx, sizeof(p->tx), p->req.tid, unit);
 	} else {
 		if (job >= JOB_FP) {
-			const struct prof_block *b = &fps[job - JOB_FP].prof->blocks[0];
+			const struct prof_block *b = &sc->fp_prof[job - JOB_FP]->blocks[0];
 
 			p->req.fc = b->fc;
 			p->req.addr = b->start;
@@ -826,7 +843,8 @@ static void on_reply(struct scanner *sc, unsigned idx, const struct pend *p, con
 
 			mb_regs_from_wire(regs, rsp.data, p->req.qty);
 			if (!f->r.profile &&
-			    fp->looks_like(regs, p->req.qty, f->r.evidence, sizeof(f->r.evidence)))
+			    fp->looks_like(sc->fp_prof[p->job - JOB_FP], regs, p->req.qty,
+					   f->r.evidence, sizeof(f->r.evidence)))
 				f->r.profile = fp->name;
 		} else if (!is_exc(err)) {
 			f->r.fp_err = err;
@@ -1335,6 +1353,13 @@ int scan_run(const struct scan_cfg *cfg, struct scan_stats *st)
 		if (!cfg->ports[i])
 			return -EINVAL;
 	*st = (struct scan_stats){ 0 };
+	for (unsigned i = 0; i < N_FP; i++) {
+		char msg[256];
+
+		ret = prof_load_builtin(fps[i].name, &sc.fp_prof[i], msg, sizeof(msg));
+		if (ret)
+			goto out_profiles;
+	}
 	sc.per_host = cfg->per_host ? cfg->per_host : DEFAULT_PER_HOST;
 	sc.depth = cfg->depth ? cfg->depth : DEFAULT_DEPTH;
 	total = scan_count(cfg->ranges, cfg->nranges) * cfg->nports;
@@ -1385,6 +1410,9 @@ int scan_run(const struct scan_cfg *cfg, struct scan_stats *st)
 out_free:
 	free(sc.tgts);
 	free(sc.slots);
+out_profiles:
+	for (unsigned i = 0; i < N_FP; i++)
+		prof_free(sc.fp_prof[i]);
 	st->elapsed_ns = clk_now_ns() - t0;
 	return ret;
 }

@@ -170,16 +170,24 @@ int scan_decode_devid_rsp(const uint8_t *frame, size_t len, uint16_t tid, uint8_
 			  struct scan_devid *out);
 
 /*
- * Fingerprints against the shipped profiles (devices/). regs: the registers of the profile's
+ * Fingerprints against the shipped profiles (devices/profiles/, which scan_run() loads).
+ * p: the profile (prof_load_builtin() of "powerpack", "acuvim2"); regs: the registers of its
  * first poll block as read (host order, n of them). Each returns true when they look like that
- * device and then writes the evidence to buf, e.g. "2000 READY, 2026 SOE 60 in 0..100".
+ * device and then writes the evidence to buf, e.g. "2000 READY, 2026 SOE 60 in 0..100". The
+ * points come from the profile's roles (and the meter's L1-N voltage by name), a point's
+ * plausible range from the profile when it gives one.
  */
+struct prof_profile;
 
-/* PowerPack, FC03 2000 x 29: the status is one of its named codes and SOE is in 0..100. */
-bool scan_looks_like_powerpack(const uint16_t *regs, unsigned n, char *buf, size_t cap);
+/* PowerPack (FC03 2000 x 29): the status role's value is one of its enum's named codes and the
+ * soe role's is in its range (0..100 when the profile gives none). */
+bool scan_looks_like_powerpack(const struct prof_profile *p, const uint16_t *regs, unsigned n,
+			       char *buf, size_t cap);
 
-/* Acuvim II, FC03 0x0000 x 74 (floats, ABCD): L1-N 50..1000 V and frequency 40..70 Hz. */
-bool scan_looks_like_acuvim2(const uint16_t *regs, unsigned n, char *buf, size_t cap);
+/* Acuvim II (FC03 0x0000 x 74, floats in the profile's default order): voltage_l1n_v in
+ * 50..1000 V and the frequency role in its range (40..70 Hz when the profile gives none). */
+bool scan_looks_like_acuvim2(const struct prof_profile *p, const uint16_t *regs, unsigned n,
+			     char *buf, size_t cap);
 
 /* Name of an error code: this module's, io/modbus.h's or an errno. Never NULL. */
 const char *scan_strerror(int err);

@@ -19,8 +19,8 @@
 
 #include <cmocka.h>
 
-#include "devices/acuvim2.h"
 #include "devices/powerpack.h"
+#include "devices/profile.h"
 #include "io/modbus.h"
 #include "tools/scan.h"
 #include "tools/tools.h"
@@ -350,35 +350,56 @@ static void test_device_identification_survives_cut_and_corrupt_frames(void **st
 	}
 }
 
+/* The shipped profile `name`, as scan_run() loads it. */
+static struct prof_profile *shipped(const char *name)
+{
+	struct prof_profile *p = NULL;
+	char err[256] = "";
+
+	if (prof_load_builtin(name, &p, err, sizeof(err)))
+		fail_msg("%s", err);
+	return p;
+}
+
 static void test_fingerprints_powerpack_and_acuvim2_maps(void **state)
 {
+	struct prof_profile *ppp = shipped("powerpack"), *acp = shipped("acuvim2");
 	uint16_t pp[PP_MAP_COUNT] = { 0 }, acu[74] = { 0 };
+	uint16_t volts = acp->points[prof_point_index(acp, "voltage_l1n_v")].addr;
+	uint16_t hz = acp->points[prof_role_point(acp, PROF_ROLE_FREQUENCY)].addr;
 	char buf[96];
 
 	(void)state;
 	pp[PP_REG_STATUS - PP_MAP_FIRST] = PP_STATUS_READY;
 	pp[PP_REG_SOE - PP_MAP_FIRST] = 60;
-	assert_true(scan_looks_like_powerpack(pp, PP_MAP_COUNT, buf, sizeof(buf)));
+	assert_true(scan_looks_like_powerpack(ppp, pp, PP_MAP_COUNT, buf, sizeof(buf)));
 	assert_string_equal(buf, "2000 READY, 2026 SOE 60 in 0..100");
-	assert_false(scan_looks_like_powerpack(pp, PP_REG_SOE - PP_MAP_FIRST, buf, sizeof(buf)));
+	assert_false(
+	    scan_looks_like_powerpack(ppp, pp, PP_REG_SOE - PP_MAP_FIRST, buf, sizeof(buf)));
 	pp[PP_REG_SOE - PP_MAP_FIRST] = 101;
-	assert_false(scan_looks_like_powerpack(pp, PP_MAP_COUNT, buf, sizeof(buf)));
+	assert_false(scan_looks_like_powerpack(ppp, pp, PP_MAP_COUNT, buf, sizeof(buf)));
 	pp[PP_REG_SOE - PP_MAP_FIRST] = 60;
 	pp[PP_REG_STATUS - PP_MAP_FIRST] = 9; /* no such status */
-	assert_false(scan_looks_like_powerpack(pp, PP_MAP_COUNT, buf, sizeof(buf)));
+	assert_false(scan_looks_like_powerpack(ppp, pp, PP_MAP_COUNT, buf, sizeof(buf)));
 
-	mb_set_f32(acu + ACU_REG_VOLTAGE_L1N, 230.0f, MB_ORDER_ABCD);
-	mb_set_f32(acu + ACU_REG_FREQUENCY, 50.0f, MB_ORDER_ABCD);
-	assert_true(scan_looks_like_acuvim2(acu, 74, buf, sizeof(buf)));
+	mb_set_f32(acu + volts, 230.0f, MB_ORDER_ABCD);
+	mb_set_f32(acu + hz, 50.0f, MB_ORDER_ABCD);
+	assert_true(scan_looks_like_acuvim2(acp, acu, 74, buf, sizeof(buf)));
 	assert_string_equal(buf, "0x0000 230.0 V, 0x0048 50.0 Hz");
-	assert_false(scan_looks_like_acuvim2(acu, 2, buf, sizeof(buf)));
-	mb_set_f32(acu + ACU_REG_FREQUENCY, NAN, MB_ORDER_ABCD);
-	assert_false(scan_looks_like_acuvim2(acu, 74, buf, sizeof(buf)));
-	mb_set_f32(acu + ACU_REG_FREQUENCY, 50.0f, MB_ORDER_ABCD);
-	mb_set_f32(acu + ACU_REG_VOLTAGE_L1N, 0.0f, MB_ORDER_ABCD);
-	assert_false(scan_looks_like_acuvim2(acu, 74, buf, sizeof(buf)));
+	assert_false(scan_looks_like_acuvim2(acp, acu, 2, buf, sizeof(buf)));
+	mb_set_f32(acu + hz, NAN, MB_ORDER_ABCD);
+	assert_false(scan_looks_like_acuvim2(acp, acu, 74, buf, sizeof(buf)));
+	mb_set_f32(acu + hz, 50.0f, MB_ORDER_ABCD);
+	mb_set_f32(acu + volts, 0.0f, MB_ORDER_ABCD);
+	assert_false(scan_looks_like_acuvim2(acp, acu, 74, buf, sizeof(buf)));
 	/* A PowerPack map is no meter and zeros are neither. */
-	assert_false(scan_looks_like_acuvim2(pp, PP_MAP_COUNT, buf, sizeof(buf)));
+	assert_false(scan_looks_like_acuvim2(acp, pp, PP_MAP_COUNT, buf, sizeof(buf)));
+	/* Each test needs its own profile's roles: a meter has no status, a BESS no frequency. */
+	mb_set_f32(acu + volts, 230.0f, MB_ORDER_ABCD);
+	assert_false(scan_looks_like_powerpack(acp, acu, 74, buf, sizeof(buf)));
+	assert_false(scan_looks_like_acuvim2(ppp, acu, 74, buf, sizeof(buf)));
+	prof_free(ppp);
+	prof_free(acp);
 }
 
 int main(void)
