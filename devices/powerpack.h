@@ -1,8 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * PowerPack BESS: the seed's register map as a profile table, its status codes, and the
- * per-device parameters docs/design.md lets a site override (status_ready, command_source_id,
- * block_kw, soe_scale) with their defaults. Holding registers, PDU addresses.
+ * PowerPack BESS, as the simulator (devices/sim_pp.c) models it: the registers it answers, its
+ * status codes, and the per-device parameters docs/design.md lets a site override
+ * (status_ready, command_source_id, block_kw, soe_scale) with their defaults. Holding
+ * registers, PDU addresses.
+ *
+ * Not what the controller reads: the map control, config and the tools use is the profile
+ * devices/profiles/powerpack.yaml (`type: powerpack`). The constants here are the simulator's
+ * side of the same device, and tests/devices/test_profile_load.c checks that each PP_REG_* and
+ * PP_STATUS_* equals that file's role address or enum code, so the two cannot drift apart.
  */
 #ifndef FLUX_DEVICES_POWERPACK_H
 #define FLUX_DEVICES_POWERPACK_H
@@ -10,7 +16,6 @@
 #include <stdint.h>
 
 #include "devices/bess.h"
-#include "devices/profile.h"
 
 #define PP_REG_STATUS		2000 /* RO u16, enum pp_status */
 #define PP_REG_TARGET_POWER	2008 /* RW i16 kW, + discharge / - charge */
@@ -28,16 +33,6 @@ enum pp_status {
 	PP_STATUS_READY = 1,
 	PP_STATUS_STANDBY = 2,
 	PP_STATUS_FAULT = 3,
-};
-
-/* Indices into pp_profile.points. */
-enum pp_point {
-	PP_PT_STATUS,
-	PP_PT_TARGET_POWER,
-	PP_PT_COMMAND_SOURCE,
-	PP_PT_SOE,
-	PP_PT_AVAILABLE_BLOCKS,
-	PP_N_POINTS,
 };
 
 /* A device's parameters; immutable after config load. */
@@ -58,18 +53,10 @@ struct pp_params {
 			     .status_ready = PP_STATUS_READY,                                      \
 			     .command_source_id = BESS_COMMAND_SOURCE_ID })
 
-extern const struct prof_profile pp_profile;
-
 /* Check params against the ranges above. Returns 0 or -EINVAL (-ERANGE when out of range). */
 int pp_check_params(const struct pp_params *pp);
 
 /* Blocks a device has when all are available: ceil(power_kw / block_kw). */
 unsigned pp_default_blocks(const struct pp_params *pp);
-
-/* SOE in percent from the decoded soe_pct point (raw register value) and the device's soe_scale. */
-double pp_soe_pct(const struct pp_params *pp, double soe_raw);
-
-/* Name of a status code ("READY"), or "unknown". */
-const char *pp_status_name(uint16_t status);
 
 #endif /* FLUX_DEVICES_POWERPACK_H */

@@ -7,11 +7,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "devices/acuvim2.h"
-#include "devices/powerpack.h"
 #include "devices/profile.h"
-
-static const struct prof_profile *const builtin[] = { &pp_profile, &acu_profile };
 
 unsigned prof_type_width(enum prof_type type)
 {
@@ -110,14 +106,6 @@ int prof_check(const struct prof_profile *p)
 		}
 	}
 	return 0;
-}
-
-const struct prof_profile *prof_find(const char *type)
-{
-	for (unsigned i = 0; type && i < sizeof(builtin) / sizeof(builtin[0]); i++)
-		if (strcmp(builtin[i]->name, type) == 0)
-			return builtin[i];
-	return NULL;
 }
 
 int prof_point_index(const struct prof_profile *p, const char *name)

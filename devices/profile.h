@@ -4,9 +4,10 @@
  * cycle (one request per block), points say where each value lives and how to decode it,
  * flags mark the writable points, enums name status codes. The decoder turns one sample's
  * raw registers into engineering values (raw / scale + offset), each with a validity flag.
- * Profiles are C tables (devices/powerpack.c, devices/acuvim2.c) or YAML files loaded at start
- * (devices/profile_load.c; format in docs/profiles.md), whose poll blocks are planned from the
- * points (devices/profile_plan.c).
+ * Profiles are YAML files loaded at start (devices/profile_load.c; format in docs/profiles.md;
+ * the shipped ones in devices/profiles/, embedded by devices/profiles_builtin.c), whose poll
+ * blocks are planned from the points (devices/profile_plan.c). The decoder also takes a table
+ * built by hand, which prof_check() checks the same way.
  */
 #ifndef FLUX_DEVICES_PROFILE_H
 #define FLUX_DEVICES_PROFILE_H
@@ -59,7 +60,7 @@ enum prof_type {
 
 /* What a profile describes: a battery the controller writes, or a meter it reads. */
 enum prof_kind {
-	PROF_KIND_UNSET, /* the C tables, which predate kinds */
+	PROF_KIND_UNSET, /* a table built by hand that says none */
 	PROF_KIND_BESS,
 	PROF_KIND_METER,
 };
@@ -107,7 +108,7 @@ struct prof_enum {
 	unsigned flags; /* PROF_E_* */
 };
 
-/* A point: engineering value = raw / scale, in `unit`. Immutable table data. */
+/* A point: engineering value = raw / scale + offset, in `unit`. Immutable once loaded. */
 struct prof_point {
 	const char *name; /* "soe_pct": the unit is in the name, as everywhere in Flux */
 	const char *unit; /* "%", "kW", "" */
@@ -119,7 +120,7 @@ struct prof_point {
 	double scale; /* non-zero */
 	const struct prof_enum *enums;
 	unsigned n_enums;
-	/* Added with loaded profiles; zero in the C tables means "none". */
+	/* Zero (as in a table built by hand) means "none". */
 	double offset;		   /* engineering value = raw / scale + offset */
 	bool has_range;		   /* a decoded value outside [range_lo, range_hi] is implausible */
 	double range_lo, range_hi; /* engineering units */
@@ -127,7 +128,7 @@ struct prof_point {
 	double write_min, write_max;
 };
 
-/* A device type. The built-in ones are const tables (pp_profile, acu_profile). */
+/* A device type: a loaded profile (prof_load_*()), or a table built by hand. */
 struct prof_profile {
 	const char *name; /* the config's `type:` */
 	enum mb_order default_order;
@@ -135,7 +136,7 @@ struct prof_profile {
 	unsigned n_blocks;
 	const struct prof_point *points;
 	unsigned n_points;
-	/* Added with loaded profiles; zero in the C tables means "none". */
+	/* Zero (as in a table built by hand) means "none". */
 	enum prof_kind kind;
 	uint8_t unit_id;	/* default unit id, 1..247; 0: the site config says */
 	unsigned max_gap;	/* registers a poll block may span (prof_plan_blocks()) */
@@ -162,9 +163,6 @@ struct prof_value {
  * or -EINVAL. Cold path.
  */
 int prof_check(const struct prof_profile *p);
-
-/* Built-in profile by type name ("powerpack", "acuvim2"), or NULL. */
-const struct prof_profile *prof_find(const char *type);
 
 /* Index of the point named `name`, or -ENOENT. */
 int prof_point_index(const struct prof_profile *p, const char *name);
@@ -227,7 +225,7 @@ int prof_load_text(const char *name, const char *text, size_t len, struct prof_p
 /* The same from a profile embedded in the binary (prof_builtin_text()); -ENOENT if none. */
 int prof_load_builtin(const char *name, struct prof_profile **out, char *err, size_t cap);
 
-/* Free what prof_load_*() gave (NULL is fine). Never call it on a C table. */
+/* Free what prof_load_*() gave (NULL is fine). Never call it on a table built by hand. */
 void prof_free(struct prof_profile *p);
 
 /* Message for a -PROF_E* code (or an errno), never NULL. */

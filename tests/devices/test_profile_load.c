@@ -2,8 +2,10 @@
 /*
  * Tests of devices/profile_load.c, devices/profile_plan.c and devices/profiles_builtin.c:
  * every shipped profile loads (embedded and from its file, the same text); powerpack.yaml and
- * acuvim2.yaml describe exactly the C tables pp_profile and acu_profile; acuvim2-manual.yaml
- * has the manual's addresses and decodes them; each bad input gets its named code at its
+ * acuvim2.yaml hold the seed's maps (addresses, types, units, scales, enums, roles, blocks,
+ * written out below) and powerpack.yaml the registers the PowerPack simulator answers
+ * (devices/powerpack.h's PP_REG_*, PP_STATUS_*); acuvim2-manual.yaml has the manual's
+ * addresses and decodes them; each bad input gets its named code at its
  * file:line and key; poll blocks are the fewest reads (checked against an exhaustive search),
  * with holes, 125-register bounds, FC03/FC04 mixes and the split fallback.
  */
@@ -22,7 +24,6 @@
 
 #include <cmocka.h>
 
-#include "devices/acuvim2.h"
 #include "devices/powerpack.h"
 #include "devices/profile.h"
 
@@ -123,88 +124,198 @@ static void test_every_shipped_profile_loads_embedded_and_from_its_file(void **s
 	}
 }
 
-/* Every point of the C table is in the loaded one, field for field. */
-static void assert_same_points(const struct prof_profile *c, const struct prof_profile *y)
-{
-	for (unsigned i = 0; i < c->n_points; i++) {
-		const struct prof_point *a = &c->points[i];
-		int j = prof_point_index(y, a->name);
-		const struct prof_point *b;
+/* A point as a shipped file must give it. role: PROF_ROLE_N for none. */
+struct want_point {
+	const char *name;
+	uint16_t addr;
+	enum prof_type type;
+	const char *unit;
+	double scale;
+	bool is_writable;
+	enum prof_role role;
+};
 
-		if (j < 0)
-			fail_msg("%s: point %s is missing", y->name, a->name);
-		b = &y->points[j];
-		assert_string_equal(a->unit, b->unit);
-		assert_int_equal(a->fc, b->fc);
-		assert_int_equal(a->addr, b->addr);
-		assert_int_equal(a->type, b->type);
-		assert_int_equal(a->order, b->order);
-		assert_int_equal(a->flags, b->flags);
-		assert_true(a->scale == b->scale);
-		assert_true(b->offset == 0);
-		assert_int_equal(a->n_enums, b->n_enums);
-		for (unsigned k = 0; k < a->n_enums; k++) {
-			assert_int_equal(a->enums[k].value, b->enums[k].value);
-			assert_string_equal(a->enums[k].name, b->enums[k].name);
-		}
-	}
-	assert_int_equal(c->default_order, y->default_order);
-	assert_int_equal(c->n_blocks, y->n_blocks);
-	for (unsigned i = 0; i < c->n_blocks; i++) {
-		assert_int_equal(c->blocks[i].fc, y->blocks[i].fc);
-		assert_int_equal(c->blocks[i].start, y->blocks[i].start);
-		assert_int_equal(c->blocks[i].count, y->blocks[i].count);
-	}
+/* p's point `w->name` is exactly w: FC03, no offset, the device's word order for 32-bit types. */
+static const struct prof_point *assert_point(const struct prof_profile *p,
+					     const struct want_point *w)
+{
+	int i = prof_point_index(p, w->name);
+	const struct prof_point *pt;
+
+	if (i < 0)
+		fail_msg("%s: point %s is missing", p->name, w->name);
+	pt = &p->points[i];
+	assert_int_equal(pt->fc, MB_FC_READ_HOLDING_REGISTERS);
+	assert_int_equal(pt->addr, w->addr);
+	assert_int_equal(pt->type, w->type);
+	assert_string_equal(pt->unit, w->unit);
+	assert_true(pt->scale == w->scale);
+	assert_true(pt->offset == 0);
+	assert_int_equal(!!(pt->flags & PROF_F_WRITABLE), w->is_writable);
+	assert_int_equal(!!(pt->flags & PROF_F_DEVICE_ORDER), prof_type_width(w->type) == 2);
+	if (w->role != PROF_ROLE_N)
+		assert_int_equal(prof_role_point(p, w->role), i);
+	return pt;
 }
 
-static void test_powerpack_yaml_is_the_c_table_plus_the_heartbeat(void **state)
+static void test_powerpack_yaml_has_the_seed_map_and_the_heartbeat(void **state)
 {
+	static const struct want_point want[] = {
+		{ "status", 2000, PROF_U16, "", 1, false, PROF_ROLE_STATUS },
+		{ "target_power_kw", 2008, PROF_I16, "kW", 1, true, PROF_ROLE_TARGET_POWER },
+		{ "command_source", 2010, PROF_U16, "", 1, true, PROF_ROLE_COMMAND_SOURCE },
+		{ "heartbeat", 2012, PROF_U16, "", 1, true, PROF_ROLE_HEARTBEAT },
+		{ "soe_pct", 2026, PROF_U16, "%", 1, false, PROF_ROLE_SOE },
+		{ "available_blocks", 2028, PROF_U16, "", 1, false, PROF_ROLE_AVAILABLE_BLOCKS },
+	};
+	static const char *const status[] = { "OFFLINE", "READY", "STANDBY", "FAULT" };
+	const struct prof_point *st, *tp;
 	struct prof_profile *p;
 	char err[ERR_MAX];
-	int hb, st;
 
 	(void)state;
 	assert_int_equal(prof_load_builtin("powerpack", &p, err, sizeof(err)), 0);
-	assert_same_points(&pp_profile, p);
-	assert_int_equal(p->n_points, pp_profile.n_points + 1);
-	hb = prof_point_index(p, "heartbeat");
-	assert_true(hb >= 0);
-	assert_int_equal(p->points[hb].addr, PP_REG_HEARTBEAT);
-	assert_int_equal(p->points[hb].type, PROF_U16);
-	assert_true(p->points[hb].flags & PROF_F_WRITABLE);
 	assert_int_equal(p->kind, PROF_KIND_BESS);
 	assert_int_equal(p->unit_id, 1);
-	assert_int_equal(prof_role_point(p, PROF_ROLE_HEARTBEAT), hb);
-	st = prof_role_point(p, PROF_ROLE_STATUS);
-	assert_int_equal(st, prof_point_index(p, "status"));
-	assert_int_equal(prof_enum_value(&p->points[st], PROF_E_READY), PP_STATUS_READY);
-	assert_int_equal(prof_enum_value(&p->points[st], PROF_E_FAULT), PP_STATUS_FAULT);
-	assert_int_equal(p->points[prof_role_point(p, PROF_ROLE_SOE)].addr, PP_REG_SOE);
-	assert_int_equal(p->points[prof_role_point(p, PROF_ROLE_TARGET_POWER)].addr,
-			 PP_REG_TARGET_POWER);
-	assert_int_equal(p->points[prof_role_point(p, PROF_ROLE_COMMAND_SOURCE)].addr,
-			 PP_REG_COMMAND_SOURCE);
-	assert_int_equal(p->points[prof_role_point(p, PROF_ROLE_AVAILABLE_BLOCKS)].addr,
-			 PP_REG_AVAILABLE_BLOCKS);
-	assert_int_equal(prof_role_point(p, PROF_ROLE_GRID_POWER), -ENOENT);
-	assert_true(p->points[prof_role_point(p, PROF_ROLE_TARGET_POWER)].has_limits);
-	assert_true(p->points[prof_role_point(p, PROF_ROLE_TARGET_POWER)].write_max ==
-		    BESS_POWER_KW_MAX);
+	assert_int_equal(p->default_order, MB_ORDER_ABCD);
+	assert_int_equal(p->max_gap, 16);
+	assert_int_equal(p->n_points, ARRAY_SIZE(want));
+	for (unsigned i = 0; i < ARRAY_SIZE(want); i++)
+		assert_point(p, &want[i]);
+	/* The whole map 2000..2028 in one read, as the seed's device answers it. */
+	assert_int_equal(p->n_blocks, 1);
+	assert_int_equal(p->blocks[0].fc, MB_FC_READ_HOLDING_REGISTERS);
+	assert_int_equal(p->blocks[0].start, 2000);
+	assert_int_equal(p->blocks[0].count, 29);
+	st = &p->points[prof_role_point(p, PROF_ROLE_STATUS)];
+	assert_int_equal(st->n_enums, ARRAY_SIZE(status));
+	for (unsigned k = 0; k < ARRAY_SIZE(status); k++) {
+		assert_int_equal(st->enums[k].value, k);
+		assert_string_equal(st->enums[k].name, status[k]);
+	}
+	assert_int_equal(prof_enum_value(st, PROF_E_READY), 1);
+	assert_int_equal(prof_enum_value(st, PROF_E_FAULT), 3);
+	for (unsigned i = 0; i < p->n_points; i++)
+		if (&p->points[i] != st)
+			assert_int_equal(p->points[i].n_enums, 0);
+	tp = &p->points[prof_role_point(p, PROF_ROLE_TARGET_POWER)];
+	assert_true(tp->has_limits);
+	assert_true(tp->write_min == -250 && tp->write_max == 250);
+	assert_true(tp->write_max == BESS_POWER_KW_MAX);
+	for (unsigned r = PROF_ROLE_ACTIVE_POWER; r < PROF_ROLE_N; r++)
+		assert_int_equal(prof_role_point(p, (enum prof_role)r), -ENOENT);
 	prof_free(p);
 }
 
-static void test_acuvim2_yaml_is_the_c_table(void **state)
+/* The simulator's constants (devices/powerpack.h) are the file's roles: they cannot drift. */
+static void test_powerpack_simulator_registers_are_the_yaml_roles(void **state)
 {
+	static const struct {
+		enum prof_role role;
+		unsigned reg;
+	} regs[] = {
+		{ PROF_ROLE_STATUS, PP_REG_STATUS },
+		{ PROF_ROLE_TARGET_POWER, PP_REG_TARGET_POWER },
+		{ PROF_ROLE_COMMAND_SOURCE, PP_REG_COMMAND_SOURCE },
+		{ PROF_ROLE_HEARTBEAT, PP_REG_HEARTBEAT },
+		{ PROF_ROLE_SOE, PP_REG_SOE },
+		{ PROF_ROLE_AVAILABLE_BLOCKS, PP_REG_AVAILABLE_BLOCKS },
+	};
+	static const struct {
+		const char *name;
+		unsigned code;
+	} codes[] = {
+		{ "OFFLINE", PP_STATUS_OFFLINE },
+		{ "READY", PP_STATUS_READY },
+		{ "STANDBY", PP_STATUS_STANDBY },
+		{ "FAULT", PP_STATUS_FAULT },
+	};
+	const struct prof_point *st;
+	struct prof_profile *p;
+	char err[ERR_MAX];
+
+	(void)state;
+	assert_int_equal(prof_load_builtin("powerpack", &p, err, sizeof(err)), 0);
+	for (unsigned i = 0; i < ARRAY_SIZE(regs); i++) {
+		int j = prof_role_point(p, regs[i].role);
+
+		if (j < 0)
+			fail_msg("powerpack.yaml has no %s role", prof_role_name(regs[i].role));
+		assert_int_equal(p->points[j].addr, regs[i].reg);
+	}
+	st = &p->points[prof_role_point(p, PROF_ROLE_STATUS)];
+	assert_int_equal(st->n_enums, ARRAY_SIZE(codes));
+	for (unsigned i = 0; i < ARRAY_SIZE(codes); i++) {
+		const char *name = prof_enum_name(st, (uint16_t)codes[i].code);
+
+		assert_non_null(name);
+		assert_string_equal(name, codes[i].name);
+	}
+	assert_int_equal(prof_enum_value(st, PROF_E_READY), PP_STATUS_READY);
+	assert_int_equal(prof_enum_value(st, PROF_E_FAULT), PP_STATUS_FAULT);
+	assert_int_equal(PP_DEFAULTS.status_ready, PP_STATUS_READY);
+	/* The simulator answers exactly the block the controller reads. */
+	assert_int_equal(p->n_blocks, 1);
+	assert_int_equal(p->blocks[0].start, PP_MAP_FIRST);
+	assert_int_equal(p->blocks[0].count, PP_MAP_COUNT);
+	prof_free(p);
+}
+
+static void test_acuvim2_yaml_has_the_seed_map(void **state)
+{
+	/* The seed's four addresses (0x0000, 0x0010, 0x0040, 0x0100), the rest packed after. */
+	static const struct want_point want[] = {
+		{ "voltage_l1n_v", 0x0000, PROF_F32, "V", 1, false, PROF_ROLE_N },
+		{ "voltage_l2n_v", 0x0002, PROF_F32, "V", 1, false, PROF_ROLE_N },
+		{ "voltage_l3n_v", 0x0004, PROF_F32, "V", 1, false, PROF_ROLE_N },
+		{ "voltage_l1l2_v", 0x0006, PROF_F32, "V", 1, false, PROF_ROLE_N },
+		{ "voltage_l2l3_v", 0x0008, PROF_F32, "V", 1, false, PROF_ROLE_N },
+		{ "voltage_l3l1_v", 0x000A, PROF_F32, "V", 1, false, PROF_ROLE_N },
+		{ "current_l1_a", 0x0010, PROF_F32, "A", 1, false, PROF_ROLE_N },
+		{ "current_l2_a", 0x0012, PROF_F32, "A", 1, false, PROF_ROLE_N },
+		{ "current_l3_a", 0x0014, PROF_F32, "A", 1, false, PROF_ROLE_N },
+		{ "power_total_kw", 0x0040, PROF_F32, "kW", 1000, false, PROF_ROLE_GRID_POWER },
+		{ "reactive_total_kvar", 0x0042, PROF_F32, "kvar", 1000, false, PROF_ROLE_N },
+		{ "apparent_total_kva", 0x0044, PROF_F32, "kVA", 1000, false, PROF_ROLE_N },
+		{ "power_factor", 0x0046, PROF_F32, "", 1, false, PROF_ROLE_N },
+		{ "frequency_hz", 0x0048, PROF_F32, "Hz", 1, false, PROF_ROLE_FREQUENCY },
+		{ "energy_import_kwh", 0x0100, PROF_F32, "kWh", 1, false, PROF_ROLE_ENERGY_IMPORT },
+		{ "energy_export_kwh", 0x0102, PROF_F32, "kWh", 1, false, PROF_ROLE_ENERGY_EXPORT },
+	};
+	const struct prof_point *pf = NULL, *hz = NULL;
 	struct prof_profile *p;
 	char err[ERR_MAX];
 
 	(void)state;
 	assert_int_equal(prof_load_builtin("acuvim2", &p, err, sizeof(err)), 0);
-	assert_same_points(&acu_profile, p);
-	assert_int_equal(p->n_points, acu_profile.n_points);
 	assert_int_equal(p->kind, PROF_KIND_METER);
-	assert_int_equal(prof_role_point(p, PROF_ROLE_GRID_POWER), ACU_PT_POWER_TOTAL);
-	assert_int_equal(prof_role_point(p, PROF_ROLE_FREQUENCY), ACU_PT_FREQUENCY);
+	assert_int_equal(p->unit_id, 1);
+	assert_int_equal(p->default_order, MB_ORDER_ABCD);
+	assert_int_equal(p->max_gap, 64);
+	assert_int_equal(p->n_points, ARRAY_SIZE(want));
+	for (unsigned i = 0; i < ARRAY_SIZE(want); i++) {
+		const struct prof_point *pt = assert_point(p, &want[i]);
+
+		assert_int_equal(pt->n_enums, 0);
+		if (strcmp(pt->name, "power_factor") == 0)
+			pf = pt;
+		else if (strcmp(pt->name, "frequency_hz") == 0)
+			hz = pt;
+		else
+			assert_false(pt->has_range);
+	}
+	assert_true(pf && pf->has_range && pf->range_lo == -1 && pf->range_hi == 1);
+	assert_true(hz && hz->has_range && hz->range_lo == 40 && hz->range_hi == 70);
+	/* Two reads, as the seed's meter was read: 0x0000..0x0049 and 0x0100..0x0103. */
+	assert_int_equal(p->n_blocks, 2);
+	assert_int_equal(p->blocks[0].fc, MB_FC_READ_HOLDING_REGISTERS);
+	assert_int_equal(p->blocks[0].start, 0x0000);
+	assert_int_equal(p->blocks[0].count, 0x004A);
+	assert_int_equal(p->blocks[1].fc, MB_FC_READ_HOLDING_REGISTERS);
+	assert_int_equal(p->blocks[1].start, 0x0100);
+	assert_int_equal(p->blocks[1].count, 4);
+	for (unsigned r = 0; r < PROF_ROLE_GRID_POWER; r++)
+		assert_int_equal(prof_role_point(p, (enum prof_role)r), -ENOENT);
 	prof_free(p);
 }
 
@@ -852,8 +963,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_shipped_profile_loads_embedded_and_from_its_file),
-		cmocka_unit_test(test_powerpack_yaml_is_the_c_table_plus_the_heartbeat),
-		cmocka_unit_test(test_acuvim2_yaml_is_the_c_table),
+		cmocka_unit_test(test_powerpack_yaml_has_the_seed_map_and_the_heartbeat),
+		cmocka_unit_test(test_powerpack_simulator_registers_are_the_yaml_roles),
+		cmocka_unit_test(test_acuvim2_yaml_has_the_seed_map),
 		cmocka_unit_test(test_acuvim2_manual_has_the_manual_map_and_decodes_it),
 		cmocka_unit_test(test_a_minimal_profile_loads_with_its_defaults),
 		cmocka_unit_test(test_every_key_is_read),

@@ -22,7 +22,6 @@
 
 #include <cmocka.h>
 
-#include "devices/acuvim2.h"
 #include "devices/powerpack.h"
 #include "tests/support/client.h"
 #include "tests/support/faultsrv.h"
