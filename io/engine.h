@@ -108,28 +108,37 @@ struct eng_cfg {
 	int priority;	   /* SCHED_FIFO priority; 0: SCHED_OTHER */
 };
 
-/* Control -> engine. Fixed size; copied through the command ring. */
+/*
+ * Control -> engine. Fixed size; copied through the command ring. A device may carry blocks
+ * it reads only some of the time (control's fallback for a read refused across a hole): a
+ * POLL's block_mask says which it reads; a bit naming a block the device lacks is
+ * -ENG_EBADCMD.
+ */
 struct eng_cmd {
 	uint8_t kind;  /* enum eng_cmd_kind */
 	uint8_t fc;    /* WRITE: 0x05, 0x06, 0x0F or 0x10 */
 	uint16_t dev;  /* index into eng_cfg.devs */
 	uint16_t addr; /* WRITE: first register or coil */
 	uint16_t count;
-	uint32_t cycle;	   /* issuing cycle's id, echoed in the messages */
-	uint8_t flags;	   /* ENG_CMDF_* */
-	int64_t t_push_ns; /* when the control thread pushed it (CLOCK_MONOTONIC) */
+	uint32_t cycle;	    /* issuing cycle's id, echoed in the messages */
+	uint8_t flags;	    /* ENG_CMDF_* */
+	uint8_t block_mask; /* POLL: bit b reads eng_dev.blocks[b]; 0: every block */
+	int64_t t_push_ns;  /* when the control thread pushed it (CLOCK_MONOTONIC) */
 	uint16_t values[ENG_WRITE_MAX_REGS]; /* WRITE: registers, or coils as 0/1 */
 };
 
+_Static_assert(ENG_MAX_BLOCKS <= 8, "eng_cmd.block_mask has a bit per block");
+
 /*
- * Engine -> control. One SAMPLE per read block of a POLL (err 0 and fresh registers, or err
- * and no data), one WRITE_ACK per WRITE, never none. err: 0, -MB_EXC(code) for an exception
- * reply, -MB_E* for a malformed or mismatched reply, -ETIMEDOUT, -ECONNREFUSED,
- * -ECONNRESET, ...: the cause of its last failed attempt. A command replaced by a newer one
- * of its block (POLL) or address (WRITE) before it succeeded is answered then: with its last
- * attempt's error if it was sent; if it never was, with the device's last failure since its
- * last valid reply, or -ENG_ESUPERSEDED if there was none. While a device's connection is
- * down after a failure, its commands are answered at once (attempts 0) with the cause.
+ * Engine -> control. One SAMPLE per read block of a POLL (of those its block_mask names: err 0
+ * and fresh registers, or err and no data), one WRITE_ACK per WRITE, never none. err: 0,
+ * -MB_EXC(code) for an exception reply, -MB_E* for a malformed or mismatched reply,
+ * -ETIMEDOUT, -ECONNREFUSED, -ECONNRESET, ...: the cause of its last failed attempt. A
+ * command replaced by a newer one of its block (POLL) or address (WRITE) before it succeeded
+ * is answered then: with its last attempt's error if it was sent; if it never was, with the
+ * device's last failure since its last valid reply, or -ENG_ESUPERSEDED if there was none.
+ * While a device's connection is down after a failure, its commands are answered at once
+ * (attempts 0) with the cause.
  */
 struct eng_msg {
 	uint8_t kind;  /* enum eng_msg_kind */

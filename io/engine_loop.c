@@ -608,6 +608,8 @@ static void take_poll(struct eng *e, const struct eng_cmd *cmd, int64_t now)
 	for (unsigned b = 0; b < e->devs[cmd->dev].nblocks; b++) {
 		struct eng_item *it = &e->items[ds->first_item + b];
 
+		if (cmd->block_mask && !(cmd->block_mask & (1u << b)))
+			continue; /* a block this poll does not read: left as it is */
 		if (is_failed(c)) {
 			struct eng_item tmp = *it;
 
@@ -644,6 +646,14 @@ static void take_poll(struct eng *e, const struct eng_cmd *cmd, int64_t now)
 			queue_item(e, it, cmd->cycle, cmd->t_push_ns);
 		}
 	}
+}
+
+/* A POLL's block_mask names only blocks its device has (0: all of them). */
+static bool is_valid_mask(const struct eng *e, const struct eng_cmd *cmd)
+{
+	unsigned all = (1u << e->devs[cmd->dev].nblocks) - 1;
+
+	return (cmd->block_mask & ~all) == 0;
 }
 
 static void take_write(struct eng *e, const struct eng_cmd *cmd, int64_t now)
@@ -761,7 +771,7 @@ static void take_commands(struct eng *e, int64_t now)
 				want_service(e, e->ds[cmd->dev].conn);
 			if (cmd->dev >= e->cfg.ndev)
 				reject_cmd(e, cmd, -ENG_EBADCMD, now);
-			else if (cmd->kind == ENG_CMD_POLL)
+			else if (cmd->kind == ENG_CMD_POLL && is_valid_mask(e, cmd))
 				take_poll(e, cmd, now);
 			else if (cmd->kind == ENG_CMD_WRITE && is_valid_write(cmd))
 				take_write(e, cmd, now);
