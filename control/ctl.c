@@ -26,13 +26,53 @@ static void modbus_to_dev(const struct cfg_modbus *m, struct eng_dev *d)
 	d->retry_backoff_ns = m->retry_backoff_ns;
 }
 
-static void blocks_to_dev(const struct prof_profile *p, struct eng_dev *d)
+static bool same_block(const struct prof_block *a, const struct prof_block *b)
 {
-	d->nblocks = p->n_blocks;
-	for (unsigned b = 0; b < p->n_blocks; b++)
-		d->blocks[b] = (struct eng_block){ .fc = p->blocks[b].fc,
-						   .start = p->blocks[b].start,
-						   .count = p->blocks[b].count };
+	return a->fc == b->fc && a->start == b->start && a->count == b->count;
+}
+
+/*
+ * The device's poll blocks (struct ctl_reads): the profile's planned ones, active, then each
+ * one's fallback without holes, inactive, as far as ENG_MAX_BLOCKS has room (a block whose
+ * split does not fit has none: a 0x02 to it stays the device's error, as before). Planned
+ * here, at setup, so that the switch on the control thread is a change of bits.
+ */
+static void reads_of(const struct prof_profile *p, struct ctl_reads *rd, struct eng_dev *d)
+{
+	unsigned n = p->n_blocks < ENG_MAX_BLOCKS ? p->n_blocks : ENG_MAX_BLOCKS, total = n;
+
+	*rd = (struct ctl_reads){ .n_plan = n };
+	memcpy(rd->blocks, p->blocks, n * sizeof(rd->blocks[0]));
+	for (unsigned b = 0; b < n; b++) {
+		int k = prof_plan_split(p, &p->blocks[b], NULL, 0, rd->blocks + total,
+					ENG_MAX_BLOCKS - total);
+
+		/* One block equal to b: it spans no hole. -E2BIG: no room for its split. */
+		if (k <= 0 || (k == 1 && same_block(&rd->blocks[total], &p->blocks[b])))
+			continue;
+		rd->split_first[b] = (uint8_t)total;
+		rd->split_n[b] = (uint8_t)k;
+		total += (unsigned)k;
+	}
+	for (unsigned b = 0; b < total; b++)
+		for (unsigned i = 0; i < p->n_points && i < PROF_MAX_POINTS; i++) {
+			const struct prof_point *pt = &p->points[i];
+			const struct prof_block *k = &rd->blocks[b];
+
+			if (pt->fc == k->fc && pt->addr >= k->start &&
+			    pt->addr + prof_type_width(pt->type) <= (unsigned)k->start + k->count)
+				rd->holds[b] |= 1u << i;
+		}
+	rd->active = (uint8_t)((1u << n) - 1);
+	rd->n_active = (uint8_t)n;
+	rd->view = *p;
+	rd->view.blocks = rd->blocks;
+	rd->view.n_blocks = total;
+	d->nblocks = total;
+	for (unsigned b = 0; b < total; b++)
+		d->blocks[b] = (struct eng_block){ .fc = rd->blocks[b].fc,
+						   .start = rd->blocks[b].start,
+						   .count = rd->blocks[b].count };
 }
 
 /* The role points control reads of profile p (config.c made sure a BESS has what it needs). */
@@ -111,7 +151,7 @@ int ctl_open(struct ctl **out, const struct cfg *cfg, const struct ctl_opts *opt
 
 		roles_of(cfg->bess[i].profile, cfg->bess[i].profile->default_order, r);
 		modbus_to_dev(&cfg->bess[i].modbus, d);
-		blocks_to_dev(r->p, d);
+		reads_of(r->p, &c->reads[c->ndev - 1], d);
 		/* What the I/O thread writes by itself if this thread falls silent (armed only
 		 * while we hold the command source: see ENG_CMDF_ARM in ctl_loop.c). */
 		d->has_failsafe = !c->is_monitor;
@@ -122,10 +162,9 @@ int ctl_open(struct ctl **out, const struct cfg *cfg, const struct ctl_opts *opt
 	for (unsigned i = 0; i < cfg->nmeters; i++) {
 		roles_of(cfg->meters[i].profile, cfg->meters[i].word_order, &c->meters[i].r);
 		modbus_to_dev(&cfg->meters[i].modbus, &c->devs[c->ndev]);
-		blocks_to_dev(c->meters[i].r.p, &c->devs[c->ndev++]);
+		reads_of(c->meters[i].r.p, &c->reads[c->ndev], &c->devs[c->ndev]);
+		c->ndev++;
 	}
-	for (unsigned i = 0; i < c->ndev; i++)
-		c->nblocks += c->devs[i].nblocks;
 
 	ecfg.devs = c->devs;
 	ecfg.ndev = c->ndev;
@@ -312,6 +351,8 @@ int ctl_event_priority(unsigned event)
 	case CTL_EV_FAILSAFE:
 	case CTL_EV_HEARTBEAT_FAILED:
 	case CTL_EV_LEFT_READY:
+	/* The device works, but its profile's max_gap does not suit it: worth a look. */
+	case CTL_EV_BLOCK_SPLIT:
 		return 4; /* LOG_WARNING */
 	default:
 		return 6; /* LOG_INFO */
@@ -380,6 +421,18 @@ int ctl_format_log(const struct ctl *c, const struct ctl_log *ev, char *buf, siz
 	case CTL_EV_HEARTBEAT_FAILED:
 		return snprintf(buf, len, "%s: heartbeat register %.0f not written: %s", id, ev->a,
 				why);
+	case CTL_EV_BLOCK_SPLIT: {
+		/* ev->a: the refused planned block; ev->b: the blocks now read in its place. */
+		const struct prof_block *k =
+		    ev->dev < c->ndev && ev->a >= 0 && ev->a < c->reads[ev->dev].n_plan
+			? &c->reads[ev->dev].blocks[(unsigned)ev->a]
+			: &(const struct prof_block){ 0 };
+
+		return snprintf(buf, len,
+				"%s: block FC%02X 0x%04X+%u refused with exception 0x02 (a read "
+				"across a hole): reading it as %.0f blocks from now on",
+				id, k->fc, k->start, k->count, ev->b);
+	}
 	case CTL_EV_IMPLAUSIBLE:
 		return snprintf(buf, len, "%s: sample rejected, %s: read %.0f", id, why, ev->a);
 	case CTL_EV_LIMIT_UNHELD:

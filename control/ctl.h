@@ -48,6 +48,7 @@ enum ctl_event {
 	CTL_EV_LIMIT_HELD,	 /* the limit holds again; a: grid kW, b: limit */
 	CTL_EV_FAILSAFE,	 /* the I/O thread wrote 0 kW by itself (control was silent) */
 	CTL_EV_HEARTBEAT_FAILED, /* heartbeat register a not written; err */
+	CTL_EV_BLOCK_SPLIT,	 /* poll block a refused with 0x02 (err): read as b blocks now */
 };
 
 /*

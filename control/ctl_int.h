@@ -55,11 +55,37 @@ struct ctl_roles {
 	uint16_t zero_raw; /* 0 kW as the target power register holds it */
 };
 
+/*
+ * A device's poll blocks as the engine holds them (eng_dev.blocks, the same order): first the
+ * profile's planned blocks [0, n_plan), then, for each of them that spans a hole, the same
+ * points read without one (prof_plan_split()), split_n[b] blocks from split_first[b] (0: b
+ * has no fallback: no hole, or no room left in ENG_MAX_BLOCKS). All are planned and given
+ * to the engine at ctl_open(); each POLL reads only the blocks of `active` (eng_cmd's
+ * block_mask), at first the planned ones. When planned block b is refused with exception
+ * 0x02 (some meters refuse a read across a hole), the control thread swaps b's bit for its
+ * split's once and says so (CTL_EV_BLOCK_SPLIT): a flag change, nothing allocated, and the
+ * device keeps its connection, retry streak, counters and failsafe, as one engine device.
+ * view is the profile with these blocks, so prof_decode_block() decodes any of them (its
+ * blocks overlap: a table to decode with, never one to prof_check()).
+ */
+struct ctl_reads {
+	struct prof_profile view;
+	struct prof_block blocks[ENG_MAX_BLOCKS];
+	unsigned n_plan;		     /* the profile's own blocks */
+	uint8_t split_first[ENG_MAX_BLOCKS]; /* per planned block: where its split starts */
+	uint8_t split_n[ENG_MAX_BLOCKS];     /* and how many blocks; 0: none */
+	uint8_t active;			     /* bit b: blocks[b] is read each cycle */
+	uint8_t n_active;		     /* bits set in active: samples one POLL yields */
+	uint32_t holds[ENG_MAX_BLOCKS];	     /* bit i: blocks[b] holds point i */
+};
+_Static_assert(PROF_MAX_POINTS <= 32, "ctl_reads.holds has a bit per point");
+
 /* One BESS as the control thread tracks it. */
 struct ctl_bess {
 	struct ctl_roles r;
 	struct prof_value v[PROF_MAX_POINTS];
-	int64_t last_ok_ns; /* t_done of the last good sample; 0: never */
+	uint32_t block_cycle[ENG_MAX_BLOCKS]; /* cycle of each block's last good read (ctl_reads) */
+	int64_t last_ok_ns; /* t_done of the last whole reading (every block read); 0: never */
 	bool is_fresh;
 	bool has_said_err;   /* its first failure was logged (a device never fresh) */
 	bool is_implausible; /* the last sample broke a range (logged once per episode) */
@@ -93,7 +119,7 @@ struct ctl_bess {
 struct ctl_meter {
 	struct ctl_roles r;
 	struct prof_value v[PROF_MAX_POINTS];
-	uint32_t block_cycle[PROF_MAX_BLOCKS]; /* cycle of each block's last good read */
+	uint32_t block_cycle[ENG_MAX_BLOCKS]; /* cycle of each block's last good read (ctl_reads) */
 	int64_t last_ok_ns;
 	uint64_t readings; /* whole readings taken (the strategy integrates each once) */
 	bool is_fresh;
@@ -120,7 +146,9 @@ struct ctl {
 	struct eng *eng;
 	struct eng_dev devs[CTL_MAX_DEVS]; /* BESS 0..nbess-1, then meters */
 	unsigned ndev;
-	unsigned nblocks; /* samples one poll of every device yields */
+	/* Indexed like devs; active and n_active are the control thread's after start. */
+	struct ctl_reads reads[CTL_MAX_DEVS];
+	unsigned nblocks; /* samples this cycle's polls yield (the active blocks of every device) */
 	struct ctl_bess bess[CFG_MAX_BESS];
 	struct ctl_meter meters[CFG_MAX_METERS];
 	struct eng_cmd cmds[CTL_MAX_DEVS * 2];

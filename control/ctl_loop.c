@@ -176,22 +176,44 @@ static void watch_setpoint(struct ctl *c, unsigned i, const struct eng_msg *m, i
 
 /* ---- messages from the engine ------------------------------------------------------- */
 
-/* A sample breaking the profile's ranges is an error, not fresh data. Returns 0 or -CTL_E*. */
+/* RT(ctl): is block b of the device read each cycle now? */
+static bool is_read(const struct ctl_reads *rd, unsigned b)
+{
+	return b < ENG_MAX_BLOCKS && (rd->active & (1u << b));
+}
+
+/* RT(ctl): a whole reading: every block the device is read by came in this cycle. */
+static bool is_whole(const struct ctl_reads *rd, const uint32_t *block_cycle, uint32_t cycle)
+{
+	for (unsigned b = 0; b < rd->view.n_blocks; b++)
+		if (is_read(rd, b) && block_cycle[b] != cycle)
+			return false;
+	return true;
+}
+
+/* RT(ctl): does block b of the device hold point idx (a role's; -1: none)? */
+static bool holds(const struct ctl_reads *rd, unsigned b, int idx)
+{
+	return b < ENG_MAX_BLOCKS && idx >= 0 && (rd->holds[b] & (1u << idx));
+}
+
+/* A sample breaking the profile's ranges is an error, not fresh data: each role point of the
+ * sample's block (held: bit per point) is judged. Returns 0 or -CTL_E*. */
 static int check_bess(const struct ctl_roles *r, const struct cfg_bess *cb,
-		      const struct prof_value *v, double *value)
+		      const struct prof_value *v, uint32_t held, double *value)
 {
 	double status = v[r->status].value, soe = v[r->soe].value;
 
-	if (status != cb->status_ready &&
+	if ((held & (1u << r->status)) && status != cb->status_ready &&
 	    !prof_enum_name(&r->p->points[r->status], (uint16_t)status)) {
 		*value = status;
 		return -CTL_ESTATUS_UNKNOWN;
 	}
-	if (!(soe >= 0 && soe <= 100.0 * cb->soe_scale)) {
+	if ((held & (1u << r->soe)) && !(soe >= 0 && soe <= 100.0 * cb->soe_scale)) {
 		*value = soe;
 		return -CTL_ESOE_RANGE;
 	}
-	if (r->blocks >= 0) {
+	if (r->blocks >= 0 && (held & (1u << r->blocks))) {
 		double blocks = v[r->blocks].value;
 
 		if (!(blocks >= 0 && blocks <= ceil((double)cb->power_kw / cb->block_kw))) {
@@ -202,11 +224,19 @@ static int check_bess(const struct ctl_roles *r, const struct cfg_bess *cb,
 	return 0;
 }
 
+/*
+ * A good sample of one block: decoded into the BESS's values, checked, taken. The BESS is
+ * fresh once every block it is read by came in the same cycle (one block, as the shipped
+ * powerpack plans it: each sample); the command source and the target power are judged only
+ * on a sample of the block that holds them, so a read of another block never stands for a
+ * read of 2010 or 2008 (several blocks: a site's profile, or a 0x02 fallback's split).
+ */
 static void on_bess_sample(struct ctl *c, unsigned i, const struct eng_msg *m, int64_t now)
 {
 	const struct cfg_bess *cb = &c->cfg->bess[i];
 	struct ctl_bess *b = &c->bess[i];
 	const struct ctl_roles *r = &b->r;
+	const struct ctl_reads *rd = &c->reads[i];
 	struct prof_value v[PROF_MAX_POINTS];
 	uint16_t old_status = b->status;
 	double bad = 0;
@@ -219,8 +249,8 @@ static void on_bess_sample(struct ctl *c, unsigned i, const struct eng_msg *m, i
 		return;
 	}
 	memcpy(v, b->v, sizeof(v));
-	prof_decode_block(r->p, m->block, r->order, m->data.regs, m->count, 0, v);
-	err = check_bess(r, cb, v, &bad);
+	prof_decode_block(&c->reads[i].view, m->block, r->order, m->data.regs, m->count, 0, v);
+	err = check_bess(r, cb, v, m->block < ENG_MAX_BLOCKS ? rd->holds[m->block] : 0, &bad);
 	if (err) {
 		if (!b->is_implausible || b->last_err != err)
 			log_event(c, CTL_EV_IMPLAUSIBLE, i, err, bad, 0);
@@ -237,32 +267,39 @@ static void on_bess_sample(struct ctl *c, unsigned i, const struct eng_msg *m, i
 	b->soe_pct = v[r->soe].value / cb->soe_scale;
 	if (b->last_ok_ns && b->status != old_status)
 		log_event(c, CTL_EV_STATUS, i, 0, b->status, old_status);
-	b->last_ok_ns = m->t_done_ns;
-	b->last_err = 0;
-	hist_record(&c->soe_read, now - m->t_cmd_ns);
-	FLUX_PROBE(sample_consumed, i, m->cycle, (int64_t)(b->soe_pct * 100), m->t_cmd_ns);
-	watch_source(c, i, m, now);
-	watch_setpoint(c, i, m, now);
+	if (m->block < ENG_MAX_BLOCKS)
+		b->block_cycle[m->block] = m->cycle;
+	if (is_whole(rd, b->block_cycle, m->cycle)) {
+		b->last_ok_ns = m->t_done_ns;
+		b->last_err = 0;
+	}
+	if (holds(rd, m->block, r->soe)) {
+		hist_record(&c->soe_read, now - m->t_cmd_ns);
+		FLUX_PROBE(sample_consumed, i, m->cycle, (int64_t)(b->soe_pct * 100), m->t_cmd_ns);
+	}
+	if (holds(rd, m->block, r->source))
+		watch_source(c, i, m, now);
+	if (holds(rd, m->block, r->target))
+		watch_setpoint(c, i, m, now);
 }
 
 static void on_meter_sample(struct ctl *c, unsigned j, const struct eng_msg *m)
 {
 	struct ctl_meter *mt = &c->meters[j];
-	bool is_whole = true;
+	const struct ctl_reads *rd = &c->reads[c->cfg->nbess + j];
 
 	if (m->err) {
 		if (m->err != -ENG_ESUPERSEDED)
 			mt->last_err = m->err;
 		return;
 	}
-	if (m->block >= mt->r.p->n_blocks)
+	if (m->block >= rd->view.n_blocks)
 		return;
-	prof_decode_block(mt->r.p, m->block, mt->r.order, m->data.regs, m->count, 0, mt->v);
+	prof_decode_block(&rd->view, m->block, mt->r.order, m->data.regs, m->count, 0, mt->v);
 	mt->block_cycle[m->block] = m->cycle;
-	/* Fresh only when every block of the meter was read in the same cycle. */
-	for (unsigned b = 0; b < mt->r.p->n_blocks; b++)
-		is_whole &= mt->block_cycle[b] == m->cycle;
-	if (is_whole && (mt->r.grid_power < 0 || mt->v[mt->r.grid_power].is_valid)) {
+	/* Fresh only when every block the meter is read by was read in the same cycle. */
+	if (is_whole(rd, mt->block_cycle, m->cycle) &&
+	    (mt->r.grid_power < 0 || mt->v[mt->r.grid_power].is_valid)) {
 		mt->last_ok_ns = m->t_done_ns;
 		mt->last_err = 0;
 		mt->readings++;
@@ -337,6 +374,29 @@ static void on_ack(struct ctl *c, unsigned i, const struct eng_msg *m)
 	FLUX_PROBE(write_ack, i, (int64_t)b->acked_kw, m->cycle, m->t_done_ns);
 }
 
+/*
+ * A planned block that spans a hole, refused with exception 0x02: some devices refuse a read
+ * across registers they lack. From the next poll on, its points are read by the split blocks
+ * ctl_open() registered for it (struct ctl_reads): its bit goes, theirs come, said once (the
+ * bit is gone after, so a late sample of it cannot say it again). The refusal is the switch,
+ * not the device's error. A block with no split, or a split refused in turn, stays an error
+ * like any other. Returns true if m was such a refusal.
+ */
+static bool fall_back(struct ctl *c, const struct eng_msg *m)
+{
+	struct ctl_reads *rd = &c->reads[m->dev];
+	unsigned b = m->block;
+
+	if (m->err != -MB_EXC(MB_EX_ILLEGAL_DATA_ADDRESS) || b >= rd->n_plan || !rd->split_n[b] ||
+	    !is_read(rd, b))
+		return false;
+	rd->active &= (uint8_t) ~(1u << b);
+	rd->active |= (uint8_t)(((1u << rd->split_n[b]) - 1) << rd->split_first[b]);
+	rd->n_active = (uint8_t)(rd->n_active + rd->split_n[b] - 1);
+	log_event(c, CTL_EV_BLOCK_SPLIT, m->dev, m->err, b, rd->split_n[b]);
+	return true;
+}
+
 /* Returns 1 if m is a sample of the current cycle (one of those the window waits for). */
 static int on_msg(struct ctl *c, const struct eng_msg *m, int64_t now)
 {
@@ -349,6 +409,9 @@ static int on_msg(struct ctl *c, const struct eng_msg *m, int64_t now)
 			on_ack(c, m->dev, m);
 		return 0;
 	}
+	/* A block no longer read (a late sample from before a fallback) tells nothing new. */
+	if (fall_back(c, m) || !is_read(&c->reads[m->dev], m->block))
+		return m->cycle == c->cycle;
 	if (m->dev < nbess)
 		on_bess_sample(c, m->dev, m, now);
 	else
@@ -722,8 +785,10 @@ void *ctl_loop_main(void *arg)
 		t0 = c->cyc.start_ns;
 		c->cycle++;
 		FLUX_PROBE(cycle_start, c->cycle, c->cyc.start_ns, c->cyc.wake_ns);
-		/* The poll arms the I/O thread's fail-safe for each BESS we hold (ENG_CMDF_ARM). */
-		for (unsigned d = 0; d < c->ndev; d++)
+		/* The poll arms the I/O thread's fail-safe for each BESS we hold (ENG_CMDF_ARM),
+		 * and reads each device's active blocks (struct ctl_reads). */
+		c->nblocks = 0;
+		for (unsigned d = 0; d < c->ndev; d++) {
 			c->cmds[d] =
 			    (struct eng_cmd){ .kind = ENG_CMD_POLL,
 					      .flags = d < c->cfg->nbess &&
@@ -733,7 +798,10 @@ void *ctl_loop_main(void *arg)
 							   : 0,
 					      .dev = (uint16_t)d,
 					      .cycle = c->cycle,
+					      .block_mask = c->reads[d].active,
 					      .t_push_ns = clk_now_ns() };
+			c->nblocks += c->reads[d].n_active;
+		}
 		FLUX_PROBE(poll_push, c->cycle, c->ndev, c->cmds[0].t_push_ns);
 		eng_submit(c->eng, c->cmds, c->ndev);
 		gather(c, t0 + c->cfg->site.read_window_ns);

@@ -122,6 +122,46 @@ struct th_rig *th_rig_new_meter(const struct prof_profile *p, const struct sim_p
 	return r;
 }
 
+int th_rig_add_meter(struct th_rig *r, const char *id, const struct prof_profile *p, uint16_t port,
+		     uint8_t unit)
+{
+	struct cfg_meter *m;
+
+	assert_true(r->cfg.nmeters < CFG_MAX_METERS);
+	m = &r->cfg.meters[r->cfg.nmeters];
+	*m = (struct cfg_meter){ .profile = p, .profile_file = -1, .word_order = p->default_order };
+	snprintf(m->id, sizeof(m->id), "%s", id);
+	modbus_of(&m->modbus, port, unit);
+	return (int)r->cfg.nmeters++;
+}
+
+int th_rig_add_profile_bess(struct th_rig *r, const struct prof_profile *p,
+			    const struct sim_prof_params *prm, int *sim_dev)
+{
+	int st = prof_role_point(p, PROF_ROLE_STATUS), ready;
+	struct cfg_bess *b;
+
+	assert_true(r->cfg.nbess < CFG_MAX_BESS && st >= 0);
+	ready = prof_enum_value(&p->points[st], PROF_E_READY);
+	assert_true(ready >= 0);
+	*sim_dev = sim_add_profile(r->sim, &(struct sim_endpoint){ .unit = 1 }, p, prm);
+	assert_true(*sim_dev >= 0);
+	b = &r->cfg.bess[r->cfg.nbess];
+	*b = (struct cfg_bess){ .profile = p,
+				.profile_file = -1,
+				.power_kw = 100,
+				.capacity_kwh = 200,
+				.block_kw = 50,
+				.status_ready = (unsigned)ready,
+				.command_source_id = 3,
+				.soe_scale = 1,
+				.heartbeat_register = -1 };
+	snprintf(b->id, sizeof(b->id), "bess-%u", r->cfg.nbess + 1);
+	snprintf(b->type, sizeof(b->type), "%s", p->name);
+	modbus_of(&b->modbus, (uint16_t)sim_port(r->sim, *sim_dev), 1);
+	return (int)r->cfg.nbess++;
+}
+
 void th_rig_start(struct th_rig *r)
 {
 	assert_int_equal(ctl_open(&r->ctl, &r->cfg, &(struct ctl_opts){ .no_rt = true }), 0);

@@ -45,6 +45,23 @@ struct th_rig *th_rig_new(unsigned nbess, const struct sim_pp_params *pp,
  */
 struct th_rig *th_rig_new_meter(const struct prof_profile *p, const struct sim_prof_params *prm);
 
+/*
+ * Add a meter "id" of profile p (borrowed) read at 127.0.0.1:port, unit, served by whatever
+ * the test runs there (a fault server, say); the timing of th_rig_new(). Returns its index in
+ * r->cfg.meters. Before th_rig_start().
+ */
+int th_rig_add_meter(struct th_rig *r, const char *id, const struct prof_profile *p, uint16_t port,
+		     uint8_t unit);
+
+/*
+ * Add a BESS "bess-N" of profile p (borrowed), served by the profile simulator with prm, unit 1
+ * on a port of its own: 100 kW, 200 kWh, 50 kW blocks, READY as p's enum names it, command
+ * source id 3 (default 0), no heartbeat register; the timing of th_rig_new(). Returns its index
+ * in r->cfg.bess, its sim device in *sim_dev. Before th_rig_start().
+ */
+int th_rig_add_profile_bess(struct th_rig *r, const struct prof_profile *p,
+			    const struct sim_prof_params *prm, int *sim_dev);
+
 /* Open and start the controller (no RT) on r->cfg. */
 void th_rig_start(struct th_rig *r);
 
