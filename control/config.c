@@ -1233,8 +1233,8 @@ static int device_post(struct ctx *c, enum sch_id sch, const char *id, const str
 
 /*
  * The shipped profiles, loaded once per process on first use and shared by every config and
- * device that names them, as the C tables were: immutable, never freed (so a cfg that is
- * never cfg_free()d holds nothing of them).
+ * device that names them: immutable, never freed (so a cfg that is never cfg_free()d holds
+ * nothing of them).
  */
 static pthread_mutex_t builtin_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
