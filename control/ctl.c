@@ -270,10 +270,10 @@ int ctl_snapshot(const struct ctl *c, struct ctl_snapshot *out)
 	struct ctl_rtt *r = c->rtt;
 	unsigned nbess = c->cfg->nbess, nmeters = c->cfg->nmeters;
 	int64_t now;
-	int err = seqlock_read(&c->snap_pub, out);
 
-	if (err)
-		return err; /* the writer kept racing the copy: nothing torn is handed out */
+	/* Retries until the copy is consistent: nothing torn is handed out. Its result counts
+	 * the retries (a fast cycle and a large snapshot make some), not an error. */
+	(void)seqlock_read(&c->snap_pub, out);
 	/* Readers only (telemetry, tests): the RT threads never take this lock. */
 	pthread_mutex_lock(&r->lock);
 	now = clk_now_ns();

@@ -222,8 +222,8 @@ const struct eng_counters *eng_counters(const struct eng *e, unsigned dev);
 
 /*
  * Any thread: a copy of the device's RTT histogram as last published (the I/O thread
- * publishes at most once a second per device, and at stop). Returns 0, or -EAGAIN if a
- * publish kept racing the copy.
+ * publishes at most once a second per device, and at stop), consistent: a copy that a
+ * publish raced is retried. Returns 0, or -EINVAL for a device it does not have.
  */
 int eng_read_rtt(const struct eng *e, unsigned dev, struct hist *out);
 
