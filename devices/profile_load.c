@@ -731,10 +731,15 @@ static int parse_enum(struct lctx *c, const yaml_node_t *key, const yaml_node_t 
 	return err;
 }
 
-static int parse_enums(struct lctx *c, const yaml_node_t *n)
+/*
+ * A mapping of point names to what each_point() hands to `one` (enums:, limits:), the key
+ * pushed on the path while it runs. Returns the first error, or 0.
+ */
+static int each_point(struct lctx *c, const yaml_node_t *n, const char *want_what,
+		      int (*one)(struct lctx *, const yaml_node_t *key, const yaml_node_t *val))
 {
 	if (n->type != YAML_MAPPING_NODE)
-		return want(c, n, "a mapping of point names to enums");
+		return want(c, n, want_what);
 	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
 	     p++) {
 		const yaml_node_t *key = node(c, p->key);
@@ -745,12 +750,17 @@ static int parse_enums(struct lctx *c, const yaml_node_t *n)
 		if (key->type != YAML_SCALAR_NODE)
 			return want(c, key, "a point name");
 		old = kp_push_key(&c->kp, yc_show_node(key, buf, sizeof(buf)));
-		err = parse_enum(c, key, node(c, p->value));
+		err = one(c, key, node(c, p->value));
 		kp_pop(&c->kp, old);
 		if (err)
 			return err;
 	}
 	return 0;
+}
+
+static int parse_enums(struct lctx *c, const yaml_node_t *n)
+{
+	return each_point(c, n, "a mapping of point names to enums", parse_enum);
 }
 
 /* ---- limits -------------------------------------------------------------------------- */
@@ -819,24 +829,7 @@ static int parse_limit(struct lctx *c, const yaml_node_t *key, const yaml_node_t
 
 static int parse_limits(struct lctx *c, const yaml_node_t *n)
 {
-	if (n->type != YAML_MAPPING_NODE)
-		return want(c, n, "a mapping of point names to {min, max}");
-	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
-	     p++) {
-		const yaml_node_t *key = node(c, p->key);
-		char buf[YC_SHOW_MAX + 4];
-		size_t old;
-		int err;
-
-		if (key->type != YAML_SCALAR_NODE)
-			return want(c, key, "a point name");
-		old = kp_push_key(&c->kp, yc_show_node(key, buf, sizeof(buf)));
-		err = parse_limit(c, key, node(c, p->value));
-		kp_pop(&c->kp, old);
-		if (err)
-			return err;
-	}
-	return 0;
+	return each_point(c, n, "a mapping of point names to {min, max}", parse_limit);
 }
 
 /* ---- roles --------------------------------------------------------------------------- */
