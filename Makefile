@@ -59,7 +59,7 @@ PROGS_SRCS := tools/flux.c control/fluxd.c
 PROGS := $(BUILD)/bin/flux $(BUILD)/bin/fluxd
 
 # Files whose code runs on an RT thread; `make check-rt` audits their objects.
-RT_SRCS := io/codec.c io/codec_rtu.c io/engine_loop.c io/engine_ctl.c rt/cycle.c rt/ring_wait.c devices/profile.c \
+RT_SRCS := io/codec.c io/codec_rtu.c io/serial.c io/engine_loop.c io/engine_ctl.c rt/cycle.c rt/ring_wait.c devices/profile.c \
 	control/ctl_loop.c control/policy.c
 
 LIB_SRCS := $(filter-out $(PROGS_SRCS),$(wildcard rt/*.c io/*.c devices/*.c control/*.c))

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "io/engine_int.h"
+#include "io/serial.h"
 #include "rt/clock.h"
 
 #define DEFAULT_TIMEOUT_NS	 CLK_NS_PER_SEC
@@ -41,6 +42,8 @@ const char *eng_strerror(int err)
 		return err_names[e - ENG_ERR_BASE];
 	if (e >= MB_ERR_BASE && e < MB_EXC_END)
 		return mb_strerror(e);
+	if (e >= SER_ERR_BASE && e < SER_ERR_END)
+		return ser_strerror(e);
 	if (e == 0)
 		return "success";
 	/* strerror() of glibc returns a static string for every errno it knows. */
