@@ -16,6 +16,7 @@
 #include "devices/bess.h"
 #include "devices/profile.h"
 #include "io/modbus.h"
+#include "io/serial.h"
 
 /* ---- constants ---------------------------------------------------------------------- */
 
@@ -38,13 +39,26 @@ enum cfg_strategy {
 
 /* ---- structs ------------------------------------------------------------------------ */
 
-/* The `modbus:` block of a device. */
+/* How a device's frames travel: Modbus TCP (MBAP), or RTU ADUs on a serial line or on TCP. */
+enum cfg_framing {
+	CFG_FRAMING_TCP,    /* host:port, MBAP framing */
+	CFG_FRAMING_RTU,    /* host:port, RTU ADUs on the stream (`framing: rtu`, a gateway) */
+	CFG_FRAMING_SERIAL, /* `device: PATH`, RTU on a serial line with `line`'s settings */
+};
+
+/*
+ * The `modbus:` block of a device: host/port (TCP, or RTU over TCP with `framing: rtu`), or
+ * device and the seed's serial keys (baud, parity, data_bits, stop_bits, rs485).
+ */
 struct cfg_modbus {
-	char host[CFG_HOST_MAX]; /* IPv4 address (required) */
-	uint16_t port;		 /* default 502 */
-	uint8_t address;	 /* unit id, default 1 */
-	int64_t timeout_ns;	 /* per attempt, default 250 ms */
-	unsigned retry_count;	 /* attempts per request, default 3 (the seed's) */
+	enum cfg_framing framing;
+	char host[CFG_HOST_MAX];   /* IPv4 address; required unless device is set */
+	char device[SER_PATH_MAX]; /* serial line path (CFG_FRAMING_SERIAL), else "" */
+	struct ser_line line;	   /* CFG_FRAMING_SERIAL: default 9600 8N1 */
+	uint16_t port;		   /* default 502 */
+	uint8_t address;	   /* unit id, default 1 */
+	int64_t timeout_ns;	   /* per attempt, default 250 ms */
+	unsigned retry_count;	   /* attempts per request, default 3 (the seed's) */
 	/*
 	 * Retry k waits k x this (the seed's 1x, 2x, 3x), default 100 ms. Not the seed's 1 s: with
 	 * a 100 ms cycle and stale_after 1 s, a 1 s base makes one lost reply a stale device (and

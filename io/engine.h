@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "io/modbus.h"
+#include "io/serial.h"
 #include "rt/hist.h"
 
 /* ---- constants ---------------------------------------------------------------------- */
@@ -70,9 +71,22 @@ struct eng_block {
 	uint16_t count;
 };
 
-/* A device: one unit id at host:port. Read-only once given to eng_open(). */
+/*
+ * How a device's frames travel. Devices on one serial line (same device path) share it, one
+ * request in flight, as units behind a TCP gateway share its connection.
+ */
+enum eng_framing {
+	ENG_FRAMING_TCP,     /* MBAP on TCP to host:port */
+	ENG_FRAMING_RTU_TCP, /* RTU ADUs on TCP to host:port (a gateway that passes frames) */
+	ENG_FRAMING_SERIAL,  /* RTU on the serial line `device`, with `line`'s settings */
+};
+
+/* A device: one unit id at host:port, or on a serial line. Read-only once given to eng_open(). */
 struct eng_dev {
-	char host[ENG_HOST_MAX]; /* IPv4 address, dotted */
+	enum eng_framing framing;
+	char host[ENG_HOST_MAX];   /* TCP, RTU_TCP: IPv4 address, dotted */
+	char device[SER_PATH_MAX]; /* SERIAL: tty path */
+	struct ser_line line;	   /* SERIAL: baud, parity, data and stop bits, RS-485 */
 	uint16_t port;
 	uint8_t unit;
 	bool ignore_tid;	  /* gateway that does not echo the TID: match unit + FC */
