@@ -17,7 +17,16 @@
 
 static void modbus_to_dev(const struct cfg_modbus *m, struct eng_dev *d)
 {
+	static const enum eng_framing framing[] = {
+		[CFG_FRAMING_TCP] = ENG_FRAMING_TCP,
+		[CFG_FRAMING_RTU] = ENG_FRAMING_RTU_TCP,
+		[CFG_FRAMING_SERIAL] = ENG_FRAMING_SERIAL,
+	};
+
+	d->framing = framing[m->framing];
 	snprintf(d->host, sizeof(d->host), "%s", m->host);
+	snprintf(d->device, sizeof(d->device), "%s", m->device);
+	d->line = m->line;
 	d->port = m->port;
 	d->unit = m->address;
 	d->ignore_tid = !m->match_tid;
