@@ -59,7 +59,8 @@ enum ftype {
 	FT_PROFILE, /* a profile file's path, kept in the ctx for its post */
 	FT_ORDER,   /* enum mb_order */
 	FT_MODE,    /* enum cfg_strategy */
-	FT_RTU,	    /* a serial (RTU) key of the seed: recognised, then refused */
+	FT_PARITY,  /* enum ser_parity: none, even, odd */
+	FT_FRAMING, /* enum cfg_framing of a host:port device: tcp or rtu */
 	FT_MAP,	    /* nested mapping, `sub` at base + off */
 	FT_SEQ,	    /* list of `sub` mappings, elements of `size` bytes, count at count_off */
 };
@@ -572,6 +573,40 @@ static int parse_order(struct ctx *c, const yaml_node_t *n, enum mb_order *dst)
 	return 0;
 }
 
+static int parse_parity(struct ctx *c, const yaml_node_t *n, enum ser_parity *dst)
+{
+	char buf[YC_SHOW_MAX + 4];
+	const char *s;
+	int err = scalar(c, n, "none, even or odd", &s);
+
+	if (err)
+		return err;
+	err = ser_parity_parse(s);
+	if (err < 0)
+		return fail(c, kp_line(n), "want none, even or odd, got '%s'",
+			    yc_show(s, n->data.scalar.length, buf, sizeof(buf)));
+	*dst = (enum ser_parity)err;
+	return 0;
+}
+
+static int parse_framing(struct ctx *c, const yaml_node_t *n, enum cfg_framing *dst)
+{
+	char buf[YC_SHOW_MAX + 4];
+	const char *s;
+	int err = scalar(c, n, "tcp or rtu", &s);
+
+	if (err)
+		return err;
+	if (!strcmp(s, "tcp") || !strcmp(s, "rtu")) {
+		*dst = s[0] == 't' ? CFG_FRAMING_TCP : CFG_FRAMING_RTU;
+		return 0;
+	}
+	return fail(c, kp_line(n),
+		    "want tcp (Modbus TCP, MBAP) or rtu (RTU frames over TCP, for a gateway "
+		    "that passes them through), got '%s'",
+		    yc_show(s, n->data.scalar.length, buf, sizeof(buf)));
+}
+
 static const char *const strategy_names[] = {
 	[CFG_STRATEGY_MANUAL] = "manual",
 	[CFG_STRATEGY_SOE_TARGET] = "soe_target",
@@ -685,8 +720,10 @@ static int parse_value(struct ctx *c, const yaml_node_t *n, const struct field *
 		return parse_order(c, n, dst);
 	case FT_MODE:
 		return parse_mode(c, n, dst);
-	case FT_RTU:
-		return 0; /* judged with the whole modbus block (modbus_post) */
+	case FT_PARITY:
+		return parse_parity(c, n, dst);
+	case FT_FRAMING:
+		return parse_framing(c, n, dst);
 	case FT_MAP:
 		if (n->type != YAML_MAPPING_NODE && !yc_is_null(n)) {
 			reject_map(c, f->sub);
@@ -706,8 +743,6 @@ static const char *key_list(const struct schema *s, char *buf, size_t cap)
 
 	buf[0] = '\0';
 	for (unsigned i = 0; i < s->n && n < cap; i++) {
-		if (s->fields[i].type == FT_RTU)
-			continue;
 		n += (size_t)snprintf(buf + n, cap - n, "%s%s", n ? ", " : "", s->fields[i].key);
 	}
 	return buf;
@@ -835,10 +870,13 @@ enum {
 	MF_RETRY_COUNT,
 	MF_RETRY_BACKOFF,
 	MF_MATCH_TID,
+	MF_FRAMING,
+	MF_DEVICE,
 	MF_BAUD,
 	MF_PARITY,
 	MF_DATA_BITS,
-	MF_STOP_BITS
+	MF_STOP_BITS,
+	MF_RS485,
 };
 
 static const struct field modbus_fields[] = {
@@ -855,15 +893,24 @@ static const struct field modbus_fields[] = {
 	[MF_MATCH_TID] = { .key = "match_tid",
 			   .type = FT_BOOL,
 			   .off = offsetof(struct cfg_modbus, match_tid) },
-	[MF_BAUD] = { .key = "baud", .type = FT_RTU },
-	[MF_PARITY] = { .key = "parity", .type = FT_RTU },
-	[MF_DATA_BITS] = { .key = "data_bits", .type = FT_RTU },
-	[MF_STOP_BITS] = { .key = "stop_bits", .type = FT_RTU },
+	[MF_FRAMING] = { .key = "framing",
+			 .type = FT_FRAMING,
+			 .off = offsetof(struct cfg_modbus, framing) },
+	[MF_DEVICE] = STR("device", struct cfg_modbus, device, F_NONEMPTY),
+	[MF_BAUD] = INT("baud", struct cfg_modbus, line.baud, 1, 4000000),
+	[MF_PARITY] = { .key = "parity",
+			.type = FT_PARITY,
+			.off = offsetof(struct cfg_modbus, line.parity) },
+	[MF_DATA_BITS] = INT("data_bits", struct cfg_modbus, line.data_bits, 7, 8),
+	[MF_STOP_BITS] = INT("stop_bits", struct cfg_modbus, line.stop_bits, 1, 2),
+	[MF_RS485] = { .key = "rs485",
+		       .type = FT_BOOL,
+		       .off = offsetof(struct cfg_modbus, line.rs485) },
 };
 
 static const struct schema modbus_schema = {
 	.id = SCH_MODBUS,
-	.what = "host, port, address, timeout, retry_count...",
+	.what = "host, port or device, baud, ..., address, timeout, retry_count...",
 	.fields = modbus_fields,
 	.n = sizeof(modbus_fields) / sizeof(modbus_fields[0]),
 	.post = modbus_post,
@@ -1111,6 +1158,7 @@ static void modbus_defaults(struct cfg_modbus *m)
 				  .retry_count = 3,
 				  .retry_backoff_ns = 100 * NS_PER_MS,
 				  .match_tid = true };
+	ser_line_init(&m->line);
 }
 
 static void bess_init(void *elem, int line)
@@ -1142,33 +1190,98 @@ static void meter_init(void *elem, int line)
 	m->line = line;
 }
 
-/* The seed's serial keys: RTU comes later (docs/design.md), so they are refused by name. */
+/* A key of the modbus block that was given, at its line, as the error's key path. */
+__attribute__((format(printf, 3, 4))) static int fail_key(struct ctx *c, unsigned mf,
+							  const char *fmt, ...)
+{
+	size_t old = kp_push_key(&c->kp, modbus_fields[mf].key);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfail(c, c->lines[SCH_MODBUS][mf], c->kp.s, fmt, ap);
+	va_end(ap);
+	kp_pop(&c->kp, old);
+	return -EINVAL;
+}
+
+/*
+ * The transport: `host` (Modbus TCP, or RTU frames over TCP with `framing: rtu`) or `device`
+ * (a serial line, with the seed's baud/parity/data_bits/stop_bits, and rs485). The seed's
+ * serial block has no path: without `device`, each serial key says what is missing.
+ */
 static int modbus_post(struct ctx *c, void *base, const yaml_node_t *n, bool is_clean)
 {
+	static const unsigned serial_keys[] = { MF_BAUD, MF_PARITY, MF_DATA_BITS, MF_STOP_BITS,
+						MF_RS485 };
+	static const unsigned tcp_keys[] = { MF_PORT, MF_MATCH_TID, MF_FRAMING };
+	struct cfg_modbus *m = base;
 	uint32_t seen = c->seen[SCH_MODBUS];
-	int *lines = c->lines[SCH_MODBUS];
-	size_t old;
+	bool is_host = seen & (1u << MF_HOST), is_device = seen & (1u << MF_DEVICE);
+	int err = 0;
 
-	(void)base;
-	(void)is_clean; /* these rules read only which keys were given */
-	for (unsigned i = MF_BAUD; i <= MF_STOP_BITS; i++) {
-		if (!(seen & (1u << i)))
-			continue;
-		old = kp_push_key(&c->kp, modbus_fields[i].key);
-		if (!(seen & (1u << MF_HOST)))
-			return fail(c, lines[i],
-				    "serial Modbus RTU is not supported yet; use host/port "
-				    "(Modbus TCP)");
-		fail(c, lines[i],
-		     "a serial (RTU) setting, but this device is Modbus TCP (host "
-		     "is set): remove it");
-		kp_pop(&c->kp, old);
-		return -EINVAL;
+	(void)is_clean;
+	if (is_host && is_device) {
+		return fail_key(c, MF_DEVICE,
+				"a device has host (Modbus TCP) or device (a serial "
+				"line), not both");
 	}
-	if (!(seen & (1u << MF_HOST))) {
-		kp_push_key(&c->kp, "host");
-		return fail(c, kp_line(n), "missing (required: the device's IPv4 address)");
+	if (!is_device) {
+		for (unsigned k = 0; k < sizeof(serial_keys) / sizeof(serial_keys[0]); k++) {
+			if (!(seen & (1u << serial_keys[k])))
+				continue;
+			if (is_host)
+				return fail_key(c, serial_keys[k],
+						"a serial (RTU) setting, but this device is on TCP "
+						"(host is set): remove it");
+			kp_push_key(&c->kp, "device");
+			return fail(c, c->lines[SCH_MODBUS][serial_keys[k]],
+				    "missing: a serial device needs the path of its line (device: "
+				    "/dev/ttyUSB0), given %s",
+				    modbus_fields[serial_keys[k]].key);
+		}
+		if (!is_host) {
+			kp_push_key(&c->kp, "host");
+			return fail(c, kp_line(n),
+				    "missing (required: the device's IPv4 address, or device: "
+				    "PATH for a serial line)");
+		}
+		if (m->framing == CFG_FRAMING_RTU && (seen & (1u << MF_MATCH_TID)))
+			return fail_key(c, MF_MATCH_TID,
+					"RTU frames carry no transaction id (framing: rtu): "
+					"remove it");
+		if (m->framing == CFG_FRAMING_RTU && m->address == MB_UNIT_BROADCAST &&
+		    (seen & (1u << MF_ADDRESS)))
+			return fail_key(c, MF_ADDRESS,
+					"unit 0 is the RTU broadcast address (writes only, never "
+					"answered): want 1..247");
+		return 0;
 	}
+	for (unsigned k = 0; k < sizeof(tcp_keys) / sizeof(tcp_keys[0]); k++) {
+		if (seen & (1u << tcp_keys[k]))
+			err = fail_key(c, tcp_keys[k],
+				       "a TCP setting, but this device is on a serial line "
+				       "(device is set): remove it");
+	}
+	if (is_bad(c, SCH_MODBUS, MF_DEVICE))
+		err = -EINVAL; /* said where its value was read */
+	else if (m->device[0] != '/')
+		err = fail_key(c, MF_DEVICE, "want an absolute path (/dev/ttyUSB0), got '%s'",
+			       m->device);
+	if ((seen & (1u << MF_BAUD)) && !ser_baud_ok(m->line.baud)) {
+		err = fail_key(c, MF_BAUD,
+			       "%u is not a standard rate (1200 2400 4800 9600 19200 38400 "
+			       "57600 115200, or 230400 .. 4000000)",
+			       m->line.baud);
+	}
+	if (m->address == MB_UNIT_BROADCAST)
+		err = fail_key(c, MF_ADDRESS,
+			       "unit 0 is the broadcast address on a serial line (writes only, "
+			       "never answered): want 1..247");
+	if (err)
+		return err;
+	m->framing = CFG_FRAMING_SERIAL;
+	if (!(seen & (1u << MF_TIMEOUT)))
+		m->timeout_ns = ser_timeout_default_ns(m->line.baud);
 	return 0;
 }
 
@@ -1215,8 +1328,47 @@ static int device_post(struct ctx *c, enum sch_id sch, const char *id, const str
 			     yc_show(id, strlen(id), buf, sizeof(buf)), kind_name, j, oline);
 			kp_pop(&c->kp, old);
 		}
-		if (!is_dup_ep && !strcmp(mb->host, omb->host) && mb->port == omb->port &&
+		if (!is_dup_ep && mb->framing == CFG_FRAMING_SERIAL &&
+		    omb->framing == CFG_FRAMING_SERIAL && !strcmp(mb->device, omb->device) &&
+		    memcmp(&mb->line, &omb->line, sizeof(mb->line))) {
+			char a[32], b[32];
+
+			is_dup_ep = true;
+			ser_line_describe(a, sizeof(a), &mb->line);
+			ser_line_describe(b, sizeof(b), &omb->line);
+			old = kp_push_key(&c->kp, "modbus");
+			fail(c, lines[BF_MODBUS],
+			     "%s is at %s here but %s in devices.%s[%u] (line %d): devices on one "
+			     "serial line share its settings",
+			     mb->device, a, b, kind_name, j, oline);
+			kp_pop(&c->kp, old);
+		}
+		if (!is_dup_ep && mb->framing == CFG_FRAMING_SERIAL &&
+		    omb->framing == CFG_FRAMING_SERIAL && !strcmp(mb->device, omb->device) &&
 		    mb->address == omb->address) {
+			is_dup_ep = true;
+			old = kp_push_key(&c->kp, "modbus");
+			fail(c, lines[BF_MODBUS],
+			     "%s unit %u is also devices.%s[%u] (line %d): each device on a line "
+			     "needs its own address",
+			     mb->device, mb->address, kind_name, j, oline);
+			kp_pop(&c->kp, old);
+		}
+		if (!is_dup_ep && mb->framing != CFG_FRAMING_SERIAL &&
+		    omb->framing != CFG_FRAMING_SERIAL && !strcmp(mb->host, omb->host) &&
+		    mb->port == omb->port && mb->framing != omb->framing) {
+			is_dup_ep = true;
+			old = kp_push_key(&c->kp, "modbus");
+			fail(c, lines[BF_MODBUS],
+			     "%s:%u is framing: %s here but %s in devices.%s[%u] (line %d): one "
+			     "connection carries one framing",
+			     mb->host, mb->port, mb->framing == CFG_FRAMING_RTU ? "rtu" : "tcp",
+			     omb->framing == CFG_FRAMING_RTU ? "rtu" : "tcp", kind_name, j, oline);
+			kp_pop(&c->kp, old);
+		}
+		if (!is_dup_ep && mb->framing != CFG_FRAMING_SERIAL &&
+		    omb->framing != CFG_FRAMING_SERIAL && !strcmp(mb->host, omb->host) &&
+		    mb->port == omb->port && mb->address == omb->address) {
 			is_dup_ep = true;
 			old = kp_push_key(&c->kp, "modbus");
 			fail(c, lines[BF_MODBUS],
@@ -2060,14 +2212,27 @@ static void put_modbus(struct out *o, const struct cfg_modbus *m)
 {
 	char a[32], b[32];
 
-	put(o, "      modbus:\n        host: ");
-	put_str(o, m->host);
+	if (m->framing == CFG_FRAMING_SERIAL) {
+		put(o, "      modbus:\n        device: ");
+		put_str(o, m->device);
+		put(o,
+		    "        baud: %u\n        parity: %s\n        data_bits: %u\n"
+		    "        stop_bits: %u\n        rs485: %s\n",
+		    m->line.baud, ser_parity_name(m->line.parity), m->line.data_bits,
+		    m->line.stop_bits, m->line.rs485 ? "true" : "false");
+	} else {
+		put(o, "      modbus:\n        host: ");
+		put_str(o, m->host);
+		put(o, "        port: %u\n        framing: %s\n", m->port,
+		    m->framing == CFG_FRAMING_RTU ? "rtu" : "tcp");
+		if (m->framing == CFG_FRAMING_TCP)
+			put(o, "        match_tid: %s\n", m->match_tid ? "true" : "false");
+	}
 	put(o,
-	    "        port: %u\n        address: %u\n        timeout: %s\n"
-	    "        retry_count: %u\n"
-	    "        retry_backoff: %s  # retry k waits k x this\n        match_tid: %s\n",
-	    m->port, m->address, fmt_dur(m->timeout_ns, a, sizeof(a)), m->retry_count,
-	    fmt_dur(m->retry_backoff_ns, b, sizeof(b)), m->match_tid ? "true" : "false");
+	    "        address: %u\n        timeout: %s\n        retry_count: %u\n"
+	    "        retry_backoff: %s  # retry k waits k x this\n",
+	    m->address, fmt_dur(m->timeout_ns, a, sizeof(a)), m->retry_count,
+	    fmt_dur(m->retry_backoff_ns, b, sizeof(b)));
 }
 
 /* `type: NAME`, or `profile: PATH` with the path resolved (so the dump loads from anywhere). */

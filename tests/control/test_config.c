@@ -159,6 +159,76 @@ static void test_seed_blocks_pasted_verbatim_clash_on_their_shared_id(void **sta
 	assert_int_equal(cfg.site.mode, CFG_STRATEGY_MONITOR);
 }
 
+static void assert_round_trip(struct cfg *c);
+
+/* The seed's "Modbus Configuration" block as written, with the path of its line added. */
+static void test_accepts_the_seed_serial_block_with_a_device_path(void **state)
+{
+	static const char text[] = "devices:\n"
+				   "  meters:\n"
+				   "    - id: m1\n"
+				   "      type: acuvim2\n"
+				   "      modbus:\n"
+				   "        device: /dev/ttyUSB0\n"
+				   "        address: 1\n"
+				   "        baud: 9600\n"
+				   "        parity: none\n"
+				   "        data_bits: 8\n"
+				   "        stop_bits: 1\n"
+				   "    - id: m2\n"
+				   "      type: acuvim2\n"
+				   "      modbus: {device: /dev/ttyUSB0, address: 2, timeout: 1s}\n"
+				   "    - id: m3\n"
+				   "      type: acuvim2\n"
+				   "      modbus: {device: /dev/ttyS1, baud: 115200, parity: even, "
+				   "stop_bits: 2, data_bits: 7, rs485: true}\n"
+				   "    - id: m4\n"
+				   "      type: acuvim2\n"
+				   "      modbus: {host: 127.0.0.1, port: 4001, framing: rtu}\n";
+	const struct cfg_modbus *m;
+
+	(void)state;
+	assert_int_equal(parse(text), 0);
+	assert_int_equal(cfg.nmeters, 4);
+	m = &cfg.meters[0].modbus;
+	assert_int_equal(m->framing, CFG_FRAMING_SERIAL);
+	assert_string_equal(m->device, "/dev/ttyUSB0");
+	assert_int_equal(m->line.baud, 9600);
+	assert_int_equal(m->line.parity, SER_PARITY_NONE);
+	assert_int_equal(m->line.data_bits, 8);
+	assert_int_equal(m->line.stop_bits, 1);
+	assert_false(m->line.rs485);
+	assert_int_equal(m->address, 1);
+	/* No timeout given: fitted to the baud rate (ser_timeout_default_ns). */
+	assert_int_equal(m->timeout_ns, 687 * MS);
+	assert_int_equal(m->retry_count, 3);
+	/* The defaults: 9600 8N1; a timeout given is kept. */
+	m = &cfg.meters[1].modbus;
+	assert_int_equal(m->framing, CFG_FRAMING_SERIAL);
+	assert_int_equal(m->line.baud, 9600);
+	assert_int_equal(m->line.data_bits, 8);
+	assert_int_equal(m->line.stop_bits, 1);
+	assert_int_equal(m->timeout_ns, SEC);
+	m = &cfg.meters[2].modbus;
+	assert_int_equal(m->line.baud, 115200);
+	assert_int_equal(m->line.parity, SER_PARITY_EVEN);
+	assert_int_equal(m->line.data_bits, 7);
+	assert_int_equal(m->line.stop_bits, 2);
+	assert_true(m->line.rs485);
+	assert_int_equal(m->timeout_ns, 149 * MS);
+	m = &cfg.meters[3].modbus;
+	assert_int_equal(m->framing, CFG_FRAMING_RTU);
+	assert_string_equal(m->host, "127.0.0.1");
+	assert_int_equal(m->port, 4001);
+	assert_string_equal(m->device, "");
+	assert_int_equal(m->timeout_ns, 250 * MS);
+	/* A TCP device is framed as before. */
+	assert_int_equal(parse(seed_bess), 0);
+	assert_int_equal(cfg.bess[0].modbus.framing, CFG_FRAMING_TCP);
+	assert_int_equal(parse(text), 0);
+	assert_round_trip(&cfg);
+}
+
 static void test_accepts_the_design_example_with_every_key(void **state)
 {
 	char path[4200];
@@ -236,6 +306,10 @@ static void test_deploy_site_yaml_loads_clean(void **state)
 #define BESS_HEAD "devices:\n  bess:\n    - id: b1\n      type: powerpack\n      modbus:\n"
 #define HOST	  "        host: 127.0.0.1\n"
 #define PS_SITE	  "site:\n  strategy:\n    mode: peak_shaving\n"
+/* A meter on a serial line, its modbus block as lines 5..6; more of its keys may follow. */
+#define METER_SER                                                                                  \
+	"devices:\n  meters:\n    - id: m1\n      type: acuvim2\n      modbus:\n"                  \
+	"        device: /dev/ttyUSB0\n"
 
 static const struct bad {
 	const char *name;
@@ -402,14 +476,76 @@ static const struct bad {
 	{ "heartbeat_register on the command source", BESS5 "      heartbeat_register: 2010\n",
 	  "t.yaml:6: devices.bess[0].heartbeat_register: ",
 	  "the powerpack profile's command_source register (command_source)" },
-	{ "seed's RTU keys without host",
+	{ "seed's serial block without a device path",
 	  "devices:\n  meters:\n    - id: m1\n      type: acuvim2\n      modbus:\n        address: "
 	  "1\n"
 	  "        baud: 9600\n        parity: none\n",
-	  "t.yaml:7: devices.meters[0].modbus.baud: ",
-	  "serial Modbus RTU is not supported yet; use host/port (Modbus TCP)" },
+	  "t.yaml:7: devices.meters[0].modbus.device: ",
+	  "missing: a serial device needs the path of its line (device: /dev/ttyUSB0), given "
+	  "baud" },
 	{ "RTU key beside host", BESS_HEAD HOST "        stop_bits: 1\n",
-	  "t.yaml:7: devices.bess[0].modbus.stop_bits: ", "remove it" },
+	  "t.yaml:7: devices.bess[0].modbus.stop_bits: ", "this device is on TCP (host is set)" },
+	{ "host and device", METER_SER "        host: 127.0.0.1\n",
+	  "t.yaml:6: devices.meters[0].modbus.device: ",
+	  "a device has host (Modbus TCP) or device (a serial line), not both" },
+	{ "port on a serial line", METER_SER "        port: 502\n",
+	  "t.yaml:7: devices.meters[0].modbus.port: ",
+	  "a TCP setting, but this device is on a serial line (device is set): remove it" },
+	{ "framing on a serial line", METER_SER "        framing: rtu\n",
+	  "t.yaml:7: devices.meters[0].modbus.framing: ", "on a serial line" },
+	{ "relative device path",
+	  "devices:\n  meters:\n    - id: m1\n      type: acuvim2\n      modbus:\n"
+	  "        device: ttyUSB0\n",
+	  "t.yaml:6: devices.meters[0].modbus.device: ",
+	  "want an absolute path (/dev/ttyUSB0), got 'ttyUSB0'" },
+	{ "empty device path",
+	  "devices:\n  meters:\n    - id: m1\n      type: acuvim2\n      modbus:\n"
+	  "        device: \"\"\n",
+	  "t.yaml:6: devices.meters[0].modbus.device: ", "must not be empty" },
+	{ "non-standard baud", METER_SER "        baud: 12345\n",
+	  "t.yaml:7: devices.meters[0].modbus.baud: ",
+	  "12345 is not a standard rate (1200 2400 4800 9600 19200 38400 57600 115200, or "
+	  "230400 .. 4000000)" },
+	{ "baud not a number", METER_SER "        baud: fast\n",
+	  "t.yaml:7: devices.meters[0].modbus.baud: ", "want a whole number" },
+	{ "unknown parity", METER_SER "        parity: mark\n",
+	  "t.yaml:7: devices.meters[0].modbus.parity: ", "want none, even or odd, got 'mark'" },
+	{ "six data bits", METER_SER "        data_bits: 6\n",
+	  "t.yaml:7: devices.meters[0].modbus.data_bits: ", "must be 7..8, got 6" },
+	{ "three stop bits", METER_SER "        stop_bits: 3\n",
+	  "t.yaml:7: devices.meters[0].modbus.stop_bits: ", "must be 1..2, got 3" },
+	{ "rs485 not a boolean", METER_SER "        rs485: yes please\n",
+	  "t.yaml:7: devices.meters[0].modbus.rs485: ", "" },
+	{ "broadcast address on a serial line", METER_SER "        address: 0\n",
+	  "t.yaml:7: devices.meters[0].modbus.address: ",
+	  "unit 0 is the broadcast address on a serial line" },
+	{ "unknown framing", BESS_HEAD HOST "        framing: ascii\n",
+	  "t.yaml:7: devices.bess[0].modbus.framing: ",
+	  "want tcp (Modbus TCP, MBAP) or rtu (RTU frames over TCP, for a gateway that passes "
+	  "them through), got 'ascii'" },
+	{ "match_tid with RTU framing",
+	  BESS_HEAD HOST "        framing: rtu\n        match_tid: "
+			 "false\n",
+	  "t.yaml:8: devices.bess[0].modbus.match_tid: ",
+	  "RTU frames carry no transaction id (framing: rtu): remove it" },
+	{ "two units of one line at different bauds",
+	  METER_SER "    - id: m2\n      type: acuvim2\n      modbus:\n"
+		    "        device: /dev/ttyUSB0\n        address: 2\n        baud: 19200\n",
+	  "t.yaml:9: devices.meters[1].modbus: ",
+	  "/dev/ttyUSB0 is at 19200 8N1 here but 9600 8N1 in devices.meters[0] (line 3): devices "
+	  "on one serial line share its settings" },
+	{ "two devices at one address of a line",
+	  METER_SER "    - id: m2\n      type: acuvim2\n      modbus:\n"
+		    "        device: /dev/ttyUSB0\n",
+	  "t.yaml:9: devices.meters[1].modbus: ",
+	  "/dev/ttyUSB0 unit 1 is also devices.meters[0] (line 3): each device on a line needs its "
+	  "own address" },
+	{ "one host:port with two framings",
+	  BESS5 "  meters:\n    - id: m1\n      type: acuvim2\n      modbus: {host: 127.0.0.1, "
+		"address: 2, framing: rtu}\n",
+	  "t.yaml:9: devices.meters[0].modbus: ",
+	  "127.0.0.1:502 is framing: rtu here but tcp in devices.bess[0] (line 3): one connection "
+	  "carries one framing" },
 	{ "unknown strategy", "site:\n  strategy: {mode: peak}\n" BESS5,
 	  "t.yaml:2: site.strategy.mode: ",
 	  "want manual, soe_target, peak_shaving or monitor, got 'peak'" },
@@ -1614,6 +1750,7 @@ int main(void)
 		cmocka_unit_test(test_accepts_the_seed_bess_block_as_written_with_defaults),
 		cmocka_unit_test(test_accepts_the_seed_blocks_combined_under_one_devices_key),
 		cmocka_unit_test(test_seed_blocks_pasted_verbatim_clash_on_their_shared_id),
+		cmocka_unit_test(test_accepts_the_seed_serial_block_with_a_device_path),
 		cmocka_unit_test(test_accepts_the_design_example_with_every_key),
 		cmocka_unit_test(test_design_example_verbatim_names_its_missing_grid_meter),
 		cmocka_unit_test(test_deploy_site_yaml_loads_clean),
