@@ -66,7 +66,19 @@ static bool check_added(const struct prof_point *pt)
 		ready += !!(pt->enums[i].flags & PROF_E_READY);
 		fault += !!(pt->enums[i].flags & PROF_E_FAULT);
 	}
-	return ready <= 1 && fault <= 1;
+	if (ready > 1 || fault > 1)
+		return false;
+	if (pt->n_bits && (!pt->bits || pt->n_enums || pt->scale != 1 || pt->offset != 0 ||
+			   (pt->type != PROF_U16 && pt->type != PROF_U32)))
+		return false;
+	for (unsigned i = 0; i < pt->n_bits; i++) {
+		if (!pt->bits[i].name || pt->bits[i].bit >= 16 * prof_type_width(pt->type))
+			return false;
+		for (unsigned j = 0; j < i; j++)
+			if (pt->bits[j].bit == pt->bits[i].bit)
+				return false;
+	}
+	return true;
 }
 
 int prof_check(const struct prof_profile *p)
@@ -137,6 +149,14 @@ const char *prof_enum_name(const struct prof_point *pt, uint16_t value)
 	return NULL;
 }
 
+const char *prof_bit_name(const struct prof_point *pt, unsigned bit)
+{
+	for (unsigned i = 0; i < pt->n_bits; i++)
+		if (pt->bits[i].bit == bit)
+			return pt->bits[i].name;
+	return NULL;
+}
+
 static const char *const role_names[PROF_ROLE_N] = {
 	[PROF_ROLE_SOE] = "soe",
 	[PROF_ROLE_STATUS] = "status",
@@ -151,6 +171,8 @@ static const char *const role_names[PROF_ROLE_N] = {
 	[PROF_ROLE_FREQUENCY] = "frequency",
 	[PROF_ROLE_ENERGY_IMPORT] = "energy_import",
 	[PROF_ROLE_ENERGY_EXPORT] = "energy_export",
+	[PROF_ROLE_ALARMS] = "alarms",
+	[PROF_ROLE_FAULTS] = "faults",
 };
 
 const char *prof_role_name(enum prof_role role)

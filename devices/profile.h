@@ -25,6 +25,7 @@
 #define PROF_NAME_MAX	     48		/* bytes of a profile, point or enum name, with the NUL */
 #define PROF_UNIT_MAX	     16		/* bytes of a unit, with the NUL */
 #define PROF_MAX_ENUMS	     16		/* named codes per enum point */
+#define PROF_MAX_BITS	     64		/* named bits per profile, over all its bit fields */
 #define PROF_MAX_GAP_DEFAULT 8		/* registers a poll block may span between two points */
 #define PROF_FILE_MAX	     (1u << 20) /* a profile file is a few KiB; more is not one */
 
@@ -76,13 +77,16 @@ enum prof_role {
 	PROF_ROLE_COMMAND_SOURCE,   /* rw u16: who holds control */
 	PROF_ROLE_AVAILABLE_BLOCKS, /* integer: inverter blocks available */
 	PROF_ROLE_HEARTBEAT,	    /* rw integer: a counter written every cycle */
-	PROF_ROLE_ACTIVE_POWER,	    /* measured active power of the BESS */
+	PROF_ROLE_ACTIVE_POWER,	    /* measured active power of the BESS, + discharge */
+	/* What the BESS can take now, kW, both as magnitudes (>= 0): limits on top of rating */
 	PROF_ROLE_MAX_CHARGE_POWER,
 	PROF_ROLE_MAX_DISCHARGE_POWER,
 	PROF_ROLE_GRID_POWER, /* meter: active power at the grid connection, + import */
 	PROF_ROLE_FREQUENCY,
 	PROF_ROLE_ENERGY_IMPORT,
 	PROF_ROLE_ENERGY_EXPORT,
+	PROF_ROLE_ALARMS, /* u16/u32 bit field: warnings, shown, not acted on */
+	PROF_ROLE_FAULTS, /* u16/u32 bit field: any bit set, the BESS is faulted (0 kW) */
 	PROF_ROLE_N,
 };
 
@@ -108,6 +112,12 @@ struct prof_enum {
 	unsigned flags; /* PROF_E_* */
 };
 
+/* A named bit of a bit-field point (alarm and fault words): bit 0 is the least significant. */
+struct prof_bit {
+	uint8_t bit; /* 0..15 (u16), 0..31 (u32) */
+	const char *name;
+};
+
 /* A point: engineering value = raw / scale + offset, in `unit`. Immutable once loaded. */
 struct prof_point {
 	const char *name; /* "soe_pct": the unit is in the name, as everywhere in Flux */
@@ -126,6 +136,9 @@ struct prof_point {
 	double range_lo, range_hi; /* engineering units */
 	bool has_limits;	   /* writes outside [write_min, write_max] are refused */
 	double write_min, write_max;
+	/* A bit field (u16 or u32, scale 1, offset 0, no enum): its named bits, by bit number. */
+	const struct prof_bit *bits;
+	unsigned n_bits;
 };
 
 /* A device type: a loaded profile (prof_load_*()), or a table built by hand. */
@@ -159,8 +172,9 @@ struct prof_value {
  * Check a table: 1..PROF_MAX_BLOCKS blocks of 1..125 registers, FC03 or FC04, not
  * overlapping; every point inside one block, no two points sharing a register, names unique,
  * scales non-zero and finite; offsets finite, ranges and limits ordered (limits on writable
- * points only), at most one READY and one FAULT code per enum, roles naming points. Returns 0
- * or -EINVAL. Cold path.
+ * points only), at most one READY and one FAULT code per enum, roles naming points; bits only
+ * on u16/u32 points without an enum, scale 1 and offset 0, each within the type and named
+ * once. Returns 0 or -EINVAL. Cold path.
  */
 int prof_check(const struct prof_profile *p);
 
@@ -175,6 +189,9 @@ unsigned prof_type_width(enum prof_type type);
 
 /* Name of `value` in the point's enum, or NULL when it has none. */
 const char *prof_enum_name(const struct prof_point *pt, uint16_t value);
+
+/* Name of bit `bit` of a bit-field point, or NULL when it names none. Never allocates. */
+const char *prof_bit_name(const struct prof_point *pt, unsigned bit);
 
 /*
  * RT(ctl)-safe: decode the points of block `block` from its registers (`regs`, `nregs` as read,

@@ -35,6 +35,8 @@ struct prof_owned {
 	char point_names[PROF_MAX_POINTS][PROF_NAME_MAX];
 	char units[PROF_MAX_POINTS][PROF_UNIT_MAX];
 	char enum_names[PROF_MAX_POINTS][PROF_MAX_ENUMS][PROF_NAME_MAX];
+	struct prof_bit bits[PROF_MAX_BITS]; /* every point's, each point's in one run */
+	char bit_names[PROF_MAX_BITS][PROF_NAME_MAX];
 };
 
 /* One load: the tree, where the walk is, and the lines of what later checks refer to. */
@@ -47,6 +49,7 @@ struct lctx {
 	struct prof_owned *o;
 	int point_line[PROF_MAX_POINTS];    /* of each point's name */
 	bool has_enum_key[PROF_MAX_POINTS]; /* enums: already given for this point */
+	unsigned n_bits;		    /* of o->bits taken */
 };
 
 static const char *const type_names[] = {
@@ -395,6 +398,7 @@ enum {
 	PK_UNIT,
 	PK_ACCESS,
 	PK_RANGE,
+	PK_BITS,
 	PK_N
 };
 
@@ -409,6 +413,7 @@ static const char *const point_keys[PK_N] = {
 	[PK_UNIT] = "unit",
 	[PK_ACCESS] = "access",
 	[PK_RANGE] = "range",
+	[PK_BITS] = "bits",
 };
 
 /* ABCD, CDAB, BADC, DCBA, in any case (as the site config's word_order). */
@@ -444,6 +449,76 @@ static int get_range(struct lctx *c, const yaml_node_t *n, double *lo, double *h
 	if (!err && *lo > *hi)
 		return fail(c, PROF_EVALUE, kp_line(n), "lo %g is above hi %g", *lo, *hi);
 	return err;
+}
+
+/*
+ * bits: { NUMBER: name, ... }: the named bits of a u16 or u32 bit field (alarm and fault
+ * words), taken from the profile's pool of PROF_MAX_BITS. A bit field is raw: no scale or
+ * offset, no enum (parse_enum() refuses one on it).
+ */
+static int parse_bits(struct lctx *c, const yaml_node_t *n, const yaml_node_t *const *v,
+		      struct prof_point *pt)
+{
+	struct prof_owned *o = c->o;
+	struct prof_bit *first = &o->bits[c->n_bits];
+	unsigned width = 16 * prof_type_width(pt->type), k = 0;
+	int lines[32];
+
+	if (pt->type != PROF_U16 && pt->type != PROF_U32)
+		return fail(c, PROF_ETYPE, kp_line(n), "a bit field is a u16 or u32, not a %s",
+			    type_names[pt->type]);
+	if (v[PK_SCALE] || v[PK_OFFSET])
+		return fail(c, PROF_EVALUE, kp_line(n),
+			    "a bit field is raw: it takes no scale or offset (line %d)",
+			    kp_line(v[PK_SCALE] ? v[PK_SCALE] : v[PK_OFFSET]));
+	if (n->type != YAML_MAPPING_NODE ||
+	    n->data.mapping.pairs.top == n->data.mapping.pairs.start)
+		return want(c, n, "a mapping of bit numbers to names (0: over_temperature)");
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+	     p++, k++) {
+		const yaml_node_t *key = node(c, p->key), *val = node(c, p->value);
+		char buf[YC_SHOW_MAX + 4];
+		const char *s;
+		long long b;
+		size_t old = kp_push_key(&c->kp, key->type == YAML_SCALAR_NODE
+						     ? yc_show_node(key, buf, sizeof(buf))
+						     : "?");
+		int err = 0;
+
+		if (c->n_bits == PROF_MAX_BITS)
+			err = fail(c, PROF_ETOOMANY, kp_line(key),
+				   "too many named bits: at most %u in a profile", PROF_MAX_BITS);
+		if (!err)
+			err = plain(c, key, "a bit number", &s);
+		if (!err && !parse_int(s, &b))
+			err = fail(c, PROF_EVALUE, kp_line(key), "want a bit number, got '%s'",
+				   yc_show_node(key, buf, sizeof(buf)));
+		if (!err && (b < 0 || b >= (long long)width))
+			err = fail(c, PROF_EVALUE, kp_line(key),
+				   "bit %lld is past a %s's %u bits (0..%u)", b,
+				   type_names[pt->type], width, width - 1);
+		if (!err)
+			err = get_name(c, val, false, o->bit_names[c->n_bits], PROF_NAME_MAX);
+		for (unsigned j = 0; !err && j < k; j++) {
+			if (first[j].bit == b)
+				err = fail(c, PROF_EDUPNAME, kp_line(key),
+					   "bit %lld is already named at line %d", b, lines[j]);
+			else if (!strcmp(first[j].name, o->bit_names[c->n_bits]))
+				err = fail(c, PROF_EDUPNAME, kp_line(val),
+					   "name %s is already used at line %d", first[j].name,
+					   lines[j]);
+		}
+		kp_pop(&c->kp, old);
+		if (err)
+			return err;
+		o->bits[c->n_bits] =
+		    (struct prof_bit){ .bit = (uint8_t)b, .name = o->bit_names[c->n_bits] };
+		lines[k] = kp_line(key);
+		c->n_bits++;
+		pt->bits = first;
+		pt->n_bits = k + 1;
+	}
+	return 0;
 }
 
 /* The point's fields but name and address, which parse_point() checks against the others. */
@@ -507,6 +582,7 @@ static int point_fields(struct lctx *c, const yaml_node_t **v, enum mb_order dfl
 		pt->flags |= PROF_F_WRITABLE;
 	FIELD(PK_RANGE, get_range(c, v[PK_RANGE], &pt->range_lo, &pt->range_hi));
 	pt->has_range = v[PK_RANGE] != NULL;
+	FIELD(PK_BITS, parse_bits(c, v[PK_BITS], v, pt));
 #undef FIELD
 	return 0;
 }
@@ -713,6 +789,11 @@ static int parse_enum(struct lctx *c, const yaml_node_t *key, const yaml_node_t 
 		return fail(c, PROF_ETYPE, kp_line(key),
 			    "an enum point holds codes: it must be u16, '%s' is %s (line %d)",
 			    pt->name, type_names[pt->type], c->point_line[pi]);
+	if (pt->n_bits)
+		return fail(c, PROF_ETYPE, kp_line(key),
+			    "'%s' (line %d) is a bit field (bits:): a point holds codes or bits, "
+			    "not both",
+			    pt->name, c->point_line[pi]);
 	err = get_map(c, n, enum_keys, EK_N, "values, ready, fault", v, lines);
 	if (err)
 		return err;
@@ -838,21 +919,29 @@ static int parse_limits(struct lctx *c, const yaml_node_t *n)
 static const char *role_misfit(enum prof_role r, const struct prof_point *pt)
 {
 	bool is_int = pt->type != PROF_F32, is_rw = pt->flags & PROF_F_WRITABLE;
+	bool is_code = pt->n_enums || pt->n_bits; /* codes or bits, not a quantity */
 
 	switch (r) {
 	case PROF_ROLE_STATUS:
-		return pt->type != PROF_U16 ? "a u16 code with an enum" : NULL;
+		return pt->type != PROF_U16 || pt->n_bits ? "a u16 code with an enum" : NULL;
 	case PROF_ROLE_COMMAND_SOURCE:
-		return pt->type != PROF_U16 || !is_rw || pt->n_enums ? "an rw u16 (a control id)"
-								     : NULL;
+		return pt->type != PROF_U16 || !is_rw || is_code ? "an rw u16 (a control id)"
+								 : NULL;
 	case PROF_ROLE_HEARTBEAT:
-		return !is_int || !is_rw || pt->n_enums ? "an rw integer (a counter)" : NULL;
+		return !is_int || !is_rw || is_code ? "an rw integer (a counter)" : NULL;
 	case PROF_ROLE_AVAILABLE_BLOCKS:
-		return !is_int || pt->n_enums ? "an integer (a count)" : NULL;
+		return !is_int || is_code ? "an integer (a count)" : NULL;
 	case PROF_ROLE_TARGET_POWER:
-		return !is_rw || pt->n_enums ? "an rw number (kW)" : NULL;
+		return !is_rw || is_code ? "an rw number (kW)" : NULL;
+	case PROF_ROLE_ALARMS:
+	case PROF_ROLE_FAULTS:
+		/* Without bits: its bits are unnamed, shown by number. */
+		return (pt->type != PROF_U16 && pt->type != PROF_U32) || pt->n_enums ||
+			       pt->scale != 1 || pt->offset != 0
+			   ? "a u16 or u32 bit field (bits:, no enum, scale or offset)"
+			   : NULL;
 	default:
-		return pt->n_enums ? "a number, not an enum of codes" : NULL;
+		return is_code ? "a number, not an enum of codes or a bit field" : NULL;
 	}
 }
 

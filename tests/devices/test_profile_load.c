@@ -741,6 +741,172 @@ static void test_check_rejects_broken_added_fields(void **state)
 	prof_free(p);
 }
 
+/* ---- bit fields: alarm and fault words ------------------------------------------------- */
+
+#define BITS_PTS                                                                                   \
+	PTS "  - name: alarm_word\n"                                                               \
+	    "    address: 3\n"                                                                     \
+	    "    type: u16\n"                                                                      \
+	    "    bits: { 0: over_temperature, 3: fan_fault, 0xF: door_open }\n"                    \
+	    "  - name: fault_word\n"                                                               \
+	    "    address: 4\n"                                                                     \
+	    "    type: u32\n"                                                                      \
+	    "    bits: { 0: dc_insulation_fault, 31: emergency_stop }\n"
+
+static void test_bits_name_the_bits_of_alarm_and_fault_words(void **state)
+{
+	struct prof_profile *p =
+	    load_ok(HEAD BITS_PTS ENUMS "roles: { status: status, soe: soe_pct, target_power: "
+					"power_kw, alarms: alarm_word, faults: fault_word }\n");
+	const struct prof_point *a, *f;
+	struct prof_value v[PROF_MAX_POINTS];
+	uint16_t regs[6] = { 1, 50, 0, 0x8009, 0x8000, 0x0001 };
+
+	(void)state;
+	a = &p->points[prof_role_point(p, PROF_ROLE_ALARMS)];
+	f = &p->points[prof_role_point(p, PROF_ROLE_FAULTS)];
+	assert_string_equal(a->name, "alarm_word");
+	assert_string_equal(f->name, "fault_word");
+	assert_int_equal(a->n_bits, 3);
+	assert_string_equal(prof_bit_name(a, 0), "over_temperature");
+	assert_string_equal(prof_bit_name(a, 3), "fan_fault");
+	assert_string_equal(prof_bit_name(a, 15), "door_open");
+	assert_null(prof_bit_name(a, 1));
+	assert_null(prof_bit_name(a, 16));
+	assert_int_equal(f->n_bits, 2);
+	assert_string_equal(prof_bit_name(f, 31), "emergency_stop");
+	assert_string_equal(prof_role_name(PROF_ROLE_ALARMS), "alarms");
+	assert_string_equal(prof_role_name(PROF_ROLE_FAULTS), "faults");
+	/* Raw words: the decoder gives the bits as they are (u32 in the device's ABCD). */
+	assert_int_equal(p->n_blocks, 1);
+	prof_decode_block(p, 0, MB_ORDER_ABCD, regs, 6, 0, v);
+	assert_true(v[3].is_valid && v[3].value == 0x8009);
+	assert_true(v[4].is_valid && v[4].value == 0x80000001u);
+	prof_free(p);
+
+	/* A faults role without bits: its bits are unnamed, still a fault each. */
+	p = load_ok(HEAD PTS "  - { name: fw, address: 3, type: u16 }\n" ENUMS
+			     "roles: { status: status, soe: soe_pct, target_power: power_kw, "
+			     "faults: fw }\n");
+	assert_int_equal(p->points[prof_role_point(p, PROF_ROLE_FAULTS)].n_bits, 0);
+	prof_free(p);
+}
+
+static void test_bad_bits_get_their_named_error_at_their_line(void **state)
+{
+	static const struct {
+		const char *text;
+		int code, line;
+		const char *key, *says;
+	} cases[] = {
+		{ HEAD "points:\n  - { name: w, address: 1, type: u16, bits: { 16: x } }\n",
+		  PROF_EVALUE, 4, "points[0].bits.16", "bit 16 is past a u16's 16 bits (0..15)" },
+		{ HEAD "points:\n  - { name: w, address: 1, type: u32, bits: { 32: x } }\n",
+		  PROF_EVALUE, 4, "points[0].bits.32", "past a u32's 32 bits (0..31)" },
+		{ HEAD "points:\n  - { name: w, address: 1, type: u16, bits: { -1: x } }\n",
+		  PROF_EVALUE, 4, "points[0].bits.-1", "past a u16's" },
+		{ HEAD "points:\n  - name: w\n    address: 1\n    type: u16\n"
+		       "    bits:\n      3: a\n      0x3: b\n",
+		  PROF_EDUPNAME, 9, "points[0].bits.0x3", "bit 3 is already named at line 8" },
+		{ HEAD "points:\n  - name: w\n    address: 1\n    type: u16\n"
+		       "    bits:\n      1: a\n      2: a\n",
+		  PROF_EDUPNAME, 9, "points[0].bits.2", "name a is already used at line 8" },
+		{ HEAD "points:\n  - { name: w, address: 1, type: f32, bits: { 0: x } }\n",
+		  PROF_ETYPE, 4, "points[0].bits", "a bit field is a u16 or u32, not a f32" },
+		{ HEAD "points:\n  - { name: w, address: 1, type: i16, bits: { 0: x } }\n",
+		  PROF_ETYPE, 4, "points[0].bits", "not a i16" },
+		{ HEAD
+		  "points:\n  - { name: w, address: 1, type: u16, scale: 10, bits: { 0: x } }\n",
+		  PROF_EVALUE, 4, "points[0].bits", "takes no scale or offset" },
+		{ HEAD "points:\n  - { name: w, address: 1, type: u16, bits: {} }\n", PROF_EVALUE,
+		  4, "points[0].bits", "want a mapping of bit numbers to names" },
+		{ HEAD "points:\n  - { name: w, address: 1, type: u16, bits: [0] }\n", PROF_EVALUE,
+		  4, "points[0].bits", "want a mapping of bit numbers to names" },
+		{ HEAD "points:\n  - { name: w, address: 1, type: u16, bits: { one: x } }\n",
+		  PROF_EVALUE, 4, "points[0].bits.one", "want a bit number, got 'one'" },
+		{ HEAD "points:\n  - { name: w, address: 1, type: u16, bits: { \"1\": x } }\n",
+		  PROF_EVALUE, 4, "points[0].bits.1", "want a bit number" },
+		{ HEAD "points:\n  - { name: w, address: 1, type: u16, bits: { 1: 9x } }\n",
+		  PROF_EVALUE, 4, "points[0].bits.1", "a letter, then" },
+		/* a point holds codes or bits */
+		{ HEAD "points:\n  - { name: status, address: 1, type: u16, bits: { 1: x } }\n"
+		       "enums:\n  status: { values: { 1: READY } }\n",
+		  PROF_ETYPE, 6, "enums.status",
+		  "is a bit field (bits:): a point holds codes or bits" },
+		/* roles */
+		{ HEAD PTS "  - { name: aw, address: 3, type: i16 }\n" ENUMS
+			   "roles: { status: status, soe: soe_pct, target_power: power_kw, "
+			   "alarms: aw }\n",
+		  PROF_ETYPE, 10, "roles.alarms", "a u16 or u32 bit field" },
+		{ HEAD PTS "  - { name: fw, address: 3, type: u16, scale: 2 }\n" ENUMS
+			   "roles: { status: status, soe: soe_pct, target_power: power_kw, "
+			   "faults: fw }\n",
+		  PROF_ETYPE, 10, "roles.faults", "a u16 or u32 bit field" },
+		{ HEAD PTS ENUMS "roles: { status: status, soe: soe_pct, target_power: power_kw, "
+				 "faults: status }\n",
+		  PROF_ETYPE, 9, "roles.faults", "with an enum" },
+		{ HEAD PTS "  - { name: fw, address: 3, type: u16, bits: { 0: x } }\n" ENUMS
+			   "roles: { status: status, soe: soe_pct, target_power: power_kw, "
+			   "max_charge_power: fw }\n",
+		  PROF_ETYPE, 10, "roles.max_charge_power", "not an enum of codes or a bit field" },
+		{ HEAD PTS ENUMS "roles: { status: status, soe: soe_pct, target_power: power_kw, "
+				 "active_power: status }\n",
+		  PROF_ETYPE, 9, "roles.active_power", "a number, not an enum" },
+	};
+	unsigned nbad = 0;
+
+	(void)state;
+	for (unsigned i = 0; i < ARRAY_SIZE(cases); i++)
+		nbad += !is_err(cases[i].text, cases[i].code, cases[i].line, cases[i].key,
+				cases[i].says);
+	assert_int_equal(nbad, 0);
+}
+
+static void test_too_many_bits_are_refused(void **state)
+{
+	char text[8192];
+	size_t n = (size_t)snprintf(text, sizeof(text), HEAD "points:\n");
+
+	(void)state;
+	/* Three u32 words of 32 named bits: the 65th name is one too many. */
+	for (unsigned w = 0; w < 3; w++) {
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+				      "  - name: w%u\n    address: %u\n    type: u32\n    bits:\n",
+				      w, 2 * w);
+		for (unsigned b = 0; b < 32; b++)
+			n += (size_t)snprintf(text + n, sizeof(text) - n, "      %u: b%u_%u\n", b,
+					      w, b);
+	}
+	assert_true(n < sizeof(text));
+	/* Line of w2's bit 0: 2 head lines, "points:", then 4 + 32 lines per word. */
+	expect_err(text, PROF_ETOOMANY, 3 + 2 * 36 + 5, "points[2].bits.0",
+		   "at most 64 in a profile");
+}
+
+static void test_check_rejects_broken_bits(void **state)
+{
+	struct prof_profile *p =
+	    load_ok(HEAD BITS_PTS ENUMS "roles: { status: status, soe: soe_pct, target_power: "
+					"power_kw, alarms: alarm_word, faults: fault_word }\n");
+	struct prof_point *a = (struct prof_point *)&p->points[3];
+	struct prof_bit *b = (struct prof_bit *)&a->bits[1];
+
+	(void)state;
+	b->bit = 16; /* past a u16 */
+	assert_int_equal(prof_check(p), -EINVAL);
+	b->bit = 0; /* a second bit 0 */
+	assert_int_equal(prof_check(p), -EINVAL);
+	b->bit = 3;
+	a->scale = 10;
+	assert_int_equal(prof_check(p), -EINVAL);
+	a->scale = 1;
+	a->type = PROF_I16;
+	assert_int_equal(prof_check(p), -EINVAL);
+	a->type = PROF_U16;
+	assert_int_equal(prof_check(p), 0);
+	prof_free(p);
+}
+
 /* ---- poll blocks ----------------------------------------------------------------------- */
 
 struct fake {
@@ -974,6 +1140,10 @@ int main(void)
 		cmocka_unit_test(test_file_errors_name_the_file_and_errno),
 		cmocka_unit_test(test_the_documented_example_loads),
 		cmocka_unit_test(test_check_rejects_broken_added_fields),
+		cmocka_unit_test(test_bits_name_the_bits_of_alarm_and_fault_words),
+		cmocka_unit_test(test_bad_bits_get_their_named_error_at_their_line),
+		cmocka_unit_test(test_too_many_bits_are_refused),
+		cmocka_unit_test(test_check_rejects_broken_bits),
 		cmocka_unit_test(test_plan_merges_holes_up_to_max_gap),
 		cmocka_unit_test(test_plan_keeps_every_read_within_125_registers),
 		cmocka_unit_test(test_plan_never_mixes_function_codes),
