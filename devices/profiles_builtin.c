@@ -24,6 +24,7 @@
 PROF_INCBIN(prof_yaml_powerpack, "devices/profiles/powerpack.yaml");
 PROF_INCBIN(prof_yaml_acuvim2, "devices/profiles/acuvim2.yaml");
 PROF_INCBIN(prof_yaml_acuvim2_manual, "devices/profiles/acuvim2-manual.yaml");
+PROF_INCBIN(prof_yaml_powerpack_ext, "devices/profiles/powerpack-ext.yaml");
 
 static const struct {
 	const char *name;
@@ -32,6 +33,7 @@ static const struct {
 	{ "powerpack", prof_yaml_powerpack_start, prof_yaml_powerpack_end },
 	{ "acuvim2", prof_yaml_acuvim2_start, prof_yaml_acuvim2_end },
 	{ "acuvim2-manual", prof_yaml_acuvim2_manual_start, prof_yaml_acuvim2_manual_end },
+	{ "powerpack-ext", prof_yaml_powerpack_ext_start, prof_yaml_powerpack_ext_end },
 };
 
 int prof_builtin_text(const char *name, const char **text, size_t *len)

@@ -111,7 +111,7 @@ static void test_every_shipped_profile_loads_embedded_and_from_its_file(void **s
 		prof_free(a);
 		prof_free(b);
 	}
-	assert_int_equal(n, 3);
+	assert_int_equal(n, 4);
 	assert_int_equal(prof_builtin_text("sunspec", &(const char *){ NULL }, &(size_t){ 0 }),
 			 -ENOENT);
 	{
@@ -259,6 +259,78 @@ static void test_powerpack_simulator_registers_are_the_yaml_roles(void **state)
 	assert_int_equal(p->blocks[0].start, PP_MAP_FIRST);
 	assert_int_equal(p->blocks[0].count, PP_MAP_COUNT);
 	prof_free(p);
+}
+
+/*
+ * powerpack-ext.yaml: the seed's PowerPack map as it is (every point of powerpack.yaml at its
+ * address, type, access and role, the same status codes) plus measured power, max charge and
+ * discharge, an alarm and a fault word after it, in the same one read.
+ */
+static void test_powerpack_ext_is_the_seed_map_plus_the_optional_roles(void **state)
+{
+	static const struct want_point extra[] = {
+		{ "active_power_kw", 2030, PROF_I16, "kW", 1, false, PROF_ROLE_ACTIVE_POWER },
+		{ "max_charge_kw", 2031, PROF_U16, "kW", 1, false, PROF_ROLE_MAX_CHARGE_POWER },
+		{ "max_discharge_kw", 2032, PROF_U16, "kW", 1, false,
+		  PROF_ROLE_MAX_DISCHARGE_POWER },
+		{ "alarm_word", 2036, PROF_U16, "", 1, false, PROF_ROLE_ALARMS },
+		{ "fault_word", 2038, PROF_U32, "", 1, false, PROF_ROLE_FAULTS },
+	};
+	struct prof_profile *pp, *x;
+	const struct prof_point *f, *st;
+	char err[ERR_MAX];
+
+	(void)state;
+	assert_int_equal(prof_load_builtin("powerpack", &pp, err, sizeof(err)), 0);
+	assert_int_equal(prof_load_builtin("powerpack-ext", &x, err, sizeof(err)), 0);
+	assert_int_equal(x->kind, PROF_KIND_BESS);
+	assert_int_equal(x->n_points, pp->n_points + ARRAY_SIZE(extra));
+	for (unsigned i = 0; i < pp->n_points; i++) {
+		const struct prof_point *a = &pp->points[i];
+		int k = prof_point_index(x, a->name);
+
+		assert_true(k >= 0);
+		assert_int_equal(x->points[k].addr, a->addr);
+		assert_int_equal(x->points[k].type, a->type);
+		assert_int_equal(x->points[k].flags, a->flags);
+		assert_true(x->points[k].scale == a->scale);
+		assert_int_equal(x->points[k].n_enums, a->n_enums);
+		for (unsigned e = 0; e < a->n_enums; e++) {
+			assert_int_equal(x->points[k].enums[e].value, a->enums[e].value);
+			assert_string_equal(x->points[k].enums[e].name, a->enums[e].name);
+			assert_int_equal(x->points[k].enums[e].flags, a->enums[e].flags);
+		}
+	}
+	for (unsigned r = 0; r < PROF_ROLE_N; r++) {
+		int a = prof_role_point(pp, (enum prof_role)r);
+
+		if (a >= 0)
+			assert_string_equal(x->points[prof_role_point(x, (enum prof_role)r)].name,
+					    pp->points[a].name);
+	}
+	for (unsigned i = 0; i < ARRAY_SIZE(extra); i++) {
+		const struct prof_point *pt = assert_point(x, &extra[i]);
+
+		assert_int_equal(prof_role_point(x, extra[i].role), prof_point_index(x, pt->name));
+	}
+	/* Magnitudes with a plausible range: a reading outside it is ignored by control. */
+	for (int r = PROF_ROLE_MAX_CHARGE_POWER; r <= PROF_ROLE_MAX_DISCHARGE_POWER; r++) {
+		const struct prof_point *pt = &x->points[prof_role_point(x, (enum prof_role)r)];
+
+		assert_true(pt->has_range && pt->range_lo == 0 && pt->range_hi == 250);
+	}
+	f = &x->points[prof_role_point(x, PROF_ROLE_FAULTS)];
+	assert_string_equal(prof_bit_name(f, 0), "dc_insulation_fault");
+	assert_string_equal(prof_bit_name(f, 16), "emergency_stop");
+	assert_true(x->points[prof_role_point(x, PROF_ROLE_ALARMS)].n_bits > 0);
+	st = &x->points[prof_role_point(x, PROF_ROLE_STATUS)];
+	assert_int_equal(prof_enum_value(st, PROF_E_FAULT), PP_STATUS_FAULT);
+	/* Still the seed's one read, now to the fault word's last register. */
+	assert_int_equal(x->n_blocks, 1);
+	assert_int_equal(x->blocks[0].start, 2000);
+	assert_int_equal(x->blocks[0].count, 40);
+	prof_free(pp);
+	prof_free(x);
 }
 
 static void test_acuvim2_yaml_has_the_seed_map(void **state)
@@ -1131,6 +1203,7 @@ int main(void)
 		cmocka_unit_test(test_every_shipped_profile_loads_embedded_and_from_its_file),
 		cmocka_unit_test(test_powerpack_yaml_has_the_seed_map_and_the_heartbeat),
 		cmocka_unit_test(test_powerpack_simulator_registers_are_the_yaml_roles),
+		cmocka_unit_test(test_powerpack_ext_is_the_seed_map_plus_the_optional_roles),
 		cmocka_unit_test(test_acuvim2_yaml_has_the_seed_map),
 		cmocka_unit_test(test_acuvim2_manual_has_the_manual_map_and_decodes_it),
 		cmocka_unit_test(test_a_minimal_profile_loads_with_its_defaults),
