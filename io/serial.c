@@ -218,9 +218,11 @@ int ser_open(const char *path, const struct ser_line *l)
 
 int64_t ser_timeout_default_ns(uint32_t baud)
 {
+	const int64_t ms = 1000 * 1000;
 	int64_t wire = mb_rtu_wire_ns(baud ? baud : SER_BAUD_DEFAULT, 2 * MB_RTU_ADU_MAX);
 
-	return wire + 100 * 1000 * 1000LL;
+	/* Whole milliseconds, rounded up, so that a config dump shows it as written. */
+	return (wire + ms - 1) / ms * ms + 100 * ms;
 }
 
 const char *ser_strerror(int err)

@@ -78,7 +78,8 @@ int ser_apply(int fd, const struct ser_line *l);
 
 /*
  * The default per-request timeout on a line at baud: the time to send the longest request and
- * receive the longest reply (2 x 256 bytes of 11 bits) plus 100 ms for the device to answer.
+ * receive the longest reply (2 x 256 bytes of 11 bits), rounded up to the ms, plus 100 ms for
+ * the device to answer.
  * 9600: 687 ms, 19200: 394 ms, 115200: 149 ms.
  */
 int64_t ser_timeout_default_ns(uint32_t baud);

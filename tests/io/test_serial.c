@@ -85,10 +85,10 @@ static void test_parity_parses_words_and_letters(void **state)
 static void test_timeout_default_fits_the_baud_rate(void **state)
 {
 	(void)state;
-	/* 512 characters of 11 bits + 100 ms, rounded up to the ns. */
-	assert_int_equal(ser_timeout_default_ns(9600), 686666667);
-	assert_int_equal(ser_timeout_default_ns(19200), 393333334);
-	assert_int_equal(ser_timeout_default_ns(115200), 148888889);
+	/* 512 characters of 11 bits, rounded up to the ms, + 100 ms. */
+	assert_int_equal(ser_timeout_default_ns(9600), 687000000);
+	assert_int_equal(ser_timeout_default_ns(19200), 394000000);
+	assert_int_equal(ser_timeout_default_ns(115200), 149000000);
 	assert_true(ser_timeout_default_ns(1200) > ser_timeout_default_ns(9600));
 }
 
