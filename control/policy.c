@@ -53,6 +53,20 @@ static double peak_shaving(const struct cfg_site *site, const struct site_view *
 	return clamp(p, -room_chg, room_dis);
 }
 
+/*
+ * The power a BESS can give in one direction (sign > 0: discharge) before SOE and state:
+ * available_kw, capped by what it reports it can take that way now. A report that is absent,
+ * negative or not finite caps nothing: it never widens, and never stands for more than rated.
+ */
+static double direction_kw(const struct bess_view *b, double sign)
+{
+	double avail = b->available_kw > 0 ? b->available_kw : 0;
+	bool has = sign > 0 ? b->has_max_discharge : b->has_max_charge;
+	double max = sign > 0 ? b->max_discharge_kw : b->max_charge_kw;
+
+	return has && max >= 0 && max < avail ? max : avail;
+}
+
 /* RT(ctl) */
 void strat_room(const struct cfg_site *site, const struct site_view *v, double *dis_kw,
 		double *chg_kw)
@@ -64,9 +78,9 @@ void strat_room(const struct cfg_site *site, const struct site_view *v, double *
 		if (!b->is_fresh || !b->is_ready || !b->is_ours || !(b->available_kw > 0))
 			continue;
 		if (b->soe_pct > site->soe_min_pct)
-			*dis_kw += b->available_kw;
+			*dis_kw += direction_kw(b, 1);
 		if (b->soe_pct < site->soe_max_pct)
-			*chg_kw += b->available_kw;
+			*chg_kw += direction_kw(b, -1);
 	}
 }
 
@@ -111,7 +125,7 @@ static double headroom(const struct cfg_site *site, const struct bess_view *b, d
 		return 0;
 	if (sign < 0 && b->soe_pct >= site->soe_max_pct)
 		return 0;
-	return b->available_kw > 0 ? b->available_kw : 0;
+	return direction_kw(b, sign);
 }
 
 /* RT(ctl) */
@@ -140,6 +154,10 @@ struct safety_out safety_filter(const struct cfg_site *site, const struct cfg_be
 		out.reasons |= SAFETY_NOT_READY;
 		out.may_write = false;
 	}
+	if (b->is_faulted) { /* the fault bits make it not READY (ctl_loop.c): the same path */
+		out.reasons |= SAFETY_FAULT;
+		out.may_write = false;
+	}
 	if (!b->is_ours) {
 		out.reasons |= SAFETY_NOT_OURS;
 		out.may_write = false;
@@ -152,6 +170,17 @@ struct safety_out safety_filter(const struct cfg_site *site, const struct cfg_be
 		hi = blocks;
 	}
 	lo = -hi;
+	/* What the BESS says it can take now: a narrower bound per direction, never a wider. */
+	if (direction_kw(b, 1) < hi) {
+		if (want > direction_kw(b, 1))
+			out.reasons |= SAFETY_BESS_MAX;
+		hi = direction_kw(b, 1);
+	}
+	if (direction_kw(b, -1) < -lo) {
+		if (want < -direction_kw(b, -1))
+			out.reasons |= SAFETY_BESS_MAX;
+		lo = -direction_kw(b, -1);
+	}
 	/* At an SOE limit the reason stands while the limit is in force, asked or not. */
 	if (b->soe_pct <= site->soe_min_pct) {
 		out.reasons |= SAFETY_SOE_MIN;
@@ -175,8 +204,8 @@ struct safety_out safety_filter(const struct cfg_site *site, const struct cfg_be
 }
 
 static const char *const reason_names[SAFETY_NREASONS] = {
-	"stale",   "not_ready", "not_ours", "rated",	   "blocks",
-	"soe_min", "soe_max",	"ramp",	    "not_started", "monitor",
+	"stale",   "not_ready", "not_ours",    "rated",	  "blocks", "soe_min",
+	"soe_max", "ramp",	"not_started", "monitor", "fault",  "bess_max",
 };
 
 const char *safety_reason_name(unsigned bit)

@@ -26,7 +26,9 @@
 #define SAFETY_RAMP	   0x080 /* slew-limited */
 #define SAFETY_NOT_STARTED 0x100 /* inputs not all fresh once yet: 0 kW */
 #define SAFETY_MONITOR	   0x200 /* strategy monitor: nothing is written */
-#define SAFETY_NREASONS	   10
+#define SAFETY_FAULT	   0x400 /* a fault bit is set (faults role): as status FAULT */
+#define SAFETY_BESS_MAX	   0x800 /* clamped to what the BESS says it can take now */
+#define SAFETY_NREASONS	   12
 
 /* soe_target: full power when this many percent away from the target, linear below. */
 #define STRAT_SOE_FULL_POWER_PCT 10.0
@@ -48,6 +50,14 @@ struct bess_view {
 	double soe_pct;
 	double available_kw; /* min(rated power, available blocks x block_kw) */
 	double setpoint_kw;  /* what it was last told (written and acknowledged) */
+	/*
+	 * What the BESS reports it can discharge / charge now (max_*_power roles), kW, both as
+	 * magnitudes: a limit on top of available_kw, only where has_max_* (a reading that is
+	 * valid and plausible); a negative or non-finite one is ignored too. Never widens.
+	 */
+	bool has_max_discharge, has_max_charge;
+	double max_discharge_kw, max_charge_kw;
+	bool is_faulted; /* a bit of its faults role is set (is_ready is false then too) */
 };
 
 /* What the control thread knows of the site this cycle. */
@@ -81,23 +91,26 @@ double strat_site_kw(const struct cfg_site *site, const struct site_view *v, boo
 
 /*
  * RT(ctl): the power the BESS can give together: *dis_kw discharging, *chg_kw charging (both
- * >= 0; only BESS fresh, READY, ours and inside the SOE limit of that direction count).
+ * >= 0; only BESS fresh, READY, ours and inside the SOE limit of that direction count, each
+ * with available_kw capped by what it reports it can take in that direction).
  */
 void strat_room(const struct cfg_site *site, const struct site_view *v, double *dis_kw,
 		double *chg_kw);
 
 /*
  * RT(ctl): share site_kw over the BESS in proportion to the power each can give in that
- * direction (0 for a BESS that is stale, not READY, not ours, or at its SOE limit in that
- * direction). Writes nbess values into out_kw.
+ * direction (available_kw, capped by its reported max in that direction; 0 for a BESS that
+ * is stale, not READY, not ours, or at its SOE limit in that direction). Writes nbess values
+ * into out_kw.
  */
 void strat_share(const struct cfg_site *site, const struct site_view *v, double site_kw,
 		 double *out_kw);
 
 /*
- * RT(ctl): the safety filter for one BESS: READY and ours or no write; stale inputs (the
- * BESS's or, when needed, the grid meter's) -> 0 kW; clamp to rated power and available
- * blocks; no discharge at or below soe_min, no charge at or above soe_max; slew at most
+ * RT(ctl): the safety filter for one BESS: READY and ours or no write (a fault bit: not READY,
+ * SAFETY_FAULT); stale inputs (the BESS's or, when needed, the grid meter's) -> 0 kW; clamp to
+ * rated power and available blocks, then to the max discharge / charge the BESS reports now
+ * (has_max_*); no discharge at or below soe_min, no charge at or above soe_max; slew at most
  * ramp_kw_per_s x dt_ns from prev_kw (what it is doing now).
  */
 struct safety_out safety_filter(const struct cfg_site *site, const struct cfg_bess *cb,

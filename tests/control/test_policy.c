@@ -306,12 +306,151 @@ static void test_stale_bess_gets_zero_and_a_reason(void **state)
 	assert_true(o.kw == 0);
 }
 
+/* ---- what the BESS reports it can take now (max_charge/max_discharge_power roles) ------- */
+
+static void test_reported_max_discharge_caps_what_is_written(void **state)
+{
+	struct bess_view b = healthy(50);
+	struct safety_out o;
+
+	(void)state;
+	/* The strategy asks 100 kW; rated 100, blocks 100; the BESS says 30 kW now. */
+	b.has_max_discharge = true;
+	b.max_discharge_kw = 30;
+	o = filter(&b, 100, 0);
+	assert_true(o.kw == 30);
+	assert_true(o.reasons & SAFETY_BESS_MAX);
+	assert_false(o.reasons & SAFETY_RATED);
+	/* A discharge limit leaves charging alone. */
+	o = filter(&b, -80, 0);
+	assert_true(o.kw == -80);
+	assert_false(o.reasons & SAFETY_BESS_MAX);
+	/* Asked for less than the limit: nothing to say. */
+	o = filter(&b, 20, 0);
+	assert_true(o.kw == 20 && !(o.reasons & SAFETY_BESS_MAX));
+	/* A ramp from above the limit never holds it there. */
+	o = filter(&b, 100, 90);
+	assert_true(o.kw == 30);
+	/* 0 kW reported: no discharge at all, still a write. */
+	b.max_discharge_kw = 0;
+	o = filter(&b, 50, 0);
+	assert_true(o.kw == 0 && o.may_write && (o.reasons & SAFETY_BESS_MAX));
+}
+
+static void test_reported_max_charge_is_a_magnitude_capping_charge(void **state)
+{
+	struct bess_view b = healthy(50);
+	struct safety_out o;
+
+	(void)state;
+	b.has_max_charge = true;
+	b.max_charge_kw = 25; /* a magnitude: charge at most 25 kW, i.e. target >= -25 */
+	o = filter(&b, -100, 0);
+	assert_true(o.kw == -25);
+	assert_true(o.reasons & SAFETY_BESS_MAX);
+	o = filter(&b, 70, 0);
+	assert_true(o.kw == 70 && !(o.reasons & SAFETY_BESS_MAX));
+	/* Both directions at once, each its own. */
+	b.has_max_discharge = true;
+	b.max_discharge_kw = 10;
+	assert_true(filter(&b, 70, 0).kw == 10);
+	assert_true(filter(&b, -70, 0).kw == -25);
+}
+
+static void test_reported_max_never_widens_rated_or_blocks(void **state)
+{
+	struct bess_view b = healthy(50);
+	struct safety_out o;
+
+	(void)state;
+	/* More than rated (100 kW) reported: rated holds. */
+	b.has_max_discharge = b.has_max_charge = true;
+	b.max_discharge_kw = b.max_charge_kw = 400;
+	o = filter(&b, 300, 0);
+	assert_true(o.kw == 100 && (o.reasons & SAFETY_RATED) && !(o.reasons & SAFETY_BESS_MAX));
+	assert_true(filter(&b, -300, 0).kw == -100);
+	/* One block of 50 kW left: blocks hold. */
+	b.available_kw = 50;
+	o = filter(&b, 80, 0);
+	assert_true(o.kw == 50 && (o.reasons & SAFETY_BLOCKS));
+	/* Nonsense a reading cannot mean (negative, NaN, infinite): ignored, rated applies. */
+	b.available_kw = 100;
+	for (int k = 0; k < 3; k++) {
+		double bad = k == 0 ? -20 : k == 1 ? NAN : INFINITY;
+
+		b.max_discharge_kw = b.max_charge_kw = bad;
+		o = filter(&b, 300, 0);
+		assert_true(o.kw == 100 && !(o.reasons & SAFETY_BESS_MAX));
+		assert_true(filter(&b, -300, 0).kw == -100);
+	}
+	/* A value with has_max_* false (stale or implausible, ctl_loop.c says): ignored too. */
+	b.has_max_discharge = b.has_max_charge = false;
+	b.max_discharge_kw = b.max_charge_kw = 5;
+	assert_true(filter(&b, 300, 0).kw == 100);
+	assert_true(filter(&b, -300, 0).kw == -100);
+	/* Stale BESS: 0 kW, whatever it reported. */
+	b.has_max_discharge = true;
+	b.max_discharge_kw = 30;
+	b.is_fresh = false;
+	assert_true(filter(&b, 100, 0).kw == 0);
+}
+
+static void test_sharing_and_room_count_the_reported_max(void **state)
+{
+	struct cfg_site s = site_defaults();
+	struct bess_view b[2] = { healthy(50), healthy(50) };
+	struct site_view v = { .nbess = 2, .bess = b };
+	double out[2], dis, chg;
+
+	(void)state;
+	b[0].has_max_discharge = true;
+	b[0].max_discharge_kw = 20; /* 20 + 100 kW to discharge, 100 + 100 to charge */
+	strat_room(&s, &v, &dis, &chg);
+	assert_true(dis == 120 && chg == 200);
+	strat_share(&s, &v, 60, out);
+	assert_true(fabs(out[0] - 10) < 1e-9 && fabs(out[1] - 50) < 1e-9);
+	strat_share(&s, &v, -100, out);
+	assert_true(fabs(out[0] + 50) < 1e-9 && fabs(out[1] + 50) < 1e-9);
+	b[0].max_discharge_kw = NAN; /* ignored: its whole available power again */
+	strat_room(&s, &v, &dis, &chg);
+	assert_true(dis == 200);
+}
+
+/* ---- fault bits (faults role) -------------------------------------------------------- */
+
+static void test_fault_bits_write_nothing_and_say_why(void **state)
+{
+	struct cfg_site s = site_defaults();
+	struct bess_view b[2] = { healthy(50), healthy(50) };
+	struct site_view v = { .nbess = 2, .bess = b };
+	struct safety_out o;
+	double out[2];
+
+	(void)state;
+	/* As ctl_loop.c builds it: a fault bit makes the BESS not READY. */
+	b[0].is_faulted = true;
+	b[0].is_ready = false;
+	o = filter(&b[0], 60, 0);
+	assert_false(o.may_write);
+	assert_true(o.reasons & SAFETY_FAULT);
+	assert_true(o.reasons & SAFETY_NOT_READY);
+	/* The other BESS takes the site's share alone. */
+	strat_share(&s, &v, 60, out);
+	assert_true(out[0] == 0 && fabs(out[1] - 60) < 1e-9);
+	b[0].is_faulted = false;
+	b[0].is_ready = true;
+	o = filter(&b[0], 60, 0);
+	assert_true(o.may_write && o.kw == 60 && !(o.reasons & SAFETY_FAULT));
+}
+
 static void test_names_every_reason(void **state)
 {
 	(void)state;
 	for (unsigned i = 0; i < SAFETY_NREASONS; i++)
 		assert_non_null(safety_reason_name(1u << i));
 	assert_string_equal(safety_reason_name(SAFETY_SOE_MIN), "soe_min");
+	assert_string_equal(safety_reason_name(SAFETY_FAULT), "fault");
+	assert_string_equal(safety_reason_name(SAFETY_BESS_MAX), "bess_max");
 	assert_null(safety_reason_name(1u << 20));
 }
 
@@ -329,6 +468,11 @@ int main(void)
 		cmocka_unit_test(test_ramp_limits_slew_both_ways),
 		cmocka_unit_test(test_hard_limits_win_over_the_ramp),
 		cmocka_unit_test(test_stale_bess_gets_zero_and_a_reason),
+		cmocka_unit_test(test_reported_max_discharge_caps_what_is_written),
+		cmocka_unit_test(test_reported_max_charge_is_a_magnitude_capping_charge),
+		cmocka_unit_test(test_reported_max_never_widens_rated_or_blocks),
+		cmocka_unit_test(test_sharing_and_room_count_the_reported_max),
+		cmocka_unit_test(test_fault_bits_write_nothing_and_say_why),
 		cmocka_unit_test(test_names_every_reason),
 	};
 
