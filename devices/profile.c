@@ -157,6 +157,40 @@ const char *prof_bit_name(const struct prof_point *pt, unsigned bit)
 	return NULL;
 }
 
+/* Append s to buf[*off..len - 1), cut there; buf stays NUL-terminated. */
+static void append(char *buf, size_t len, size_t *off, const char *s)
+{
+	while (*s && *off + 1 < len)
+		buf[(*off)++] = *s++;
+	buf[*off] = '\0';
+}
+
+size_t prof_bits_text(const struct prof_point *pt, uint32_t bits, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	if (!len)
+		return 0;
+	buf[0] = '\0';
+	for (unsigned b = 0; b < 32; b++) {
+		const char *name = pt ? prof_bit_name(pt, b) : NULL;
+		char num[8] = "bit";
+
+		if (!(bits & (1u << b)))
+			continue;
+		if (off)
+			append(buf, len, &off, ",");
+		if (!name) { /* "bit0".."bit31" */
+			num[3] = (char)(b >= 10 ? '0' + b / 10 : '0' + b);
+			num[4] = (char)(b >= 10 ? '0' + b % 10 : '\0');
+			num[5] = '\0';
+			name = num;
+		}
+		append(buf, len, &off, name);
+	}
+	return off;
+}
+
 static const char *const role_names[PROF_ROLE_N] = {
 	[PROF_ROLE_SOE] = "soe",
 	[PROF_ROLE_STATUS] = "status",

@@ -194,6 +194,13 @@ const char *prof_enum_name(const struct prof_point *pt, uint16_t value);
 const char *prof_bit_name(const struct prof_point *pt, unsigned bit);
 
 /*
+ * The set bits of `bits` by name, lowest first, comma-separated ("fan_fault,bit5": a bit the
+ * point does not name, or any bit when pt is NULL, by number) into buf (NUL-terminated, cut
+ * at len - 1). Returns the length written. Never allocates.
+ */
+size_t prof_bits_text(const struct prof_point *pt, uint32_t bits, char *buf, size_t len);
+
+/*
  * RT(ctl)-safe: decode the points of block `block` from its registers (`regs`, `nregs` as read,
  * host order) into values[] (indexed like p->points; other entries untouched). err != 0 or
  * too few registers marks them invalid. `order` applies to PROF_F_DEVICE_ORDER points.

@@ -430,6 +430,37 @@ static void test_check_rejects_broken_tables(void **state)
 	assert_int_equal(prof_check(NULL), -EINVAL);
 }
 
+/* prof_bits_text(): the set bits of a word by name, lowest first, unnamed ones by number. */
+static void test_bits_text_names_the_set_bits(void **state)
+{
+	static const struct prof_bit bits[] = { { 0, "dc_insulation_fault" },
+						{ 3, "fan_fault" },
+						{ 31, "emergency_stop" } };
+	const struct prof_point pt = { .name = "fault_word",
+				       .unit = "",
+				       .type = PROF_U32,
+				       .scale = 1,
+				       .bits = bits,
+				       .n_bits = 3 };
+	char buf[128], small[8];
+
+	(void)state;
+	assert_int_equal(prof_bits_text(&pt, 0, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "");
+	prof_bits_text(&pt, 0x9, buf, sizeof(buf));
+	assert_string_equal(buf, "dc_insulation_fault,fan_fault");
+	prof_bits_text(&pt, 0x80000024u, buf, sizeof(buf));
+	assert_string_equal(buf, "bit2,bit5,emergency_stop");
+	prof_bits_text(&pt, 1u << 17, buf, sizeof(buf));
+	assert_string_equal(buf, "bit17");
+	prof_bits_text(NULL, 0x3, buf, sizeof(buf));
+	assert_string_equal(buf, "bit0,bit1");
+	/* Cut at the buffer, NUL-terminated. */
+	assert_int_equal(prof_bits_text(&pt, 0x9, small, sizeof(small)), sizeof(small) - 1);
+	assert_string_equal(small, "dc_insu");
+	assert_int_equal(prof_bits_text(&pt, 0x9, small, 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -444,6 +475,7 @@ int main(void)
 		cmocka_unit_test(test_encodes_values_and_refuses_what_does_not_fit),
 		cmocka_unit_test(test_decodes_and_encodes_32_bit_integers_with_scale_and_offset),
 		cmocka_unit_test(test_check_rejects_broken_tables),
+		cmocka_unit_test(test_bits_text_names_the_set_bits),
 	};
 
 	return cmocka_run_group_tests(tests, load_shipped, free_shipped);
