@@ -49,6 +49,10 @@ enum ctl_event {
 	CTL_EV_FAILSAFE,	 /* the I/O thread wrote 0 kW by itself (control was silent) */
 	CTL_EV_HEARTBEAT_FAILED, /* heartbeat register a not written; err */
 	CTL_EV_BLOCK_SPLIT,	 /* poll block a refused with 0x02 (err): read as b blocks now */
+	CTL_EV_FAULTED,		 /* ALARM: fault bits a set (b: the word before): 0 kW, not READY */
+	CTL_EV_FAULT_CLEARED,	 /* every fault bit clear again; b: the word before */
+	CTL_EV_ALARMS,		 /* WARN: the alarm word is a now (b: before; 0: clear) */
+	CTL_EV_DEVIATION,	 /* WARN: measured a kW, not the setpoint b kW it acknowledged */
 };
 
 /*
@@ -101,6 +105,14 @@ struct ctl_bess_snap {
 	unsigned reasons; /* SAFETY_* bits of the last cycle */
 	int last_err;	  /* of the last read or, while it stands, of the last write */
 	uint64_t writes;  /* setpoint writes pushed since start */
+	/* The optional roles (NaN or 0 where the profile lacks one, docs/profiles.md). */
+	double active_kw;     /* measured power (active_power), + discharge; NaN: none valid */
+	double max_charge_kw; /* the reported limits in force, magnitudes; NaN: none (rated) */
+	double max_discharge_kw;
+	uint32_t alarms, faults; /* the alarm and fault words as last read */
+	bool is_faulted;	 /* a fault bit set: not READY, 0 kW */
+	bool is_deviating;	 /* measured power far from the acknowledged setpoint, settled */
+	uint64_t deviations;	 /* times it started deviating */
 	struct ctl_points_snap pt;
 };
 

@@ -25,6 +25,11 @@
 #define CTL_CLAIM_RETRY_NS (1000LL * 1000 * 1000)
 /* After an outage of the strategy's inputs shorter than this, it resumes from where it was. */
 #define CTL_STRAT_HOLD_NS  (10LL * 1000 * 1000 * 1000)
+/* Measured power (active_power) deviates when it is off the acknowledged setpoint by more than
+ * CTL_DEV_TOL_KW and CTL_DEV_TOL_FRAC of rated power, CTL_DEV_SETTLE_NS after the ack. */
+#define CTL_DEV_SETTLE_NS  (2LL * 1000 * 1000 * 1000)
+#define CTL_DEV_TOL_KW	   5.0
+#define CTL_DEV_TOL_FRAC   0.1
 /* peak_shaving: the limit counts as unheld after this long over it with every BESS at cap. */
 #define CTL_LIMIT_WARN_NS  (2LL * 1000 * 1000 * 1000)
 #define CTL_LIMIT_TOL_KW   1.0
@@ -51,6 +56,7 @@ struct ctl_roles {
 	const struct prof_profile *p;
 	enum mb_order order; /* for the profile's device-order points */
 	int status, soe, target, source, blocks, grid_power;
+	int active_power, max_charge, max_discharge, alarms, faults; /* optional BESS roles */
 	uint16_t target_addr, source_addr;
 	uint16_t zero_raw; /* 0 kW as the target power register holds it */
 };
@@ -108,6 +114,13 @@ struct ctl_bess {
 	bool has_written;
 	bool was_ready; /* READY at the last decision */
 	int64_t last_write_ns;
+	/* The optional roles as last read (docs/profiles.md): NaN / false / 0 without them. */
+	double active_kw;			/* measured, + discharge; NaN: none valid */
+	bool has_max_charge, has_max_discharge; /* a valid, plausible reading (policy.h) */
+	double max_charge_kw, max_discharge_kw;
+	uint32_t alarms, faults; /* the words; any fault bit: faulted, as status FAULT */
+	bool is_deviating;	 /* measured power off the acknowledged setpoint, settled */
+	uint64_t deviations;
 	uint16_t heartbeat; /* counter written to heartbeat_register */
 	int heartbeat_err;  /* its last write's error (logged on change) */
 	unsigned reasons;
