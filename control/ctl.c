@@ -96,7 +96,12 @@ static void roles_of(const struct prof_profile *p, enum mb_order order, struct c
 				 .target = prof_role_point(p, PROF_ROLE_TARGET_POWER),
 				 .source = prof_role_point(p, PROF_ROLE_COMMAND_SOURCE),
 				 .blocks = prof_role_point(p, PROF_ROLE_AVAILABLE_BLOCKS),
-				 .grid_power = prof_role_point(p, PROF_ROLE_GRID_POWER) };
+				 .grid_power = prof_role_point(p, PROF_ROLE_GRID_POWER),
+				 .active_power = prof_role_point(p, PROF_ROLE_ACTIVE_POWER),
+				 .max_charge = prof_role_point(p, PROF_ROLE_MAX_CHARGE_POWER),
+				 .max_discharge = prof_role_point(p, PROF_ROLE_MAX_DISCHARGE_POWER),
+				 .alarms = prof_role_point(p, PROF_ROLE_ALARMS),
+				 .faults = prof_role_point(p, PROF_ROLE_FAULTS) };
 	if (r->target >= 0) {
 		r->target_addr = p->points[r->target].addr;
 		if (prof_encode(p, (unsigned)r->target, order, 0, regs) == 1)
@@ -349,6 +354,7 @@ int ctl_event_priority(unsigned event)
 	case CTL_EV_SOURCE_LOST:
 	case CTL_EV_FOREIGN_SETPOINT:
 	case CTL_EV_NO_ACK:
+	case CTL_EV_FAULTED:
 		return 2; /* LOG_CRIT: an ALARM */
 	case CTL_EV_STALE:
 	case CTL_EV_NO_ANSWER:
@@ -360,6 +366,8 @@ int ctl_event_priority(unsigned event)
 	case CTL_EV_FAILSAFE:
 	case CTL_EV_HEARTBEAT_FAILED:
 	case CTL_EV_LEFT_READY:
+	case CTL_EV_ALARMS:
+	case CTL_EV_DEVIATION:
 	/* The device works, but its profile's max_gap does not suit it: worth a look. */
 	case CTL_EV_BLOCK_SPLIT:
 		return 4; /* LOG_WARNING */
@@ -414,9 +422,29 @@ int ctl_format_log(const struct ctl *c, const struct ctl_log *ev, char *buf, siz
 	case CTL_EV_STATUS:
 		return snprintf(buf, len, "%s: status %s (was %s)", id,
 				status_name(c, ev->dev, ev->a), status_name(c, ev->dev, ev->b));
-	case CTL_EV_LEFT_READY:
-		return snprintf(buf, len, "%s: left READY (%s): 0 kW written", id,
-				status_name(c, ev->dev, ev->a));
+	case CTL_EV_LEFT_READY: /* b: the fault word, when its bits took it out of READY */
+		return snprintf(buf, len, "%s: left READY (%s%s): 0 kW written", id,
+				status_name(c, ev->dev, ev->a), ev->b ? ", fault bits set" : "");
+	case CTL_EV_FAULTED:
+	case CTL_EV_FAULT_CLEARED:
+	case CTL_EV_ALARMS: {
+		const struct ctl_roles *r = ev->dev < c->cfg->nbess ? &c->bess[ev->dev].r : NULL;
+		int k = !r ? -1 : ev->event == CTL_EV_ALARMS ? r->alarms : r->faults;
+		char names[256];
+
+		prof_bits_text(k >= 0 ? &r->p->points[k] : NULL, (uint32_t)ev->a, names,
+			       sizeof(names));
+		if (ev->event == CTL_EV_FAULTED)
+			return snprintf(buf, len, "ALARM %s: fault bits %s (0x%X): 0 kW, not READY",
+					id, names, (unsigned)ev->a);
+		if (ev->event == CTL_EV_FAULT_CLEARED)
+			return snprintf(buf, len, "%s: fault bits clear", id);
+		return snprintf(buf, len, "%s: alarms %s (0x%X)", id, ev->a ? names : "clear",
+				(unsigned)ev->a);
+	}
+	case CTL_EV_DEVIATION:
+		return snprintf(buf, len, "%s: measured %+.1f kW, not the acknowledged %+.0f kW",
+				id, ev->a, ev->b);
 	case CTL_EV_FOREIGN_SETPOINT:
 		return snprintf(buf, len,
 				"ALARM %s: target power %u holds %.0f kW, not our %.0f kW: another "
