@@ -6,6 +6,13 @@
  * device has a physical model (SOE, load, grid power) and injectable faults. Not RT code: the
  * loop may block, allocate and print nothing.
  *
+ * Modbus RTU too (struct sim_endpoint's framing): on a serial line, a pty the sim opens (its
+ * slave is what a client opens, sim_serial_path()) or a tty it is given, or as RTU ADUs on
+ * TCP connections (a gateway's `framing: rtu`). RTU rules: a request to a unit nobody serves
+ * on the line, a damaged one (CRC) and a broadcast (unit 0, writes only: applied by every
+ * device on the line) get no answer; function codes other than the 8 of io/modbus.h are line
+ * noise (their length is unknown), so FC43 is TCP only.
+ *
  * Threads: sim_run() runs the loop on the caller's thread; every other function may be called
  * from any thread while it runs (a mutex guards the state; the loop never holds it in poll()).
  */
@@ -19,6 +26,7 @@
 #include "devices/powerpack.h"
 #include "devices/profile.h"
 #include "io/modbus.h"
+#include "io/serial.h"
 
 #define SIM_MAX_DEVICES	    256
 #define SIM_MAX_LISTENERS   256
@@ -26,12 +34,50 @@
 #define SIM_RESPONSE_MS_MAX 999
 #define SIM_DRIP_GAP_MS	    2 /* gap between the bytes of a dripped response */
 #define SIM_LOAD_MAX_POINTS 100000
+#define SIM_MAX_LINES	    16	  /* serial lines (ptys and ttys) of one sim */
+#define SIM_SERIAL_PTY	    "pty" /* sim_endpoint.serial: a new pty */
+#define SIM_NOISE_BYTES	    8	  /* noise bytes SIM_F_GARBAGE sends before an RTU reply */
+#define SIM_RTU_GAP_MS	    50	  /* a partial RTU frame with no byte for this long is noise */
+#define SIM_LINE_RETRY_MS   200	  /* a lost serial line is reopened this often */
 
-/* Where a device is served: host must be a loopback address, port 0 picks a free one. */
+/* How a device's frames travel. */
+enum sim_framing {
+	SIM_FRAMING_TCP,     /* Modbus TCP (MBAP) on host:port: the default (zero) */
+	SIM_FRAMING_RTU_TCP, /* RTU ADUs (unit + PDU + CRC) on TCP connections to host:port */
+	SIM_FRAMING_SERIAL,  /* RTU on the serial line `serial` names */
+};
+
+/*
+ * Where a device is served: host must be a loopback address, port 0 picks a free one. A
+ * listener serves one framing: a port shared by TCP and RTU_TCP devices is -EINVAL. With RTU
+ * framings the unit is 1..247.
+ *
+ * SIM_FRAMING_SERIAL: serial is SIM_SERIAL_PTY ("pty"): a new pseudo-terminal; the sim holds
+ * its master (and a spare slave fd, so that a client closing and reopening the slave never
+ * makes the master read EIO), sets the slave raw, and sim_serial_path() gives the slave path
+ * a client opens. With link, a symlink there points at the slave (an existing symlink is
+ * replaced, anything else is -EEXIST); sim_free() removes it; "pty" with the link of a line
+ * already served joins that line. Else serial is a path: the line already served under that
+ * path (a pty's slave or link, a tty) is shared; any other path is opened with ser_open()
+ * and `line` (NULL: 9600 8N1; a pty ignores the baud rate).
+ */
 struct sim_endpoint {
 	const char *host; /* IPv4 literal in 127.0.0.0/8 or "localhost"; NULL: 127.0.0.1 */
 	uint16_t port;	  /* 0: a new listener on a free port; else shared by every device on it */
 	uint8_t unit;
+	enum sim_framing framing;
+	const char *serial;	     /* SIM_FRAMING_SERIAL: "pty" or a tty path (< SER_PATH_MAX) */
+	const char *link;	     /* with a new pty: a symlink to its slave here, or NULL */
+	const struct ser_line *line; /* a tty's settings; NULL: ser_line_init()'s */
+};
+
+/* What an RTU listener or serial line saw (sim_rtu_stats()); counters since it opened. */
+struct sim_rtu_stats {
+	uint64_t requests;    /* whole frames with a good CRC, to any unit */
+	uint64_t crc_errors;  /* damaged requests, unanswered (at least one per damaged frame) */
+	uint64_t noise_bytes; /* bytes discarded while hunting for a frame */
+	uint64_t not_served;  /* requests to a unit no device on the line has: unanswered */
+	uint64_t broadcasts;  /* broadcast writes (unit 0) applied */
 };
 
 /*
@@ -145,7 +191,24 @@ struct sim_prof_params {
 #define SIM_PROF_DEFAULTS                                                                          \
 	((struct sim_prof_params){ .capacity_kwh = 200, .startup_ms = 300, .time_scale = 1 })
 
-/* Fault flags: what a device does to each request addressed to it. */
+/*
+ * Fault flags: what a device does to each request addressed to it. On RTU (a serial line, or
+ * RTU over TCP) where it differs:
+ *   SIM_F_DISCONNECT  half the reply; RTU over TCP closes the connection, a serial line stays
+ *                     (a truncated frame)
+ *   SIM_F_DRIP	       every byte a write() of its own, SIM_DRIP_GAP_MS apart (longer than
+ *                     t1.5 below 19200 baud: a frame split across reads at every byte)
+ *   SIM_F_GARBAGE     SIM_NOISE_BYTES random bytes (line noise) before the intact reply
+ *   SIM_F_WRONG_TID   nothing (RTU has no TID)
+ *   SIM_F_WRONG_UNIT  the reply from unit + 1 (247 -> 1), its CRC valid: another unit's
+ *   SIM_F_REFUSE      RTU over TCP: as TCP. A serial line: unplugged: the sim closes the
+ *                     line (a pty's master and spare: the client's slave hangs up) until
+ *                     the flag is cleared, then opens it again (a new pty: a new slave path,
+ *                     the link re-pointed; a tty: ser_open() retried)
+ * and two RTU only (on TCP they do nothing):
+ *   SIM_F_BAD_CRC     the reply with its CRC's last byte inverted
+ *   SIM_F_NOISE_IN    a random byte inserted in the reply after its function code
+ */
 #define SIM_F_SILENCE	  0x001 /* never answer */
 #define SIM_F_DELAY	  0x002 /* answer delay_ms late */
 #define SIM_F_DISCONNECT  0x004 /* send half the response, then close the connection */
@@ -156,6 +219,8 @@ struct sim_prof_params {
 #define SIM_F_EXCEPTION	  0x080 /* answer every request with exception `exception` */
 #define SIM_F_REFUSE	  0x100 /* close the device's port: connections refused and dropped */
 #define SIM_F_MUTE_WRITES 0x200 /* answer reads, drop writes unanswered and unapplied */
+#define SIM_F_BAD_CRC	  0x400 /* RTU: a corrupted CRC on the reply */
+#define SIM_F_NOISE_IN	  0x800 /* RTU: a noise byte inside the reply */
 
 struct sim_fault {
 	unsigned flags;
@@ -197,9 +262,11 @@ struct sim *sim_new(void);
 void sim_free(struct sim *sim);
 
 /*
- * Add a device and bind its port now (sim_port() tells which). Returns the device id (>= 0),
- * -EADDRNOTAVAIL for a host outside 127.0.0.0/8, -EINVAL for bad params or a unit already
- * served on that port, -ERANGE for values outside the model's ranges, -ENOSPC or -errno.
+ * Add a device and bind its port (or open its serial line) now (sim_port(), sim_serial_path()
+ * tell which). Returns the device id (>= 0), -EADDRNOTAVAIL for a host outside 127.0.0.0/8,
+ * -EINVAL for bad params, a unit already served on that port or line, or a port of another
+ * framing, -ERANGE for values outside the model's ranges, -EEXIST for a link path that is not
+ * a symlink, -ENOSPC, -errno, or ser_open()'s -SER_E* for a tty (ser_strerror() names both).
  */
 int sim_add_powerpack(struct sim *sim, const struct sim_endpoint *ep,
 		      const struct sim_pp_params *prm);
@@ -217,8 +284,18 @@ int sim_add_acuvim2(struct sim *sim, const struct sim_endpoint *ep,
 int sim_add_profile(struct sim *sim, const struct sim_endpoint *ep, const struct prof_profile *p,
 		    const struct sim_prof_params *prm);
 
-/* Port device `dev` is served on, or -ENOENT. */
+/* Port device `dev` is served on (0 on a serial line), or -ENOENT. */
 int sim_port(struct sim *sim, int dev);
+
+/*
+ * The path a client opens to reach device `dev` on its serial line (a pty's slave, or the
+ * tty), copied into buf[cap]. Returns 0, -ENOENT (no such device), -EINVAL (not on a serial
+ * line), -ENODEV (the line is unplugged now: SIM_F_REFUSE) or -ENAMETOOLONG.
+ */
+int sim_serial_path(struct sim *sim, int dev, char *buf, size_t cap);
+
+/* The counters of the RTU line or listener device `dev` is on. 0, -ENOENT or -EINVAL (TCP). */
+int sim_rtu_stats(struct sim *sim, int dev, struct sim_rtu_stats *st);
 
 /* 0 when host is in 127.0.0.0/8 or "localhost", -EADDRNOTAVAIL when not, -EINVAL if no IPv4. */
 int sim_check_host(const char *host);
@@ -247,7 +324,8 @@ int sim_pp_set_blocks(struct sim *sim, int dev, unsigned blocks);
  * 2010 := command_source_default, 2008 := 0, pending and applied setpoints cleared, 2012 := 0,
  * the heartbeat watchdog re-armed, and every TCP connection open to the device's port closed
  * (those of other units on that port too: the clients of a rebooting box drop). SOE, blocks and
- * the counters of sim_pp_state stay. Returns 0 or -ENOENT (no such powerpack).
+ * the counters of sim_pp_state stay (a serial line has no connection to close). Returns 0 or
+ * -ENOENT (no such powerpack).
  */
 int sim_pp_restart(struct sim *sim, int dev);
 

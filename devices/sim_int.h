@@ -16,6 +16,8 @@
 #define SIM_OUT_Q      8    /* responses queued per connection before reading pauses */
 #define SIM_IN_CAP     1024 /* bytes read per recv() */
 #define SIM_PP_PENDING 16
+/* A queued reply: the largest ADU, or an RTU one with its noise before and inside. */
+#define SIM_OUT_MAX    (MB_ADU_MAX + SIM_NOISE_BYTES + 1)
 
 /*
  * FC43/14 Read Device Identification (Modbus Application Protocol v1.1b3, 6.21): every
@@ -103,10 +105,28 @@ struct sim_dev {
 	};
 };
 
+/*
+ * Where devices are served: a TCP listener (MBAP or RTU framing), or a serial line (fd -1;
+ * its bytes go through conn[SIM_MAX_CONNS + line], a connection that is never accepted).
+ */
 struct sim_lst {
-	int fd; /* -1 while refusing */
+	enum sim_framing framing;
+	int fd; /* -1 while refusing, and for a serial line */
 	struct in_addr addr;
 	uint16_t port;
+	int line; /* SIM_FRAMING_SERIAL: index into sim->line, else -1 */
+	struct sim_rtu_stats stats;
+};
+
+/* A serial line: a pty the sim made, or a tty it opened. */
+struct sim_line {
+	bool is_pty;
+	bool is_lost;		 /* closed (unplugged, or it failed): reopened by the loop */
+	int spare;		 /* a pty's slave, held open; else -1 */
+	int64_t retry_ns;	 /* when a lost line is tried again */
+	char path[SER_PATH_MAX]; /* the pty's slave, or the tty */
+	char link[SER_PATH_MAX]; /* a symlink to a pty's slave, or "" */
+	struct ser_line set;
 };
 
 /* A response waiting to be sent: due time, bytes, how to send them. */
@@ -114,14 +134,19 @@ struct sim_out {
 	int64_t due_ns;
 	uint16_t len, off;
 	bool is_drip;
-	bool is_cut; /* close the connection once sent */
-	uint8_t buf[MB_ADU_MAX];
+	bool is_cut; /* close the connection once sent (a serial line stays) */
+	uint8_t buf[SIM_OUT_MAX];
 };
 
 struct sim_conn {
-	int fd; /* -1: free slot */
+	int fd; /* -1: free slot (a serial line's: the line is closed) */
 	int lst;
+	bool is_rtu;	/* RTU framing: rsplit, not split */
+	bool is_serial; /* a serial line's: read()/write(), never accepted or closed by a peer */
 	struct mb_splitter split;
+	struct mb_rtu_splitter rsplit;
+	uint64_t seen_discarded; /* rsplit.discarded already counted in the stats */
+	int64_t last_in_ns;	 /* the last bytes read */
 	uint8_t in[SIM_IN_CAP];
 	uint16_t in_off, in_len;
 	struct sim_out q[SIM_OUT_Q];
@@ -133,10 +158,12 @@ struct sim {
 	pthread_mutex_t lock;
 	int wake_fd; /* eventfd: sim_stop() and setters wake the loop */
 	atomic_bool stop;
-	unsigned n_dev, n_lst;
+	unsigned n_dev, n_lst, n_line;
 	struct sim_dev dev[SIM_MAX_DEVICES];
 	struct sim_lst lst[SIM_MAX_LISTENERS];
-	struct sim_conn conn[SIM_MAX_CONNS];
+	struct sim_line line[SIM_MAX_LINES];
+	/* accepted TCP connections, then one per serial line (SIM_MAX_CONNS + line index) */
+	struct sim_conn conn[SIM_MAX_CONNS + SIM_MAX_LINES];
 	/* devices/profiles/acuvim2.yaml, loaded by the first sim_add_acuvim2(), shared by its
 	 * meters, freed by sim_free(). */
 	struct prof_profile *acu_prof;
