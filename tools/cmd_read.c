@@ -64,6 +64,12 @@ static const struct option options[] = {
 	{ "csv", no_argument, NULL, OPT_CSV },
 	{ "one-based", no_argument, NULL, TOOL_OPT_ONE_BASED },
 	{ "profile", required_argument, NULL, OPT_PROFILE },
+	{ "mode", required_argument, NULL, 'm' },
+	{ "device", required_argument, NULL, TOOL_OPT_DEVICE },
+	{ "baud", required_argument, NULL, 'b' },
+	{ "parity", required_argument, NULL, TOOL_OPT_PARITY },
+	{ "data-bits", required_argument, NULL, 'd' },
+	{ "stop-bits", required_argument, NULL, 's' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -75,16 +81,25 @@ static void usage(FILE *f)
 	      "                 [-n TIMES | -1] [--json|--csv] [--one-based] HOST\n"
 	      "       flux read --profile NAME|FILE [-p PORT] [-a UNIT] [--order O] [-o TIMEOUT]\n"
 	      "                 [--retries N] [--json] HOST\n"
-	      "Read COUNT values from a Modbus TCP unit and print them (modpoll's job).\n"
+	      "       flux read -m rtu --device PATH [-b BAUD] [--parity none|even|odd] [-d 7|8]\n"
+	      "                 [-s 1|2] [the options above but -p]   (no HOST)\n"
+	      "       flux read -m rtutcp [options] HOST               (RTU frames over TCP)\n"
+	      "Read COUNT values from a Modbus unit and print them (modpoll's job).\n"
+	      "  -m MODE         tcp (default), rtu (a serial line), rtutcp (RTU over TCP)\n"
+	      "  --device PATH   the serial line's tty, /dev/ttyUSB0 (implies -m rtu)\n"
+	      "  -b BAUD         1200..115200 or higher standard rates (9600)\n"
+	      "  --parity P      none (default), even, odd\n"
+	      "  -d 7|8          data bits (8);  -s 1|2  stop bits (1)\n"
 	      "  -p PORT         TCP port (502)\n"
-	      "  -a UNIT         unit id 0..255 (1)\n"
+	      "  -a UNIT         unit id 0..255 (1); on RTU 1..247\n"
 	      "  -r ADDR         first PDU address, 0..65535 (the seed's: SOE is 2026)\n"
 	      "  -c COUNT        values to read (1); registers = COUNT x the type's width\n"
 	      "  -f 1|2|3|4      function: coils, discrete inputs, holding (3, default), input\n"
 	      "  -t TYPE         u16 (default) i16 u32 i32 f32 (2 registers each) hex\n"
 	      "  --order O       word order of 32-bit types: abcd (default) cdab badc dcba\n"
 	      "  --scale S       print raw / S (profile convention: 1000 turns W into kW)\n"
-	      "  -o TIMEOUT      per request and for the connect: 500ms, 2s; bare = seconds (1s)\n"
+	      "  -o TIMEOUT      per request and for the connect: 500ms, 2s; bare = seconds (1s;\n"
+	      "                  RTU: fitted to the baud rate, 687 ms at 9600)\n"
 	      "  --retries N     more attempts after a timeout or a lost connection (0)\n"
 	      "  -l INTERVAL     poll every INTERVAL: 100ms, 1s; bare = milliseconds\n"
 	      "  -n TIMES        polls to make (with -l: forever until SIGINT; alone: every 1s)\n"
@@ -98,6 +113,7 @@ static void usage(FILE *f)
 	      "p50/p99/max) when TIMES is reached or on SIGINT.\n"
 	      "Exit: 0 ok, 1 Modbus exception or protocol error, 2 usage, 3 connection/timeout.\n"
 	      "example: flux read -a 1 -r 2026 -c 1 192.168.1.100       (BESS SOE)\n"
+	      "         flux read --device /dev/ttyUSB0 -b 19200 --parity even -a 2 -r 0 -c 2\n"
 	      "         flux read -r 0x40 -t f32 --scale 1000 -l 1s 192.168.1.101\n",
 	      f);
 }
@@ -119,7 +135,8 @@ static int parse(struct rd_opts *o, int argc, char **argv)
 	tool_common_init(&o->co);
 	optind = 0;
 	opterr = 1;
-	while ((c = getopt_long(argc, argv, "hp:a:r:c:f:t:o:l:n:1m:0B", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hp:a:r:c:f:t:o:l:n:1m:b:d:s:0B", options, NULL)) !=
+	       -1) {
 		r = tool_common_opt(CMD, &o->co, c, optarg);
 		if (r < 0)
 			return TOOL_EXIT_USAGE;
@@ -164,7 +181,6 @@ static int parse(struct rd_opts *o, int argc, char **argv)
 			o->times = 1;
 			has_times = true;
 			break;
-		case 'm':
 		case '0':
 		case 'B':
 			/* modpoll/mbpoll-only flags: flux read stays PDU-addressed. */
@@ -186,9 +202,14 @@ static int parse(struct rd_opts *o, int argc, char **argv)
 			return bad_usage("unknown option");
 		}
 	}
-	if (optind != argc - 1)
-		return bad_usage(optind >= argc ? "HOST is required" : "one HOST only");
-	o->host = argv[optind];
+	if (optind < argc - 1)
+		return bad_usage("one HOST only");
+	o->host = optind < argc ? argv[optind] : NULL;
+	if (tool_common_transport(CMD, &o->co, o->host))
+		return TOOL_EXIT_USAGE;
+	if (o->co.framing != TOOL_FRAMING_TCP && o->co.unit == MB_UNIT_BROADCAST)
+		return bad_usage("-a 0 is the RTU broadcast address: writes only (flux write), "
+				 "nothing answers a read");
 	if (o->profile) {
 		if (o->co.has_ref || o->co.has_type || o->scale != 0 || o->interval_ns ||
 		    has_times || o->count != 1 || o->fc != MB_FC_READ_HOLDING_REGISTERS ||
@@ -416,6 +437,11 @@ static int run(const struct rd_opts *o, struct tool_conn *c, struct hist *rtt)
 		} else {
 			hist_record(rtt, c->rtt_ns);
 			print_ok(o, c, &rsp, is_poll);
+			if (c->noise && o->fmt == OUT_TEXT)
+				fprintf(stderr,
+					"flux " CMD ": %s: %llu byte(s) of line noise discarded "
+					"before the reply\n",
+					c->name, (unsigned long long)c->noise);
 		}
 		fflush(stdout);
 		if (!is_poll || (o->times >= 0 && polls >= o->times))
@@ -533,10 +559,9 @@ int cmd_read_main(int argc, char **argv)
 	ret = parse(&o, argc, argv);
 	if (ret)
 		return ret < 0 ? TOOL_EXIT_OK : ret;
-	if (tool_conn_init(&c, o.host, o.co.port, o.co.timeout_ns)) {
-		fprintf(stderr, "flux " CMD ": HOST %s: want an IPv4 address\n", o.host);
-		return TOOL_EXIT_USAGE;
-	}
+	ret = tool_conn_setup(&c, CMD, &o.co, o.host);
+	if (ret)
+		return ret;
 	rtt = malloc(sizeof(*rtt));
 	if (!rtt) {
 		perror("flux " CMD);

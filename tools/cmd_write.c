@@ -31,6 +31,12 @@ static const struct option options[] = {
 	{ "timeout", required_argument, NULL, 'o' },
 	{ "retries", required_argument, NULL, TOOL_OPT_RETRIES },
 	{ "one-based", no_argument, NULL, TOOL_OPT_ONE_BASED },
+	{ "mode", required_argument, NULL, 'm' },
+	{ "device", required_argument, NULL, TOOL_OPT_DEVICE },
+	{ "baud", required_argument, NULL, 'b' },
+	{ "parity", required_argument, NULL, TOOL_OPT_PARITY },
+	{ "data-bits", required_argument, NULL, 'd' },
+	{ "stop-bits", required_argument, NULL, 's' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -48,10 +54,20 @@ static void usage(FILE *f)
 	fputs("usage: flux write [-p PORT] [-a UNIT] -r ADDR [-t u16|i16|u32|i32|f32|hex]\n"
 	      "                  [--order abcd|cdab|badc|dcba] [--fc 6|16|5|15] [-o TIMEOUT]\n"
 	      "                  [--retries N] [--one-based] HOST VALUE...\n"
+	      "       flux write -m rtu --device PATH [-b BAUD] [--parity none|even|odd]\n"
+	      "                  [-d 7|8] [-s 1|2] [the options above but -p] [--] VALUE...\n"
+	      "       flux write -m rtutcp [options] HOST VALUE...   (RTU frames over TCP)\n"
 	      "Write VALUEs from PDU address ADDR on, verify the echo (modpoll's write job).\n"
-	      "Options come before HOST: every word after HOST is a VALUE (so -50 is a value).\n"
+	      "Options come before HOST: every word after HOST is a VALUE (so -50 is a value);\n"
+	      "with -m rtu there is no HOST: put -- before a negative first VALUE.\n"
+	      "  -m MODE         tcp (default), rtu (a serial line), rtutcp (RTU over TCP)\n"
+	      "  --device PATH   the serial line's tty, /dev/ttyUSB0 (implies -m rtu)\n"
+	      "  -b BAUD         1200..115200 or higher standard rates (9600)\n"
+	      "  --parity P      none (default), even, odd\n"
+	      "  -d 7|8          data bits (8);  -s 1|2  stop bits (1)\n"
 	      "  -p PORT         TCP port (502)\n"
-	      "  -a UNIT         unit id 0..255 (1)\n"
+	      "  -a UNIT         unit id 0..255 (1); on RTU 0..247, 0 a broadcast: every unit\n"
+	      "                  acts on it, none answers; the tool waits the 100 ms turnaround\n"
 	      "  -r ADDR         first PDU address 0..65535 (the seed's target power is 2008)\n"
 	      "  -t TYPE         u16 i16 u32 i32 f32 hex; default: -32768..65535, a negative\n"
 	      "                  value written as a 16-bit two's complement (i16)\n"
@@ -84,7 +100,7 @@ static int parse(struct wr_opts *o, int argc, char **argv)
 	optind = 0;
 	opterr = 1;
 	/* "+": stop at HOST, so that negative VALUEs are not taken for options. */
-	while ((c = getopt_long(argc, argv, "+hp:a:r:t:o:", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+hp:a:r:t:o:m:b:d:s:", options, NULL)) != -1) {
 		r = tool_common_opt(CMD, &o->co, c, optarg);
 		if (r < 0)
 			return TOOL_EXIT_USAGE;
@@ -106,9 +122,14 @@ static int parse(struct wr_opts *o, int argc, char **argv)
 	}
 	if (tool_common_addr(CMD, &o->co, &o->addr))
 		return TOOL_EXIT_USAGE;
-	if (optind >= argc)
-		return bad_usage("HOST is required");
-	o->host = argv[optind++];
+	/* On a serial line (-m rtu, or --device alone) every word after the options is a VALUE. */
+	if (o->co.has_framing ? o->co.framing != TOOL_FRAMING_RTU : !o->co.device) {
+		if (optind >= argc)
+			return bad_usage("HOST is required");
+		o->host = argv[optind++];
+	}
+	if (tool_common_transport(CMD, &o->co, o->host))
+		return TOOL_EXIT_USAGE;
 	if (optind >= argc)
 		return bad_usage("at least one VALUE is required");
 	o->values = argv + optind;
@@ -266,25 +287,29 @@ int cmd_write_main(int argc, char **argv)
 	ret = build(&o, &req, payload, regs, &n);
 	if (ret)
 		return ret;
-	if (tool_conn_init(&c, o.host, o.co.port, o.co.timeout_ns)) {
-		fprintf(stderr, "flux " CMD ": HOST %s: want an IPv4 address\n", o.host);
-		return TOOL_EXIT_USAGE;
-	}
+	ret = tool_conn_setup(&c, CMD, &o.co, o.host);
+	if (ret)
+		return ret;
 	err = tool_xfer(&c, &req, &rsp, o.co.retries);
 	if (err) {
 		ret = tool_report(stderr, CMD, &c, &req, err, o.co.base);
 		goto out_conn;
 	}
-	printf("flux " CMD ": %s unit %u: wrote %u %s at %u (function 0x%02X):", c.name, o.co.unit,
-	       n,
+	printf("flux " CMD ": %s unit %u: %s %u %s at %u (function 0x%02X):", c.name, o.co.unit,
+	       c.was_broadcast ? "broadcast" : "wrote", n,
 	       o.fc == MB_FC_WRITE_SINGLE_COIL || o.fc == MB_FC_WRITE_MULTIPLE_COILS
 		   ? (n == 1 ? "coil" : "coils")
 		   : (n == 1 ? "register" : "registers"),
 	       o.addr + o.co.base, o.fc);
 	for (unsigned i = 0; i < o.nvalues && i < 16; i++)
 		printf(" %s", o.values[i]);
-	printf("%s; echo verified (%.3f ms)\n", o.nvalues > 16 ? " ..." : "",
-	       clk_ns_to_ms(c.rtt_ns));
+	if (c.was_broadcast)
+		printf("%s; no reply expected (unit 0: every unit acts, none answers), waited the "
+		       "%d ms turnaround\n",
+		       o.nvalues > 16 ? " ..." : "", MB_RTU_TURNAROUND_NS / 1000000);
+	else
+		printf("%s; echo verified (%.3f ms)\n", o.nvalues > 16 ? " ..." : "",
+		       clk_ns_to_ms(c.rtt_ns));
 	ret = TOOL_EXIT_OK;
 out_conn:
 	tool_conn_close(&c);

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * What `flux read`, `flux write` and `flux scan` share: argument parsing, hex and time
- * formatting, and a one-connection client on a non-blocking socket with poll() deadlines.
- * The one idea: the client keeps the last request and the bytes that came back, so every
- * error names what was sent and what was received.
+ * formatting, and a one-connection client on a non-blocking socket or tty with poll()
+ * deadlines, for Modbus TCP, RTU on a serial line and RTU over TCP. The one idea: the client
+ * keeps the last request and the bytes that came back, so every error names what was sent and
+ * what was received.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -47,6 +48,68 @@ void tool_common_init(struct tool_common *co)
 	*co = (struct tool_common){
 		.port = 502, .unit = 1, .order = MB_ORDER_ABCD, .timeout_ns = CLK_NS_PER_SEC
 	};
+	ser_line_init(&co->line);
+}
+
+const char *tool_framing_name(enum tool_framing f)
+{
+	switch (f) {
+	case TOOL_FRAMING_RTU:
+		return "rtu";
+	case TOOL_FRAMING_RTUTCP:
+		return "rtutcp";
+	case TOOL_FRAMING_TCP:
+	default:
+		return "tcp";
+	}
+}
+
+/* The line options -b --parity -d -s. 1 parsed, 0 not one of them, -EINVAL after saying why. */
+static int line_opt(const char *cmd, struct tool_common *co, int c, const char *arg)
+{
+	unsigned long v;
+	int r;
+
+	switch (c) {
+	case 'b':
+		if (tool_parse_ulong(cmd, "-b", arg, 1, 4000000, &v))
+			return -EINVAL;
+		if (!ser_baud_ok((uint32_t)v)) {
+			fprintf(stderr,
+				"flux %s: -b %s: not a standard baud rate (1200 2400 4800 9600 "
+				"19200 38400 57600 115200, or 230400..4000000)\n",
+				cmd, arg);
+			return -EINVAL;
+		}
+		co->line.baud = (uint32_t)v;
+		break;
+	case TOOL_OPT_PARITY:
+		r = ser_parity_parse(arg);
+		if (r < 0) {
+			fprintf(stderr, "flux %s: --parity %s: want none, even or odd\n", cmd, arg);
+			return -EINVAL;
+		}
+		co->line.parity = (enum ser_parity)r;
+		break;
+	case 'd':
+		if (strcmp(arg, "7") && strcmp(arg, "8")) {
+			fprintf(stderr, "flux %s: -d %s: data bits are 7 or 8\n", cmd, arg);
+			return -EINVAL;
+		}
+		co->line.data_bits = (uint8_t)(arg[0] - '0');
+		break;
+	case 's':
+		if (strcmp(arg, "1") && strcmp(arg, "2")) {
+			fprintf(stderr, "flux %s: -s %s: stop bits are 1 or 2\n", cmd, arg);
+			return -EINVAL;
+		}
+		co->line.stop_bits = (uint8_t)(arg[0] - '0');
+		break;
+	default:
+		return 0;
+	}
+	co->has_line = true;
+	return 1;
 }
 
 int tool_usage_error(const char *cmd, const char *msg)
@@ -60,11 +123,32 @@ int tool_common_opt(const char *cmd, struct tool_common *co, int c, const char *
 	unsigned long v;
 	int r;
 
+	r = line_opt(cmd, co, c, arg);
+	if (r)
+		return r;
 	switch (c) {
 	case 'p':
 		if (tool_parse_ulong(cmd, "-p", arg, 1, 65535, &v))
 			return -EINVAL;
 		co->port = (uint16_t)v;
+		co->has_port = true;
+		return 1;
+	case 'm':
+		if (strcmp(arg, "tcp") == 0)
+			co->framing = TOOL_FRAMING_TCP;
+		else if (strcmp(arg, "rtu") == 0)
+			co->framing = TOOL_FRAMING_RTU;
+		else if (strcmp(arg, "rtutcp") == 0)
+			co->framing = TOOL_FRAMING_RTUTCP;
+		else
+			return tool_usage_error(cmd, "-m: want tcp, rtu (serial line: --device "
+						     "PATH) or rtutcp (RTU frames over TCP)");
+		co->has_framing = true;
+		return 1;
+	case TOOL_OPT_DEVICE:
+		if (!arg[0] || strlen(arg) >= SER_PATH_MAX)
+			return tool_usage_error(cmd, "--device: want a tty path (/dev/ttyUSB0)");
+		co->device = arg;
 		return 1;
 	case 'a':
 		if (tool_parse_ulong(cmd, "-a", arg, 0, 255, &v))
@@ -95,6 +179,7 @@ int tool_common_opt(const char *cmd, struct tool_common *co, int c, const char *
 		if (tool_parse_duration(cmd, "-o", arg, CLK_NS_PER_SEC, 1000000,
 					3600 * CLK_NS_PER_SEC, &co->timeout_ns))
 			return -EINVAL;
+		co->has_timeout = true;
 		return 1;
 	case TOOL_OPT_RETRIES:
 		if (tool_parse_ulong(cmd, "--retries", arg, 0, 100, &v))
@@ -107,6 +192,35 @@ int tool_common_opt(const char *cmd, struct tool_common *co, int c, const char *
 	default:
 		return 0;
 	}
+}
+
+int tool_common_transport(const char *cmd, struct tool_common *co, const char *host)
+{
+	if (co->device && !co->has_framing)
+		co->framing = TOOL_FRAMING_RTU;
+	if (co->framing == TOOL_FRAMING_RTU) {
+		if (!co->device)
+			return tool_usage_error(cmd, "-m rtu: --device PATH is required (the tty "
+						     "of the serial line, /dev/ttyUSB0)");
+		if (host)
+			return tool_usage_error(cmd, "-m rtu talks on --device PATH: give no HOST");
+		if (co->has_port)
+			return tool_usage_error(cmd, "-p is a TCP port: not for -m rtu");
+		if (!co->has_timeout)
+			co->timeout_ns = ser_timeout_default_ns(co->line.baud);
+	} else {
+		if (co->device)
+			return tool_usage_error(cmd, "--device is for -m rtu (a serial line)");
+		if (co->has_line)
+			return tool_usage_error(cmd, "-b, --parity, -d and -s are for -m rtu (a "
+						     "serial line)");
+		if (!host)
+			return tool_usage_error(cmd, "HOST is required");
+	}
+	if (co->framing != TOOL_FRAMING_TCP && co->unit > MB_RTU_UNIT_MAX)
+		return tool_usage_error(cmd, "-a: RTU unit ids are 0..247 (0: broadcast, writes "
+					     "only; 248..255 are reserved)");
+	return 0;
 }
 
 int tool_common_addr(const char *cmd, const struct tool_common *co, uint16_t *addr)
@@ -214,6 +328,8 @@ int tool_exit_code(int err)
 		return TOOL_EXIT_OK;
 	if (-err >= MB_ERR_BASE && -err < MB_EXC_END)
 		return TOOL_EXIT_PROTO;
+	if (err == -SER_ENOTTY)
+		return TOOL_EXIT_USAGE; /* --device names something that is not a serial line */
 	return TOOL_EXIT_CONN;
 }
 
@@ -222,6 +338,7 @@ int tool_exit_code(int err)
 int tool_conn_init(struct tool_conn *c, const char *host, uint16_t port, int64_t timeout_ns)
 {
 	*c = (struct tool_conn){ .fd = -1, .timeout_ns = timeout_ns, .next_tid = 1 };
+	ser_line_init(&c->line);
 	c->sa.sin_family = AF_INET;
 	c->sa.sin_port = htons(port);
 	if (strcmp(host, "localhost") == 0)
@@ -232,12 +349,46 @@ int tool_conn_init(struct tool_conn *c, const char *host, uint16_t port, int64_t
 	return 0;
 }
 
+int tool_conn_init_rtu(struct tool_conn *c, const char *device, const struct ser_line *line,
+		       int64_t timeout_ns)
+{
+	*c = (struct tool_conn){ .fd = -1,
+				 .framing = TOOL_FRAMING_RTU,
+				 .timeout_ns = timeout_ns,
+				 .next_tid = 1,
+				 .line = *line };
+	if (strlen(device) >= sizeof(c->device) || ser_line_check(line) < 0)
+		return -EINVAL;
+	snprintf(c->device, sizeof(c->device), "%s", device);
+	snprintf(c->name, sizeof(c->name), "%s", device);
+	return 0;
+}
+
+int tool_conn_setup(struct tool_conn *c, const char *cmd, const struct tool_common *co,
+		    const char *host)
+{
+	if (co->framing == TOOL_FRAMING_RTU) {
+		if (tool_conn_init_rtu(c, co->device, &co->line, co->timeout_ns)) {
+			fprintf(stderr, "flux %s: --device %s: want a tty path\n", cmd, co->device);
+			return TOOL_EXIT_USAGE;
+		}
+		return 0;
+	}
+	if (tool_conn_init(c, host, co->port, co->timeout_ns)) {
+		fprintf(stderr, "flux %s: HOST %s: want an IPv4 address\n", cmd, host);
+		return TOOL_EXIT_USAGE;
+	}
+	c->framing = co->framing;
+	return 0;
+}
+
 void tool_conn_close(struct tool_conn *c)
 {
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
 	mb_split_reset(&c->split);
+	mb_rtu_split_reset(&c->rsplit);
 	c->nlate = 0;
 }
 
@@ -270,6 +421,15 @@ int tool_conn_connect(struct tool_conn *c)
 
 	if (c->fd >= 0)
 		return 0;
+	if (c->framing == TOOL_FRAMING_RTU) {
+		err = ser_open(c->device, &c->line);
+		if (err < 0)
+			return err;
+		c->fd = err;
+		/* The line was never quiet for us yet: keep t3.5 before the first request. */
+		c->quiet_until_ns = clk_now_ns() + mb_rtu_t35_ns(c->line.baud);
+		return 0;
+	}
 	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
 	if (c->fd < 0)
 		return -errno;
@@ -308,7 +468,9 @@ static int send_all(struct tool_conn *c, int64_t deadline_ns)
 	size_t off = 0;
 
 	for (int i = 0; i < 1000 && off < c->tx_len; i++) {
-		ssize_t n = send(c->fd, c->tx + off, c->tx_len - off, MSG_NOSIGNAL);
+		ssize_t n = c->framing == TOOL_FRAMING_RTU
+				? write(c->fd, c->tx + off, c->tx_len - off)
+				: send(c->fd, c->tx + off, c->tx_len - off, MSG_NOSIGNAL);
 		int err;
 
 		if (n > 0) {
@@ -379,6 +541,173 @@ static int recv_frame(struct tool_conn *c, int64_t deadline_ns)
 	return -ETIMEDOUT;
 }
 
+/* ---- RTU framings: a serial line, or RTU ADUs over TCP ---------------------------------- */
+
+/* Sleep until the absolute CLOCK_MONOTONIC time t_ns; -EINTR when a signal cut it short. */
+static int sleep_until_ns(int64_t t_ns)
+{
+	struct timespec ts = clk_ns_to_ts(t_ns);
+
+	return clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR ? -EINTR : 0;
+}
+
+/*
+ * Drop what came in since the last exchange (a reply that came after its timeout, noise), so
+ * that it cannot be taken for the next reply; counted as noise. -ECONNRESET on a TCP EOF.
+ */
+static int drain_stale(struct tool_conn *c)
+{
+	uint8_t buf[MB_RTU_ADU_MAX];
+
+	for (int i = 0; i < 64; i++) {
+		ssize_t n = read(c->fd, buf, sizeof(buf));
+
+		if (n > 0) {
+			c->noise += (uint64_t)n;
+			continue;
+		}
+		if (n == 0)
+			return c->framing == TOOL_FRAMING_RTUTCP ? -ECONNRESET : -EIO;
+		if (errno == EAGAIN || errno == EINTR)
+			return 0;
+		return -errno;
+	}
+	return 0;
+}
+
+/*
+ * Is c->rx a whole, CRC-valid reply to req from another unit? (On a shared bus: a unit that
+ * answered late, or answers for the wrong id.) Its unit is rx[0].
+ */
+static bool is_other_unit_reply(const struct tool_conn *c, const struct mb_req *req)
+{
+	struct mb_req q = *req;
+	int n;
+
+	if (c->rx_len < MB_RTU_MIN || c->rx[0] == req->unit || c->rx[0] == MB_UNIT_BROADCAST ||
+	    c->rx[0] > MB_RTU_UNIT_MAX)
+		return false;
+	q.unit = c->rx[0];
+	n = mb_rtu_rsp_size(&q, c->rx, c->rx_len);
+	return n >= MB_RTU_MIN && (size_t)n <= c->rx_len &&
+	       mb_rtu_crc16(c->rx, (size_t)n - 2) == (c->rx[n - 2] | c->rx[n - 1] << 8);
+}
+
+/* Why no reply came by the deadline: what the bytes that did come say, most telling first. */
+static int rtu_silence_err(const struct tool_conn *c, const struct mb_req *req)
+{
+	if (c->rsplit.noise_err == -MB_ECRC)
+		return -MB_ECRC;
+	if (is_other_unit_reply(c, req))
+		return -MB_EUNIT;
+	if (c->rsplit.noise_err && c->rsplit.len == 0)
+		return c->rsplit.noise_err;
+	return -ETIMEDOUT; /* nothing, or part of a frame (c->rx_len says) */
+}
+
+/* Receive until the reply to req (decoded into rsp), a damaged reply, or the deadline. */
+static int recv_rtu(struct tool_conn *c, const struct mb_req *req, struct mb_rsp *rsp, int64_t t0,
+		    int64_t deadline_ns)
+{
+	uint8_t in[MB_RTU_ADU_MAX];
+
+	for (int calls = 0; calls < 8 * MB_RTU_ADU_MAX; calls++) {
+		ssize_t n = read(c->fd, in, sizeof(in));
+		size_t off = 0;
+		int r;
+
+		if (n == 0)
+			return c->framing == TOOL_FRAMING_RTUTCP ? -ECONNRESET : -EIO;
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				return -errno;
+			r = wait_fd(c, POLLIN, deadline_ns);
+			if (r == -ETIMEDOUT)
+				return rtu_silence_err(c, req);
+			if (r)
+				return r;
+			continue;
+		}
+		/* Keep what came (the first bytes, if more), to show it when no frame does. */
+		if (c->rx_len < sizeof(c->rx)) {
+			size_t k = (size_t)n < sizeof(c->rx) - c->rx_len
+				       ? (size_t)n
+				       : sizeof(c->rx) - c->rx_len;
+
+			memcpy(c->rx + c->rx_len, in, k);
+			c->rx_len += k;
+		}
+		for (int frames = 0; frames < 2 * MB_RTU_ADU_MAX; frames++) {
+			const uint8_t *frame;
+			size_t used;
+
+			r = mb_rtu_split(&c->rsplit, req, in + off, (size_t)n - off, &used, &frame);
+			off += used;
+			if (r < 0)
+				return r;
+			if (r > 0) {
+				memcpy(c->rx, frame, (size_t)r);
+				c->rx_len = (size_t)r;
+				c->rtt_ns = clk_now_ns() - t0;
+				return mb_rtu_decode_rsp(req, c->rx, (size_t)r, rsp);
+			}
+			if (off >= (size_t)n)
+				break;
+		}
+		/* The reply came, damaged: say so now rather than at the deadline. */
+		if (c->rsplit.noise_err == -MB_ECRC)
+			return -MB_ECRC;
+	}
+	return rtu_silence_err(c, req);
+}
+
+/* One attempt on an open line or connection: t3.5 silence, the request, its reply. */
+static int xfer_once_rtu(struct tool_conn *c, struct mb_req *req, struct mb_rsp *rsp)
+{
+	bool is_serial = c->framing == TOOL_FRAMING_RTU;
+	uint64_t discarded = c->rsplit.discarded;
+	int64_t t0, deadline, wire;
+	int n, err;
+
+	req->tid = c->next_tid++; /* not sent: RTU has no transaction id */
+	n = mb_rtu_encode_req(c->tx, sizeof(c->tx), req);
+	if (n < 0)
+		return n;
+	c->tx_len = (size_t)n;
+	c->rx_len = 0;
+	err = drain_stale(c);
+	if (err)
+		return err;
+	if (is_serial) {
+		/* The spec's inter-frame silence before each request. */
+		err = sleep_until_ns(c->quiet_until_ns);
+		if (err)
+			return err;
+	}
+	wire = is_serial ? mb_rtu_wire_ns(c->line.baud, c->tx_len) : 0;
+	t0 = clk_now_ns();
+	deadline = t0 + wire + c->timeout_ns;
+	err = send_all(c, deadline);
+	if (err)
+		return err == -EPIPE ? -ECONNRESET : err;
+	c->attempts++;
+	mb_rtu_split_reset(&c->rsplit);
+	if (!mb_rtu_expects_rsp(req)) {
+		/* A broadcast: no unit answers; each needs the turnaround to act on it. */
+		err = sleep_until_ns(t0 + wire + MB_RTU_TURNAROUND_NS);
+		c->quiet_until_ns = clk_now_ns();
+		c->was_broadcast = true;
+		memset(rsp, 0, sizeof(*rsp));
+		rsp->fc = req->fc;
+		c->rtt_ns = clk_now_ns() - t0;
+		return err;
+	}
+	err = recv_rtu(c, req, rsp, t0, deadline);
+	c->noise += c->rsplit.discarded - discarded;
+	c->quiet_until_ns = clk_now_ns() + (is_serial ? mb_rtu_t35_ns(c->line.baud) : 0);
+	return err;
+}
+
 /* One attempt on a connected socket. */
 static int xfer_once(struct tool_conn *c, struct mb_req *req, struct mb_rsp *rsp)
 {
@@ -421,28 +750,85 @@ int tool_xfer(struct tool_conn *c, struct mb_req *req, struct mb_rsp *rsp, unsig
 	c->attempts = 0;
 	c->tx_len = 0;
 	c->rx_len = 0;
+	c->noise = 0;
+	c->was_broadcast = false;
 	for (unsigned a = 0; a <= retries; a++) {
 		err = tool_conn_connect(c);
 		if (err == -EINTR)
 			return err;
+		if (-err >= SER_ERR_BASE && -err < SER_ERR_END)
+			break; /* settings the tty refused: another try changes nothing */
 		if (err)
 			continue; /* tx_len 0: the failure was the connect */
-		err = xfer_once(c, req, rsp);
+		err = c->framing == TOOL_FRAMING_TCP ? xfer_once(c, req, rsp)
+						     : xfer_once_rtu(c, req, rsp);
 		if (err == -ETIMEDOUT || err == -EINTR)
 			continue;
 		if (err == 0 || (-err >= MB_EXC_BASE && -err < MB_EXC_END))
-			return err;
+			break;
+		/* RTU resyncs by itself (the splitter hunts for the next frame): keep the line. */
+		if (c->framing != TOOL_FRAMING_TCP && -err >= MB_ERR_BASE && -err < MB_ERR_END)
+			break;
 		/* Malformed, mismatched, or the connection broke: start the stream afresh. */
 		tool_conn_close(c);
 		if (-err >= MB_ERR_BASE && -err < MB_ERR_END)
 			return err;
 		if (err == -MB_EINVAL || err == -EINTR)
-			return err;
+			break;
 	}
+	c->noise_total += c->noise;
 	return err;
 }
 
 /* ---- errors ------------------------------------------------------------------------- */
+
+/* An RTU frame's fault, from the bytes in c->rx (unit first, CRC last). */
+static int describe_rtu_err(char *buf, size_t cap, const struct tool_conn *c,
+			    const struct mb_req *req, int err)
+{
+	const uint8_t *rx = c->rx;
+	int n;
+
+	switch (-err) {
+	case MB_ECRC:
+		n = mb_rtu_rsp_size(req, rx, c->rx_len);
+		if (n >= MB_RTU_MIN && (size_t)n <= c->rx_len && rx[0] == req->unit)
+			return snprintf(buf, cap,
+					"CRC mismatch: the reply's CRC is 0x%04X, its bytes give "
+					"0x%04X (line noise, or a wrong baud rate or parity)",
+					rx[n - 2] | rx[n - 1] << 8,
+					mb_rtu_crc16(rx, (size_t)n - 2));
+		return snprintf(buf, cap,
+				"CRC mismatch: a damaged reply (line noise, or a wrong "
+				"baud rate or parity)");
+	case MB_EUNIT:
+		if (c->rx_len >= 1)
+			return snprintf(buf, cap,
+					"wrong unit: unit %u answered, not %u (a shared bus: "
+					"another unit replied)",
+					rx[0], req->unit);
+		break;
+	case MB_EFCMISMATCH:
+		if (c->rx_len >= 2 && rx[0] == req->unit)
+			return snprintf(buf, cap,
+					"response function code mismatch: sent 0x%02X, got 0x%02X",
+					req->fc, rx[1]);
+		return snprintf(buf, cap, "noise: bytes that start no reply to function 0x%02X",
+				req->fc);
+	case MB_EBYTECOUNT:
+		if (c->rx_len >= 3 && rx[0] == req->unit && rx[1] == req->fc)
+			return snprintf(
+			    buf, cap, "bad byte count: %u %s want %u bytes, got %u", req->qty,
+			    req->fc <= MB_FC_READ_DISCRETE_INPUTS ? "bit(s)" : "register(s)",
+			    mb_payload_size(req->fc, req->qty), rx[2]);
+		break;
+	case MB_EBROADCAST:
+		return snprintf(buf, cap,
+				"unit 0 is the broadcast address: writes only, and "
+				"nothing answers");
+	}
+	return snprintf(buf, cap, "%s", mb_strerror(err));
+}
 
 static int describe_frame_err(char *buf, size_t cap, const struct tool_conn *c,
 			      const struct mb_req *req, int err)
@@ -510,7 +896,25 @@ void tool_describe(char *buf, size_t cap, const struct tool_conn *c, const struc
 		return;
 	}
 	if (-err >= MB_ERR_BASE && -err < MB_ERR_END) {
-		describe_frame_err(buf, cap, c, req, err);
+		if (c->framing == TOOL_FRAMING_TCP)
+			describe_frame_err(buf, cap, c, req, err);
+		else
+			describe_rtu_err(buf, cap, c, req, err);
+		return;
+	}
+	if (c->tx_len == 0 && c->framing == TOOL_FRAMING_RTU) {
+		/* Nothing was sent: the tty did not open with these settings. */
+		char line[48];
+
+		ser_line_describe(line, sizeof(line), &c->line);
+		snprintf(buf, cap, "open at %s: %s", line, ser_strerror(err));
+		return;
+	}
+	if (err == -ETIMEDOUT && c->framing != TOOL_FRAMING_TCP && c->rx_len) {
+		snprintf(buf, cap,
+			 "no whole reply within %d ms (%u attempt%s): %zu byte(s) came, no frame "
+			 "of unit %u with a valid CRC (noise, or a truncated frame)",
+			 ms, c->attempts, c->attempts == 1 ? "" : "s", c->rx_len, req->unit);
 		return;
 	}
 	if (c->tx_len == 0) {
@@ -551,5 +955,7 @@ int tool_report(FILE *f, const char *cmd, const struct tool_conn *c, const struc
 		tool_hex(hex, sizeof(hex), c->rx, c->rx_len);
 		fprintf(f, "  recv: %s\n", hex);
 	}
+	if (c->noise)
+		fprintf(f, "  noise: %llu byte(s) discarded\n", (unsigned long long)c->noise);
 	return tool_exit_code(err);
 }

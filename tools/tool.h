@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Private to tools/cmd_*.c and tools/tool.c: argument parsing shared by the tools, value types,
- * and a one-connection Modbus TCP client that keeps the bytes it sent and received so every
- * error can show them. Main thread of the tool only.
+ * and a one-connection Modbus client that keeps the bytes it sent and received so every error
+ * can show them: Modbus TCP, RTU on a serial line (one request at a time, the t3.5 silence
+ * before each, frames found by length and CRC with noise discarded and counted), or RTU ADUs
+ * over TCP (a gateway that passes frames through). Main thread of the tool only.
  */
 #ifndef FLUX_TOOLS_TOOL_H
 #define FLUX_TOOLS_TOOL_H
@@ -13,6 +15,7 @@
 #include <stdio.h>
 
 #include "io/modbus.h"
+#include "io/serial.h"
 #include "tools/tools.h"
 
 #define TOOL_LATE_TIDS 8 /* TIDs of timed-out requests whose late replies are dropped */
@@ -39,11 +42,38 @@ int tool_parse_type(const char *s);
 const char *tool_type_name(enum tool_type t);
 
 /* Long options every Modbus tool shares; a tool numbers its own from TOOL_OPT_OWN. */
-enum { TOOL_OPT_ORDER = 256, TOOL_OPT_RETRIES, TOOL_OPT_ONE_BASED, TOOL_OPT_OWN };
+enum {
+	TOOL_OPT_ORDER = 256,
+	TOOL_OPT_RETRIES,
+	TOOL_OPT_ONE_BASED,
+	TOOL_OPT_DEVICE,
+	TOOL_OPT_PARITY,
+	TOOL_OPT_OWN
+};
 
-/* What -p -a -r -t --order -o --retries --one-based say, the same for read and write. */
+/* How a conn carries Modbus (-m tcp|rtu|rtutcp). */
+enum tool_framing {
+	TOOL_FRAMING_TCP,    /* MBAP on TCP */
+	TOOL_FRAMING_RTU,    /* RTU ADUs on a serial line (--device) */
+	TOOL_FRAMING_RTUTCP, /* RTU ADUs on TCP: a gateway that passes serial frames through */
+};
+
+/* "tcp", "rtu", "rtutcp". */
+const char *tool_framing_name(enum tool_framing f);
+
+/*
+ * What -p -a -r -t --order -o --retries --one-based say, the same for read and write, and the
+ * transport: -m tcp|rtu|rtutcp, --device PATH, -b BAUD, --parity none|even|odd, -d 7|8, -s 1|2.
+ */
 struct tool_common {
 	uint16_t port;
+	bool has_port;	  /* -p given */
+	bool has_timeout; /* -o given (else RTU fits it to the baud rate) */
+	enum tool_framing framing;
+	bool has_framing;   /* -m given */
+	const char *device; /* --device PATH (implies -m rtu) */
+	struct ser_line line;
+	bool has_line; /* -b --parity -d -s given */
 	uint8_t unit;
 	bool has_unit;	   /* -a given */
 	unsigned long ref; /* -r as given: a PDU address, or 1-based with --one-based */
@@ -66,6 +96,14 @@ int tool_usage_error(const char *cmd, const char *msg);
 /* Parse getopt's option c if it is a shared one: 1 parsed, 0 not a shared option, -EINVAL
  * after printing why. */
 int tool_common_opt(const char *cmd, struct tool_common *co, int c, const char *arg);
+
+/*
+ * After the options: check the transport against the positional HOST (NULL when none): RTU
+ * needs --device and takes no HOST nor -p, TCP and RTU over TCP need HOST and take no line
+ * settings, unit ids on RTU are 0..247. Fits the RTU timeout to the baud rate when -o was not
+ * given. Returns 0, or -EINVAL after printing why.
+ */
+int tool_common_transport(const char *cmd, struct tool_common *co, const char *host);
 
 /* After the options: -r given, and the PDU address it means with --one-based. Returns 0, or
  * -EINVAL after printing why. */
@@ -99,10 +137,20 @@ int tool_exit_code(int err);
 
 /* ---- a one-connection client --------------------------------------------------------- */
 
+#define TOOL_NAME_MAX (SER_PATH_MAX + 32)
+
 struct tool_conn {
 	int fd; /* -1 when closed */
+	enum tool_framing framing;
 	struct sockaddr_in sa;
-	char name[32]; /* "127.0.0.1:502" */
+	char name[TOOL_NAME_MAX]; /* "127.0.0.1:502", or the device path */
+	char device[SER_PATH_MAX];
+	struct ser_line line;
+	struct mb_rtu_splitter rsplit; /* RTU framings */
+	int64_t quiet_until_ns;	       /* RTU: the line's t3.5 silence ends then */
+	uint64_t noise;		       /* RTU: bytes discarded as noise in the last tool_xfer() */
+	uint64_t noise_total;	       /* ... and since tool_conn_init*() */
+	bool was_broadcast;	       /* the last tool_xfer() was a broadcast: nothing came */
 	int64_t timeout_ns;
 	uint16_t next_tid;
 	uint16_t late[TOOL_LATE_TIDS];
@@ -123,7 +171,24 @@ struct tool_conn {
  */
 int tool_conn_init(struct tool_conn *c, const char *host, uint16_t port, int64_t timeout_ns);
 
-/* Connect within the timeout if not connected. Returns 0, -ETIMEDOUT or -errno. Blocks. */
+/*
+ * A serial line: device opened (ser_open()) with line's settings on the first exchange.
+ * Returns 0 or -EINVAL (a path too long, a setting out of range).
+ */
+int tool_conn_init_rtu(struct tool_conn *c, const char *device, const struct ser_line *line,
+		       int64_t timeout_ns);
+
+/*
+ * As tool_common_transport() left co: the conn for -m tcp, rtu or rtutcp (host NULL for rtu).
+ * Returns 0, or TOOL_EXIT_USAGE after printing "flux CMD: HOST ...: want an IPv4 address".
+ */
+int tool_conn_setup(struct tool_conn *c, const char *cmd, const struct tool_common *co,
+		    const char *host);
+
+/*
+ * Connect within the timeout if not connected (RTU: open the tty). Returns 0, -ETIMEDOUT or
+ * -errno, or -SER_E* for a tty. Blocks.
+ */
 int tool_conn_connect(struct tool_conn *c);
 
 /* Close the socket (if open). Safe twice and on an initialised, never connected conn. */
@@ -132,8 +197,11 @@ void tool_conn_close(struct tool_conn *c);
 /*
  * One exchange, with up to `retries` more attempts after a timeout or a lost connection
  * (reconnecting). req->tid is assigned. Returns 0 (rsp filled, rsp->data points into c->rx),
- * -MB_EXC(code), -MB_E* (the reply was malformed or answered something else; the connection
+ * -MB_EXC(code), -MB_E* (the reply was malformed or answered something else; a TCP connection
  * is closed), -ETIMEDOUT, -ECONNRESET, -ECONNREFUSED, -errno. c->tx and c->rx keep the bytes.
+ * RTU: -MB_ECRC (a damaged reply), -MB_EUNIT (another unit answered), the reason noise was
+ * discarded when no reply came; a broadcast (unit 0) returns 0 after MB_RTU_TURNAROUND_NS with
+ * nothing received (c->was_broadcast, rsp zeroed).
  */
 int tool_xfer(struct tool_conn *c, struct mb_req *req, struct mb_rsp *rsp, unsigned retries);
 

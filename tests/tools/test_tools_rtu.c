@@ -19,6 +19,8 @@
 #include <modbus.h>
 
 #include "tests/support/rtusrv.h"
+#include "tests/support/toolrun.h"
+#include "tools/tools.h"
 
 #define UNIT 17
 
@@ -179,6 +181,75 @@ static void test_rtusrv_refuses_a_bad_unit_and_stops_when_zeroed(void **state)
 	assert_false(s.is_running);
 }
 
+/* ---- flux read / flux write on the serial line -------------------------------------- */
+
+#define DEV(s) "--device", (char *)th_rtusrv_path(s)
+
+static void test_read_every_read_function_on_rtu(void **state)
+{
+	struct th_rtusrv *s = *state;
+	struct th_tool_run r;
+
+	th_tool_run(&r, cmd_read_main, "read", "-m", "rtu", DEV(s), "-b", "19200", "--parity",
+		    "even", "-a", "17", "-r", "10", "-c", "3", NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, "[10]: 4106\n[11]: 4107\n[12]: 4108\n");
+	th_tool_run(&r, cmd_read_main, "read", DEV(s), "-a", "17", "-f", "4", "-r", "2", "-c", "2",
+		    "-t", "hex", NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, "[2]: 0x2002\n[3]: 0x2003\n");
+	th_tool_run(&r, cmd_read_main, "read", DEV(s), "-a", "17", "-f", "1", "-r", "3", "-c", "3",
+		    NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, "[3]: 1\n[4]: 0\n[5]: 1\n");
+	th_tool_run(&r, cmd_read_main, "read", DEV(s), "-a", "17", "-f", "2", "-r", "5", "-c", "2",
+		    "--json", NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, "\"values\":[0,1]");
+	th_tool_has(&r, th_rtusrv_path(s));
+	assert_int_equal(atomic_load(&s->unit_requests[17]), 4);
+	assert_int_equal(atomic_load(&s->bad), 0);
+}
+
+static void test_write_every_write_function_on_rtu(void **state)
+{
+	struct th_rtusrv *s = *state;
+	struct th_tool_run r;
+	modbus_mapping_t *m;
+
+	th_tool_run(&r, cmd_write_main, "write", DEV(s), "-a", "17", "-r", "100", "4660", NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, "wrote 1 register at 100 (function 0x06)");
+	th_tool_has(&r, "echo verified");
+	th_tool_run(&r, cmd_write_main, "write", "-m", "rtu", DEV(s), "-a", "17", "-r", "110", "--",
+		    "-2", "7", "65535", NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, "wrote 3 registers at 110 (function 0x10)");
+	th_tool_run(&r, cmd_write_main, "write", DEV(s), "-a", "17", "-r", "120", "--fc", "5", "on",
+		    NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_run(&r, cmd_write_main, "write", DEV(s), "-a", "17", "-r", "130", "--fc", "15", "1",
+		    "1", "0", "1", "1", NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, "wrote 5 coils at 130 (function 0x0F)");
+	m = th_rtusrv_lock(s);
+	assert_int_equal(m->tab_registers[100], 4660);
+	assert_int_equal(m->tab_registers[110], 0xFFFE);
+	assert_int_equal(m->tab_registers[111], 7);
+	assert_int_equal(m->tab_registers[112], 0xFFFF);
+	assert_int_equal(m->tab_bits[120], 1);
+	assert_int_equal(m->tab_bits[130], 1);
+	assert_int_equal(m->tab_bits[131], 1);
+	assert_int_equal(m->tab_bits[132], 0);
+	assert_int_equal(m->tab_bits[133], 1);
+	assert_int_equal(m->tab_bits[134], 1);
+	th_rtusrv_unlock(s);
+	/* And read back through the tool. */
+	th_tool_run(&r, cmd_read_main, "read", DEV(s), "-a", "17", "-r", "110", "-t", "i16", NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, "[110]: -2\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -191,6 +262,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rtusrv_applies_a_broadcast_without_answering,
 						srv_setup, srv_teardown),
 		cmocka_unit_test(test_rtusrv_refuses_a_bad_unit_and_stops_when_zeroed),
+		cmocka_unit_test_setup_teardown(test_read_every_read_function_on_rtu, srv_setup,
+						srv_teardown),
+		cmocka_unit_test_setup_teardown(test_write_every_write_function_on_rtu, srv_setup,
+						srv_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
