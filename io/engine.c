@@ -63,10 +63,27 @@ static int check_dev(const struct eng_dev *d)
 {
 	struct in_addr a;
 
-	if (memchr(d->host, 0, sizeof(d->host)) == NULL || inet_pton(AF_INET, d->host, &a) != 1)
+	switch (d->framing) {
+	case ENG_FRAMING_SERIAL:
+		if (memchr(d->device, 0, sizeof(d->device)) == NULL || d->device[0] != '/')
+			return -EINVAL;
+		if (ser_line_check(&d->line) < 0)
+			return -EINVAL;
+		break;
+	case ENG_FRAMING_TCP:
+	case ENG_FRAMING_RTU_TCP:
+		if (memchr(d->host, 0, sizeof(d->host)) == NULL ||
+		    inet_pton(AF_INET, d->host, &a) != 1 || d->port == 0)
+			return -EINVAL;
+		break;
+	default:
 		return -EINVAL;
-	if (d->port == 0 || d->nblocks > ENG_MAX_BLOCKS || d->timeout_ns < 0 ||
-	    d->retry_backoff_ns < 0)
+	}
+	/* RTU: unit 0 is a broadcast (never answered) and 248..255 are reserved. */
+	if (d->framing != ENG_FRAMING_TCP &&
+	    (d->unit == MB_UNIT_BROADCAST || d->unit > MB_RTU_UNIT_MAX))
+		return -EINVAL;
+	if (d->nblocks > ENG_MAX_BLOCKS || d->timeout_ns < 0 || d->retry_backoff_ns < 0)
 		return -EINVAL;
 	for (unsigned b = 0; b < d->nblocks; b++) {
 		const struct eng_block *k = &d->blocks[b];
@@ -95,8 +112,13 @@ static void prefault(void *p, size_t size)
 	}
 }
 
+/* One connection: the same tty, or the same host:port with the same framing. */
 static bool same_endpoint(const struct eng_dev *a, const struct eng_dev *b)
 {
+	if (a->framing != b->framing)
+		return false;
+	if (a->framing == ENG_FRAMING_SERIAL)
+		return strcmp(a->device, b->device) == 0;
 	return a->port == b->port && strcmp(a->host, b->host) == 0;
 }
 
@@ -121,9 +143,15 @@ static int build_tables(struct eng *e)
 		if (c == e->nconn) {
 			struct eng_conn *k = &e->conns[e->nconn++];
 
+			k->framing = e->devs[i].framing;
 			k->sa.sin_family = AF_INET;
 			k->sa.sin_port = htons(e->devs[i].port);
-			inet_pton(AF_INET, e->devs[i].host, &k->sa.sin_addr);
+			if (k->framing == ENG_FRAMING_SERIAL) {
+				k->dev0 = i;
+				k->t35_ns = mb_rtu_t35_ns(e->devs[i].line.baud);
+			} else {
+				inet_pton(AF_INET, e->devs[i].host, &k->sa.sin_addr);
+			}
 			k->fd = -1;
 			k->cur = -1;
 		}

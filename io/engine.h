@@ -187,6 +187,7 @@ struct eng_counters {
 	_Atomic uint64_t bytes_tx;
 	_Atomic uint64_t bytes_rx;
 	_Atomic uint64_t failsafe_writes; /* failsafe write requests sent */
+	_Atomic uint64_t noise_bytes;	  /* RTU: bytes discarded between or inside frames */
 };
 
 /* What the kernel offered and the engine uses; filled at eng_start(). */

@@ -80,9 +80,20 @@ enum conn_state {
 	CONN_CLOSING,	 /* cancelling its SQEs; the fd is closed when ops reaches 0 */
 };
 
-/* One TCP connection to host:port, shared by the devices there. I/O thread only. */
+/*
+ * One connection shared by the devices there: a TCP connection to host:port (MBAP, or RTU
+ * frames for a gateway), or a serial line (the tty, opened with its first device's settings:
+ * "connecting" is ser_open(), done at once). RTU frames carry no TID: the frame finder
+ * (rsplit) is reset before each request and takes only the awaited reply; on a serial line
+ * nothing is sent before quiet_ns (t3.5 after the last byte on the line, ours or a device's).
+ * I/O thread only.
+ */
 struct eng_conn {
+	enum eng_framing framing;
 	struct sockaddr_in sa;
+	unsigned dev0;	  /* SERIAL: the device whose path and line settings open the tty */
+	int64_t t35_ns;	  /* SERIAL: the inter-frame silence at the line's baud rate */
+	int64_t quiet_ns; /* SERIAL: no request before this */
 	int fd;
 	uint32_t gen;
 	enum conn_state state;
@@ -106,8 +117,10 @@ struct eng_conn {
 	uint16_t tx_len;
 	uint16_t tx_off;
 	struct mb_splitter split;
-	uint8_t *rx;	 /* own receive buffer when there is no buffer ring */
-	unsigned *items; /* indices into eng.items of this connection's items */
+	struct mb_rtu_splitter rsplit; /* RTU_TCP, SERIAL */
+	uint64_t noise_seen;	       /* rsplit.discarded already counted */
+	uint8_t *rx;		       /* own receive buffer when there is no buffer ring */
+	unsigned *items;	       /* indices into eng.items of this connection's items */
 	unsigned nitems;
 };
 

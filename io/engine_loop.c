@@ -7,6 +7,10 @@
  * TID and dropped, never matched to the next request. Failures are counted per device (its
  * streak and backoff outlive any one command), and every command is answered exactly once,
  * with the cause of its last failure.
+ *
+ * RTU (a serial line, or RTU frames over TCP) has no TIDs: a reply is the awaited frame of
+ * the request in flight, found by length and CRC (mb_rtu_split), and on a serial line a
+ * t3.5 silence after the last byte either way comes before the next request.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -17,6 +21,7 @@
 #include <unistd.h>
 
 #include "io/engine_int.h"
+#include "io/serial.h"
 #include "rt/clock.h"
 #include "rt/probe.h"
 
@@ -246,13 +251,26 @@ static bool fail_attempt(struct eng *e, struct eng_conn *c, struct eng_item *it,
 
 /* ---- connections -------------------------------------------------------------------- */
 
+static void failsafe_queue(struct eng *e, unsigned dev, int64_t now);
+static void on_reply(struct eng *e, struct eng_conn *c, struct eng_item *it, int err,
+		     const struct mb_rsp *rsp, int64_t now);
+
 static void arm_recv(struct eng *e, struct eng_conn *c, unsigned ci)
 {
 	struct io_uring_sqe *sqe = get_sqe(e);
 
 	if (!sqe)
 		return;
-	if (e->feat.recv_multishot) {
+	if (c->framing == ENG_FRAMING_SERIAL) {
+		/* A tty: read(2) semantics, one completion per SQE (-1: the file's position). */
+		if (e->feat.buf_ring) {
+			io_uring_prep_read(sqe, c->fd, NULL, ENG_RX_BUF, (uint64_t)-1);
+			sqe->flags |= IOSQE_BUFFER_SELECT;
+			sqe->buf_group = 0;
+		} else {
+			io_uring_prep_read(sqe, c->fd, c->rx, ENG_RX_BUF, (uint64_t)-1);
+		}
+	} else if (e->feat.recv_multishot) {
 		/* One SQE for as long as the connection lives (until an error or ENOBUFS). */
 		io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
 		sqe->flags |= IOSQE_BUFFER_SELECT;
@@ -275,8 +293,12 @@ static void send_tx(struct eng *e, struct eng_conn *c, unsigned ci)
 
 	if (!sqe)
 		return;
-	io_uring_prep_send(sqe, c->fd, c->tx + c->tx_off, (size_t)(c->tx_len - c->tx_off),
-			   MSG_NOSIGNAL);
+	if (c->framing == ENG_FRAMING_SERIAL)
+		io_uring_prep_write(sqe, c->fd, c->tx + c->tx_off,
+				    (unsigned)(c->tx_len - c->tx_off), (uint64_t)-1);
+	else
+		io_uring_prep_send(sqe, c->fd, c->tx + c->tx_off, (size_t)(c->tx_len - c->tx_off),
+				   MSG_NOSIGNAL);
 	io_uring_sqe_set_data64(sqe, ud_make(UD_SEND, ci, c->gen));
 	c->ops++;
 	c->is_send_busy = true;
@@ -285,13 +307,15 @@ static void send_tx(struct eng *e, struct eng_conn *c, unsigned ci)
 /* All SQEs of a closing connection are back: close the socket, fail what waits, back off. */
 static void conn_down(struct eng *e, struct eng_conn *c, int64_t now)
 {
-	close(c->fd);
+	if (c->fd >= 0)
+		close(c->fd);
 	c->fd = -1;
 	c->gen++;
 	c->state = CONN_DOWN;
 	c->is_recv_armed = false;
 	c->is_send_busy = false;
 	mb_split_reset(&c->split);
+	mb_rtu_split_reset(&c->rsplit);
 	c->timer_ns = now + c->backoff_ns;
 	c->backoff_ns = min64(c->backoff_ns * 2, e->cfg.reconnect_max_ns);
 	for (unsigned k = 0; k < c->nitems; k++) {
@@ -337,11 +361,57 @@ static void conn_close(struct eng *e, struct eng_conn *c, int err, int64_t now)
 	}
 }
 
+/* The connection is up (connected, or the tty opened): a fresh streak for its devices. */
+static void conn_ready(struct eng *e, struct eng_conn *c, unsigned ci, int64_t now)
+{
+	c->state = CONN_READY;
+	c->close_err = 0;
+	c->quiet_ns = now + c->t35_ns;
+	for (unsigned k = 0; k < c->nitems; k++) {
+		unsigned dev = e->items[c->items[k]].dev;
+		struct eng_devstate *ds = &e->ds[dev];
+
+		if (!is_dev_first(e, c, k))
+			continue;
+		/* A fresh connection, a fresh streak (the cause stays until a reply). */
+		count(&ds->c.connects, 1);
+		ds->fails = 0;
+		ds->not_before_ns = 0;
+		if (e->is_failsafe_episode)
+			failsafe_queue(e, dev, now);
+	}
+	arm_recv(e, c, ci);
+}
+
+/*
+ * A serial line opens at once: open(2) with O_NONBLOCK and tcsetattr(TCSANOW) never wait.
+ * A line that cannot be opened (unplugged: ENOENT; a setting refused: SER_E*) is a failed
+ * connect: its commands are answered with the cause, and it is tried again with backoff.
+ */
+static void serial_open(struct eng *e, struct eng_conn *c, unsigned ci, int64_t now)
+{
+	const struct eng_dev *d = &e->devs[c->dev0];
+	int fd = ser_open(d->device, &d->line);
+
+	c->nlate = 0;
+	if (fd < 0) {
+		c->close_err = fd;
+		conn_down(e, c, now);
+		return;
+	}
+	c->fd = fd;
+	conn_ready(e, c, ci, now);
+}
+
 static void conn_connect(struct eng *e, struct eng_conn *c, unsigned ci, int64_t now)
 {
 	struct io_uring_sqe *sqe;
 	int one = 1;
 
+	if (c->framing == ENG_FRAMING_SERIAL) {
+		serial_open(e, c, ci, now);
+		return;
+	}
 	/* socket() and setsockopt() do not block; connect goes through the ring. */
 	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
 	if (c->fd < 0) {
@@ -403,7 +473,12 @@ static void send_item(struct eng *e, struct eng_conn *c, unsigned ci, unsigned i
 			q->data = c->payload;
 		}
 	}
-	n = mb_encode_req(c->tx, sizeof(c->tx), q);
+	if (c->framing == ENG_FRAMING_TCP) {
+		n = mb_encode_req(c->tx, sizeof(c->tx), q);
+	} else {
+		n = mb_rtu_encode_req(c->tx, sizeof(c->tx), q);
+		mb_rtu_split_reset(&c->rsplit);
+	}
 	if (n < 0) {
 		/* Checked when the command was taken; here only if that check has a hole. */
 		retire(e, it, n, NULL, now);
@@ -414,6 +489,13 @@ static void send_item(struct eng *e, struct eng_conn *c, unsigned ci, unsigned i
 	c->cur = (int)idx;
 	c->cur_tid = q->tid;
 	c->timer_ns = now + d->timeout_ns;
+	if (c->framing == ENG_FRAMING_SERIAL) {
+		/* The request takes its wire time to go out; the reply's clock starts after. */
+		int64_t wire = mb_rtu_wire_ns(d->line.baud, (size_t)n);
+
+		c->timer_ns += wire;
+		c->quiet_ns = now + wire + c->t35_ns;
+	}
 	it->is_in_flight = true;
 	it->attempts++;
 	it->t_sent_ns = now;
@@ -491,7 +573,9 @@ static int64_t service_conn(struct eng *e, unsigned ci, int64_t now)
 		if (now < c->timer_ns)
 			return c->timer_ns;
 		conn_connect(e, c, ci, now);
-		return c->timer_ns;
+		if (c->state != CONN_READY)
+			return c->state == CONN_CLOSING ? NEVER : c->timer_ns;
+		break; /* a serial line is ready at once */
 	case CONN_CONNECTING:
 		if (now >= c->timer_ns)
 			conn_close(e, c, -ETIMEDOUT, now);
@@ -506,19 +590,34 @@ static int64_t service_conn(struct eng *e, unsigned ci, int64_t now)
 		const struct eng_dev *d = &e->devs[it->dev];
 		bool must_close;
 
+		int err = -ETIMEDOUT;
+
 		if (now < c->timer_ns)
 			return c->timer_ns;
 		count(&e->ds[it->dev].c.timeouts, 1);
 		remember_late(c, c->cur_tid);
-		must_close = fail_attempt(e, c, it, -ETIMEDOUT, now);
-		/* Without TIDs a late reply cannot be told from the next one: start afresh. */
-		if (must_close || d->ignore_tid) {
-			conn_close(e, c, -ETIMEDOUT, now);
+		/* RTU: what came instead of the reply names the failure (a CRC that failed, a
+		 * reply from another unit), else it is a timeout. */
+		if (c->framing != ENG_FRAMING_TCP && c->rsplit.noise_err)
+			err = c->rsplit.noise_err;
+		must_close = fail_attempt(e, c, it, err, now);
+		/* Without TIDs a late reply cannot be told from the next one: start afresh. On a
+		 * serial line there is no afresh: the t3.5 silence before the next request does
+		 * what it can (a reply later than that is taken for noise or, if it fits, the
+		 * next reply; the spec's master has the same limit). */
+		if (must_close || ((d->ignore_tid || c->framing == ENG_FRAMING_RTU_TCP) &&
+				   c->framing != ENG_FRAMING_SERIAL)) {
+			conn_close(e, c, err, now);
 			return conn_wake(c);
 		}
 	}
 	if (c->is_send_busy)
 		return wake; /* the last request's send completes first (a partial one resumes) */
+	if (c->framing == ENG_FRAMING_SERIAL && now < c->quiet_ns) {
+		/* t3.5 of silence first; a byte that comes meanwhile moves it on (on_recv). */
+		idx = next_item(e, c, now, &wake);
+		return idx >= 0 ? min64(wake, c->quiet_ns) : wake;
+	}
 	idx = next_item(e, c, now, &wake);
 	if (idx >= 0) {
 		send_item(e, c, ci, (unsigned)idx, now);
@@ -821,6 +920,15 @@ static void handle_frame(struct eng *e, struct eng_conn *c, const uint8_t *frame
 	err = mb_decode_rsp(&c->req, frame, len, e->devs[it->dev].ignore_tid ? MB_RSP_ANY_TID : 0,
 			    &rsp);
 	FLUX_PROBE(response_parsed, it->dev, c->req.fc, c->req.addr, tid, err);
+	on_reply(e, c, it, err, &rsp, now);
+}
+
+/* The reply to the item in flight, decoded (err 0 or an exception) or not (-MB_E*). */
+static void on_reply(struct eng *e, struct eng_conn *c, struct eng_item *it, int err,
+		     const struct mb_rsp *rsp, int64_t now)
+{
+	struct eng_devstate *ds = &e->ds[it->dev];
+
 	if (err == 0 || (-err >= MB_EXC_BASE && -err < MB_EXC_END)) {
 		/* A valid frame: the link is alive; only a retryable exception fails the attempt.
 		 */
@@ -838,7 +946,7 @@ static void handle_frame(struct eng *e, struct eng_conn *c, const uint8_t *frame
 			ds->not_before_ns = 0;
 		}
 		if (err) {
-			unsigned code = rsp.exception;
+			unsigned code = rsp->exception;
 
 			count(&ds->c.exceptions[code < 16 ? code : 0], 1);
 			if (fail_attempt(e, c, it, err, now))
@@ -846,7 +954,7 @@ static void handle_frame(struct eng *e, struct eng_conn *c, const uint8_t *frame
 			return;
 		}
 		c->cur = -1;
-		retire(e, it, 0, &rsp, now);
+		retire(e, it, 0, rsp, now);
 		return;
 	}
 	count(&ds->c.bad_frames, 1);
@@ -854,8 +962,57 @@ static void handle_frame(struct eng *e, struct eng_conn *c, const uint8_t *frame
 		conn_close(e, c, err, now);
 }
 
+/* Bytes the RTU frame finder discarded since the last look, counted to dev. */
+static void count_noise(struct eng *e, struct eng_conn *c, unsigned dev)
+{
+	if (c->rsplit.discarded != c->noise_seen) {
+		count(&e->ds[dev].c.noise_bytes, c->rsplit.discarded - c->noise_seen);
+		c->noise_seen = c->rsplit.discarded;
+	}
+}
+
+/*
+ * RTU bytes: only the awaited reply is a frame; whatever else comes (a late reply, another
+ * unit, line noise, a frame whose CRC fails) is discarded and counted, and the hunt goes on
+ * until the request's deadline, which then names what came instead (service_conn).
+ */
+static void feed_rtu(struct eng *e, struct eng_conn *c, const uint8_t *p, size_t n, int64_t now)
+{
+	if (c->framing == ENG_FRAMING_SERIAL)
+		c->quiet_ns = now + c->t35_ns; /* the line was busy until now */
+	while (c->state == CONN_READY) {
+		struct eng_item *it;
+		const uint8_t *frame;
+		struct mb_rsp rsp;
+		size_t used = 0;
+		int r, err;
+
+		if (c->cur < 0) {
+			/* Nothing awaited: not a reply to anything of ours. */
+			if (n)
+				count(&e->ds[e->items[c->items[0]].dev].c.noise_bytes, n);
+			return;
+		}
+		it = &e->items[c->cur];
+		r = mb_rtu_split(&c->rsplit, &c->req, p, n, &used, &frame);
+		p += used;
+		n -= used;
+		count_noise(e, c, it->dev);
+		if (r <= 0)
+			return; /* r < 0 only for a request without a reply, never sent */
+		count(&e->ds[it->dev].c.bytes_rx, (uint64_t)r);
+		err = mb_rtu_decode_rsp(&c->req, frame, (size_t)r, &rsp);
+		FLUX_PROBE(response_parsed, it->dev, c->req.fc, c->req.addr, 0, err);
+		on_reply(e, c, it, err, &rsp, now);
+	}
+}
+
 static void feed_bytes(struct eng *e, struct eng_conn *c, const uint8_t *p, size_t n, int64_t now)
 {
+	if (c->framing != ENG_FRAMING_TCP) {
+		feed_rtu(e, c, p, n, now);
+		return;
+	}
 	while (n && c->state == CONN_READY) {
 		const uint8_t *frame;
 		size_t used;
@@ -906,7 +1063,9 @@ static void on_recv(struct eng *e, struct eng_conn *c, unsigned ci, int res, uns
 		arm_recv(e, c, ci); /* the pool ran dry for a moment: buffers come back this turn */
 		return;
 	}
-	conn_close(e, c, res == 0 ? -ECONNRESET : res, now);
+	/* A tty reads 0 on hangup (a USB adapter unplugged, the far end of a pty closed). */
+	conn_close(e, c, res == 0 ? (c->framing == ENG_FRAMING_SERIAL ? -EIO : -ECONNRESET) : res,
+		   now);
 }
 
 static void on_cqe(struct eng *e, const struct io_uring_cqe *cqe, int64_t now)
@@ -942,22 +1101,7 @@ static void on_cqe(struct eng *e, const struct io_uring_cqe *cqe, int64_t now)
 			conn_close(e, c, cqe->res, now);
 			break;
 		}
-		c->state = CONN_READY;
-		c->close_err = 0;
-		for (unsigned k = 0; k < c->nitems; k++) {
-			unsigned dev = e->items[c->items[k]].dev;
-			struct eng_devstate *ds = &e->ds[dev];
-
-			if (!is_dev_first(e, c, k))
-				continue;
-			/* A fresh connection, a fresh streak (the cause stays until a reply). */
-			count(&ds->c.connects, 1);
-			ds->fails = 0;
-			ds->not_before_ns = 0;
-			if (e->is_failsafe_episode)
-				failsafe_queue(e, dev, now);
-		}
-		arm_recv(e, c, ci);
+		conn_ready(e, c, ci, now);
 		break;
 	case UD_RECV:
 		if (c->state == CONN_READY) {
