@@ -43,19 +43,66 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
+/* Write all n bytes to the line within WRITE_MS. true if all went. */
+static bool put(struct th_rtusrv *s, const uint8_t *buf, size_t n)
+{
+	int64_t end = th_deadline_ns(WRITE_MS);
+	int fd = atomic_load(&s->line);
+
+	while (n && fd >= 0) {
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		ssize_t w;
+
+		if (th_now_ns() >= end || poll(&pfd, 1, POLL_MS) < 0)
+			return false;
+		w = s->lfd >= 0 ? send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT) : write(fd, buf, n);
+		if (w < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (w <= 0)
+			return false;
+		buf += w;
+		n -= (size_t)w;
+	}
+	return n == 0;
+}
+
+/* RTU over TCP: take a new connection in place of the old one. */
+static void accept_one(struct th_rtusrv *s)
+{
+	int fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int old;
+
+	if (fd < 0)
+		return;
+	old = atomic_exchange(&s->line, fd);
+	if (old >= 0)
+		close(old);
+}
+
 /* Copy what the code under test sends into the socketpair, until stopped. */
 static void *pump_main(void *arg)
 {
 	struct th_rtusrv *s = arg;
 
 	for (unsigned i = 0; i < LOOPS_MAX && !atomic_load(&s->stop); i++) {
-		struct pollfd pfd = { .fd = s->pty.master, .events = POLLIN };
+		struct pollfd pfd[2] = { { .fd = atomic_load(&s->line), .events = POLLIN },
+					 { .fd = s->lfd, .events = POLLIN } };
 		uint8_t buf[512];
 		ssize_t n;
 
-		if (poll(&pfd, 1, POLL_MS) != 1)
+		if (poll(pfd, 2, POLL_MS) <= 0)
 			continue;
-		n = read(s->pty.master, buf, sizeof(buf));
+		if (pfd[1].revents & POLLIN)
+			accept_one(s);
+		if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) || pfd[0].fd < 0)
+			continue;
+		n = read(pfd[0].fd, buf, sizeof(buf));
+		if (n == 0 && s->lfd >= 0) {
+			/* The client closed: wait for the next one. */
+			if (atomic_compare_exchange_strong(&s->line, &pfd[0].fd, -1))
+				close(pfd[0].fd);
+			continue;
+		}
 		if (n <= 0) {
 			/* EAGAIN, or EIO with no slave open (after th_pty_release_slave()). */
 			if (n < 0 && errno != EAGAIN && errno != EINTR)
@@ -97,11 +144,11 @@ static void send_answer(struct th_rtusrv *s, uint8_t *out, size_t len, int fault
 		len = len > 3 ? len - 3 : 1;
 		break;
 	case TH_RTUSRV_NOISE:
-		(void)th_pty_write(&s->pty, noise, sizeof(noise), WRITE_MS);
+		(void)put(s, noise, sizeof(noise));
 		break;
 	case TH_RTUSRV_DRIP:
 		for (size_t i = 0; i < len; i++) {
-			if (!th_pty_write(&s->pty, out + i, 1, WRITE_MS))
+			if (!put(s, out + i, 1))
 				return;
 			th_sleep_ms(1);
 		}
@@ -110,7 +157,7 @@ static void send_answer(struct th_rtusrv *s, uint8_t *out, size_t len, int fault
 	default:
 		break;
 	}
-	if (th_pty_write(&s->pty, out, len, WRITE_MS))
+	if (put(s, out, len))
 		atomic_fetch_add(&s->replies, 1);
 }
 
@@ -182,28 +229,24 @@ static void fill_pattern(modbus_mapping_t *m)
 	}
 }
 
-int th_rtusrv_start(struct th_rtusrv *s, uint8_t unit, uint32_t baud)
+/* Everything but the line (s->pty or s->lfd, made by the caller; closed here on failure). */
+static int start(struct th_rtusrv *s, uint8_t unit)
 {
 	int err;
 
-	if (unit < 1 || unit > 247)
-		return -EINVAL;
 	s->sp[0] = s->sp[1] = s->cap[0] = s->cap[1] = -1;
-	s->baud = baud ? baud : 9600;
 	atomic_store(&s->stop, false);
 	atomic_store(&s->fault, TH_RTUSRV_OK);
 	for (unsigned u = 0; u < 256; u++)
 		atomic_store(&s->served[u], u == unit);
-	err = th_pty_open(&s->pty);
-	if (err)
-		return err;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s->sp) ||
 	    pipe2(s->cap, O_CLOEXEC | O_NONBLOCK)) {
 		err = -errno;
 		goto out_fds;
 	}
 	/* libmodbus keeps the path only as a name: it never opens it (no modbus_connect()). */
-	s->mb = modbus_new_rtu(s->pty.slave, (int)s->baud, 'N', 8, 1);
+	s->mb =
+	    modbus_new_rtu(s->lfd >= 0 ? "rtu-over-tcp" : s->pty.slave, (int)s->baud, 'N', 8, 1);
 	if (!s->mb) {
 		err = -errno;
 		goto out_fds;
@@ -252,7 +295,41 @@ out_fds:
 	close_fd(&s->cap[0]);
 	close_fd(&s->cap[1]);
 	th_pty_close(&s->pty);
+	close_fd(&s->lfd);
 	return err;
+}
+
+int th_rtusrv_start(struct th_rtusrv *s, uint8_t unit, uint32_t baud)
+{
+	int err;
+
+	if (unit < 1 || unit > 247)
+		return -EINVAL;
+	s->baud = baud ? baud : 9600;
+	s->lfd = -1;
+	err = th_pty_open(&s->pty);
+	if (err)
+		return err;
+	atomic_store(&s->line, s->pty.master);
+	return start(s, unit);
+}
+
+int th_rtusrv_start_tcp(struct th_rtusrv *s, uint8_t unit, uint16_t *port)
+{
+	int fd;
+
+	if (unit < 1 || unit > 247)
+		return -EINVAL;
+	s->baud = 9600;
+	s->pty.master = s->pty.spare = -1;
+	s->port = 0;
+	fd = th_listen(&s->port);
+	if (fd < 0)
+		return fd;
+	s->lfd = fd;
+	atomic_store(&s->line, -1);
+	*port = s->port;
+	return start(s, unit);
 }
 
 void th_rtusrv_stop(struct th_rtusrv *s)
@@ -272,6 +349,12 @@ void th_rtusrv_stop(struct th_rtusrv *s)
 	close_fd(&s->sp[1]);
 	close_fd(&s->cap[0]);
 	close_fd(&s->cap[1]);
+	if (s->lfd >= 0) {
+		int fd = atomic_exchange(&s->line, -1);
+
+		close_fd(&fd);
+		close_fd(&s->lfd);
+	}
 	th_pty_close(&s->pty);
 	s->is_running = false;
 }

@@ -12,7 +12,8 @@
  * peeked. So a pump thread copies what arrives on the pty master into a socketpair, and the
  * server thread peeks the unit there (MSG_PEEK), sets it, and lets modbus_receive() read the
  * frame from the socket. The reply is captured from a pipe (modbus_set_socket() for the call),
- * bent as asked, and written to the master.
+ * bent as asked, and written to the master. th_rtusrv_start_tcp() serves the same RTU frames
+ * on a 127.0.0.1 TCP port instead (RTU over TCP, a gateway that passes frames through).
  */
 #ifndef FLUX_TESTS_SUPPORT_RTUSRV_H
 #define FLUX_TESTS_SUPPORT_RTUSRV_H
@@ -48,8 +49,12 @@ struct th_rtusrv {
 	modbus_mapping_t *map; /* guarded by lock */
 	pthread_mutex_t lock;
 	pthread_t pump, server;
-	int sp[2];  /* pump writes sp[0]; libmodbus reads sp[1] */
-	int cap[2]; /* pipe the replies are captured in */
+	int sp[2];	  /* pump writes sp[0]; libmodbus reads sp[1] */
+	int cap[2];	  /* pipe the replies are captured in */
+	int lfd;	  /* RTU over TCP: the listener, else -1 */
+	_Atomic int line; /* requests come from and answers go to: the master, or the accepted
+			   * connection (-1 before one) */
+	uint16_t port;	  /* RTU over TCP: the port listened on */
 	uint32_t baud;
 	atomic_bool stop;
 	_Atomic int fault;	   /* enum th_rtusrv_fault, set by the test at any time */
@@ -69,6 +74,12 @@ struct th_rtusrv {
  * 0 means 9600. Returns 0 or -errno (-EINVAL for a bad unit).
  */
 int th_rtusrv_start(struct th_rtusrv *s, uint8_t unit, uint32_t baud);
+
+/*
+ * The same on 127.0.0.1, RTU ADUs over TCP: listens on a port the OS picks (*port gets it),
+ * serves one connection at a time (a new one replaces the old). Returns 0 or -errno.
+ */
+int th_rtusrv_start_tcp(struct th_rtusrv *s, uint8_t unit, uint16_t *port);
 
 /* Stop the threads and free everything. Safe on a zeroed struct and twice. */
 void th_rtusrv_stop(struct th_rtusrv *s);

@@ -250,6 +250,207 @@ static void test_write_every_write_function_on_rtu(void **state)
 	th_tool_has(&r, "[110]: -2\n");
 }
 
+static void test_read_names_a_wrong_crc_with_the_bytes(void **state)
+{
+	struct th_rtusrv *s = *state;
+	struct th_tool_run r;
+
+	th_rtusrv_set_fault(s, TH_RTUSRV_BAD_CRC);
+	th_tool_run(&r, cmd_read_main, "read", DEV(s), "-a", "17", "-r", "0", "-o", "2s", NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_PROTO);
+	th_tool_has(&r, "unit 17: CRC mismatch: the reply's CRC is 0x");
+	/* The request as sent: unit 17, FC03, address 0, 1 register, then its CRC. */
+	th_tool_has(&r, "sent: 11 03 00 00 00 01");
+	th_tool_has(&r, "recv: 11 03 02 10 00");
+	/* The line is fine afterwards. */
+	th_rtusrv_set_fault(s, TH_RTUSRV_OK);
+	th_tool_run(&r, cmd_read_main, "read", DEV(s), "-a", "17", "-r", "0", NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, "[0]: 4096\n");
+}
+
+static void test_read_names_a_silent_unit_and_a_truncated_reply(void **state)
+{
+	struct th_rtusrv *s = *state;
+	struct th_tool_run r;
+
+	th_rtusrv_set_fault(s, TH_RTUSRV_SILENT);
+	th_tool_run(&r, cmd_read_main, "read", DEV(s), "-a", "17", "-r", "0", "-o", "100ms",
+		    "--retries", "1", NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_CONN);
+	th_tool_has(&r, "unit 17: no response within 100 ms (2 attempts)");
+	th_tool_has(&r, "recv: (nothing)");
+	assert_true(th_rtusrv_wait_requests(s, 2, 2000));
+	th_rtusrv_set_fault(s, TH_RTUSRV_TRUNCATE);
+	th_tool_run(&r, cmd_read_main, "read", DEV(s), "-a", "17", "-r", "0", "-o", "100ms", NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_CONN);
+	th_tool_has(&r, "no whole reply within 100 ms (1 attempt): 4 byte(s) came");
+	th_tool_has(&r, "recv: 11 03 02 10\n");
+	/* A unit nobody serves is silence too. */
+	th_rtusrv_set_fault(s, TH_RTUSRV_OK);
+	th_tool_run(&r, cmd_read_main, "read", DEV(s), "-a", "18", "-r", "0", "-o", "100ms", NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_CONN);
+	th_tool_has(&r, "unit 18: no response within 100 ms");
+}
+
+static void test_read_names_a_reply_from_another_unit(void **state)
+{
+	struct th_rtusrv *s = *state;
+	struct th_tool_run r;
+
+	th_rtusrv_set_fault(s, TH_RTUSRV_OTHER_UNIT);
+	th_tool_run(&r, cmd_read_main, "read", DEV(s), "-a", "17", "-r", "0", "-o", "200ms", NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_PROTO);
+	th_tool_has(&r, "unit 17: wrong unit: unit 18 answered, not 17");
+	th_tool_has(&r, "recv: 12 03 02 10 00");
+	th_tool_has(&r, "noise: 7 byte(s) discarded");
+}
+
+static void test_read_discards_and_counts_noise_before_the_reply(void **state)
+{
+	struct th_rtusrv *s = *state;
+	struct th_tool_run r;
+
+	th_rtusrv_set_fault(s, TH_RTUSRV_NOISE);
+	th_tool_run(&r, cmd_read_main, "read", DEV(s), "-a", "17", "-r", "3", "-c", "2", NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, "[3]: 4099\n[4]: 4100\n");
+	th_tool_has(&r, "3 byte(s) of line noise discarded before the reply");
+	/* One byte at a time is one frame too. */
+	th_rtusrv_set_fault(s, TH_RTUSRV_DRIP);
+	th_tool_run(&r, cmd_read_main, "read", DEV(s), "-a", "17", "-r", "5", NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, "[5]: 4101\n");
+	th_tool_lacks(&r, "noise");
+}
+
+static void test_read_names_an_exception_on_rtu(void **state)
+{
+	struct th_rtusrv *s = *state;
+	struct th_tool_run r;
+
+	th_tool_run(&r, cmd_read_main, "read", DEV(s), "-a", "17", "-r", "1023", "-c", "2", NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_PROTO);
+	th_tool_has(&r, "exception 0x02 illegal data address at 1023");
+	th_tool_has(&r, "recv: 11 83 02");
+}
+
+static void test_write_broadcast_waits_the_turnaround_and_expects_no_reply(void **state)
+{
+	struct th_rtusrv *s = *state;
+	struct th_tool_run r;
+	modbus_mapping_t *m;
+
+	th_rtusrv_serve(s, 5, true);
+	th_tool_run(&r, cmd_write_main, "write", "-m", "rtu", DEV(s), "-a", "0", "-r", "200", "77",
+		    "78", NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, "unit 0: broadcast 2 registers at 200 (function 0x10): 77 78; no reply "
+			"expected");
+	th_tool_has(&r, "waited the 100 ms turnaround");
+	assert_true(th_rtusrv_wait_requests(s, 1, 2000));
+	m = th_rtusrv_lock(s);
+	assert_int_equal(m->tab_registers[200], 77);
+	assert_int_equal(m->tab_registers[201], 78);
+	th_rtusrv_unlock(s);
+	assert_int_equal(atomic_load(&s->broadcasts), 1);
+	assert_int_equal(atomic_load(&s->replies), 0);
+	/* A read cannot be a broadcast. */
+	th_tool_run(&r, cmd_read_main, "read", DEV(s), "-a", "0", "-r", "200", NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_USAGE);
+	th_tool_has(&r, "-a 0 is the RTU broadcast address: writes only");
+	assert_int_equal(atomic_load(&s->requests), 1);
+}
+
+static void test_rtu_bad_arguments_are_named(void **state)
+{
+	struct th_rtusrv *s = *state;
+	struct th_tool_run r;
+
+	th_tool_run(&r, cmd_read_main, "read", DEV(s), "-b", "12345", "-r", "0", NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_USAGE);
+	th_tool_has(&r, "-b 12345: not a standard baud rate");
+	th_tool_run(&r, cmd_read_main, "read", DEV(s), "--parity", "x", "-r", "0", NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_USAGE);
+	th_tool_has(&r, "--parity x: want none, even or odd");
+	th_tool_run(&r, cmd_write_main, "write", DEV(s), "-d", "6", "-r", "0", "1", NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_USAGE);
+	th_tool_has(&r, "-d 6: data bits are 7 or 8");
+	th_tool_run(&r, cmd_read_main, "read", DEV(s), "-s", "3", "-r", "0", NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_USAGE);
+	th_tool_has(&r, "-s 3: stop bits are 1 or 2");
+	th_tool_run(&r, cmd_read_main, "read", "-m", "rtu", "-r", "0", NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_USAGE);
+	th_tool_has(&r, "-m rtu: --device PATH is required");
+	th_tool_run(&r, cmd_write_main, "write", "-m", "rtu", "-r", "0", "1", NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_USAGE);
+	th_tool_has(&r, "-m rtu: --device PATH is required");
+	th_tool_run(&r, cmd_read_main, "read", "-m", "serial", "-r", "0", "127.0.0.1", NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_USAGE);
+	th_tool_has(&r, "-m: want tcp, rtu");
+	th_tool_run(&r, cmd_read_main, "read", DEV(s), "-r", "0", "127.0.0.1", NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_USAGE);
+	th_tool_has(&r, "give no HOST");
+	th_tool_run(&r, cmd_read_main, "read", DEV(s), "-p", "1502", "-r", "0", NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_USAGE);
+	th_tool_has(&r, "-p is a TCP port");
+	th_tool_run(&r, cmd_read_main, "read", "-b", "9600", "-r", "0", "127.0.0.1", NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_USAGE);
+	th_tool_has(&r, "are for -m rtu");
+	th_tool_run(&r, cmd_read_main, "read", DEV(s), "-a", "248", "-r", "0", NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_USAGE);
+	th_tool_has(&r, "-a: RTU unit ids are 0..247");
+	/* Not a tty, and no such device: named, with the line settings tried. */
+	th_tool_run(&r, cmd_read_main, "read", "--device", "/dev/null", "-r", "0", NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_USAGE);
+	th_tool_has(&r, "/dev/null unit 1: open at 9600 8N1: not a serial line");
+	th_tool_run(&r, cmd_read_main, "read", "--device", "/dev/flux-no-such-tty", "-r", "0",
+		    NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_CONN);
+	th_tool_has(&r, "open at 9600 8N1: No such file or directory");
+	assert_int_equal(atomic_load(&s->requests), 0);
+}
+
+/* ---- RTU over TCP ------------------------------------------------------------------- */
+
+static int tcp_setup(void **state)
+{
+	struct th_rtusrv *s = calloc(1, sizeof(*s));
+
+	assert_non_null(s);
+	assert_int_equal(th_rtusrv_start_tcp(s, UNIT, &s->port), 0);
+	*state = s;
+	return 0;
+}
+
+static void test_read_and_write_rtu_over_tcp(void **state)
+{
+	struct th_rtusrv *s = *state;
+	struct th_tool_run r;
+	modbus_mapping_t *m;
+	char port[8];
+
+	snprintf(port, sizeof(port), "%u", s->port);
+	th_tool_run(&r, cmd_read_main, "read", "-m", "rtutcp", "-p", port, "-a", "17", "-r", "7",
+		    "-c", "2", "127.0.0.1", NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, "[7]: 4103\n[8]: 4104\n");
+	th_tool_run(&r, cmd_write_main, "write", "-m", "rtutcp", "-p", port, "-a", "17", "-r", "9",
+		    "127.0.0.1", "-5", NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, "wrote 1 register at 9 (function 0x06)");
+	m = th_rtusrv_lock(s);
+	assert_int_equal(m->tab_registers[9], 0xFFFB);
+	th_rtusrv_unlock(s);
+	th_rtusrv_set_fault(s, TH_RTUSRV_BAD_CRC);
+	th_tool_run(&r, cmd_read_main, "read", "-m", "rtutcp", "-p", port, "-a", "17", "-r", "7",
+		    "127.0.0.1", NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_PROTO);
+	th_tool_has(&r, "127.0.0.1:");
+	th_tool_has(&r, "CRC mismatch");
+	assert_int_equal(atomic_load(&s->requests), 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -265,6 +466,23 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_every_read_function_on_rtu, srv_setup,
 						srv_teardown),
 		cmocka_unit_test_setup_teardown(test_write_every_write_function_on_rtu, srv_setup,
+						srv_teardown),
+		cmocka_unit_test_setup_teardown(test_read_names_a_wrong_crc_with_the_bytes,
+						srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_read_names_a_silent_unit_and_a_truncated_reply,
+						srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_read_names_a_reply_from_another_unit,
+						srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_read_discards_and_counts_noise_before_the_reply, srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_read_names_an_exception_on_rtu, srv_setup,
+						srv_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_write_broadcast_waits_the_turnaround_and_expects_no_reply, srv_setup,
+		    srv_teardown),
+		cmocka_unit_test_setup_teardown(test_rtu_bad_arguments_are_named, srv_setup,
+						srv_teardown),
+		cmocka_unit_test_setup_teardown(test_read_and_write_rtu_over_tcp, tcp_setup,
 						srv_teardown),
 	};
 
