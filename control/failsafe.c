@@ -4,6 +4,8 @@
  * Each BESS is a small state machine (connect, read 2010, write 2008 := 0, read 2008 back)
  * on its own non-blocking socket; one poll() loop drives them all, every step bounded by a
  * deadline, so the whole run ends within the largest per-BESS budget whatever peers do.
+ * A BESS on a serial line (RTU) is the same machine on its tty, and RTU frames over TCP on
+ * its socket; two BESS on one line take turns (one master, one request at a time).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -20,6 +22,7 @@
 
 #include "control/failsafe.h"
 #include "io/engine.h"
+#include "io/serial.h"
 #include "rt/clock.h"
 
 #define FS_FD_RESERVE 16    /* descriptors left for stdio and the libraries */
@@ -66,7 +69,18 @@ struct fs_dev {
 	uint8_t out[MB_ADU_MAX];
 	unsigned out_len, out_off;
 	struct mb_splitter split;
+	struct mb_rtu_splitter rsplit; /* framing rtu or serial */
 };
+
+static bool is_rtu(const struct fs_dev *d)
+{
+	return d->cb->modbus.framing != CFG_FRAMING_TCP;
+}
+
+static bool is_serial(const struct fs_dev *d)
+{
+	return d->cb->modbus.framing == CFG_FRAMING_SERIAL;
+}
 
 struct fs_tally {
 	unsigned acked, not_ours, failed;
@@ -156,6 +170,7 @@ static void close_conn(struct fs_dev *d)
 		close(d->fd);
 	d->fd = -1;
 	mb_split_reset(&d->split);
+	mb_rtu_split_reset(&d->rsplit);
 }
 
 static void finish(struct fs_dev *d, enum fs_result result, struct fs_tally *t, FILE *out)
@@ -198,8 +213,10 @@ static void fail(struct fs_dev *d, int err, int64_t now, struct fs_tally *t, FIL
 static int flush_out(struct fs_dev *d)
 {
 	while (d->out_off < d->out_len) {
-		ssize_t n = send(d->fd, d->out + d->out_off, d->out_len - d->out_off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = is_serial(d)
+				? write(d->fd, d->out + d->out_off, d->out_len - d->out_off)
+				: send(d->fd, d->out + d->out_off, d->out_len - d->out_off,
+				       MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n < 0)
 			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
@@ -224,7 +241,12 @@ static int send_req(struct fs_dev *d, enum fs_step step, int64_t now)
 	}
 	d->step = step;
 	d->due_ns = min64(now + d->timeout_ns, d->end_ns);
-	n = mb_encode_req(d->out, sizeof(d->out), &d->req);
+	if (is_rtu(d)) {
+		n = mb_rtu_encode_req(d->out, sizeof(d->out), &d->req);
+		mb_rtu_split_reset(&d->rsplit);
+	} else {
+		n = mb_encode_req(d->out, sizeof(d->out), &d->req);
+	}
 	if (n < 0)
 		return n;
 	d->out_len = (unsigned)n;
@@ -246,6 +268,20 @@ static void begin_attempt(struct fs_dev *d, int64_t now, struct fs_tally *t, FIL
 	}
 	d->step = FS_CONNECT;
 	d->due_ns = min64(now + d->timeout_ns, d->end_ns);
+	if (is_serial(d)) {
+		/* A tty opens at once (non-blocking): straight to the first request. */
+		d->fd = ser_open(d->cb->modbus.device, &d->cb->modbus.line);
+		if (d->fd < 0) {
+			err = d->fd;
+			d->fd = -1;
+			fail(d, err, now, t, out);
+			return;
+		}
+		err = send_req(d, FS_READ_SOURCE, now);
+		if (err)
+			fail(d, err, now, t, out);
+		return;
+	}
 	if (inet_pton(AF_INET, d->cb->modbus.host, &sa.sin_addr) != 1) {
 		fail(d, -EINVAL, now, t, out); /* config.c accepts IPv4 literals only */
 		return;
@@ -271,7 +307,8 @@ static void on_frame(struct fs_dev *d, const uint8_t *frame, size_t len, int64_t
 {
 	unsigned flags = d->cb->modbus.match_tid ? 0 : MB_RSP_ANY_TID;
 	struct mb_rsp rsp;
-	int err = mb_decode_rsp(&d->req, frame, len, flags, &rsp);
+	int err = is_rtu(d) ? mb_rtu_decode_rsp(&d->req, frame, len, &rsp)
+			    : mb_decode_rsp(&d->req, frame, len, flags, &rsp);
 
 	if (err) {
 		fail(d, err, now, t, out);
@@ -314,6 +351,35 @@ static size_t frame_left(const struct mb_splitter *s)
 	return 6u + mb_get_u16(s->buf + 4) - s->len; /* mb_split checked the length */
 }
 
+/*
+ * RTU: read what is there and hunt for the awaited reply (noise, other units and bad CRCs
+ * are skipped by the frame finder; the step's deadline names the failure if nothing fits).
+ */
+static void on_rtu_bytes(struct fs_dev *d, int64_t now, struct fs_tally *t, FILE *out)
+{
+	uint8_t in[MB_RTU_ADU_MAX];
+	const uint8_t *frame;
+	size_t used;
+	ssize_t n =
+	    is_serial(d) ? read(d->fd, in, sizeof(in)) : recv(d->fd, in, sizeof(in), MSG_DONTWAIT);
+	int r;
+
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n <= 0) {
+		/* A tty reads 0 on hangup (the adapter pulled); a socket when closed. */
+		fail(d, n == 0 ? (is_serial(d) ? -EIO : -ECONNRESET) : -errno, now, t, out);
+		return;
+	}
+	/* 0: every byte taken, no frame whole yet. After a reply, what is left was not asked
+	 * for (the next request resets the finder). */
+	r = mb_rtu_split(&d->rsplit, &d->req, in, (size_t)n, &used, &frame);
+	if (r < 0)
+		fail(d, r, now, t, out);
+	else if (r > 0)
+		on_frame(d, frame, (size_t)r, now, t, out);
+}
+
 /* poll() said something about d's socket. */
 static void on_event(struct fs_dev *d, short revents, int64_t now, struct fs_tally *t, FILE *out)
 {
@@ -339,6 +405,10 @@ static void on_event(struct fs_dev *d, short revents, int64_t now, struct fs_tal
 	}
 	if (!(revents & (POLLIN | POLLHUP | POLLERR)))
 		return;
+	if (is_rtu(d)) {
+		on_rtu_bytes(d, now, t, out);
+		return;
+	}
 	n = recv(d->fd, in, frame_left(&d->split), MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return;
@@ -394,6 +464,18 @@ static void set_registers(struct fs_dev *d, const struct prof_profile *p)
 		d->source_addr = p->points[cs].addr;
 }
 
+/* Is devs[k] on a serial line that a started BESS still uses? Then it waits its turn. */
+static bool is_line_busy(const struct fs_dev *devs, unsigned k)
+{
+	if (!is_serial(&devs[k]))
+		return false;
+	for (unsigned i = 0; i < k; i++)
+		if (is_serial(&devs[i]) && devs[i].is_started && devs[i].step != FS_DONE &&
+		    !strcmp(devs[i].cb->modbus.device, devs[k].cb->modbus.device))
+			return true;
+	return false;
+}
+
 int fs_run(const struct cfg *cfg, FILE *out)
 {
 	struct fs_tally t = { 0 };
@@ -447,7 +529,7 @@ int fs_run(const struct cfg *cfg, FILE *out)
 		nopen = 0;
 		for (unsigned i = 0; i < n; i++)
 			nopen += devs[i].is_started && devs[i].step != FS_DONE;
-		while (next < n && nopen < slots) {
+		while (next < n && nopen < slots && !is_line_busy(devs, next)) {
 			start(&devs[next++], now, &t, out);
 			nopen++;
 		}

@@ -25,6 +25,7 @@
 #include "devices/powerpack.h"
 #include "tests/support/client.h"
 #include "tests/support/proc.h"
+#include "tests/support/rtusrv.h"
 #include "tests/support/faultsrv.h"
 #include "tests/support/net.h"
 
@@ -468,6 +469,75 @@ static void test_fs_run_returns_1_unless_every_owned_bess_acknowledged(void **st
 	unlink(path);
 }
 
+/*
+ * BESS on a serial line (libmodbus's RTU server on a pty, two units) and the same over a
+ * missing tty: the two on one line take turns and both get 0 kW, one not ours is left
+ * alone, and a line that is not there is named.
+ */
+static void test_fs_run_writes_zero_over_a_serial_line(void **state)
+{
+	struct cfg *cfg = calloc(1, sizeof(*cfg));
+	struct th_rtusrv *srv = calloc(1, sizeof(*srv));
+	char path[256], err[CFG_ERR_MAX], *buf = NULL;
+	modbus_mapping_t *map;
+	size_t len = 0;
+	FILE *f, *out;
+
+	(void)state;
+	assert_non_null(cfg);
+	assert_non_null(srv);
+	assert_int_equal(th_rtusrv_start(srv, 1, 19200), 0);
+	th_rtusrv_serve(srv, 2, true);
+	th_rtusrv_serve(srv, 3, true);
+	map = th_rtusrv_lock(srv);
+	/* The units share one bank: 2010 holds 3 (ours for s1 and s2), 2008 60 kW. s3 has
+	 * another command_source_id, so to it 2010 is another master's. */
+	map->tab_registers[2010] = 3;
+	map->tab_registers[2008] = 60;
+	th_rtusrv_unlock(srv);
+	snprintf(path, sizeof(path), "%s/serial.yaml", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"site: {strategy: {mode: manual}}\n"
+		"rt: {io_cpu: -1, control_cpu: -1}\n"
+		"devices:\n  bess:\n"
+		"    - {id: s1, type: powerpack, modbus: {device: \"%s\", address: 1, baud: 19200, "
+		"timeout: 300ms, retry_count: 2}}\n"
+		"    - {id: s2, type: powerpack, modbus: {device: \"%s\", address: 2, baud: 19200, "
+		"timeout: 300ms, retry_count: 2}}\n"
+		"    - {id: s3, type: powerpack, command_source_id: %d, modbus: {device: \"%s\", "
+		"address: 3, baud: 19200, timeout: 300ms}}\n"
+		"    - {id: gone, type: powerpack, modbus: {device: /dev/flux-no-such-tty, "
+		"timeout: 100ms}}\n",
+		th_rtusrv_path(srv), th_rtusrv_path(srv), OTHER_ID, th_rtusrv_path(srv));
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(cfg_load(cfg, path, err, sizeof(err)), 0);
+	out = open_memstream(&buf, &len);
+	assert_non_null(out);
+	assert_int_equal(fs_run(cfg, out), 1);
+	fclose(out);
+	printf("%s", buf);
+	expect_line(buf, "s1", "s1: 0 kW acknowledged");
+	expect_line(buf, "s2", "s2: 0 kW acknowledged");
+	expect_line(buf, "s3", "s3: command source held by id 3: not ours, left alone");
+	expect_line(buf, "gone",
+		    "gone: no answer (no such file or directory, 3 attempts): state unknown");
+	map = th_rtusrv_lock(srv);
+	assert_int_equal(map->tab_registers[2008], 0);
+	th_rtusrv_unlock(srv);
+	/* Each unit on the line was asked; libmodbus refused no frame. */
+	assert_true(srv->unit_requests[1] >= 3 && srv->unit_requests[2] >= 3);
+	assert_true(srv->unit_requests[3] >= 1);
+	assert_int_equal(srv->bad, 0);
+	free(buf);
+	th_rtusrv_stop(srv);
+	free(srv);
+	cfg_free(cfg);
+	free(cfg);
+	unlink(path);
+}
+
 /* ---- usage and config errors ------------------------------------------------------------ */
 
 static void test_failsafe_usage_exits_2_and_bad_config_1(void **state)
@@ -514,6 +584,7 @@ int main(void)
 		cmocka_unit_test(test_unreachable_bess_is_unknown_and_exits_1),
 		cmocka_unit_test(test_faults_are_named_in_the_line_and_exit_1),
 		cmocka_unit_test(test_fs_run_returns_1_unless_every_owned_bess_acknowledged),
+		cmocka_unit_test(test_fs_run_writes_zero_over_a_serial_line),
 		cmocka_unit_test(test_failsafe_usage_exits_2_and_bad_config_1),
 	};
 	int ret;

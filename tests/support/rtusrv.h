@@ -26,7 +26,7 @@
 
 #include "tests/support/pty.h"
 
-#define TH_RTUSRV_BANK 1024 /* bits, input bits, holding and input registers, each */
+#define TH_RTUSRV_BANK 4096 /* bits, input bits, holding and input registers, each */
 
 enum th_rtusrv_fault {
 	TH_RTUSRV_OK,
