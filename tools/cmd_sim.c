@@ -5,7 +5,9 @@
  * sees its batteries: `flux sim powerpack --port 1502 acuvim2 --port 1503`. `--profile NAME|FILE`
  * starts a device made from any device profile (devices/profile.h) the same way. Or
  * `--config FILE` serves every device of a Flux site config (control/config.h) on its
- * host:port and unit.
+ * host:port and unit. Modbus RTU too: `--serial pty` (a new pty, its slave path printed as
+ * "serial: PATH") or `--serial /dev/ttyUSB0` with the line's settings, `--framing rtu` for RTU
+ * ADUs on the TCP port; a config's serial device is served on a new pty linked at its path.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,6 +20,7 @@
 
 #include "control/config.h"
 #include "devices/sim.h"
+#include "io/serial.h"
 #include "rt/clock.h"
 #include "tools/tool.h"
 #include "tools/tools.h"
@@ -32,7 +35,11 @@ struct cli_dev {
 	const char *type;   /* "powerpack", "acuvim2", or "profile" (--profile) */
 	const char *cfg_id; /* the device's id in --config, else NULL */
 	struct sim_endpoint ep;
+	struct ser_line line; /* --baud ...: ep.line points here for a tty */
 	bool has_port;
+	bool has_line;			/* a line setting was given */
+	bool is_rtu_tcp;		/* --framing rtu */
+	char serial_path[SER_PATH_MAX]; /* a serial device's line: what a client opens */
 	bool has_time_scale;
 	bool has_heartbeat_timeout;
 	bool has_cmd_source_default;
@@ -81,6 +88,15 @@ enum opt {
 	OPT_WRONG_UNIT,
 	OPT_EXCEPTION,
 	OPT_REFUSE,
+	OPT_BAD_CRC,
+	OPT_NOISE_IN,
+	OPT_SERIAL,
+	OPT_LINK,
+	OPT_FRAMING,
+	OPT_BAUD,
+	OPT_PARITY,
+	OPT_DATA_BITS,
+	OPT_STOP_BITS,
 	/* powerpack */
 	OPT_SOE,
 	OPT_CAPACITY,
@@ -125,6 +141,15 @@ static const struct option options[] = {
 	{ "wrong-unit", no_argument, NULL, OPT_WRONG_UNIT },
 	{ "exception", required_argument, NULL, OPT_EXCEPTION },
 	{ "refuse", no_argument, NULL, OPT_REFUSE },
+	{ "bad-crc", no_argument, NULL, OPT_BAD_CRC },
+	{ "noise-in", no_argument, NULL, OPT_NOISE_IN },
+	{ "serial", required_argument, NULL, OPT_SERIAL },
+	{ "link", required_argument, NULL, OPT_LINK },
+	{ "framing", required_argument, NULL, OPT_FRAMING },
+	{ "baud", required_argument, NULL, OPT_BAUD },
+	{ "parity", required_argument, NULL, OPT_PARITY },
+	{ "data-bits", required_argument, NULL, OPT_DATA_BITS },
+	{ "stop-bits", required_argument, NULL, OPT_STOP_BITS },
 	{ "soe", required_argument, NULL, OPT_SOE },
 	{ "capacity-kwh", required_argument, NULL, OPT_CAPACITY },
 	{ "power-kw", required_argument, NULL, OPT_POWER },
@@ -166,9 +191,24 @@ static void usage(FILE *f)
 	      "                      devices given the same port share it (use distinct --unit)\n"
 	      "  --unit U            Modbus unit id 0..255 (default 1)\n"
 	      "  --time-scale X      simulated seconds per real second (default 1)\n"
+	      "Modbus RTU (per device; units 1..247):\n"
+	      "  --framing rtu       RTU frames (unit, PDU, CRC) on the TCP --port (a gateway's\n"
+	      "                      framing: rtu); tcp is the default\n"
+	      "  --serial pty        serve on a new pty instead of TCP; prints \"serial: PATH\",\n"
+	      "                      the slave a client opens as it would /dev/ttyUSB0\n"
+	      "  --serial TTY        serve on that tty, with --baud N (9600) --parity\n"
+	      "                      none|even|odd (none) --data-bits 7|8 (8) --stop-bits 1|2 (1)\n"
+	      "  --link PATH         with --serial pty: a symlink at PATH to the slave (an\n"
+	      "                      existing symlink is replaced, nothing else), removed at exit\n"
+	      "                      devices given the same --link, or the same TTY, share it\n"
+	      "  On RTU a request to a unit nobody serves, with a bad CRC, or to unit 0\n"
+	      "  (broadcast: every unit applies the write) gets no answer.\n"
 	      "faults (per device):\n"
 	      "  --silence --delay-ms MS --disconnect (mid-frame) --drip (1 byte at a time)\n"
 	      "  --garbage --wrong-tid --wrong-unit --exception CODE --refuse (port closed)\n"
+	      "  RTU: --garbage is noise before the reply, --wrong-unit another unit's reply\n"
+	      "  (its CRC good), --disconnect on a serial line half a reply; and --bad-crc (a\n"
+	      "  corrupted CRC), --noise-in (a noise byte inside the reply)\n"
 	      "powerpack:\n"
 	      "  --soe PCT (60) --capacity-kwh KWH (200, 100..500) --power-kw KW (100, 50..250)\n"
 	      "  --block-kw KW (50) --blocks N (power/block) --response-ms MS (200, < 1000)\n"
@@ -209,10 +249,14 @@ static void usage(FILE *f)
 	      "  --config FILE       serve every device of a Flux site config on its modbus\n"
 	      "                      host:port and address, with its power_kw, capacity_kwh,\n"
 	      "                      block_kw, status_ready, command_source_id, soe_scale and\n"
-	      "                      word_order; every host must be loopback. No DEVICE with\n"
-	      "                      it. A bad config or host exits 2.\n"
+	      "                      word_order; every host must be loopback. A serial device\n"
+	      "                      (device: PATH) is served on a new pty with a symlink at\n"
+	      "                      PATH (which must not exist, or be a symlink), framing: rtu\n"
+	      "                      as RTU over TCP. No DEVICE with it. A bad config or host\n"
+	      "                      exits 2.\n"
 	      "examples: flux sim powerpack --port 1502 --unit 1 acuvim2 --port 1502 --unit 2\n"
 	      "          flux sim --profile acuvim2-manual --port 1503 --set frequency_hz=49.9\n"
+	      "          flux sim acuvim2 --serial pty --link /tmp/meter --unit 2\n"
 	      "          flux sim --config deploy/site.yaml --time-scale 60\n",
 	      f);
 }
@@ -450,6 +494,69 @@ static int dev_opt(struct cli_dev *d, int c, const char *arg)
 	case OPT_REFUSE:
 		d->fault.flags |= SIM_F_REFUSE;
 		break;
+	case OPT_BAD_CRC:
+		d->fault.flags |= SIM_F_BAD_CRC;
+		break;
+	case OPT_NOISE_IN:
+		d->fault.flags |= SIM_F_NOISE_IN;
+		break;
+	case OPT_SERIAL:
+		if (!*arg || strlen(arg) >= SER_PATH_MAX) {
+			fprintf(stderr,
+				"flux sim: --serial '%s': want pty or a tty path (< %d bytes)\n",
+				arg, SER_PATH_MAX);
+			return -EINVAL;
+		}
+		d->ep.framing = SIM_FRAMING_SERIAL;
+		d->ep.serial = arg;
+		break;
+	case OPT_LINK:
+		if (!*arg || strlen(arg) >= SER_PATH_MAX) {
+			fprintf(stderr, "flux sim: --link '%s': want a path (< %d bytes)\n", arg,
+				SER_PATH_MAX);
+			return -EINVAL;
+		}
+		d->ep.link = arg;
+		break;
+	case OPT_FRAMING:
+		if (strcmp(arg, "rtu") != 0 && strcmp(arg, "tcp") != 0) {
+			fprintf(stderr, "flux sim: --framing %s: want tcp or rtu\n", arg);
+			return -EINVAL;
+		}
+		d->is_rtu_tcp = strcmp(arg, "rtu") == 0;
+		break;
+	case OPT_BAUD:
+		err = inum(name, arg, 1, 4000000, &v);
+		if (!err && !ser_baud_ok((uint32_t)v)) {
+			fprintf(stderr,
+				"flux sim: --baud %s: not a standard rate (1200..115200, "
+				"230400..4000000)\n",
+				arg);
+			return -EINVAL;
+		}
+		d->line.baud = (uint32_t)v;
+		d->has_line = true;
+		break;
+	case OPT_PARITY:
+		err = ser_parity_parse(arg);
+		if (err < 0) {
+			fprintf(stderr, "flux sim: --parity %s: want none, even or odd\n", arg);
+			return -EINVAL;
+		}
+		d->line.parity = (enum ser_parity)err;
+		d->has_line = true;
+		err = 0;
+		break;
+	case OPT_DATA_BITS:
+		err = inum(name, arg, 7, 8, &v);
+		d->line.data_bits = (uint8_t)v;
+		d->has_line = true;
+		break;
+	case OPT_STOP_BITS:
+		err = inum(name, arg, 1, 2, &v);
+		d->line.stop_bits = (uint8_t)v;
+		d->has_line = true;
+		break;
 	case OPT_SOE:
 		err = num(name, arg, 0, 100, &d->pp.soe_pct);
 		break;
@@ -557,6 +664,7 @@ static struct cli_dev *new_dev(struct cli *cli, const char *type)
 	d = &cli->dev[cli->n_dev++];
 	*d = (struct cli_dev){ .type = type,
 			       .ep = { .host = "127.0.0.1", .unit = 1 },
+			       .line = { .baud = SER_BAUD_DEFAULT, .data_bits = 8, .stop_bits = 1 },
 			       .pp = SIM_PP_DEFAULTS,
 			       .acu = SIM_ACU_DEFAULTS,
 			       .prm = SIM_PROF_DEFAULTS,
@@ -608,6 +716,25 @@ static int check_cfg_host(const char *what, unsigned i, const char *id, const ch
 	return err;
 }
 
+/*
+ * A config device's endpoint: host:port (TCP, or RTU frames with framing: rtu), or for a
+ * serial device a new pty with a symlink at its `device` path, so that the config fluxd reads
+ * reaches the simulator.
+ */
+static void cfg_endpoint(struct cli_dev *d, const struct cfg_modbus *m)
+{
+	d->ep = (struct sim_endpoint){ .host = m->host, .port = m->port, .unit = m->address };
+	if (m->framing == CFG_FRAMING_SERIAL) {
+		d->ep.framing = SIM_FRAMING_SERIAL;
+		d->ep.serial = SIM_SERIAL_PTY;
+		d->ep.link = m->device;
+		d->line = m->line;
+		return;
+	}
+	d->has_port = true;
+	d->is_rtu_tcp = m->framing == CFG_FRAMING_RTU;
+}
+
 /* Load --config and turn each of its devices into a cli_dev. Returns 0 or -EINVAL. */
 static int config_devices(struct cli *cli)
 {
@@ -627,16 +754,14 @@ static int config_devices(struct cli *cli)
 	for (unsigned i = 0; i < cfg->nbess; i++) {
 		const struct cfg_bess *b = &cfg->bess[i];
 
-		if (check_cfg_host("bess", i, b->id, b->modbus.host))
+		if (b->modbus.framing != CFG_FRAMING_SERIAL &&
+		    check_cfg_host("bess", i, b->id, b->modbus.host))
 			return -EINVAL;
 		d = new_dev(cli, "powerpack");
 		if (!d)
 			return -EINVAL;
 		d->cfg_id = b->id;
-		d->ep = (struct sim_endpoint){ .host = b->modbus.host,
-					       .port = b->modbus.port,
-					       .unit = b->modbus.address };
-		d->has_port = true;
+		cfg_endpoint(d, &b->modbus);
 		d->pp.pp =
 		    (struct pp_params){ .power_kw = b->power_kw,
 					.capacity_kwh = b->capacity_kwh,
@@ -648,18 +773,60 @@ static int config_devices(struct cli *cli)
 	for (unsigned i = 0; i < cfg->nmeters; i++) {
 		const struct cfg_meter *m = &cfg->meters[i];
 
-		if (check_cfg_host("meters", i, m->id, m->modbus.host))
+		if (m->modbus.framing != CFG_FRAMING_SERIAL &&
+		    check_cfg_host("meters", i, m->id, m->modbus.host))
 			return -EINVAL;
 		d = new_dev(cli, "acuvim2");
 		if (!d)
 			return -EINVAL;
 		d->cfg_id = m->id;
-		d->ep = (struct sim_endpoint){ .host = m->modbus.host,
-					       .port = m->modbus.port,
-					       .unit = m->modbus.address };
-		d->has_port = true;
+		cfg_endpoint(d, &m->modbus);
 		d->acu.order = m->word_order;
 	}
+	return 0;
+}
+
+/* A device's name in messages: its config id, or its type (and profile). */
+static void dev_label(const struct cli_dev *d, char *buf, size_t cap)
+{
+	if (d->cfg_id)
+		snprintf(buf, cap, "%s", d->cfg_id);
+	else
+		snprintf(buf, cap, "%s%s%s", d->type, d->prof ? " " : "",
+			 d->prof ? d->prof->name : "");
+}
+
+/* The transport options of d together: a serial line or a TCP port, RTU's units. Sets the
+ * endpoint's framing and line. Returns 0 or -EINVAL (after a message). */
+static int check_transport(struct cli_dev *d)
+{
+	bool is_serial = d->ep.framing == SIM_FRAMING_SERIAL;
+	const char *why = NULL;
+	char label[PROF_NAME_MAX + 32];
+
+	if (is_serial && d->is_rtu_tcp)
+		why = "--framing rtu is RTU over a TCP port; --serial is RTU already";
+	else if (is_serial && d->has_port)
+		why = "--port and --serial: a device is on a TCP port or a serial line, not both";
+	else if (is_serial && d->ep.link && strcmp(d->ep.serial, SIM_SERIAL_PTY) != 0)
+		why = "--link is for --serial pty (a tty is opened by its own path)";
+	else if (!is_serial && d->ep.link)
+		why = "--link needs --serial pty";
+	else if (!is_serial && d->has_line)
+		why = "--baud, --parity, --data-bits and --stop-bits need --serial";
+	else if ((is_serial || d->is_rtu_tcp) &&
+		 (d->ep.unit == MB_UNIT_BROADCAST || d->ep.unit > MB_RTU_UNIT_MAX))
+		why = "RTU units are 1..247 (0 is the broadcast, 248..255 are reserved): "
+		      "give --unit";
+	if (why) {
+		dev_label(d, label, sizeof(label));
+		fprintf(stderr, "flux sim: %s unit %u: %s\n", label, d->ep.unit, why);
+		return -EINVAL;
+	}
+	if (is_serial)
+		d->ep.line = &d->line;
+	else if (d->is_rtu_tcp)
+		d->ep.framing = SIM_FRAMING_RTU_TCP;
 	return 0;
 }
 
@@ -768,6 +935,10 @@ static int parse(struct cli *cli, int argc, char **argv)
 	}
 	for (unsigned i = 0; i < cli->n_dev; i++) {
 		d = &cli->dev[i];
+		if (check_transport(d))
+			return -EINVAL;
+		if (d->ep.framing == SIM_FRAMING_SERIAL)
+			continue;
 		if (!d->has_port) {
 			fprintf(stderr, "flux sim: %s%s%s needs --port (0 picks a free one)\n",
 				d->type, d->prof ? " " : "", d->prof ? d->prof->name : "");
@@ -821,10 +992,20 @@ static void print_dev(const struct cli_dev *d, int port)
 		snprintf(label, sizeof(label), "profile %s", d->prof->name);
 	else
 		snprintf(label, sizeof(label), "%s", d->type);
-	if (d->ep.host && strcmp(d->ep.host, "localhost") != 0)
+	if (d->ep.framing == SIM_FRAMING_SERIAL) {
+		char set[48];
+
+		ser_line_describe(set, sizeof(set), &d->line);
+		printf("%s unit %u on serial %s (%s%s%s)", label, d->ep.unit, d->serial_path,
+		       strcmp(d->ep.serial, SIM_SERIAL_PTY) == 0 ? "pty" : set,
+		       d->ep.link ? ", link " : "", d->ep.link ? d->ep.link : "");
+	} else if (d->ep.host && strcmp(d->ep.host, "localhost") != 0) {
 		printf("%s unit %u on %s:%d", label, d->ep.unit, d->ep.host, port);
-	else
+	} else {
 		printf("%s unit %u on 127.0.0.1:%d", label, d->ep.unit, port);
+	}
+	if (d->ep.framing == SIM_FRAMING_RTU_TCP)
+		printf(" framing rtu");
 	if (is_pp)
 		printf(" (%g kWh, %g kW, SOE %g %%, response %u ms, command source %u)",
 		       d->pp.pp.capacity_kwh, d->pp.pp.power_kw, d->pp.soe_pct, d->pp.response_ms,
@@ -839,7 +1020,7 @@ static void print_dev(const struct cli_dev *d, int port)
 		printf(" (load %s kW, word order %s, pf %g)", d->load_spec ? d->load_spec : "150",
 		       mb_order_name(d->acu.order), d->acu.pf);
 	if (f->flags) {
-		printf(" faults:%s%s%s%s%s%s%s%s%s", f->flags & SIM_F_SILENCE ? " silence" : "",
+		printf(" faults:%s%s%s%s%s%s%s%s%s%s%s", f->flags & SIM_F_SILENCE ? " silence" : "",
 		       f->flags & SIM_F_DELAY ? " delay" : "",
 		       f->flags & SIM_F_DISCONNECT ? " disconnect" : "",
 		       f->flags & SIM_F_DRIP ? " drip" : "",
@@ -847,13 +1028,63 @@ static void print_dev(const struct cli_dev *d, int port)
 		       f->flags & SIM_F_WRONG_TID ? " wrong-tid" : "",
 		       f->flags & SIM_F_WRONG_UNIT ? " wrong-unit" : "",
 		       f->flags & SIM_F_EXCEPTION ? " exception" : "",
-		       f->flags & SIM_F_REFUSE ? " refuse" : "");
+		       f->flags & SIM_F_REFUSE ? " refuse" : "",
+		       f->flags & SIM_F_BAD_CRC ? " bad-crc" : "",
+		       f->flags & SIM_F_NOISE_IN ? " noise-in" : "");
 	}
 	if (d->fault_after_s >= 0)
 		printf(" FAULT after %g s", d->fault_after_s);
 	if (d->restart_after_s >= 0)
 		printf(" restart after %g s", d->restart_after_s);
 	putchar('\n');
+}
+
+/* Say why d could not be added (err from sim_add_*()). Returns the exit code. */
+static int add_failed(const struct cli_dev *d, int err)
+{
+	bool is_serial = d->ep.framing == SIM_FRAMING_SERIAL;
+	char label[PROF_NAME_MAX + 32], where[SER_PATH_MAX + 32];
+
+	dev_label(d, label, sizeof(label));
+	if (is_serial)
+		snprintf(where, sizeof(where), "serial %s", d->ep.link ? d->ep.link : d->ep.serial);
+	else
+		snprintf(where, sizeof(where), "%s:%u", d->ep.host, d->ep.port);
+	if (err == -EINVAL) {
+		fprintf(stderr, "flux sim: %s unit %u on %s: %s\n", label, d->ep.unit, where,
+			is_serial ? "unit already served on that line"
+				  : "unit already served on that port, or the port serves the "
+				    "other framing (tcp, rtu)");
+		return EXIT_USAGE;
+	}
+	if (err == -EEXIST) {
+		fprintf(stderr,
+			"flux sim: %s unit %u: %s exists and is not a symlink; flux sim links a "
+			"new pty there and replaces only a symlink%s\n",
+			label, d->ep.unit, d->ep.link,
+			d->cfg_id ? " (point a copy of the config's device: at a free path, e.g. "
+				    "/tmp/flux-meter)"
+				  : "");
+		return EXIT_USAGE;
+	}
+	fprintf(stderr, "flux sim: %s unit %u on %s: %s\n", label, d->ep.unit, where,
+		ser_strerror(err));
+	/* the system said no (in use, no such device, no permission): 1; what was asked: 2 */
+	if (err == -EADDRINUSE || (is_serial && err > -SER_ERR_BASE))
+		return 1;
+	return EXIT_USAGE;
+}
+
+/* After d was added: its line's path, printed as "serial: PATH" when the line is new. */
+static void print_serial(struct cli *cli, struct sim *sim, struct cli_dev *d)
+{
+	if (d->ep.framing != SIM_FRAMING_SERIAL ||
+	    sim_serial_path(sim, d->id, d->serial_path, sizeof(d->serial_path)))
+		return;
+	for (struct cli_dev *o = cli->dev; o < d; o++)
+		if (strcmp(o->serial_path, d->serial_path) == 0)
+			return;
+	printf("serial: %s\n", d->serial_path);
 }
 
 static int add_devices(struct sim *sim, struct cli *cli)
@@ -865,15 +1096,11 @@ static int add_devices(struct sim *sim, struct cli *cli)
 
 		if (d->prof) {
 			d->id = sim_add_profile(sim, &d->ep, d->prof, &d->prm);
-			if (d->id < 0) {
-				fprintf(stderr, "flux sim: profile %s on %s:%u: %s\n",
-					d->prof->name, d->ep.host, d->ep.port,
-					d->id == -EINVAL ? "unit already served on that port"
-							 : strerror(-d->id));
-				return d->id == -EADDRINUSE ? 1 : EXIT_USAGE;
-			}
+			if (d->id < 0)
+				return add_failed(d, d->id);
 			if (d->fault.flags)
 				sim_set_fault(sim, d->id, &d->fault);
+			print_serial(cli, sim, d);
 			print_dev(d, sim_port(sim, d->id));
 			continue;
 		}
@@ -891,15 +1118,11 @@ static int add_devices(struct sim *sim, struct cli *cli)
 			      : sim_add_acuvim2(sim, &d->ep, &d->acu);
 		if (!is_pp)
 			sim_load_exit(&d->acu.load);
-		if (d->id < 0) {
-			fprintf(stderr, "flux sim: %s on %s:%u: %s\n", d->type, d->ep.host,
-				d->ep.port,
-				d->id == -EINVAL ? "unit already served on that port"
-						 : strerror(-d->id));
-			return d->id == -EADDRINUSE ? 1 : EXIT_USAGE;
-		}
+		if (d->id < 0)
+			return add_failed(d, d->id);
 		if (d->fault.flags)
 			sim_set_fault(sim, d->id, &d->fault);
+		print_serial(cli, sim, d);
 		port = sim_port(sim, d->id);
 		print_dev(d, port);
 	}

@@ -3,11 +3,15 @@
  * Tests of tools/cmd_sim.c and the flux dispatcher (tools/flux.c) as a user runs
  * them: the real build/bin/flux started as a child process, its exit codes and messages, and
  * the devices it serves read over 127.0.0.1 with the Flux codec. `flux sim --config` is run on
- * site configs written to /tmp and on deploy/site.yaml.
+ * site configs written to /tmp and on deploy/site.yaml. Modbus RTU: `--serial pty` prints a
+ * slave path libmodbus's RTU backend reads, `--framing rtu` serves RTU frames on a TCP port,
+ * a config's serial device is a pty linked at its path, and bad line settings are named.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <modbus.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -18,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -717,6 +722,263 @@ static void test_sim_profile_refuses_bad_input_with_exit_2(void **state)
 	assert_non_null(strstr(p.out, "--strict-holes"));
 }
 
+/* ---- Modbus RTU ---------------------------------------------------------------------- */
+
+/* The path of the n-th "serial: PATH" line flux sim printed, into buf; false if none. */
+static bool printed_serial(const char *out, unsigned n, char *buf, size_t cap)
+{
+	const char *p = out;
+
+	for (unsigned i = 0; p && (p = strstr(p, "serial: ")); i++, p++) {
+		if ((p != out && p[-1] != '\n') || i != n)
+			continue;
+		p += strlen("serial: ");
+		snprintf(buf, cap, "%.*s", (int)strcspn(p, "\n"), p);
+		return true;
+	}
+	return false;
+}
+
+/* libmodbus's RTU client on path, as unit `unit`; FC03 of qty registers. Returns its result. */
+static int mb_rtu_read(const char *path, int unit, uint16_t addr, int qty, uint16_t *regs)
+{
+	modbus_t *mb = modbus_new_rtu(path, 9600, 'N', 8, 1);
+	int r = -1;
+
+	assert_non_null(mb);
+	modbus_set_slave(mb, unit);
+	modbus_set_response_timeout(mb, 1, 0);
+	if (modbus_connect(mb) == 0) {
+		r = modbus_read_registers(mb, addr, qty, regs);
+		modbus_close(mb);
+	}
+	modbus_free(mb);
+	return r;
+}
+
+/* One FC03 of one register as an RTU frame on a TCP connection to port. Returns its value, or
+ * a negative error. */
+static int rtu_tcp_read1(uint16_t port, uint8_t unit, uint16_t addr)
+{
+	struct mb_req req = {
+		.unit = unit, .fc = MB_FC_READ_HOLDING_REGISTERS, .addr = addr, .qty = 1
+	};
+	uint8_t buf[MB_RTU_ADU_MAX];
+	int64_t end = th_deadline_ns(TH_TIMEOUT_MS);
+	struct mb_rsp rsp;
+	size_t got = 0;
+	int fd = th_connect(port, TH_TIMEOUT_MS), n, r = -ETIMEDOUT;
+
+	assert_true(fd >= 0);
+	n = mb_rtu_encode_req(buf, sizeof(buf), &req);
+	assert_int_equal(th_send_all(fd, buf, (size_t)n, end), 0);
+	for (;;) { /* until the reply is whole by its own length */
+		int k = th_recv_some(fd, buf + got, sizeof(buf) - got, end);
+
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+		n = mb_rtu_rsp_size(&req, buf, got);
+		if (n < 0 || (n > 0 && got >= (size_t)n)) {
+			r = mb_rtu_decode_rsp(&req, buf, got, &rsp);
+			break;
+		}
+	}
+	if (r == 0)
+		r = mb_get_u16(rsp.data);
+	close(fd);
+	return r;
+}
+
+static void test_sim_serial_pty_prints_a_slave_path_libmodbus_reads(void **state)
+{
+	char dir[] = "/tmp/flux-sim-pty-XXXXXX", link[64], path[128], target[128];
+	uint16_t r[2] = { 0 };
+	struct th_proc p;
+	struct stat st;
+	ssize_t len;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(link, sizeof(link), "%s/line", dir);
+	start(&p, (char *const[]){
+		      "sim",	 "--duration", "60",	"powerpack", "--serial",     "pty",
+		      "--link",	 link,	       "--soe", "55",	     "--startup-ms", "0",
+		      "acuvim2", "--serial",   "pty",	"--link",    link,	     "--unit",
+		      "2",	 "--load-kw",  "80",	NULL });
+	assert_true(printed_serial(p.out, 0, path, sizeof(path)));
+	assert_false(printed_serial(p.out, 1, target, sizeof(target))); /* one shared line */
+	assert_non_null(strstr(p.out, "powerpack unit 1 on serial "));
+	assert_non_null(strstr(p.out, "(pty, link "));
+	len = readlink(link, target, sizeof(target) - 1);
+	assert_true(len > 0);
+	target[len] = '\0';
+	assert_string_equal(target, path);
+	/* each unit answers on the printed path and behind the link */
+	assert_int_equal(mb_rtu_read(path, 1, PP_REG_SOE, 1, r), 1);
+	assert_int_equal(r[0], 55);
+	assert_int_equal(mb_rtu_read(link, 2, METER_POWER_REG, 2, r), 2);
+	assert_true(mb_get_f32(r, MB_ORDER_ABCD) == 80000.0f);
+	/* a unit nobody serves: silence */
+	assert_int_equal(mb_rtu_read(path, 9, PP_REG_SOE, 1, r), -1);
+	kill(p.pid, SIGTERM);
+	assert_int_equal(th_wait_exit(&p, 5000), 0);
+	assert_int_not_equal(lstat(link, &st), 0); /* the link goes with the sim */
+	rmdir(dir);
+}
+
+static void test_sim_framing_rtu_serves_rtu_frames_on_its_port(void **state)
+{
+	struct th_proc p;
+	int port;
+
+	(void)state;
+	start(&p, (char *const[]){ "sim", "--duration", "60", "powerpack", "--port", "0",
+				   "--framing", "rtu", "--soe", "42", "--bad-crc", NULL });
+	assert_non_null(strstr(p.out, "framing rtu"));
+	assert_non_null(strstr(p.out, "faults: bad-crc"));
+	port = th_printed_port(p.out, "powerpack unit 1");
+	assert_true(port > 0);
+	assert_int_equal(rtu_tcp_read1((uint16_t)port, 1, PP_REG_SOE), -MB_ECRC);
+	kill(p.pid, SIGTERM);
+	assert_int_equal(th_wait_exit(&p, 5000), 0);
+	start(&p, (char *const[]){ "sim", "--duration", "60", "powerpack", "--port", "0",
+				   "--framing", "rtu", "--soe", "42", "--unit", "7", NULL });
+	port = th_printed_port(p.out, "powerpack unit 7");
+	assert_true(port > 0);
+	assert_int_equal(rtu_tcp_read1((uint16_t)port, 7, PP_REG_SOE), 42);
+	kill(p.pid, SIGTERM);
+	assert_int_equal(th_wait_exit(&p, 5000), 0);
+}
+
+static void test_sim_refuses_bad_rtu_arguments_by_name(void **state)
+{
+	static const struct {
+		const char *args[10];
+		int rc;
+		const char *says;
+	} bad[] = {
+		{ { "sim", "powerpack", "--serial", "pty", "--baud", "12345" },
+		  2,
+		  "--baud 12345: not a standard rate" },
+		{ { "sim", "powerpack", "--serial", "pty", "--baud", "fast" }, 2, "--baud fast" },
+		{ { "sim", "powerpack", "--serial", "pty", "--parity", "mark" },
+		  2,
+		  "--parity mark: want none, even or odd" },
+		{ { "sim", "powerpack", "--serial", "pty", "--data-bits", "9" },
+		  2,
+		  "--data-bits 9" },
+		{ { "sim", "powerpack", "--serial", "pty", "--stop-bits", "3" },
+		  2,
+		  "--stop-bits 3" },
+		{ { "sim", "powerpack", "--serial", "/dev/null" },
+		  2,
+		  "/dev/null: not a serial line" },
+		{ { "sim", "powerpack", "--serial", "/nonexistent/ttyUSB9" },
+		  1,
+		  "/nonexistent/ttyUSB9: No such file" },
+		{ { "sim", "powerpack", "--serial", "" },
+		  2,
+		  "--serial '': want pty or a tty path" },
+		{ { "sim", "powerpack", "--port", "0", "--framing", "udp" },
+		  2,
+		  "--framing udp: want tcp or rtu" },
+		{ { "sim", "powerpack", "--port", "0", "--link", "/tmp/x" },
+		  2,
+		  "--link needs --serial pty" },
+		{ { "sim", "powerpack", "--port", "0", "--baud", "9600" }, 2, "need --serial" },
+		{ { "sim", "powerpack", "--serial", "pty", "--port", "0" }, 2, "not both" },
+		{ { "sim", "powerpack", "--serial", "pty", "--framing", "rtu" }, 2, "RTU already" },
+		{ { "sim", "powerpack", "--serial", "/dev/null", "--link", "/tmp/x" },
+		  2,
+		  "--link is for --serial pty" },
+		{ { "sim", "powerpack", "--serial", "pty", "--unit", "0" },
+		  2,
+		  "RTU units are 1..247" },
+		{ { "sim", "powerpack", "--port", "0", "--framing", "rtu", "--unit", "248" },
+		  2,
+		  "RTU units are 1..247" },
+		{ { "sim", "powerpack", "--serial", "pty", "acuvim2", "--serial", "/dev/null",
+		    "--unit", "2" },
+		  2,
+		  "acuvim2 unit 2 on serial /dev/null: not a serial line" },
+	};
+	char file[] = "/tmp/flux-sim-file-XXXXXX";
+	struct th_proc p;
+	int fd;
+
+	(void)state;
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc = run(&p, (char *const *)bad[i].args);
+
+		if (rc != bad[i].rc || !strstr(p.out, bad[i].says))
+			fail_msg("case %u: exit %d, output '%s', want %d and '%s'", i, rc, p.out,
+				 bad[i].rc, bad[i].says);
+	}
+	/* a link over a file is refused, the file kept */
+	fd = mkstemp(file);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(RUN(&p, "sim", "powerpack", "--serial", "pty", "--link", file), 2);
+	assert_non_null(strstr(p.out, "exists and is not a symlink"));
+	assert_int_equal(access(file, F_OK), 0);
+	unlink(file);
+	assert_int_equal(RUN(&p, "sim", "--help"), 0);
+	assert_non_null(strstr(p.out, "--serial pty"));
+	assert_non_null(strstr(p.out, "--framing rtu"));
+	assert_non_null(strstr(p.out, "--bad-crc"));
+}
+
+static void test_config_serves_a_serial_meter_on_a_pty_at_its_device_path(void **state)
+{
+	char dir[] = "/tmp/flux-sim-cfg-XXXXXX", dev[64], text[1024], path[64];
+	uint16_t p1 = free_port(), p2 = free_port(), r[2] = { 0 };
+	struct th_proc p;
+	struct th_client c;
+	struct stat st;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(dev, sizeof(dev), "%s/ttyUSB0", dir);
+	snprintf(text, sizeof(text),
+		 "devices:\n"
+		 "  bess:\n"
+		 "    - {id: bess-1, type: powerpack, modbus: {host: 127.0.0.1, port: %u}}\n"
+		 "  meters:\n"
+		 "    - {id: grid, type: acuvim2,\n"
+		 "       modbus: {device: %s, baud: 19200, parity: even, address: 2}}\n"
+		 "    - {id: gw, type: acuvim2,\n"
+		 "       modbus: {host: 127.0.0.1, port: %u, framing: rtu, address: 3}}\n",
+		 p1, dev, p2);
+	write_config(path, text);
+	start(&p, (char *const[]){ "sim", "--config", path, "--duration", "60", NULL });
+	assert_non_null(strstr(p.out, "grid: acuvim2 unit 2 on serial "));
+	assert_int_equal(lstat(dev, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	/* the config's device path reaches the meter; the BESS is on TCP, the gateway RTU */
+	assert_int_equal(mb_rtu_read(dev, 2, METER_POWER_REG, 2, r), 2);
+	assert_true(mb_get_f32(r, MB_ORDER_ABCD) == 150000.0f);
+	assert_int_equal(th_open(&c, p1), 0);
+	assert_int_equal(th_read1(&c, 1, PP_REG_SOE), 60);
+	th_close(&c);
+	assert_true(rtu_tcp_read1(p2, 3, METER_POWER_REG) >= 0);
+	kill(p.pid, SIGTERM);
+	assert_int_equal(th_wait_exit(&p, 5000), 0);
+	assert_int_not_equal(lstat(dev, &st), 0);
+	/* a file at the device path is not replaced: a named error */
+	fd = open(dev, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(RUN(&p, "sim", "--config", path), 2);
+	assert_non_null(strstr(p.out, "grid unit 2: "));
+	assert_non_null(strstr(p.out, "exists and is not a symlink"));
+	assert_null(strstr(p.out, "serving"));
+	unlink(dev);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -735,6 +997,10 @@ int main(void)
 		cmocka_unit_test(test_config_serves_the_example_site),
 		cmocka_unit_test(test_sim_profile_is_read_back_by_flux_read_profile),
 		cmocka_unit_test(test_sim_profile_refuses_bad_input_with_exit_2),
+		cmocka_unit_test(test_sim_serial_pty_prints_a_slave_path_libmodbus_reads),
+		cmocka_unit_test(test_sim_framing_rtu_serves_rtu_frames_on_its_port),
+		cmocka_unit_test(test_sim_refuses_bad_rtu_arguments_by_name),
+		cmocka_unit_test(test_config_serves_a_serial_meter_on_a_pty_at_its_device_path),
 	};
 	int err = th_flux_path(flux, sizeof(flux));
 
