@@ -224,6 +224,58 @@ static int check_bess(const struct ctl_roles *r, const struct cfg_bess *cb,
 	return 0;
 }
 
+/* RT(ctl): a bit-field point's word (role point idx; -1: none), 0 when not valid. */
+static uint32_t word_of(const struct prof_value *v, int idx)
+{
+	if (idx < 0 || !v[idx].is_valid || !(v[idx].value >= 0 && v[idx].value <= UINT32_MAX))
+		return 0;
+	return (uint32_t)v[idx].value;
+}
+
+/*
+ * RT(ctl): a max charge/discharge reading fit to be a limit: valid, a magnitude (>= 0) and
+ * within the point's plausible range. Anything else is no limit: the rated ones apply.
+ */
+static bool is_max_ok(const struct ctl_roles *r, int idx, const struct prof_value *v)
+{
+	const struct prof_point *pt;
+	double x;
+
+	if (idx < 0 || !v[idx].is_valid)
+		return false;
+	pt = &r->p->points[idx];
+	x = v[idx].value;
+	return isfinite(x) && x >= 0 &&
+	       (!pt->has_range || (x >= pt->range_lo && x <= pt->range_hi));
+}
+
+/*
+ * RT(ctl): the optional roles of a BESS from its values: measured power, the reported limits,
+ * the alarm and fault words, each change of a word said once. A fault bit is acted on in
+ * decide() (not READY, as status FAULT); alarms are only shown.
+ */
+static void take_roles(struct ctl *c, unsigned i)
+{
+	struct ctl_bess *b = &c->bess[i];
+	const struct ctl_roles *r = &b->r;
+	uint32_t alarms = word_of(b->v, r->alarms), faults = word_of(b->v, r->faults);
+
+	b->active_kw = r->active_power >= 0 && b->v[r->active_power].is_valid
+			   ? b->v[r->active_power].value
+			   : NAN;
+	b->has_max_charge = is_max_ok(r, r->max_charge, b->v);
+	b->max_charge_kw = b->has_max_charge ? b->v[r->max_charge].value : NAN;
+	b->has_max_discharge = is_max_ok(r, r->max_discharge, b->v);
+	b->max_discharge_kw = b->has_max_discharge ? b->v[r->max_discharge].value : NAN;
+	if (faults != b->faults)
+		log_event(c, faults ? CTL_EV_FAULTED : CTL_EV_FAULT_CLEARED, i, 0, faults,
+			  b->faults);
+	if (alarms != b->alarms)
+		log_event(c, CTL_EV_ALARMS, i, 0, alarms, b->alarms);
+	b->faults = faults;
+	b->alarms = alarms;
+}
+
 /*
  * A good sample of one block: decoded into the BESS's values, checked, taken. The BESS is
  * fresh once every block it is read by came in the same cycle (one block, as the shipped
@@ -265,6 +317,7 @@ static void on_bess_sample(struct ctl *c, unsigned i, const struct eng_msg *m, i
 	b->blocks = r->blocks >= 0 ? (uint16_t)v[r->blocks].value : 0;
 	b->target_seen = (int)lround(v[r->target].value);
 	b->soe_pct = v[r->soe].value / cb->soe_scale;
+	take_roles(c, i);
 	if (b->last_ok_ns && b->status != old_status)
 		log_event(c, CTL_EV_STATUS, i, 0, b->status, old_status);
 	if (m->block < ENG_MAX_BLOCKS)
@@ -594,10 +647,17 @@ static void decide(struct ctl *c, int64_t now)
 		    b->r.blocks >= 0 ? b->blocks * (double)cb->block_kw : (double)cb->power_kw;
 
 		bv->is_fresh = b->is_fresh;
-		bv->is_ready = b->status == cb->status_ready;
+		/* A fault bit takes it out of READY as its status's FAULT code would. */
+		bv->is_faulted = b->faults != 0;
+		bv->is_ready = b->status == cb->status_ready && !bv->is_faulted;
 		bv->is_ours = b->claim == CLAIM_HELD;
 		bv->soe_pct = b->soe_pct;
 		bv->available_kw = blocks_kw < cb->power_kw ? blocks_kw : cb->power_kw;
+		/* Limits from a fresh reading only; a stale BESS gets 0 kW anyway. */
+		bv->has_max_charge = b->has_max_charge && b->is_fresh;
+		bv->max_charge_kw = b->max_charge_kw;
+		bv->has_max_discharge = b->has_max_discharge && b->is_fresh;
+		bv->max_discharge_kw = b->max_discharge_kw;
 		/* What it delivers now: only what it was told while READY and ours. */
 		bv->setpoint_kw = bv->is_ready && bv->is_ours ? b->acked_kw : 0;
 		usable += bv->is_fresh;
@@ -638,7 +698,7 @@ static void decide(struct ctl *c, int64_t now)
 		/* Leaving READY leaves no setpoint behind to act on when it comes back. */
 		if (b->was_ready && !c->views[i].is_ready && b->claim == CLAIM_HELD) {
 			push_setpoint(c, i, 0, now);
-			log_event(c, CTL_EV_LEFT_READY, i, 0, b->status, 0);
+			log_event(c, CTL_EV_LEFT_READY, i, 0, b->status, b->faults);
 		}
 		b->was_ready = c->views[i].is_ready;
 		if (b->claim == CLAIM_HELD && cb->heartbeat_register >= 0)
@@ -651,6 +711,33 @@ static void decide(struct ctl *c, int64_t now)
 		    now - b->last_write_ns < site->heartbeat_ns)
 			continue;
 		push_setpoint(c, i, kw, now);
+	}
+}
+
+/*
+ * Measured power (active_power) against the setpoint the BESS acknowledged, once it had
+ * CTL_DEV_SETTLE_NS to follow it and nothing newer is in flight: off by more than the
+ * tolerance, it is deviating, counted and said once per episode. Only shown (issue 20 may
+ * act on the measured power); a BESS without the role never deviates.
+ */
+static void watch_power(struct ctl *c, int64_t now)
+{
+	for (unsigned i = 0; i < c->cfg->nbess; i++) {
+		struct ctl_bess *b = &c->bess[i];
+		double tol = CTL_DEV_TOL_FRAC * c->cfg->bess[i].power_kw;
+		bool is_off;
+
+		if (tol < CTL_DEV_TOL_KW)
+			tol = CTL_DEV_TOL_KW;
+		is_off = b->r.active_power >= 0 && isfinite(b->active_kw) && b->is_fresh &&
+			 c->views[i].is_ready && b->claim == CLAIM_HELD && !c->is_monitor &&
+			 b->has_acked && !b->in_flight && now - b->acked_ns >= CTL_DEV_SETTLE_NS &&
+			 fabs(b->active_kw - b->acked_kw) > tol;
+		if (is_off && !b->is_deviating) {
+			b->deviations++;
+			log_event(c, CTL_EV_DEVIATION, i, 0, b->active_kw, b->acked_kw);
+		}
+		b->is_deviating = is_off;
 	}
 }
 
@@ -690,6 +777,16 @@ static void publish(struct ctl *c, int64_t now)
 		o->reasons = b->reasons;
 		o->last_err = b->last_err ? b->last_err : b->write_err;
 		o->writes = b->writes;
+		o->active_kw = b->r.active_power >= 0 && b->v[b->r.active_power].is_valid
+				   ? b->v[b->r.active_power].value
+				   : NAN;
+		o->max_charge_kw = b->has_max_charge ? b->max_charge_kw : NAN;
+		o->max_discharge_kw = b->has_max_discharge ? b->max_discharge_kw : NAN;
+		o->alarms = b->alarms;
+		o->faults = b->faults;
+		o->is_faulted = b->faults != 0;
+		o->is_deviating = b->is_deviating;
+		o->deviations = b->deviations;
 		snap_points(b->r.p, b->v, &o->pt);
 	}
 	for (unsigned j = 0; j < c->cfg->nmeters; j++) {
@@ -809,6 +906,7 @@ void *ctl_loop_main(void *arg)
 		update_freshness(c, now);
 		claim_sources(c, now);
 		decide(c, now);
+		watch_power(c, now);
 		publish(c, now);
 		FLUX_PROBE(cycle_end, c->cycle, t0, clk_now_ns());
 	}
