@@ -199,6 +199,99 @@ static void put_points_text(struct out *o, const struct prof_profile *p,
 	}
 }
 
+/* The point of a BESS's role, or NULL without one. */
+static const struct prof_point *role_point(const struct cfg *cfg, unsigned i, enum prof_role r)
+{
+	const struct prof_profile *p = cfg->bess[i].profile;
+	int k = p ? prof_role_point(p, r) : -ENOENT;
+
+	return k >= 0 ? &p->points[k] : NULL;
+}
+
+/* The set bits of a word by name ("fan_fault,bit5"; JSON: ["fan_fault","bit5"]). */
+static void put_bits(struct out *o, const struct prof_point *pt, uint32_t word, bool is_json)
+{
+	bool is_first = true;
+
+	if (is_json)
+		put(o, "[");
+	for (unsigned b = 0; b < 32; b++) {
+		const char *name = pt ? prof_bit_name(pt, b) : NULL;
+
+		if (!(word & (1u << b)))
+			continue;
+		put(o, "%s%s", is_first ? "" : ",", is_json ? "\"" : "");
+		if (name)
+			put(o, "%s", name); /* a profile name: [A-Za-z0-9_], nothing to escape */
+		else
+			put(o, "bit%u", b);
+		put(o, "%s", is_json ? "\"" : "");
+		is_first = false;
+	}
+	if (is_json)
+		put(o, "]");
+}
+
+/*
+ * The optional roles of BESS i, one line, only those its profile has: measured power, the
+ * reported limits in force ("-": none usable, the rated ones apply), alarm and fault bits.
+ */
+static void put_roles_text(struct out *o, const struct cfg *cfg, unsigned i,
+			   const struct ctl_bess_snap *b)
+{
+	const struct prof_point *ap = role_point(cfg, i, PROF_ROLE_ACTIVE_POWER);
+	const struct prof_point *mc = role_point(cfg, i, PROF_ROLE_MAX_CHARGE_POWER);
+	const struct prof_point *md = role_point(cfg, i, PROF_ROLE_MAX_DISCHARGE_POWER);
+	const struct prof_point *al = role_point(cfg, i, PROF_ROLE_ALARMS);
+	const struct prof_point *fa = role_point(cfg, i, PROF_ROLE_FAULTS);
+
+	if (!ap && !mc && !md && !al && !fa)
+		return;
+	put(o, "    ");
+	if (ap) {
+		if (isfinite(b->active_kw))
+			put(o, "measured %+.1f kW", b->active_kw);
+		else
+			put(o, "measured -");
+		if (b->is_deviating || b->deviations)
+			put(o, "%s (deviations %llu)", b->is_deviating ? " DEVIATING" : "",
+			    (unsigned long long)b->deviations);
+		put(o, "  ");
+	}
+	if (mc) {
+		if (isfinite(b->max_charge_kw))
+			put(o, "max charge %.1f kW  ", b->max_charge_kw);
+		else
+			put(o, "max charge - (rated)  ");
+	}
+	if (md) {
+		if (isfinite(b->max_discharge_kw))
+			put(o, "max discharge %.1f kW  ", b->max_discharge_kw);
+		else
+			put(o, "max discharge - (rated)  ");
+	}
+	if (al) {
+		put(o, "alarms ");
+		if (b->alarms)
+			put_bits(o, al, b->alarms, false);
+		else
+			put(o, "none");
+		put(o, "  ");
+	}
+	if (fa) {
+		if (b->faults) {
+			put(o, "FAULTS ");
+			put_bits(o, fa, b->faults, false);
+		} else {
+			put(o, "faults none");
+		}
+	}
+	/* No trailing blanks. */
+	while (o->off && !o->is_full && o->buf[o->off - 1] == ' ')
+		o->buf[--o->off] = '\0';
+	put(o, "\n");
+}
+
 static void put_lat_text(struct out *o, const char *name, const struct ctl_lat *l)
 {
 	put(o, "latency %-15s p50 %.1f us  p99 %.1f us  p99.9 %.1f us  max %.1f us  n %llu\n", name,
@@ -242,6 +335,7 @@ int st_format_text(const struct cfg *cfg, const struct ctl_snapshot *s, int64_t 
 		    b->is_fresh ? "fresh" : "stale", b->is_ours ? "ours" : "NOT OURS");
 		put_reasons(&o, b->reasons, false);
 		put(&o, "  error %s\n", b->last_err ? ctl_strerror(b->last_err) : "none");
+		put_roles_text(&o, cfg, i, b);
 		put_points_text(&o, cfg->bess[i].profile, &b->pt);
 	}
 	for (unsigned i = 0; i < nmeters; i++) {
@@ -341,6 +435,18 @@ int st_format_json(const struct cfg *cfg, const struct ctl_snapshot *s, int64_t 
 		put(&o, ",");
 		put_err_json(&o, b->last_err);
 		put(&o, ",\"writes\":%llu,", (unsigned long long)b->writes);
+		put_json_num(&o, "active_power_kw", b->active_kw);
+		put(&o, ",");
+		put_json_num(&o, "max_charge_kw", b->max_charge_kw);
+		put(&o, ",");
+		put_json_num(&o, "max_discharge_kw", b->max_discharge_kw);
+		put(&o, ",\"alarms\":");
+		put_bits(&o, role_point(cfg, i, PROF_ROLE_ALARMS), b->alarms, true);
+		put(&o, ",\"faults\":");
+		put_bits(&o, role_point(cfg, i, PROF_ROLE_FAULTS), b->faults, true);
+		put(&o, ",\"is_faulted\":%s,\"is_deviating\":%s,\"deviations\":%llu,",
+		    yes_no(b->is_faulted), yes_no(b->is_deviating),
+		    (unsigned long long)b->deviations);
 		put_points_json(&o, cfg->bess[i].profile, &b->pt);
 		put(&o, ",");
 		put_lat_json(&o, "rtt_ns", &s->bess_rtt[i]);

@@ -41,19 +41,23 @@
 
 #define ST_REQ_MAX	 64 /* bytes of a request line, '\n' included */
 /*
- * Bytes of an answer: ST_RSP_BASE, ST_RSP_PER_DEV per device and ST_RSP_PER_POINT per point of
- * its profile. A site at its widest (every id, number and error the longest it can be) fits:
- * test_status proves it at 1 device and at the config's maximum, and prints the margin. A
- * point's line or JSON object is bounded by its name (47 bytes of [A-Za-z0-9_]), its unit
- * (15 bytes, 6 each when escaped), a %.10g number (17) and an enum name (47). The server sizes
- * its buffers for the site it serves (st_rsp_size()); the client for any site.
+ * Bytes of an answer: ST_RSP_BASE, ST_RSP_PER_DEV per device, ST_RSP_PER_POINT per point of
+ * its profile and, for a BESS's alarm and fault words, ST_RSP_PER_WORD each. A site at its
+ * widest (every id, number and error the longest it can be, every bit set) fits: test_status
+ * proves it at 1 device and at the config's maximum, and prints the margin. A point's line or
+ * JSON object is bounded by its name (47 bytes of [A-Za-z0-9_]), its unit (15 bytes, 6 each
+ * when escaped), a %.10g number (17) and an enum name (47); a set bit by its name (47) and
+ * 3 bytes of quotes and comma. The server sizes its buffers for the site it serves
+ * (st_rsp_size()); the client for any site.
  */
 #define ST_RSP_BASE	 (16 * 1024)
-#define ST_RSP_PER_DEV	 1280
+#define ST_RSP_PER_DEV	 1536
 #define ST_RSP_PER_POINT 320
+#define ST_RSP_PER_WORD	 (32 * (PROF_NAME_MAX + 4))
 #define ST_RSP_MAX                                                                                 \
 	(ST_RSP_BASE +                                                                             \
-	 (CFG_MAX_BESS + CFG_MAX_METERS) * (ST_RSP_PER_DEV + PROF_MAX_POINTS * ST_RSP_PER_POINT))
+	 (CFG_MAX_BESS + CFG_MAX_METERS) * (ST_RSP_PER_DEV + PROF_MAX_POINTS * ST_RSP_PER_POINT) + \
+	 CFG_MAX_BESS * 2 * ST_RSP_PER_WORD)
 #define ST_PATH_MAX	   108 /* sizeof(sockaddr_un.sun_path), NUL included */
 #define ST_MAX_CONNS	   8   /* connections served at once; a newcomer evicts one beyond */
 #define ST_BACKLOG	   16  /* listen() backlog */
@@ -134,6 +138,10 @@ static inline size_t st_rsp_size(const struct cfg *cfg)
 		unsigned np = p ? p->n_points : 0;
 
 		n += (size_t)(np < PROF_MAX_POINTS ? np : PROF_MAX_POINTS) * ST_RSP_PER_POINT;
+		if (p && i < cfg->nbess)
+			n += (size_t)((prof_role_point(p, PROF_ROLE_ALARMS) >= 0) +
+				      (prof_role_point(p, PROF_ROLE_FAULTS) >= 0)) *
+			     ST_RSP_PER_WORD;
 	}
 	return n;
 }
@@ -184,7 +192,9 @@ void st_server_close(struct st_server *s);
 /*
  * Not RT: the human view. Lines: "fluxd ..." (cycles, overruns, snapshot age, site kW), one
  * "bess ..." per BESS (status, SOE, setpoint, fresh/stale, ours, safety reasons, last
- * error), one "meter ..." per meter, one "latency ..." each for jitter, soe_read,
+ * error), then, for a profile with optional roles, one "    measured ..." line (measured
+ * power, the reported max charge/discharge in force, the names of the set alarm and fault
+ * bits), then its points; one "meter ..." per meter, one "latency ..." each for jitter, soe_read,
  * setpoint_write and rtt (the whole site's round trips) (p50/p99/p99.9/max). now_ns dates the
  * snapshot. Returns the length, or -ENOSPC when len is too small (buf then holds a truncated
  * string).
@@ -198,7 +208,9 @@ int st_format_text(const struct cfg *cfg, const struct ctl_snapshot *s, int64_t 
  *    "has_started":B,
  *    "bess":[{"id":S,"status":S,"status_code":N,"soe_pct":F,"setpoint_kw":F,"is_fresh":B,
  *             "is_ready":B,"is_ours":B,"command_source":N,"blocks":N,"safety":[S...],
- *             "last_error":S|null,"last_errno":N,"writes":N,"rtt_ns":{LAT}}...],
+ *             "last_error":S|null,"last_errno":N,"writes":N,"active_power_kw":F|null,
+ *             "max_charge_kw":F|null,"max_discharge_kw":F|null,"alarms":[S...],"faults":[S...],
+ *             "is_faulted":B,"is_deviating":B,"deviations":N,"points":[...],"rtt_ns":{LAT}}...],
  *    "meters":[{"id":S,"power_kw":F,"is_fresh":B,"last_error":S|null,"last_errno":N,
  *               "rtt_ns":{LAT}}...],
  *    "latency_ns":{"jitter":{LAT},"soe_read":{LAT},"setpoint_write":{LAT},"rtt":{LAT}}}

@@ -55,6 +55,9 @@ static void make_site(unsigned nbess, unsigned nmeters)
 		snprintf(cfg.bess[i].id, CFG_ID_MAX, "bess-%u", i + 1);
 		assert_int_equal(cfg_builtin_profile("powerpack", &cfg.bess[i].profile, NULL, 0),
 				 0);
+		/* As control publishes a BESS without the optional roles. */
+		snap.bess[i].active_kw = snap.bess[i].max_charge_kw = NAN;
+		snap.bess[i].max_discharge_kw = NAN;
 	}
 	for (unsigned i = 0; i < nmeters; i++) {
 		snprintf(cfg.meters[i].id, CFG_ID_MAX, "meter-%u", i + 1);
@@ -84,11 +87,15 @@ static void make_example(void)
 				    .writes = 7,
 				    /* heartbeat (bit 3) never read */
 				    .pt = { .valid = 0x37, .points = { 1, 50, 3, 0, 61.5, 2 } } };
+	snap.bess[0].active_kw = snap.bess[0].max_charge_kw = snap.bess[0].max_discharge_kw = NAN;
 	snap.bess[1] = (struct ctl_bess_snap){ .soe_pct = 4,
 					       .status = PP_STATUS_FAULT,
 					       .command_source = 9,
-					       .reasons = SAFETY_STALE | SAFETY_NOT_READY | 0x400,
-					       .last_err = -ECONNREFUSED };
+					       .reasons = SAFETY_STALE | SAFETY_NOT_READY | 0x4000,
+					       .last_err = -ECONNREFUSED,
+					       .active_kw = NAN,
+					       .max_charge_kw = NAN,
+					       .max_discharge_kw = NAN };
 	snap.meters[0] = (struct ctl_meter_snap){ .power_kw = -12.5, .last_err = -ETIMEDOUT };
 	/* acuvim2: voltage_l1n_v, power_total_kw and frequency_hz read, the rest not yet. */
 	snap.meters[0].pt.valid = 1u | 1u << 9 | 1u << 13;
@@ -159,7 +166,10 @@ static void test_text_names_every_field(void **state)
 	assert_has(line, "FAULT");
 	assert_has(line, " stale ");
 	assert_has(line, "NOT OURS");
-	assert_has(line, "safety stale,not_ready,0x400");
+	assert_has(line, "safety stale,not_ready,0x4000");
+	/* powerpack has none of the optional roles: no line for them. */
+	assert_null(strstr(buf, "    measured"));
+	assert_null(strstr(buf, "alarms"));
 	assert_has(line, "error Connection refused");
 	assert_true(find_line(buf, "meter meter-1", line, sizeof(line)));
 	assert_has(line, "-12.5 kW  stale  error Connection timed out");
@@ -258,8 +268,9 @@ static void test_text_and_json_show_every_point_with_its_unit(void **state)
 	assert_has(buf, "{\"name\":\"energy_export_kwh\",\"value\":null,\"unit\":\"kWh\"}],"
 			"\"rtt_ns\"");
 	/* bess-2 never had a good sample: its status point has no value and no name. */
-	assert_has(buf,
-		   "\"writes\":0,\"points\":[{\"name\":\"status\",\"value\":null,\"unit\":\"\"}");
+	assert_has(buf, "\"writes\":0,\"active_power_kw\":null,");
+	assert_has(buf, "\"deviations\":0,\"points\":[{\"name\":\"status\",\"value\":null,"
+			"\"unit\":\"\"}");
 }
 
 static void test_json_is_valid_and_carries_the_fields(void **state)
@@ -276,6 +287,9 @@ static void test_json_is_valid_and_carries_the_fields(void **state)
 			"\"soe_pct\":61.500,\"setpoint_kw\":50.000,\"is_fresh\":true,"
 			"\"is_ready\":true,\"is_ours\":true,\"command_source\":3,\"blocks\":2,"
 			"\"safety\":[],\"last_error\":null,\"last_errno\":0,\"writes\":7,"
+			"\"active_power_kw\":null,\"max_charge_kw\":null,\"max_discharge_kw\":null,"
+			"\"alarms\":[],\"faults\":[],\"is_faulted\":false,\"is_deviating\":false,"
+			"\"deviations\":0,"
 			"\"points\":[{\"name\":\"status\",\"value\":1,\"unit\":\"\","
 			"\"text\":\"READY\"},{\"name\":\"target_power_kw\",\"value\":50,"
 			"\"unit\":\"kW\"},{\"name\":\"command_source\",\"value\":3,\"unit\":\"\"},"
@@ -285,7 +299,7 @@ static void test_json_is_valid_and_carries_the_fields(void **state)
 			"\"rtt_ns\":{\"p50\":0,\"p99\":0,\"p999\":0,\"max\":0,\"count\":0}}");
 	assert_has(buf, "\"rtt_ns\":{\"p50\":91000,\"p99\":0,\"p999\":0,\"max\":800000,"
 			"\"count\":1000}}],\"meters\":");
-	assert_has(buf, "\"safety\":[\"stale\",\"not_ready\",\"0x400\"],"
+	assert_has(buf, "\"safety\":[\"stale\",\"not_ready\",\"0x4000\"],"
 			"\"last_error\":\"Connection refused\"");
 	assert_has(buf, "{\"id\":\"meter-1\",\"power_kw\":-12.500,\"is_fresh\":false,"
 			"\"last_error\":\"Connection timed out\"");
@@ -296,6 +310,61 @@ static void test_json_is_valid_and_carries_the_fields(void **state)
 			"\"max\":900000,\"count\":1000}}]");
 	assert_has(buf, "\"rtt\":{\"p50\":90000,\"p99\":150000,\"p999\":400000,\"max\":900000,"
 			"\"count\":3000}}}\n");
+}
+
+/*
+ * A BESS of powerpack-ext: measured power, the limits it reports, and its alarm and fault
+ * words by the names of the set bits (a bit it does not name by number), text and JSON.
+ */
+static void test_text_and_json_name_the_optional_roles_and_set_bits(void **state)
+{
+	const struct prof_profile *x = NULL;
+	char line[1024];
+
+	(void)state;
+	make_example();
+	assert_int_equal(cfg_builtin_profile("powerpack-ext", &x, NULL, 0), 0);
+	cfg.bess[0].profile = x;
+	snap.bess[0].active_kw = 29.5;
+	snap.bess[0].max_charge_kw = NAN; /* implausible or unread: the rated limit */
+	snap.bess[0].max_discharge_kw = 30;
+	snap.bess[0].alarms = 1u << 2 | 1u << 5;  /* fan_degraded, and bit 5 it does not name */
+	snap.bess[0].faults = 1u << 0 | 1u << 16; /* dc_insulation_fault, emergency_stop */
+	snap.bess[0].is_faulted = true;
+	snap.bess[0].is_deviating = true;
+	snap.bess[0].deviations = 2;
+	snap.bess[0].reasons = SAFETY_FAULT | SAFETY_NOT_READY | SAFETY_BESS_MAX;
+	snap.bess[0].pt.valid = 0;
+	assert_true(st_format_text(&cfg, &snap, 0, buf, sizeof(buf)) > 0);
+	assert_true(find_line(buf, "bess  bess-1", line, sizeof(line)));
+	assert_has(line, "safety not_ready,fault,bess_max");
+	assert_true(find_line(buf, "    measured", line, sizeof(line)));
+	assert_string_equal(line, "    measured +29.5 kW DEVIATING (deviations 2)  max charge - "
+				  "(rated)  max discharge 30.0 kW  alarms fan_degraded,bit5  "
+				  "FAULTS dc_insulation_fault,emergency_stop");
+	/* The role line sits between the BESS line and its points. */
+	assert_non_null(strstr(buf, "error none\n    measured"));
+	assert_non_null(strstr(buf, "emergency_stop\n      status "));
+	/* Clear words say so. */
+	snap.bess[0].alarms = snap.bess[0].faults = 0;
+	snap.bess[0].is_deviating = false;
+	snap.bess[0].deviations = 0;
+	assert_true(st_format_text(&cfg, &snap, 0, buf, sizeof(buf)) > 0);
+	assert_true(find_line(buf, "    measured", line, sizeof(line)));
+	assert_has(line, "measured +29.5 kW  max charge");
+	assert_has(line, "alarms none  faults none");
+
+	snap.bess[0].alarms = 1u << 2 | 1u << 5;
+	snap.bess[0].faults = 1u << 0 | 1u << 16;
+	assert_true(st_format_json(&cfg, &snap, 0, buf, sizeof(buf)) > 0);
+	if (!th_json_is_valid(buf))
+		fail_msg("not JSON: %s", buf);
+	assert_has(buf,
+		   "\"writes\":7,\"active_power_kw\":29.500,\"max_charge_kw\":null,"
+		   "\"max_discharge_kw\":30.000,\"alarms\":[\"fan_degraded\",\"bit5\"],"
+		   "\"faults\":[\"dc_insulation_fault\",\"emergency_stop\"],\"is_faulted\":true,"
+		   "\"is_deviating\":false,\"deviations\":0,\"points\":");
+	assert_has(buf, "\"safety\":[\"not_ready\",\"fault\",\"bess_max\"]");
 }
 
 static void test_json_escapes_ids_and_spells_nan_as_null(void **state)
@@ -313,6 +382,47 @@ static void test_json_escapes_ids_and_spells_nan_as_null(void **state)
 	assert_has(buf, "\"power_kw\":null");
 }
 
+/*
+ * The widest BESS profile there is: 32 points of 47-byte names, an alarm and a fault word of
+ * 32 bits each with 47-byte names (PROF_MAX_BITS in all), every optional role.
+ */
+static struct prof_profile *widest_bess_profile(void)
+{
+	static char text[32768];
+	struct prof_profile *p = NULL;
+	char err[512];
+	size_t n = 0;
+
+#define ADD(...) (n += (size_t)snprintf(text + n, sizeof(text) - n, __VA_ARGS__))
+	ADD("name: wide\nkind: bess\nmax_gap: 0\npoints:\n");
+	ADD("  - { name: status, address: 0, type: u16 }\n");
+	ADD("  - { name: soe_pct, address: 1, type: u16 }\n");
+	ADD("  - { name: target_kw, address: 2, type: i16, access: rw }\n");
+	ADD("  - { name: active_kw, address: 3, type: i16 }\n");
+	ADD("  - { name: max_charge_kw, address: 4, type: u16 }\n");
+	ADD("  - { name: max_discharge_kw, address: 5, type: u16 }\n");
+	for (unsigned w = 0; w < 2; w++) {
+		ADD("  - name: %s\n    address: %u\n    type: u32\n    bits:\n",
+		    w ? "fault_word" : "alarm_word", 6 + 2 * w);
+		for (unsigned b = 0; b < 32; b++)
+			ADD("      %u: %c%02u%s\n", b, w ? 'f' : 'a', b,
+			    "_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+	}
+	for (unsigned k = 8; k < PROF_MAX_POINTS; k++)
+		ADD("  - { name: p%02u%s, address: %u, type: f32, unit: \"\\\"\\\"\\\"\\\"\\\"\" "
+		    "}\n",
+		    k, "_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", 10 + 2 * k);
+	ADD("enums:\n  status: { values: { 1: READY }, ready: READY }\n");
+	ADD("roles: { status: status, soe: soe_pct, target_power: target_kw, active_power: "
+	    "active_kw, max_charge_power: max_charge_kw, max_discharge_power: max_discharge_kw, "
+	    "alarms: alarm_word, faults: fault_word }\n");
+#undef ADD
+	assert_true(n < sizeof(text));
+	if (prof_load_text("wide.yaml", text, n, &p, err, sizeof(err)))
+		fail_msg("%s", err);
+	return p;
+}
+
 /* A site of nbess + nmeters, every field at its widest, fits the answer the server sizes for
  * it, whatever the ids are made of. */
 static void assert_widest_site_fits(unsigned nbess, unsigned nmeters)
@@ -323,12 +433,15 @@ static void assert_widest_site_fits(unsigned nbess, unsigned nmeters)
 					.p999_ns = INT64_MIN,
 					.max_ns = INT64_MIN,
 					.count = UINT64_MAX };
+	struct prof_profile *wide = widest_bess_profile();
 	int text, json;
 
 	for (size_t f = 0; f < sizeof(fills) / sizeof(fills[0]); f++) {
 		size_t size;
 
 		make_site(nbess, nmeters);
+		for (unsigned i = 0; i < nbess; i++)
+			cfg.bess[i].profile = wide;
 		size = st_rsp_size(&cfg);
 		assert_true(size <= ST_RSP_MAX);
 		snap.cycles = snap.overruns = UINT64_MAX;
@@ -347,7 +460,15 @@ static void assert_widest_site_fits(unsigned nbess, unsigned nmeters)
 							       .blocks = 0xffff,
 							       .reasons = ~0u,
 							       .last_err = -ENOTRECOVERABLE,
-							       .writes = UINT64_MAX };
+							       .writes = UINT64_MAX,
+							       .active_kw = -1e15,
+							       .max_charge_kw = -1e15,
+							       .max_discharge_kw = -1e15,
+							       .alarms = ~0u,
+							       .faults = ~0u,
+							       .is_faulted = true,
+							       .is_deviating = true,
+							       .deviations = UINT64_MAX };
 		for (unsigned i = 0; i < CFG_MAX_METERS; i++)
 			snap.meters[i] = (struct ctl_meter_snap){ .power_kw = -1e15,
 								  .last_err = -ENOTRECOVERABLE };
@@ -374,6 +495,7 @@ static void assert_widest_site_fits(unsigned nbess, unsigned nmeters)
 		if (!th_json_is_valid(buf))
 			fail_msg("not JSON (fill %zu)", f);
 	}
+	prof_free(wide);
 }
 
 static void test_full_site_fits_one_answer(void **state)
@@ -1282,6 +1404,7 @@ int main(void)
 		cmocka_unit_test(test_text_keeps_one_line_per_device_whatever_the_id),
 		cmocka_unit_test(test_json_is_valid_and_carries_the_fields),
 		cmocka_unit_test(test_text_and_json_show_every_point_with_its_unit),
+		cmocka_unit_test(test_text_and_json_name_the_optional_roles_and_set_bits),
 		cmocka_unit_test(test_json_escapes_ids_and_spells_nan_as_null),
 		cmocka_unit_test(test_full_site_fits_one_answer),
 		cmocka_unit_test(test_short_buffer_is_enospc),
