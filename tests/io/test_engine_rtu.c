@@ -541,6 +541,58 @@ static void test_a_failing_line_never_stalls_a_tcp_device(void **state)
 	free(fs);
 }
 
+/*
+ * RTU frames over TCP (a gateway that passes them through): the same reads and writes on a
+ * socket, two units sharing the connection; a bent reply closes it (no TIDs: a late reply
+ * could pass for the next) and the next command reconnects.
+ */
+static void test_rtu_over_tcp_reads_writes_and_recovers(void **state)
+{
+	struct rig *r = calloc(1, sizeof(*r));
+	uint16_t port = 0, v = 0x0BAD;
+	struct eng_msg m;
+
+	(void)state;
+	assert_non_null(r);
+	live = r;
+	assert_int_equal(th_rtusrv_start_tcp(&r->srv, 1, &port), 0);
+	th_rtusrv_serve(&r->srv, 2, true);
+	for (unsigned i = 0; i < 2; i++) {
+		struct eng_dev *d = &r->devs[i];
+
+		serial_dev(d, "/unused", (uint8_t)(1 + i));
+		d->framing = ENG_FRAMING_RTU_TCP;
+		d->device[0] = '\0';
+		snprintf(d->host, sizeof(d->host), "127.0.0.1");
+		d->port = port;
+		d->retry_count = 3;
+	}
+	r->ndev = 2;
+	rig_start(r);
+	for (unsigned dev = 0; dev < 2; dev++) {
+		assert_int_equal(poll_block(r, dev, 0, &m), 0);
+		for (unsigned i = 0; i < 10; i++)
+			assert_int_equal(m.data.regs[i], 0x1000 + HOLD_ADDR + i);
+		assert_int_equal(poll_block(r, dev, 2, &m), 0);
+		for (unsigned i = 0; i < 16; i++)
+			assert_int_equal(bit_of(&m, i), (COIL_ADDR + i) % 2);
+	}
+	assert_int_equal(write_cmd(r, 1, MB_FC_WRITE_SINGLE_REGISTER, 77, &v, 1), 0);
+	assert_int_equal(th_rtusrv_lock(&r->srv)->tab_registers[77], 0x0BAD);
+	th_rtusrv_unlock(&r->srv);
+	assert_int_equal(eng_counters(r->e, 0)->connects, 1);
+
+	th_rtusrv_set_fault(&r->srv, TH_RTUSRV_BAD_CRC);
+	assert_int_equal(poll_block(r, 0, 0, &m), -MB_ECRC);
+	th_rtusrv_set_fault(&r->srv, TH_RTUSRV_OK);
+	for (unsigned k = 0; k < 100 && poll_block(r, 0, 0, &m) != 0; k++)
+		th_sleep_ms(20);
+	assert_int_equal(m.err, 0);
+	assert_int_equal(m.data.regs[0], 0x1000 + HOLD_ADDR);
+	assert_true(eng_counters(r->e, 0)->connects >= 2);
+	rig_close(r);
+}
+
 /* Refused at eng_open: a relative path, a bad line, an RTU unit 0 or 248. */
 static void test_bad_serial_devices_are_refused_at_open(void **state)
 {
@@ -575,6 +627,7 @@ int main(void)
 		cmocka_unit_test(test_a_missing_line_is_named_and_retried),
 		cmocka_unit_test(test_a_line_that_hangs_up_is_reopened),
 		cmocka_unit_test_teardown(test_a_failing_line_never_stalls_a_tcp_device, teardown),
+		cmocka_unit_test_teardown(test_rtu_over_tcp_reads_writes_and_recovers, teardown),
 		cmocka_unit_test(test_bad_serial_devices_are_refused_at_open),
 	};
 
