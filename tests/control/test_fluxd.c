@@ -232,6 +232,88 @@ static void test_flux_status_answers_while_control_runs(void **state)
 	unlink(cfg_path);
 }
 
+/*
+ * The seed's "Modbus Configuration" block, with the path of its line added, as the grid
+ * meter: a simulated Acuvim II on a pty (flux sim --serial pty --link) while the BESS stays
+ * on Modbus TCP, and peak shaving controls the site through it: 150 kW of load, a 100 kW
+ * import limit, so the BESS discharges about 50 kW.
+ */
+static void test_serial_grid_meter_controls_the_site(void **state)
+{
+	char cfg_path[256], link[256], sock[256], cfg[2048], *fluxd_argv[10];
+	char *sim_argv[] = { flux,	  "sim",      "powerpack",  "--port", "0",  "--soe",  "60",
+			     "acuvim2",	  "--serial", "pty",	    "--link", link, "--unit", "1",
+			     "--load-kw", "150",      "--duration", "60",     NULL };
+	struct th_proc sim, d, st;
+	double kw = 0;
+	int pp_port;
+
+	(void)state;
+	snprintf(link, sizeof(link), "%s/ttyUSB0", dir);
+	snprintf(cfg_path, sizeof(cfg_path), "%s/serial.yaml", dir);
+	snprintf(sock, sizeof(sock), "%s/fluxd-serial.sock", dir);
+	assert_int_equal(th_spawn(&sim, sim_argv), 0);
+	assert_true(th_wait_output(&sim, "flux sim: serving", TH_TIMEOUT_MS));
+	pp_port = th_printed_port(sim.out, "powerpack unit 1");
+	assert_true(pp_port > 0);
+	assert_non_null(strstr(sim.out, "serial: /dev/pts/"));
+	snprintf(cfg, sizeof(cfg),
+		 "site:\n  cycle: 50ms\n  read_window: 25ms\n  grid_meter: grid\n"
+		 "  strategy: {mode: peak_shaving, import_limit_kw: 100}\n"
+		 "rt: {io_cpu: -1, control_cpu: -1}\n"
+		 "devices:\n"
+		 "  bess:\n"
+		 "    - {id: bess-1, type: powerpack, modbus: {host: 127.0.0.1, port: %d}}\n"
+		 "  meters:\n"
+		 "    - id: grid\n"
+		 "      type: acuvim2\n"
+		 "      modbus:\n"
+		 "        device: %s\n"
+		 "        address: 1\n"
+		 "        baud: 9600\n"
+		 "        parity: none\n"
+		 "        data_bits: 8\n"
+		 "        stop_bits: 1\n",
+		 pp_port, link);
+	write_file(cfg_path, cfg);
+	fluxd_argv[0] = fluxd;
+	fluxd_argv[1] = "-c";
+	fluxd_argv[2] = cfg_path;
+	fluxd_argv[3] = "--no-rt";
+	fluxd_argv[4] = "--status-interval";
+	fluxd_argv[5] = "0";
+	fluxd_argv[6] = "--status-socket";
+	fluxd_argv[7] = sock;
+	fluxd_argv[8] = NULL;
+	assert_int_equal(th_spawn(&d, fluxd_argv), 0);
+	assert_true(th_wait_output(&d, "grid: fresh", TH_TIMEOUT_MS));
+	assert_true(th_wait_output(&d, "command source is ours", TH_TIMEOUT_MS));
+	/* The integrator settles in well under 20 s of 50 ms cycles. */
+	for (int i = 0; i < 200; i++) {
+		const char *p;
+
+		assert_int_equal(run_status(&st, sock, true), 0);
+		p = strstr(st.out, "\"setpoint_kw\":");
+		kw = p ? strtod(p + strlen("\"setpoint_kw\":"), NULL) : 0;
+		if (kw > 45 && kw < 55)
+			break;
+		th_sleep_ms(100);
+	}
+	if (!(kw > 45 && kw < 55))
+		fail_msg("setpoint %.1f kW, want about 50:\n%s", kw, st.out);
+	/* The meter on the line is fresh and read in full. */
+	assert_non_null(strstr(st.out, "\"id\":\"grid\""));
+	assert_int_equal(run_status(&st, sock, false), 0);
+	if (!strstr(st.out, "meter grid "))
+		fail_msg("no serial meter in the view:\n%s", st.out);
+	kill(d.pid, SIGTERM);
+	assert_int_equal(th_wait_exit(&d, TH_TIMEOUT_MS), 0);
+	kill(sim.pid, SIGTERM);
+	assert_int_equal(th_wait_exit(&sim, TH_TIMEOUT_MS), 0);
+	assert_int_equal(access(link, F_OK), -1); /* the sim removed its link */
+	unlink(cfg_path);
+}
+
 static void test_bad_config_exits_1_naming_file_line_and_key(void **state)
 {
 	char path[256], *argv[] = { fluxd, "--check-config", path, NULL };
@@ -372,6 +454,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sigterm_leaves_bess_at_zero_kw),
 		cmocka_unit_test(test_flux_status_answers_while_control_runs),
+		cmocka_unit_test(test_serial_grid_meter_controls_the_site),
 		cmocka_unit_test(test_bad_config_exits_1_naming_file_line_and_key),
 		cmocka_unit_test(test_check_config_reports_every_error_and_the_seeds_warning),
 		cmocka_unit_test(test_example_config_checks_clean),
