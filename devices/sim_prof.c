@@ -4,7 +4,10 @@
  * and address, encoded by prof_encode() exactly as prof_decode() reads it back. The one idea:
  * the profile is the whole device. The model is one engineering value per point; constants,
  * a CSV stepped in time and a little physics for the roles the profile has (status, target
- * and active power, soe, energy) move them, so nothing here knows a device type.
+ * and active power, soe, energy, max charge/discharge, faults) move them, so nothing here
+ * knows a device type. What a BESS reports of itself (max charge/discharge, alarm and fault
+ * words) is read-only on a device; here it takes writes too, so a test or a person can
+ * derate the battery or raise a fault while it runs.
  */
 #include <errno.h>
 #include <math.h>
@@ -19,6 +22,40 @@
 
 /* ---- values and the CSV ------------------------------------------------------------- */
 
+/* A bit field's value from bit names or numbers joined by '|' ("fan_fault|bit5|7"). */
+static int parse_bits(const struct prof_point *pt, const char *s, double *v)
+{
+	uint32_t word = 0;
+	unsigned width = 16 * prof_type_width(pt->type);
+
+	for (const char *p = s;;) {
+		size_t n = strcspn(p, "|");
+		char *end;
+		unsigned long b;
+		unsigned k;
+
+		for (k = 0; k < pt->n_bits; k++)
+			if (strlen(pt->bits[k].name) == n && !strncmp(pt->bits[k].name, p, n))
+				break;
+		if (k < pt->n_bits) {
+			b = pt->bits[k].bit;
+		} else {
+			if (n > 3 && !strncmp(p, "bit", 3))
+				p += 3, n -= 3;
+			b = strtoul(p, &end, 10);
+			if (!n || end != p + n || b >= width)
+				return -EINVAL;
+		}
+		word |= 1u << b;
+		p += n;
+		if (!*p)
+			break;
+		p++;
+	}
+	*v = word;
+	return 0;
+}
+
 int sim_prof_parse_value(const struct prof_profile *p, unsigned idx, const char *s, double *v)
 {
 	const struct prof_point *pt;
@@ -28,6 +65,8 @@ int sim_prof_parse_value(const struct prof_profile *p, unsigned idx, const char 
 	if (!p || idx >= p->n_points || !s)
 		return -EINVAL;
 	pt = &p->points[idx];
+	if (pt->n_bits && *s && !(*s >= '0' && *s <= '9'))
+		return parse_bits(pt, s, v);
 	for (unsigned i = 0; i < pt->n_enums; i++) {
 		if (strcmp(pt->enums[i].name, s) == 0) {
 			*v = pt->enums[i].value;
@@ -305,16 +344,28 @@ static void soe_bounds(const struct prof_point *pt, double *lo, double *hi)
 	*hi = pt->has_range ? pt->range_hi : 100;
 }
 
-/* Power the battery delivers at its target, kW (+ discharge). */
+/*
+ * Power the battery delivers at its target, kW (+ discharge): nothing unless READY and
+ * without a fault bit, nothing past an SOE bound, at most the max charge/discharge it
+ * reports (magnitudes; a negative one as 0).
+ */
 static double delivered_kw(const struct sim_prof *sp)
 {
 	int tgt = role(sp, PROF_ROLE_TARGET_POWER), st = role(sp, PROF_ROLE_STATUS);
 	int soe = role(sp, PROF_ROLE_SOE), ready;
+	int faults = role(sp, PROF_ROLE_FAULTS), mc = role(sp, PROF_ROLE_MAX_CHARGE_POWER);
+	int md = role(sp, PROF_ROLE_MAX_DISCHARGE_POWER);
 	double kw, lo, hi;
 
 	if (tgt < 0)
 		return 0;
 	kw = sp->val[tgt];
+	if (faults >= 0 && sp->val[faults] != 0)
+		return 0;
+	if (md >= 0 && kw > 0)
+		kw = fmin(kw, fmax(0, sp->val[md]));
+	if (mc >= 0 && kw < 0)
+		kw = fmax(kw, -fmax(0, sp->val[mc]));
 	if (st >= 0) {
 		ready = prof_enum_value(&sp->p->points[st], PROF_E_READY);
 		if (ready < 0 || sp->val[st] != ready)
@@ -464,6 +515,21 @@ static double decode_point(const struct prof_point *pt, const uint16_t *r, enum 
 	return raw / pt->scale + pt->offset;
 }
 
+/* Whether point i takes writes: rw, or what the BESS reports of itself (see the top). */
+static bool is_writable(const struct sim_prof *sp, int i)
+{
+	static const enum prof_role reported[] = { PROF_ROLE_MAX_CHARGE_POWER,
+						   PROF_ROLE_MAX_DISCHARGE_POWER, PROF_ROLE_ALARMS,
+						   PROF_ROLE_FAULTS };
+
+	if (sp->p->points[i].flags & PROF_F_WRITABLE)
+		return true;
+	for (unsigned k = 0; k < sizeof(reported) / sizeof(reported[0]); k++)
+		if (role(sp, reported[k]) == i)
+			return true;
+	return false;
+}
+
 /* The holding-register point holding addr, or -1. */
 static int point_at(const struct prof_profile *p, uint32_t addr)
 {
@@ -475,9 +541,10 @@ static int point_at(const struct prof_profile *p, uint32_t addr)
 }
 
 /*
- * FC06/FC16, all or nothing: every register must belong to a rw holding-register point the
- * write covers whole (else 0x02), every value must be finite and within its limits (else
- * 0x03); only then is any applied.
+ * FC06/FC16, all or nothing: every register must belong to a writable holding-register point
+ * (rw, or a reported one: is_writable()) the write covers whole (else 0x02), every value must
+ * be finite and within its limits (else 0x03); only then is any applied. A reported point
+ * written stays as written (held).
  */
 static int serve_write(struct sim_prof *sp, const struct mb_req *req, uint8_t *out)
 {
@@ -496,7 +563,7 @@ static int serve_write(struct sim_prof *sp, const struct mb_req *req, uint8_t *o
 		const struct prof_point *pt = i >= 0 ? &p->points[i] : NULL;
 		unsigned width = pt ? prof_type_width(pt->type) : 1;
 
-		if (!pt || !(pt->flags & PROF_F_WRITABLE) || pt->addr != req->addr + off ||
+		if (!pt || !is_writable(sp, i) || pt->addr != req->addr + off ||
 		    off + width > req->qty)
 			return mb_encode_exception(out, MB_ADU_MAX, req,
 						   MB_EX_ILLEGAL_DATA_ADDRESS);
@@ -509,6 +576,8 @@ static int serve_write(struct sim_prof *sp, const struct mb_req *req, uint8_t *o
 	}
 	for (unsigned k = 0; k < n; k++) {
 		sp->val[idx[k]] = v[k];
+		if (!(p->points[idx[k]].flags & PROF_F_WRITABLE))
+			sp->is_held[idx[k]] = true;
 		if (idx[k] == st) { /* a status written: no startup overrides it */
 			sp->is_started = true;
 			sp->is_held[st] = true;
@@ -549,7 +618,18 @@ const struct sim_ops sim_prof_ops = {
 static double default_value(const struct prof_profile *p, unsigned i)
 {
 	const struct prof_point *pt = &p->points[i];
+	int tgt = prof_role_point(p, PROF_ROLE_TARGET_POWER);
 
+	/* Max charge/discharge: all it may take (the top of its range, else of the target's
+	 * limits), so a battery is not derated unless told. */
+	if ((int)i == prof_role_point(p, PROF_ROLE_MAX_CHARGE_POWER) ||
+	    (int)i == prof_role_point(p, PROF_ROLE_MAX_DISCHARGE_POWER)) {
+		if (pt->has_range)
+			return pt->range_hi;
+		if (tgt >= 0 && p->points[tgt].has_limits)
+			return fmax(fabs(p->points[tgt].write_min), fabs(p->points[tgt].write_max));
+		return 0;
+	}
 	if (pt->has_range)
 		return (pt->range_lo + pt->range_hi) / 2;
 	if ((int)i == prof_role_point(p, PROF_ROLE_SOE))

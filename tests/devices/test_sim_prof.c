@@ -428,6 +428,89 @@ static void test_a_status_set_by_hand_stays_and_nothing_is_delivered(void **stat
 	prof_free(p);
 }
 
+/*
+ * powerpack-ext.yaml served with its physics: the power delivered (active_power at 2030) is
+ * capped by the max discharge / charge it reports (2032, 2031: magnitudes), nothing with a
+ * fault bit set (2038, u32); those reported points take writes in the simulator (a test
+ * derates or faults it live), the seed's ro points still do not.
+ */
+static void test_powerpack_ext_caps_power_at_its_reported_max_and_stops_on_a_fault(void **state)
+{
+	struct prof_profile *p = builtin("powerpack-ext");
+	struct sim_prof_params prm = SIM_PROF_DEFAULTS;
+	struct sim_endpoint ep = { .unit = 1 };
+	uint16_t r[40], w[2];
+	struct th_client c;
+	struct th_sim ts;
+	double word;
+	int dev;
+
+	(void)state;
+	prm.startup_ms = 0;
+	set(p, &prm, "max_discharge_kw", 30); /* as flux sim --set max_discharge_kw=30 */
+	ts.sim = sim_new();
+	assert_non_null(ts.sim);
+	dev = sim_add_profile(ts.sim, &ep, p, &prm);
+	assert_true(dev >= 0);
+	assert_int_equal(th_sim_start(&ts), 0);
+	assert_int_equal(th_open(&c, (uint16_t)sim_port(ts.sim, dev)), 0);
+	/* The whole map in its one read: max charge defaults to the top of its range. */
+	assert_int_equal(th_read(&c, 1, 2000, 40, r), 0);
+	assert_int_equal(r[0], 1); /* READY */
+	assert_int_equal(r[31], 250);
+	assert_int_equal(r[32], 30);
+	assert_int_equal(r[36], 0);
+	assert_int_equal(r[38], 0);
+	assert_int_equal(r[39], 0);
+	/* 100 kW asked: 30 delivered; -100: all of it (250 may be charged). */
+	assert_int_equal(th_write(&c, 1, 2008, 100), 0);
+	assert_int_equal(th_read1(&c, 1, 2030), 30);
+	assert_int_equal(th_write(&c, 1, 2008, (uint16_t)-100), 0);
+	assert_int_equal(mb_get_i16((uint16_t)th_read1(&c, 1, 2030)), -100);
+	/* Derated live: 40 kW of charge at most. */
+	assert_int_equal(th_write(&c, 1, 2031, 40), 0);
+	assert_int_equal(mb_get_i16((uint16_t)th_read1(&c, 1, 2030)), -40);
+	/* A fault bit (emergency_stop, bit 16: the high word in ABCD): nothing delivered. */
+	mb_set_u32(w, 1u << 16, MB_ORDER_ABCD);
+	assert_int_equal(write_regs(&c, 1, 2038, 2, w), 0);
+	assert_int_equal(th_read1(&c, 1, 2030), 0);
+	assert_int_equal(th_read1(&c, 1, 2038), 1);
+	/* Cleared: power again. An alarm word takes writes and changes nothing. */
+	mb_set_u32(w, 0, MB_ORDER_ABCD);
+	assert_int_equal(write_regs(&c, 1, 2038, 2, w), 0);
+	assert_int_equal(th_write(&c, 1, 2036, 0x4), 0);
+	assert_int_equal(mb_get_i16((uint16_t)th_read1(&c, 1, 2030)), -40);
+	/* The seed's ro points still refuse; half the fault word is not a point. */
+	assert_int_equal(th_write(&c, 1, 2000, 3), -MB_EXC(MB_EX_ILLEGAL_DATA_ADDRESS));
+	assert_int_equal(th_write(&c, 1, 2030, 3), -MB_EXC(MB_EX_ILLEGAL_DATA_ADDRESS));
+	assert_int_equal(th_write(&c, 1, 2038, 1), -MB_EXC(MB_EX_ILLEGAL_DATA_ADDRESS));
+	th_close(&c);
+	assert_int_equal(th_sim_stop(&ts), 0);
+
+	/* --set takes a bit field by names or numbers joined by '|'. */
+	assert_int_equal(sim_prof_parse_value(p, (unsigned)prof_point_index(p, "fault_word"),
+					      "dc_insulation_fault|emergency_stop", &word),
+			 0);
+	assert_true(word == (1u | 1u << 16));
+	assert_int_equal(sim_prof_parse_value(p, (unsigned)prof_point_index(p, "alarm_word"),
+					      "fan_degraded|bit5|7", &word),
+			 0);
+	assert_true(word == (1u << 2 | 1u << 5 | 1u << 7));
+	assert_int_equal(
+	    sim_prof_parse_value(p, (unsigned)prof_point_index(p, "alarm_word"), "9", &word), 0);
+	assert_true(word == 9);
+	assert_int_equal(
+	    sim_prof_parse_value(p, (unsigned)prof_point_index(p, "alarm_word"), "bit16", &word),
+	    -EINVAL);
+	assert_int_equal(sim_prof_parse_value(p, (unsigned)prof_point_index(p, "alarm_word"),
+					      "fan_degraded||bit1", &word),
+			 -EINVAL);
+	assert_int_equal(
+	    sim_prof_parse_value(p, (unsigned)prof_point_index(p, "fault_word"), "smoke", &word),
+	    -EINVAL);
+	prof_free(p);
+}
+
 static void test_holes_read_as_zero_unless_strict_or_max_gap_zero(void **state)
 {
 	static const char gap0[] = "name: gap0\n"
@@ -687,6 +770,8 @@ int main(void)
 		cmocka_unit_test(test_powerpack_profile_applies_rw_writes_and_refuses_the_rest),
 		cmocka_unit_test(test_active_power_follows_the_target_and_the_soe_integrates_it),
 		cmocka_unit_test(test_a_status_set_by_hand_stays_and_nothing_is_delivered),
+		cmocka_unit_test(
+		    test_powerpack_ext_caps_power_at_its_reported_max_and_stops_on_a_fault),
 		cmocka_unit_test(test_holes_read_as_zero_unless_strict_or_max_gap_zero),
 		cmocka_unit_test(test_refuses_bad_parameters),
 		cmocka_unit_test(test_csv_steps_values_at_their_times),
