@@ -145,8 +145,9 @@ $(BUILD)/devices/profiles_builtin.o $(FUZZ_BUILD)/devices/profiles_builtin.o: \
 DURATION ?= 30
 run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/bin/flux $(BUILD)/bin/fluxd
-	@echo "make run: flux sim serves the PowerPack and Acuvim II of deploy/site.yaml on 127.0.0.1"
-	@echo "(time x60), fluxd controls them (peak shaving); $(DURATION) s or Ctrl-C (DURATION=S)."
+	@echo "make run: flux sim serves the PowerPack and Acuvim II of deploy/site.yaml on 127.0.0.1,"
+	@echo "and a feeder Acuvim II on a simulated serial line (a pty, Modbus RTU 9600 8N1), time x60;"
+	@echo "fluxd controls them (peak shaving); $(DURATION) s or Ctrl-C (DURATION=S)."
 	$(Q)deploy/demo.sh $(BUILD) $(DURATION)
 
 TEST_TIMEOUT ?= 300
