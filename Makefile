@@ -286,7 +286,7 @@ INSTALL ?= install
 INSTALL_PROGS := fluxd flux fluxtrace
 INSTALL_BT := $(notdir $(wildcard bpf/*.bt))
 INSTALL_PROFILES := $(notdir $(wildcard devices/profiles/*.yaml))
-INSTALL_DOCS := README.md LICENSE
+INSTALL_DOCS := README.md LICENSE deploy/fluxd-serial.conf
 
 install: $(PROGS)
 	$(Q)set -e; d='$(DESTDIR)'; \

@@ -6,7 +6,8 @@
 #   1. systemctl kill -s KILL fluxd  -> 2008 reads 0 (ExecStopPost), the journal has the
 #      failsafe's line, systemd restarts fluxd and it writes 79 kW again;
 #   2. a stalled control cycle (the test hook), the watchdog aborts fluxd -> 0 kW again;
-#   3. systemctl stop fluxd          -> 0 kW, the unit inactive (not failed).
+#   3. systemctl stop fluxd          -> 0 kW, the unit inactive (not failed);
+#   4. a serial meter (a pty): named stale under the shipped unit, fresh with the drop-in.
 # Prints the measured times. Run by hand as root from the repository root (not in make test):
 #   tests/deploy/nspawn-failsafe.sh            BUILD=build-asan tests/deploy/nspawn-failsafe.sh
 # Needs debootstrap and systemd-container (apt-get install debootstrap systemd-container) and
@@ -195,6 +196,63 @@ wait_failsafe_line "$n" && pass "the failsafe repeated 0 kW after the clean stop
 st=$(in_ct systemctl show fluxd -p ActiveState --value)
 [ "$st" = inactive ] && pass "unit inactive after the stop (ExecStopPost= succeeded)" ||
 	fail "unit $st after the stop: $(in_ct systemctl show fluxd -p Result --value)"
+
+# 4. A meter on a serial line: a simulated Acuvim II on a pty linked at /run/flux-sim/ttyUSB0,
+# owned root:dialout 0660 like a USB adapter. The shipped unit shows fluxd no tty (its
+# PrivateDevices=yes) and no dialout: the meter is named stale with its error, the BESS runs
+# on. With the documented drop-in (deploy/fluxd-serial.conf) the meter reads fresh.
+cat >"$WORK/etc/systemd/system/flux-sim-serial.service" <<EOF
+[Unit]
+Description=Acuvim II simulator on a pty for nspawn-failsafe.sh
+[Service]
+RuntimeDirectory=flux-sim
+ExecStart=/usr/local/bin/flux sim acuvim2 --serial pty --link /run/flux-sim/ttyUSB0 --unit 1
+EOF
+cat >>"$WORK/etc/flux/site.yaml" <<EOF
+  meters:
+    - {id: "feeder", type: acuvim2, modbus: {device: /run/flux-sim/ttyUSB0, address: 1, baud: 9600}}
+EOF
+meter_state() {
+	in_ct /usr/local/bin/flux status --socket /run/flux/fluxd.sock 2>/dev/null |
+		sed -n 's/^meter feeder  *[^ ]* kW  \(.*\)$/\1/p'
+}
+# wait_meter PATTERN: until the meter's status line matches (10 s); prints the last one.
+wait_meter() {
+	local st=
+	for _ in $(seq 1 100); do
+		st=$(meter_state)
+		# shellcheck disable=SC2254 # $1 is a pattern
+		case "$st" in $1) echo "$st"; return 0 ;; esac
+		sleep 0.1
+	done
+	echo "${st:-no status}"
+	return 1
+}
+in_ct systemctl daemon-reload
+in_ct systemctl start flux-sim-serial || fail "flux-sim-serial did not start"
+for _ in $(seq 1 50); do in_ct test -L /run/flux-sim/ttyUSB0 && break; sleep 0.1; done
+tty=$(in_ct readlink /run/flux-sim/ttyUSB0)
+in_ct chgrp dialout "$tty" && in_ct chmod 0660 "$tty" || fail "no pty behind the link"
+in_ct systemctl start fluxd
+if st=$(wait_meter 'stale  error *'); then
+	pass "shipped unit: the serial meter is named stale ($st): no tty for fluxd"
+else
+	fail "shipped unit: serial meter: $st"
+fi
+[ "$(wait_2008 $KW 5000)" -ge 0 ] && pass "shipped unit: the BESS runs on beside it ($KW kW)" ||
+	fail "the BESS stopped with the serial meter down"
+mkdir -p "$WORK/etc/systemd/system/fluxd.service.d"
+cp "$WORK/usr/local/share/doc/flux/fluxd-serial.conf" \
+	"$WORK/etc/systemd/system/fluxd.service.d/serial.conf"
+in_ct systemctl daemon-reload
+in_ct systemctl restart fluxd
+if st=$(wait_meter 'fresh  error none'); then
+	pass "with fluxd-serial.conf: the serial meter reads fresh over RTU"
+else
+	fail "with fluxd-serial.conf: serial meter: $st"
+	in_ct journalctl -u fluxd -o cat --no-pager | tail -n 5
+fi
+in_ct systemctl stop fluxd
 
 if [ "$FAILED" = 0 ]; then say "all passed"; else
 	in_ct journalctl -u fluxd --no-pager | grep -v 'fluxd\[[0-9]*\]: \(PASS\|WARN\|FAIL\|  \)' | tail -n 40
