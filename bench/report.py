@@ -34,7 +34,7 @@ CODEC_NS = 50.0  # issue 2: encode and decode of the 10-register FC03 exchange, 
 RING_RATIO = 5.0  # issue 3: ring push+pop >= 5x the mutex+condvar queue
 RING_JUDGED = ("ring_1_1", "ring_batch16")  # one at a time, and batched
 MICRO_FILES = ("bench_codec.json", "bench_rt_ring.json", "bench_rt_cycle.json",
-               "bench_profile.json")
+               "bench_profile.json", "bench_rtu.json")
 # bench_profile's figures per mode (issue 16): (JSON key, metric here, unit).
 PROFILE_FIGS = (("requests_per_cycle", "requests_per_cycle", "req"),
                 ("wall_p50_us", "wall_p50", "us"), ("wall_p99_us", "wall_p99", "us"),
@@ -43,6 +43,15 @@ PROFILE_FIGS = (("requests_per_cycle", "requests_per_cycle", "req"),
                 ("flux_cpu_us_per_cycle", "flux_cpu_per_cycle", "us"),
                 ("engine_cpu_us_per_cycle", "engine_cpu_per_cycle", "us"),
                 ("sim_cpu_us_per_cycle", "sim_cpu_per_cycle", "us"))
+# bench_rtu's figures per client and cell (issue 17): (JSON key = metric here, unit).
+RTU_FIGS = (("p50_ms", "ms"), ("p99_ms", "ms"), ("max_ms", "ms"), ("p50_vs_limit", "ratio"),
+            ("p99_vs_limit", "ratio"), ("cpu_us_per_req", "us"), ("gap_min_us", "us"),
+            ("gap_p50_us", "us"), ("short_gaps", "requests"), ("late_p50_us", "us"),
+            ("late_p99_us", "us"))
+RTU_CPU_FIGS = (("cpu_ns_per_req", "ns"), ("main_ns_per_req", "ns"),
+                ("engine_ns_per_req", "ns"), ("turns_per_req", "turns"),
+                ("wall_us_per_req", "us"))
+RTU_IMPLS = ("flux", "libmodbus")
 # fluxd's latencies in `flux status --json` (key in latency_ns -> metric name here).
 STATUS_LATS = (("jitter", "cycle_jitter"), ("soe_read", "soe_read"),
                ("setpoint_write", "setpoint_write"), ("rtt", "rtt"))
@@ -468,6 +477,37 @@ def fold_micro(results, figs, checks, notes):
                          label=m.get("label"), blocks_per_meter=m.get("blocks_per_meter"), **p)
         for key, v in (d.get("ratios") or {}).items():
             figs.add("micro/profile", "merged", f"{key}_vs_per_point", v, "ratio", **p)
+    d = docs.get("bench_rtu.json")
+    if d:
+        fold_rtu(d, figs)
+
+
+def fold_rtu(d, figs):
+    """bench_rtu (issue 17): polls on one paced serial line against the wire-time limit,
+    Flux's engine and libmodbus side by side; CPU per request, RTU against TCP. Measured,
+    never judged."""
+    p0 = dict(line=d.get("line"), fc=d.get("fc"), registers=d.get("registers"),
+              req_bytes=d.get("req_bytes"), rsp_bytes=d.get("rsp_bytes"),
+              turnaround_us=d.get("turnaround_us"), chunk_bytes=d.get("chunk_bytes"))
+    for c in d.get("polls", []):
+        name = f"rtu/poll/{c['baud']}bd/{c['meters']}"
+        p = dict(baud=c["baud"], meters=c["meters"], **p0)
+        figs.add(name, "line", "limit_ms", c.get("limit_ms"), "ms", **p)
+        figs.add(name, "line", "wire_ms", c.get("wire_ms"), "ms", **p)
+        figs.add(name, "line", "t35_us", c.get("t35_us"), "us", **p)
+        for impl in RTU_IMPLS:
+            s = c.get(impl) or {}
+            for key, unit in RTU_FIGS:
+                figs.add(name, impl, key, s.get(key), unit, rounds=s.get("rounds"), **p)
+        figs.add(name, "flux", "p50_vs_libmodbus", c.get("flux_vs_libmodbus_p50"), "ratio", **p)
+        figs.add(name, "flux", "p99_vs_libmodbus", c.get("flux_vs_libmodbus_p99"), "ratio", **p)
+    for r in d.get("cpu", []):
+        name = f"rtu/cpu/{r['transport']}"
+        for key, unit in RTU_CPU_FIGS:
+            figs.add(name, r["impl"], key, r.get(key), unit, transport=r["transport"],
+                     requests=r.get("requests"), **p0)
+    for impl, v in (d.get("cpu_rtu_vs_tcp") or {}).items():
+        figs.add("rtu/cpu/rtu", impl, "cpu_vs_tcp", v, "ratio", **p0)
 
 
 # ---- from the JSON: tables -------------------------------------------------------------
@@ -804,6 +844,78 @@ def profile_md(view):
     return out + [""]
 
 
+def rtu_md(view):
+    """bench_rtu (issue 17): one serial line, Flux and libmodbus against the wire-time limit."""
+    names = [n for n in view.names if n.startswith("rtu/poll/")]
+    if not names:
+        return ["No RTU results (make bench runs bench_rtu with --json).", ""]
+    p = view.params(names[0])
+    out = [f"N meters (units 1..N) on one pty paced as an {p.get('line')} line, one FC"
+           f"{p.get('fc'):02d} read of {p.get('registers')} registers each ({p.get('req_bytes')}"
+           f"-byte request, {p.get('rsp_bytes')}-byte reply); the responder answers "
+           f"{fmt(p.get('turnaround_us'), 0)} us after the request's wire time and writes the "
+           f"reply in {p.get('chunk_bytes')}-byte chunks at the baud rate. Limit = N x (wire(req)"
+           f" + turnaround + wire(reply) + t3.5); rounds back to back. Times in ms; /L: over "
+           f"the limit. Measured, not judged.", ""]
+    rows = []
+    for n in names:
+        q = view.params(n)
+        row = [str(q.get("baud")), fmt(q.get("meters")), fmt(view.v(n, "line", "limit_ms"), 2)]
+        for impl in RTU_IMPLS:
+            row += [fmt(view.v(n, impl, "p50_ms"), 2), fmt(view.v(n, impl, "p99_ms"), 2),
+                    fmt(view.v(n, impl, "p50_vs_limit"), 3),
+                    fmt(view.v(n, impl, "p99_vs_limit"), 3)]
+        row.append(fmt(view.v(n, "flux", "p50_vs_libmodbus"), 3))
+        f = view.idx.get((n, "flux", "p50_ms"))
+        row.append(fmt(f["params"].get("rounds")) if f else "-")
+        rows.append(row)
+    out += table(["baud", "N", "limit", "Flux p50", "Flux p99", "Flux p50/L", "Flux p99/L",
+                  "libmodbus p50", "libmodbus p99", "libmodbus p50/L", "libmodbus p99/L",
+                  "Flux : libmodbus p50", "rounds"], rows)
+    out += ["", "The line: the silence each client left before a request, after the last reply "
+            "(t3.5 is what the spec asks; requests sent sooner are counted), the responder's "
+            "lateness against its paced deadline (Flux's series; it adds to every round), and "
+            "the client's CPU per request (the process less the responder's thread).", ""]
+    rows = []
+    for n in names:
+        q = view.params(n)
+        rows.append([str(q.get("baud")), fmt(q.get("meters")),
+                     fmt(view.v(n, "line", "t35_us"), 0)] +
+                    [fmt(view.v(n, impl, k), 0) for impl in RTU_IMPLS
+                     for k in ("gap_p50_us", "short_gaps")] +
+                    [fmt(view.v(n, "flux", "late_p50_us"), 0),
+                     fmt(view.v(n, "flux", "late_p99_us"), 0)] +
+                    [fmt(view.v(n, impl, "cpu_us_per_req")) for impl in RTU_IMPLS])
+    out += table(["baud", "N", "t3.5 us", "Flux gap p50 us", "Flux < t3.5",
+                  "libmodbus gap p50 us", "libmodbus < t3.5", "late p50 us", "late p99 us",
+                  "Flux CPU us/req", "libmodbus CPU us/req"], rows)
+    rows = []
+    for tr in ("tcp", "rtu"):
+        for impl in RTU_IMPLS:
+            n = f"rtu/cpu/{tr}"
+            f = view.idx.get((n, impl, "cpu_ns_per_req"))
+            if f is None:
+                continue
+            rows.append([{"tcp": "Modbus TCP, 127.0.0.1", "rtu": "RTU, pty"}[tr], impl,
+                         fmt(f["params"].get("requests"))] +
+                        [fmt(view.v(n, impl, k), 0) for k in ("cpu_ns_per_req", "main_ns_per_req")] +
+                        ([fmt(view.v(n, impl, "engine_ns_per_req"), 0),
+                          fmt(view.v(n, impl, "turns_per_req"), 1)] if impl == "flux"
+                         else ["-", "-"]) +
+                        [
+                         fmt(view.v(n, impl, "wall_us_per_req")),
+                         fmt(view.v(n, impl, "cpu_vs_tcp"), 2) if tr == "rtu" else "-"])
+    if rows:
+        out += ["", "CPU per request, one request per round back to back, replies at once (the "
+                "pty unpaced, the line set to 115200: Flux still keeps t3.5, so its wall time "
+                "is that silence). main: the thread that submits and waits (or calls "
+                "libmodbus); engine: Flux's I/O thread.", ""]
+        out += table(["transport", "client", "requests", "CPU ns/req", "main ns/req",
+                      "engine ns/req", "engine turns/req", "wall us/req", "RTU : TCP"],
+                     rows, "llrrrrrrr")
+    return out + [""]
+
+
 def checks_md(doc):
     cs = [c for c in doc["checks"] if c.get("source") == "issue 4"]
     if not cs:
@@ -842,6 +954,8 @@ def write_md(doc, path):
     lines += micro_md(view, doc)
     lines += ["### Poll blocks: merged against one read per point (issue 16)", ""]
     lines += profile_md(view)
+    lines += ["### Modbus RTU on one serial line (issue 17)", ""]
+    lines += rtu_md(view)
     lines += load_md(view)
     lines += checks_md(doc)
     if doc["notes"]:
