@@ -923,6 +923,7 @@ enum {
 	BF_MODBUS,
 	BF_PROFILE,
 	BF_HEARTBEAT_REGISTER,
+	BF_HEARTBEAT,
 	BF_POWER_KW,
 	BF_CAPACITY_KWH,
 	BF_BLOCK_KW,
@@ -960,6 +961,9 @@ static const struct field bess_fields[] = {
 				    .size = sizeof(int),
 				    .lo = 0,
 				    .hi = 65535 },
+	[BF_HEARTBEAT] = { .key = "heartbeat_role",
+			   .type = FT_BOOL,
+			   .off = offsetof(struct cfg_bess, is_heartbeat_role) },
 	/* The config's BESS ranges (config.h); a profile's target power limits cap power_kw. */
 	[BF_POWER_KW] =
 	    INT("power_kw", struct cfg_bess, power_kw, BESS_POWER_KW_MIN, BESS_POWER_KW_MAX),
@@ -1646,6 +1650,40 @@ static int check_heartbeat(struct ctx *c, const struct cfg_bess *b, const struct
 	return -EINVAL;
 }
 
+/*
+ * `heartbeat_role: true`: the counter goes to the profile's heartbeat role. Off by default: the
+ * seed's PowerPack has no such register, and a write to a register a device lacks is an
+ * exception every cycle.
+ */
+static int heartbeat_role(struct ctx *c, struct cfg_bess *b, const struct prof_profile *p)
+{
+	int k = prof_role_point(p, PROF_ROLE_HEARTBEAT);
+	size_t old;
+
+	if (!b->is_heartbeat_role || is_bad(c, SCH_BESS, BF_HEARTBEAT))
+		return 0;
+	old = kp_push_key(&c->kp, "heartbeat_role");
+	if (c->seen[SCH_BESS] & (1u << BF_HEARTBEAT_REGISTER)) {
+		fail(c, c->lines[SCH_BESS][BF_HEARTBEAT],
+		     "give heartbeat_role (the profile's register) or heartbeat_register (line "
+		     "%d), not both",
+		     c->lines[SCH_BESS][BF_HEARTBEAT_REGISTER]);
+		kp_pop(&c->kp, old);
+		return -EINVAL;
+	}
+	if (k < 0) {
+		fail(c, c->lines[SCH_BESS][BF_HEARTBEAT],
+		     "the %s profile has no heartbeat role: name the register with "
+		     "heartbeat_register",
+		     p->name);
+		kp_pop(&c->kp, old);
+		return -EINVAL;
+	}
+	kp_pop(&c->kp, old);
+	b->heartbeat_register = p->points[k].addr;
+	return 0;
+}
+
 /* A rated power the profile's target power limits would refuse to be set to. */
 static int check_power(struct ctx *c, const struct cfg_bess *b, const struct prof_profile *p)
 {
@@ -1681,7 +1719,7 @@ static int bess_post(struct ctx *c, void *base, const yaml_node_t *n, bool is_cl
 	ready = prof_enum_value(&p->points[prof_role_point(p, PROF_ROLE_STATUS)], PROF_E_READY);
 	if (!(c->seen[SCH_BESS] & (1u << BF_STATUS_READY)) && ready >= 0)
 		b->status_ready = (unsigned)ready;
-	if (check_heartbeat(c, b, p) || check_power(c, b, p))
+	if (heartbeat_role(c, b, p) || check_heartbeat(c, b, p) || check_power(c, b, p))
 		return -EINVAL;
 	return device_post(c, SCH_BESS, b->id, &b->modbus, is_clean);
 }
@@ -2296,7 +2334,10 @@ int cfg_dump(const struct cfg *cfg, char *out, size_t len)
 		    "restart\n",
 		    b->power_kw, b->capacity_kwh, b->block_kw, b->status_ready,
 		    b->command_source_id, b->soe_scale, b->command_source_default);
-		if (b->heartbeat_register < 0)
+		if (b->is_heartbeat_role)
+			put(&o, "      heartbeat_role: true  # the profile's register, %d\n",
+			    b->heartbeat_register);
+		else if (b->heartbeat_register < 0)
 			put(&o, "      heartbeat_register: null  # none\n");
 		else
 			put(&o, "      heartbeat_register: %d\n", b->heartbeat_register);

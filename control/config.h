@@ -97,6 +97,7 @@ struct cfg_bess {
 	 * profile's other roles (the PowerPack's 2000, 2008, 2010, 2026, 2028).
 	 */
 	int heartbeat_register; /* -1: none (the default; `heartbeat_register: null`) */
+	bool is_heartbeat_role; /* `heartbeat_role: true`: heartbeat_register is the profile's */
 	int line;		/* where it starts in the file */
 };
 

@@ -30,7 +30,7 @@ YAML
 # The simulator runs a little longer than fluxd so that fluxd's 0 kW writes at stop land.
 # In the background it ignores Ctrl-C (POSIX shells do that for asynchronous commands).
 # --heartbeat-timeout: the simulated BESS drops to 0 kW by itself 2 s after fluxd's last
-# heartbeat (deploy/site.yaml's heartbeat_register), as a real BESS watchdog would.
+# heartbeat (deploy/site.yaml's heartbeat_role), as a real BESS watchdog would.
 "$build/bin/flux" sim --heartbeat-timeout 2000 --config "$config" --time-scale 60 \
 	--duration $((duration + 10)) > "$log" 2>&1 &
 sim=$!

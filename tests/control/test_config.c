@@ -303,13 +303,28 @@ static void test_deploy_site_yaml_loads_clean(void **state)
 	"devices:\n  bess:\n    - id: b1\n      type: powerpack\n      modbus: {host: "            \
 	"127.0.0.1}\n"
 /* BESS5 with the modbus block as lines 5..: "      modbus:\n        host: 127.0.0.1\n" */
-#define BESS_HEAD "devices:\n  bess:\n    - id: b1\n      type: powerpack\n      modbus:\n"
-#define HOST	  "        host: 127.0.0.1\n"
-#define PS_SITE	  "site:\n  strategy:\n    mode: peak_shaving\n"
+#define BESS_HEAD      "devices:\n  bess:\n    - id: b1\n      type: powerpack\n      modbus:\n"
+#define HOST	       "        host: 127.0.0.1\n"
+#define PS_SITE	       "site:\n  strategy:\n    mode: peak_shaving\n"
+#define BESS5_ROLE     BESS5 "      heartbeat_role: true\n"
+#define BESS5_ROLE_OFF BESS5 "      heartbeat_role: false\n"
 /* A meter on a serial line, its modbus block as lines 5..6; more of its keys may follow. */
 #define METER_SER                                                                                  \
 	"devices:\n  meters:\n    - id: m1\n      type: acuvim2\n      modbus:\n"                  \
 	"        device: /dev/ttyUSB0\n"
+
+/* heartbeat_role: true writes the counter to the profile's heartbeat register (2012). */
+static void test_heartbeat_role_takes_the_profiles_register(void **state)
+{
+	(void)state;
+	assert_int_equal(parse(BESS5_ROLE), 0);
+	assert_true(cfg.bess[0].is_heartbeat_role);
+	assert_int_equal(cfg.bess[0].heartbeat_register, 2012);
+	assert_round_trip(&cfg);
+	assert_int_equal(parse(BESS5_ROLE_OFF), 0);
+	assert_false(cfg.bess[0].is_heartbeat_role);
+	assert_int_equal(cfg.bess[0].heartbeat_register, -1);
+}
 
 static const struct bad {
 	const char *name;
@@ -461,6 +476,12 @@ static const struct bad {
 	  "t.yaml:6: devices.bess[0].command_source_default: ", "must be 0..65535, got 65536" },
 	{ "command_source_default negative", BESS5 "      command_source_default: -1\n",
 	  "t.yaml:6: devices.bess[0].command_source_default: ", "must be 0..65535, got -1" },
+	{ "heartbeat_role beside heartbeat_register",
+	  BESS5 "      heartbeat_register: 2012\n      heartbeat_role: true\n",
+	  "t.yaml:7: devices.bess[0].heartbeat_role: ",
+	  "give heartbeat_role (the profile's register) or heartbeat_register (line 6), not both" },
+	{ "heartbeat_role not a boolean", BESS5 "      heartbeat_role: 2012\n",
+	  "t.yaml:6: devices.bess[0].heartbeat_role: ", "" },
 	{ "heartbeat_register out of range", BESS5 "      heartbeat_register: 65536\n",
 	  "t.yaml:6: devices.bess[0].heartbeat_register: ", "must be 0..65535, got 65536" },
 	{ "heartbeat_register -1 written out", BESS5 "      heartbeat_register: -1\n",
@@ -1504,6 +1525,16 @@ static void test_profile_key_errors_name_the_config_key_and_the_profile_file(voi
 			 0);
 	assert_int_equal(cfg.nprofiles, 1);
 	cfg_free(&cfg);
+	/* heartbeat_role: true on a profile without a heartbeat role. */
+	assert_int_equal(load_site(&d, "devices:\n  bess:\n"
+				       "    - {id: b1, profile: small.yaml, heartbeat_role: true,\n"
+				       "       modbus: {host: 127.0.0.1}}\n"),
+			 -EINVAL);
+	snprintf(want, sizeof(want),
+		 "%s:3: devices.bess[0].heartbeat_role: the small profile has no heartbeat role: "
+		 "name the register with heartbeat_register",
+		 d.site);
+	assert_string_equal(err, want);
 	site_dir_exit(&d);
 }
 
@@ -1751,6 +1782,7 @@ int main(void)
 		cmocka_unit_test(test_accepts_the_seed_blocks_combined_under_one_devices_key),
 		cmocka_unit_test(test_seed_blocks_pasted_verbatim_clash_on_their_shared_id),
 		cmocka_unit_test(test_accepts_the_seed_serial_block_with_a_device_path),
+		cmocka_unit_test(test_heartbeat_role_takes_the_profiles_register),
 		cmocka_unit_test(test_accepts_the_design_example_with_every_key),
 		cmocka_unit_test(test_design_example_verbatim_names_its_missing_grid_meter),
 		cmocka_unit_test(test_deploy_site_yaml_loads_clean),
