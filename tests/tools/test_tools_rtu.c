@@ -329,9 +329,14 @@ static void test_read_names_an_exception_on_rtu(void **state)
 	struct th_rtusrv *s = *state;
 	struct th_tool_run r;
 
-	th_tool_run(&r, cmd_read_main, "read", DEV(s), "-a", "17", "-r", "1023", "-c", "2", NULL);
+	char last[16], at[64];
+
+	/* The bank's last register and one past it. */
+	snprintf(last, sizeof(last), "%d", TH_RTUSRV_BANK - 1);
+	snprintf(at, sizeof(at), "exception 0x02 illegal data address at %d", TH_RTUSRV_BANK - 1);
+	th_tool_run(&r, cmd_read_main, "read", DEV(s), "-a", "17", "-r", last, "-c", "2", NULL);
 	th_tool_expect(&r, r.rc == TOOL_EXIT_PROTO);
-	th_tool_has(&r, "exception 0x02 illegal data address at 1023");
+	th_tool_has(&r, at);
 	th_tool_has(&r, "recv: 11 83 02");
 }
 
