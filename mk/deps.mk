@@ -7,7 +7,7 @@ DEB_PKGS := gcc make pkg-config libc6-dev binutils \
 	clang libclang-rt-14-dev rt-tests mbpoll \
 	bpftool libbpf-dev libelf-dev zlib1g-dev systemtap-sdt-dev bpftrace \
 	libsystemd-dev systemd \
-	gnuplot-nox stress-ng python3 \
+	gnuplot-nox stress-ng python3 python3-pymodbus python3-serial \
 	clang-format cppcheck
 
 print-deps:
