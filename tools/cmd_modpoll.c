@@ -22,9 +22,14 @@ enum mp_fmt { MP_DEC, MP_HEX, MP_INT, MP_FLOAT };
 
 struct mp_opts {
 	enum mp_flavour fl;
-	const char *cmd; /* "modpoll" or "mbpoll" */
-	const char *host;
+	const char *cmd;  /* "modpoll" or "mbpoll" */
+	const char *host; /* or the serial port */
 	uint16_t port;
+	enum tool_framing framing; /* -m tcp|rtu|enc (modpoll), tcp|rtu (mbpoll) */
+	bool has_mode;
+	const char *p_arg; /* modpoll's -p: a TCP port, or the parity on a serial line */
+	struct ser_line line;
+	bool has_line; /* -b -d -s (or a parity) given */
 	uint8_t units[MP_MAX_UNITS];
 	unsigned nunits;
 	unsigned long ref; /* as given: 1-based, or 0-based with -0 */
@@ -51,9 +56,11 @@ static void on_signal(int sig)
 static void usage(FILE *f, enum mp_flavour fl)
 {
 	if (fl == MP_MODPOLL)
-		fputs("usage: flux modpoll [options] HOST [writevalues...]\n"
-		      "proconX modpoll 3.x's options and numbering on Flux's codec (TCP only).\n"
-		      "  -m tcp        protocol (rtu: not yet)\n"
+		fputs("usage: flux modpoll [options] SERIALPORT|HOST [writevalues...]\n"
+		      "proconX modpoll 3.x's options and numbering on Flux's codec.\n"
+		      "  -m tcp        MODBUS/TCP (default, unless SERIALPORT has a '/')\n"
+		      "  -m rtu        Modbus RTU on SERIALPORT (/dev/ttyUSB0)\n"
+		      "  -m enc        Modbus RTU frames over TCP (encapsulated) to HOST\n"
 		      "  -a #          slave address 0..255 (1)\n"
 		      "  -r #          start reference, 1-BASED as modpoll's: -r 2026 is PDU\n"
 		      "                address 2025, -r 2008 writes PDU 2007 (1 is default)\n"
@@ -68,16 +75,26 @@ static void usage(FILE *f, enum mp_flavour fl)
 		      "  -1            poll once; otherwise poll every -l until Ctrl-C\n"
 		      "  -l #          poll rate in ms (1000)\n"
 		      "  -o #          time-out in seconds (1.0)\n"
-		      "  -p #          TCP port (502)\n"
+		      "  -p #          TCP port (502), with -m tcp and -m enc\n"
+		      "Serial line (-m rtu):\n"
+		      "  -b #          baud rate (19200)\n"
+		      "  -d 7|8        data bits (8)\n"
+		      "  -s 1|2        stop bits (1)\n"
+		      "  -p none|even|odd  parity (even)\n"
+		      "  -a 0          broadcast: writevalues only, no reply, 100 ms turnaround\n"
 		      "writevalues: written from the reference on (FC06 one register, FC16 several "
 		      "or\n"
 		      "32-bit; FC05/FC15 with -t 0). flux read/write are PDU-addressed instead.\n"
 		      "Exit: 0 ok, 1 Modbus exception or protocol error, 2 usage, 3 connection.\n",
 		      f);
 	else
-		fputs("usage: flux mbpoll [options] HOST [writevalues...] [options]\n"
-		      "mbpoll 1.4's options and numbering on Flux's codec (TCP only).\n"
-		      "  -m tcp        protocol (rtu: not yet)\n"
+		fputs("usage: flux mbpoll [options] DEVICE|HOST [writevalues...] [options]\n"
+		      "mbpoll 1.4's options and numbering on Flux's codec.\n"
+		      "  -m tcp|rtu    protocol (tcp); rtu: Modbus RTU on DEVICE (/dev/ttyUSB0)\n"
+		      "  -b #          RTU baud rate (19200)\n"
+		      "  -d 7|8        RTU data bits (8)\n"
+		      "  -s 1|2        RTU stop bits (1)\n"
+		      "  -P none|even|odd  RTU parity (even)\n"
 		      "  -a #          slave address(es) 0..255 (1): a list, -a 1,2,5:7\n"
 		      "  -r #          start reference, 1-BASED (-r 2027 is PDU 2026; 1 default)\n"
 		      "  -c #          number of values (1..125, 1)\n"
@@ -159,11 +176,56 @@ static unsigned value_regs(const struct mp_opts *o)
 	return o->fmt == MP_INT || o->fmt == MP_FLOAT ? 2 : 1;
 }
 
+/* -m against -p, the line options and the units, after the options. 0 or an exit code. */
+static int check_transport(struct mp_opts *o)
+{
+	unsigned long v;
+	int r;
+
+	/* modpoll: "-m rtu is the default if SERIALPORT contains a /". */
+	if (!o->has_mode && o->fl == MP_MODPOLL && strchr(o->host, '/'))
+		o->framing = TOOL_FRAMING_RTU;
+	if (o->framing == TOOL_FRAMING_RTU) {
+		if (o->p_arg && o->fl == MP_MBPOLL)
+			return bad_usage(o, "-p is a TCP port: the RTU parity is -P");
+		if (o->p_arg) {
+			r = ser_parity_parse(o->p_arg);
+			if (r < 0)
+				return bad_usage(o, "-p: on a serial line (-m rtu) -p is the "
+						    "parity: none, even or odd");
+			o->line.parity = (enum ser_parity)r;
+		}
+		for (unsigned i = 0; i < o->nunits; i++) {
+			if (o->units[i] > MB_RTU_UNIT_MAX)
+				return bad_usage(o, "-a: RTU slave addresses are 1..247 (0: "
+						    "broadcast, writevalues only)");
+			if (o->units[i] == MB_UNIT_BROADCAST && !o->nvalues)
+				return bad_usage(o, "-a 0 is the RTU broadcast address: writes "
+						    "only, nothing answers a read");
+		}
+		return 0;
+	}
+	if (o->has_line)
+		return bad_usage(o, o->fl == MP_MODPOLL
+					? "-b, -d and -s are for a serial line (-m rtu)"
+					: "-b, -d, -s and -P are for a serial line (-m rtu)");
+	if (o->p_arg) {
+		if (tool_parse_ulong(o->cmd, "-p", o->p_arg, 1, 65535, &v))
+			return TOOL_EXIT_USAGE;
+		o->port = (uint16_t)v;
+	}
+	if (o->framing == TOOL_FRAMING_RTUTCP)
+		for (unsigned i = 0; i < o->nunits; i++)
+			if (o->units[i] > MB_RTU_UNIT_MAX)
+				return bad_usage(o, "-a: RTU slave addresses are 0..247");
+	return 0;
+}
+
 /* Returns 0 to go on, an exit code, or -1 after -h. */
 static int parse(struct mp_opts *o, int argc, char **argv)
 {
 	const char *optstr =
-	    o->fl == MP_MODPOLL ? "+hm:a:r:c:t:if01l:o:p:" : "hm:a:r:c:t:B01l:o:p:";
+	    o->fl == MP_MODPOLL ? "+hm:a:r:c:t:if01l:o:p:b:d:s:" : "hm:a:r:c:t:B01l:o:p:b:d:s:P:";
 	unsigned long v;
 	int c, r;
 
@@ -177,6 +239,10 @@ static int parse(struct mp_opts *o, int argc, char **argv)
 	o->int_order = o->float_order = MB_ORDER_CDAB; /* both tools: low word first */
 	o->poll_ns = 1000 * 1000000LL;
 	o->timeout_ns = CLK_NS_PER_SEC;
+	/* Both tools' serial defaults: 19200 baud, even parity, 8 data bits, 1 stop bit. */
+	ser_line_init(&o->line);
+	o->line.baud = 19200;
+	o->line.parity = SER_PARITY_EVEN;
 	optind = 0;
 	opterr = 0;
 	while ((c = getopt(argc, argv, optstr)) != -1) {
@@ -185,12 +251,49 @@ static int parse(struct mp_opts *o, int argc, char **argv)
 			usage(stdout, o->fl);
 			return -1;
 		case 'm':
-			if (strcmp(optarg, "rtu") == 0)
-				return bad_usage(o,
-						 "-m rtu: Modbus RTU is not supported yet; use -m "
-						 "tcp");
-			if (strcmp(optarg, "tcp") != 0)
-				return bad_usage(o, "-m: want tcp (rtu: not yet)");
+			if (strcmp(optarg, "tcp") == 0)
+				o->framing = TOOL_FRAMING_TCP;
+			else if (strcmp(optarg, "rtu") == 0)
+				o->framing = TOOL_FRAMING_RTU;
+			else if (strcmp(optarg, "enc") == 0 && o->fl == MP_MODPOLL)
+				o->framing = TOOL_FRAMING_RTUTCP;
+			else
+				return bad_usage(o, o->fl == MP_MODPOLL
+							? "-m: want tcp, rtu or enc (RTU over TCP)"
+							: "-m: want tcp or rtu");
+			o->has_mode = true;
+			break;
+		case 'b':
+			if (tool_parse_ulong(o->cmd, "-b", optarg, 1, 4000000, &v))
+				return TOOL_EXIT_USAGE;
+			if (!ser_baud_ok((uint32_t)v)) {
+				fprintf(stderr,
+					"flux %s: -b %s: not a standard baud rate (1200 2400 4800 "
+					"9600 19200 38400 57600 115200, or 230400..4000000)\n",
+					o->cmd, optarg);
+				return TOOL_EXIT_USAGE;
+			}
+			o->line.baud = (uint32_t)v;
+			o->has_line = true;
+			break;
+		case 'd':
+			if (strcmp(optarg, "7") && strcmp(optarg, "8"))
+				return bad_usage(o, "-d: data bits are 7 or 8");
+			o->line.data_bits = (uint8_t)(optarg[0] - '0');
+			o->has_line = true;
+			break;
+		case 's':
+			if (strcmp(optarg, "1") && strcmp(optarg, "2"))
+				return bad_usage(o, "-s: stop bits are 1 or 2");
+			o->line.stop_bits = (uint8_t)(optarg[0] - '0');
+			o->has_line = true;
+			break;
+		case 'P':
+			r = ser_parity_parse(optarg);
+			if (r < 0)
+				return bad_usage(o, "-P: parity is none, even or odd");
+			o->line.parity = (enum ser_parity)r;
+			o->has_line = true;
 			break;
 		case 'a':
 			r = parse_units(o, optarg);
@@ -238,9 +341,7 @@ static int parse(struct mp_opts *o, int argc, char **argv)
 				return TOOL_EXIT_USAGE;
 			break;
 		case 'p':
-			if (tool_parse_ulong(o->cmd, "-p", optarg, 1, 65535, &v))
-				return TOOL_EXIT_USAGE;
-			o->port = (uint16_t)v;
+			o->p_arg = optarg; /* modpoll: a port or a parity, once -m is known */
 			break;
 		default: {
 			char msg[64];
@@ -255,10 +356,13 @@ static int parse(struct mp_opts *o, int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		return bad_usage(o, "HOST is required");
+		return bad_usage(o, "SERIALPORT or HOST is required");
 	o->host = argv[optind++];
 	o->values = argv + optind;
 	o->nvalues = (unsigned)(argc - optind);
+	r = check_transport(o);
+	if (r)
+		return r;
 	if (o->base && o->ref == 0)
 		return bad_usage(o, "-r: references start at 1 (or give -0)");
 	if (o->ref - o->base > 0xFFFF)
@@ -307,7 +411,10 @@ static void print_config(const struct mp_opts *o)
 		order = order_of(o) == MB_ORDER_ABCD ? " (big endian)" : " (little endian)";
 	printf("%s - Modbus master on the Flux codec (%s options)\n\n", o->cmd,
 	       o->fl == MP_MODPOLL ? "modpoll 3.x" : "mbpoll 1.4");
-	printf("Protocol configuration: Modbus TCP\n");
+	printf("Protocol configuration: %s\n", o->framing == TOOL_FRAMING_RTU ? "Modbus RTU"
+					       : o->framing == TOOL_FRAMING_RTUTCP
+						   ? "Encapsulated RTU over TCP"
+						   : "Modbus TCP");
 	if (o->fl == MP_MODPOLL) {
 		printf("Slave configuration...: address = %u, start reference = %lu, count = %u\n",
 		       o->units[0], o->ref, o->count);
@@ -318,8 +425,16 @@ static void print_config(const struct mp_opts *o)
 		printf("]\n                        start reference = %lu, count = %u\n", o->ref,
 		       o->count);
 	}
-	printf("Communication.........: %s, port %u, t/o %.2f s, poll rate %lld ms\n", o->host,
-	       o->port, (double)o->timeout_ns / 1e9, (long long)(o->poll_ns / 1000000));
+	if (o->framing == TOOL_FRAMING_RTU)
+		printf("Communication.........: %s, %u, %u, %u, %s, t/o %.2f s, poll rate %lld "
+		       "ms\n",
+		       o->host, o->line.baud, o->line.data_bits, o->line.stop_bits,
+		       ser_parity_name(o->line.parity), (double)o->timeout_ns / 1e9,
+		       (long long)(o->poll_ns / 1000000));
+	else
+		printf("Communication.........: %s, port %u, t/o %.2f s, poll rate %lld ms\n",
+		       o->host, o->port, (double)o->timeout_ns / 1e9,
+		       (long long)(o->poll_ns / 1000000));
 	if (type)
 		printf("Data type.............: %s%s, %s table\n\n", type, order,
 		       table_name(o->table));
@@ -478,6 +593,9 @@ static int run_write(const struct mp_opts *o, struct tool_conn *c)
 		printf("Written %u references.\n", o->nvalues);
 	else
 		printf("Written %u reference%s.\n", o->nvalues, o->nvalues == 1 ? "" : "s");
+	if (c->was_broadcast)
+		printf("Broadcast: no reply expected, waited the %d ms turnaround.\n",
+		       MB_RTU_TURNAROUND_NS / 1000000);
 	return TOOL_EXIT_OK;
 }
 
@@ -556,10 +674,19 @@ static int mp_main(enum mp_flavour fl, int argc, char **argv)
 		ret = ret < 0 ? TOOL_EXIT_OK : ret;
 		goto out_free;
 	}
-	if (tool_conn_init(&c, o->host, o->port, o->timeout_ns)) {
+	if (o->framing == TOOL_FRAMING_RTU) {
+		if (tool_conn_init_rtu(&c, o->host, &o->line, o->timeout_ns)) {
+			fprintf(stderr, "flux %s: SERIALPORT %s: want a tty path\n", o->cmd,
+				o->host);
+			ret = TOOL_EXIT_USAGE;
+			goto out_free;
+		}
+	} else if (tool_conn_init(&c, o->host, o->port, o->timeout_ns)) {
 		fprintf(stderr, "flux %s: HOST %s: want an IPv4 address\n", o->cmd, o->host);
 		ret = TOOL_EXIT_USAGE;
 		goto out_free;
+	} else {
+		c.framing = o->framing;
 	}
 	mp_stop = 0;
 	sigemptyset(&sa.sa_mask); /* no SA_RESTART: Ctrl-C ends a wait at once */

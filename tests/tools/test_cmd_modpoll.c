@@ -524,9 +524,14 @@ static void test_bad_options_exit_2_with_a_named_error(void **state)
 
 	(void)state;
 	assert_non_null(r);
+	/* On a serial line -p is the parity (the RTU runs are in tests/tools/test_tools_rtu). */
+	assert_int_equal(th_tool_run(r, cmd_modpoll_main, "modpoll", "-m", "rtu", "-p", "502",
+				     "/dev/ttyS0", NULL),
+			 2);
+	th_tool_has(r, "flux modpoll: -p: on a serial line (-m rtu) -p is the parity");
 	assert_int_equal(
-	    th_tool_run(r, cmd_modpoll_main, "modpoll", "-m", "rtu", "/dev/ttyS0", NULL), 2);
-	th_tool_has(r, "flux modpoll: -m rtu: Modbus RTU is not supported yet");
+	    th_tool_run(r, cmd_modpoll_main, "modpoll", "-m", "ascii", "/dev/ttyS0", NULL), 2);
+	th_tool_has(r, "flux modpoll: -m: want tcp, rtu or enc");
 	assert_int_equal(th_tool_run(r, cmd_modpoll_main, "modpoll", "-t", "5", "127.0.0.1", NULL),
 			 2);
 	th_tool_has(r, "flux modpoll: -t: want 0, 1, 3");
@@ -569,10 +574,11 @@ static void test_flux_read_names_flux_modpoll_for_its_flags(void **state)
 
 	(void)state;
 	assert_non_null(r);
-	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-m", "tcp", "-a", "1", "-r", "2026",
-				     "-c", "1", "127.0.0.1", NULL),
+	/* -m is flux read's too now (tcp, rtu, rtutcp); -B and -0 are modpoll/mbpoll's only. */
+	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-B", "-a", "1", "-r", "2026", "-c",
+				     "1", "127.0.0.1", NULL),
 			 2);
-	th_tool_has(r, "flux read: -m is a modpoll/mbpoll option: use `flux modpoll`");
+	th_tool_has(r, "flux read: -B is a modpoll/mbpoll option: use `flux modpoll`");
 	assert_int_equal(th_tool_run(r, cmd_read_main, "read", "-0", "-r", "1", "127.0.0.1", NULL),
 			 2);
 	th_tool_has(r, "`flux modpoll`");
