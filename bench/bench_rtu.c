@@ -76,6 +76,14 @@ struct pace {
 static const struct pace pace_full = { 3 * CLK_NS_PER_SEC, 5, 300, 5000, 2000 };
 static const struct pace pace_quick = { 300 * CLK_NS_PER_MS, 2, 30, 1000, 300 };
 
+/*
+ * The CPU rows: TCP answered at once; TCP answered after TCP_WAIT_NS, so that each client
+ * sleeps per request about as long as Flux does on RTU (t3.5 at 115200), which sets apart
+ * what sleeping costs from what the tty costs; RTU on the pty, answered at once.
+ */
+#define N_CPU_ROWS  6
+#define TCP_WAIT_NS MB_RTU_T35_FIXED_NS
+
 enum impl { IMPL_FLUX, IMPL_LIBMODBUS, IMPL_N };
 static const char *const impl_key[IMPL_N] = { "flux", "libmodbus" };
 static const char *const impl_label[IMPL_N] = { "Flux engine", "libmodbus 3.1" };
@@ -293,9 +301,10 @@ struct tcpsrv {
 	clockid_t clock;
 	bool is_running;
 	atomic_bool stop;
+	_Atomic int64_t delay_ns; /* each reply this long after its request was read; 0: at once */
 };
 
-/* One connection, answered at once until the peer closes or stop is set. */
+/* One connection, answered until the peer closes or stop is set. */
 static void tcpsrv_conn(struct tcpsrv *s, int fd)
 {
 	struct mb_splitter sp = { 0 };
@@ -305,6 +314,7 @@ static void tcpsrv_conn(struct tcpsrv *s, int fd)
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		const uint8_t *frame;
 		size_t off = 0, used;
+		int64_t t_rx;
 		ssize_t n;
 		int len;
 
@@ -313,7 +323,9 @@ static void tcpsrv_conn(struct tcpsrv *s, int fd)
 		n = read(fd, buf, sizeof(buf));
 		if (n <= 0)
 			return;
+		t_rx = clk_now_ns();
 		for (;;) {
+			int64_t delay = atomic_load_explicit(&s->delay_ns, memory_order_relaxed);
 			struct mb_req q;
 			int k;
 
@@ -330,6 +342,8 @@ static void tcpsrv_conn(struct tcpsrv *s, int fd)
 			for (unsigned i = 0; i < q.qty; i++)
 				mb_put_u16(payload + 2 * i, reg_value(q.unit, q.addr + i));
 			k = mb_encode_rsp(out, sizeof(out), &q, payload);
+			if (delay)
+				sleep_until(t_rx + delay);
 			if (k < 0 || write(fd, out, (size_t)k) != k)
 				return;
 		}
@@ -609,7 +623,7 @@ struct cell {
  * engine thread's; the rest is other threads of the process (io_uring's io-wq workers).
  */
 struct cpu_row {
-	const char *transport; /* "tcp", "rtu" */
+	const char *transport; /* "tcp", "tcp_wait" (replies after TCP_WAIT_NS), "rtu" */
 	enum impl impl;
 	unsigned requests;
 	double cpu_ns_per_req, main_ns_per_req, engine_ns_per_req, wall_us_per_req;
@@ -624,7 +638,7 @@ struct bench {
 	int req_len, rsp_len;
 	struct cell cells[N_BAUDS * MAX_N_METERS];
 	unsigned n_cells;
-	struct cpu_row cpu[4];
+	struct cpu_row cpu[N_CPU_ROWS];
 	int64_t *wall; /* scratch: one series' round times */
 };
 
@@ -746,6 +760,9 @@ static int run_cpu(struct bench *b, struct cpu_row *row)
 	int err;
 
 	atomic_store_explicit(&b->resp.baud, 0, memory_order_relaxed); /* replies at once */
+	atomic_store_explicit(&b->tcp.delay_ns,
+			      strcmp(row->transport, "tcp_wait") ? 0 : TCP_WAIT_NS,
+			      memory_order_relaxed);
 	err = client_open(&c, row->impl, 1, is_rtu ? b->resp.slave : NULL, 115200, b->tcp.port);
 	for (unsigned k = 0; !err && k < 20; k++)
 		err = client_round(&c, &w);
@@ -787,7 +804,7 @@ static double us(int64_t ns)
 
 static const struct cpu_row *cpu_of(const struct bench *b, const char *transport, enum impl impl)
 {
-	for (unsigned k = 0; k < 4; k++)
+	for (unsigned k = 0; k < N_CPU_ROWS; k++)
 		if (!strcmp(b->cpu[k].transport, transport) && b->cpu[k].impl == impl)
 			return &b->cpu[k];
 	return NULL;
@@ -831,11 +848,12 @@ static void print_tables(const struct bench *b)
 	}
 	printf("(late: the responder's last reply chunk written after its paced deadline, Flux "
 	       "series; CPU in us: the process less the responder's thread)\n");
-	printf("\nCPU per request, one request per round back to back, replies at once "
-	       "(RTU: the pty at 115200, t3.5 kept by Flux)\n");
+	printf("\nCPU per request, one request per round back to back (RTU: the pty at 115200, "
+	       "replies at once, t3.5 kept by Flux; tcp_wait: replies %.2f ms late)\n",
+	       ms(TCP_WAIT_NS));
 	printf("%-9s %-14s %8s %11s %9s %9s %9s %11s %10s\n", "transport", "client", "requests",
 	       "CPU ns/req", "main", "engine", "other", "turns/req", "wall us");
-	for (unsigned k = 0; k < 4; k++) {
+	for (unsigned k = 0; k < N_CPU_ROWS; k++) {
 		const struct cpu_row *r = &b->cpu[k];
 
 		printf("%-9s %-14s %8u %11.0f %9.0f %9.0f %9.0f %11.1f %10.1f\n", r->transport,
@@ -850,8 +868,11 @@ static void print_tables(const struct bench *b)
 		const struct cpu_row *t = cpu_of(b, "tcp", (enum impl)i);
 		const struct cpu_row *r = cpu_of(b, "rtu", (enum impl)i);
 
-		printf("%s: CPU per request RTU / TCP = %.2f\n", impl_label[i],
-		       ratio(r->cpu_ns_per_req, t->cpu_ns_per_req));
+		const struct cpu_row *w = cpu_of(b, "tcp_wait", (enum impl)i);
+
+		printf("%s: CPU per request RTU / TCP = %.2f, RTU / TCP replying late = %.2f\n",
+		       impl_label[i], ratio(r->cpu_ns_per_req, t->cpu_ns_per_req),
+		       ratio(r->cpu_ns_per_req, w->cpu_ns_per_req));
 	}
 }
 
@@ -902,7 +923,7 @@ static int write_json(const char *path, const struct bench *b)
 		    ratio((double)cl->s[IMPL_FLUX].p99_ns, (double)cl->s[IMPL_LIBMODBUS].p99_ns));
 	}
 	fprintf(jf, "],\"cpu\":[");
-	for (unsigned k = 0; k < 4; k++) {
+	for (unsigned k = 0; k < N_CPU_ROWS; k++) {
 		const struct cpu_row *r = &b->cpu[k];
 
 		fprintf(jf,
@@ -919,7 +940,12 @@ static int write_json(const char *path, const struct bench *b)
 		fprintf(jf, "%s\"%s\":%.4f", i ? "," : "", impl_key[i],
 			ratio(cpu_of(b, "rtu", (enum impl)i)->cpu_ns_per_req,
 			      cpu_of(b, "tcp", (enum impl)i)->cpu_ns_per_req));
-	fprintf(jf, "}}\n");
+	fprintf(jf, "},\"cpu_rtu_vs_tcp_wait\":{");
+	for (int i = 0; i < IMPL_N; i++)
+		fprintf(jf, "%s\"%s\":%.4f", i ? "," : "", impl_key[i],
+			ratio(cpu_of(b, "rtu", (enum impl)i)->cpu_ns_per_req,
+			      cpu_of(b, "tcp_wait", (enum impl)i)->cpu_ns_per_req));
+	fprintf(jf, "},\"tcp_wait_us\":%.0f}\n", us(TCP_WAIT_NS));
 	return fclose(jf) ? 1 : 0;
 }
 
@@ -981,9 +1007,11 @@ int main(int argc, char **argv)
 		}
 	b.cpu[0] = (struct cpu_row){ "tcp", IMPL_FLUX, b.pace->cpu_tcp };
 	b.cpu[1] = (struct cpu_row){ "tcp", IMPL_LIBMODBUS, b.pace->cpu_tcp };
-	b.cpu[2] = (struct cpu_row){ "rtu", IMPL_FLUX, b.pace->cpu_rtu };
-	b.cpu[3] = (struct cpu_row){ "rtu", IMPL_LIBMODBUS, b.pace->cpu_rtu };
-	for (unsigned k = 0; k < 4; k++)
+	b.cpu[2] = (struct cpu_row){ "tcp_wait", IMPL_FLUX, b.pace->cpu_rtu };
+	b.cpu[3] = (struct cpu_row){ "tcp_wait", IMPL_LIBMODBUS, b.pace->cpu_rtu };
+	b.cpu[4] = (struct cpu_row){ "rtu", IMPL_FLUX, b.pace->cpu_rtu };
+	b.cpu[5] = (struct cpu_row){ "rtu", IMPL_LIBMODBUS, b.pace->cpu_rtu };
+	for (unsigned k = 0; k < N_CPU_ROWS; k++)
 		if (run_cpu(&b, &b.cpu[k]))
 			goto out;
 	print_tables(&b);

@@ -508,6 +508,9 @@ def fold_rtu(d, figs):
                      requests=r.get("requests"), **p0)
     for impl, v in (d.get("cpu_rtu_vs_tcp") or {}).items():
         figs.add("rtu/cpu/rtu", impl, "cpu_vs_tcp", v, "ratio", **p0)
+    for impl, v in (d.get("cpu_rtu_vs_tcp_wait") or {}).items():
+        figs.add("rtu/cpu/rtu", impl, "cpu_vs_tcp_wait", v, "ratio",
+                 tcp_wait_us=d.get("tcp_wait_us"), **p0)
 
 
 # ---- from the JSON: tables -------------------------------------------------------------
@@ -890,29 +893,35 @@ def rtu_md(view):
                   "libmodbus gap p50 us", "libmodbus < t3.5", "late p50 us", "late p99 us",
                   "Flux CPU us/req", "libmodbus CPU us/req"], rows)
     rows = []
-    for tr in ("tcp", "rtu"):
+    wait = view.idx.get(("rtu/cpu/rtu", "flux", "cpu_vs_tcp_wait"))
+    wait_us = wait["params"].get("tcp_wait_us") if wait else None
+    labels = {"tcp": "Modbus TCP, 127.0.0.1",
+              "tcp_wait": f"Modbus TCP, replies {fmt(wait_us, 0)} us late", "rtu": "RTU, pty"}
+    for tr in ("tcp", "tcp_wait", "rtu"):
+        n = f"rtu/cpu/{tr}"
         for impl in RTU_IMPLS:
-            n = f"rtu/cpu/{tr}"
             f = view.idx.get((n, impl, "cpu_ns_per_req"))
             if f is None:
                 continue
-            rows.append([{"tcp": "Modbus TCP, 127.0.0.1", "rtu": "RTU, pty"}[tr], impl,
-                         fmt(f["params"].get("requests"))] +
-                        [fmt(view.v(n, impl, k), 0) for k in ("cpu_ns_per_req", "main_ns_per_req")] +
-                        ([fmt(view.v(n, impl, "engine_ns_per_req"), 0),
-                          fmt(view.v(n, impl, "turns_per_req"), 1)] if impl == "flux"
-                         else ["-", "-"]) +
-                        [
-                         fmt(view.v(n, impl, "wall_us_per_req")),
-                         fmt(view.v(n, impl, "cpu_vs_tcp"), 2) if tr == "rtu" else "-"])
+            is_flux = impl == "flux"
+            rows.append([labels[tr], impl, fmt(f["params"].get("requests")),
+                         fmt(view.v(n, impl, "cpu_ns_per_req"), 0),
+                         fmt(view.v(n, impl, "main_ns_per_req"), 0),
+                         fmt(view.v(n, impl, "engine_ns_per_req"), 0) if is_flux else "-",
+                         fmt(view.v(n, impl, "turns_per_req"), 1) if is_flux else "-",
+                         fmt(view.v(n, impl, "wall_us_per_req"))] +
+                        [fmt(view.v(n, impl, k), 2) if tr == "rtu" else "-"
+                         for k in ("cpu_vs_tcp", "cpu_vs_tcp_wait")])
     if rows:
-        out += ["", "CPU per request, one request per round back to back, replies at once (the "
-                "pty unpaced, the line set to 115200: Flux still keeps t3.5, so its wall time "
-                "is that silence). main: the thread that submits and waits (or calls "
-                "libmodbus); engine: Flux's I/O thread.", ""]
+        out += ["", "CPU per request, one request per round back to back. RTU: the pty "
+                "unpaced (replies at once), the line set to 115200, where Flux still keeps "
+                "t3.5, so its wall time is that silence. TCP replying late: each client "
+                "sleeps per request about as long as Flux does on RTU, which sets apart what "
+                "sleeping costs from what the tty costs. main: the thread that submits and "
+                "waits (or calls libmodbus); engine: Flux's I/O thread.", ""]
         out += table(["transport", "client", "requests", "CPU ns/req", "main ns/req",
-                      "engine ns/req", "engine turns/req", "wall us/req", "RTU : TCP"],
-                     rows, "llrrrrrrr")
+                      "engine ns/req", "engine turns/req", "wall us/req", "RTU : TCP",
+                      "RTU : TCP late"], rows, "llrrrrrrrr")
     return out + [""]
 
 
