@@ -14,10 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <modbus.h>
 
+#include "tests/support/proc.h"
 #include "tests/support/rtusrv.h"
 #include "tests/support/toolrun.h"
 #include "tools/tools.h"
@@ -456,6 +458,163 @@ static void test_read_and_write_rtu_over_tcp(void **state)
 	assert_int_equal(atomic_load(&s->requests), 3);
 }
 
+/* ---- flux modpoll / mbpoll on the serial line --------------------------------------- */
+
+/*
+ * A pty keeps no parity, and glibc's tcsetattr() calls that EINVAL once the speed stays the
+ * same (io/serial.c then says the tty refused the rate): so after the first open of a fixture
+ * these tests ask for no parity, and the default (modpoll's 19200 8E1) is tried first.
+ */
+static void test_modpoll_rtu_reads_every_table(void **state)
+{
+	struct th_rtusrv *s = *state;
+	char *path = (char *)th_rtusrv_path(s);
+	struct th_tool_run r;
+
+	/* A SERIALPORT with a '/' is -m rtu, as in modpoll; 1-based -r 11 is PDU 10. */
+	th_tool_run(&r, cmd_modpoll_main, "modpoll", "-a", "17", "-r", "11", "-c", "3", "-1", path,
+		    NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, "Protocol configuration: Modbus RTU\n");
+	th_tool_has(&r, ", 19200, 8, 1, even, t/o 1.00 s");
+	th_tool_has(&r, "[11]: 4106\n[12]: 4107\n[13]: 4108\n");
+	th_tool_run(&r, cmd_modpoll_main, "modpoll", "-m", "rtu", "-b", "9600", "-p", "none", "-a",
+		    "17", "-t", "0", "-r", "1", "-c", "3", "-1", path, NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, ", 9600, 8, 1, none,");
+	th_tool_has(&r, "[1]: 0\n[2]: 1\n[3]: 0\n");
+	th_tool_run(&r, cmd_modpoll_main, "modpoll", "-p", "none", "-a", "17", "-t", "1", "-r", "1",
+		    "-c", "4", "-1", path, NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, "[1]: 1\n[2]: 0\n[3]: 0\n[4]: 1\n");
+	th_tool_run(&r, cmd_modpoll_main, "modpoll", "-p", "none", "-d", "8", "-s", "2", "-a", "17",
+		    "-t", "3:hex", "-r", "3", "-1", path, NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, ", 8, 2, none,");
+	th_tool_has(&r, "[3]: 0x2002\n");
+	assert_int_equal(atomic_load(&s->unit_requests[17]), 4);
+}
+
+static void test_modpoll_rtu_writes_and_broadcasts(void **state)
+{
+	struct th_rtusrv *s = *state;
+	char *path = (char *)th_rtusrv_path(s);
+	struct th_tool_run r;
+	modbus_mapping_t *m;
+
+	th_tool_run(&r, cmd_modpoll_main, "modpoll", "-p", "none", "-a", "17", "-r", "301", path,
+		    "1234", NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, "Written 1 reference.\n");
+	th_tool_run(&r, cmd_modpoll_main, "modpoll", "-p", "none", "-a", "17", "-r", "311", path,
+		    "5", "6", "7", NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, "Written 3 references.\n");
+	th_tool_run(&r, cmd_modpoll_main, "modpoll", "-p", "none", "-a", "17", "-t", "0", "-r",
+		    "321", path, "1", NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_run(&r, cmd_modpoll_main, "modpoll", "-p", "none", "-a", "17", "-t", "0", "-r",
+		    "331", path, "1", "0", "1", NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_run(&r, cmd_modpoll_main, "modpoll", "-p", "none", "-a", "0", "-r", "401", path,
+		    "9", NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, "Broadcast: no reply expected, waited the 100 ms turnaround.\n");
+	assert_true(th_rtusrv_wait_requests(s, 5, 2000));
+	m = th_rtusrv_lock(s);
+	assert_int_equal(m->tab_registers[300], 1234);
+	assert_int_equal(m->tab_registers[310], 5);
+	assert_int_equal(m->tab_registers[312], 7);
+	assert_int_equal(m->tab_bits[320], 1);
+	assert_int_equal(m->tab_bits[330], 1);
+	assert_int_equal(m->tab_bits[331], 0);
+	assert_int_equal(m->tab_bits[332], 1);
+	assert_int_equal(m->tab_registers[400], 9);
+	th_rtusrv_unlock(s);
+	assert_int_equal(atomic_load(&s->broadcasts), 1);
+	assert_int_equal(atomic_load(&s->replies), 4);
+	/* Bad serial arguments, named. */
+	th_tool_run(&r, cmd_modpoll_main, "modpoll", "-b", "12345", "-r", "1", "-1", path, NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_USAGE);
+	th_tool_has(&r, "-b 12345: not a standard baud rate");
+	th_tool_run(&r, cmd_modpoll_main, "modpoll", "-p", "x", "-r", "1", "-1", path, NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_USAGE);
+	th_tool_has(&r, "-p is the parity: none, even or odd");
+	th_tool_run(&r, cmd_modpoll_main, "modpoll", "-d", "6", "-r", "1", "-1", path, NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_USAGE);
+	th_tool_has(&r, "-d: data bits are 7 or 8");
+	th_tool_run(&r, cmd_modpoll_main, "modpoll", "-m", "tcp", "-b", "9600", "-1", "127.0.0.1",
+		    NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_USAGE);
+	th_tool_has(&r, "-b, -d and -s are for a serial line (-m rtu)");
+	th_tool_run(&r, cmd_modpoll_main, "modpoll", "-a", "0", "-1", path, NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_USAGE);
+	th_tool_has(&r, "-a 0 is the RTU broadcast address");
+	assert_int_equal(atomic_load(&s->requests), 5);
+}
+
+/* The real mbpoll (libmodbus RTU) and flux mbpoll print the same values on the same line. */
+static void test_mbpoll_rtu_matches_the_real_mbpoll(void **state)
+{
+	struct th_rtusrv *s = *state;
+	char *path = (char *)th_rtusrv_path(s);
+	char *argv[] = { "/usr/bin/mbpoll",
+			 "-m",
+			 "rtu",
+			 "-P",
+			 "none",
+			 "-a",
+			 "17",
+			 "-r",
+			 "21",
+			 "-c",
+			 "3",
+			 "-1",
+			 path,
+			 NULL };
+	const char *want = "[21]: \t4116\n[22]: \t4117\n[23]: \t4118\n";
+	struct th_tool_run r;
+	struct th_proc p;
+
+	th_tool_run(&r, cmd_mbpoll_main, "mbpoll", "-m", "rtu", "-P", "none", "-a", "17", "-r",
+		    "21", "-c", "3", "-1", path, NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, "Protocol configuration: Modbus RTU\n");
+	th_tool_has(&r, want);
+	if (access(argv[0], X_OK) != 0) {
+		fprintf(stderr, "  (no /usr/bin/mbpoll: the cross-check is skipped)\n");
+		return;
+	}
+	assert_int_equal(th_spawn(&p, argv), 0);
+	if (!th_wait_output(&p, "[23]:", 5000))
+		fail_msg("real mbpoll printed:\n%.*s", (int)p.out_len, p.out);
+	(void)th_wait_output(&p, "\n[24]", 200); /* the rest of its last line */
+	assert_int_equal(th_wait_exit(&p, 5000), 0);
+	if (!strstr(p.out, want))
+		fail_msg("real mbpoll printed:\n%.*s", (int)p.out_len, p.out);
+	assert_int_equal(atomic_load(&s->unit_requests[17]), 2);
+}
+
+static void test_modpoll_enc_is_rtu_over_tcp(void **state)
+{
+	struct th_rtusrv *s = *state;
+	struct th_tool_run r;
+	char port[8];
+
+	snprintf(port, sizeof(port), "%u", s->port);
+	th_tool_run(&r, cmd_modpoll_main, "modpoll", "-m", "enc", "-p", port, "-a", "17", "-r", "8",
+		    "-c", "2", "-1", "127.0.0.1", NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, "Protocol configuration: Encapsulated RTU over TCP\n");
+	th_tool_has(&r, "[8]: 4103\n[9]: 4104\n");
+	th_tool_run(&r, cmd_modpoll_main, "modpoll", "-m", "enc", "-p", port, "-a", "17", "-r",
+		    "50", "127.0.0.1", "77", NULL);
+	th_tool_expect(&r, r.rc == 0);
+	assert_int_equal(atomic_load(&s->requests), 2);
+	assert_int_equal(th_rtusrv_lock(s)->tab_registers[49], 77);
+	th_rtusrv_unlock(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -488,6 +647,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rtu_bad_arguments_are_named, srv_setup,
 						srv_teardown),
 		cmocka_unit_test_setup_teardown(test_read_and_write_rtu_over_tcp, tcp_setup,
+						srv_teardown),
+		cmocka_unit_test_setup_teardown(test_modpoll_rtu_reads_every_table, srv_setup,
+						srv_teardown),
+		cmocka_unit_test_setup_teardown(test_modpoll_rtu_writes_and_broadcasts, srv_setup,
+						srv_teardown),
+		cmocka_unit_test_setup_teardown(test_mbpoll_rtu_matches_the_real_mbpoll, srv_setup,
+						srv_teardown),
+		cmocka_unit_test_setup_teardown(test_modpoll_enc_is_rtu_over_tcp, tcp_setup,
 						srv_teardown),
 	};
 
