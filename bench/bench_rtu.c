@@ -4,7 +4,8 @@
  * 4, 8, 16 units on the one line, one FC03 read of 32 registers each) at 9600, 19200 and
  * 115200 baud, 8N2, on a pty made here, against the wire-time limit; Flux's engine and
  * libmodbus's RTU client (modbus_new_rtu on the same pty) side by side through the same
- * responder; then CPU per request, RTU on the pty against Modbus TCP on 127.0.0.1, for both.
+ * responder; then CPU per request, RTU on the pty against Modbus TCP on 127.0.0.1 (replies at
+ * once, and 1.75 ms late: the sleep RTU's t3.5 costs, without a tty), for both.
  * Prints tables and, with --json, writes the figures; never asserts a time. Every register
  * read is checked against what the responder serves (a wrong one ends the run, exit 1).
  *
