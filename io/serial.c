@@ -36,8 +36,8 @@ static const struct {
 static const char *const err_names[SER_ERR_END - SER_ERR_BASE] = {
 	[SER_EBAUD - SER_ERR_BASE] = "baud rate not supported (standard rates 1200..4000000), "
 				     "or refused by the tty",
-	[SER_EPARITY - SER_ERR_BASE] = "parity must be none, even or odd",
-	[SER_EDATABITS - SER_ERR_BASE] = "data bits must be 7 or 8",
+	[SER_EPARITY - SER_ERR_BASE] = "parity must be none, even or odd, and the tty must take it",
+	[SER_EDATABITS - SER_ERR_BASE] = "data bits must be 7 or 8, and the tty must take them",
 	[SER_ESTOPBITS - SER_ERR_BASE] = "stop bits must be 1 or 2",
 	[SER_ENOTTY - SER_ERR_BASE] = "not a serial line (terminal device)",
 	[SER_ERS485 - SER_ERR_BASE] = "RS-485 direction control (TIOCSRS485) refused by the driver",
@@ -174,15 +174,28 @@ int ser_apply(int fd, const struct ser_line *l)
 	t.c_cc[VTIME] = 0;
 	if (cfsetispeed(&t, speed) < 0 || cfsetospeed(&t, speed) < 0)
 		return -SER_EBAUD;
-	if (tcsetattr(fd, TCSANOW, &t) < 0)
-		return errno == EINVAL ? -SER_EBAUD : -errno;
+	/* A pty has no wire: Linux keeps it at 8 bits without parity, and refuses (EINVAL) a
+	 * change to them once it holds that; leave them as they are. */
+	if (is_pty(fd))
+		t.c_cflag = (t.c_cflag & ~(tcflag_t)(CSIZE | PARENB | PARODD)) | CS8;
+	if (tcsetattr(fd, TCSANOW, &t) < 0) {
+		struct termios plain = t;
+
+		if (errno != EINVAL)
+			return -errno;
+		/* Which setting did the driver refuse? The same line at 8 bits, no parity. */
+		plain.c_cflag = (plain.c_cflag & ~(tcflag_t)(CSIZE | PARENB | PARODD)) | CS8;
+		plain.c_iflag &= ~(tcflag_t)INPCK;
+		if (tcsetattr(fd, TCSANOW, &plain) == 0)
+			return l->parity != SER_PARITY_NONE ? -SER_EPARITY : -SER_EDATABITS;
+		return -SER_EBAUD;
+	}
 	if (tcgetattr(fd, &back) < 0)
 		return -errno;
 	if (cfgetospeed(&back) != speed || cfgetispeed(&back) != speed)
 		return -SER_EBAUD;
 	if ((back.c_cflag & CSTOPB) != (t.c_cflag & CSTOPB))
 		return -SER_ESTOPBITS;
-	/* A pty has no wire: Linux keeps it at 8 bits without parity, whatever is asked. */
 	if (!is_pty(fd)) {
 		if ((back.c_cflag & CSIZE) != (t.c_cflag & CSIZE))
 			return -SER_EDATABITS;

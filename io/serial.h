@@ -27,8 +27,8 @@ enum ser_parity { SER_PARITY_NONE, SER_PARITY_EVEN, SER_PARITY_ODD };
 enum ser_err {
 	SER_ERR_BASE = 10240,
 	SER_EBAUD = SER_ERR_BASE, /* not a standard rate, or the tty did not take it */
-	SER_EPARITY,		  /* parity other than none/even/odd */
-	SER_EDATABITS,		  /* data bits other than 7 or 8 */
+	SER_EPARITY,		  /* parity other than none/even/odd, or refused by the tty */
+	SER_EDATABITS,		  /* data bits other than 7 or 8, or refused by the tty */
 	SER_ESTOPBITS,		  /* stop bits other than 1 or 2 */
 	SER_ENOTTY,		  /* the path opened, but it is not a terminal */
 	SER_ERS485,		  /* rs485 asked for, and the driver refused TIOCSRS485 */
