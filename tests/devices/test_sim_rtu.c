@@ -631,8 +631,13 @@ static void test_serves_a_tty_it_is_given(void **state)
 		assert_int_equal(rsp.unit, unit);
 		assert_int_equal(mb_get_u16(rsp.data), 60);
 	}
-	assert_int_equal(th_sim_stop(&ts), 0);
+	/* the tty goes away (the cable's other end closes): the line is lost, named -ENODEV;
+	 * stopped before its first retry (SIM_LINE_RETRY_MS), which could meet another pty */
 	th_pty_close(&p);
+	for (int i = 0; i < 100 && sim_serial_path(ts.sim, a, path, sizeof(path)) == 0; i++)
+		th_sleep_ms(1);
+	assert_int_equal(sim_serial_path(ts.sim, a, path, sizeof(path)), -ENODEV);
+	assert_int_equal(th_sim_stop(&ts), 0);
 }
 
 /* Paths that are not ttys, links that are not ours, and endpoints RTU cannot have. */
