@@ -3,7 +3,8 @@
  * `flux scan`: mbscan's job. Parses targets, ports and units, refuses more than a /16 without
  * --yes, runs tools/scan.c and prints each finding as it is made (a unit with what it says it
  * is and what it looks like), then a summary line; or, with --json, keeps the findings and
- * prints one JSON object at the end.
+ * prints one JSON object at the end. With --device it probes the unit ids of one serial line
+ * instead, one request at a time with the t3.5 silence between them (tools/tool.h's RTU client).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -31,7 +32,16 @@ static void on_signal(int sig)
 	scan_stop = 1;
 }
 
-enum { OPT_UNITS = 256, OPT_CONCURRENCY, OPT_YES, OPT_PER_HOST, OPT_DEPTH, OPT_JSON, OPT_NO_ID };
+enum {
+	OPT_UNITS = TOOL_OPT_OWN,
+	OPT_CONCURRENCY,
+	OPT_YES,
+	OPT_PER_HOST,
+	OPT_DEPTH,
+	OPT_JSON,
+	OPT_NO_ID,
+	OPT_RETRIES,
+};
 
 static const struct option options[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -45,6 +55,12 @@ static const struct option options[] = {
 	{ "no-id", no_argument, NULL, OPT_NO_ID },
 	{ "yes", no_argument, NULL, OPT_YES },
 	{ "verbose", no_argument, NULL, 'v' },
+	{ "device", required_argument, NULL, TOOL_OPT_DEVICE },
+	{ "baud", required_argument, NULL, 'b' },
+	{ "parity", required_argument, NULL, TOOL_OPT_PARITY },
+	{ "data-bits", required_argument, NULL, 'd' },
+	{ "stop-bits", required_argument, NULL, 's' },
+	{ "retries", required_argument, NULL, OPT_RETRIES },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -61,6 +77,8 @@ static void usage(FILE *f)
 	fputs("usage: flux scan [-p PORT[,PORT...]] [--units A-B] [-o TIMEOUT]\n"
 	      "                 [--concurrency N] [--per-host N] [--depth N] [--no-id]\n"
 	      "                 [--json] [--yes] [-v] TARGET...\n"
+	      "       flux scan --device PATH [-b BAUD] [--parity none|even|odd] [-d 7|8]\n"
+	      "                 [-s 1|2] [--units A-B] [-o TIMEOUT] [--retries N] [--json] [-v]\n"
 	      "Find Modbus TCP units (mbscan's job) and say what they are. TARGET: an address\n"
 	      "(10.0.0.5), a range (10.0.0.1-20 or 10.0.0.1-10.0.1.9) or a CIDR block\n"
 	      "(10.0.0.0/24: network and broadcast addresses left out). Connects to every\n"
@@ -87,8 +105,18 @@ static void usage(FILE *f)
 	      "Output: ADDRESS:PORT unit U: registers [0]=V | exception 0xNN NAME | bad reply,\n"
 	      "with the probe's RTT, then its identification and the profile it looks like;\n"
 	      "open ports where no unit answered; then a summary.\n"
+	      "--device PATH: probe the unit ids of a serial line (Modbus RTU) instead, one\n"
+	      "request at a time with the spec's t3.5 silence before each: FC03 of 1 register\n"
+	      "at 0; registers or an exception (but 0x0A/0x0B) is present, silence absent.\n"
+	      "  -b BAUD, --parity P, -d 7|8, -s 1|2   the line (9600 8N1)\n"
+	      "  --units A-B     1..247 (1-247)\n"
+	      "  -o TIMEOUT      per unit; default fitted to the baud rate: the request and a\n"
+	      "                  reply on the wire plus 100 ms (117 ms at 9600)\n"
+	      "  --retries N     ask a silent unit N more times (0)\n"
+	      "  -v              also list the silent units\n"
 	      "Exit: 0 scan done, 2 usage, 3 the scan could not run.\n"
-	      "example: flux scan -p 502 192.168.1.0/24\n",
+	      "example: flux scan -p 502 192.168.1.0/24\n"
+	      "         flux scan --device /dev/ttyUSB0 -b 19200 --parity even\n",
 	      f);
 }
 
@@ -409,6 +437,219 @@ static void print_json(struct sc_out *out, const struct scan_stats *st, uint64_t
 	fflush(f);
 }
 
+/* ---- --device: the unit ids of one serial line ------------------------------------------ */
+
+#define SCAN_RTU_REQ 8		       /* FC03 request: unit, FC, address, quantity, CRC */
+#define SCAN_RTU_RSP 7		       /* its reply: unit, FC, byte count, one register, CRC */
+#define SCAN_RTU_DEV (100 * 1000000LL) /* what a device may take to answer */
+
+struct sc_serial {
+	struct tool_common co; /* --device, the line, -o */
+	uint8_t first, last;
+	unsigned retries;
+	bool is_json, is_verbose;
+};
+
+/* A probe's timeout at baud: request and reply on the wire plus the device's time. */
+static int64_t rtu_probe_timeout_ns(uint32_t baud)
+{
+	return mb_rtu_wire_ns(baud, SCAN_RTU_REQ + SCAN_RTU_RSP) + SCAN_RTU_DEV;
+}
+
+static void json_str_hex(const char *key, const uint8_t *p, size_t n)
+{
+	char hex[TOOL_HEX_MAX];
+
+	tool_hex(hex, sizeof(hex), p, n);
+	printf(",\"%s\":", key);
+	txt_json_fputs(stdout, n ? hex : "");
+}
+
+/* --json: a bad reply, kept for the end. */
+struct sc_bad {
+	uint8_t unit;
+	uint8_t tx[MB_RTU_ADU_MAX], rx[MB_ADU_MAX];
+	size_t tx_len, rx_len;
+	char what[256];
+};
+
+/* One unit found: its register 0 (err 0) or its exception (err -MB_EXC(code)). */
+static void print_unit(const struct sc_serial *o, const struct tool_conn *c, uint8_t unit, int err,
+		       uint16_t value, bool is_late, bool *is_first)
+{
+	unsigned code = (unsigned)(-err - MB_EXC_BASE);
+	char late[64] = "";
+
+	if (is_late)
+		snprintf(late, sizeof(late), "  (late: after the %.0f ms timeout)",
+			 (double)o->co.timeout_ns / 1e6);
+	if (o->is_json) {
+		printf("%s{\"unit\":%u,", *is_first ? "" : ",", unit);
+		if (err == 0) {
+			printf("\"answer\":\"registers\",\"register0\":%u,", value);
+		} else {
+			printf("\"answer\":\"exception\",\"exception\":%u,\"exception_name\":",
+			       code);
+			txt_json_fputs(stdout, mb_exception_name(code));
+			fputc(',', stdout);
+		}
+		if (is_late)
+			printf("\"late\":true}");
+		else
+			printf("\"rtt_ms\":%.3f}", clk_ns_to_ms(c->rtt_ns));
+		*is_first = false;
+	} else if (err == 0) {
+		printf("%s unit %u: registers [0]=%u (0x%04X)", c->name, unit, value, value);
+		if (is_late)
+			printf("%s\n", late);
+		else
+			printf("  %.3f ms\n", clk_ns_to_ms(c->rtt_ns));
+	} else {
+		printf("%s unit %u: exception 0x%02X %s", c->name, unit, code,
+		       mb_exception_name(code));
+		if (is_late)
+			printf("%s\n", late);
+		else
+			printf("  %.3f ms\n", clk_ns_to_ms(c->rtt_ns));
+	}
+}
+
+/* Probe first..last one at a time; print each finding (or keep it for --json). */
+static int scan_serial(const struct sc_serial *o)
+{
+	bool found[256] = { false };
+	struct sc_bad *bads;
+	struct tool_conn c;
+	char line[48], what[256], hex[TOOL_HEX_MAX];
+	unsigned probed = 0, units = 0, bad = 0;
+	int64_t t0 = clk_now_ns();
+	bool is_first_unit = true, is_first_bad = true, is_stopped = false;
+	int err = 0;
+
+	if (tool_conn_init_rtu(&c, o->co.device, &o->co.line, o->co.timeout_ns)) {
+		fprintf(stderr, "flux " CMD ": --device %s: want a tty path\n", o->co.device);
+		return TOOL_EXIT_USAGE;
+	}
+	ser_line_describe(line, sizeof(line), &o->co.line);
+	err = tool_conn_connect(&c);
+	if (err) {
+		fprintf(stderr, "flux " CMD ": %s: open at %s: %s\n", c.name, line,
+			ser_strerror(err));
+		return tool_exit_code(err);
+	}
+	if (o->is_json) {
+		fputs("{\"device\":", stdout);
+		txt_json_fputs(stdout, c.name);
+		fputs(",\"line\":", stdout);
+		txt_json_fputs(stdout, line);
+		fputs(",\"units\":[", stdout);
+	}
+	/* --json lists the bad replies after the units: keep them until then. */
+	bads = calloc((size_t)(o->last - o->first + 1), sizeof(*bads));
+	if (!bads) {
+		perror("flux " CMD);
+		tool_conn_close(&c);
+		return TOOL_EXIT_CONN;
+	}
+	for (unsigned u = o->first; u <= o->last && !is_stopped; u++) {
+		struct mb_req req = {
+			.unit = (uint8_t)u, .fc = MB_FC_READ_HOLDING_REGISTERS, .addr = 0, .qty = 1
+		};
+		struct mb_rsp rsp;
+		bool is_exc, is_gw;
+		unsigned code;
+
+		err = tool_xfer(&c, &req, &rsp, o->retries);
+		if (err == -EINTR || scan_stop) {
+			is_stopped = true;
+			err = 0;
+			break;
+		}
+		probed++;
+		code = (unsigned)(-err - MB_EXC_BASE);
+		is_exc = -err > MB_EXC_BASE && -err < MB_EXC_END;
+		/* A gateway's "no such target" is absence, as on TCP. */
+		is_gw = is_exc && (code == MB_EX_GATEWAY_PATH_UNAVAILABLE ||
+				   code == MB_EX_GATEWAY_TARGET_FAILED);
+		if (!is_gw && (err == 0 || is_exc)) {
+			units++;
+			found[u] = true;
+			print_unit(o, &c, (uint8_t)u, err, err ? 0 : mb_get_u16(rsp.data), false,
+				   &is_first_unit);
+		} else if (err == -MB_EUNIT && c.rx[0] >= o->first && c.rx[0] < u &&
+			   !found[c.rx[0]]) {
+			/*
+			 * The reply of a unit probed before, come after its timeout (a whole,
+			 * CRC-valid frame: tool.c checked it). It counts for that unit; this one
+			 * stayed silent.
+			 */
+			uint8_t v = c.rx[0];
+			bool is_late_exc = c.rx[1] & MB_EXC_BIT;
+
+			units++;
+			found[v] = true;
+			print_unit(o, &c, v, is_late_exc ? -MB_EXC(c.rx[2]) : 0,
+				   is_late_exc ? 0 : mb_get_u16(c.rx + 3), true, &is_first_unit);
+			if (o->is_verbose && !o->is_json)
+				printf("%s unit %u: no answer\n", c.name, u);
+		} else if (is_gw || (err == -ETIMEDOUT && c.rx_len == 0)) {
+			if (o->is_verbose && !o->is_json)
+				printf("%s unit %u: no answer\n", c.name, u);
+		} else if (err == -ETIMEDOUT || (-err >= MB_ERR_BASE && -err < MB_EXC_END)) {
+			/* Something answered, but not a reply we can take: say what. */
+			tool_describe(what, sizeof(what), &c, &req, err, 0);
+			if (o->is_json) {
+				bads[bad].unit = (uint8_t)u;
+				memcpy(bads[bad].tx, c.tx, c.tx_len);
+				bads[bad].tx_len = c.tx_len;
+				memcpy(bads[bad].rx, c.rx, c.rx_len);
+				bads[bad].rx_len = c.rx_len;
+				snprintf(bads[bad].what, sizeof(bads[bad].what), "%s", what);
+			} else {
+				printf("%s unit %u: bad reply: %s", c.name, u, what);
+				tool_hex(hex, sizeof(hex), c.tx, c.tx_len);
+				printf("; sent %s", hex);
+				tool_hex(hex, sizeof(hex), c.rx, c.rx_len);
+				printf("; recv %s\n", hex);
+			}
+			bad++;
+		} else {
+			/* The line itself failed (unplugged: EIO, ENODEV): stop. */
+			fprintf(stderr, "flux " CMD ": %s unit %u: %s\n", c.name, u,
+				ser_strerror(err));
+			break;
+		}
+		fflush(stdout);
+		err = 0;
+	}
+	if (o->is_json) {
+		fputs("],\"bad_replies\":[", stdout);
+		for (unsigned i = 0; i < bad; i++) {
+			printf("%s{\"unit\":%u,\"error\":", is_first_bad ? "" : ",", bads[i].unit);
+			txt_json_fputs(stdout, bads[i].what);
+			json_str_hex("sent", bads[i].tx, bads[i].tx_len);
+			json_str_hex("received", bads[i].rx, bads[i].rx_len);
+			fputc('}', stdout);
+			is_first_bad = false;
+		}
+		printf("],\"summary\":{\"probed\":%u,\"units\":%u,\"bad_replies\":%u,"
+		       "\"noise_bytes\":%llu,\"timeout_ms\":%.3f,\"elapsed_s\":%.3f,"
+		       "\"is_interrupted\":%s,\"is_complete\":%s}}\n",
+		       probed, units, bad, (unsigned long long)c.noise_total,
+		       (double)o->co.timeout_ns / 1e6, (double)(clk_now_ns() - t0) / 1e9,
+		       is_stopped ? "true" : "false", err ? "false" : "true");
+	} else {
+		printf("flux " CMD ": %s at %s: %u unit id(s) probed in %.3f s%s: %u unit(s), %u "
+		       "bad repl%s, %llu noise byte(s), timeout %.0f ms\n",
+		       c.name, line, probed, (double)(clk_now_ns() - t0) / 1e9,
+		       is_stopped ? " (interrupted)" : "", units, bad, bad == 1 ? "y" : "ies",
+		       (unsigned long long)c.noise_total, (double)o->co.timeout_ns / 1e6);
+	}
+	free(bads);
+	tool_conn_close(&c);
+	return err ? tool_exit_code(err) : TOOL_EXIT_OK;
+}
+
 int cmd_scan_main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term;
@@ -424,15 +665,28 @@ int cmd_scan_main(int argc, char **argv)
 	struct sc_out out = { 0 };
 	struct scan_stats st;
 	struct rlimit rl;
+	struct sc_serial ser = { .first = 1, .last = 247 };
+	bool has_units = false, has_tcp_opt = false, has_timeout = false;
 	unsigned nports = 1;
 	bool is_yes = false;
 	uint64_t total;
 	unsigned long v;
 	int c, ret;
 
+	tool_common_init(&ser.co);
 	optind = 0;
 	opterr = 1;
-	while ((c = getopt_long(argc, argv, "hp:o:v", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hp:o:vb:d:s:", options, NULL)) != -1) {
+		/* The serial line's options: --device, -b, --parity, -d, -s. */
+		if (c == TOOL_OPT_DEVICE || c == 'b' || c == TOOL_OPT_PARITY || c == 'd' ||
+		    c == 's') {
+			if (tool_common_opt(CMD, &ser.co, c, optarg) < 0)
+				return TOOL_EXIT_USAGE;
+			continue;
+		}
+		if (c == 'p' || c == OPT_CONCURRENCY || c == OPT_PER_HOST || c == OPT_DEPTH ||
+		    c == OPT_YES)
+			has_tcp_opt = true;
 		switch (c) {
 		case 'h':
 			usage(stdout);
@@ -445,11 +699,18 @@ int cmd_scan_main(int argc, char **argv)
 		case OPT_UNITS:
 			if (parse_units(optarg, &cfg.unit_first, &cfg.unit_last))
 				return bad_usage("--units: want A-B with 0 <= A <= B <= 255");
+			has_units = true;
 			break;
 		case 'o':
 			if (tool_parse_duration(CMD, "-o", optarg, CLK_NS_PER_SEC, 1000000,
 						60 * CLK_NS_PER_SEC, &cfg.timeout_ns))
 				return TOOL_EXIT_USAGE;
+			has_timeout = true;
+			break;
+		case OPT_RETRIES:
+			if (tool_parse_ulong(CMD, "--retries", optarg, 0, 10, &v))
+				return TOOL_EXIT_USAGE;
+			ser.retries = (unsigned)v;
 			break;
 		case OPT_CONCURRENCY:
 			if (tool_parse_ulong(CMD, "--concurrency", optarg, 1, SCAN_MAX_CONCURRENCY,
@@ -483,8 +744,38 @@ int cmd_scan_main(int argc, char **argv)
 			return bad_usage("unknown option");
 		}
 	}
+	if (ser.co.device) {
+		if (optind < argc)
+			return bad_usage("--device scans a serial line: give no TARGET");
+		if (has_tcp_opt)
+			return bad_usage("-p, --concurrency, --per-host, --depth and --yes are for "
+					 "TCP targets, not --device");
+		if (has_units && (cfg.unit_first < 1 || cfg.unit_last > MB_RTU_UNIT_MAX))
+			return bad_usage("--units: a serial line's unit ids are 1..247 (0 is the "
+					 "broadcast, which nothing answers)");
+		if (has_units) {
+			ser.first = cfg.unit_first;
+			ser.last = cfg.unit_last;
+		}
+		ser.co.timeout_ns =
+		    has_timeout ? cfg.timeout_ns : rtu_probe_timeout_ns(ser.co.line.baud);
+		ser.is_json = out.is_json;
+		ser.is_verbose = out.is_verbose;
+		scan_stop = 0;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, &old_int);
+		sigaction(SIGTERM, &sa, &old_term);
+		ret = scan_serial(&ser);
+		sigaction(SIGINT, &old_int, NULL);
+		sigaction(SIGTERM, &old_term, NULL);
+		return ret;
+	}
+	if (ser.co.has_line)
+		return bad_usage("-b, --parity, -d and -s are for --device (a serial line)");
+	if (ser.retries)
+		return bad_usage("--retries is for --device (a serial line)");
 	if (optind >= argc)
-		return bad_usage("at least one TARGET is required");
+		return bad_usage("at least one TARGET (or --device PATH) is required");
 	if (argc - optind > SCAN_MAX_TARGETS)
 		return bad_usage("at most 256 TARGETs");
 	ranges = calloc((size_t)(argc - optind), sizeof(*ranges));

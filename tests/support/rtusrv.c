@@ -120,14 +120,18 @@ static void *pump_main(void *arg)
 	return NULL;
 }
 
-/* Bend one answer as s->fault says and write it to the master. */
+/*
+ * Bend one answer as s->fault says and write it to the master. Counted first, so that a client
+ * that got the answer sees it counted.
+ */
 static void send_answer(struct th_rtusrv *s, uint8_t *out, size_t len, int fault)
 {
 	static const uint8_t noise[] = { 0x00, 0xFF, 0xAA };
 
-	switch (fault) {
-	case TH_RTUSRV_SILENT:
+	if (fault == TH_RTUSRV_SILENT)
 		return;
+	atomic_fetch_add(&s->replies, 1);
+	switch (fault) {
 	case TH_RTUSRV_BAD_CRC:
 		out[len - 1] ^= 0x5A;
 		break;
@@ -146,19 +150,20 @@ static void send_answer(struct th_rtusrv *s, uint8_t *out, size_t len, int fault
 	case TH_RTUSRV_NOISE:
 		(void)put(s, noise, sizeof(noise));
 		break;
+	case TH_RTUSRV_LATE:
+		th_sleep_ms(TH_RTUSRV_LATE_MS);
+		break;
 	case TH_RTUSRV_DRIP:
 		for (size_t i = 0; i < len; i++) {
 			if (!put(s, out + i, 1))
 				return;
 			th_sleep_ms(1);
 		}
-		atomic_fetch_add(&s->replies, 1);
 		return;
 	default:
 		break;
 	}
-	if (put(s, out, len))
-		atomic_fetch_add(&s->replies, 1);
+	(void)put(s, out, len);
 }
 
 /* Receive one request from the socketpair (a byte is waiting there) and answer it. */

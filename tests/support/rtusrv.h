@@ -26,7 +26,8 @@
 
 #include "tests/support/pty.h"
 
-#define TH_RTUSRV_BANK 4096 /* bits, input bits, holding and input registers, each */
+#define TH_RTUSRV_BANK	  4096 /* bits, input bits, holding and input registers, each */
+#define TH_RTUSRV_LATE_MS 80   /* TH_RTUSRV_LATE */
 
 enum th_rtusrv_fault {
 	TH_RTUSRV_OK,
@@ -36,6 +37,7 @@ enum th_rtusrv_fault {
 	TH_RTUSRV_TRUNCATE,   /* answer all but the last 3 bytes */
 	TH_RTUSRV_NOISE,      /* send 3 bytes of noise (0x00 0xFF 0xAA), then the answer */
 	TH_RTUSRV_DRIP,	      /* send the answer one byte per ms */
+	TH_RTUSRV_LATE,	      /* send the answer TH_RTUSRV_LATE_MS after the request */
 };
 
 /*
@@ -61,9 +63,9 @@ struct th_rtusrv {
 	atomic_bool served[256];   /* units answered (others are received, not answered) */
 	_Atomic uint64_t requests; /* whole, CRC-valid requests, any unit, broadcasts too */
 	_Atomic uint64_t unit_requests[256]; /* the same, per unit */
-	_Atomic uint64_t replies;	     /* answers sent (bent or not) */
-	_Atomic uint64_t broadcasts;	     /* requests to unit 0 (applied, never answered) */
-	_Atomic uint64_t bad;		     /* frames libmodbus refused (CRC, timeout, noise) */
+	_Atomic uint64_t replies;    /* answers sent (bent or not), counted before the write */
+	_Atomic uint64_t broadcasts; /* requests to unit 0 (applied, never answered) */
+	_Atomic uint64_t bad;	     /* frames libmodbus refused (CRC, timeout, noise) */
 	bool is_running;
 };
 

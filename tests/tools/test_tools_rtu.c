@@ -19,6 +19,7 @@
 #include <cmocka.h>
 #include <modbus.h>
 
+#include "tests/support/json_check.h"
 #include "tests/support/proc.h"
 #include "tests/support/rtusrv.h"
 #include "tests/support/toolrun.h"
@@ -615,6 +616,111 @@ static void test_modpoll_enc_is_rtu_over_tcp(void **state)
 	th_rtusrv_unlock(s);
 }
 
+/* ---- flux scan --device ------------------------------------------------------------- */
+
+static void test_scan_device_finds_exactly_the_units_served(void **state)
+{
+	struct th_rtusrv *s = *state;
+	struct th_tool_run r;
+	char want[64];
+
+	th_rtusrv_serve(s, 1, true);
+	th_rtusrv_serve(s, 247, true);
+	/* Every id 1..247, one at a time; the served ones are 1, 17 and 247. */
+	th_tool_run(&r, cmd_scan_main, "scan", DEV(s), "-b", "115200", "-o", "30ms", "--json",
+		    NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_expect(&r, th_json_is_valid(r.out));
+	th_tool_has(&r, "\"line\":\"115200 8N1\"");
+	th_tool_has(&r, "\"units\":[{\"unit\":1,\"answer\":\"registers\",\"register0\":4096,");
+	th_tool_has(&r, "{\"unit\":17,\"answer\":\"registers\",\"register0\":4096,");
+	th_tool_has(&r, "{\"unit\":247,\"answer\":\"registers\",\"register0\":4096,");
+	th_tool_has(&r, "\"bad_replies\":[]");
+	th_tool_has(&r, "\"probed\":247,\"units\":3,\"bad_replies\":0,");
+	th_tool_has(&r, "\"is_complete\":true");
+	for (unsigned u = 1; u <= 247; u++) {
+		snprintf(want, sizeof(want), "{\"unit\":%u,", u);
+		if (u != 1 && u != 17 && u != 247)
+			th_tool_lacks(&r, want);
+		assert_int_equal(atomic_load(&s->unit_requests[u]), 1);
+	}
+	assert_int_equal(atomic_load(&s->requests), 247);
+	assert_int_equal(atomic_load(&s->bad), 0);
+}
+
+static void test_scan_device_text_names_bad_replies_and_fits_the_timeout(void **state)
+{
+	struct th_rtusrv *s = *state;
+	struct th_tool_run r;
+
+	th_rtusrv_serve(s, 3, true);
+	th_tool_run(&r, cmd_scan_main, "scan", DEV(s), "--units", "1-20", "-o", "50ms", "-v", NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, " unit 3: registers [0]=4096 (0x1000)");
+	th_tool_has(&r, " unit 17: registers [0]=4096 (0x1000)");
+	th_tool_has(&r, " unit 4: no answer\n");
+	th_tool_has(&r, "at 9600 8N1: 20 unit id(s) probed in ");
+	th_tool_has(&r, ": 2 unit(s), 0 bad replies, 0 noise byte(s), timeout 50 ms\n");
+	/* A damaged reply is named with its bytes, not taken for a unit nor for silence. */
+	th_rtusrv_set_fault(s, TH_RTUSRV_BAD_CRC);
+	th_tool_run(&r, cmd_scan_main, "scan", DEV(s), "--units", "16-18", "-o", "50ms", NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, " unit 17: bad reply: CRC mismatch");
+	th_tool_has(&r, "; sent 11 03 00 00 00 01 86 9a; recv 11 03 02 10 00");
+	th_tool_has(&r, ": 0 unit(s), 1 bad reply, ");
+	/* Without -o the timeout is fitted to the baud rate: 15 bytes on the wire + 100 ms. */
+	th_rtusrv_set_fault(s, TH_RTUSRV_OK);
+	th_tool_run(&r, cmd_scan_main, "scan", DEV(s), "--units", "17", "-b", "1200", NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, ": 1 unit(s), 0 bad replies, 0 noise byte(s), timeout 238 ms\n");
+}
+
+static void test_scan_device_counts_a_late_reply_for_its_unit(void **state)
+{
+	struct th_rtusrv *s = *state;
+	struct th_tool_run r;
+
+	/*
+	 * Unit 3 answers 80 ms late, after its 20 ms timeout: its reply comes while a later unit
+	 * is probed, and counts for unit 3, not for that one (nor as a bad reply).
+	 */
+	th_rtusrv_serve(s, 17, false);
+	th_rtusrv_serve(s, 3, true);
+	th_rtusrv_set_fault(s, TH_RTUSRV_LATE);
+	th_tool_run(&r, cmd_scan_main, "scan", DEV(s), "--units", "1-40", "-b", "115200", "-o",
+		    "20ms", NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, " unit 3: registers [0]=4096 (0x1000)  (late: after the 20 ms timeout)\n");
+	/* Its 7 bytes were noise to the probe they came in (another unit's frame). */
+	th_tool_has(&r, ": 1 unit(s), 0 bad replies, 7 noise byte(s)");
+}
+
+static void test_scan_device_bad_arguments_are_named(void **state)
+{
+	struct th_rtusrv *s = *state;
+	struct th_tool_run r;
+
+	th_tool_run(&r, cmd_scan_main, "scan", DEV(s), "127.0.0.1", NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_USAGE);
+	th_tool_has(&r, "--device scans a serial line: give no TARGET");
+	th_tool_run(&r, cmd_scan_main, "scan", DEV(s), "--units", "0-5", NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_USAGE);
+	th_tool_has(&r, "--units: a serial line's unit ids are 1..247");
+	th_tool_run(&r, cmd_scan_main, "scan", DEV(s), "-p", "502", NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_USAGE);
+	th_tool_has(&r, "are for TCP targets, not --device");
+	th_tool_run(&r, cmd_scan_main, "scan", DEV(s), "-b", "12345", NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_USAGE);
+	th_tool_has(&r, "-b 12345: not a standard baud rate");
+	th_tool_run(&r, cmd_scan_main, "scan", "-b", "9600", "127.0.0.1", NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_USAGE);
+	th_tool_has(&r, "are for --device (a serial line)");
+	th_tool_run(&r, cmd_scan_main, "scan", "--device", "/dev/null", NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_USAGE);
+	th_tool_has(&r, "flux scan: /dev/null: open at 9600 8N1: not a serial line");
+	assert_int_equal(atomic_load(&s->requests), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -655,6 +761,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mbpoll_rtu_matches_the_real_mbpoll, srv_setup,
 						srv_teardown),
 		cmocka_unit_test_setup_teardown(test_modpoll_enc_is_rtu_over_tcp, tcp_setup,
+						srv_teardown),
+		cmocka_unit_test_setup_teardown(test_scan_device_finds_exactly_the_units_served,
+						srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_scan_device_text_names_bad_replies_and_fits_the_timeout, srv_setup,
+		    srv_teardown),
+		cmocka_unit_test_setup_teardown(test_scan_device_counts_a_late_reply_for_its_unit,
+						srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_scan_device_bad_arguments_are_named, srv_setup,
 						srv_teardown),
 	};
 
