@@ -801,11 +801,13 @@ static void test_sim_serial_pty_prints_a_slave_path_libmodbus_reads(void **state
 	(void)state;
 	assert_non_null(mkdtemp(dir));
 	snprintf(link, sizeof(link), "%s/line", dir);
-	start(&p, (char *const[]){
-		      "sim",	 "--duration", "60",	"powerpack", "--serial",     "pty",
-		      "--link",	 link,	       "--soe", "55",	     "--startup-ms", "0",
-		      "acuvim2", "--serial",   "pty",	"--link",    link,	     "--unit",
-		      "2",	 "--load-kw",  "80",	NULL });
+	start(&p, (char *const[]){ "sim", "--duration", "60",
+				   /* the three share the line behind one link */
+				   "powerpack", "--serial", "pty", "--link", link, "--soe", "55",
+				   "--startup-ms", "0", "acuvim2", "--serial", "pty", "--link",
+				   link, "--unit", "2", "--load-kw", "80", "--profile",
+				   "acuvim2-manual", "--serial", "pty", "--link", link, "--unit",
+				   "3", "--set", "frequency_hz=49.5", NULL });
 	assert_true(printed_serial(p.out, 0, path, sizeof(path)));
 	assert_false(printed_serial(p.out, 1, target, sizeof(target))); /* one shared line */
 	assert_non_null(strstr(p.out, "powerpack unit 1 on serial "));
@@ -819,6 +821,8 @@ static void test_sim_serial_pty_prints_a_slave_path_libmodbus_reads(void **state
 	assert_int_equal(r[0], 55);
 	assert_int_equal(mb_rtu_read(link, 2, METER_POWER_REG, 2, r), 2);
 	assert_true(mb_get_f32(r, MB_ORDER_ABCD) == 80000.0f);
+	assert_int_equal(mb_rtu_read(link, 3, 0x4000, 2, r), 2); /* a profile's device too */
+	assert_true(mb_get_f32(r, MB_ORDER_ABCD) == 49.5f);
 	/* a unit nobody serves: silence */
 	assert_int_equal(mb_rtu_read(path, 9, PP_REG_SOE, 1, r), -1);
 	kill(p.pid, SIGTERM);
