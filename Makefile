@@ -86,7 +86,7 @@ ALL_OBJS := $(LIB_OBJS) $(TOOLS_OBJS) $(TEST_SUPPORT_OBJS) $(PROGS_SRCS:%.c=$(BU
 	$(BUILD)/tests/fuzz_replay.o
 
 .PHONY: all run test bench asan tsan fuzz format format-check lint hdrcheck check-rt \
-	install uninstall clean help deps print-deps
+	install uninstall deb clean help deps print-deps
 
 all: $(LIB) $(TOOLS_LIB) $(PROGS) $(TESTS) $(FUZZ_REPLAYS) $(BENCHES) $(BENCH_TOOLS)
 
@@ -287,6 +287,9 @@ INSTALL_PROGS := fluxd flux fluxtrace
 INSTALL_BT := $(notdir $(wildcard bpf/*.bt))
 INSTALL_PROFILES := $(notdir $(wildcard devices/profiles/*.yaml))
 INSTALL_DOCS := README.md LICENSE deploy/fluxd-serial.conf
+# Man pages: hand-written roff (man(7)), docs/man/NAME.SECTION -> MANDIR/manSECTION/.
+MANDIR ?= $(PREFIX)/share/man
+MAN_PAGES := $(wildcard docs/man/*.[158])
 
 install: $(PROGS)
 	$(Q)set -e; d='$(DESTDIR)'; \
@@ -317,6 +320,9 @@ install: $(PROGS)
 	$(INSTALL) -d "$$d$(DOCDIR)/docs"; \
 	for f in $(wildcard docs/*.md); do $(INSTALL) -m 0644 $$f "$$d$(DOCDIR)/$$f"; done; \
 	echo "  INST  $(DOCDIR)/"; \
+	for f in $(MAN_PAGES); do s=$${f##*.}; $(INSTALL) -d "$$d$(MANDIR)/man$$s"; \
+		$(INSTALL) -m 0644 $$f "$$d$(MANDIR)/man$$s/$${f##*/}"; done; \
+	echo "  INST  $(MANDIR)/ ($(words $(MAN_PAGES)) man pages)"; \
 	if [ -e "$$d$(SYSCONFDIR)/flux/site.yaml" ]; then \
 		echo "  KEEP  $(SYSCONFDIR)/flux/site.yaml (exists; the example is $(DOCDIR)/site.yaml)"; \
 	else \
@@ -333,11 +339,34 @@ uninstall:
 	rm -f "$$d$(SBINDIR)/flux-rt-tune" "$$d$(UNITDIR)/fluxd.service" \
 		"$$d$(SYSUSERSDIR)/flux.conf"; \
 	rm -rf "$$d$(DATADIR)" "$$d$(DOCDIR)"; \
+	for f in $(notdir $(MAN_PAGES)); do rm -f "$$d$(MANDIR)/man$${f##*.}/$$f"; done; \
 	conf="$$d$(SYSCONFDIR)/flux/site.yaml"; \
 	if [ -f "$$conf" ] && cmp -s "$$conf" deploy/site.yaml; then rm -f "$$conf"; \
 	elif [ -f "$$conf" ]; then echo "  KEEP  $(SYSCONFDIR)/flux/site.yaml (edited)"; fi; \
 	rmdir "$$d$(SYSCONFDIR)/flux" 2>/dev/null || true; \
-	echo "  RM    fluxd, flux, fluxtrace, flux-rt-tune, fluxd.service, $(DATADIR), $(DOCDIR)"
+	echo "  RM    fluxd, flux, fluxtrace, flux-rt-tune, fluxd.service, $(DATADIR), $(DOCDIR), man pages"
+
+# make deb [DEB_VERSION=] [DEB_DIR=$(BUILD)/deb]: DEB_DIR/flux_VERSION_ARCH.deb, by
+# dpkg-buildpackage and debhelper from deploy/debian/. The tracked files of the work tree
+# (edits included, untracked files not) are copied to DEB_DIR/src/ with deploy/debian/ as its
+# debian/; the repository gets no file. DEB_VERSION defaults to deploy/debian/version.sh's
+# (git describe; 0.0~gitYYYYMMDD.N.HASH before the first v* tag). DEB_DIR/src/build-pkg/ keeps
+# the objects from one `make deb` to the next.
+DEB_DIR ?= $(BUILD)/deb
+DEB_VERSION ?=
+deb: deps
+	$(Q)set -e; v='$(DEB_VERSION)'; [ -n "$$v" ] || v=$$(deploy/debian/version.sh); \
+	src='$(DEB_DIR)/src'; mkdir -p "$$src"; \
+	find "$$src" -mindepth 1 -maxdepth 1 ! -name build-pkg -exec rm -rf {} +; \
+	git ls-files -z | tar --null -T - --ignore-failed-read -cf - | tar -xpf - -C "$$src"; \
+	cp -pR deploy/debian "$$src/debian"; rm -f "$$src/debian/changelog.in" "$$src/debian/version.sh"; \
+	t=$$(git log -1 --format=%ct); \
+	sed -e "s|@VERSION@|$$v|" -e "s|@COMMIT@|$$(git rev-parse --short=7 HEAD)|" \
+		-e "s|@DATE@|$$(LC_ALL=C date -u -R -d @$$t)|" deploy/debian/changelog.in \
+		> "$$src/debian/changelog"; \
+	echo "  DEB   $(DEB_DIR)/flux_$${v}_$$(dpkg-architecture -qDEB_HOST_ARCH).deb"; \
+	(cd "$$src" && dpkg-buildpackage -b -us -uc -nc -j$$(nproc)) > '$(DEB_DIR)/build.log' 2>&1 \
+		|| { tail -n 40 '$(DEB_DIR)/build.log'; echo "deb: failed: $(DEB_DIR)/build.log"; exit 1; }
 
 clean:
 	$(Q)rm -rf build build-asan build-tsan build-fuzz
@@ -356,6 +385,7 @@ help:
 	@echo "  deps          install missing Debian packages (as root) or print the apt-get line"
 	@echo "  install       install programs, unit, config, scripts (DESTDIR, PREFIX=/usr/local)"
 	@echo "  uninstall     remove them again (an edited /etc/flux/site.yaml stays)"
+	@echo "  deb           the Debian package: BUILD/deb/flux_VERSION_ARCH.deb (DEB_VERSION=)"
 	@echo "  clean"
 	@echo "Variables: V=1 full commands, CC, CFLAGS, BUILD, DURATION, FUZZ_TIME, QUICK,"
 	@echo "  DESTDIR, PREFIX, UNITDIR, SYSCONFDIR (install)"
