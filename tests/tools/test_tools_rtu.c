@@ -253,6 +253,30 @@ static void test_write_every_write_function_on_rtu(void **state)
 	th_tool_has(&r, "[110]: -2\n");
 }
 
+static void test_read_polls_and_reads_a_profile_on_rtu(void **state)
+{
+	struct th_rtusrv *s = *state;
+	struct th_tool_run r;
+	modbus_mapping_t *m;
+
+	th_tool_run(&r, cmd_read_main, "read", DEV(s), "-a", "17", "-r", "2", "-l", "10ms", "-n",
+		    "3", NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, " [2]: 4098  (");
+	th_tool_has(&r, "unit 17: 3 polls, 0 errors, ");
+	/* The seed's PowerPack over a serial line: its status 1 (READY) and SOE 60 %. */
+	m = th_rtusrv_lock(s);
+	m->tab_registers[2000] = 1;
+	m->tab_registers[2026] = 60;
+	th_rtusrv_unlock(s);
+	th_tool_run(&r, cmd_read_main, "read", "--profile", "powerpack", DEV(s), "-a", "17", NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, " unit 17: profile powerpack, ");
+	th_tool_has(&r, "1 READY");
+	th_tool_has(&r, "60 %");
+	assert_int_equal(atomic_load(&s->bad), 0);
+}
+
 static void test_read_names_a_wrong_crc_with_the_bytes(void **state)
 {
 	struct th_rtusrv *s = *state;
@@ -737,6 +761,8 @@ int main(void)
 						srv_teardown),
 		cmocka_unit_test_setup_teardown(test_write_every_write_function_on_rtu, srv_setup,
 						srv_teardown),
+		cmocka_unit_test_setup_teardown(test_read_polls_and_reads_a_profile_on_rtu,
+						srv_setup, srv_teardown),
 		cmocka_unit_test_setup_teardown(test_read_names_a_wrong_crc_with_the_bytes,
 						srv_setup, srv_teardown),
 		cmocka_unit_test_setup_teardown(test_read_names_a_silent_unit_and_a_truncated_reply,
