@@ -155,6 +155,9 @@ int ctl_open(struct ctl **out, const struct cfg *cfg, const struct ctl_opts *opt
 	}
 	pthread_mutex_init(&c->rtt->lock, NULL); /* default attributes: cannot fail */
 	c->cfg = cfg;
+	c->site = cfg->site;
+	c->site_gen = c->site_handed = 1;
+	atomic_init(&c->site_taken, 1);
 	if (opts)
 		c->opts = *opts;
 	c->is_monitor = cfg->site.mode == CFG_STRATEGY_MONITOR;
@@ -198,8 +201,12 @@ int ctl_open(struct ctl **out, const struct cfg *cfg, const struct ctl_opts *opt
 		goto out_free;
 	c->snap.nbess = cfg->nbess;
 	c->snap.nmeters = cfg->nmeters;
+	c->snap.config_gen = c->site_gen;
 	seqlock_write(&c->snap_pub, &c->snap);
 	err = ring_init(&c->log, NULL, sizeof(struct ctl_log), CTL_LOG_CAPACITY, 0);
+	if (err)
+		goto out_free;
+	err = seqlock_init(&c->site_pub, sizeof(struct ctl_site_msg));
 	if (err)
 		goto out_free;
 	*out = c;
@@ -222,8 +229,7 @@ int ctl_start(struct ctl *c)
 	err = eng_start(c->eng);
 	if (err)
 		return err;
-	err = cyc_init(&c->cyc, c->cfg->site.cycle_ns, clk_now_ns() + c->cfg->site.cycle_ns,
-		       &c->jitter);
+	err = cyc_init(&c->cyc, c->site.cycle_ns, clk_now_ns() + c->site.cycle_ns, &c->jitter);
 	if (err)
 		goto out_eng;
 	atomic_store(&c->stop, false);
@@ -257,6 +263,7 @@ void ctl_close(struct ctl *c)
 	ctl_stop(c);
 	eng_close(c->eng);
 	seqlock_exit(&c->snap_pub);
+	seqlock_exit(&c->site_pub);
 	ring_exit(&c->log);
 	if (c->rtt) {
 		pthread_mutex_destroy(&c->rtt->lock);
@@ -315,6 +322,29 @@ uint64_t ctl_cycles(const struct ctl *c)
 uint64_t ctl_io_turns(const struct ctl *c)
 {
 	return eng_turns(c->eng);
+}
+
+int64_t ctl_set_site(struct ctl *c, const struct cfg_site *site)
+{
+	struct ctl_site_msg m;
+	const struct cfg_site *now = &c->cfg->site; /* what ctl_open() built the threads for */
+	bool was_monitor = now->mode == CFG_STRATEGY_MONITOR;
+
+	if (!site || site->cycle_ns != now->cycle_ns ||
+	    site->stale_after_ns != now->stale_after_ns ||
+	    (site->mode == CFG_STRATEGY_MONITOR) != was_monitor ||
+	    site->grid_meter_index >= (int)c->cfg->nmeters || site->grid_meter_index < -1 ||
+	    site->read_window_ns <= 0 || site->read_window_ns >= site->cycle_ns)
+		return -EINVAL;
+	m = (struct ctl_site_msg){ .gen = ++c->site_handed, .site = *site };
+	seqlock_write(&c->site_pub, &m); /* one writer: this thread; the control thread tries */
+	return (int64_t)m.gen;
+}
+
+uint64_t ctl_site_gen(const struct ctl *c)
+{
+	/* Acquire: pairs with the release in ctl_loop.c's take_site(). */
+	return atomic_load_explicit(&c->site_taken, memory_order_acquire);
 }
 
 void ctl_set_hooks(struct ctl *c, const struct ctl_hooks *h)
@@ -487,6 +517,9 @@ int ctl_format_log(const struct ctl *c, const struct ctl_log *ev, char *buf, siz
 				"%s: the I/O thread wrote 0 kW by itself: the control thread was "
 				"silent for stale_after (%s)",
 				id, ev->err ? why : "acknowledged");
+	case CTL_EV_RELOADED:
+		return snprintf(buf, len, "reload: site parameters %.0f in force from cycle %.0f",
+				ev->a, ev->b);
 	case CTL_EV_OVERRUN:
 		return snprintf(buf, len, "cycle overrun: %.0f period(s) skipped", ev->a);
 	case CTL_EV_STOPPING:

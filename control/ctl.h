@@ -53,6 +53,7 @@ enum ctl_event {
 	CTL_EV_FAULT_CLEARED,	 /* every fault bit clear again; b: the word before */
 	CTL_EV_ALARMS,		 /* WARN: the alarm word is a now (b: before; 0: clear) */
 	CTL_EV_DEVIATION,	 /* WARN: measured a kW, not the setpoint b kW it acknowledged */
+	CTL_EV_RELOADED,	 /* site parameters of generation a in force from cycle b */
 };
 
 /*
@@ -136,6 +137,7 @@ struct ctl_snapshot {
 	bool is_valid;	  /* the strategy had its inputs */
 	bool has_started; /* every needed input was fresh once */
 	unsigned nbess, nmeters;
+	uint64_t config_gen; /* site parameters in force: 1 at start, + 1 per reload taken */
 	struct ctl_lat jitter, soe_read, setpoint_write;
 	struct ctl_meter_snap meters[CFG_MAX_METERS];
 	struct ctl_bess_snap bess[CFG_MAX_BESS]; /* entries past nbess are not copied */
@@ -156,7 +158,8 @@ struct ctl; /* opaque */
 /* ---- prototypes --------------------------------------------------------------------- */
 
 /* Setup: build the engine's device table from cfg (kept by pointer: it must outlive ctl) and
- * allocate everything. Returns -errno or zero with *out. */
+ * allocate everything. The control thread keeps its own copy of cfg->site (see
+ * ctl_set_site()), so cfg->site is its owner's to change after. Returns -errno or zero. */
 int ctl_open(struct ctl **out, const struct cfg *cfg, const struct ctl_opts *opts);
 
 /* Setup: start the engine and the control thread. Returns -errno or zero. */
@@ -181,6 +184,20 @@ uint64_t ctl_cycles(const struct ctl *c);
 
 /* Any thread: the I/O thread's loop turns so far (eng_turns(): its sign of life). */
 uint64_t ctl_io_turns(const struct ctl *c);
+
+/*
+ * One thread (the reloader: fluxd's main), any time after ctl_open(): hand site parameters to
+ * the control thread, which takes them at the start of its next cycle (no pause: a seqlock
+ * it only tries, the latest handed over wins) and says CTL_EV_RELOADED. What the engine and
+ * the threads were built from must not change: cycle_ns, stale_after_ns, and a change to or
+ * from CFG_STRATEGY_MONITOR are refused (control/reload.h names them first). A grid meter
+ * index must be one of the site's meters. Returns the generation handed over (> 1), or
+ * -EINVAL.
+ */
+int64_t ctl_set_site(struct ctl *c, const struct cfg_site *site);
+
+/* Any thread: the generation of the site parameters in force (1 until a reload is taken). */
+uint64_t ctl_site_gen(const struct ctl *c);
 
 /* Any thread: name of an error code: control's, the engine's, the codec's or errno's. */
 const char *ctl_strerror(int err);

@@ -152,8 +152,25 @@ struct ctl_rtt {
 	struct hist one, all; /* scratch: a device's copy, and the site's sum */
 };
 
+/*
+ * The site parameters a reload hands over (ctl_set_site()): written by one thread (fluxd's
+ * main), read by the control thread at the start of a cycle through ctl.site_pub.
+ */
+struct ctl_site_msg {
+	uint64_t gen; /* 1: the config ctl_open() had; each reload handed over adds one */
+	struct cfg_site site;
+};
+
 struct ctl {
 	const struct cfg *cfg;
+	/* The site parameters the control thread runs with: its own copy (cfg->site was copied at
+	 * ctl_open(); a reload replaces it at a cycle boundary), never cfg->site after start. */
+	struct cfg_site site;
+	uint64_t site_gen;	 /* gen of site; the control thread's after start */
+	uint64_t site_writes;	 /* seqlock_writes(&site_pub) when last taken */
+	struct seqlock site_pub; /* ctl_site_msg: the reloader writes, the control thread reads */
+	_Atomic uint64_t site_taken; /* the gen in force: control thread writes, any reads */
+	uint64_t site_handed;	     /* the last gen handed over; the reloader's */
 	struct ctl_rtt *rtt;
 	struct ctl_opts opts;
 	struct eng *eng;

@@ -508,7 +508,7 @@ static bool is_fresh(int64_t last_ok_ns, int64_t now, int64_t stale_after_ns)
  * when it was never fresh (it would otherwise never be heard of). */
 static void update_freshness(struct ctl *c, int64_t now)
 {
-	int64_t stale = c->cfg->site.stale_after_ns;
+	int64_t stale = c->site.stale_after_ns;
 
 	for (unsigned i = 0; i < c->cfg->nbess; i++) {
 		struct ctl_bess *b = &c->bess[i];
@@ -544,9 +544,8 @@ static void update_freshness(struct ctl *c, int64_t now)
  */
 static void claim_sources(struct ctl *c, int64_t now)
 {
-	int64_t lost_ns = c->cfg->site.stale_after_ns > CTL_ACK_LOST_NS
-			      ? c->cfg->site.stale_after_ns
-			      : CTL_ACK_LOST_NS;
+	int64_t lost_ns =
+	    c->site.stale_after_ns > CTL_ACK_LOST_NS ? c->site.stale_after_ns : CTL_ACK_LOST_NS;
 
 	for (unsigned i = 0; i < c->cfg->nbess; i++) {
 		struct ctl_bess *b = &c->bess[i];
@@ -577,7 +576,7 @@ static bool are_inputs_fresh(const struct ctl *c, bool has_grid)
 {
 	const struct cfg *cfg = c->cfg;
 
-	if (cfg->site.mode == CFG_STRATEGY_PEAK_SHAVING && !has_grid)
+	if (c->site.mode == CFG_STRATEGY_PEAK_SHAVING && !has_grid)
 		return false;
 	for (unsigned i = 0; i < cfg->nbess; i++)
 		if (!c->bess[i].is_fresh)
@@ -594,7 +593,7 @@ static bool are_inputs_fresh(const struct ctl *c, bool has_grid)
 static void watch_limit(struct ctl *c, const struct site_view *v, double site_kw, double dis,
 			double chg, int64_t now)
 {
-	const struct cfg_site *site = &c->cfg->site;
+	const struct cfg_site *site = &c->site;
 	double g = v->grid_kw;
 	bool is_over, is_inside;
 
@@ -623,7 +622,7 @@ static void watch_limit(struct ctl *c, const struct site_view *v, double site_kw
 
 static void decide(struct ctl *c, int64_t now)
 {
-	const struct cfg_site *site = &c->cfg->site;
+	const struct cfg_site *site = &c->site;
 	const struct cfg *cfg = c->cfg;
 	bool needs_grid = site->mode == CFG_STRATEGY_PEAK_SHAVING, is_valid, inputs;
 	const struct ctl_meter *grid =
@@ -863,11 +862,41 @@ static bool is_held(const struct ctl *c)
 	       h->hold_cycle(h->ctx);
 }
 
+/*
+ * RT(ctl), at the start of a cycle: site parameters a reload handed over (ctl_set_site()), if
+ * any, become this cycle's. One relaxed load when there are none; a try of the seqlock when
+ * there are, never a wait: a write that overlapped is tried again next cycle. The strategy's
+ * state carries over (the safety filter ramps from what each BESS does now); a new grid
+ * meter's readings count from now; the limit warning starts afresh.
+ */
+static void take_site(struct ctl *c)
+{
+	uint64_t writes = seqlock_writes(&c->site_pub);
+	struct ctl_site_msg m;
+
+	if (writes == c->site_writes || !seqlock_try_read(&c->site_pub, &m))
+		return;
+	c->site_writes = writes;
+	if (m.gen <= c->site_gen)
+		return; /* taken already (a write completed between the count and the copy) */
+	if (m.site.grid_meter_index != c->site.grid_meter_index)
+		c->grid_seen = m.site.grid_meter_index >= 0
+				   ? c->meters[m.site.grid_meter_index].readings - 1
+				   : 0;
+	c->site = m.site;
+	c->site_gen = m.gen;
+	c->unheld_since_ns = 0;
+	c->snap.config_gen = m.gen;
+	/* Release: pairs with the acquire in ctl_site_gen(). */
+	atomic_store_explicit(&c->site_taken, m.gen, memory_order_release);
+	log_event(c, CTL_EV_RELOADED, 0, 0, (double)m.gen, c->cycle);
+}
+
 void *ctl_loop_main(void *arg)
 {
 	struct ctl *c = arg;
 
-	log_event(c, CTL_EV_STARTED, 0, 0, (double)c->cfg->site.cycle_ns / 1e6, c->ndev);
+	log_event(c, CTL_EV_STARTED, 0, 0, (double)c->site.cycle_ns / 1e6, c->ndev);
 	c->stats_ns = clk_now_ns();
 	while (!atomic_load_explicit(&c->stop, memory_order_relaxed)) {
 		int64_t t0, now;
@@ -881,6 +910,7 @@ void *ctl_loop_main(void *arg)
 					&(struct timespec){ .tv_nsec = 1000000 }, NULL);
 		t0 = c->cyc.start_ns;
 		c->cycle++;
+		take_site(c);
 		FLUX_PROBE(cycle_start, c->cycle, c->cyc.start_ns, c->cyc.wake_ns);
 		/* The poll arms the I/O thread's fail-safe for each BESS we hold (ENG_CMDF_ARM),
 		 * and reads each device's active blocks (struct ctl_reads). */
@@ -901,7 +931,7 @@ void *ctl_loop_main(void *arg)
 		}
 		FLUX_PROBE(poll_push, c->cycle, c->ndev, c->cmds[0].t_push_ns);
 		eng_submit(c->eng, c->cmds, c->ndev);
-		gather(c, t0 + c->cfg->site.read_window_ns);
+		gather(c, t0 + c->site.read_window_ns);
 		now = clk_now_ns();
 		update_freshness(c, now);
 		claim_sources(c, now);
