@@ -4,7 +4,9 @@
  * starts the engine and the control thread, and is itself the telemetry thread
  * (control/telemetry.h: the events, the live status line, `flux status` on a Unix socket,
  * sd_notify and systemd's watchdog), until SIGINT/SIGTERM or --duration stops the controller,
- * which leaves every BESS at 0 kW before fluxd exits. `fluxd --preflight` checks the machine
+ * which leaves every BESS at 0 kW before fluxd exits. SIGHUP (`systemctl reload fluxd`) reads
+ * the config again: new site parameters go to the control thread at a cycle boundary, with no
+ * pause in control (control/reload.h says what may change). `fluxd --preflight` checks the machine
  * instead of running, `--check-config` a file, `--failsafe` writes 0 kW and exits. The one
  * idea: main() is a short sequence of named steps, each a function below that returns 0 to go
  * on or the exit code.
@@ -23,6 +25,7 @@
 #include "control/ctl_hooks.h"
 #include "control/failsafe.h"
 #include "control/preflight.h"
+#include "control/reload.h"
 #include "control/status.h"
 #include "control/telemetry.h"
 #include "rt/clock.h"
@@ -65,10 +68,25 @@ struct test_stall {
 	struct ctl_hooks hooks;
 };
 
+/*
+ * A reload (SIGHUP) on the main thread: the file read into next (allocated once, at start),
+ * judged against the running cfg (control/reload.h), its site parameters handed to the control
+ * thread (ctl_set_site()); systemd hears RELOADING=1, then READY=1 once the control thread
+ * took them (or at once when nothing changes).
+ */
+struct fluxd_reload {
+	struct cfg *next;	   /* the file as read again; defaults between reloads */
+	struct rl_plan plan;	   /* the last one judged */
+	int64_t pending_gen;	   /* handed over, not yet in force; 0: none */
+	char pending[RL_TEXT_MAX]; /* its changes, said once in force */
+	unsigned applied, refused; /* since start */
+};
+
 /* The daemon's state; owned by the main thread. */
 struct fluxd {
 	struct fluxd_args args;
-	struct cfg *cfg;
+	struct cfg *cfg; /* the running config: its site part follows each reload applied */
+	struct fluxd_reload rl;
 	struct ctl *ctl;
 	struct thr_proc proc;
 	struct telemetry tel;
@@ -77,11 +95,26 @@ struct fluxd {
 	int64_t end_ns;	  /* --duration's end; INT64_MAX: none */
 };
 
-static volatile sig_atomic_t got_signal;
+static volatile sig_atomic_t got_signal, got_hup;
 
 static void on_signal(int sig)
 {
 	got_signal = sig;
+}
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	got_hup = 1;
+}
+
+/* Main thread: "fluxd: " what tag text as one log line (tel_say()'s one %s). */
+static void say_what(int prio, const char *what, const char *tag, const char *text)
+{
+	char line[RL_TEXT_MAX + 128];
+
+	snprintf(line, sizeof(line), "%s%s%s", what, tag, text);
+	tel_say(prio, "fluxd: %s", line);
 }
 
 static void usage(FILE *f)
@@ -215,9 +248,10 @@ out_usage:
 
 /*
  * Read the config into cfg, saying every error and warning of the file (file:line:key each),
- * on stdout (to_stdout: --check-config) or in the log. Returns 0, or -1 when it has errors.
+ * on stdout (to_stdout: --check-config) or in the log, each line after "fluxd: " + what ("" or
+ * "reload: "). Returns 0, or -1 when it has errors.
  */
-static int read_config(struct cfg *cfg, const char *path, bool to_stdout)
+static int read_config(struct cfg *cfg, const char *path, bool to_stdout, const char *what)
 {
 	static struct cfg_diag d; /* 16 KiB: not on the stack */
 	int ret = cfg_load_diag(cfg, path, &d);
@@ -228,8 +262,8 @@ static int read_config(struct cfg *cfg, const char *path, bool to_stdout)
 		if (to_stdout)
 			printf("%s%s\n", it->is_warning ? "WARN " : "", it->text);
 		else
-			tel_say(it->is_warning ? 4 : 3,
-				it->is_warning ? "fluxd: WARN %s" : "fluxd: %s", it->text);
+			say_what(it->is_warning ? 4 : 3, what, it->is_warning ? "WARN " : "",
+				 it->text);
 	}
 	if (d.ndropped) {
 		char more[96];
@@ -239,7 +273,7 @@ static int read_config(struct cfg *cfg, const char *path, bool to_stdout)
 		if (to_stdout)
 			printf("%s\n", more);
 		else
-			tel_say(4, "fluxd: %s", more);
+			say_what(4, what, "", more);
 	}
 	if (to_stdout)
 		fflush(stdout);
@@ -256,7 +290,7 @@ static int check_config(const char *path)
 		perror("fluxd");
 		return 1;
 	}
-	if (read_config(cfg, path, true) == 0) {
+	if (read_config(cfg, path, true, "") == 0) {
 		printf("%s: ok (%u BESS, %u meters, strategy %s, cycle %.3g ms)\n", path,
 		       cfg->nbess, cfg->nmeters, cfg_strategy_name(cfg->site.mode),
 		       (double)cfg->site.cycle_ns / 1e6);
@@ -376,11 +410,12 @@ static void test_stall_tick(struct test_stall *t, int64_t elapsed_ns)
 static int load_config(struct fluxd *d)
 {
 	d->cfg = calloc(1, sizeof(*d->cfg));
-	if (!d->cfg) {
+	d->rl.next = calloc(1, sizeof(*d->rl.next)); /* for reloads: allocated once, now */
+	if (!d->cfg || !d->rl.next) {
 		perror("fluxd");
 		return 1;
 	}
-	if (read_config(d->cfg, d->args.path, false)) {
+	if (read_config(d->cfg, d->args.path, false, "")) {
 		tel_say(3, "fluxd: %s", "not started: the configuration has errors");
 		return 1;
 	}
@@ -404,7 +439,7 @@ static int setup_process(struct fluxd *d)
  * started. Returns 0, 1 (said why) or EXIT_USAGE (a bad test stall). */
 static int start_controller(struct fluxd *d)
 {
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = { .sa_handler = on_signal }, hup = { .sa_handler = on_hup };
 	int err = ctl_open(&d->ctl, d->cfg, &(struct ctl_opts){ .no_rt = d->args.no_rt });
 
 	if (err) {
@@ -417,12 +452,84 @@ static int start_controller(struct fluxd *d)
 		return 1;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &hup, NULL);
 	err = ctl_start(d->ctl);
 	if (err) {
 		tel_say(3, "fluxd: cannot start: %s", strerror(-err));
 		return 1;
 	}
 	return 0;
+}
+
+/* ---- reload (SIGHUP) ------------------------------------------------------------------ */
+
+/* Main thread: a reload's outcome in the log at prio, and systemd told it is done. */
+static void reload_done(int prio, const char *text)
+{
+	tel_say(prio, "fluxd: %s", text);
+	tel_notify("READY=1\nSTATUS=%s", text);
+}
+
+/* Main thread, on SIGHUP: read the file again, judge it, hand the site parameters over. A
+ * file with errors, or one that changes what needs a restart, changes nothing. */
+static void reload(struct fluxd *d)
+{
+	struct fluxd_reload *r = &d->rl;
+	char line[RL_TEXT_MAX + 128];
+	int64_t gen;
+
+	snprintf(line, sizeof(line), "RELOADING=1\nMONOTONIC_USEC=%lld",
+		 (long long)(clk_now_ns() / 1000));
+	tel_notify("%s", line);
+	tel_say(6, "fluxd: reload: SIGHUP: reading %s again", d->args.path);
+	cfg_free(r->next); /* the last reload's: back to the defaults */
+	if (read_config(r->next, d->args.path, false, "reload: ")) {
+		r->refused++;
+		reload_done(3, "reload refused: the file has errors (above), nothing changed");
+		return;
+	}
+	switch (rl_plan(d->cfg, r->next, &r->plan)) {
+	case RL_SAME:
+		reload_done(6, "reload: nothing to change (the file says what runs)");
+		break;
+	case RL_RESTART:
+		r->refused++;
+		snprintf(line, sizeof(line),
+			 "reload refused: %s (restart fluxd to apply); the running config stays",
+			 r->plan.why);
+		reload_done(3, line);
+		break;
+	case RL_APPLY:
+		gen = ctl_set_site(d->ctl, &r->next->site);
+		if (gen < 0) { /* rl_plan() refuses all ctl_set_site() does: a bug if seen */
+			r->refused++;
+			reload_done(3, "reload refused: the controller cannot take these site "
+				       "parameters, nothing changed");
+			break;
+		}
+		if (r->pending_gen) /* the one before is taken with this one */
+			say_what(6, "reload: ", "taken with the next reload: ", r->pending);
+		d->cfg->site = r->next->site; /* the control thread reads only its own copy */
+		r->pending_gen = gen;
+		snprintf(r->pending, sizeof(r->pending), "%s", r->plan.changes);
+		break;
+	}
+	cfg_free(r->next);
+}
+
+/* Main thread, each tick: a reload handed over is in force once the control thread took it
+ * at the start of a cycle (ctl_site_gen()): said, and READY=1. */
+static void reload_tick(struct fluxd *d)
+{
+	struct fluxd_reload *r = &d->rl;
+	char line[RL_TEXT_MAX + 64];
+
+	if (!r->pending_gen || ctl_site_gen(d->ctl) < (uint64_t)r->pending_gen)
+		return;
+	r->pending_gen = 0;
+	r->applied++;
+	snprintf(line, sizeof(line), "reload: applied: %s", r->pending);
+	reload_done(5, line);
 }
 
 static bool stop_requested(const struct fluxd *d)
@@ -453,6 +560,11 @@ static int run(struct fluxd *d)
 		now = clk_now_ns();
 		tel_tick(&d->tel, now);
 		test_stall_tick(&d->stall, now - d->start_ns);
+		if (got_hup) {
+			got_hup = 0;
+			reload(d);
+		}
+		reload_tick(d);
 	}
 	if (got_signal)
 		tel_say(6, "fluxd: %s received, stopping",
@@ -476,6 +588,8 @@ static void release(struct fluxd *d)
 	thr_release_process(&d->proc);
 	cfg_free(d->cfg);
 	free(d->cfg);
+	cfg_free(d->rl.next);
+	free(d->rl.next);
 }
 
 int main(int argc, char **argv)
