@@ -413,8 +413,8 @@ int st_format_json(const struct cfg *cfg, const struct ctl_snapshot *s, int64_t 
 	put_json_num(&o, "age_ms", age_ms(s, now_ns));
 	put(&o, ",");
 	put_json_num(&o, "site_kw", s->site_kw);
-	put(&o, ",\"is_valid\":%s,\"has_started\":%s,\"bess\":[", yes_no(s->is_valid),
-	    yes_no(s->has_started));
+	put(&o, ",\"is_valid\":%s,\"has_started\":%s,\"config_gen\":%llu,\"bess\":[",
+	    yes_no(s->is_valid), yes_no(s->has_started), (unsigned long long)s->config_gen);
 	for (unsigned i = 0; i < nbess; i++) {
 		const struct ctl_bess_snap *b = &s->bess[i];
 

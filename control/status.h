@@ -205,7 +205,7 @@ int st_format_text(const struct cfg *cfg, const struct ctl_snapshot *s, int64_t 
 /*
  * Not RT: the same as one JSON object and '\n':
  *   {"version":1,"cycles":N,"overruns":N,"age_ms":F,"site_kw":F,"is_valid":B,
- *    "has_started":B,
+ *    "has_started":B,"config_gen":N,
  *    "bess":[{"id":S,"status":S,"status_code":N,"soe_pct":F,"setpoint_kw":F,"is_fresh":B,
  *             "is_ready":B,"is_ours":B,"command_source":N,"blocks":N,"safety":[S...],
  *             "last_error":S|null,"last_errno":N,"writes":N,"active_power_kw":F|null,
