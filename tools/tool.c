@@ -925,6 +925,11 @@ void tool_describe(char *buf, size_t cap, const struct tool_conn *c, const struc
 			snprintf(buf, cap, "connect: %s", strerror(-err));
 		return;
 	}
+	if (c->framing == TOOL_FRAMING_RTU && (err == -EIO || err == -ENODEV || err == -ENXIO)) {
+		snprintf(buf, cap, "the serial line went away (%s: a USB adapter unplugged?)",
+			 strerror(-err));
+		return;
+	}
 	switch (-err) {
 	case ETIMEDOUT:
 		snprintf(buf, cap, "no response within %d ms (%u attempt%s)", ms, c->attempts,

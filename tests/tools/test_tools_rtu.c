@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -443,6 +444,35 @@ static void test_rtu_bad_arguments_are_named(void **state)
 	assert_int_equal(atomic_load(&s->requests), 0);
 }
 
+/* The far end of a pty: waits for one request, then hangs up (a USB adapter pulled): the
+ * spare slave fd and the master close, the tool's slave fd reads EIO. */
+static void *hang_up_after_request(void *arg)
+{
+	struct th_pty *p = arg;
+	uint8_t req[8];
+
+	(void)th_pty_read(p, req, sizeof(req), 5000);
+	th_pty_close(p);
+	return NULL;
+}
+
+static void test_read_names_a_line_that_goes_away(void **state)
+{
+	struct th_pty p;
+	struct th_tool_run r;
+	pthread_t t;
+
+	(void)state;
+	/* The spare slave fd stays open until the request came: the master never reads EIO. */
+	assert_int_equal(th_pty_open(&p), 0);
+	assert_int_equal(pthread_create(&t, NULL, hang_up_after_request, &p), 0);
+	th_tool_run(&r, cmd_read_main, "read", "--device", p.slave, "-r", "0", "-o", "5s", NULL);
+	pthread_join(t, NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_CONN);
+	th_tool_has(&r, "unit 1: the serial line went away (");
+	th_tool_has(&r, "sent: 01 03 00 00 00 01");
+}
+
 /* ---- RTU over TCP ------------------------------------------------------------------- */
 
 static int tcp_setup(void **state)
@@ -778,6 +808,7 @@ int main(void)
 		    srv_teardown),
 		cmocka_unit_test_setup_teardown(test_rtu_bad_arguments_are_named, srv_setup,
 						srv_teardown),
+		cmocka_unit_test(test_read_names_a_line_that_goes_away),
 		cmocka_unit_test_setup_teardown(test_read_and_write_rtu_over_tcp, tcp_setup,
 						srv_teardown),
 		cmocka_unit_test_setup_teardown(test_modpoll_rtu_reads_every_table, srv_setup,
