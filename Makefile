@@ -351,13 +351,14 @@ uninstall:
 # (edits included, untracked files not) are copied to DEB_DIR/src/ with deploy/debian/ as its
 # debian/; the repository gets no file. DEB_VERSION defaults to deploy/debian/version.sh's
 # (git describe; 0.0~gitYYYYMMDD.N.HASH before the first v* tag). DEB_DIR/src/build-pkg/ keeps
-# the objects from one `make deb` to the next.
+# the objects from one `make deb` to the next; the .deb of the one before is removed.
 DEB_DIR ?= $(BUILD)/deb
 DEB_VERSION ?=
 deb: deps
 	$(Q)set -e; v='$(DEB_VERSION)'; [ -n "$$v" ] || v=$$(deploy/debian/version.sh); \
 	src='$(DEB_DIR)/src'; mkdir -p "$$src"; \
 	find "$$src" -mindepth 1 -maxdepth 1 ! -name build-pkg -exec rm -rf {} +; \
+	rm -f '$(DEB_DIR)'/flux_* '$(DEB_DIR)'/flux-dbgsym_*; \
 	git ls-files -z | tar --null -T - --ignore-failed-read -cf - | tar -xpf - -C "$$src"; \
 	cp -pR deploy/debian "$$src/debian"; rm -f "$$src/debian/changelog.in" "$$src/debian/version.sh"; \
 	t=$$(git log -1 --format=%ct); \
