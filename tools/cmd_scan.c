@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "devices/profile.h"
 #include "tools/scan.h"
 #include "tools/tool.h"
 #include "rt/clock.h"
@@ -448,7 +449,53 @@ struct sc_serial {
 	uint8_t first, last;
 	unsigned retries;
 	bool is_json, is_verbose;
+	bool is_identifying; /* read each unit found for the shipped profiles' fingerprints */
 };
+
+/* The fingerprints a serial scan tries (FC43 is not framed on RTU: io/modbus.h has no FC43). */
+static const struct {
+	const char *name;
+	bool (*looks_like)(const struct prof_profile *p, const uint16_t *regs, unsigned n,
+			   char *buf, size_t cap);
+} rtu_fps[] = {
+	{ "powerpack", scan_looks_like_powerpack },
+	{ "acuvim2", scan_looks_like_acuvim2 },
+};
+
+#define N_RTU_FP (sizeof(rtu_fps) / sizeof(rtu_fps[0]))
+
+/* A unit's fingerprint: the profile it looks like, or NULL; why in evidence. */
+struct sc_fp {
+	const char *profile;
+	char evidence[SCAN_EVIDENCE_MAX];
+};
+
+/* Read the first poll block of each profile from unit and test it. */
+static void fingerprint(struct tool_conn *c, uint8_t unit, struct prof_profile *const *fp,
+			struct sc_fp *out)
+{
+	*out = (struct sc_fp){ 0 };
+	for (unsigned i = 0; i < N_RTU_FP; i++) {
+		const struct prof_block *b;
+		uint16_t regs[MB_MAX_READ_REGS];
+		struct mb_req req;
+		struct mb_rsp rsp;
+
+		if (!fp[i] || !fp[i]->n_blocks)
+			continue;
+		b = &fp[i]->blocks[0];
+		req =
+		    (struct mb_req){ .unit = unit, .fc = b->fc, .addr = b->start, .qty = b->count };
+		if (b->fc < MB_FC_READ_HOLDING_REGISTERS || tool_xfer(c, &req, &rsp, 0))
+			continue;
+		mb_regs_from_wire(regs, rsp.data, b->count);
+		if (rtu_fps[i].looks_like(fp[i], regs, b->count, out->evidence,
+					  sizeof(out->evidence))) {
+			out->profile = rtu_fps[i].name;
+			return;
+		}
+	}
+}
 
 /* A probe's timeout at baud: request and reply on the wire plus the device's time. */
 static int64_t rtu_probe_timeout_ns(uint32_t baud)
@@ -473,9 +520,13 @@ struct sc_bad {
 	char what[256];
 };
 
-/* One unit found: its register 0 (err 0) or its exception (err -MB_EXC(code)). */
+/*
+ * One unit found: its register 0 (err 0) or its exception (err -MB_EXC(code)), its probe's RTT
+ * (is_late: none) and its fingerprint (NULL without identification).
+ */
 static void print_unit(const struct sc_serial *o, const struct tool_conn *c, uint8_t unit, int err,
-		       uint16_t value, bool is_late, bool *is_first)
+		       uint16_t value, int64_t rtt_ns, bool is_late, const struct sc_fp *fp,
+		       bool *is_first)
 {
 	unsigned code = (unsigned)(-err - MB_EXC_BASE);
 	char late[64] = "";
@@ -494,29 +545,45 @@ static void print_unit(const struct sc_serial *o, const struct tool_conn *c, uin
 			fputc(',', stdout);
 		}
 		if (is_late)
-			printf("\"late\":true}");
+			printf("\"late\":true");
 		else
-			printf("\"rtt_ms\":%.3f}", clk_ns_to_ms(c->rtt_ns));
+			printf("\"rtt_ms\":%.3f", clk_ns_to_ms(rtt_ns));
+		if (fp && fp->profile) {
+			fputs(",\"fingerprint\":{\"profile\":", stdout);
+			txt_json_fputs(stdout, fp->profile);
+			fputs(",\"evidence\":", stdout);
+			txt_json_fputs(stdout, fp->evidence);
+			fputc('}', stdout);
+		} else if (fp) {
+			fputs(",\"fingerprint\":null", stdout);
+		}
+		fputc('}', stdout);
 		*is_first = false;
+		return;
 	} else if (err == 0) {
 		printf("%s unit %u: registers [0]=%u (0x%04X)", c->name, unit, value, value);
 		if (is_late)
 			printf("%s\n", late);
 		else
-			printf("  %.3f ms\n", clk_ns_to_ms(c->rtt_ns));
+			printf("  %.3f ms\n", clk_ns_to_ms(rtt_ns));
 	} else {
 		printf("%s unit %u: exception 0x%02X %s", c->name, unit, code,
 		       mb_exception_name(code));
 		if (is_late)
 			printf("%s\n", late);
 		else
-			printf("  %.3f ms\n", clk_ns_to_ms(c->rtt_ns));
+			printf("  %.3f ms\n", clk_ns_to_ms(rtt_ns));
 	}
+	if (fp && fp->profile)
+		printf("    looks like %s: %s\n", fp->profile, fp->evidence);
+	else if (fp)
+		printf("    looks like no shipped profile\n");
 }
 
 /* Probe first..last one at a time; print each finding (or keep it for --json). */
 static int scan_serial(const struct sc_serial *o)
 {
+	struct prof_profile *fps[N_RTU_FP] = { NULL };
 	bool found[256] = { false };
 	struct sc_bad *bads;
 	struct tool_conn c;
@@ -537,6 +604,14 @@ static int scan_serial(const struct sc_serial *o)
 			ser_strerror(err));
 		return tool_exit_code(err);
 	}
+	for (unsigned i = 0; o->is_identifying && i < N_RTU_FP; i++) {
+		char msg[256];
+
+		if (prof_load_builtin(rtu_fps[i].name, &fps[i], msg, sizeof(msg)))
+			fprintf(stderr,
+				"flux " CMD ": profile %s: %s (its fingerprint is skipped)\n",
+				rtu_fps[i].name, msg);
+	}
 	if (o->is_json) {
 		fputs("{\"device\":", stdout);
 		txt_json_fputs(stdout, c.name);
@@ -548,8 +623,8 @@ static int scan_serial(const struct sc_serial *o)
 	bads = calloc((size_t)(o->last - o->first + 1), sizeof(*bads));
 	if (!bads) {
 		perror("flux " CMD);
-		tool_conn_close(&c);
-		return TOOL_EXIT_CONN;
+		err = -ENOMEM;
+		goto out_fps;
 	}
 	for (unsigned u = o->first; u <= o->last && !is_stopped; u++) {
 		struct mb_req req = {
@@ -572,10 +647,16 @@ static int scan_serial(const struct sc_serial *o)
 		is_gw = is_exc && (code == MB_EX_GATEWAY_PATH_UNAVAILABLE ||
 				   code == MB_EX_GATEWAY_TARGET_FAILED);
 		if (!is_gw && (err == 0 || is_exc)) {
+			uint16_t value = err ? 0 : mb_get_u16(rsp.data);
+			int64_t rtt_ns = c.rtt_ns;
+			struct sc_fp fp;
+
 			units++;
 			found[u] = true;
-			print_unit(o, &c, (uint8_t)u, err, err ? 0 : mb_get_u16(rsp.data), false,
-				   &is_first_unit);
+			if (o->is_identifying)
+				fingerprint(&c, (uint8_t)u, fps, &fp);
+			print_unit(o, &c, (uint8_t)u, err, value, rtt_ns, false,
+				   o->is_identifying ? &fp : NULL, &is_first_unit);
 		} else if (err == -MB_EUNIT && c.rx[0] >= o->first && c.rx[0] < u &&
 			   !found[c.rx[0]]) {
 			/*
@@ -589,7 +670,8 @@ static int scan_serial(const struct sc_serial *o)
 			units++;
 			found[v] = true;
 			print_unit(o, &c, v, is_late_exc ? -MB_EXC(c.rx[2]) : 0,
-				   is_late_exc ? 0 : mb_get_u16(c.rx + 3), true, &is_first_unit);
+				   is_late_exc ? 0 : mb_get_u16(c.rx + 3), 0, true, NULL,
+				   &is_first_unit);
 			if (o->is_verbose && !o->is_json)
 				printf("%s unit %u: no answer\n", c.name, u);
 		} else if (is_gw || (err == -ETIMEDOUT && c.rx_len == 0)) {
@@ -646,6 +728,9 @@ static int scan_serial(const struct sc_serial *o)
 		       (unsigned long long)c.noise_total, (double)o->co.timeout_ns / 1e6);
 	}
 	free(bads);
+out_fps:
+	for (unsigned i = 0; i < N_RTU_FP; i++)
+		prof_free(fps[i]);
 	tool_conn_close(&c);
 	return err ? tool_exit_code(err) : TOOL_EXIT_OK;
 }
@@ -760,6 +845,7 @@ int cmd_scan_main(int argc, char **argv)
 		ser.co.timeout_ns =
 		    has_timeout ? cfg.timeout_ns : rtu_probe_timeout_ns(ser.co.line.baud);
 		ser.is_json = out.is_json;
+		ser.is_identifying = cfg.is_identifying;
 		ser.is_verbose = out.is_verbose;
 		scan_stop = 0;
 		sigemptyset(&sa.sa_mask);

@@ -682,8 +682,8 @@ static void test_scan_device_finds_exactly_the_units_served(void **state)
 	th_rtusrv_serve(s, 1, true);
 	th_rtusrv_serve(s, 247, true);
 	/* Every id 1..247, one at a time; the served ones are 1, 17 and 247. */
-	th_tool_run(&r, cmd_scan_main, "scan", DEV(s), "-b", "115200", "-o", "30ms", "--json",
-		    NULL);
+	th_tool_run(&r, cmd_scan_main, "scan", DEV(s), "-b", "115200", "-o", "30ms", "--no-id",
+		    "--json", NULL);
 	th_tool_expect(&r, r.rc == 0);
 	th_tool_expect(&r, th_json_is_valid(r.out));
 	th_tool_has(&r, "\"line\":\"115200 8N1\"");
@@ -707,12 +707,19 @@ static void test_scan_device_text_names_bad_replies_and_fits_the_timeout(void **
 {
 	struct th_rtusrv *s = *state;
 	struct th_tool_run r;
+	modbus_mapping_t *m;
 
+	/* Both units look like a PowerPack: status READY at 2000, SOE 60 % at 2026. */
+	m = th_rtusrv_lock(s);
+	m->tab_registers[2000] = 1;
+	m->tab_registers[2026] = 60;
+	th_rtusrv_unlock(s);
 	th_rtusrv_serve(s, 3, true);
 	th_tool_run(&r, cmd_scan_main, "scan", DEV(s), "--units", "1-20", "-o", "50ms", "-v", NULL);
 	th_tool_expect(&r, r.rc == 0);
 	th_tool_has(&r, " unit 3: registers [0]=4096 (0x1000)");
 	th_tool_has(&r, " unit 17: registers [0]=4096 (0x1000)");
+	th_tool_has(&r, "\n    looks like powerpack: 2000 READY, 2026 SOE 60 in 0..100\n");
 	th_tool_has(&r, " unit 4: no answer\n");
 	th_tool_has(&r, "at 9600 8N1: 20 unit id(s) probed in ");
 	th_tool_has(&r, ": 2 unit(s), 0 bad replies, 0 noise byte(s), timeout 50 ms\n");
