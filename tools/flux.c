@@ -25,10 +25,10 @@ static const struct flux_cmd cmds[] = {
 	  .summary = "ask a running fluxd for the site snapshot (Unix socket)" },
 	{ .name = "read",
 	  .main = cmd_read_main,
-	  .summary = "read Modbus TCP registers or coils, once or polling (modpoll)" },
+	  .summary = "read Modbus registers or coils (TCP, RTU), once or polling (modpoll)" },
 	{ .name = "write",
 	  .main = cmd_write_main,
-	  .summary = "write Modbus TCP registers or coils, echo verified (modpoll)" },
+	  .summary = "write Modbus registers or coils (TCP, RTU), echo verified (modpoll)" },
 	{ .name = "modpoll",
 	  .main = cmd_modpoll_main,
 	  .summary = "modpoll's options and 1-based references (-r 2026 is PDU 2025)" },
@@ -37,7 +37,7 @@ static const struct flux_cmd cmds[] = {
 	  .summary = "mbpoll's options: -a 1,2 lists, -B, -t 4:float, 1-based -r" },
 	{ .name = "scan",
 	  .main = cmd_scan_main,
-	  .summary = "find Modbus TCP units on addresses, ranges, CIDR blocks (mbscan)" },
+	  .summary = "find Modbus units on addresses, ranges, CIDR blocks, serial lines" },
 };
 
 static void usage(FILE *f)
