@@ -8,7 +8,12 @@ DEB_PKGS := gcc make pkg-config libc6-dev binutils \
 	bpftool libbpf-dev libelf-dev zlib1g-dev systemtap-sdt-dev bpftrace \
 	libsystemd-dev systemd \
 	gnuplot-nox stress-ng python3 python3-pymodbus python3-serial \
-	clang-format cppcheck
+	clang-format cppcheck \
+	debhelper dpkg-dev lintian man-db groff-base
+# make deb and tests/deploy/deb.sh: debhelper (dh, compat 13: dh_installsystemd,
+# dh_installsysusers, dh_installtmpfiles), dpkg-dev (dpkg-buildpackage, dpkg-architecture),
+# lintian (the package's checks); man-db (man -w, man -l) and groff-base (the man pages of
+# docs/man/ are hand-written roff: groff -man -ww checks them; no other tool builds them).
 
 print-deps:
 	@echo $(DEB_PKGS)
