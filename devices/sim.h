@@ -96,8 +96,11 @@ struct sim_pp_params {
 	double soe_pct;	      /* initial SOE, 0..100 */
 	unsigned blocks;      /* available at start; 0: pp_default_blocks() */
 	unsigned response_ms; /* a setpoint takes effect this long after its write, < 1000 */
-	unsigned startup_ms;  /* OFFLINE -> READY this long after the add or a restart */
-	double time_scale;    /* simulated seconds per real second, > 0 (1: real time) */
+	/* then delivered power follows it as a first-order lag of this time constant, real ms,
+	 * <= SIM_RESPONSE_MS_MAX (0: at once); a stop (not READY, not ours, SOE end) is at once */
+	unsigned response_tau_ms;
+	unsigned startup_ms; /* OFFLINE -> READY this long after the add or a restart */
+	double time_scale;   /* simulated seconds per real second, > 0 (1: real time) */
 	/* 0: no watchdog. Else: no write to PP_REG_HEARTBEAT for this long -> the BESS drops to
 	 * 0 kW by itself */
 	unsigned heartbeat_timeout_ms;

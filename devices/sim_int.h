@@ -51,6 +51,7 @@ struct sim_pp {
 	uint64_t target_writes;
 	double applied_kw;
 	double delivered_kw;
+	double ramp_kw; /* where the first-order ramp is (response_tau_ms), before the stop rule */
 	double soe_kwh;
 	struct {
 		int16_t kw;

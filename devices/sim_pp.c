@@ -2,8 +2,10 @@
 /*
  * PowerPack simulator model: the seed's register map over a battery whose SOE integrates the
  * power it actually delivers. A written setpoint waits response_ms in a FIFO before it is
- * applied; what is delivered is the applied setpoint capped by rated power and available
- * blocks, and zero unless the status is READY and the command source is the controller's.
+ * applied (a dead time); what is delivered then follows the applied setpoint capped by rated
+ * power and available blocks, at once or as a first-order lag of response_tau_ms (the
+ * response model: delay, then a ramp), and is zero at once unless the status is READY and
+ * the command source is the controller's.
  * Target power writes are refused with exception 0x03 until the command source is claimed.
  * Time advances by events (startup, each setpoint's due time, the heartbeat watchdog's lapse),
  * each at its own instant, so the result does not depend on how often the model is stepped.
@@ -19,25 +21,54 @@ static bool is_ours(const struct sim_pp *pp)
 	return pp->command_source == pp->prm.pp.command_source_id;
 }
 
-/* Power the battery delivers at the applied setpoint, in kW (+ discharge). */
-static double delivered_kw(const struct sim_pp *pp)
+/* Where the ramp heads: the applied setpoint capped by rated power and available blocks. */
+static double aim_kw(const struct sim_pp *pp)
 {
 	double cap = fmin(pp->prm.pp.power_kw, pp->blocks * pp->prm.pp.block_kw);
-	double kw = fmax(-cap, fmin(cap, pp->applied_kw));
 
-	if (pp->status != pp->prm.pp.status_ready || !is_ours(pp))
-		return 0;
-	if ((kw > 0 && pp->soe_kwh <= 0) || (kw < 0 && pp->soe_kwh >= pp->prm.pp.capacity_kwh))
-		return 0;
-	return kw;
+	return fmax(-cap, fmin(cap, pp->applied_kw));
 }
 
+/* Does the battery deliver kw now? Not unless READY and ours, and not past an SOE end. */
+static bool may_deliver(const struct sim_pp *pp, double kw)
+{
+	if (pp->status != pp->prm.pp.status_ready || !is_ours(pp))
+		return false;
+	return !((kw > 0 && pp->soe_kwh <= 0) ||
+		 (kw < 0 && pp->soe_kwh >= pp->prm.pp.capacity_kwh));
+}
+
+/* Power the battery delivers now, in kW (+ discharge): the ramp's, or 0 when it may not. */
+static double delivered_kw(struct sim_pp *pp)
+{
+	if (!pp->prm.response_tau_ms)
+		pp->ramp_kw = aim_kw(pp);
+	if (!may_deliver(pp, pp->ramp_kw)) {
+		pp->ramp_kw = 0; /* a stop is at once; the ramp starts again from 0 */
+		return 0;
+	}
+	return pp->ramp_kw;
+}
+
+/*
+ * From from_ns to to_ns (real time; the SOE's hours run time_scale faster): the ramp moves
+ * towards its aim as y = u + (y0 - u) e^(-t / tau), and the SOE takes the exact integral of
+ * that, u t + (y0 - u) tau (1 - e^(-t / tau)), so the step size does not change the result.
+ */
 static void integrate(struct sim_pp *pp, int64_t from_ns, int64_t to_ns)
 {
-	double h = (double)(to_ns - from_ns) * pp->prm.time_scale / 3.6e12;
+	double dt_s = (double)(to_ns - from_ns) / 1e9, scale = pp->prm.time_scale / 3600.0;
+	double y0 = delivered_kw(pp), u = aim_kw(pp), energy_kws;
 
-	pp->delivered_kw = delivered_kw(pp);
-	pp->soe_kwh = fmax(0, fmin(pp->prm.pp.capacity_kwh, pp->soe_kwh - pp->delivered_kw * h));
+	if (pp->prm.response_tau_ms && may_deliver(pp, y0 ? y0 : u)) {
+		double tau = pp->prm.response_tau_ms / 1e3, k = exp(-dt_s / tau);
+
+		energy_kws = u * dt_s + (y0 - u) * tau * (1 - k);
+		pp->ramp_kw = u + (y0 - u) * k;
+	} else {
+		energy_kws = y0 * dt_s;
+	}
+	pp->soe_kwh = fmax(0, fmin(pp->prm.pp.capacity_kwh, pp->soe_kwh - energy_kws * scale));
 	pp->delivered_kw = delivered_kw(pp);
 }
 
@@ -59,6 +90,7 @@ static void clear_setpoints(struct sim_pp *pp)
 	pp->target_kw = 0;
 	pp->p_head = pp->p_len = 0;
 	pp->applied_kw = 0;
+	pp->ramp_kw = 0;
 }
 
 enum pp_event { EV_NONE, EV_READY, EV_APPLY, EV_LAPSE };
@@ -255,7 +287,7 @@ int sim_pp_init(struct sim_dev *d, const struct sim_pp_params *prm)
 		return err;
 	if (!(prm->soe_pct >= 0 && prm->soe_pct <= 100) || !(prm->time_scale > 0) ||
 	    !isfinite(prm->time_scale) || prm->response_ms > SIM_RESPONSE_MS_MAX ||
-	    prm->blocks > UINT16_MAX)
+	    prm->response_tau_ms > SIM_RESPONSE_MS_MAX || prm->blocks > UINT16_MAX)
 		return -ERANGE;
 	*pp = (struct sim_pp){ .prm = *prm,
 			       .status = PP_STATUS_OFFLINE,

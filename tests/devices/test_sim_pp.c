@@ -8,6 +8,7 @@
  * for a whole timeout (a busy CI machine), the test measures that and says so instead.
  */
 #include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -255,6 +256,96 @@ static void test_applies_a_setpoint_only_after_the_response_delay(void **state)
 	assert_true(st.delivered_kw == 80);
 	/* The write was stamped after t0, so it cannot have taken effect any sooner. */
 	assert_true(th_now_ns() - t0 >= SIM_RESPONSE_MS_MAX * 1000000LL);
+	stop(f);
+}
+
+/*
+ * The response model: after the dead time, delivered power follows a first-order lag. Each
+ * reading is bounded by the model from the times around the write (stamped after t0, acked
+ * before t1): it never runs ahead of 80 (1 - e^(-(t - t0) / tau)) nor behind the same from t1.
+ */
+static void test_ramps_to_a_setpoint_as_a_first_order_lag(void **state)
+{
+	struct sim_pp_params prm = ready_params();
+	struct sim_pp_state st = { 0 };
+	double tau_s = 0.4, prev = 0;
+	struct fixture *f;
+	bool was_between = false;
+	int64_t t0, t1;
+
+	(void)state;
+	prm.response_tau_ms = 400;
+	f = start(&prm);
+	assert_int_equal(th_write(&f->c, 1, PP_REG_COMMAND_SOURCE, 3), 0);
+	t0 = th_now_ns();
+	assert_int_equal(th_write(&f->c, 1, PP_REG_TARGET_POWER, 80), 0);
+	t1 = th_now_ns();
+	for (int i = 0; i < 1000; i++) {
+		int64_t before = th_now_ns(), after;
+		double hi, lo;
+
+		assert_int_equal(sim_pp_get(f->ts.sim, f->dev, &st), 0);
+		after = th_now_ns();
+		hi = 80 * (1 - exp(-(double)(after - t0) / 1e9 / tau_s));
+		lo = before > t1 ? 80 * (1 - exp(-(double)(before - t1) / 1e9 / tau_s)) : 0;
+		assert_true(st.applied_kw == 80);
+		assert_true(st.delivered_kw <= hi + 1e-9);
+		assert_true(st.delivered_kw >= lo - 1e-9);
+		assert_true(st.delivered_kw >= prev); /* rises, never overshoots */
+		prev = st.delivered_kw;
+		was_between |= st.delivered_kw > 5 && st.delivered_kw < 75;
+		if (st.delivered_kw > 79.9)
+			break;
+		th_sleep_ms(5);
+	}
+	assert_true(was_between);
+	assert_true(st.delivered_kw > 79.9 && st.delivered_kw <= 80);
+	/* A stop is at once, not a ramp: a fault takes it to 0 now. */
+	assert_int_equal(sim_pp_set_status(f->ts.sim, f->dev, PP_STATUS_FAULT), 0);
+	assert_int_equal(sim_pp_get(f->ts.sim, f->dev, &st), 0);
+	assert_true(st.delivered_kw == 0);
+	/* Back in READY it ramps again from 0. */
+	assert_int_equal(sim_pp_set_status(f->ts.sim, f->dev, PP_STATUS_READY), 0);
+	assert_int_equal(sim_pp_get(f->ts.sim, f->dev, &st), 0);
+	assert_true(st.delivered_kw < 79.9);
+	stop(f);
+}
+
+/* The SOE takes the ramp's exact integral: 100 kW with a lag tau delivers tau x 100 kW less
+ * energy than a step, whatever the step size of the model's clock. */
+static void test_soe_integrates_the_ramp(void **state)
+{
+	struct sim_pp_params prm = ready_params();
+	struct sim_pp_state st = { 0 };
+	struct fixture *f;
+	int64_t t0, t1;
+	double kwh_lo, kwh_hi;
+
+	(void)state;
+	prm.pp.capacity_kwh = 100;
+	prm.pp.power_kw = 100;
+	prm.soe_pct = 50;
+	prm.response_tau_ms = 200;
+	prm.time_scale = 36; /* 100 kW for 1 s = 1 kWh */
+	f = start(&prm);
+	assert_int_equal(th_write(&f->c, 1, PP_REG_COMMAND_SOURCE, 3), 0);
+	t0 = th_now_ns();
+	assert_int_equal(th_write(&f->c, 1, PP_REG_TARGET_POWER, 100), 0);
+	t1 = th_now_ns();
+	th_sleep_ms(1000);
+	assert_int_equal(sim_pp_get(f->ts.sim, f->dev, &st), 0);
+	/* Energy out after t real seconds from the write: (t - tau (1 - e^(-t/tau))) kWh here. */
+	{
+		int64_t now = th_now_ns();
+		double ta = (double)(now - t0) / 1e9, tb = (double)(now - t1) / 1e9;
+
+		kwh_hi = ta - 0.2 * (1 - exp(-ta / 0.2));
+		kwh_lo = tb - 0.2 * (1 - exp(-tb / 0.2));
+	}
+	assert_true(50 - st.soe_kwh <= kwh_hi + 1e-6);
+	assert_true(50 - st.soe_kwh >= kwh_lo - 1e-6);
+	/* Well below a step's energy over the same time: the lag cost about tau x 100 kW. */
+	assert_true(50 - st.soe_kwh < (double)(th_now_ns() - t0) / 1e9 - 0.15);
 	stop(f);
 }
 
@@ -713,6 +804,9 @@ static void test_rejects_out_of_range_model_params(void **state)
 	prm.response_ms = 1000;
 	assert_int_equal(sim_add_powerpack(sim, &ep, &prm), -ERANGE);
 	prm = SIM_PP_DEFAULTS;
+	prm.response_tau_ms = SIM_RESPONSE_MS_MAX + 1;
+	assert_int_equal(sim_add_powerpack(sim, &ep, &prm), -ERANGE);
+	prm = SIM_PP_DEFAULTS;
 	prm.soe_pct = 101;
 	assert_int_equal(sim_add_powerpack(sim, &ep, &prm), -ERANGE);
 	prm = SIM_PP_DEFAULTS;
@@ -731,6 +825,8 @@ int main(void)
 		cmocka_unit_test(test_refuses_unknown_functions_with_0x01),
 		cmocka_unit_test(test_writes_multiple_registers_all_or_nothing),
 		cmocka_unit_test(test_applies_a_setpoint_only_after_the_response_delay),
+		cmocka_unit_test(test_ramps_to_a_setpoint_as_a_first_order_lag),
+		cmocka_unit_test(test_soe_integrates_the_ramp),
 		cmocka_unit_test(test_soe_integrates_delivered_power_both_ways),
 		cmocka_unit_test(test_available_blocks_cap_delivered_power),
 		cmocka_unit_test(test_fault_command_stops_power_until_cleared),
