@@ -104,6 +104,7 @@ enum opt {
 	OPT_BLOCK_KW,
 	OPT_BLOCKS,
 	OPT_RESPONSE,
+	OPT_RESPONSE_TAU,
 	OPT_STARTUP,
 	OPT_STATUS_READY,
 	OPT_CMD_SOURCE,
@@ -156,6 +157,7 @@ static const struct option options[] = {
 	{ "block-kw", required_argument, NULL, OPT_BLOCK_KW },
 	{ "blocks", required_argument, NULL, OPT_BLOCKS },
 	{ "response-ms", required_argument, NULL, OPT_RESPONSE },
+	{ "response-tau-ms", required_argument, NULL, OPT_RESPONSE_TAU },
 	{ "startup-ms", required_argument, NULL, OPT_STARTUP },
 	{ "status-ready", required_argument, NULL, OPT_STATUS_READY },
 	{ "command-source-id", required_argument, NULL, OPT_CMD_SOURCE },
@@ -212,6 +214,8 @@ static void usage(FILE *f)
 	      "powerpack:\n"
 	      "  --soe PCT (60) --capacity-kwh KWH (200, 100..500) --power-kw KW (100, 50..250)\n"
 	      "  --block-kw KW (50) --blocks N (power/block) --response-ms MS (200, < 1000)\n"
+	      "  --response-tau-ms MS (0: at once): after the response delay, power follows the\n"
+	      "  setpoint as a first-order lag of this time constant (a stop is at once)\n"
 	      "  --startup-ms MS (300: OFFLINE -> READY) --status-ready N (1)\n"
 	      "  --command-source-id N (3) --soe-scale X (1) --fault-after S (status FAULT)\n"
 	      "  --heartbeat-timeout MS (0: no watchdog) --command-source-default N (0: 2010 at\n"
@@ -580,6 +584,10 @@ static int dev_opt(struct cli_dev *d, int c, const char *arg)
 	case OPT_RESPONSE:
 		err = inum(name, arg, 0, SIM_RESPONSE_MS_MAX, &v);
 		d->pp.response_ms = (unsigned)v;
+		break;
+	case OPT_RESPONSE_TAU:
+		err = inum(name, arg, 0, SIM_RESPONSE_MS_MAX, &v);
+		d->pp.response_tau_ms = (unsigned)v;
 		break;
 	case OPT_STARTUP:
 		err = inum(name, arg, 0, 600000, &v);
@@ -1010,6 +1018,8 @@ static void print_dev(const struct cli_dev *d, int port)
 		printf(" (%g kWh, %g kW, SOE %g %%, response %u ms, command source %u)",
 		       d->pp.pp.capacity_kwh, d->pp.pp.power_kw, d->pp.soe_pct, d->pp.response_ms,
 		       d->pp.pp.command_source_id);
+	if (is_pp && d->pp.response_tau_ms)
+		printf(" ramp tau %u ms", d->pp.response_tau_ms);
 	if (is_pp && d->pp.heartbeat_timeout_ms)
 		printf(" heartbeat timeout %u ms", d->pp.heartbeat_timeout_ms);
 	if (is_pp && d->pp.command_source_default)
