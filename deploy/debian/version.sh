@@ -13,6 +13,8 @@ git rev-parse --git-dir >/dev/null 2>&1 || {
 	echo "version.sh: not a git checkout: give the version (make deb DEB_VERSION=...)" >&2
 	exit 1
 }
+[ "$(git rev-parse --is-shallow-repository)" = true ] &&
+	echo "version.sh: a shallow clone: the commit count (and so the version) is too low" >&2
 date=$(TZ=UTC git log -1 --format=%cd --date=format-local:%Y%m%d HEAD)
 hash=$(git rev-parse --short=7 HEAD)
 if desc=$(git describe --tags --long --match 'v[0-9]*' HEAD 2>/dev/null); then
