@@ -63,6 +63,8 @@ enum ftype {
 	FT_FRAMING, /* enum cfg_framing of a host:port device: tcp or rtu */
 	FT_MAP,	    /* nested mapping, `sub` at base + off */
 	FT_SEQ,	    /* list of `sub` mappings, elements of `size` bytes, count at count_off */
+
+	FT_CONTROLLER, /* enum cfg_controller: predictive or integrator */
 };
 
 #define F_REQ	   0x1	/* required */
@@ -612,13 +614,15 @@ static const char *const strategy_names[] = {
 	[CFG_STRATEGY_SOE_TARGET] = "soe_target",
 	[CFG_STRATEGY_PEAK_SHAVING] = "peak_shaving",
 	[CFG_STRATEGY_MONITOR] = "monitor",
+	[CFG_STRATEGY_FREQUENCY_RESPONSE] = "frequency_response",
 };
 
 static int parse_mode(struct ctx *c, const yaml_node_t *n, enum cfg_strategy *dst)
 {
 	char buf[YC_SHOW_MAX + 4];
 	const char *s;
-	int err = scalar(c, n, "manual, soe_target, peak_shaving or monitor", &s);
+	int err =
+	    scalar(c, n, "manual, soe_target, peak_shaving, frequency_response or monitor", &s);
 
 	if (err)
 		return err;
@@ -628,7 +632,34 @@ static int parse_mode(struct ctx *c, const yaml_node_t *n, enum cfg_strategy *ds
 			return 0;
 		}
 	}
-	return fail(c, kp_line(n), "want manual, soe_target, peak_shaving or monitor, got '%s'",
+	return fail(
+	    c, kp_line(n),
+	    "want manual, soe_target, peak_shaving, frequency_response or monitor, got '%s'",
+	    yc_show(s, n->data.scalar.length, buf, sizeof(buf)));
+}
+
+static const char *const controller_names[] = {
+	[CFG_CONTROLLER_PREDICTIVE] = "predictive",
+	[CFG_CONTROLLER_INTEGRATOR] = "integrator",
+};
+
+static int parse_controller(struct ctx *c, const yaml_node_t *n, enum cfg_controller *dst)
+{
+	char buf[YC_SHOW_MAX + 4];
+	const char *s;
+	int err = scalar(c, n, "predictive or integrator", &s);
+
+	if (err)
+		return err;
+	for (unsigned i = 0; i < sizeof(controller_names) / sizeof(controller_names[0]); i++) {
+		if (!strcmp(s, controller_names[i])) {
+			*dst = (enum cfg_controller)i;
+			return 0;
+		}
+	}
+	return fail(c, kp_line(n),
+		    "want predictive (the load estimated past the BESS's response_time) or "
+		    "integrator (the gain-0.15 integrator on the grid meter), got '%s'",
 		    yc_show(s, n->data.scalar.length, buf, sizeof(buf)));
 }
 
@@ -720,6 +751,8 @@ static int parse_value(struct ctx *c, const yaml_node_t *n, const struct field *
 		return parse_order(c, n, dst);
 	case FT_MODE:
 		return parse_mode(c, n, dst);
+	case FT_CONTROLLER:
+		return parse_controller(c, n, dst);
 	case FT_PARITY:
 		return parse_parity(c, n, dst);
 	case FT_FRAMING:
@@ -931,6 +964,7 @@ enum {
 	BF_COMMAND_SOURCE_ID,
 	BF_SOE_SCALE,
 	BF_COMMAND_SOURCE_DEFAULT,
+	BF_RESPONSE_TIME,
 };
 
 /* `type:` and `profile:` of a device list; exactly one of them (resolve_profile()). */
@@ -978,6 +1012,8 @@ static const struct field bess_fields[] = {
 	    INT("soe_scale", struct cfg_bess, soe_scale, BESS_SOE_SCALE_MIN, BESS_SOE_SCALE_MAX),
 	[BF_COMMAND_SOURCE_DEFAULT] =
 	    INT("command_source_default", struct cfg_bess, command_source_default, 0, 65535),
+	[BF_RESPONSE_TIME] =
+	    DUR("response_time", struct cfg_bess, response_time_ns, 0, 5 * NS_PER_S),
 };
 
 static const struct schema bess_schema = {
@@ -1051,6 +1087,15 @@ static const struct field strategy_fields[] = {
 	DBL("setpoint_kw", struct cfg_site, setpoint_kw, 0, -INFINITY, INFINITY),
 	DBL("target_soe_pct", struct cfg_site, target_soe_pct, 0, 0, 100),
 	DBL("max_power_kw", struct cfg_site, max_power_kw, F_LO_OPEN, 0, INFINITY),
+	{ .key = "controller",
+	  .type = FT_CONTROLLER,
+	  .off = offsetof(struct cfg_site, controller) },
+	{ .key = "frequency_response",
+	  .type = FT_BOOL,
+	  .off = offsetof(struct cfg_site, is_frequency_response) },
+	DBL("droop_pct", struct cfg_site, droop_pct, F_LO_OPEN, 0, 100),
+	DBL("deadband_mhz", struct cfg_site, deadband_mhz, 0, 0, 10000),
+	DBL("max_kw", struct cfg_site, ffr_max_kw, F_LO_OPEN, 0, INFINITY),
 };
 
 static const struct schema strategy_schema = {
@@ -1180,6 +1225,7 @@ static void bess_init(void *elem, int line)
 	b->soe_scale = BESS_SOE_SCALE_DEFAULT;
 	b->command_source_default = 0;
 	b->heartbeat_register = -1;
+	b->response_time_ns = NS_PER_S;
 	b->line = line;
 }
 
@@ -1899,13 +1945,16 @@ static int site_post(struct ctx *c, void *base, const yaml_node_t *n, bool is_cl
 				  yc_show(s->grid_meter, strlen(s->grid_meter), buf, sizeof(buf)),
 				  cfg->nmeters ? "" : " (there are none)");
 	}
-	if (s->mode == CFG_STRATEGY_PEAK_SHAVING && is_mode_ok && cfg->nbess && !s->grid_meter[0] &&
-	    is_grid_ok) {
+	if ((s->mode == CFG_STRATEGY_PEAK_SHAVING || s->mode == CFG_STRATEGY_FREQUENCY_RESPONSE ||
+	     (s->is_frequency_response && s->mode != CFG_STRATEGY_MONITOR)) &&
+	    is_mode_ok && cfg->nbess && !s->grid_meter[0] && is_grid_ok) {
 		int line = c->lines[SCH_STRATEGY][TF_MODE];
+		bool is_peak = s->mode == CFG_STRATEGY_PEAK_SHAVING;
 
 		fail_path(c, line ? line : c->root_line, "site.strategy.mode",
-			  "peak_shaving needs site.grid_meter: the id of the meter at the grid "
-			  "connection");
+			  "%s needs site.grid_meter: the id of the meter at the grid connection%s",
+			  is_peak ? "peak_shaving" : "frequency_response",
+			  is_peak ? "" : " (its frequency role)");
 	}
 	if (is_stale_ok) {
 		for (unsigned i = 0; i < cfg->nbess; i++)
@@ -1945,7 +1994,11 @@ void cfg_defaults(struct cfg *cfg)
 				       .export_limit_kw = 0,
 				       .setpoint_kw = 0,
 				       .target_soe_pct = 50,
-				       .max_power_kw = 100 };
+				       .max_power_kw = 100,
+				       .controller = CFG_CONTROLLER_PREDICTIVE,
+				       .droop_pct = 0.4,
+				       .deadband_mhz = 100,
+				       .ffr_max_kw = 100 };
 	cfg->rt = (struct cfg_rt){
 		.io_cpu = cpu, .control_cpu = cpu, .io_priority = 81, .control_priority = 80
 	};
@@ -2315,6 +2368,13 @@ int cfg_dump(const struct cfg *cfg, char *out, size_t len)
 	    fmt_double(s->setpoint_kw, f[5], sizeof(f[5])),
 	    fmt_double(s->target_soe_pct, f[6], sizeof(f[6])),
 	    fmt_double(s->max_power_kw, f[7], sizeof(f[7])));
+	put(&o,
+	    "    controller: %s\n    frequency_response: %s\n    droop_pct: %s\n"
+	    "    deadband_mhz: %s\n    max_kw: %s\n",
+	    controller_names[s->controller], s->is_frequency_response ? "true" : "false",
+	    fmt_double(s->droop_pct, f[0], sizeof(f[0])),
+	    fmt_double(s->deadband_mhz, f[1], sizeof(f[1])),
+	    fmt_double(s->ffr_max_kw, f[2], sizeof(f[2])));
 	put(&o, "rt:\n  io_cpu: %d\n  control_cpu: %d\n  io_priority: %d\n  control_priority: %d\n",
 	    cfg->rt.io_cpu, cfg->rt.control_cpu, cfg->rt.io_priority, cfg->rt.control_priority);
 	put(&o, "devices:\n  bess:%s\n", cfg->nbess ? "" : " []");
@@ -2341,6 +2401,8 @@ int cfg_dump(const struct cfg *cfg, char *out, size_t len)
 			put(&o, "      heartbeat_register: null  # none\n");
 		else
 			put(&o, "      heartbeat_register: %d\n", b->heartbeat_register);
+		put(&o, "      response_time: %s\n",
+		    fmt_dur(b->response_time_ns, d[0], sizeof(d[0])));
 		put_modbus(&o, &b->modbus);
 	}
 	put(&o, "  meters:%s\n", cfg->nmeters ? "" : " []");

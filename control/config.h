@@ -35,6 +35,14 @@ enum cfg_strategy {
 	CFG_STRATEGY_SOE_TARGET,
 	CFG_STRATEGY_PEAK_SHAVING,
 	CFG_STRATEGY_MONITOR, /* read and report, never claim, never write; default without BESS */
+	/* droop on the grid meter's frequency alone */
+	CFG_STRATEGY_FREQUENCY_RESPONSE,
+};
+
+/* How peak_shaving gets to its setpoint (control/policy.h). */
+enum cfg_controller {
+	CFG_CONTROLLER_PREDICTIVE, /* the load estimated past the BESS's response: the default */
+	CFG_CONTROLLER_INTEGRATOR, /* the gain-0.15 integrator on the grid meter: the fallback */
 };
 
 /* ---- structs ------------------------------------------------------------------------ */
@@ -99,6 +107,13 @@ struct cfg_bess {
 	int heartbeat_register; /* -1: none (the default; `heartbeat_register: null`) */
 	bool is_heartbeat_role; /* `heartbeat_role: true`: heartbeat_register is the profile's */
 	int line;		/* where it starts in the file */
+
+	/*
+	 * `response_time`: from a setpoint's write until the BESS delivers it (dead time and
+	 * ramp), 0..5 s, default 1 s (the seed's bound). The predictive controller takes the BESS
+	 * to be acting on any setpoint written in the last 2 x this + a cycle (control/policy.h).
+	 */
+	int64_t response_time_ns;
 };
 
 /* One entry of devices.meters: `type: NAME` or `profile: PATH`, of kind meter. */
@@ -129,6 +144,18 @@ struct cfg_site {
 	double setpoint_kw;	     /* manual, default 0 */
 	double target_soe_pct;	     /* soe_target, default 50, 0..100 */
 	double max_power_kw;	     /* soe_target, default 100, > 0 */
+
+	/* peak_shaving's `controller:` predictive (default) or integrator */
+	enum cfg_controller controller;
+	/*
+	 * Frequency response: the strategy frequency_response, or on top of another strategy with
+	 * priority (`frequency_response: true`). Droop: max_kw at droop_pct % of 50 Hz beyond the
+	 * deadband, + (discharge) below 50 Hz, - above.
+	 */
+	bool is_frequency_response;
+	double droop_pct;    /* > 0, default 0.4: max_kw 0.2 Hz past the band */
+	double deadband_mhz; /* >= 0, default 100 */
+	double ffr_max_kw;   /* `max_kw`, > 0, default 100 */
 };
 
 struct cfg_rt {

@@ -326,6 +326,43 @@ static void test_heartbeat_role_takes_the_profiles_register(void **state)
 	assert_int_equal(cfg.bess[0].heartbeat_register, -1);
 }
 
+#define METER_GRID                                                                                 \
+	"  meters:\n    - id: g\n      type: acuvim2\n      modbus: {host: 127.0.0.1, address: "   \
+	"2}\n"
+
+/* Issue 20's keys: controller, frequency response, a BESS's response_time; dumped back. */
+static void test_control_quality_keys_parse_and_dump_back(void **state)
+{
+	static const char text[] =
+	    "site:\n  grid_meter: g\n  strategy:\n    mode: peak_shaving\n"
+	    "    controller: integrator\n    frequency_response: true\n    droop_pct: 0.2\n"
+	    "    deadband_mhz: 50\n    max_kw: 80\n" BESS5
+	    "      response_time: 300ms\n" METER_GRID;
+
+	(void)state;
+	assert_int_equal(parse(BESS5), 0);
+	assert_int_equal(cfg.site.controller, CFG_CONTROLLER_PREDICTIVE);
+	assert_false(cfg.site.is_frequency_response);
+	assert_true(cfg.site.droop_pct == 0.4 && cfg.site.deadband_mhz == 100);
+	assert_true(cfg.site.ffr_max_kw == 100);
+	assert_true(cfg.bess[0].response_time_ns == 1000000000LL);
+	assert_round_trip(&cfg);
+	if (parse(text))
+		fail_msg("%s", err);
+	assert_int_equal(cfg.site.controller, CFG_CONTROLLER_INTEGRATOR);
+	assert_true(cfg.site.is_frequency_response);
+	assert_true(cfg.site.droop_pct == 0.2 && cfg.site.deadband_mhz == 50);
+	assert_true(cfg.site.ffr_max_kw == 80);
+	assert_true(cfg.bess[0].response_time_ns == 300000000LL);
+	assert_round_trip(&cfg);
+	if (parse("site:\n  grid_meter: g\n  strategy: {mode: frequency_response}\n" BESS5
+		      METER_GRID))
+		fail_msg("%s", err);
+	assert_int_equal(cfg.site.mode, CFG_STRATEGY_FREQUENCY_RESPONSE);
+	assert_string_equal(cfg_strategy_name(cfg.site.mode), "frequency_response");
+	assert_round_trip(&cfg);
+}
+
 static const struct bad {
 	const char *name;
 	const char *text;
@@ -341,6 +378,22 @@ static const struct bad {
 	  "t.yaml:7: devices.bess[0].modbus.prot: ", "unknown key (want host, port, address" },
 	{ "unknown key in a device", BESS5 "      colour: red\n",
 	  "t.yaml:6: devices.bess[0].colour: ", "unknown key" },
+	{ "unknown controller", "site:\n  strategy:\n    controller: pid\n" BESS5,
+	  "t.yaml:3: site.strategy.controller: ", "want predictive (the load estimated" },
+	{ "droop of 0", "site:\n  strategy:\n    droop_pct: 0\n" BESS5,
+	  "t.yaml:3: site.strategy.droop_pct: ", "" },
+	{ "negative deadband", "site:\n  strategy:\n    deadband_mhz: -1\n" BESS5,
+	  "t.yaml:3: site.strategy.deadband_mhz: ", "" },
+	{ "max_kw of 0", "site:\n  strategy:\n    max_kw: 0\n" BESS5,
+	  "t.yaml:3: site.strategy.max_kw: ", "" },
+	{ "frequency_response not a bool", "site:\n  strategy:\n    frequency_response: 2\n" BESS5,
+	  "t.yaml:3: site.strategy.frequency_response: ", "true or false" },
+	{ "response_time over 5 s", BESS5 "      response_time: 6s\n",
+	  "t.yaml:6: devices.bess[0].response_time: ", "" },
+	{ "frequency_response without a grid meter",
+	  "site:\n  strategy:\n    mode: "
+	  "frequency_response\n" BESS5,
+	  "t.yaml:3: site.strategy.mode: ", "frequency_response needs site.grid_meter" },
 	{ "unknown key in strategy", "site:\n  strategy:\n    limit: 5\n" BESS5,
 	  "t.yaml:3: site.strategy.limit: ", "unknown key (want mode, import_limit_kw" },
 	{ "quoted number", BESS_HEAD HOST "        port: \"502\"\n",
@@ -569,7 +622,7 @@ static const struct bad {
 	  "carries one framing" },
 	{ "unknown strategy", "site:\n  strategy: {mode: peak}\n" BESS5,
 	  "t.yaml:2: site.strategy.mode: ",
-	  "want manual, soe_target, peak_shaving or monitor, got 'peak'" },
+	  "want manual, soe_target, peak_shaving, frequency_response or monitor, got 'peak'" },
 	{ "unknown word order",
 	  BESS5
 	  "  meters:\n    - {id: m1, type: acuvim2, word_order: xyzw, modbus: {host: 127.0.0.2}}\n",
@@ -1783,6 +1836,7 @@ int main(void)
 		cmocka_unit_test(test_seed_blocks_pasted_verbatim_clash_on_their_shared_id),
 		cmocka_unit_test(test_accepts_the_seed_serial_block_with_a_device_path),
 		cmocka_unit_test(test_heartbeat_role_takes_the_profiles_register),
+		cmocka_unit_test(test_control_quality_keys_parse_and_dump_back),
 		cmocka_unit_test(test_accepts_the_design_example_with_every_key),
 		cmocka_unit_test(test_design_example_verbatim_names_its_missing_grid_meter),
 		cmocka_unit_test(test_deploy_site_yaml_loads_clean),
