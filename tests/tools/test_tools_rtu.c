@@ -737,6 +737,24 @@ static void test_scan_device_text_names_bad_replies_and_fits_the_timeout(void **
 	th_tool_has(&r, ": 1 unit(s), 0 bad replies, 0 noise byte(s), timeout 238 ms\n");
 }
 
+static void test_scan_device_retries_a_silent_unit(void **state)
+{
+	struct th_rtusrv *s = *state;
+	struct th_tool_run r;
+
+	th_rtusrv_set_fault(s, TH_RTUSRV_SILENT);
+	th_tool_run(&r, cmd_scan_main, "scan", DEV(s), "--units", "17", "-o", "20ms", "--retries",
+		    "2", NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_has(&r, ": 1 unit id(s) probed in ");
+	th_tool_has(&r, ": 0 unit(s), 0 bad replies, ");
+	assert_true(th_rtusrv_wait_requests(s, 3, 2000));
+	assert_int_equal(atomic_load(&s->unit_requests[17]), 3);
+	th_tool_run(&r, cmd_scan_main, "scan", "--retries", "2", "127.0.0.1", NULL);
+	th_tool_expect(&r, r.rc == TOOL_EXIT_USAGE);
+	th_tool_has(&r, "--retries is for --device (a serial line)");
+}
+
 static void test_scan_device_counts_a_late_reply_for_its_unit(void **state)
 {
 	struct th_rtusrv *s = *state;
@@ -832,6 +850,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_scan_device_text_names_bad_replies_and_fits_the_timeout, srv_setup,
 		    srv_teardown),
+		cmocka_unit_test_setup_teardown(test_scan_device_retries_a_silent_unit, srv_setup,
+						srv_teardown),
 		cmocka_unit_test_setup_teardown(test_scan_device_counts_a_late_reply_for_its_unit,
 						srv_setup, srv_teardown),
 		cmocka_unit_test_setup_teardown(test_scan_device_bad_arguments_are_named, srv_setup,
