@@ -308,12 +308,17 @@ static void print_ok(const struct rd_opts *o, const struct tool_conn *c, const s
 	tool_timestamp(ts, sizeof(ts));
 	switch (o->fmt) {
 	case OUT_JSON:
-		printf(
-		    "{\"time\":\"%s\",\"host\":\"%s\",\"unit\":%u,\"function\":%u,"
-		    "\"address\":%u,\"type\":\"%s\",\"order\":\"%s\",\"rtt_ms\":%.3f,\"values\":[",
-		    ts, c->name, o->co.unit, o->fc, o->addr,
-		    o->fc <= MB_FC_READ_DISCRETE_INPUTS ? "bit" : tool_type_name(o->co.type),
-		    mb_order_name(o->co.order), clk_ns_to_ms(c->rtt_ns));
+		/* The host may be a device path: escaped. */
+		printf("{\"time\":\"%s\",\"host\":", ts);
+		txt_json_fputs(stdout, c->name);
+		printf(",\"unit\":%u,\"function\":%u,\"address\":%u,\"type\":\"%s\",\"order\":"
+		       "\"%s\",\"rtt_ms\":%.3f,",
+		       o->co.unit, o->fc, o->addr,
+		       o->fc <= MB_FC_READ_DISCRETE_INPUTS ? "bit" : tool_type_name(o->co.type),
+		       mb_order_name(o->co.order), clk_ns_to_ms(c->rtt_ns));
+		if (c->framing != TOOL_FRAMING_TCP)
+			printf("\"noise_bytes\":%llu,", (unsigned long long)c->noise);
+		fputs("\"values\":[", stdout);
 		for (unsigned i = 0; i < o->count; i++) {
 			format_value(val, sizeof(val), o, rsp, i);
 			printf(i ? ",%s" : "%s", val);
@@ -361,9 +366,12 @@ static void print_err(const struct rd_opts *o, const struct tool_conn *c, const 
 	tool_hex(rx, sizeof(rx), c->rx, c->rx_len);
 	switch (o->fmt) {
 	case OUT_JSON:
-		printf("{\"time\":\"%s\",\"host\":\"%s\",\"unit\":%u,\"function\":%u,"
-		       "\"address\":%u,\"error\":",
-		       ts, c->name, o->co.unit, o->fc, o->addr);
+		printf("{\"time\":\"%s\",\"host\":", ts);
+		txt_json_fputs(stdout, c->name);
+		printf(",\"unit\":%u,\"function\":%u,\"address\":%u,", o->co.unit, o->fc, o->addr);
+		if (c->framing != TOOL_FRAMING_TCP)
+			printf("\"noise_bytes\":%llu,", (unsigned long long)c->noise);
+		fputs("\"error\":", stdout);
 		txt_json_fputs(stdout, what);
 		printf(",\"exit\":%d,\"sent\":\"%s\",\"recv\":\"%s\"}\n", tool_exit_code(err),
 		       c->tx_len ? tx : "", c->rx_len ? rx : "");
@@ -388,11 +396,11 @@ static void print_summary(const struct rd_opts *o, const struct tool_conn *c, lo
 	double max = clk_ns_to_ms(rtt->max_ns);
 
 	if (o->fmt == OUT_JSON) {
-		printf("{\"summary\":{\"host\":\"%s\",\"unit\":%u,\"polls\":%ld,\"errors\":%ld,"
-		       "\"missed_intervals\":%llu,\"rtt_ms\":{\"p50\":%.3f,\"p99\":%.3f,"
-		       "\"max\":%.3f}}}\n",
-		       c->name, o->co.unit, polls, errors, (unsigned long long)missed, p50, p99,
-		       max);
+		fputs("{\"summary\":{\"host\":", stdout);
+		txt_json_fputs(stdout, c->name);
+		printf(",\"unit\":%u,\"polls\":%ld,\"errors\":%ld,\"missed_intervals\":%llu,"
+		       "\"rtt_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f}}}\n",
+		       o->co.unit, polls, errors, (unsigned long long)missed, p50, p99, max);
 		return;
 	}
 	fprintf(o->fmt == OUT_CSV ? stderr : stdout,
@@ -533,7 +541,9 @@ static int run_profile(const struct rd_opts *o, struct tool_conn *c, const struc
 		prof_decode_block(p, b, order, regs, err ? 0 : req.qty, err, values);
 	}
 	if (o->fmt == OUT_JSON) {
-		printf("{\"host\":\"%s\",\"unit\":%u,\"profile\":", c->name, unit);
+		fputs("{\"host\":", stdout);
+		txt_json_fputs(stdout, c->name);
+		printf(",\"unit\":%u,\"profile\":", unit);
 		txt_json_fputs(stdout, p->name);
 		printf(",\"reads\":%u,\"errors\":%d,\"points\":[", p->n_blocks, nerr);
 	} else {

@@ -345,6 +345,10 @@ static void test_read_discards_and_counts_noise_before_the_reply(void **state)
 	th_tool_expect(&r, r.rc == 0);
 	th_tool_has(&r, "[3]: 4099\n[4]: 4100\n");
 	th_tool_has(&r, "3 byte(s) of line noise discarded before the reply");
+	th_tool_run(&r, cmd_read_main, "read", DEV(s), "-a", "17", "-r", "3", "--json", NULL);
+	th_tool_expect(&r, r.rc == 0);
+	th_tool_expect(&r, th_json_is_valid(r.out));
+	th_tool_has(&r, "\"noise_bytes\":3,\"values\":[4099]");
 	/* One byte at a time is one frame too. */
 	th_rtusrv_set_fault(s, TH_RTUSRV_DRIP);
 	th_tool_run(&r, cmd_read_main, "read", DEV(s), "-a", "17", "-r", "5", NULL);
