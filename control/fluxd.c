@@ -144,11 +144,14 @@ static void usage(FILE *f)
 		"      --status-socket PATH answer `flux status` there (default %s;\n"
 		"                           none: no socket)\n",
 		path);
-	fputs("      --duration S         stop by itself after S (default: run until signal)\n"
-	      "      --no-rt              no SCHED_FIFO, no pinning, no mlockall (laptops, tests)\n"
-	      "  -h, --help\n"
-	      "S is a duration: seconds (5, 1.5) or with a unit: ns, us, ms, s, m (500ms, 2m)\n",
-	      f);
+	fputs(
+	    "      --duration S         stop by itself after S (default: run until signal)\n"
+	    "      --no-rt              no SCHED_FIFO, no pinning, no mlockall (laptops, tests)\n"
+	    "  -h, --help\n"
+	    "SIGHUP (systemctl reload fluxd) reads FILE again: site parameters apply at the next\n"
+	    "cycle; a change to devices:, rt:, site.cycle or site.stale_after is refused by name\n"
+	    "S is a duration: seconds (5, 1.5) or with a unit: ns, us, ms, s, m (500ms, 2m)\n",
+	    f);
 }
 
 /* A duration argument (a bare number counts in seconds) into *ns. Returns 0 or EXIT_USAGE. */

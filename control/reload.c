@@ -31,13 +31,13 @@ enum rl_kind {
 struct rl_key {
 	const char *key;
 	enum rl_kind kind;
-	size_t off;
+	size_t off, size;
 	const char *restart; /* NULL: applies at a cycle boundary; else why it needs a restart */
 };
 
 #define KEY(name, kind, st, member, why)                                                           \
 	{                                                                                          \
-		name, kind, offsetof(st, member), why                                              \
+		name, kind, offsetof(st, member), sizeof(((st *)0)->member), why                   \
 	}
 
 /* The site's keys, in the order config.c reads them; strategy.mode is judged on its own. */
@@ -57,6 +57,18 @@ static const struct rl_key site_keys[] = {
 	KEY("site.strategy.setpoint_kw", K_DBL, struct cfg_site, setpoint_kw, NULL),
 	KEY("site.strategy.target_soe_pct", K_DBL, struct cfg_site, target_soe_pct, NULL),
 	KEY("site.strategy.max_power_kw", K_DBL, struct cfg_site, max_power_kw, NULL),
+	KEY("site.strategy.controller", K_ENUM, struct cfg_site, controller, NULL),
+	KEY("site.strategy.frequency_response", K_BOOL, struct cfg_site, is_frequency_response,
+	    NULL),
+	KEY("site.strategy.droop_pct", K_DBL, struct cfg_site, droop_pct, NULL),
+	KEY("site.strategy.deadband_mhz", K_DBL, struct cfg_site, deadband_mhz, NULL),
+	KEY("site.strategy.max_kw", K_DBL, struct cfg_site, ffr_max_kw, NULL),
+};
+
+/* Site fields that are not keys of their own: mode (judged on its own), the meter's index. */
+static const struct rl_key site_derived[] = {
+	KEY("site.strategy.mode", K_ENUM, struct cfg_site, mode, NULL),
+	KEY("site.grid_meter", K_INT, struct cfg_site, grid_meter_index, NULL),
 };
 
 static const char rt_why[] = "the threads are placed at start";
@@ -98,6 +110,22 @@ static const struct rl_key bess_keys[] = {
 	KEY("command_source_id", K_UINT, struct cfg_bess, command_source_id, NULL),
 	KEY("soe_scale", K_UINT, struct cfg_bess, soe_scale, NULL),
 	KEY("command_source_default", K_UINT, struct cfg_bess, command_source_default, NULL),
+	KEY("response_time", K_DUR, struct cfg_bess, response_time_ns, NULL),
+};
+
+/* What the device keys do not name: where it is in the file, the profile it resolved to (the
+ * profile and modbus: are compared on their own). Only copied, never printed. */
+static const struct rl_key bess_derived[] = {
+	KEY("line", K_INT, struct cfg_bess, line, NULL),
+	KEY("profile", K_INT, struct cfg_bess, profile_file, NULL),
+	KEY("profile", K_INT, struct cfg_bess, profile, NULL),
+	KEY("modbus", K_INT, struct cfg_bess, modbus, NULL),
+};
+static const struct rl_key meter_derived[] = {
+	KEY("line", K_INT, struct cfg_meter, line, NULL),
+	KEY("profile", K_INT, struct cfg_meter, profile_file, NULL),
+	KEY("profile", K_INT, struct cfg_meter, profile, NULL),
+	KEY("modbus", K_INT, struct cfg_meter, modbus, NULL),
 };
 
 static const struct rl_key meter_keys[] = {
@@ -212,11 +240,35 @@ static bool is_equal(enum rl_kind kind, const void *a, const void *b)
 	return false;
 }
 
+/*
+ * A field no table names (a key added to config.h and not here) must not change unseen:
+ * b with every field the tables name (and the derived ones) copied from a, then compared with
+ * a byte for byte. Both came from the same loader, from zeroed memory. Returns true when
+ * something else differs. tmp holds size bytes.
+ */
+static bool differs_elsewhere(const void *a, const void *b, size_t size, const struct rl_key *k1,
+			      unsigned n1, const struct rl_key *k2, unsigned n2, void *tmp)
+{
+	memcpy(tmp, b, size);
+	for (unsigned i = 0; i < n1; i++)
+		memcpy((char *)tmp + k1[i].off, (const char *)a + k1[i].off, k1[i].size);
+	for (unsigned i = 0; i < n2; i++)
+		memcpy((char *)tmp + k2[i].off, (const char *)a + k2[i].off, k2[i].size);
+	return memcmp(a, tmp, size) != 0;
+}
+
 /* The comparison under way: the first restart key wins; site changes are listed. */
 struct rl_cmp {
 	struct rl_plan *plan;
 	struct rl_text changes;
 	bool is_restart;
+	union { /* differs_elsewhere()'s copy */
+		struct cfg_site site;
+		struct cfg_rt rt;
+		struct cfg_bess bess;
+		struct cfg_meter meter;
+		struct cfg_modbus modbus;
+	} tmp;
 };
 
 /* Say that key (prefix + name) needs a restart, with why (may be NULL). Only the first one. */
@@ -334,6 +386,11 @@ static void cmp_devices(struct rl_cmp *k, const struct cfg *run, const struct cf
 			    b->profile);
 		cmp_keys(k, prefix, modbus_keys, NKEYS(modbus_keys), &a->modbus, &b->modbus, true);
 		cmp_keys(k, prefix, bess_keys + 3, NKEYS(bess_keys) - 3, a, b, true);
+		if (differs_elsewhere(a, b, sizeof(*a), bess_keys, NKEYS(bess_keys), bess_derived,
+				      NKEYS(bess_derived), &k->tmp.bess) ||
+		    differs_elsewhere(&a->modbus, &b->modbus, sizeof(a->modbus), modbus_keys,
+				      NKEYS(modbus_keys), NULL, 0, &k->tmp.modbus))
+			need_restart(k, prefix, "*", "a key this fluxd does not reload");
 	}
 	if (run->nmeters != next->nmeters) {
 		snprintf(prefix, sizeof(prefix), "%u -> %u entries", run->nmeters, next->nmeters);
@@ -348,6 +405,11 @@ static void cmp_devices(struct rl_cmp *k, const struct cfg *run, const struct cf
 			    b->profile);
 		cmp_keys(k, prefix, modbus_keys, NKEYS(modbus_keys), &a->modbus, &b->modbus, true);
 		cmp_keys(k, prefix, meter_keys + 3, NKEYS(meter_keys) - 3, a, b, true);
+		if (differs_elsewhere(a, b, sizeof(*a), meter_keys, NKEYS(meter_keys),
+				      meter_derived, NKEYS(meter_derived), &k->tmp.meter) ||
+		    differs_elsewhere(&a->modbus, &b->modbus, sizeof(a->modbus), modbus_keys,
+				      NKEYS(modbus_keys), NULL, 0, &k->tmp.modbus))
+			need_restart(k, prefix, "*", "a key this fluxd does not reload");
 	}
 }
 
@@ -373,7 +435,13 @@ enum rl_verdict rl_plan(const struct cfg *run, const struct cfg *next, struct rl
 		out->nchanges++;
 	}
 	cmp_keys(&k, "", site_keys + 3, NKEYS(site_keys) - 3, &run->site, &next->site, false);
+	if (differs_elsewhere(&run->site, &next->site, sizeof(run->site), site_keys,
+			      NKEYS(site_keys), site_derived, NKEYS(site_derived), &k.tmp.site))
+		need_restart(&k, "", "site.*", "a key this fluxd does not reload");
 	cmp_keys(&k, "", rt_keys, NKEYS(rt_keys), &run->rt, &next->rt, true);
+	if (differs_elsewhere(&run->rt, &next->rt, sizeof(run->rt), rt_keys, NKEYS(rt_keys), NULL,
+			      0, &k.tmp.rt))
+		need_restart(&k, "", "rt.*", rt_why);
 	cmp_devices(&k, run, next);
 	if (k.is_restart)
 		out->verdict = RL_RESTART;

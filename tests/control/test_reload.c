@@ -180,6 +180,23 @@ static void test_plan_names_the_first_restart_key_in_file_order(void **state)
 	assert_non_null(strstr(p.changes, "site.strategy.import_limit_kw 100 -> 90"));
 }
 
+static void test_plan_covers_the_frequency_keys_and_response_time(void **state)
+{
+	struct rl_plan p;
+
+	(void)state;
+	assert_int_equal(plan_of(PEAK, "", "127.0.0.1", "", &p), RL_SAME);
+	next_cfg->site.droop_pct = run_cfg->site.droop_pct + 0.1; /* as droop_pct: 0.5 */
+	next_cfg->site.is_frequency_response = !run_cfg->site.is_frequency_response;
+	assert_int_equal(rl_plan(run_cfg, next_cfg, &p), RL_APPLY);
+	assert_int_equal(p.nchanges, 2);
+	assert_non_null(strstr(p.changes, "site.strategy.frequency_response false -> true"));
+	assert_non_null(strstr(p.changes, "site.strategy.droop_pct 0.4 -> 0.5"));
+	next_cfg->bess[0].response_time_ns += CLK_NS_PER_SEC;
+	assert_int_equal(rl_plan(run_cfg, next_cfg, &p), RL_RESTART);
+	assert_string_equal(p.why, "devices.bess[0].response_time changed");
+}
+
 static void test_profile_equal_compares_content_not_identity(void **state)
 {
 	const struct prof_profile *pp;
@@ -554,6 +571,7 @@ int main(void)
 		cmocka_unit_test(test_plan_refuses_a_device_table_change_by_name),
 		cmocka_unit_test(test_plan_refuses_rt_cycle_stale_after_and_monitor),
 		cmocka_unit_test(test_plan_names_the_first_restart_key_in_file_order),
+		cmocka_unit_test(test_plan_covers_the_frequency_keys_and_response_time),
 		cmocka_unit_test(test_profile_equal_compares_content_not_identity),
 	};
 	const struct CMUnitTest handoff[] = {
