@@ -1013,7 +1013,7 @@ static const struct field bess_fields[] = {
 	[BF_COMMAND_SOURCE_DEFAULT] =
 	    INT("command_source_default", struct cfg_bess, command_source_default, 0, 65535),
 	[BF_RESPONSE_TIME] =
-	    DUR("response_time", struct cfg_bess, response_time_ns, 0, 5 * NS_PER_S),
+	    DUR("response_time", struct cfg_bess, response_time_ns, NS_PER_MS, 5 * NS_PER_S),
 };
 
 static const struct schema bess_schema = {
@@ -1225,7 +1225,7 @@ static void bess_init(void *elem, int line)
 	b->soe_scale = BESS_SOE_SCALE_DEFAULT;
 	b->command_source_default = 0;
 	b->heartbeat_register = -1;
-	b->response_time_ns = NS_PER_S;
+	b->response_time_ns = CFG_RESPONSE_TIME_NS;
 	b->line = line;
 }
 
@@ -2402,7 +2402,8 @@ int cfg_dump(const struct cfg *cfg, char *out, size_t len)
 		else
 			put(&o, "      heartbeat_register: %d\n", b->heartbeat_register);
 		put(&o, "      response_time: %s\n",
-		    fmt_dur(b->response_time_ns, d[0], sizeof(d[0])));
+		    fmt_dur(b->response_time_ns > 0 ? b->response_time_ns : CFG_RESPONSE_TIME_NS,
+			    d[0], sizeof(d[0])));
 		put_modbus(&o, &b->modbus);
 	}
 	put(&o, "  meters:%s\n", cfg->nmeters ? "" : " []");

@@ -20,15 +20,16 @@
 
 /* ---- constants ---------------------------------------------------------------------- */
 
-#define CFG_ID_MAX	 64 /* bytes with the NUL */
-#define CFG_NAME_MAX	 128
-#define CFG_HOST_MAX	 64
-#define CFG_MAX_BESS	 1024 /* a 1,000-device site fits (bench/run-budget.sh measures it) */
-#define CFG_MAX_METERS	 16
-#define CFG_ERR_MAX	 512  /* a buffer this large holds any error message */
-#define CFG_DIAG_MAX	 32   /* diagnostics kept; more are counted in ndropped */
-#define CFG_MAX_PROFILES 16   /* distinct `profile:` files per site */
-#define CFG_PATH_MAX	 4096 /* bytes of a profile file's path, with the NUL */
+#define CFG_ID_MAX	     64 /* bytes with the NUL */
+#define CFG_NAME_MAX	     128
+#define CFG_HOST_MAX	     64
+#define CFG_MAX_BESS	     1024 /* a 1,000-device site fits (bench/run-budget.sh measures it) */
+#define CFG_MAX_METERS	     16
+#define CFG_ERR_MAX	     512  /* a buffer this large holds any error message */
+#define CFG_DIAG_MAX	     32	  /* diagnostics kept; more are counted in ndropped */
+#define CFG_MAX_PROFILES     16	  /* distinct `profile:` files per site */
+#define CFG_PATH_MAX	     4096 /* bytes of a profile file's path, with the NUL */
+#define CFG_RESPONSE_TIME_NS (1000LL * 1000 * 1000) /* a BESS's response_time by default */
 
 enum cfg_strategy {
 	CFG_STRATEGY_MANUAL,
@@ -110,8 +111,9 @@ struct cfg_bess {
 
 	/*
 	 * `response_time`: from a setpoint's write until the BESS delivers it (dead time and
-	 * ramp), 0..5 s, default 1 s (the seed's bound). The predictive controller takes the BESS
-	 * to be acting on any setpoint written in the last 2 x this + a cycle (control/policy.h).
+	 * ramp), 1 ms..5 s; 0 (a cfg_bess not from a file) stands for the default,
+	 * CFG_RESPONSE_TIME_NS (the seed's bound). The predictive controller takes the BESS to be
+	 * acting on any setpoint written in the last 2 x this + a cycle (control/policy.h).
 	 */
 	int64_t response_time_ns;
 };
