@@ -20,16 +20,18 @@
 
 /* ---- constants ---------------------------------------------------------------------- */
 
-#define CFG_ID_MAX	     64 /* bytes with the NUL */
-#define CFG_NAME_MAX	     128
-#define CFG_HOST_MAX	     64
-#define CFG_MAX_BESS	     1024 /* a 1,000-device site fits (bench/run-budget.sh measures it) */
-#define CFG_MAX_METERS	     16
-#define CFG_ERR_MAX	     512  /* a buffer this large holds any error message */
-#define CFG_DIAG_MAX	     32	  /* diagnostics kept; more are counted in ndropped */
-#define CFG_MAX_PROFILES     16	  /* distinct `profile:` files per site */
-#define CFG_PATH_MAX	     4096 /* bytes of a profile file's path, with the NUL */
-#define CFG_RESPONSE_TIME_NS (1000LL * 1000 * 1000) /* a BESS's response_time by default */
+#define CFG_ID_MAX	 64 /* bytes with the NUL */
+#define CFG_NAME_MAX	 128
+#define CFG_HOST_MAX	 64
+#define CFG_MAX_BESS	 1024 /* a 1,000-device site fits (bench/run-budget.sh measures it) */
+#define CFG_MAX_METERS	 16
+#define CFG_ERR_MAX	 512  /* a buffer this large holds any error message */
+#define CFG_DIAG_MAX	 32   /* diagnostics kept; more are counted in ndropped */
+#define CFG_MAX_PROFILES 16   /* distinct `profile:` files per site */
+#define CFG_PATH_MAX	 4096 /* bytes of a profile file's path, with the NUL */
+
+/* A BESS's response_time by default (the seed's "response < 1 s"). */
+#define CFG_RESPONSE_TIME_NS (1000LL * 1000 * 1000)
 
 enum cfg_strategy {
 	CFG_STRATEGY_MANUAL,
