@@ -67,9 +67,12 @@ static void push_setpoint(struct ctl *c, unsigned i, int kw, int64_t now)
 	/* One register (config.c checks); out of the type's range: not written. */
 	if (prof_encode(b->r.p, (unsigned)b->r.target, b->r.order, kw, raw) != 1)
 		return;
+	/* Before the push: once the command is in the ring, the I/O thread may send it and
+	 * parse its echo before this thread runs again, and fluxtrace would pair that echo
+	 * with nothing and this push with the next echo at the address (seconds later). */
+	FLUX_PROBE(setpoint_push, i, kw, b->r.target_addr, c->cycle);
 	if (!push_write(c, i, b->r.target_addr, raw[0]))
 		return; /* counted as a drop; the next cycle decides again */
-	FLUX_PROBE(setpoint_push, i, kw, b->r.target_addr, c->cycle);
 	if (!b->in_flight++)
 		b->oldest_push_ns = now;
 	b->last_written_kw = kw;
