@@ -127,6 +127,8 @@ struct ctl_bess {
 	int last_err;
 	int write_err; /* last write failure, until a write is acknowledged */
 	uint64_t writes;
+	/* The setpoints pushed lately, for the predictive controller's range (policy.h). */
+	struct strat_hist hist;
 };
 
 struct ctl_meter {
@@ -191,6 +193,8 @@ struct ctl {
 	bool has_started;
 	bool is_monitor;	 /* strategy monitor: read and report, never claim or write */
 	double strat_kw;	 /* the strategy's state (peak_shaving integrates from it) */
+	double load_kw;		 /* the site load estimate (predictive peak_shaving) */
+	bool has_load;		 /* load_kw holds one */
 	int64_t strat_ok_ns;	 /* last cycle the strategy had its inputs */
 	uint64_t grid_seen;	 /* grid meter readings the strategy has used */
 	int64_t unheld_since_ns; /* peak_shaving over its limit at full power since; 0: not */

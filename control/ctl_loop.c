@@ -76,6 +76,7 @@ static void push_setpoint(struct ctl *c, unsigned i, int kw, int64_t now)
 	if (!b->in_flight++)
 		b->oldest_push_ns = now;
 	b->last_written_kw = kw;
+	strat_hist_push(&b->hist, now, kw); /* what it may act on from now (policy.h) */
 	b->writes++;
 	b->has_written = true;
 	b->last_write_ns = now;
@@ -579,7 +580,9 @@ static bool are_inputs_fresh(const struct ctl *c, bool has_grid)
 {
 	const struct cfg *cfg = c->cfg;
 
-	if (c->site.mode == CFG_STRATEGY_PEAK_SHAVING && !has_grid)
+	if ((c->site.mode == CFG_STRATEGY_PEAK_SHAVING ||
+	     c->site.mode == CFG_STRATEGY_FREQUENCY_RESPONSE) &&
+	    !has_grid)
 		return false;
 	for (unsigned i = 0; i < cfg->nbess; i++)
 		if (!c->bess[i].is_fresh)
@@ -623,11 +626,47 @@ static void watch_limit(struct ctl *c, const struct site_view *v, double site_kw
 	}
 }
 
+/*
+ * RT(ctl): what BESS i may be delivering now, into its view: what it measures (active_power,
+ * fresh and valid), else the range of the setpoints pushed within its response window; 0 when
+ * it delivers nothing of ours (not READY, not ours: its history starts again).
+ */
+static void take_power(struct ctl *c, unsigned i, int64_t now)
+{
+	struct ctl_bess *b = &c->bess[i];
+	struct bess_view *bv = &c->views[i];
+	int64_t rt = c->cfg->bess[i].response_time_ns;
+
+	if (!bv->is_ready || !bv->is_ours) {
+		strat_hist_reset(&b->hist);
+		bv->power_lo_kw = bv->power_hi_kw = 0;
+	} else if (b->r.active_power >= 0 && isfinite(b->active_kw) && b->is_fresh) {
+		bv->power_lo_kw = bv->power_hi_kw = b->active_kw;
+	} else {
+		strat_hist_range(
+		    &b->hist, now,
+		    strat_window_ns(rt > 0 ? rt : CFG_RESPONSE_TIME_NS, c->site.cycle_ns),
+		    &bv->power_lo_kw, &bv->power_hi_kw);
+	}
+}
+
+/* RT(ctl): the grid meter's frequency (its frequency role), when fresh and valid. */
+static void take_frequency(const struct ctl_meter *grid, struct site_view *v)
+{
+	int fi = grid ? prof_role_point(grid->r.p, PROF_ROLE_FREQUENCY) : -1;
+
+	v->has_freq = grid && grid->is_fresh && fi >= 0 && grid->v[fi].is_valid &&
+		      isfinite(grid->v[fi].value);
+	v->freq_hz = v->has_freq ? grid->v[fi].value : 0;
+}
+
 static void decide(struct ctl *c, int64_t now)
 {
 	const struct cfg_site *site = &c->site;
 	const struct cfg *cfg = c->cfg;
-	bool needs_grid = site->mode == CFG_STRATEGY_PEAK_SHAVING, is_valid, inputs;
+	bool needs_grid = site->mode == CFG_STRATEGY_PEAK_SHAVING ||
+			  site->mode == CFG_STRATEGY_FREQUENCY_RESPONSE,
+	     is_valid, inputs;
 	const struct ctl_meter *grid =
 	    site->grid_meter_index >= 0 ? &c->meters[site->grid_meter_index] : NULL;
 	struct site_view v = { .nbess = cfg->nbess, .bess = c->views };
@@ -662,9 +701,18 @@ static void decide(struct ctl *c, int64_t now)
 		bv->max_discharge_kw = b->max_discharge_kw;
 		/* What it delivers now: only what it was told while READY and ours. */
 		bv->setpoint_kw = bv->is_ready && bv->is_ours ? b->acked_kw : 0;
+		take_power(c, i, now);
 		usable += bv->is_fresh;
 	}
 	v.prev_site_kw = c->strat_kw;
+	take_frequency(grid, &v);
+	/* The load past the BESS's response, once per new grid reading (policy.h). */
+	if (v.has_grid && !v.is_grid_repeat) {
+		c->load_kw = strat_load_kw(&v, c->load_kw, c->has_load);
+		c->has_load = true;
+	}
+	v.has_load = c->has_load && v.has_grid;
+	v.load_kw = c->load_kw;
 	site_kw = strat_site_kw(site, &v, &is_valid);
 	strat_room(site, &v, &dis, &chg);
 	/* The strategy's state survives a short outage: control resumes where it was. */
@@ -675,6 +723,7 @@ static void decide(struct ctl *c, int64_t now)
 			c->grid_seen = grid->readings;
 	} else if (now - c->strat_ok_ns > CTL_STRAT_HOLD_NS) {
 		c->strat_kw = 0;
+		c->has_load = false; /* a long outage: estimate afresh */
 	}
 	if (!is_valid)
 		site_kw = 0;

@@ -46,11 +46,98 @@ static double peak_shaving(const struct cfg_site *site, const struct site_view *
 {
 	double p = v->prev_site_kw, room_dis, room_chg;
 
-	/* One step per reading: a reading seen twice would count its excess twice. */
-	if (!v->is_grid_repeat)
+	if (site->controller == CFG_CONTROLLER_PREDICTIVE) {
+		/* The least power that keeps the grid inside the band at this load. */
+		p = clamp(0, v->load_kw - site->import_limit_kw,
+			  v->load_kw + site->export_limit_kw);
+	} else if (!v->is_grid_repeat) {
+		/* One step per reading: a reading seen twice would count its excess twice. */
 		p = peak_step(site, p, v->grid_kw);
+	}
 	strat_room(site, v, &room_dis, &room_chg);
 	return clamp(p, -room_chg, room_dis);
+}
+
+/* RT(ctl) */
+void strat_hist_reset(struct strat_hist *h)
+{
+	h->n = 0;
+}
+
+/* RT(ctl) */
+void strat_hist_push(struct strat_hist *h, int64_t t_ns, double kw)
+{
+	if (h->n == STRAT_HIST_N) {
+		/* Merge the two oldest: from the first's time, either value may be in effect. */
+		struct strat_hist_ent *a = &h->e[0], *b = &h->e[1];
+
+		a->lo_kw = a->lo_kw < b->lo_kw ? a->lo_kw : b->lo_kw;
+		a->hi_kw = a->hi_kw > b->hi_kw ? a->hi_kw : b->hi_kw;
+		for (unsigned i = 1; i + 1 < h->n; i++)
+			h->e[i] = h->e[i + 1];
+		h->n--;
+	}
+	h->e[h->n++] = (struct strat_hist_ent){ .t_ns = t_ns, .lo_kw = kw, .hi_kw = kw };
+}
+
+/* RT(ctl) */
+void strat_hist_range(struct strat_hist *h, int64_t now_ns, int64_t window_ns, double *lo_kw,
+		      double *hi_kw)
+{
+	unsigned drop = 0;
+
+	/* An entry is over once the next one took effect before the window opened. */
+	while (drop + 1 < h->n && h->e[drop + 1].t_ns <= now_ns - window_ns)
+		drop++;
+	if (drop) {
+		for (unsigned i = 0; i + drop < h->n; i++)
+			h->e[i] = h->e[i + drop];
+		h->n -= drop;
+	}
+	*lo_kw = *hi_kw = 0;
+	for (unsigned i = 0; i < h->n; i++) {
+		if (i == 0 || h->e[i].lo_kw < *lo_kw)
+			*lo_kw = h->e[i].lo_kw;
+		if (i == 0 || h->e[i].hi_kw > *hi_kw)
+			*hi_kw = h->e[i].hi_kw;
+	}
+	/* Before its first setpoint it delivered 0: so while that one may not be in effect. */
+	if (h->n && h->e[0].t_ns > now_ns - window_ns) {
+		*lo_kw = *lo_kw < 0 ? *lo_kw : 0;
+		*hi_kw = *hi_kw > 0 ? *hi_kw : 0;
+	}
+}
+
+/* RT(ctl) */
+int64_t strat_window_ns(int64_t response_ns, int64_t cycle_ns)
+{
+	return 2 * response_ns + cycle_ns;
+}
+
+/* RT(ctl) */
+double strat_load_kw(const struct site_view *v, double prev_load_kw, bool has_prev)
+{
+	double lo = v->grid_kw, hi = v->grid_kw;
+
+	for (unsigned i = 0; i < v->nbess; i++) {
+		lo += v->bess[i].power_lo_kw;
+		hi += v->bess[i].power_hi_kw;
+	}
+	return has_prev && isfinite(prev_load_kw) ? clamp(prev_load_kw, lo, hi) : (lo + hi) / 2;
+}
+
+/* RT(ctl) */
+double strat_ffr_kw(const struct cfg_site *site, double f_hz)
+{
+	double df = f_hz - STRAT_NOMINAL_HZ, band = site->deadband_mhz / 1000.0, beyond;
+	double full = site->droop_pct / 100.0 * STRAT_NOMINAL_HZ;
+
+	/* The band's edge as written (50.1 - 50 is a hair over 0.1 in binary): 1 uHz slack. */
+	if (!isfinite(df) || !(full > 0) || fabs(df) <= band + 1e-6)
+		return 0;
+	beyond = fabs(df) - band;
+	/* Low frequency: too little generation, so discharge; high: charge. */
+	return (df < 0 ? 1 : -1) * site->ffr_max_kw * clamp(beyond / full, 0, 1);
 }
 
 /*
@@ -84,8 +171,8 @@ void strat_room(const struct cfg_site *site, const struct site_view *v, double *
 	}
 }
 
-/* RT(ctl) */
-double strat_site_kw(const struct cfg_site *site, const struct site_view *v, bool *is_valid)
+/* RT(ctl): the configured strategy alone. */
+static double base_kw(const struct cfg_site *site, const struct site_view *v, bool *is_valid)
 {
 	double soe = 0;
 	unsigned n = 0;
@@ -106,14 +193,35 @@ double strat_site_kw(const struct cfg_site *site, const struct site_view *v, boo
 		return clamp((soe / n - site->target_soe_pct) / STRAT_SOE_FULL_POWER_PCT, -1, 1) *
 		       site->max_power_kw;
 	case CFG_STRATEGY_PEAK_SHAVING:
-		if (!v->has_grid)
+		if (!v->has_grid || (site->controller == CFG_CONTROLLER_PREDICTIVE && !v->has_load))
 			break;
 		return peak_shaving(site, v);
+	case CFG_STRATEGY_FREQUENCY_RESPONSE:
+		if (!v->has_freq)
+			break;
+		return strat_ffr_kw(site, v->freq_hz);
 	default: /* monitor: nothing to ask */
 		break;
 	}
 	*is_valid = false;
 	return 0;
+}
+
+/* RT(ctl) */
+double strat_site_kw(const struct cfg_site *site, const struct site_view *v, bool *is_valid)
+{
+	double kw = base_kw(site, v, is_valid), ffr, dis, chg;
+
+	if (!site->is_frequency_response || site->mode == CFG_STRATEGY_FREQUENCY_RESPONSE ||
+	    site->mode == CFG_STRATEGY_MONITOR || !v->has_freq)
+		return kw;
+	/* Frequency first: the droop takes what it needs of the room, the strategy the rest. */
+	strat_room(site, v, &dis, &chg);
+	ffr = clamp(strat_ffr_kw(site, v->freq_hz), -chg, dis);
+	if (!*is_valid)
+		kw = 0;
+	*is_valid = true;
+	return ffr + clamp(kw, -chg - ffr, dis - ffr);
 }
 
 /* Power a BESS can give in the direction of `sign` this cycle, before the safety filter. */

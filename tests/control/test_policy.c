@@ -90,6 +90,7 @@ static void test_peak_shaving_integrates_towards_the_limits(void **state)
 
 	(void)state;
 	s.mode = CFG_STRATEGY_PEAK_SHAVING;
+	s.controller = CFG_CONTROLLER_INTEGRATOR; /* the fallback mode */
 	s.import_limit_kw = 100;
 	s.export_limit_kw = 20;
 	/* Import 150 over a limit of 100: discharge STRAT_PEAK_GAIN of the excess more. */
@@ -129,6 +130,7 @@ static void test_peak_shaving_converges_with_a_slow_bess(void **state)
 
 	(void)state;
 	s.mode = CFG_STRATEGY_PEAK_SHAVING;
+	s.controller = CFG_CONTROLLER_INTEGRATOR;
 	s.import_limit_kw = 100;
 	for (unsigned delay = 1; delay <= 7; delay++) {
 		memset(told, 0, sizeof(told));
@@ -145,6 +147,155 @@ static void test_peak_shaving_converges_with_a_slow_bess(void **state)
 			fail_msg("delay %u cycles: still %.2f kW off the limit after 100 cycles",
 				 delay, worst_late);
 	}
+}
+
+/* Predictive: the least power that keeps the grid in the band at the estimated load. */
+static void test_predictive_peak_shaving_asks_for_the_load_past_the_limits(void **state)
+{
+	struct cfg_site s = site_defaults();
+	struct bess_view b = healthy(50);
+	struct site_view v = { .nbess = 1, .bess = &b, .has_grid = true, .has_load = true };
+	bool ok;
+
+	(void)state;
+	s.mode = CFG_STRATEGY_PEAK_SHAVING;
+	s.import_limit_kw = 100;
+	s.export_limit_kw = 20;
+	assert_int_equal(s.controller, CFG_CONTROLLER_PREDICTIVE); /* the default */
+	v.load_kw = 190;
+	assert_true(fabs(strat_site_kw(&s, &v, &ok) - 90) < 1e-9);
+	assert_true(ok);
+	/* Inside the band: nothing, whatever it asked before (no state to unwind). */
+	v.prev_site_kw = 90;
+	v.load_kw = 50;
+	assert_true(strat_site_kw(&s, &v, &ok) == 0);
+	/* Export 60 past a limit of 20: charge 40. */
+	v.load_kw = -60;
+	assert_true(fabs(strat_site_kw(&s, &v, &ok) + 40) < 1e-9);
+	/* Capped at what the BESS can give. */
+	v.load_kw = 400;
+	assert_true(fabs(strat_site_kw(&s, &v, &ok) - 100) < 1e-9);
+	/* No estimate yet: not valid. */
+	v.has_load = false;
+	assert_true(strat_site_kw(&s, &v, &ok) == 0);
+	assert_false(ok);
+}
+
+/* The history: the range of what may be in effect within a window, merged when full. */
+static void test_setpoint_history_gives_the_range_that_may_be_in_effect(void **state)
+{
+	struct strat_hist h = { 0 };
+	double lo, hi;
+
+	(void)state;
+	strat_hist_range(&h, 0, 100 * MS, &lo, &hi);
+	assert_true(lo == 0 && hi == 0);
+	strat_hist_push(&h, 1000 * MS, 50);
+	/* Just written: 0 (before it) or 50. */
+	strat_hist_range(&h, 1000 * MS, 300 * MS, &lo, &hi);
+	assert_true(lo == 0 && hi == 50);
+	strat_hist_push(&h, 1100 * MS, 80);
+	strat_hist_range(&h, 1200 * MS, 300 * MS, &lo, &hi);
+	assert_true(lo == 0 && hi == 80);
+	/* 50 took effect before the window opened: 0 is out, 50 and 80 remain. */
+	strat_hist_range(&h, 1350 * MS, 300 * MS, &lo, &hi);
+	assert_true(lo == 50 && hi == 80);
+	/* 80 is the only one after its window: a point. */
+	strat_hist_range(&h, 1500 * MS, 300 * MS, &lo, &hi);
+	assert_true(lo == 80 && hi == 80);
+	assert_int_equal(h.n, 1);
+	/* Full: the two oldest merge into a range, never dropping a value in the window. */
+	strat_hist_reset(&h);
+	for (int k = 0; k < STRAT_HIST_N + 5; k++)
+		strat_hist_push(&h, (2000 + k) * MS, k);
+	assert_int_equal(h.n, STRAT_HIST_N);
+	strat_hist_range(&h, (2000 + STRAT_HIST_N + 5) * MS, 10000 * MS, &lo, &hi);
+	assert_true(lo == 0 && hi == STRAT_HIST_N + 4);
+}
+
+/* The load estimate moves only as far as the reading forces it. */
+static void test_load_estimate_is_the_nearest_the_range_allows(void **state)
+{
+	struct bess_view b = healthy(50);
+	struct site_view v = { .nbess = 1, .bess = &b, .has_grid = true };
+
+	(void)state;
+	b.power_lo_kw = b.power_hi_kw = 50; /* known: grid + 50 */
+	v.grid_kw = 140;
+	assert_true(strat_load_kw(&v, 0, false) == 190);
+	assert_true(strat_load_kw(&v, 150, true) == 190);
+	/* 50 or 90 may be in effect: a load of 190 is one the reading allows: kept. */
+	b.power_hi_kw = 90;
+	v.grid_kw = 100;
+	assert_true(strat_load_kw(&v, 190, true) == 190);
+	/* The reading says at least 220 now (a second step): moved just that far. */
+	v.grid_kw = 170;
+	assert_true(strat_load_kw(&v, 190, true) == 220);
+	/* No estimate before: the middle. */
+	assert_true(strat_load_kw(&v, 0, false) == 240);
+}
+
+/* Droop with a deadband: 0 inside, linear to max_kw, discharge below 50 Hz. */
+static void test_frequency_response_is_a_droop_with_a_deadband(void **state)
+{
+	struct cfg_site s = site_defaults();
+	struct bess_view b = healthy(50);
+	struct site_view v = { .nbess = 1, .bess = &b, .has_grid = true, .has_freq = true };
+	bool ok;
+
+	(void)state;
+	s.droop_pct = 0.4; /* 0.2 Hz for max_kw */
+	s.deadband_mhz = 100;
+	s.ffr_max_kw = 80;
+	assert_true(strat_ffr_kw(&s, 50.0) == 0);
+	assert_true(strat_ffr_kw(&s, 49.95) == 0);
+	assert_true(strat_ffr_kw(&s, 50.1) == 0);
+	assert_true(fabs(strat_ffr_kw(&s, 49.8) - 40) < 1e-9);
+	assert_true(fabs(strat_ffr_kw(&s, 49.7) - 80) < 1e-9);
+	assert_true(fabs(strat_ffr_kw(&s, 49.0) - 80) < 1e-9);
+	assert_true(fabs(strat_ffr_kw(&s, 50.2) + 40) < 1e-9);
+	assert_true(fabs(strat_ffr_kw(&s, 51.0) + 80) < 1e-9);
+	assert_true(strat_ffr_kw(&s, NAN) == 0);
+	s.mode = CFG_STRATEGY_FREQUENCY_RESPONSE;
+	v.freq_hz = 49.7;
+	assert_true(fabs(strat_site_kw(&s, &v, &ok) - 80) < 1e-9);
+	assert_true(ok);
+	v.has_freq = false;
+	assert_true(strat_site_kw(&s, &v, &ok) == 0);
+	assert_false(ok);
+}
+
+/* On top of peak shaving the droop comes first: peak shaving gets the room left. */
+static void test_frequency_response_has_priority_over_peak_shaving(void **state)
+{
+	struct cfg_site s = site_defaults();
+	struct bess_view b = healthy(50);
+	struct site_view v = { .nbess = 1,
+			       .bess = &b,
+			       .has_grid = true,
+			       .has_load = true,
+			       .has_freq = true,
+			       .freq_hz = 50 };
+	bool ok;
+
+	(void)state;
+	s.mode = CFG_STRATEGY_PEAK_SHAVING;
+	s.import_limit_kw = 100;
+	s.is_frequency_response = true;
+	s.ffr_max_kw = 80;
+	v.load_kw = 150; /* peak shaving wants 50 */
+	assert_true(fabs(strat_site_kw(&s, &v, &ok) - 50) < 1e-9);
+	v.freq_hz = 49.7; /* + 80: 130 asked of a 100 kW BESS: the droop's 80 first */
+	assert_true(fabs(strat_site_kw(&s, &v, &ok) - 100) < 1e-9);
+	v.freq_hz = 50.3; /* charge 80: the peak's 50 on top, -30 */
+	assert_true(fabs(strat_site_kw(&s, &v, &ok) + 30) < 1e-9);
+	v.load_kw = 60; /* inside the band: the droop alone */
+	assert_true(fabs(strat_site_kw(&s, &v, &ok) + 80) < 1e-9);
+	/* A stale frequency: peak shaving alone. */
+	v.has_freq = false;
+	v.load_kw = 150;
+	assert_true(fabs(strat_site_kw(&s, &v, &ok) - 50) < 1e-9);
+	assert_true(ok);
 }
 
 static void test_shares_by_available_power_and_skips_unusable_bess(void **state)
@@ -461,6 +612,11 @@ int main(void)
 		cmocka_unit_test(test_soe_target_discharges_above_and_charges_below_target),
 		cmocka_unit_test(test_peak_shaving_integrates_towards_the_limits),
 		cmocka_unit_test(test_peak_shaving_converges_with_a_slow_bess),
+		cmocka_unit_test(test_predictive_peak_shaving_asks_for_the_load_past_the_limits),
+		cmocka_unit_test(test_setpoint_history_gives_the_range_that_may_be_in_effect),
+		cmocka_unit_test(test_load_estimate_is_the_nearest_the_range_allows),
+		cmocka_unit_test(test_frequency_response_is_a_droop_with_a_deadband),
+		cmocka_unit_test(test_frequency_response_has_priority_over_peak_shaving),
 		cmocka_unit_test(test_shares_by_available_power_and_skips_unusable_bess),
 		cmocka_unit_test(test_writes_nothing_unless_ready_and_ours),
 		cmocka_unit_test(test_clamps_to_rated_power_and_available_blocks),
