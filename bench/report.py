@@ -34,7 +34,16 @@ CODEC_NS = 50.0  # issue 2: encode and decode of the 10-register FC03 exchange, 
 RING_RATIO = 5.0  # issue 3: ring push+pop >= 5x the mutex+condvar queue
 RING_JUDGED = ("ring_1_1", "ring_batch16")  # one at a time, and batched
 MICRO_FILES = ("bench_codec.json", "bench_rt_ring.json", "bench_rt_cycle.json",
-               "bench_profile.json", "bench_rtu.json")
+               "bench_profile.json", "bench_rtu.json", "bench_control.json")
+# bench_control's controllers (issue 20), in the table's order: (JSON key, column label).
+CONTROL_VARIANTS = (("predictive", "predictive"),
+                    ("predictive_short", "response_time 50 % short"),
+                    ("predictive_long", "response_time 50 % long"),
+                    ("feed_forward", "measured power"),
+                    ("integrator", "integrator"))
+CONTROL_FIGS = ("settle_ms", "settle_cycles", "overshoot_pct", "kws_over")
+CONTROL_UNITS = {"settle_ms": "ms", "settle_cycles": "cycles", "overshoot_pct": "%",
+                 "kws_over": "kW*s"}
 # bench_profile's figures per mode (issue 16): (JSON key, metric here, unit).
 PROFILE_FIGS = (("requests_per_cycle", "requests_per_cycle", "req"),
                 ("wall_p50_us", "wall_p50", "us"), ("wall_p99_us", "wall_p99", "us"),
@@ -480,6 +489,42 @@ def fold_micro(results, figs, checks, notes):
     d = docs.get("bench_rtu.json")
     if d:
         fold_rtu(d, figs)
+    d = docs.get("bench_control.json")
+    if d:
+        fold_control(d, figs, checks)
+
+
+def fold_control(d, figs, checks):
+    """bench_control (issue 20): settling after a load step, per delay and cycle, the
+    predictive controller (right, 50 % wrong, measured power) against the integrator; FFR
+    activation against 0.7 s. Judged: the issue's Done-when (pure dead time rows)."""
+    p0 = dict(limit_kw=d.get("limit_kw"), load0_kw=d.get("load0_kw"),
+              load1_kw=d.get("load1_kw"), settle_pct=d.get("settle_pct"))
+    for r in d.get("rows", []):
+        name = f"control/peak/{r['delay_ms']}ms/{r['cycle_ms']}ms/tau{r['tau_ms']}"
+        p = dict(delay_ms=r["delay_ms"], cycle_ms=r["cycle_ms"], tau_ms=r["tau_ms"],
+                 goal_ms=r["goal_ms"], **p0)
+        for key, _ in CONTROL_VARIANTS:
+            v = r.get(key) or {}
+            for m in CONTROL_FIGS:
+                figs.add(name, key, m, v.get(m), CONTROL_UNITS[m], **p)
+            figs.add(name, key, "settled", 1 if v.get("is_settled") else 0, "bool", **p)
+        if r["tau_ms"] == 0:
+            v = r.get("predictive") or {}
+            checks.append(check(name, f"settle <= delay + 3 cycles ({r['delay_ms']} ms, "
+                                f"cycle {r['cycle_ms']} ms)", v.get("settle_ms"),
+                                r["goal_ms"], "<=", "ms", source="issue 20"))
+    f = d.get("ffr") or {}
+    for r in f.get("rows", []):
+        name = f"control/ffr/{r['delay_ms']}ms/{r['cycle_ms']}ms"
+        impl = "with_peak_shaving" if r.get("with_peak_shaving") else "frequency_response"
+        figs.add(name, impl, "activation_ms", r.get("activation_ms") if r.get("is_activated")
+                 else None, "ms", delay_ms=r["delay_ms"], cycle_ms=r["cycle_ms"],
+                 required_ms=f.get("required_ms"))
+        if r["cycle_ms"] == 100 and r["delay_ms"] <= 200:
+            checks.append(check(name, f"FFR full activation <= 0.7 s ({impl}, delay "
+                                f"{r['delay_ms']} ms, cycle 100 ms)", r.get("activation_ms"),
+                                f.get("required_ms"), "<=", "ms", source="issue 20"))
 
 
 def fold_rtu(d, figs):
@@ -925,6 +970,55 @@ def rtu_md(view):
     return out + [""]
 
 
+def control_md(view):
+    """bench_control (issue 20): the control-quality table."""
+    names = [n for n in view.names if n.startswith("control/peak/")]
+    if not names:
+        return ["No control-quality results (make bench runs bench_control with --json).", ""]
+    p = view.params(names[0])
+    out = [f"Peak shaving holds {fmt(p.get('limit_kw'), 0)} kW while the load steps "
+           f"{fmt(p.get('load0_kw'), 0)} -> {fmt(p.get('load1_kw'), 0)} kW; the BESS applies a "
+           f"setpoint the delay late (then, in the tau rows, a first-order lag). The policy "
+           f"itself in closed loop with that plant on a fake clock (control/plant.c). Settle: "
+           f"the grid within {fmt(p.get('settle_pct'), 0)} % of the limit for good, in ms and "
+           f"cycles (goal: delay + 3 tau + 3 cycles); over: how far the grid went inside the "
+           f"limit, % of it; kW*s over the limit. 'never': still outside at the end.", ""]
+    rows = []
+    for n in sorted(names, key=lambda n: (view.params(n).get("tau_ms"),
+                                           view.params(n).get("cycle_ms"),
+                                           view.params(n).get("delay_ms"))):
+        q = view.params(n)
+        row = [fmt(q.get("delay_ms"), 0), fmt(q.get("cycle_ms"), 0), fmt(q.get("tau_ms"), 0),
+               fmt(q.get("goal_ms"), 0)]
+        for key, _ in CONTROL_VARIANTS:
+            if not view.v(n, key, "settled"):
+                row += ["never", "-"]
+            else:
+                row += [fmt(view.v(n, key, "settle_ms"), 0),
+                        fmt(view.v(n, key, "settle_cycles"), 1)]
+            row += [fmt(view.v(n, key, "overshoot_pct"), 1), fmt(view.v(n, key, "kws_over"), 1)]
+        rows.append(row)
+    head = ["delay ms", "cycle ms", "tau ms", "goal ms"]
+    for _, label in CONTROL_VARIANTS:
+        head += [f"{label}: settle ms", "cycles", "over %", "kW*s"]
+    out += table(head, rows)
+    ffr = sorted((n for n in view.names if n.startswith("control/ffr/")),
+                 key=lambda n: tuple(int(x[:-2]) for x in n.split("/")[2:4][::-1]))
+    if ffr:
+        out += ["", "Frequency response: a step 50 -> 49.5 Hz (crossing 49.7 Hz at once), "
+                "droop 0.4 %, deadband 100 mHz, max_kw 100: the step -> 99 % of max_kw "
+                "delivered, against Nordic FFR's 0.7 s at 49.7 Hz; alone and on top of peak "
+                "shaving (120 kW load).", ""]
+        rows = []
+        for n in ffr:
+            q = view.params(n)
+            rows.append([fmt(q.get("delay_ms"), 0), fmt(q.get("cycle_ms"), 0)] +
+                        [fmt(view.v(n, impl, "activation_ms"), 0)
+                         for impl in ("frequency_response", "with_peak_shaving")])
+        out += table(["delay ms", "cycle ms", "FFR alone ms", "with peak shaving ms"], rows)
+    return out + [""]
+
+
 def checks_md(doc):
     cs = [c for c in doc["checks"] if c.get("source") == "issue 4"]
     if not cs:
@@ -965,6 +1059,8 @@ def write_md(doc, path):
     lines += profile_md(view)
     lines += ["### Modbus RTU on one serial line (issue 17)", ""]
     lines += rtu_md(view)
+    lines += ["### Control quality: peak shaving and frequency response (issue 20)", ""]
+    lines += control_md(view)
     lines += load_md(view)
     lines += checks_md(doc)
     if doc["notes"]:
