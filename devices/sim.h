@@ -140,6 +140,10 @@ struct sim_acu_params {
 	double voltage_ln_v;  /* phase voltage; line voltages are sqrt(3) times it */
 	double frequency_hz;
 	double time_scale; /* simulated seconds per real second, > 0 */
+	/* The grid frequency over time in Hz, a sim_load spec of Hz ("49.9", "step:50:49.5:10",
+	 * "csv:FILE"), copied; used where has_frequency, else frequency_hz holds */
+	bool has_frequency;
+	struct sim_load frequency;
 };
 
 #define SIM_ACU_DEFAULTS                                                                           \
@@ -254,6 +258,7 @@ struct sim_acu_state {
 	double grid_kw; /* load - bess; > 0 import */
 	double import_kwh;
 	double export_kwh;
+	double frequency_hz; /* what its frequency point reads now */
 };
 
 struct sim; /* opaque */

@@ -6,6 +6,8 @@
  * registers encoded through that profile itself, so the simulator and the decoder cannot
  * disagree about an address, a scale or a word order. Each point of the profile is one of the
  * quantities below, found by role or by name; a point it cannot measure is a setup error.
+ * The grid frequency is constant, or a profile over time (a step, a CSV) in the same form as
+ * the load's (struct sim_load, in Hz), for testing frequency response.
  */
 #include <errno.h>
 #include <math.h>
@@ -206,6 +208,8 @@ static void acu_step(struct sim *sim, struct sim_dev *d, int64_t now_ns)
 	acu->load_kw = sim_load_kw(&acu->prm.load, t_s);
 	acu->bess_kw = sim_bess_kw(sim);
 	acu->grid_kw = acu->load_kw - acu->bess_kw;
+	acu->frequency_hz =
+	    acu->prm.has_frequency ? sim_load_kw(&acu->prm.frequency, t_s) : acu->prm.frequency_hz;
 	d->last_ns = now_ns;
 }
 
@@ -281,7 +285,7 @@ static void measure(const struct sim_acu *acu, double *v)
 	v[ACU_Q_REACTIVE] = q_kvar;
 	v[ACU_Q_APPARENT] = s_kva;
 	v[ACU_Q_POWER_FACTOR] = acu->prm.pf;
-	v[ACU_Q_FREQUENCY] = acu->prm.frequency_hz;
+	v[ACU_Q_FREQUENCY] = acu->frequency_hz;
 	v[ACU_Q_ENERGY_IMPORT] = acu->import_kwh;
 	v[ACU_Q_ENERGY_EXPORT] = acu->export_kwh;
 }
@@ -347,6 +351,39 @@ static int get_profile(struct sim *sim)
 	return prof_load_builtin("acuvim2", &sim->acu_prof, err, sizeof(err));
 }
 
+/* A frequency profile the meter can show: a step or a CSV of 40..70 Hz (its range), no daily. */
+static bool is_frequency_ok(const struct sim_load *f)
+{
+	if (f->kind == SIM_LOAD_CSV) {
+		if (!f->n)
+			return false;
+		for (unsigned i = 0; i < f->n; i++)
+			if (!(f->csv_kw[i] >= 40 && f->csv_kw[i] <= 70))
+				return false;
+		return true;
+	}
+	return (f->kind == SIM_LOAD_CONSTANT || f->kind == SIM_LOAD_STEP) && f->kw >= 40 &&
+	       f->kw <= 70 && (f->kind == SIM_LOAD_CONSTANT || (f->kw2 >= 40 && f->kw2 <= 70));
+}
+
+/* A copy of src's CSV arrays into dst (which holds src's fields); 0 or -ENOMEM (none kept). */
+static int copy_series(struct sim_load *dst, const struct sim_load *src)
+{
+	dst->t_s = NULL;
+	dst->csv_kw = NULL;
+	if (src->kind != SIM_LOAD_CSV)
+		return 0;
+	dst->t_s = malloc(src->n * sizeof(double));
+	dst->csv_kw = malloc(src->n * sizeof(double));
+	if (!dst->t_s || !dst->csv_kw) {
+		sim_load_exit(dst);
+		return -ENOMEM;
+	}
+	memcpy(dst->t_s, src->t_s, src->n * sizeof(double));
+	memcpy(dst->csv_kw, src->csv_kw, src->n * sizeof(double));
+	return 0;
+}
+
 int sim_acu_init(struct sim *sim, struct sim_dev *d, const struct sim_acu_params *prm)
 {
 	struct sim_acu *acu = &d->acu;
@@ -357,7 +394,8 @@ int sim_acu_init(struct sim *sim, struct sim_dev *d, const struct sim_acu_params
 	    !isfinite(prm->time_scale) || !(prm->voltage_ln_v > 0) ||
 	    !isfinite(prm->voltage_ln_v) || !(prm->frequency_hz > 0) ||
 	    !isfinite(prm->frequency_hz) || (unsigned)prm->order > MB_ORDER_DCBA ||
-	    (unsigned)l->kind > SIM_LOAD_CSV || (l->kind == SIM_LOAD_CSV && !l->n))
+	    (unsigned)l->kind > SIM_LOAD_CSV || (l->kind == SIM_LOAD_CSV && !l->n) ||
+	    (prm->has_frequency && !is_frequency_ok(&prm->frequency)))
 		return -EINVAL;
 	err = get_profile(sim);
 	if (err)
@@ -366,19 +404,17 @@ int sim_acu_init(struct sim *sim, struct sim_dev *d, const struct sim_acu_params
 	err = map_points(acu->p, acu->qty);
 	if (err)
 		return err;
-	acu->prm.load.t_s = NULL;
-	acu->prm.load.csv_kw = NULL;
-	if (l->kind == SIM_LOAD_CSV) {
-		acu->prm.load.t_s = malloc(l->n * sizeof(double));
-		acu->prm.load.csv_kw = malloc(l->n * sizeof(double));
-		if (!acu->prm.load.t_s || !acu->prm.load.csv_kw) {
-			sim_load_exit(&acu->prm.load);
-			return -ENOMEM;
-		}
-		memcpy(acu->prm.load.t_s, l->t_s, l->n * sizeof(double));
-		memcpy(acu->prm.load.csv_kw, l->csv_kw, l->n * sizeof(double));
+	acu->prm.frequency.t_s = acu->prm.frequency.csv_kw = NULL;
+	err = copy_series(&acu->prm.load, l);
+	if (!err && prm->has_frequency)
+		err = copy_series(&acu->prm.frequency, &prm->frequency);
+	if (err) {
+		sim_load_exit(&acu->prm.load);
+		return err;
 	}
 	acu->load_kw = sim_load_kw(&acu->prm.load, 0);
+	acu->frequency_hz =
+	    prm->has_frequency ? sim_load_kw(&acu->prm.frequency, 0) : prm->frequency_hz;
 	acu->grid_kw = acu->load_kw;
 	return 0;
 }
@@ -386,6 +422,7 @@ int sim_acu_init(struct sim *sim, struct sim_dev *d, const struct sim_acu_params
 void sim_acu_exit(struct sim_dev *d)
 {
 	sim_load_exit(&d->acu.prm.load);
+	sim_load_exit(&d->acu.prm.frequency);
 }
 
 int sim_acu_get(struct sim *sim, int dev, struct sim_acu_state *st)
@@ -403,6 +440,7 @@ int sim_acu_get(struct sim *sim, int dev, struct sim_acu_state *st)
 			.grid_kw = d->acu.grid_kw,
 			.import_kwh = d->acu.import_kwh,
 			.export_kwh = d->acu.export_kwh,
+			.frequency_hz = d->acu.frequency_hz,
 		};
 		err = 0;
 	}

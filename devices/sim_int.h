@@ -67,6 +67,7 @@ struct sim_acu {
 	double load_kw;
 	double bess_kw;
 	double grid_kw;
+	double frequency_hz; /* now: prm.frequency over time, or prm.frequency_hz */
 	double import_kwh;
 	double export_kwh;
 };

@@ -338,6 +338,78 @@ static void test_follows_a_step_load_over_the_socket(void **state)
 	stop_site(s);
 }
 
+/* One meter on its own port with frequency profile f (a sim_load in Hz), time_scale 600. */
+static void read_frequency(const struct sim_load *f, double *first, double *last, double want)
+{
+	struct th_sim ts = { .sim = sim_new() };
+	struct sim_acu_params acu = SIM_ACU_DEFAULTS;
+	struct sim_endpoint ep = { .host = "127.0.0.1", .unit = 2 };
+	struct prof_value v[PROF_MAX_POINTS];
+	struct sim_acu_state st;
+	struct th_client c;
+	int dev;
+
+	assert_non_null(ts.sim);
+	acu.time_scale = 600;
+	acu.has_frequency = true;
+	acu.frequency = *f;
+	dev = sim_add_acuvim2(ts.sim, &ep, &acu);
+	assert_true(dev >= 0);
+	assert_int_equal(th_sim_start(&ts), 0);
+	assert_int_equal(th_open(&c, (uint16_t)sim_port(ts.sim, dev)), 0);
+	assert_int_equal(read_meter(&c, 2, MB_ORDER_ABCD, v), 0);
+	*first = v[pt("frequency_hz")].value;
+	for (int i = 0; i < 600; i++) {
+		assert_int_equal(read_meter(&c, 2, MB_ORDER_ABCD, v), 0);
+		if (near(v[pt("frequency_hz")].value, want, 1e-4))
+			break;
+		th_sleep_ms(5);
+	}
+	*last = v[pt("frequency_hz")].value;
+	assert_int_equal(sim_acu_get(ts.sim, dev, &st), 0);
+	assert_true(near(st.frequency_hz, want, 1e-4));
+	th_close(&c);
+	assert_int_equal(th_sim_stop(&ts), 0);
+}
+
+/* The frequency profile: a step (50 -> 49.5 Hz at 60 s, 0.1 s real) and a CSV over time. */
+static void test_follows_a_frequency_step_and_a_csv(void **state)
+{
+	struct sim_load f;
+	char path[64], spec[80];
+	double first, last;
+
+	(void)state;
+	assert_int_equal(sim_load_parse("step:50:49.5:60", &f), 0);
+	read_frequency(&f, &first, &last, 49.5);
+	assert_true(near(first, 50, 1e-4));
+	assert_true(near(last, 49.5, 1e-4));
+	write_tmp(path, "t,hz\n0,50\n30,49.8\n60,49.6\n");
+	snprintf(spec, sizeof(spec), "csv:%s", path);
+	assert_int_equal(sim_load_parse(spec, &f), 0);
+	unlink(path);
+	read_frequency(&f, &first, &last, 49.6);
+	assert_true(first <= 50 && first > 49.6); /* between the first rows at first */
+	assert_true(near(last, 49.6, 1e-4));
+	sim_load_exit(&f);
+	/* Outside the meter's range (40..70 Hz), or a daily profile: refused. */
+	{
+		struct sim *sim = sim_new();
+		struct sim_endpoint ep = { .host = "127.0.0.1", .unit = 1 };
+		struct sim_acu_params prm = SIM_ACU_DEFAULTS;
+
+		assert_non_null(sim);
+		prm.has_frequency = true;
+		assert_int_equal(sim_load_parse("step:50:30:1", &prm.frequency), 0);
+		assert_int_equal(sim_add_acuvim2(sim, &ep, &prm), -EINVAL);
+		assert_int_equal(sim_load_parse("daily:50:1", &prm.frequency), 0);
+		assert_int_equal(sim_add_acuvim2(sim, &ep, &prm), -EINVAL);
+		assert_int_equal(sim_load_parse("49.9", &prm.frequency), 0);
+		assert_true(sim_add_acuvim2(sim, &ep, &prm) >= 0);
+		sim_free(sim);
+	}
+}
+
 static void test_meter_refuses_writes_and_addresses_outside_its_blocks(void **state)
 {
 	struct sim_load load = { .kind = SIM_LOAD_CONSTANT, .kw = 150 };
@@ -389,6 +461,7 @@ int main(void)
 		cmocka_unit_test(test_grid_power_is_load_minus_bess_power),
 		cmocka_unit_test(test_exports_when_bess_exceeds_load_and_integrates_energy),
 		cmocka_unit_test(test_follows_a_step_load_over_the_socket),
+		cmocka_unit_test(test_follows_a_frequency_step_and_a_csv),
 		cmocka_unit_test(test_meter_refuses_writes_and_addresses_outside_its_blocks),
 		cmocka_unit_test(test_rejects_bad_meter_params),
 	};
