@@ -46,6 +46,7 @@ struct cli_dev {
 	struct sim_pp_params pp;
 	struct sim_acu_params acu;
 	const char *load_spec;
+	const char *freq_spec; /* acuvim2 --frequency */
 	struct sim_fault fault;
 	double fault_after_s;	/* < 0: never */
 	double restart_after_s; /* < 0: never */
@@ -117,6 +118,7 @@ enum opt {
 	OPT_LOAD_KW,
 	OPT_LOAD,
 	OPT_WORD_ORDER,
+	OPT_FREQUENCY,
 	OPT_PF,
 	/* --profile (which also takes --capacity-kwh, --startup-ms, --load-kw, --word-order) */
 	OPT_PROFILE,
@@ -168,6 +170,7 @@ static const struct option options[] = {
 	{ "fault-after", required_argument, NULL, OPT_FAULT_AFTER },
 	{ "load-kw", required_argument, NULL, OPT_LOAD_KW },
 	{ "load", required_argument, NULL, OPT_LOAD },
+	{ "frequency", required_argument, NULL, OPT_FREQUENCY },
 	{ "word-order", required_argument, NULL, OPT_WORD_ORDER },
 	{ "pf", required_argument, NULL, OPT_PF },
 	{ "profile", required_argument, NULL, OPT_PROFILE },
@@ -230,6 +233,7 @@ static void usage(FILE *f)
 	      "acuvim2:\n"
 	      "  --load-kw KW (150) or --load SPEC: KW | step:KW1:KW2:AT_S | daily:MEAN:AMPL |\n"
 	      "  csv:FILE (seconds,kw) --word-order abcd|cdab|badc|dcba (abcd) --pf PF (0.98)\n"
+	      "  --frequency SPEC: HZ (50) | step:HZ1:HZ2:AT_S | csv:FILE (seconds,hz), 40..70 Hz\n"
 	      "--profile NAME|FILE: a device made from a profile, a shipped one (powerpack,\n"
 	      "  acuvim2, acuvim2-manual) or a FILE.yaml: every point at its address, FC03/FC04\n"
 	      "  reads within its poll blocks (holes read 0, elsewhere exception 0x02), FC06/FC16\n"
@@ -337,6 +341,18 @@ static int dur_s(const char *name, const char *arg, double *out)
 }
 
 /* Whether device option c applies to d's type. */
+/* A --frequency the meter can show: constant, a step or a CSV, every value 40..70 Hz. */
+static bool is_hz_spec(const struct sim_load *f)
+{
+	bool is_ok = f->kind == SIM_LOAD_CSV ? f->n > 0 : f->kw >= 40 && f->kw <= 70;
+
+	if (f->kind == SIM_LOAD_STEP)
+		is_ok &= f->kw2 >= 40 && f->kw2 <= 70;
+	for (unsigned i = 0; f->kind == SIM_LOAD_CSV && i < f->n; i++)
+		is_ok &= f->csv_kw[i] >= 40 && f->csv_kw[i] <= 70;
+	return is_ok && f->kind != SIM_LOAD_DAILY;
+}
+
 static bool opt_applies(const struct cli_dev *d, int c)
 {
 	if (c < OPT_SOE)
@@ -625,6 +641,9 @@ static int dev_opt(struct cli_dev *d, int c, const char *arg)
 		/* fall through */
 	case OPT_LOAD:
 		d->load_spec = arg;
+		break;
+	case OPT_FREQUENCY:
+		d->freq_spec = arg;
 		break;
 	case OPT_WORD_ORDER:
 		err = mb_order_parse(arg);
@@ -1124,10 +1143,27 @@ static int add_devices(struct sim *sim, struct cli *cli)
 				return EXIT_USAGE;
 			}
 		}
+		if (!is_pp && d->freq_spec) {
+			err = sim_load_parse(d->freq_spec, &d->acu.frequency);
+			if (!err && !is_hz_spec(&d->acu.frequency))
+				err = -EINVAL;
+			if (err) {
+				fprintf(stderr, "flux sim: --frequency '%s': %s\n", d->freq_spec,
+					err == -EINVAL
+					    ? "want HZ, step:HZ1:HZ2:AT_S or csv:FILE, 40..70 Hz"
+					    : strerror(-err));
+				sim_load_exit(&d->acu.load);
+				sim_load_exit(&d->acu.frequency);
+				return EXIT_USAGE;
+			}
+			d->acu.has_frequency = true;
+		}
 		d->id = is_pp ? sim_add_powerpack(sim, &d->ep, &d->pp)
 			      : sim_add_acuvim2(sim, &d->ep, &d->acu);
-		if (!is_pp)
+		if (!is_pp) {
 			sim_load_exit(&d->acu.load);
+			sim_load_exit(&d->acu.frequency);
+		}
 		if (d->id < 0)
 			return add_failed(d, d->id);
 		if (d->fault.flags)
