@@ -20,8 +20,11 @@
 
 #include "control/plant.h"
 #include "control/policy.h"
+#include "devices/sim.h"
+#include "tests/support/net.h"
+#include "tests/support/rig.h"
 
-#define MS (1000LL * 1000)
+#define MS TH_RIG_MS
 
 static const int delays_ms[] = { 0, 200, 500, 1000 };
 static const int cycles_ms[] = { 10, 100, 1000 };
@@ -315,6 +318,64 @@ static void test_rejects_a_case_outside_the_model(void **state)
 	assert_int_equal(plant_run(&pc, &r), -EINVAL);
 }
 
+static int teardown(void **state)
+{
+	(void)state;
+	th_rig_free(th_rig_live());
+	return 0;
+}
+
+/* The BESS's delivered power reaches kw within 1 kW, waiting at most ms. */
+static bool wait_delivered(struct th_rig *r, double kw, long ms)
+{
+	for (long t = 0; t < ms; t += 20) {
+		if (fabs(th_rig_pp(r, 0).delivered_kw - kw) <= 1.0)
+			return true;
+		th_sleep_ms(20);
+	}
+	return false;
+}
+
+/*
+ * End to end, the real control thread against the simulators: peak shaving holds 100 kW of a
+ * 120 kW load (20 kW), the meter's frequency steps to 49.5 Hz, and the droop's 60 kW comes on
+ * top (80 kW), read from the meter's frequency point. Bounded waits only, no timing asserted.
+ */
+static void test_frequency_response_end_to_end_on_top_of_peak_shaving(void **state)
+{
+	struct sim_pp_params pp = SIM_PP_DEFAULTS;
+	struct sim_acu_params acu = SIM_ACU_DEFAULTS;
+	struct th_rig *r;
+
+	(void)state;
+	pp.startup_ms = 100;
+	pp.response_ms = 100;
+	pp.response_tau_ms = 20;
+	acu.load = (struct sim_load){ .kind = SIM_LOAD_CONSTANT, .kw = 120 };
+	acu.has_frequency = true;
+	acu.frequency =
+	    (struct sim_load){ .kind = SIM_LOAD_STEP, .kw = 50, .kw2 = 49.5, .at_s = 2 };
+	r = th_rig_new(1, &pp, &acu);
+	r->cfg.site.mode = CFG_STRATEGY_PEAK_SHAVING;
+	r->cfg.site.import_limit_kw = 100;
+	r->cfg.site.is_frequency_response = true;
+	r->cfg.site.ffr_max_kw = 60;
+	r->cfg.bess[0].response_time_ns = 200 * MS;
+	th_rig_start(r);
+	th_rig_wait_ours(r, 0, 3000);
+	/* Before the step: peak shaving alone, 20 kW (unless the step came already). */
+	if (th_rig_acu(r).frequency_hz > 49.9) {
+		assert_true(wait_delivered(r, 20, 1500) || th_rig_acu(r).frequency_hz < 49.9);
+	}
+	if (!wait_delivered(r, 80, 5000)) {
+		th_rig_dump(r);
+		fail_msg("delivered %.1f kW at %.2f Hz, want 80", th_rig_pp(r, 0).delivered_kw,
+			 th_rig_acu(r).frequency_hz);
+	}
+	assert_true(fabs(th_rig_acu(r).grid_kw - 40) <= 1.0);
+	th_rig_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -331,6 +392,8 @@ int main(void)
 		cmocka_unit_test(test_frequency_response_activates_within_0_7_s),
 		cmocka_unit_test(test_frequency_response_follows_the_droop),
 		cmocka_unit_test(test_rejects_a_case_outside_the_model),
+		cmocka_unit_test_teardown(test_frequency_response_end_to_end_on_top_of_peak_shaving,
+					  teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
