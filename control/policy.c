@@ -117,12 +117,14 @@ int64_t strat_window_ns(int64_t response_ns, int64_t cycle_ns)
 /* RT(ctl) */
 double strat_load_kw(const struct site_view *v, double prev_load_kw, bool has_prev)
 {
-	double lo = v->grid_kw, hi = v->grid_kw;
+	double lo = 0, hi = 0;
 
 	for (unsigned i = 0; i < v->nbess; i++) {
 		lo += v->bess[i].power_lo_kw;
 		hi += v->bess[i].power_hi_kw;
 	}
+	lo += v->grid_kw;
+	hi += v->grid_kw;
 	return has_prev && isfinite(prev_load_kw) ? clamp(prev_load_kw, lo, hi) : (lo + hi) / 2;
 }
 
