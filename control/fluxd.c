@@ -409,9 +409,13 @@ static void test_stall_tick(struct test_stall *t, int64_t elapsed_ns)
 
 /* ---- the daemon's steps --------------------------------------------------------------- */
 
-/* Step: the site config, its errors and warnings in the log. Returns 0 or 1. */
+/* Step: the site config, its errors and warnings in the log. Returns 0 or 1. A SIGHUP from
+ * now on is a reload (taken in run()), never the default's death. */
 static int load_config(struct fluxd *d)
 {
+	struct sigaction hup = { .sa_handler = on_hup };
+
+	sigaction(SIGHUP, &hup, NULL);
 	d->cfg = calloc(1, sizeof(*d->cfg));
 	d->rl.next = calloc(1, sizeof(*d->rl.next)); /* for reloads: allocated once, now */
 	if (!d->cfg || !d->rl.next) {
@@ -442,7 +446,7 @@ static int setup_process(struct fluxd *d)
  * started. Returns 0, 1 (said why) or EXIT_USAGE (a bad test stall). */
 static int start_controller(struct fluxd *d)
 {
-	struct sigaction sa = { .sa_handler = on_signal }, hup = { .sa_handler = on_hup };
+	struct sigaction sa = { .sa_handler = on_signal };
 	int err = ctl_open(&d->ctl, d->cfg, &(struct ctl_opts){ .no_rt = d->args.no_rt });
 
 	if (err) {
@@ -455,7 +459,6 @@ static int start_controller(struct fluxd *d)
 		return 1;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &hup, NULL);
 	err = ctl_start(d->ctl);
 	if (err) {
 		tel_say(3, "fluxd: cannot start: %s", strerror(-err));
