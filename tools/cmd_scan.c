@@ -56,11 +56,7 @@ static const struct option options[] = {
 	{ "no-id", no_argument, NULL, OPT_NO_ID },
 	{ "yes", no_argument, NULL, OPT_YES },
 	{ "verbose", no_argument, NULL, 'v' },
-	{ "device", required_argument, NULL, TOOL_OPT_DEVICE },
-	{ "baud", required_argument, NULL, 'b' },
-	{ "parity", required_argument, NULL, TOOL_OPT_PARITY },
-	{ "data-bits", required_argument, NULL, 'd' },
-	{ "stop-bits", required_argument, NULL, 's' },
+	TOOL_LINE_OPTIONS,
 	{ "retries", required_argument, NULL, OPT_RETRIES },
 	{ NULL, 0, NULL, 0 },
 };
@@ -750,7 +746,7 @@ int cmd_scan_main(int argc, char **argv)
 	struct sc_out out = { 0 };
 	struct scan_stats st;
 	struct rlimit rl;
-	struct sc_serial ser = { .first = 1, .last = 247 };
+	struct sc_serial sline = { .first = 1, .last = 247 };
 	bool has_units = false, has_tcp_opt = false, has_timeout = false;
 	unsigned nports = 1;
 	bool is_yes = false;
@@ -758,14 +754,14 @@ int cmd_scan_main(int argc, char **argv)
 	unsigned long v;
 	int c, ret;
 
-	tool_common_init(&ser.co);
+	tool_common_init(&sline.co);
 	optind = 0;
 	opterr = 1;
 	while ((c = getopt_long(argc, argv, "hp:o:vb:d:s:", options, NULL)) != -1) {
 		/* The serial line's options: --device, -b, --parity, -d, -s. */
 		if (c == TOOL_OPT_DEVICE || c == 'b' || c == TOOL_OPT_PARITY || c == 'd' ||
 		    c == 's') {
-			if (tool_common_opt(CMD, &ser.co, c, optarg) < 0)
+			if (tool_common_opt(CMD, &sline.co, c, optarg) < 0)
 				return TOOL_EXIT_USAGE;
 			continue;
 		}
@@ -795,7 +791,7 @@ int cmd_scan_main(int argc, char **argv)
 		case OPT_RETRIES:
 			if (tool_parse_ulong(CMD, "--retries", optarg, 0, 10, &v))
 				return TOOL_EXIT_USAGE;
-			ser.retries = (unsigned)v;
+			sline.retries = (unsigned)v;
 			break;
 		case OPT_CONCURRENCY:
 			if (tool_parse_ulong(CMD, "--concurrency", optarg, 1, SCAN_MAX_CONCURRENCY,
@@ -829,7 +825,7 @@ int cmd_scan_main(int argc, char **argv)
 			return bad_usage("unknown option");
 		}
 	}
-	if (ser.co.device) {
+	if (sline.co.device) {
 		if (optind < argc)
 			return bad_usage("--device scans a serial line: give no TARGET");
 		if (has_tcp_opt)
@@ -839,26 +835,26 @@ int cmd_scan_main(int argc, char **argv)
 			return bad_usage("--units: a serial line's unit ids are 1..247 (0 is the "
 					 "broadcast, which nothing answers)");
 		if (has_units) {
-			ser.first = cfg.unit_first;
-			ser.last = cfg.unit_last;
+			sline.first = cfg.unit_first;
+			sline.last = cfg.unit_last;
 		}
-		ser.co.timeout_ns =
-		    has_timeout ? cfg.timeout_ns : rtu_probe_timeout_ns(ser.co.line.baud);
-		ser.is_json = out.is_json;
-		ser.is_identifying = cfg.is_identifying;
-		ser.is_verbose = out.is_verbose;
+		sline.co.timeout_ns =
+		    has_timeout ? cfg.timeout_ns : rtu_probe_timeout_ns(sline.co.line.baud);
+		sline.is_json = out.is_json;
+		sline.is_identifying = cfg.is_identifying;
+		sline.is_verbose = out.is_verbose;
 		scan_stop = 0;
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGINT, &sa, &old_int);
 		sigaction(SIGTERM, &sa, &old_term);
-		ret = scan_serial(&ser);
+		ret = scan_serial(&sline);
 		sigaction(SIGINT, &old_int, NULL);
 		sigaction(SIGTERM, &old_term, NULL);
 		return ret;
 	}
-	if (ser.co.has_line)
+	if (sline.co.has_line)
 		return bad_usage("-b, --parity, -d and -s are for --device (a serial line)");
-	if (ser.retries)
+	if (sline.retries)
 		return bad_usage("--retries is for --device (a serial line)");
 	if (optind >= argc)
 		return bad_usage("at least one TARGET (or --device PATH) is required");

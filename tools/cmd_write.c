@@ -32,11 +32,7 @@ static const struct option options[] = {
 	{ "retries", required_argument, NULL, TOOL_OPT_RETRIES },
 	{ "one-based", no_argument, NULL, TOOL_OPT_ONE_BASED },
 	{ "mode", required_argument, NULL, 'm' },
-	{ "device", required_argument, NULL, TOOL_OPT_DEVICE },
-	{ "baud", required_argument, NULL, 'b' },
-	{ "parity", required_argument, NULL, TOOL_OPT_PARITY },
-	{ "data-bits", required_argument, NULL, 'd' },
-	{ "stop-bits", required_argument, NULL, 's' },
+	TOOL_LINE_OPTIONS,
 	{ NULL, 0, NULL, 0 },
 };
 

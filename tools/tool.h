@@ -51,6 +51,17 @@ enum {
 	TOOL_OPT_OWN
 };
 
+/* The serial line's long options (--device --baud --parity --data-bits --stop-bits), for a
+ * tool's getopt_long table; tool_common_opt() parses them. */
+/* clang-format off */
+#define TOOL_LINE_OPTIONS                                        \
+	{ "device", required_argument, NULL, TOOL_OPT_DEVICE },  \
+	{ "baud", required_argument, NULL, 'b' },                \
+	{ "parity", required_argument, NULL, TOOL_OPT_PARITY },  \
+	{ "data-bits", required_argument, NULL, 'd' },           \
+	{ "stop-bits", required_argument, NULL, 's' }
+/* clang-format on */
+
 /* How a conn carries Modbus (-m tcp|rtu|rtutcp). */
 enum tool_framing {
 	TOOL_FRAMING_TCP,    /* MBAP on TCP */
